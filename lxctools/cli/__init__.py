@@ -1,0 +1,1 @@
+"""One module per lxc-* tool: parse options, call one Container method, return an exit code."""

@@ -1,0 +1,133 @@
+"""What every lxc-* tool shares: LXC's common options, name handling, and run_tool(), the
+one place where an exception becomes one stderr line, a hint, and LXC's exit code.
+
+Kept light: argparse only. Heavy imports belong inside each tool's main().
+"""
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..errors import LxcError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with LXC's conventions: usage errors exit 1, help goes to stderr."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: {message}\n{self.prog}: could not parse command line\n")
+        raise SystemExit(1)
+
+    def print_help(self, file=None):
+        super().print_help(file or sys.stdout)
+
+
+def make_parser(prog, description, *, name=True, name_required=True, lxcpath=True, rcfile=True,
+                logging=True, epilog=None):
+    parser = Parser(prog=prog, description=description, epilog=epilog,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_argument_group("common options")
+    if name:
+        opt = group.add_argument("-n", "--name", metavar="NAME", help="name of the container")
+        opt.completer = complete_names
+    if lxcpath:
+        group.add_argument("-P", "--lxcpath", metavar="PATH",
+                           help="use PATH as the container path (default: lxc.lxcpath)")
+    if rcfile:
+        group.add_argument("--rcfile", metavar="FILE", help="load configuration FILE instead of NAME's")
+    if logging:
+        group.add_argument("-o", "--logfile", metavar="FILE", help="write the log to FILE")
+        group.add_argument("-l", "--logpriority", metavar="LEVEL",
+                           help="log priority: TRACE DEBUG INFO NOTICE WARN ERROR CRIT ALERT FATAL")
+        group.add_argument("-q", "--quiet", action="store_true", help="no output on stderr")
+    group.add_argument("--version", action="version", version=__version__)
+    parser.set_defaults(_name_required=name and name_required)
+    return parser
+
+
+def parse(parser, argv, *, positional_name=True):
+    """Parse ARGV; like LXC, a first non-option argument stands for -n when -n is absent."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+        argcomplete.autocomplete(parser)
+    args, rest = parser.parse_known_args(argv)
+    extra = [a for a in rest if a != "--"]
+    if hasattr(args, "name"):
+        if args.name is None and positional_name and extra and not extra[0].startswith("-"):
+            args.name = extra.pop(0)
+    unknown = [a for a in extra if a.startswith("-")]
+    if unknown or (extra and not getattr(args, "_accept_extra", False)):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if getattr(args, "_name_required", False) and not getattr(args, "name", None):
+        sys.stderr.write(f"{parser.prog}: No container name specified\n")
+        raise SystemExit(1)
+    if getattr(args, "lxcpath", None):
+        from ..paths import normalize_lxcpath
+        args.lxcpath = normalize_lxcpath(args.lxcpath)
+    if hasattr(args, "logfile"):
+        from .. import log
+        log.setup(parser.prog, getattr(args, "name", None), args.logfile, args.logpriority, args.quiet)
+    return args
+
+
+def lxcpath_of(args):
+    if getattr(args, "lxcpath", None):
+        return args.lxcpath
+    from ..paths import default_lxcpath
+    return default_lxcpath()
+
+
+def run_tool(prog, body, argv=None):
+    """Run BODY(argv) -> exit code; turn every failure into LXC's exit code and one clear line."""
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        code = body(argv)
+        return 0 if code is None else code
+    except LxcError as exc:
+        quiet = "-q" in argv or "--quiet" in argv
+        if not quiet:
+            report(prog, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (lxc-ls | head); that is not our failure.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def report(prog, exc):
+    sys.stderr.write(f"{prog}: {exc}\n")
+    if exc.hint:
+        sys.stderr.write(f"{prog}: hint: {exc.hint}\n")
+
+
+def complete_names(prefix, parsed_args=None, **_):
+    """argcomplete: container names in the chosen lxcpath."""
+    lxcpath = getattr(parsed_args, "lxcpath", None) if parsed_args else None
+    if not lxcpath:
+        from ..paths import default_lxcpath
+        lxcpath = default_lxcpath()
+    try:
+        entries = os.listdir(lxcpath)
+    except OSError:
+        return []
+    return sorted(e for e in entries if e.startswith(prefix) and not e.startswith(".")
+                  and os.path.exists(os.path.join(lxcpath, e, "config")))
+
+
+def complete_keys(prefix, **_):
+    from ..config.keys import all_key_names
+    return [k for k in all_key_names() if k.startswith(prefix)]
+
+
+def print_json(data):
+    import json
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,111 @@
+"""A container's config file as text: what set_config_item edits and save_config writes.
+
+Like liblxc's "unexpanded config": comments, unknown lines and includes are kept verbatim;
+setting a key appends a line, clearing a key removes its lines. The expanded view (Conf) is
+kept in step so that every edit is validated before anything is written.
+"""
+
+import re
+
+from ..atomic import atomic_write
+from ..errors import ConfigError
+from .parser import Loader, split_line
+
+# Clearing one of these also removes every line of keys below it (lxc.net clears all NICs).
+_PREFIX_KEYS = ("lxc.net", "lxc.hook", "lxc.cgroup", "lxc.cgroup2", "lxc.network", "lxc.sysctl",
+                "lxc.prlimit", "lxc.proc")
+_NET_ROOT = re.compile(r"lxc\.net\.\d+$")
+
+
+class ConfigDocument:
+    def __init__(self, path=None, text="", warn=None):
+        self.path = path
+        self.warn = warn
+        self.lines = text.split("\n") if text else []
+        if self.lines and self.lines[-1] == "":
+            self.lines.pop()
+        self.conf = None
+        self._reload()
+
+    @classmethod
+    def read(cls, path, warn=None):
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            raise ConfigError("config file does not exist", path=path) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", path=path) from None
+        return cls(path, text, warn=warn)
+
+    def _reload(self):
+        loader = Loader(warn=self.warn)
+        loader.load_text(self.text(), self.path or "<config>", top=True)
+        for index, line in loader.hwaddr_fixes.items():
+            self.lines[index] = line
+        self.conf = loader.conf
+
+    def text(self):
+        return "\n".join(self.lines) + ("\n" if self.lines else "")
+
+    # -- python-lxc / liblxc item API ----------------------------------------------------
+    def get_item(self, key):
+        return self.conf.get(key)
+
+    def set_item(self, key, value):
+        """set_config_item: append KEY = VALUE (validated first), or remove KEY's lines if empty."""
+        if value == "":
+            self.clear_item(key)
+            return
+        trial = Loader(warn=None)
+        trial.load_text(self.text() + f"{key} = {value}\n", self.path or "<config>", top=True)
+        self.lines.append(f"{key} = {value}")
+        self._reload()
+
+    def append_item(self, key, value):
+        self.set_item(key, value)
+
+    def clear_item(self, key):
+        self.conf.apply(key, "") if key != "lxc.mount.fstab" else None
+        prefix = key.startswith(_PREFIX_KEYS) and (key in _PREFIX_KEYS or _NET_ROOT.match(key)
+                                                    or key.count(".") == 2)
+        kept = []
+        for line in self.lines:
+            try:
+                parsed = split_line(line)
+            except ValueError:
+                parsed = None
+            if parsed:
+                k = parsed[0]
+                if k == key or (prefix and k.startswith(key + ".")):
+                    continue
+            kept.append(line)
+        self.lines = kept
+        self._reload()
+
+    def replace_item(self, key, value):
+        """Drop KEY's lines and write one new line in place of the first (used by create/clone)."""
+        index = None
+        kept = []
+        for line in self.lines:
+            try:
+                parsed = split_line(line)
+            except ValueError:
+                parsed = None
+            if parsed and parsed[0] == key:
+                if index is None:
+                    index = len(kept)
+                    kept.append(f"{key} = {value}")
+                continue
+            kept.append(line)
+        if index is None:
+            kept.append(f"{key} = {value}")
+        self.lines = kept
+        self._reload()
+
+    def save(self, path=None, mode=0o660, uid=None, gid=None):
+        target = path or self.path
+        if target is None:
+            raise ConfigError("no file to save the config to")
+        atomic_write(target, self.text(), mode, uid=uid, gid=gid)
+        self.path = target

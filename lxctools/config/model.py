@@ -1,0 +1,161 @@
+"""The expanded configuration: every key's current value after includes and clears.
+
+Values are stored normalised by the key's grammar; get() renders them the way liblxc's
+getters do (what lxc-info -c and python-lxc's get_config_item print).
+"""
+
+import re
+
+from ..errors import ConfigError
+from . import keys as K
+from .values import BadValue
+
+_NET_RE = re.compile(r"lxc\.net\.(\d+)(?:\.(.+))?$")
+
+# Family roots whose empty value clears every key below them.
+_PREFIX_CLEARS = ("lxc.net", "lxc.hook", "lxc.cgroup2", "lxc.sysctl", "lxc.prlimit", "lxc.proc",
+                  "lxc.namespace.share")
+_CGROUP_V1_NOT_LIMITS = ("lxc.cgroup.dir", "lxc.cgroup.relative")
+
+
+class Conf:
+    """A container's expanded config. items maps full key -> str (single) or list (repeating)."""
+
+    def __init__(self):
+        self.items = {}
+
+    # -- writing -------------------------------------------------------------------------
+    def apply(self, key, value):
+        """Set KEY from one config line's VALUE, as liblxc's setter would."""
+        row = K.lookup(key)
+        if row is None:
+            raise unknown_key(key)
+        if value == "":
+            if row.empty_is_error:
+                raise ConfigError(f"{key} needs a value", key=key,
+                                  hint="give the path of an fstab file, or remove the line")
+            self.clear(key)
+            return
+        if key == "lxc.net" or _is_net_root(key):
+            raise ConfigError(f'{key} takes no value (only "{key} =" to clear)', key=key)
+        if row.family and key in (row.name, row.name + "."):
+            raise ConfigError(f"{key} needs a sub-key, e.g. {key}.NAME", key=key)
+        if key.startswith("lxc.hook") and key == "lxc.hook":
+            raise ConfigError('lxc.hook takes no value (only "lxc.hook =" to clear all hooks)', key=key)
+        try:
+            stored = row.grammar(value)
+        except BadValue as exc:
+            raise ConfigError(f"invalid value for {key}: {exc}", key=key) from None
+        self._check_exclusive(key, row)
+        if row.net_types:
+            self._check_net_type(key, row)
+        if row.kind == K.LIST:
+            entries = self.items.setdefault(key, [])
+            if isinstance(stored, list):
+                if key == "lxc.cap.keep" and "none" in stored:
+                    entries.clear()
+                    stored = [s for s in stored if s != "none"]
+                entries.extend(stored)
+            else:
+                entries.append(stored)
+        else:
+            self.items[key] = stored
+
+    def clear(self, key):
+        """What KEY = (empty) does: drop the key, or every key of the family below it."""
+        prefix = key + "."
+        if key == "lxc.cgroup":
+            doomed = [k for k in self.items if k.startswith(prefix)
+                      and not k.startswith(_CGROUP_V1_NOT_LIMITS)]
+        elif key.startswith(_PREFIX_CLEARS) or key.startswith("lxc.cgroup.") or _is_net_root(key):
+            doomed = [k for k in self.items if k == key or k.startswith(prefix)]
+        else:
+            doomed = [key] if key in self.items else []
+        for k in doomed:
+            del self.items[k]
+
+    def _check_exclusive(self, key, row):
+        other = {"lxc.cap.drop": "lxc.cap.keep", "lxc.cap.keep": "lxc.cap.drop",
+                 "lxc.namespace.clone": "lxc.namespace.keep",
+                 "lxc.namespace.keep": "lxc.namespace.clone"}.get(key)
+        if other and self.items.get(other):
+            raise ConfigError(f"{key} cannot be used together with {other}", key=key,
+                              hint=f'clear the other list first with "{other} ="')
+
+    def _check_net_type(self, key, row):
+        index = _NET_RE.match(key).group(1)
+        net_type = self.items.get(f"lxc.net.{index}.type")
+        if net_type and net_type not in row.net_types:
+            raise ConfigError(f"{key} only applies to lxc.net.{index}.type = "
+                              f"{' or '.join(row.net_types)} (this NIC is {net_type})", key=key)
+
+    # -- reading -------------------------------------------------------------------------
+    def has(self, key):
+        return key in self.items
+
+    def value(self, key, default=None):
+        """The stored value: a string for single keys, a list for repeating ones."""
+        return self.items.get(key, default)
+
+    def get(self, key):
+        """The getter's text for KEY (lxc-info -c KEY), or raise ConfigError if KEY is unknown."""
+        row = K.lookup(key)
+        if row is None:
+            raise unknown_key(key)
+        if row.family and (key == row.name or _is_net_root(key)):
+            return "\n".join(f"{k} = {self._render(k)}" for k in self.items
+                             if k.startswith(key + "."))
+        if key not in self.items:
+            return ""
+        return self._render(key)
+
+    def _render(self, key):
+        val = self.items[key]
+        if isinstance(val, list):
+            return "\n".join(val)
+        if key == "lxc.rootfs.path":
+            return val
+        return val
+
+    def nic_indices(self):
+        found = set()
+        for key in self.items:
+            match = _NET_RE.match(key)
+            if match:
+                found.add(int(match.group(1)))
+        return sorted(found)
+
+    def nic(self, index):
+        """NIC INDEX as {subkey: value}."""
+        prefix = f"lxc.net.{index}."
+        return {k[len(prefix):]: v for k, v in self.items.items() if k.startswith(prefix)}
+
+    def family(self, prefix):
+        """Every (key suffix, value) under PREFIX, e.g. family("lxc.cgroup2") -> [("memory.max", "1G")]."""
+        p = prefix + "."
+        out = []
+        for k, val in self.items.items():
+            if k.startswith(p):
+                for one in (val if isinstance(val, list) else [val]):
+                    out.append((k[len(p):], one))
+        return out
+
+
+def _is_net_root(key):
+    match = _NET_RE.match(key)
+    return bool(match) and match.group(2) is None
+
+
+def unknown_key(key):
+    from .legacy import is_legacy, modern_name
+
+    if is_legacy(key):
+        new = modern_name(key)
+        hint = (f'"{key}" is a pre-3.0 key: use "{new}" (lxc-update-config -c FILE converts a file)'
+                if new else f'"{key}" was removed in LXC 3.0: delete the line')
+        return ConfigError(f'unknown key "{key}"', key=key, hint=hint)
+    suggestion = K.suggest(key)
+    message = f'unknown key "{key}"'
+    if suggestion:
+        message += f' (did you mean "{suggestion}"?)'
+    return ConfigError(message, key=key, hint="lxc-config --keys lists every key" if not suggestion else None)

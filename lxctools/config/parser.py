@@ -1,0 +1,149 @@
+"""LXC's config file syntax: one `lxc.KEY = VALUE` per line, comments, quotes, includes.
+
+Every error names the file and line; includes name the including line when the included
+file is missing. Legacy keys are read with a warning naming the new key.
+"""
+
+import os
+import random
+import re
+
+from ..errors import ConfigError
+from . import legacy
+from .model import Conf
+
+_HWADDR_KEY = re.compile(r"lxc\.net\.\d+\.hwaddr$")
+
+
+def split_line(line):
+    """(key, value) of a config line, or None for blanks, comments and non-lxc lines.
+
+    Raises ValueError when an lxc.* line has no '='.
+    """
+    stripped = line.lstrip(" \t")
+    if not stripped or stripped.startswith("#"):
+        return None
+    if not stripped.startswith("lxc."):
+        return None
+    if "=" not in stripped:
+        raise ValueError("line has no '='")
+    key, _, value = stripped.partition("=")
+    key = key.rstrip(" \t")
+    value = value.strip(" \t\r\n")
+    if len(value) > 1 and value[0] in "'\"" and value[-1] == value[0]:
+        value = value[1:-1]
+    return key, value
+
+
+def random_hwaddr(template, rng=random):
+    """Replace every x/X of a MAC template with a random hex digit (as liblxc does on read)."""
+    return "".join(rng.choice("0123456789abcdef") if c in "xX" else c for c in template)
+
+
+class Loader:
+    """Reads config files into one Conf, following includes.
+
+    warn(message) receives deprecation notes; hwaddr_fixes collects (line index, new line) for
+    the top-level file so that a save keeps the random MAC it drew.
+    """
+
+    def __init__(self, conf=None, warn=None, expand_env=True):
+        self.conf = conf if conf is not None else Conf()
+        self.warn = warn or (lambda message: None)
+        self.hwaddr_fixes = {}
+        self._stack = []
+        self._legacy_nic = -1
+
+    def load_file(self, path, *, top=False, included_from=None):
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            if included_from:
+                src, line = included_from
+                raise ConfigError(f'included file "{path}" does not exist', path=src, line=line,
+                                  key="lxc.include",
+                                  hint="fix the path or remove the lxc.include line") from None
+            raise ConfigError("config file does not exist", path=path) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file: {exc.strerror}", path=path) from None
+        real = os.path.realpath(path)
+        if real in self._stack:
+            raise ConfigError("config includes itself", path=path,
+                              hint=" -> ".join(self._stack + [real]))
+        self._stack.append(real)
+        try:
+            self.load_text(text, path, top=top)
+        finally:
+            self._stack.pop()
+        return self.conf
+
+    def load_text(self, text, path="<config>", *, top=False):
+        for number, line in enumerate(text.split("\n"), start=1):
+            try:
+                parsed = split_line(line)
+            except ValueError:
+                raise ConfigError(f'invalid line "{line.strip()}": expected "lxc.KEY = VALUE"',
+                                  path=path, line=number) from None
+            if parsed is None:
+                continue
+            key, value = parsed
+            try:
+                self._apply(key, value, path, number, line, top)
+            except ConfigError as exc:
+                if exc.path is None:
+                    exc.path, exc.line = path, number
+                raise
+        return self.conf
+
+    def _apply(self, key, value, path, number, line, top):
+        if key == "lxc.include":
+            if value:
+                self._include(value, path, number)
+            return
+        if key.startswith("lxc.network.") and key.endswith(".type") or key == "lxc.network.type":
+            if key == "lxc.network.type":
+                self._legacy_nic += 1
+        if legacy.is_legacy(key) and not self._known(key):
+            if key in legacy.DROPPED:
+                self.warn(f"{path}:{number}: {key} is obsolete and ignored (remove the line)")
+                return
+            new = legacy.modern_name(key, max(self._legacy_nic, 0))
+            self.warn(f'{path}:{number}: "{key}" is deprecated, use "{new}" '
+                      f"(lxc-update-config -c {path} rewrites the file)")
+            if key == "lxc.rootfs" and value and ":" not in value.split("/")[0]:
+                value = value  # bare path: storage type detected later, as LXC does
+            key = new
+        if _HWADDR_KEY.match(key) and value and re.search("[xX]", value):
+            value = random_hwaddr(value)
+            if top:
+                self.hwaddr_fixes[number - 1] = f"{key} = {value}"
+        self.conf.apply(key, value)
+
+    @staticmethod
+    def _known(key):
+        from .keys import lookup
+        return lookup(key) is not None
+
+    def _include(self, value, path, number):
+        target = value
+        if not os.path.isabs(target):
+            target = os.path.join(os.path.dirname(os.path.abspath(path)), target)
+        if target.endswith("/") or os.path.isdir(target):
+            if not os.path.isdir(target):
+                return  # a missing directory is fine, as in LXC
+            # LXC reads readdir() order; we sort so a container reads the same on every host.
+            for entry in sorted(os.listdir(target)):
+                if len(entry) >= 6 and entry.endswith(".conf"):
+                    self.load_file(os.path.join(target, entry), included_from=(path, number))
+            return
+        self.load_file(target, included_from=(path, number))
+
+
+def load(path, *, warn=None, conf=None):
+    """Read PATH (and what it includes) into a Conf."""
+    return Loader(conf=conf, warn=warn).load_file(path, top=True)
+
+
+def loads(text, *, path="<config>", warn=None, conf=None):
+    return Loader(conf=conf, warn=warn).load_text(text, path, top=True)

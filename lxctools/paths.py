@@ -1,0 +1,151 @@
+"""Where things live: lxcpath, system config, default config, cache, runtime dirs.
+
+Resolved exactly as LXC does (lxc-behaviour.md 1.6, 4.2): root uses /etc and /var, any other
+euid uses hard-coded places under $HOME (LXC ignores XDG_CONFIG_HOME and friends; so do we),
+except the runtime dir, which honours XDG_RUNTIME_DIR.
+"""
+
+import os
+from functools import lru_cache
+
+from .errors import ConfigError
+
+# Install-time directories of LXC itself; templates and config includes we ship live beside the
+# package and are found through template_dirs()/template_config_dir().
+SYSTEM_LXCPATH = "/var/lib/lxc"
+SYSTEM_CONF = "/etc/lxc/lxc.conf"
+SYSTEM_DEFAULT_CONFIG = "/etc/lxc/default.conf"
+SYSTEM_CACHE = "/var/cache/lxc"
+SYSTEM_LOGDIR = "/var/log/lxc"
+LXC_TEMPLATE_DIR = "/usr/share/lxc/templates"
+LXC_HOOK_DIR = "/usr/share/lxc/hooks"
+ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc/rootfs"
+
+# Keys of lxc.conf and their defaults; None means "unset".
+GLOBAL_DEFAULTS = {
+    "lxc.lxcpath": None,  # computed: depends on who is asking
+    "lxc.default_config": None,
+    "lxc.bdev.lvm.vg": "lxc",
+    "lxc.bdev.lvm.thin_pool": "lxc",
+    "lxc.bdev.zfs.root": "lxc",
+    "lxc.bdev.rbd.rbdpool": "lxc",
+    "lxc.bdev.rbd.rbduser": None,
+    "lxc.cgroup.use": None,
+    "lxc.cgroup.pattern": None,
+}
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def home():
+    return os.environ.get("HOME") or "/"
+
+
+def system_conf_path():
+    """lxc.conf for this caller: LXC_GLOBAL_CONF overrides (used by tests and by us)."""
+    override = os.environ.get("LXC_GLOBAL_CONF")
+    if override:
+        return override
+    if is_root():
+        return SYSTEM_CONF
+    return os.path.join(home(), ".config/lxc/lxc.conf")
+
+
+@lru_cache(maxsize=None)
+def _read_system_conf(path):
+    if not os.path.exists(path):
+        return {}
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        conf = ConfigObj(path, list_values=False, interpolation=False, encoding="utf-8",
+                         file_error=True)
+    except ConfigObjError as exc:
+        raise ConfigError(f"cannot read system config: {exc}", path=path,
+                          hint="each line must be 'KEY = VALUE'; see lxc.system.conf(5)") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read system config: {exc.strerror}", path=path) from exc
+    return {k: v for k, v in conf.items() if isinstance(v, str)}
+
+
+def global_value(key):
+    """The value of an lxc.conf key for this caller (lxc-config KEY)."""
+    if key not in GLOBAL_DEFAULTS:
+        raise ConfigError(f'unknown system config key "{key}"',
+                          hint="lxc-config -l lists the known keys", exit_code=1)
+    value = _read_system_conf(system_conf_path()).get(key)
+    if value is not None and value != "":
+        if key == "lxc.lxcpath":
+            value = value.rstrip("/") or "/"
+        return value
+    if key == "lxc.lxcpath":
+        return SYSTEM_LXCPATH if is_root() else os.path.join(home(), ".local/share/lxc")
+    if key == "lxc.default_config":
+        return SYSTEM_DEFAULT_CONFIG if is_root() else os.path.join(home(), ".config/lxc/default.conf")
+    return GLOBAL_DEFAULTS[key]
+
+
+def default_lxcpath():
+    return global_value("lxc.lxcpath")
+
+
+def normalize_lxcpath(path):
+    """Trailing slashes removed and made absolute, as LXC stores it."""
+    path = path.rstrip("/") or "/"
+    return os.path.abspath(path)
+
+
+def default_config_path():
+    return global_value("lxc.default_config")
+
+
+def cache_dir():
+    if os.environ.get("LXC_CACHE_PATH"):
+        return os.environ["LXC_CACHE_PATH"]
+    return SYSTEM_CACHE if is_root() else os.path.join(home(), ".cache/lxc")
+
+
+def runtime_dir():
+    """Base for locks and sockets: /run for root, else $XDG_RUNTIME_DIR, else ~/.cache/lxc/run."""
+    override = os.environ.get("LXCTOOLS_RUNDIR")
+    if override:
+        return override
+    if is_root():
+        return "/run"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        return xdg
+    return os.path.join(home(), ".cache/lxc/run")
+
+
+def container_dir(lxcpath, name):
+    return os.path.join(lxcpath, name)
+
+
+def container_config(lxcpath, name):
+    return os.path.join(lxcpath, name, "config")
+
+
+def package_root():
+    """The directory holding the lxctools package (and, in a checkout, templates/ beside it)."""
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def shipped_dir(name):
+    """A data directory we ship: inside the package when installed, beside it in a checkout."""
+    inside = os.path.join(package_root(), "data", name)
+    if os.path.isdir(inside):
+        return inside
+    return os.path.join(os.path.dirname(package_root()), name)
+
+
+def template_config_dir():
+    """LXC_TEMPLATE_CONFIG: our common.conf etc. (never Debian's)."""
+    return os.environ.get("LXCTOOLS_TEMPLATE_CONFIG") or os.path.join(shipped_dir("templates"), "config")
+
+
+def template_dirs():
+    """Where lxc-create looks for lxc-NAME executables: ours first, then LXC's."""
+    return [shipped_dir("templates"), LXC_TEMPLATE_DIR]
