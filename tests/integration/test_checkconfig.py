@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -172,3 +173,62 @@ def test_non_root_user_is_told_about_missing_subuids():
     assert any(line.startswith(f"Cgroups for {USER}: warning") for line in lines)
     assert lxc_part(proc.stdout)[:3] == ["--- Namespaces ---", "Namespaces: enabled",
                                           "Utsname namespace: enabled"]
+
+
+def _remove_user_cgroups(name, parents_before):
+    for base in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", base, "user")
+        mine = os.path.join(top, name)
+        if os.path.isdir(mine):
+            for directory, _, _ in sorted(os.walk(mine), key=lambda w: -len(w[0])):
+                os.rmdir(directory)
+        if os.path.isdir(top) and top not in parents_before and not any(
+                os.path.isdir(os.path.join(top, e)) for e in os.listdir(top)):
+            os.rmdir(top)
+
+
+def test_pam_session_user_sees_pam_cgfs_delegation(tmp_path):
+    """A login through PAM (su -) with pam_cgfs: the delegated controllers are reported."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to add a temporary user")
+    session = open("/etc/pam.d/common-session").read() if os.path.exists("/etc/pam.d/common-session") else ""
+    match = re.search(r"^session\s+\S+\s+pam_cgfs\.so(?:\s+-c\s+(\S+))?", session, re.M)
+    if not match:
+        pytest.skip("pam_cgfs is not in /etc/pam.d/common-session (libpam-cgfs not installed)")
+    if not match.group(1):
+        pytest.skip("pam_cgfs delegates every controller here; this test expects a -c list")
+    if subprocess.run(["runuser", "-u", "nobody", "--", "test", "-r",
+                                       os.path.join(REPO, "lxctools", "__init__.py")]).returncode:
+        pytest.skip(f"{REPO} is not readable by other users; cannot run our code as one")
+    parents = {os.path.join("/sys/fs/cgroup", b, "user") for b in os.listdir("/sys/fs/cgroup")
+               if os.path.isdir(os.path.join("/sys/fs/cgroup", b, "user"))}
+    home = f"/tmp/{USER}-home"
+    subprocess.run(["userdel", "-r", USER], capture_output=True)
+    subprocess.run(["useradd", "-m", "-d", home, "-s", "/bin/sh", USER], check=True)
+    try:
+        subids = [line for line in open("/etc/subuid") if line.startswith(USER + ":")]
+        if not subids:
+            pytest.skip("useradd gave no subordinate ids (login.defs SUB_UID_COUNT is 0)")
+        start, count = subids[0].strip().split(":")[1:]
+        os.makedirs(f"{home}/.config/lxc")
+        with open(f"{home}/.config/lxc/default.conf", "w") as handle:
+            handle.write(f"lxc.idmap = u 0 {start} {count}\nlxc.idmap = g 0 {start} {count}\n")
+        code = (f"import sys; sys.path.insert(0, {REPO!r}); "
+                "from lxctools.cli.checkconfig import main; sys.exit(main())")
+        proc = subprocess.run(["su", "-", USER, "-c", f"/usr/bin/python3 -c {shlex.quote(code)}"],
+                              capture_output=True, text=True, cwd="/", timeout=60)
+    finally:
+        subprocess.run(["userdel", "-r", USER], capture_output=True)
+        _remove_user_cgroups(USER, parents)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("Subordinate uids") and ": ok (" in line for line in lines)
+    assert any(line.startswith("Default config idmap") and ": ok (" in line for line in lines)
+    deleg = next(line for line in lines if line.startswith(f"Cgroups for {USER}"))
+    delegated = re.search(r"delegated: ([^;)]*)", deleg).group(1).split()
+    wanted = [c for c in match.group(1).split(",") if c != "unified"]
+    mounted = {o for m in open("/proc/self/mounts") if m.split()[2] == "cgroup"
+               for o in m.split()[3].split(",")}
+    assert sorted(delegated) == sorted(c for c in wanted if c in mounted)
+    if "name=systemd" in delegated:
+        assert any(line.startswith("systemd guests: ok") for line in lines)

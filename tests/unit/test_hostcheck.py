@@ -394,11 +394,12 @@ def test_no_delegated_cgroups_warns_with_pam_fix(tmp_path):
 
 
 def delegate(host, controllers, path="user/alice/0"):
+    """What pam_cgfs does: the directory becomes the user's, cgroup.procs stays root's 0644."""
     for c in controllers:
         directory = os.path.join(host.roots.sys, "fs/cgroup", c, path)
         os.makedirs(directory, exist_ok=True)
         os.chmod(directory, 0o777)
-        write(os.path.join(directory, "cgroup.procs"), "", 0o666)
+        write(os.path.join(directory, "cgroup.procs"), "", 0o644)
 
 
 def test_partly_delegated_cgroups_from_pam_cgfs(tmp_path):
@@ -426,7 +427,10 @@ def test_delegated_v2_subtree(tmp_path):
     directory = os.path.join(host.roots.sys, "fs/cgroup/user/alice")
     os.makedirs(directory)
     os.chmod(directory, 0o777)
-    write(os.path.join(directory, "cgroup.procs"), "", 0o666)
+    # cgroup2 checks the common ancestor's cgroup.procs when moving a process down
+    write(os.path.join(directory, "cgroup.procs"), "", 0o644)
+    assert check(host.run(), "Host readiness", "Cgroups for alice").state == H.WARNING
+    os.chmod(os.path.join(directory, "cgroup.procs"), 0o666)
     report = host.run()
     assert check(report, "Host readiness", "Cgroups for alice").state == H.OK
     assert check(report, "Host readiness", "systemd guests").state == H.OK

@@ -276,11 +276,17 @@ def _own_cgroups(roots):
     return out
 
 
-def _delegated(roots, user, mount_target, cgroup_path):
-    """Whether USER can make child cgroups where it sits and move its processes there."""
+def _delegated(roots, user, mount_target, cgroup_path, *, v2=False):
+    """Whether USER can make child cgroups where it sits and move its processes there.
+
+    v1 only checks the destination's cgroup.procs, which a child made by the user owns, so a
+    writable directory is enough (pam_cgfs chowns just the directory). cgroup2 also wants
+    the common ancestor's cgroup.procs: the one of the cgroup the user sits in.
+    """
     directory = os.path.join(roots.host_path(mount_target), cgroup_path.lstrip("/"))
-    return (host.writable_by(directory, user)
-            and host.writable_by(os.path.join(directory, "cgroup.procs"), user))
+    if not host.writable_by(directory, user):
+        return False
+    return not v2 or host.writable_by(os.path.join(directory, "cgroup.procs"), user)
 
 
 def _pam_cgfs(roots):
@@ -323,7 +329,8 @@ def _cgroup_delegation(ctx, layout):
         if path is None:  # the kernel lists co-mounted controllers in its own order
             path = next((p for k, p in own.items() if k and set(k.split(",")) == set(controllers)), "/")
         (usable if _delegated(roots, user, mount.target, path) else missing).append(name)
-    v2_usable = bool(layout.v2) and _delegated(roots, user, layout.v2[0].target, own.get("", "/"))
+    v2_usable = bool(layout.v2) and _delegated(roots, user, layout.v2[0].target,
+                                               own.get("", "/"), v2=True)
     if layout.kind == "v2":
         if v2_usable:
             ctx.add(label, OK, value=f"cgroup2 subtree {own.get('', '/')} is delegated")
@@ -377,7 +384,7 @@ def _systemd_guests(ctx, layout):
                     if _pam_cgfs(roots) is not None else "apt-get install libpam-cgfs")
         return
     if layout.kind == "v2":
-        if user.is_root or _delegated(roots, user, layout.v2[0].target, own.get("", "/")):
+        if user.is_root or _delegated(roots, user, layout.v2[0].target, own.get("", "/"), v2=True):
             ctx.add(label, OK, value=f"writable cgroup2 tree at {layout.v2[0].target}")
         else:
             ctx.add(label, WARNING, value="no writable cgroup2 subtree for this user",
