@@ -118,6 +118,25 @@ def test_json_has_the_same_facts():
     assert data["version"] == text.stdout.splitlines()[0]
 
 
+def test_json_without_kernel_config_exits_1(tmp_path):
+    release = os.uname().release
+    if os.path.exists(f"/boot/config-{release}") or os.path.exists(f"/lib/modules/{release}/build/.config"):
+        pytest.skip("this host has a kernel config in /boot or the headers: the search finds it")
+    proc = run_checkconfig(ours("lxc-checkconfig"), str(tmp_path / "none"), ["--format", "json"])
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert data["kernel_config"] is None and str(tmp_path / "none") in data["searched"]
+
+
+def test_unreadable_kernel_config_is_one_clear_error(tmp_path):
+    broken = tmp_path / "config.gz"
+    broken.write_bytes(gzip.compress(b"CONFIG_NAMESPACES=y\n")[:20])
+    proc = run_checkconfig(ours("lxc-checkconfig"), str(broken))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"lxc-checkconfig: {broken}: cannot read kernel configuration")
+    assert "Traceback" not in proc.stderr
+
+
 def test_colours_only_on_a_tty_and_like_lxcs():
     pexpect = pytest.importorskip("pexpect")
 

@@ -168,7 +168,12 @@ def run(roots=None, user=None, *, readiness=True):
     user = user or User.current()
     found = kconfig.locate(roots)
     report = Report(kernel_config=found.path, messages=list(found.messages))
-    config = kconfig.KernelConfig.read(found.path)
+    try:
+        config = kconfig.KernelConfig.read(found.path)
+    except (OSError, EOFError) as exc:  # EOFError: a truncated gzip file
+        from ...errors import LxcError
+        raise LxcError(f"cannot read kernel configuration: {getattr(exc, 'strerror', None) or exc}",
+                       path=found.path, hint="CONFIG=<path> lxc-checkconfig reads another file") from None
     report.kernel_version = config.version
     if config.version is None:
         report.messages.append("WARNING: Unable to detect version from configuration, assuming latest")

@@ -362,8 +362,9 @@ def _cgroup_delegation(ctx, layout):
         fix = ("sed -i 's/pam_cgfs.so -c [^[:space:]]*/pam_cgfs.so/' "
                "/etc/pam.d/common-session /etc/pam.d/common-session-noninteractive\n"
                f"su - {user.name}   # log in again: pam_cgfs then delegates every controller")
-    ctx.add(label, WARNING, value=detail + " (limits on those controllers make lxc-start fail; "
-                                            "without any, containers get no cgroup)", fix=fix)
+    ctx.add(label, WARNING, value=detail + "; a limit on an undelegated controller makes "
+                                            "lxc-start fail, and with none delegated containers "
+                                            "get no cgroup", fix=fix)
 
 
 def _systemd_guests(ctx, layout):
