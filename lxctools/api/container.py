@@ -23,6 +23,15 @@ class Container:
         self.lxcpath = normalize_lxcpath(config_path) if config_path else default_lxcpath()
         self.rcfile = rcfile
         self._doc = None
+        if os.path.exists(os.path.join(self.dir, "partial")):
+            self._settle_partial()
+
+    def _settle_partial(self):
+        """A `partial` marker whose creator died means a half-made container: remove it."""
+        from ..runtime.partial import remove_if_stale
+        from ..storage.remove import remove_tree
+
+        return remove_if_stale(self.dir, remove_tree)
 
     # -- identity and config (foundation) ------------------------------------------------
     @property
@@ -35,7 +44,9 @@ class Container:
 
     @property
     def defined(self):
-        return os.path.exists(os.path.join(self.dir, "config"))
+        # A container still being created (locked `partial` marker) is not defined yet.
+        return (os.path.exists(os.path.join(self.dir, "config"))
+                and not os.path.exists(os.path.join(self.dir, "partial")))
 
     def load_config(self, path=None, warn=None):
         from ..config.document import ConfigDocument
@@ -74,11 +85,43 @@ class Container:
         return True
 
     # -- create / destroy (create issue) -------------------------------------------------
-    def create(self, template=None, args=(), **options):
-        raise NotImplementedError("lxc-create lands with the create issue")
+    def create(self, template=None, args=(), bdev="dir", dir=None, config_file=None,
+               quiet=False):
+        """lxc-create: TEMPLATE is a native name, an lxc-NAME script, an absolute path, or
+        "none" (and its prefixes). Raises LxcError; a failed create leaves nothing behind."""
+        from .create import create
+        from .locking import container_lock
 
-    def destroy(self, **options):
-        raise NotImplementedError("lxc-destroy lands with the create issue")
+        if self.rcfile:
+            raise LxcError("--rcfile cannot be used with create", hint="use -f FILE")
+        create(name=self.name, lxcpath=self.lxcpath, template=template, args=list(args),
+               bdev=bdev, rootfs_dir=dir, config_file=config_file, quiet=quiet,
+               lock=lambda: container_lock(self.lxcpath, self.name))
+        self._doc = None
+        return True
+
+    def destroy(self, force=False, snapshots=False, dry_run=False):
+        """lxc-destroy. Returns the paths removed (with dry_run: the paths that would go)."""
+        from . import destroy as destroyer
+        from .locking import container_lock
+
+        if not self.defined:
+            raise NotDefined("Container is not defined")
+        if self.running:
+            if not force:
+                raise LxcError(f"{self.name} is running",
+                               hint="stop it first (lxc-stop), or use lxc-destroy -f")
+            if dry_run:
+                raise LxcError(f"{self.name} is running: -f would stop it first",
+                               hint="run without --dry-run, or stop it first")
+            self.stop(kill=True)
+            if not self.defined:  # an ephemeral container removes itself when it stops
+                return []
+        with container_lock(self.lxcpath, self.name):
+            removed = destroyer.destroy(self.name, self.lxcpath, self.config_file_name,
+                                        self.document, snapshots=snapshots, dry_run=dry_run)
+        self._doc = None
+        return removed
 
     # -- runtime (runtime issue) ---------------------------------------------------------
     @property

@@ -65,6 +65,23 @@ class ConfigDocument:
     def append_item(self, key, value):
         self.set_item(key, value)
 
+    def append_lines(self, lines):
+        """Append LINES verbatim (comments and blanks too), as a template appends to its config."""
+        self._insert(len(self.lines), lines)
+
+    def prepend_lines(self, lines):
+        """Put LINES at the top (lxc-create's header)."""
+        self._insert(0, lines)
+
+    def _insert(self, index, lines):
+        before = list(self.lines)
+        self.lines[index:index] = list(lines)
+        try:
+            self._reload()
+        except Exception:
+            self.lines = before
+            raise
+
     def clear_item(self, key):
         self.conf.apply(key, "") if key != "lxc.mount.fstab" else None
         prefix = key.startswith(_PREFIX_KEYS) and (key in _PREFIX_KEYS or _NET_ROOT.match(key)

@@ -114,7 +114,8 @@ class Conf:
         if isinstance(val, list):
             return "\n".join(val)
         if key == "lxc.rootfs.path":
-            return val
+            # liblxc splits "TYPE:PATH" at the first colon and its getter returns PATH.
+            return val.partition(":")[2] if ":" in val else val
         return val
 
     def nic_indices(self):

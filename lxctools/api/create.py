@@ -1,0 +1,145 @@
+"""The lxc-create transaction: directories, `partial` marker, storage, template, rollback.
+
+Order (as LXC's __lxcapi_create): resolve the template and read the base config before
+touching the disk; make the lxcpath (0755) and the container directory (0770); with a real
+template, put down the locked `partial` marker, create the rootfs, save the config with
+`lxc.rootfs.path = dir:...`, run the template, prepend LXC's header, then drop the marker.
+Any failure, Ctrl-C, SIGTERM or SIGHUP removes exactly what was made; a SIGKILL leaves an
+unlocked marker that the next lookup of the name removes (runtime/partial.py).
+"""
+
+import os
+import signal
+import sys
+from contextlib import contextmanager, nullcontext
+
+from ..errors import LxcError
+from ..runtime import partial
+from ..runtime.templates import runner
+from ..storage import backends
+from ..storage.remove import remove_tree
+
+
+@contextmanager
+def _interrupts_unwind():
+    """SIGTERM/SIGHUP during a create unwind like Ctrl-C, so the rollback runs."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class Rollback:
+    """Removes exactly what this create made, never what was there before."""
+
+    def __init__(self):
+        self.trees = []
+
+    def made(self, path):
+        self.trees.append(path)
+
+    def run(self):
+        for path in reversed(self.trees):
+            try:
+                remove_tree(path)
+            except (OSError, LxcError) as exc:
+                sys.stderr.write(f"lxc-create: warning: could not remove {path}: {exc}\n")
+
+
+def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, config_file=None,
+           quiet=False, lock=None):
+    """Create container NAME in LXCPATH. Returns the config path; raises LxcError on failure."""
+    tpl = runner.resolve(template)
+    backends.choose(bdev)
+    container_dir = os.path.join(lxcpath, name)
+    config_path = os.path.join(container_dir, "config")
+    doc = runner.base_config(config_file, config_path)
+    mode = runner.config_mode()
+    rollback = Rollback()
+    marker = None
+    with _interrupts_unwind():
+        try:
+            _makedirs(lxcpath)
+            with (lock() if lock else nullcontext()):
+                _check_free(container_dir, config_path)
+                try:
+                    os.mkdir(container_dir, 0o770)
+                    rollback.made(container_dir)
+                except FileExistsError:
+                    if os.path.islink(container_dir) or not os.path.isdir(container_dir):
+                        raise LxcError(f"{container_dir} exists and is not a directory",
+                                       hint="remove it or choose another name") from None
+                os.chmod(container_dir, 0o770)
+                if tpl.kind == "none":
+                    if not rollback.trees:
+                        rollback.made(config_path)
+                    doc.save(config_path, mode=mode)
+                    return config_path
+                marker = partial.Marker(container_dir)
+                if not rollback.trees:
+                    rollback.made(marker.path)
+                    rollback.made(config_path)
+            rootfs = _storage(doc, container_dir, rootfs_dir, rollback)
+            doc.save(config_path, mode=mode)
+            if tpl.kind == "native":
+                doc = runner.run_native(tpl, doc, name, lxcpath, container_dir, rootfs, args, quiet)
+            else:
+                doc = runner.run_external(tpl, config_path, name, container_dir, rootfs, args,
+                                          quiet, doc)
+            doc.prepend_lines(runner.header(tpl, args))
+            runner.own_for_idmap(doc, container_dir, rootfs)
+            doc.save(config_path, mode=mode)
+            marker.finish()
+            marker = None
+            return config_path
+        except BaseException:
+            rollback.run()
+            raise
+        finally:
+            if marker is not None:
+                marker.release()
+
+
+def _makedirs(lxcpath):
+    try:
+        os.makedirs(lxcpath, 0o755, exist_ok=True)
+    except OSError as exc:
+        raise LxcError(f"cannot create lxcpath {lxcpath}: {exc.strerror}") from None
+
+
+def _check_free(container_dir, config_path):
+    state = partial.remove_if_stale(container_dir, remove_tree)
+    if state == partial.ONGOING:
+        raise LxcError("Container already exists",
+                       hint="another lxc-create is creating it right now")
+    if state == partial.STALE:
+        raise LxcError(f"a failed creation left {container_dir} behind and it cannot be removed",
+                       hint=f"look inside {container_dir} (a mount point?) and remove it by hand")
+    if os.path.exists(config_path):
+        raise LxcError("Container already exists")
+
+
+def _storage(doc, container_dir, rootfs_dir, rollback):
+    """Create the dir rootfs and record it in the config (absolute, as LXC should always have)."""
+    configured = doc.conf.value("lxc.rootfs.path")
+    if configured and not rootfs_dir:
+        existing = configured.split(":", 1)[1] if configured.startswith("dir:") else configured
+        if os.path.isabs(existing) and os.path.isdir(existing):
+            # LXC's rule: a config naming an existing rootfs reuses it.
+            return existing
+    rootfs = os.path.abspath(rootfs_dir) if rootfs_dir else os.path.join(container_dir, "rootfs")
+    if backends.create_dir(rootfs):
+        rollback.made(rootfs)
+    doc.replace_item("lxc.rootfs.path", "dir:" + rootfs)
+    return rootfs

@@ -1,0 +1,86 @@
+"""lxc-destroy's work on a stopped container: checks, destroy hooks, removal, origin bookkeeping.
+
+Only the container's own directory is removed (storage/remove.py: no symlink followed, no
+mount point crossed, a mount inside refuses the whole destroy). A rootfs that lives outside
+the container directory (lxc-create --dir) is left in place with a note: removing a path
+named only by a config file is how LXC has deleted host data (lxc#3123).
+"""
+
+import os
+
+from .. import log
+from ..errors import LxcError
+from ..storage.remove import canonical, check_no_mounts, remove_tree
+from ..runtime.hooks import rootfs_path, run_hooks
+
+
+def _lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return [line.rstrip("\n") for line in handle]
+    except FileNotFoundError:
+        return []
+
+
+def snapshots_of(container_dir):
+    """Names of snapshots under DIR/snaps (lxc-snapshot's layout)."""
+    try:
+        return sorted(os.listdir(os.path.join(container_dir, "snaps")))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def clones_of(container_dir):
+    """(lxcpath, name) of copy-on-write clones that depend on this container (lxc_snapshots)."""
+    lines = _lines(os.path.join(container_dir, "lxc_snapshots"))
+    if len(lines) == 1 and lines[0].strip().isdigit():
+        # The pre-2.0 format was a bare count.
+        return [("?", "?")] * int(lines[0].strip())
+    return [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+
+
+def _forget_origin(container_dir):
+    """An overlay clone (lxc_rdepends) drops its entry from its origin's lxc_snapshots."""
+    from ..atomic import atomic_write
+
+    rdeps = _lines(os.path.join(container_dir, "lxc_rdepends"))
+    if len(rdeps) < 2:
+        return
+    origin_file = os.path.join(rdeps[0], rdeps[1], "lxc_snapshots")
+    lines = _lines(origin_file)
+    me = (os.path.dirname(container_dir), os.path.basename(container_dir))
+    pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+    kept = [p for p in pairs if p != me]
+    if len(kept) == len(pairs):
+        return
+    if kept:
+        atomic_write(origin_file, "".join(f"{a}\n{b}\n" for a, b in kept), 0o644)
+    else:
+        os.unlink(origin_file)
+
+
+def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=False):
+    """Remove container NAME (stopped, locked by the caller); return the paths removed."""
+    container_dir = canonical(os.path.join(lxcpath, name))
+    conf = document.conf
+    if clones_of(container_dir):
+        raise LxcError(f"Container {name} has clones that depend on it: not removing",
+                       hint=f"destroy the clones listed in {container_dir}/lxc_snapshots first")
+    snaps = snapshots_of(container_dir)
+    if snaps and not snapshots:
+        raise LxcError(f"Container {name} has snapshots: not removing",
+                       hint="lxc-destroy -s destroys the container with its snapshots")
+    check_no_mounts(container_dir)
+    rootfs = rootfs_path(conf)
+    outside = rootfs and os.path.isabs(rootfs) and not (
+        canonical(rootfs) + "/").startswith(container_dir + "/")
+    if dry_run:
+        removed = remove_tree(container_dir, dry_run=True)
+    else:
+        run_hooks("destroy", name, conf, config_file)
+        _forget_origin(container_dir)
+        removed = remove_tree(container_dir)
+    if outside and os.path.lexists(rootfs):
+        log.warn(f"{name}: rootfs {rootfs} is outside {container_dir}: left in place "
+                 "(remove it yourself if it is no longer needed)")
+    return removed

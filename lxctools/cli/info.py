@@ -1,0 +1,135 @@
+"""lxc-info: a container's state (and, when running, pid, addresses, usage) and config values.
+
+Output is LXC's: each fact printf("%-15s %s"); -H prints raw numbers, and a single selected
+fact (or a single -c KEY) bare. Facts are gathered as (label, json key, value) rows by
+facts(); running_facts() is the one place where the runtime's fields (PID, IP, CPU/BlkIO/
+Memory/KMem use, Link/TX/RX/Total bytes) are added.
+"""
+
+import sys
+
+from ._common import make_parser, parse, run_tool, lxcpath_of, print_json, complete_keys
+
+DESCRIPTION = """Query information about a container.
+
+lxc-info -n NAME [-c KEY]... [-s] [-p] [-i] [-S] [-H]"""
+
+# LXC's getters end every item of these keys with a newline, so its lxc-info prints a blank
+# line after their values; scripts that read lxc-info output see the same here.
+_NEWLINE_KEYS = ("lxc.mount.entry", "lxc.cap.drop", "lxc.cap.keep", "lxc.group",
+                 "lxc.environment", "lxc.apparmor.raw", "lxc.namespace.keep",
+                 "lxc.namespace.clone", "lxc.sysctl", "lxc.prlimit", "lxc.proc", "lxc.cgroup",
+                 "lxc.cgroup2")
+_NEWLINE_PREFIXES = ("lxc.hook.", "lxc.environment.", "lxc.cgroup.", "lxc.cgroup2.")
+
+
+def build_parser():
+    parser = make_parser("lxc-info", DESCRIPTION)
+    opt = parser.add_argument("-c", "--config", metavar="KEY", action="append", default=[],
+                              help="show the value of config KEY (repeatable)")
+    opt.completer = complete_keys
+    parser.add_argument("-s", "--state", action="store_true", help="show the state")
+    parser.add_argument("-p", "--pid", action="store_true", help="show the init pid")
+    parser.add_argument("-i", "--ips", action="store_true", help="show the IP addresses")
+    parser.add_argument("-S", "--stats", action="store_true", help="show CPU, block I/O, memory and network use")
+    parser.add_argument("-H", "--no-humanize", action="store_true", help="raw numbers; a single fact bare")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: every fact and -c value as one object (beyond LXC)")
+    return parser
+
+
+def ends_with_newline(key):
+    return key in _NEWLINE_KEYS or key.startswith(_NEWLINE_PREFIXES)
+
+
+def human_size(value):
+    """LXC's size_to_human_readable: bytes, then KiB/MiB/GiB with two decimals."""
+    for unit, power in (("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if value >= 1024 ** power:
+            return f"{value / 1024 ** power:.2f} {unit}"
+    return f"{value} bytes"
+
+
+def facts(container, sel, humanize):
+    """[(label, json key, value)] in LXC's order for the selected facts."""
+    rows = []
+    if sel["name"]:
+        rows.append(("Name:", "name", container.name))
+    if sel["state"]:
+        rows.append(("State:", "state", container.state))
+    if container.running:
+        rows.extend(running_facts(container, sel, humanize))
+    return rows
+
+
+def running_facts(container, sel, humanize):
+    """PID, IP, usage and per-NIC rows of a running container (the runtime extends this)."""
+    rows = []
+    if sel["pid"]:
+        pid = container.init_pid
+        if pid is not None and pid >= 0:
+            rows.append(("PID:", "pid", pid))
+    if sel["ips"]:
+        for address in getattr(container, "get_ips", lambda: [])():
+            rows.append(("IP:", "ips", address))
+    return rows
+
+
+def selection(args):
+    sel = {"name": False, "state": args.state, "pid": args.pid, "ips": args.ips,
+           "stats": args.stats}
+    count = sum(1 for k in ("state", "pid", "ips", "stats") if sel[k])
+    if not count and not args.config:
+        sel.update(name=True, state=True, pid=True, ips=True, stats=True)
+    return sel, count
+
+
+def body(argv):
+    args = parse(build_parser(), argv)
+    from ..api.container import Container
+    from ..errors import LxcError, NotDefined
+
+    container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
+    if not container.running and not (container.defined or args.rcfile):
+        raise NotDefined(f"{args.name} doesn't exist")
+    sel, count = selection(args)
+    humanize = not args.no_humanize
+    rows = facts(container, sel, humanize)
+    values = []
+    if args.config:
+        container.document  # a config that does not load is an error (file:line), not "invalid" keys
+    for key in args.config:
+        try:
+            values.append((key, container.get_config_item(key)))
+        except LxcError:
+            values.append((key, None))
+    if args.format == "json":
+        data = {}
+        for _, jkey, value in rows:
+            if jkey == "ips":
+                data.setdefault("ips", []).append(value)
+            else:
+                data[jkey] = value
+        if args.config:
+            data["config"] = {k: v for k, v in values}
+        print_json(data)
+        return 0
+    out = sys.stdout
+    for label, _, value in rows:
+        out.write(f"{value}\n" if not humanize and count == 1 else f"{label:<15} {value}\n")
+    for key, value in values:
+        if value is None:
+            out.flush()
+            sys.stderr.write(f"{key} invalid\n")
+            continue
+        if value and ends_with_newline(key):
+            value += "\n"
+        if not humanize and len(values) == 1:
+            out.write(f"{value}\n")
+        else:
+            out.write(f"{key} = {value}\n" if value else f"{key} =\n")
+    return 0
+
+
+def main(argv=None):
+    return run_tool("lxc-info", body, argv)

@@ -1,0 +1,66 @@
+"""Running lxc.hook.* commands the way LXC does (lxc-behaviour.md 4.7).
+
+Version 0 (default): /bin/sh -c "exec HOOK 'NAME' 'lxc' 'TYPE' [ARGS...]"; version 1:
+"exec HOOK [ARGS...]" with LXC_HOOK_TYPE/LXC_HOOK_SECTION in the environment. Stdout goes to
+the log at DEBUG, stderr is left to the user; a non-zero exit fails the step.
+"""
+
+import os
+import shlex
+import subprocess
+
+from .. import log
+from ..errors import LxcError
+from ..paths import ROOTFS_MOUNT
+
+
+class HookFailed(LxcError):
+    """A hook exited non-zero."""
+
+
+def rootfs_path(conf):
+    """lxc.rootfs.path without its storage prefix, as LXC exports it."""
+    value = conf.value("lxc.rootfs.path") or ""
+    return value.split(":", 1)[1] if ":" in value.split("/", 1)[0] else value
+
+
+def base_env(name, conf, config_file):
+    """The LXC_* variables every hook of a container sees."""
+    env = {"LXC_NAME": name, "LXC_CONFIG_FILE": config_file,
+           "LXC_ROOTFS_MOUNT": conf.value("lxc.rootfs.mount") or ROOTFS_MOUNT,
+           "LXC_ROOTFS_PATH": rootfs_path(conf)}
+    if conf.value("lxc.console.path"):
+        env["LXC_CONSOLE"] = conf.value("lxc.console.path")
+    if conf.value("lxc.console.logfile"):
+        env["LXC_CONSOLE_LOGPATH"] = conf.value("lxc.console.logfile")
+    return env
+
+
+def run_hooks(hook_type, name, conf, config_file, *, extra_env=None, args=()):
+    """Run every lxc.hook.HOOK_TYPE in order; raise HookFailed at the first failure."""
+    hooks = conf.value(f"lxc.hook.{hook_type}") or []
+    if not hooks:
+        return
+    version = conf.value("lxc.hook.version") or "0"
+    env = dict(os.environ)
+    env.update(base_env(name, conf, config_file))
+    env["LXC_HOOK_VERSION"] = version
+    for entry in conf.value("lxc.environment.hooks") or []:
+        key, _, value = entry.partition("=")
+        env[key] = value if _ else os.environ.get(key, "")
+    if extra_env:
+        env.update(extra_env)
+    tail = " ".join(shlex.quote(a) for a in args)
+    for hook in hooks:
+        if version == "1":
+            env.update(LXC_HOOK_TYPE=hook_type, LXC_HOOK_SECTION="lxc")
+            command = f"exec {hook} {tail}".rstrip()
+        else:
+            command = f"exec {hook} '{name}' 'lxc' '{hook_type}' {tail}".rstrip()
+        proc = subprocess.run(["/bin/sh", "-c", command], env=env, stdout=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, check=False)
+        for line in proc.stdout.decode(errors="replace").splitlines():
+            log.debug(f"{hook_type} hook: {line}")
+        if proc.returncode != 0:
+            raise HookFailed(f"{hook_type} hook {hook!r} failed with status {proc.returncode}",
+                             key=f"lxc.hook.{hook_type}")

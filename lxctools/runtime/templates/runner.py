@@ -1,0 +1,243 @@
+"""lxc-create's template runner: which template -t names, the config it starts from, running
+it (native module or external script with LXC's argument protocol), LXC's header.
+
+The create transaction around it (directories, `partial` marker, storage, rollback) is
+api/create.py: it needs storage/ as well, which runtime/ may not import.
+"""
+
+import difflib
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+
+from ...errors import LxcError
+from ...paths import default_config_path, template_config_dir, template_dirs
+
+NATIVE = ("busybox", "local", "download")
+
+
+class TemplateFailed(LxcError):
+    """The template ran and failed; its own output says why."""
+
+
+class Template:
+    """A resolved -t value: kind is "none", "native" or "external"."""
+
+    def __init__(self, kind, name, path=None, module=None):
+        self.kind = kind
+        self.name = name
+        self.path = path
+        self.module = module
+
+    def description(self):
+        """What the config header names as the template used."""
+        if self.kind == "native":
+            return f"{self.name} (built into lxctools)"
+        return self.path
+
+
+def is_none(template):
+    # LXC compares with strncmp over the length of the argument: "n", "no", "non" mean none.
+    return template is not None and "none".startswith(template)
+
+
+def native_module(name):
+    """The native template module NAME, or None when it is not (yet) part of lxctools."""
+    if name not in NATIVE:
+        return None
+    modname = f"{__package__}.{name}"
+    if importlib.util.find_spec(modname) is None:
+        return None
+    module = importlib.import_module(modname)
+    return module if callable(getattr(module, "create", None)) else None
+
+
+def _executable(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def available_templates():
+    """Every template name lxc-create -t accepts here (native ones and lxc-NAME scripts)."""
+    names = {n for n in NATIVE if importlib.util.find_spec(f"{__package__}.{n}") is not None}
+    for directory in template_dirs():
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.startswith("lxc-") and _executable(os.path.join(directory, entry)):
+                names.add(entry[4:])
+    return sorted(names)
+
+
+def resolve(template):
+    """The Template for -t TEMPLATE, or a clear error (exit 1) before anything is created."""
+    if template is None:
+        raise LxcError("A template must be specified",
+                       hint='use "-t none" if you really want a container without a rootfs')
+    if is_none(template):
+        return Template("none", "none")
+    if template.startswith("/"):
+        if not _executable(template):
+            raise LxcError(f'Template "{template}" not found',
+                           hint=f"{template} must be an executable file")
+        return Template("external", os.path.basename(template), path=template)
+    module = native_module(template)
+    if module is not None:
+        return Template("native", template, module=module)
+    if "/" not in template:
+        for directory in template_dirs():
+            path = os.path.join(directory, "lxc-" + template)
+            if _executable(path):
+                return Template("external", template, path=path)
+    known = available_templates()
+    close = difflib.get_close_matches(template, known, n=1, cutoff=0.6)
+    message = f'Template "{template}" not found'
+    if close:
+        message += f' (did you mean "{close[0]}"?)'
+    raise LxcError(message, hint="available templates: " + (", ".join(known) or "none")
+                   + "; or give the absolute path of an executable")
+
+
+def header(template, args):
+    """LXC's comment block at the top of a templated container's config."""
+    nesting = os.path.join(template_config_dir(), "nesting.conf")
+    return [
+        f"# Template used to create this container: {template.description()}",
+        "# Parameters passed to the template:" + "".join(" " + a for a in args),
+        "# For additional config options, please look at lxc.container.conf(5)",
+        "",
+        "# Uncomment the following line to support nesting containers:",
+        f"#lxc.include = {nesting}",
+        "# (Be aware this has security implications)",
+        "",
+    ]
+
+
+def base_config(config_file, target):
+    """The default config (or -f FILE) as the new container's document, saved later at TARGET.
+
+    Blank lines are dropped and random hwaddr digits drawn, as LXC does when it copies it.
+    """
+    from ...config.document import ConfigDocument
+    from ... import log
+
+    path = config_file or default_config_path()
+    if config_file is None and not os.path.exists(path):
+        lines = []
+    else:
+        source = ConfigDocument.read(path, warn=log.warn)
+        lines = [line for line in source.lines if line.strip()]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    return ConfigDocument(target, text, warn=None)
+
+
+def config_mode():
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o660 & ~mask
+
+
+def run_native(tpl, doc, name, lxcpath, container_dir, rootfs, args, quiet):
+    from . import TemplateContext
+
+    ctx = TemplateContext(name=name, lxcpath=lxcpath, path=container_dir, rootfs=rootfs,
+                          config=doc, quiet=quiet,
+                          progress=not quiet and sys.stderr.isatty())
+    tpl.module.create(ctx, list(args))
+    return ctx.config
+
+
+def _idmap_lines(doc):
+    return doc.conf.value("lxc.idmap") or []
+
+
+def _template_child():
+    """In the template's process: die with lxc-create, keep its mounts private."""
+    from ...kernel import libc
+
+    libc.set_pdeathsig(signal.SIGKILL)
+    if os.geteuid() == 0:
+        try:
+            libc.unshare(libc.CLONE_NEWNS)
+            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+        except OSError:
+            pass
+
+
+def run_external(tpl, config_path, name, container_dir, rootfs, args, quiet, doc):
+    from ...config.document import ConfigDocument
+    from ... import log
+
+    argv = [os.path.basename(tpl.path), f"--path={container_dir}", f"--name={name}",
+            f"--rootfs={rootfs}", *args]
+    if _idmap_lines(doc):
+        _require_root_for_idmap()
+        # The template runs unmapped; the runner shifts ownership afterwards, so "mapped" is us.
+        argv += ["--mapped-uid", str(os.geteuid()), "--mapped-gid", str(os.getegid())]
+    out = subprocess.DEVNULL if quiet else None
+    try:
+        # Its own process group, so that an interrupted create can stop everything it started.
+        proc = subprocess.Popen(argv, executable=tpl.path, stdin=out, stdout=out, stderr=out,
+                                preexec_fn=_template_child, process_group=0)
+    except OSError as exc:
+        raise LxcError(f"cannot run template {tpl.path}: {exc.strerror}") from None
+    try:
+        returncode = proc.wait()
+    except BaseException:
+        _stop_group(proc)
+        raise
+    if returncode != 0:
+        how = (f"killed by signal {-returncode}" if returncode < 0
+               else f"exited with status {returncode}")
+        raise TemplateFailed(f"Failed to create container from template ({argv[0]} {how})",
+                             hint="the template's messages above say why; nothing was left behind")
+    try:
+        return ConfigDocument.read(config_path, warn=log.warn)
+    except LxcError as exc:
+        exc.message = f"the template left an invalid config: {exc.message}"
+        raise
+
+
+def _stop_group(proc):
+    """SIGTERM the template's process group, SIGKILL what is left after a moment."""
+    for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            os.killpg(proc.pid, 0)  # the leader is gone; is anyone of its group left?
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+def _require_root_for_idmap():
+    if os.geteuid() != 0:
+        raise LxcError("creating an unprivileged (lxc.idmap) container as a non-root user needs "
+                       "user-namespace support that lxctools does not have yet",
+                       hint="create it as root, or use real LXC's lxc-create for now")
+
+
+def own_for_idmap(doc, container_dir, rootfs):
+    """With lxc.idmap, give the container dir and rootfs to the mapped ids (as a userns run would)."""
+    lines = _idmap_lines(doc)
+    if not lines:
+        return
+    _require_root_for_idmap()
+    from .idshift import IdMap, shift_tree
+
+    idmap = IdMap.parse(lines)
+    root_uid, root_gid = idmap.host_uid(0), idmap.host_gid(0)
+    if root_uid is None or root_gid is None:
+        raise LxcError("lxc.idmap does not map container root (uid and gid 0)",
+                       hint="add lines like lxc.idmap = u 0 100000 65536 and g 0 100000 65536")
+    os.chown(container_dir, root_uid, root_gid)
+    if rootfs.startswith(container_dir + "/") or os.path.isdir(rootfs):
+        shift_tree(rootfs, idmap)

@@ -1,0 +1,137 @@
+"""Removing a container's files without ever touching anything else.
+
+LXC has wiped host directories through a symlinked rootfs (lxc#1051, lxc#190) and through a
+bind mount left inside a rootfs. So: every step is relative to an open directory fd, opened
+with O_NOFOLLOW (a symlink is unlinked, never followed); a directory on another filesystem
+is never entered; a mount point anywhere below (found in mountinfo, since a bind mount of a
+same-filesystem directory has the same st_dev) makes us refuse before removing anything.
+"""
+
+import errno
+import os
+import stat
+
+from ..errors import LxcError
+from ..kernel.mountinfo import mounts_under
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class RemoveBlocked(LxcError):
+    """Something inside the tree must not be removed (a mount point); nothing was removed."""
+
+
+def canonical(path):
+    """PATH with its parent resolved but its last component kept (it may be a symlink)."""
+    if not os.path.isabs(path):
+        raise LxcError(f"refusing to remove a relative path: {path}",
+                       hint="lxctools only stores and removes absolute paths")
+    head, tail = os.path.split(os.path.normpath(path))
+    return os.path.join(os.path.realpath(head), tail) if tail else os.path.realpath(path)
+
+
+def check_no_mounts(path, proc="/proc"):
+    """Raise RemoveBlocked naming every mount point at or below PATH."""
+    found = mounts_under(path, proc)
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise RemoveBlocked(f"{shown} {'is a mount point' if len(found) == 1 else 'are mount points'} "
+                            f"inside {path}: nothing was removed",
+                            hint="unmount first (umount " + found[-1] + "), then try again")
+
+
+def remove_tree(path, *, dry_run=False, proc="/proc"):
+    """Remove PATH and everything below it; return the removed paths (pre-order).
+
+    With dry_run, remove nothing and return what would go. A missing PATH is not an error.
+    """
+    path = canonical(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode):
+        if not dry_run:
+            os.unlink(path)
+        return [path]
+    check_no_mounts(path, proc)
+    mounts = set(mounts_under(path, proc))
+    top = os.open(path, _DIR_FLAGS)
+    removed = [path]
+    errors = []
+    try:
+        _remove_below(top, path, os.fstat(top).st_dev, mounts, dry_run, removed, errors)
+    finally:
+        os.close(top)
+    if not dry_run:
+        try:
+            os.rmdir(path)
+        except OSError as exc:
+            if not (exc.errno == errno.ENOTEMPTY and errors):
+                errors.append(f"{path}: {exc.strerror}")
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise LxcError(f"could not remove {errors[0]}{more}",
+                       hint="fix the cause (chattr -i for immutable files, umount for mounts) "
+                            "and run the command again")
+    return removed
+
+
+def _open_dir(name, dir_fd):
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:
+        # A directory without search permission (mode 000) inside a rootfs: allow ourselves in.
+        os.chmod(name, 0o700, dir_fd=dir_fd, follow_symlinks=False)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
+    # An explicit stack instead of recursion: rootfs trees can be deeper than Python's limit.
+    stack = [(top_fd, top_path, _entries(top_fd), None)]
+    while stack:
+        fd, path, entries, name = stack[-1]
+        if not entries:
+            stack.pop()
+            if fd != top_fd:
+                os.close(fd)
+                if not dry_run:
+                    try:
+                        os.rmdir(name, dir_fd=stack[-1][0])
+                    except OSError as exc:
+                        # Not empty because something below could not go: already reported.
+                        if not (exc.errno == errno.ENOTEMPTY and errors):
+                            errors.append(f"{path}: {exc.strerror}")
+            continue
+        entry_name, is_dir = entries.pop()
+        child = path + "/" + entry_name
+        if child in mounts:
+            errors.append(f"{child}: is a mount point")
+            continue
+        if is_dir:
+            try:
+                child_fd = _open_dir(entry_name, fd)
+            except OSError as exc:
+                errors.append(f"{child}: {exc.strerror}")
+                continue
+            if os.fstat(child_fd).st_dev != dev:
+                os.close(child_fd)
+                errors.append(f"{child}: is on another filesystem")
+                continue
+            removed.append(child)
+            stack.append((child_fd, child, _entries(child_fd), entry_name))
+            continue
+        removed.append(child)
+        if not dry_run:
+            try:
+                os.unlink(entry_name, dir_fd=fd)
+            except OSError as exc:
+                errors.append(f"{child}: {exc.strerror}")
+
+
+def _entries(fd):
+    """(name, is_dir) of a directory, reversed so that pop() yields them in name order."""
+    with os.scandir(fd) as it:
+        found = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    found.sort(reverse=True)
+    return found
