@@ -10,6 +10,8 @@ import pytest
 from conftest import ours, real_lxc, require_root
 
 NET_CONF = "lxc.net.0.type = empty\n"
+# Real LXC runs helpers (lxc-usernsexec) through PATH: never let it find a pyenv shim of ours.
+SANE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class World:
@@ -35,7 +37,7 @@ class World:
         extra = ["-f", self.net_conf] if tool == "lxc-create" and "-f" not in args else []
         return subprocess.run([real_lxc(tool), "-P", lxcpath or self.real_lp, *extra, *args],
                               capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, LANG="C"))
+                              env=dict(os.environ, LANG="C", PATH=SANE_PATH))
 
     def cdir(self, name, real=False):
         return os.path.join(self.real_lp if real else self.lp, name)

@@ -3,10 +3,11 @@
 Same directories, files, modes and config lines as LXC's template (lxc-behaviour.md 3.4).
 The hot path runs no subprocess: the applet list and udhcpc's default script path come from
 the busybox binary once and are cached keyed by its (device, inode, size, mtime); the binary
-is copied with copy_file_range; applet links are os.symlink calls relative to an open /bin.
+is copied with copy_file_range; the applet links share one symlink inode (_applet_links).
 
-Deliberate difference: etc/udhcpc is 0755 (LXC's template chmods the directory 644, a slip
-that leaves it without search permission).
+Deliberate differences: etc/udhcpc is 0755 (LXC's template chmods the directory 644, a slip
+that leaves it without search permission); the applet symlinks are hard links of one
+symlink (link count 269 instead of 1 each), which makes create several times faster.
 """
 
 import json
@@ -244,6 +245,25 @@ def _copy_file(src, dst_dir_fd, name, mode):
             os.close(fd)
 
 
+def _applet_links(bin_fd, applets):
+    """bin/APPLET -> busybox for every applet: one symlink inode, hard-linked under each name.
+
+    Same names and targets as LXC's 269 symlinks, but one new inode instead of 269: a new
+    inode costs 0.2-0.9 ms on this project's ext4 hosts, a hard link 0.02 ms.
+    """
+    first = None
+    for applet in applets:
+        try:
+            if first is None:
+                os.symlink("busybox", applet, dir_fd=bin_fd)
+                first = applet
+            else:
+                os.link(first, applet, src_dir_fd=bin_fd, dst_dir_fd=bin_fd,
+                        follow_symlinks=False)
+        except FileExistsError:
+            pass
+
+
 def install(rootfs, busybox, facts):
     """install_busybox + configure_busybox of LXC's template."""
     os.makedirs(rootfs, 0o755, exist_ok=True)
@@ -282,11 +302,7 @@ def install(rootfs, busybox, facts):
                          dir_fd=root)
         try:
             _copy_file(busybox, bin_fd, "busybox", mode)
-            for applet in applets:
-                try:
-                    os.symlink("busybox", applet, dir_fd=bin_fd)
-                except FileExistsError:
-                    pass
+            _applet_links(bin_fd, applets)
         finally:
             os.close(bin_fd)
         os.link("bin/busybox", "sbin/init", src_dir_fd=root, dst_dir_fd=root,

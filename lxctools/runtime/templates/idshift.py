@@ -38,24 +38,33 @@ class IdMap:
 
 
 def shift_tree(root, idmap):
-    """Re-own every file below ROOT (ROOT included) through IDMAP; ids outside it stay."""
+    """Re-own every file below ROOT (ROOT included) through IDMAP; ids outside it stay.
+
+    Each inode is shifted once: a hard-linked file seen under a second name already carries
+    its host id, which the map could shift again.
+    """
     dev = os.lstat(root).st_dev
-    _shift(root, idmap)
+    seen = set()
+    _shift(root, idmap, seen)
     for top, dirs, files in os.walk(root):
         keep = []
         for name in dirs:
             path = os.path.join(top, name)
             st = os.lstat(path)
-            _shift(path, idmap, st)
+            _shift(path, idmap, seen, st)
             if st.st_dev == dev and not stat.S_ISLNK(st.st_mode):
                 keep.append(name)
         dirs[:] = keep
         for name in files:
-            _shift(os.path.join(top, name), idmap)
+            _shift(os.path.join(top, name), idmap, seen)
 
 
-def _shift(path, idmap, st=None):
+def _shift(path, idmap, seen, st=None):
     st = st or os.lstat(path)
+    if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
     uid, gid = idmap.host_uid(st.st_uid), idmap.host_gid(st.st_gid)
     if uid is None and gid is None:
         return
