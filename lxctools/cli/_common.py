@@ -103,6 +103,14 @@ def run_tool(prog, body, argv=None):
         return 0
 
 
+def name_prefixed(exc, name):
+    """Put "NAME: " first in EXC's line, as LXC's tools prefix every message with the name."""
+    if name and not exc.message.startswith(f"{name}: "):
+        exc.message = f"{name}: {exc.where()}{exc.message}"
+        exc.path = exc.line = None
+    return exc
+
+
 def report(prog, exc):
     sys.stderr.write(f"{prog}: {exc}\n")
     if exc.hint:

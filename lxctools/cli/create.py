@@ -3,7 +3,7 @@ an absolute path, or none)."""
 
 import sys
 
-from ._common import make_parser, parse, run_tool, lxcpath_of
+from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
 
 DESCRIPTION = """Create a container.
 
@@ -77,9 +77,7 @@ def body(argv):
         container.create(args.template, template_args, bdev=args.bdev, dir=args.dir,
                          config_file=args.config, quiet=args.quiet)
     except LxcError as exc:
-        if not exc.message.startswith(f"{args.name}: "):
-            exc.message = f"{args.name}: {exc.message}"
-        raise
+        raise name_prefixed(exc, args.name)
     return 0
 
 

@@ -3,7 +3,7 @@ mount point); --dry-run lists what would go."""
 
 import sys
 
-from ._common import make_parser, parse, run_tool, lxcpath_of
+from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
 
 DESCRIPTION = """Destroy a container.
 
@@ -29,9 +29,7 @@ def body(argv):
         removed = container.destroy(force=args.force, snapshots=args.snapshots,
                                     dry_run=args.dry_run)
     except LxcError as exc:
-        if not exc.message.startswith(f"{args.name}: "):
-            exc.message = f"{args.name}: {exc.message}"
-        raise
+        raise name_prefixed(exc, args.name)
     if args.dry_run:
         sys.stdout.write("".join(p + "\n" for p in removed))
     return 0

@@ -316,3 +316,32 @@ def test_idmap_create_as_root_owns_rootfs_like_lxc(world):
     # LXC's template loses the setuid bit in its chown -R after chmod +s; ours keeps it.
     assert int(ours_tree["rootfs/bin/busybox"][0], 8) & 0o6000 == 0o6000
     assert int(real_tree["rootfs/bin/busybox"][0], 8) & 0o6000 == 0
+
+
+def test_busybox_path_option_and_facts_cache(world):
+    import json
+    import shutil
+
+    copy = os.path.join(world.root, "bb-copy")
+    shutil.copy2("/usr/bin/busybox", copy)
+    proc = world.ours("lxc-create", "-n", "crt-bp", "-t", "busybox", "--", "--busybox-path", copy)
+    assert proc.returncode == 0, proc.stderr
+    with open(copy, "rb") as a, open(os.path.join(world.cdir("crt-bp"), "rootfs/bin/busybox"), "rb") as b:
+        assert a.read() == b.read()
+    cache = os.path.join(world.env["LXC_CACHE_PATH"], "lxctools", "busybox-facts.json")
+    with open(cache) as handle:
+        facts = json.load(handle)
+    assert facts["key"][0] == copy and "sh" in facts["applets"]
+    assert facts["udhcpc_script"] == "/etc/udhcpc/default.script"
+    not_busybox = world.ours("lxc-create", "-n", "crt-bp2", "-t", "busybox", "--",
+                             "--busybox-path", "/bin/true")
+    assert not_busybox.returncode == 1 and "does not look like busybox" in not_busybox.stderr
+    assert not os.path.exists(world.cdir("crt-bp2"))
+    missing = world.ours("lxc-create", "-n", "crt-bp2", "-t", "busybox", "--", "--busybox-path", "/nonexistent")
+    assert missing.returncode == 1 and "Failed to find busybox binary" in missing.stderr
+
+
+def test_error_lines_name_the_container_first(world):
+    proc = world.ours("lxc-create", "-n", "crt-e", "-t", "none", "-f", "/nonexistent.conf")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("lxc-create: crt-e: /nonexistent.conf: config file does not exist")

@@ -168,15 +168,21 @@ def _cache_file():
 
 def _probe(busybox):
     """Ask the binary for its applets and udhcpc's default script (two short runs)."""
-    listed = subprocess.run([busybox, "--list"], capture_output=True, check=False)
+    # argv[0] must be "busybox": a busybox called by another name takes it as the applet.
+    listed = subprocess.run(["busybox", "--list"], executable=busybox, capture_output=True,
+                            check=False)
     if listed.returncode != 0:
         raise LxcError(f"{busybox} --list failed (exit {listed.returncode})",
                        hint="is it really busybox? pass -- --busybox-path PATH")
     applets = [a for a in listed.stdout.decode(errors="replace").split()
                if "busybox" not in a and "/" not in a and a not in (".", "..")]
+    if not applets:
+        raise LxcError(f"{busybox} --list names no applets: it does not look like busybox",
+                       hint="pass -- --busybox-path PATH to a busybox binary")
     script = DEFAULT_UDHCPC_SCRIPT
     if "udhcpc" in applets:
-        helped = subprocess.run([busybox, "udhcpc", "--help"], capture_output=True, check=False)
+        helped = subprocess.run(["busybox", "udhcpc", "--help"], executable=busybox,
+                                capture_output=True, check=False)
         for line in (helped.stdout + helped.stderr).decode(errors="replace").splitlines():
             # "-s PROG  Run PROG at DHCP events (default /etc/udhcpc/default.script)"
             if "-s" in line and "Run PROG" in line and "(default " in line:
