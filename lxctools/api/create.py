@@ -91,7 +91,8 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
                     rollback.made(marker.path)
                     rollback.made(config_path)
             rootfs = _storage(doc, container_dir, rootfs_dir, rollback)
-            doc.save(config_path, mode=mode)
+            if tpl.kind == "external":
+                doc.save(config_path, mode=mode)  # the script reads and appends to it
             if tpl.kind == "native":
                 doc = runner.run_native(tpl, doc, name, lxcpath, container_dir, rootfs, args, quiet)
             else:

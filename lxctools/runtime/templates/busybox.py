@@ -12,9 +12,7 @@ symlink (link count 269 instead of 1 each), which makes create several times fas
 
 import json
 import os
-import shutil
 import stat
-import subprocess
 
 from ...errors import LxcError
 from ...paths import cache_dir
@@ -149,6 +147,8 @@ def parse_args(argv):
 
 def find_busybox(path=None):
     if path is None:
+        import shutil
+
         search = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin"
         path = shutil.which("busybox", path=search)
         if path is None:
@@ -168,6 +168,8 @@ def _cache_file():
 
 def _probe(busybox):
     """Ask the binary for its applets and udhcpc's default script (two short runs)."""
+    import subprocess
+
     # argv[0] must be "busybox": a busybox called by another name takes it as the applet.
     listed = subprocess.run(["busybox", "--list"], executable=busybox, capture_output=True,
                             check=False)

@@ -5,12 +5,10 @@ The create transaction around it (directories, `partial` marker, storage, rollba
 api/create.py: it needs storage/ as well, which runtime/ may not import.
 """
 
-import difflib
 import importlib
 import importlib.util
 import os
 import signal
-import subprocess
 import sys
 
 from ...errors import LxcError
@@ -93,6 +91,8 @@ def resolve(template):
             path = os.path.join(directory, "lxc-" + template)
             if _executable(path):
                 return Template("external", template, path=path)
+    import difflib
+
     known = available_templates()
     close = difflib.get_close_matches(template, known, n=1, cutoff=0.6)
     message = f'Template "{template}" not found'
@@ -169,6 +169,7 @@ def _template_child():
 
 
 def run_external(tpl, config_path, name, container_dir, rootfs, args, quiet, doc):
+    import subprocess
     from ...config.document import ConfigDocument
     from ... import log
 
@@ -204,6 +205,8 @@ def run_external(tpl, config_path, name, container_dir, rootfs, args, quiet, doc
 
 def _stop_group(proc):
     """SIGTERM the template's process group, SIGKILL what is left after a moment."""
+    import subprocess
+
     for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
