@@ -65,6 +65,7 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
     container_dir = os.path.join(lxcpath, name)
     config_path = os.path.join(container_dir, "config")
     doc = runner.base_config(config_file, config_path)
+    runner.check_caller(tpl, doc)
     mode = runner.config_mode()
     rollback = Rollback()
     marker = None

@@ -345,3 +345,35 @@ def test_error_lines_name_the_container_first(world):
     proc = world.ours("lxc-create", "-n", "crt-e", "-t", "none", "-f", "/nonexistent.conf")
     assert proc.returncode == 1
     assert proc.stderr.startswith("lxc-create: crt-e: /nonexistent.conf: config file does not exist")
+
+
+def test_non_root_without_idmap_is_refused_and_leaves_nothing(world):
+    import shutil
+    import tempfile
+    from conftest import ours as ours_tool
+
+    # pytest's tmp dirs are 0700: nobody needs a world-traversable place of its own.
+    base = tempfile.mkdtemp(prefix="crt-nobody-")
+    try:
+        os.chmod(base, 0o777)
+        conf = os.path.join(base, "net.conf")
+        with open(conf, "w") as handle:
+            handle.write("lxc.net.0.type = empty\n")
+        os.chmod(conf, 0o644)
+        lp = os.path.join(base, "lp")
+        env = dict(world.env, HOME=base, XDG_RUNTIME_DIR=base)
+
+        def nobody(*args):
+            return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   ours_tool("lxc-create"), "-P", lp, "-f", conf, *args],
+                                  capture_output=True, text=True, env=env, timeout=60)
+
+        made = nobody("-n", "crt-un", "-t", "none")
+        assert made.returncode == 0, made.stderr
+        proc = nobody("-n", "crt-ub", "-t", "busybox")
+        assert proc.returncode == 1 and "No uid mapping for container root" in proc.stderr
+        # (real LXC prints the same line but leaves LXCPATH/crt-ub behind)
+        assert sorted(os.listdir(lp)) == ["crt-un"]
+        assert os.stat(os.path.join(lp, "crt-un")).st_uid == 65534
+    finally:
+        shutil.rmtree(base)

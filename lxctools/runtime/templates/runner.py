@@ -221,6 +221,17 @@ def _stop_group(proc):
             return
 
 
+def check_caller(tpl, doc):
+    """Refuse, before anything is made, what a non-root caller cannot create."""
+    if os.geteuid() == 0 or tpl.kind == "none":
+        return
+    if not _idmap_lines(doc):
+        raise LxcError("No uid mapping for container root",
+                       hint="unprivileged containers need lxc.idmap lines (u and g) in "
+                            "~/.config/lxc/default.conf; lxc-checkconfig shows the fix")
+    _require_root_for_idmap()
+
+
 def _require_root_for_idmap():
     if os.geteuid() != 0:
         raise LxcError("creating an unprivileged (lxc.idmap) container as a non-root user needs "
