@@ -377,3 +377,30 @@ def test_non_root_without_idmap_is_refused_and_leaves_nothing(world):
         assert os.stat(os.path.join(lp, "crt-un")).st_uid == 65534
     finally:
         shutil.rmtree(base)
+
+
+def test_template_on_a_terminal_can_ask_and_ctrl_c_rolls_back(world):
+    import pexpect
+    from conftest import ours
+
+    tpl = write_template(world, 'printf "Distribution: "; read -r dist\n'
+                                'echo "lxc.uts.name = $dist" >> "${1#--path=}/config"\n')
+    child = pexpect.spawn(ours("lxc-create"), ["-P", world.lp, "-n", "crt-tty", "-t", tpl],
+                          env=world.env, encoding="utf-8", timeout=30)
+    child.expect("Distribution: ")
+    child.sendline("crt-asked")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert world.config("crt-tty").endswith("lxc.uts.name = crt-asked\n")
+
+    slow = write_template(world, 'echo started; sleep 60\n')
+    child = pexpect.spawn(ours("lxc-create"), ["-P", world.lp, "-n", "crt-tty2", "-t", slow],
+                          env=world.env, encoding="utf-8", timeout=30)
+    child.expect("started")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert "killed by signal 2" in child.before
+    assert not os.path.exists(world.cdir("crt-tty2"))

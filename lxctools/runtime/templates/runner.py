@@ -155,17 +155,48 @@ def _idmap_lines(doc):
     return doc.conf.value("lxc.idmap") or []
 
 
-def _template_child():
-    """In the template's process: die with lxc-create, keep its mounts private."""
+def _foreground_tty():
+    """Our stdin if it is a terminal whose foreground process group is ours, else None."""
+    try:
+        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+            return 0
+    except OSError:
+        pass
+    return None
+
+
+def _give_terminal(fd, pgrp):
+    # tcsetpgrp from a background group raises SIGTTOU unless it is ignored.
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, pgrp)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
+def _template_child_setup(tty, parent):
+    """What the template's process does before exec: its own process group (foreground on
+    our terminal, so a template that asks questions can read them), death with lxc-create,
+    and, for root, a private mount namespace so that its mounts vanish with it."""
     from ...kernel import libc
 
-    libc.set_pdeathsig(signal.SIGKILL)
-    if os.geteuid() == 0:
-        try:
-            libc.unshare(libc.CLONE_NEWNS)
-            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
-        except OSError:
-            pass
+    def setup():
+        os.setpgid(0, 0)
+        if tty is not None:
+            _give_terminal(tty, os.getpgrp())
+        libc.set_pdeathsig(signal.SIGKILL)
+        if os.getppid() != parent:  # lxc-create died before the line above
+            os._exit(1)
+        if os.geteuid() == 0:
+            try:
+                libc.unshare(libc.CLONE_NEWNS)
+                libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+            except OSError:
+                pass
+
+    return setup
 
 
 def run_external(tpl, config_path, name, container_dir, rootfs, args, quiet, doc):
@@ -180,17 +211,27 @@ def run_external(tpl, config_path, name, container_dir, rootfs, args, quiet, doc
         # The template runs unmapped; the runner shifts ownership afterwards, so "mapped" is us.
         argv += ["--mapped-uid", str(os.geteuid()), "--mapped-gid", str(os.getegid())]
     out = subprocess.DEVNULL if quiet else None
+    tty = None if quiet else _foreground_tty()
     try:
         # Its own process group, so that an interrupted create can stop everything it started.
         proc = subprocess.Popen(argv, executable=tpl.path, stdin=out, stdout=out, stderr=out,
-                                preexec_fn=_template_child, process_group=0)
+                                preexec_fn=_template_child_setup(tty, os.getpid()))
     except OSError as exc:
         raise LxcError(f"cannot run template {tpl.path}: {exc.strerror}") from None
     try:
+        try:
+            os.setpgid(proc.pid, proc.pid)  # also here, as shells do: whoever runs first wins
+        except OSError:
+            pass
+        if tty is not None:
+            _give_terminal(tty, proc.pid)
         returncode = proc.wait()
     except BaseException:
         _stop_group(proc)
         raise
+    finally:
+        if tty is not None:
+            _give_terminal(tty, os.getpgrp())
     if returncode != 0:
         how = (f"killed by signal {-returncode}" if returncode < 0
                else f"exited with status {returncode}")
