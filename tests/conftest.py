@@ -47,3 +47,50 @@ def real_lxc(tool):
     if not os.path.exists(path):
         pytest.fail(f"real LXC's {tool} is missing: the test set-up installs Debian's lxc")
     return path
+
+
+_ANYONE_DIR = None
+
+
+def ours_for_anyone(tool):
+    """A launcher for our TOOL that an unprivileged user can run.
+
+    Our console scripts live under root's Python (pyenv in /root, mode 0700 on CI machines),
+    which nobody else may read, the way a real install under /usr/local would be readable. So
+    copy the package once into a world-readable directory and launch it with the host's
+    /usr/bin/python3 (>= 3.11 on Debian 12), falling back to our interpreter if that one is
+    itself world-readable."""
+    global _ANYONE_DIR
+    import shutil
+    import tempfile
+    if _ANYONE_DIR is None:
+        base = tempfile.mkdtemp(prefix="lxctools-anyone-")
+        shutil.copytree(os.path.join(REPO, "lxctools"), os.path.join(base, "lxctools"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for root, dirs, files in os.walk(base):
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        _ANYONE_DIR = base
+        import atexit
+        atexit.register(shutil.rmtree, base, True)
+    python = "/usr/bin/python3"
+    probe = subprocess.run([python, "-c", "import sys; print(sys.version_info >= (3, 11))"],
+                           capture_output=True, text=True)
+    if probe.stdout.strip() != "True":
+        pytest.fail("the unprivileged tests need a world-readable Python >= 3.11 at /usr/bin/python3")
+    module = _script_module(tool)
+    launcher = os.path.join(_ANYONE_DIR, tool)
+    if not os.path.exists(launcher):
+        with open(launcher, "w") as handle:
+            handle.write(f"#!{python} -s\nimport sys\nsys.path.insert(0, {_ANYONE_DIR!r})\n"
+                         f"from {module} import main\nsys.exit(main())\n")
+        os.chmod(launcher, 0o755)
+    return launcher
+
+
+def _script_module(tool):
+    import tomllib
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as handle:
+        scripts = tomllib.load(handle)["project"]["scripts"]
+    return scripts[tool].split(":")[0]

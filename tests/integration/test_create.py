@@ -350,7 +350,7 @@ def test_error_lines_name_the_container_first(world):
 def test_non_root_without_idmap_is_refused_and_leaves_nothing(world):
     import shutil
     import tempfile
-    from conftest import ours as ours_tool
+    from conftest import ours_for_anyone
 
     # pytest's tmp dirs are 0700: nobody needs a world-traversable place of its own.
     base = tempfile.mkdtemp(prefix="crt-nobody-")
@@ -365,7 +365,7 @@ def test_non_root_without_idmap_is_refused_and_leaves_nothing(world):
 
         def nobody(*args):
             return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                   ours_tool("lxc-create"), "-P", lp, "-f", conf, *args],
+                                   ours_for_anyone("lxc-create"), "-P", lp, "-f", conf, *args],
                                   capture_output=True, text=True, env=env, timeout=60)
 
         made = nobody("-n", "crt-un", "-t", "none")
