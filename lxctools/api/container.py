@@ -123,22 +123,119 @@ class Container:
         self._doc = None
         return removed
 
-    # -- runtime (runtime issue) ---------------------------------------------------------
+    # -- runtime ----------------------------------------------------------------------------
     @property
     def state(self):
         """STOPPED, STARTING, RUNNING, STOPPING, ABORTING, FREEZING, FROZEN or THAWED."""
-        return "STOPPED"
+        from ..runtime.commands import state_of
+        return state_of(self.lxcpath, self.name)
 
     @property
     def running(self):
-        return self.state not in ("STOPPED",)
+        return self.state != "STOPPED"
+
+    def running_info(self):
+        """The supervisor's facts: init_pid, state, cgroups, network, ... (NotRunning if none)."""
+        from ..runtime.commands import request
+        return request(self.lxcpath, self.name, "info")
 
     @property
     def init_pid(self):
-        return -1
+        from ..errors import NotRunning
+        try:
+            return self.running_info()["init_pid"]
+        except NotRunning:
+            return -1
 
-    def start(self, **options):
-        raise NotImplementedError("lxc-start lands with the runtime issue")
+    def start(self, argv=None, *, foreground=False, execute=False, pidfile=None, defines=(),
+              config_file=None, uid=None, gid=None, share=None, console_path=None,
+              console_log=None):
+        """lxc-start / lxc-execute. Returns the exit code the tool should give."""
+        from ..runtime.start import StartRequest, launch
+        from ..errors import ConfigError
+        import sys
 
-    def stop(self, **options):
-        raise NotImplementedError("lxc-stop lands with the runtime issue")
+        config_file = config_file or self.rcfile
+        if config_file:
+            self.load_config(config_file)
+            top = config_file
+        elif self.defined:
+            top = self.config_file_name
+        else:
+            raise NotDefined("No container config specified" if not execute else
+                             "Executing a container with no configuration file may crash the host",
+                             hint=f"create it first (lxc-create -n {self.name} -t busybox), "
+                                  "or pass a config with -f FILE")
+        doc = self.document
+        for item in defines:
+            key, sep, value = item.partition("=")
+            if not sep or not key.startswith("lxc."):
+                raise ConfigError(f"-s {item!r}: expected lxc.KEY=VALUE",
+                                  hint="e.g. -s lxc.uts.name=web1")
+            doc.set_item(key.strip(), value.strip())
+        for key, value in (share or {}).items():
+            doc.set_item(f"lxc.namespace.share.{key}", value)
+        if console_path:
+            doc.set_item("lxc.console.path", console_path)
+        if console_log:
+            doc.set_item("lxc.console.logfile", console_log)
+        if uid is not None:
+            doc.set_item("lxc.init.uid", str(uid))
+        if gid is not None:
+            doc.set_item("lxc.init.gid", str(gid))
+        conf = doc.conf
+        if not argv:
+            if execute:
+                command = conf.value("lxc.execute.cmd")
+                if not command:
+                    raise LxcError("Missing command to execute!",
+                                   hint="give it after --, or set lxc.execute.cmd")
+            else:
+                command = conf.value("lxc.init.cmd") or "/sbin/init"
+            import shlex
+            argv = shlex.split(command)
+        passthrough = foreground and (execute or not sys.stdin.isatty())
+        request = StartRequest(name=self.name, lxcpath=self.lxcpath, conf=conf,
+                               config_file=top, argv=list(argv), execute=execute,
+                               foreground=foreground, pidfile=pidfile,
+                               passthrough_stdio=passthrough,
+                               after_stop=self._destroy_stopped if conf.value("lxc.ephemeral") == "1"
+                               and self.defined and not config_file else None)
+        if self.running:
+            raise LxcError("Container is already running", exit_code=0)
+        return launch(request)
+
+    def _destroy_stopped(self):
+        from . import destroy as destroyer
+        from .locking import container_lock
+        with container_lock(self.lxcpath, self.name):
+            destroyer.destroy(self.name, self.lxcpath, self.config_file_name, self.document)
+
+    def stop(self, timeout=60, kill=False, nokill=False, reboot=False):
+        """lxc-stop: clean halt (signal, wait, then kill), -k, -r. NotRunning exits 2."""
+        from ..errors import NotRunning
+        from ..runtime import control
+
+        conf = None
+        try:
+            conf = self.conf
+        except LxcError:
+            pass
+        try:
+            control.stop(self.lxcpath, self.name, conf, timeout=timeout, kill=kill,
+                         nokill=nokill, reboot=reboot)
+        except NotRunning:
+            raise NotRunning(f"{self.name} is not running", exit_code=2) from None
+        return True
+
+    def wait(self, states, timeout=-1):
+        from ..runtime.control import wait_for
+        if isinstance(states, str):
+            states = states.split("|")
+        return wait_for(self.lxcpath, self.name, states, timeout)
+
+    def reboot(self, timeout=60):
+        return self.stop(timeout=timeout, reboot=True)
+
+    def shutdown(self, timeout=60):
+        return self.stop(timeout=timeout, nokill=True)

@@ -72,11 +72,9 @@ def defined_names(lxcpath):
 
 
 def active_names(lxcpath):
-    """Names of containers that are running in LXCPATH (their monitor exists).
-
-    The runtime area implements discovery; until it does nothing is active.
-    """
-    return []
+    """Names of containers that are running in LXCPATH (their supervisor's socket listens)."""
+    from ..runtime.commands import active_names as listening
+    return listening(lxcpath)
 
 
 def quick_keys(config_path):

@@ -52,6 +52,13 @@ def world(tmp_path):
     require_root()
     w = World(tmp_path)
     yield w
+    # Containers a failed test left running: ours through their supervisors, real LXC's too.
+    from lxctools.runtime.commands import active_names
+    for name in active_names(w.lp):
+        w.ours("lxc-stop", "-n", name, "-k")
+    if os.path.isdir(w.real_lp):
+        for name in os.listdir(w.real_lp):
+            w.real("lxc-stop", "-n", name, "-k")
     # Whatever a failed test left: unmount anything below the tmp dir, then it is removed by pytest.
     with open("/proc/self/mountinfo") as handle:
         points = [line.split()[4] for line in handle]

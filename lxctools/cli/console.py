@@ -1,0 +1,60 @@
+"""lxc-console: connect this terminal to a container's console or one of its ttys."""
+
+import os
+import sys
+
+from ._common import make_parser, parse, run_tool, lxcpath_of
+
+DESCRIPTION = """Attach this terminal to a container tty.
+
+lxc-console -n NAME [-t N] [-e PREFIX]
+
+-t 0 is /dev/console; without -t the first free tty (lxc.tty.max) is used.
+Type PREFIX q (default Ctrl-a q) to detach."""
+
+
+def build_parser():
+    parser = make_parser("lxc-console", DESCRIPTION)
+    parser.add_argument("-t", "--tty", type=int, default=-1, metavar="N", help="tty number (0: console)")
+    parser.add_argument("-e", "--escape", default="^a", metavar="PREFIX",
+                        help="escape prefix, ^x or x (default ^a)")
+    return parser
+
+
+def body(argv):
+    args = parse(build_parser(), argv)
+    from ..errors import LxcError, NotRunning
+    from ..runtime import commands, terminal
+
+    lxcpath = lxcpath_of(args)
+    if not os.isatty(0):
+        raise LxcError("Failed to add stdin handler: stdin is not a terminal",
+                       hint=f"to run commands without a terminal use lxc-attach -n {args.name} -- CMD")
+    try:
+        channel = commands.Channel(commands.connect(lxcpath, args.name))
+    except NotRunning:
+        raise LxcError(f"{args.name} is not running") from None
+    try:
+        channel.send({"cmd": "console", "tty": args.tty})
+        answer = channel.receive()
+        if answer is None:
+            raise LxcError(f"{args.name} is not running")
+        if "error" in answer:
+            raise LxcError(answer["error"], hint="lxc-console -t 0 is the console; "
+                                                 "lxc-info shows whether it runs")
+        master = channel.fds[0]
+        escape = terminal.escape_code(args.escape)
+        letter = args.escape[-1:] if escape else "a"
+        sys.stderr.write(f"\nConnected to tty {answer['tty']}\n"
+                         f"Type <Ctrl+{letter} q> to exit the console, "
+                         f"<Ctrl+{letter} Ctrl+{letter}> to enter Ctrl+{letter} itself\n")
+        sys.stderr.flush()
+        terminal.proxy(master, escape, extra_fds=[channel.sock.fileno()])
+        os.close(master)
+    finally:
+        channel.close()
+    return 0
+
+
+def main(argv=None):
+    return run_tool("lxc-console", body, argv)

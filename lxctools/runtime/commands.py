@@ -1,0 +1,126 @@
+"""The command socket: how every tool talks to a running container's supervisor.
+
+One abstract unix socket per running container; it exists exactly while the supervisor lives,
+so "connection refused" means STOPPED (as LXC's `@LXCPATH/NAME/command`). The wire format is
+ours: one JSON object per line each way, file descriptors (console ptys) as SCM_RIGHTS.
+
+Kept import-light: lxc-info, lxc-ls and lxc-wait load this on their hot path.
+"""
+
+import hashlib
+import json
+import os
+import socket
+
+from ..errors import NotRunning
+
+STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED")
+
+
+def socket_name(lxcpath, name):
+    """Abstract socket address. Hashed, so any lxcpath/name fits sun_path; the readable part
+    lets people find it in `ss -xl`."""
+    digest = hashlib.sha1(f"{lxcpath}/{name}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"\0lxctools/{digest}/command"
+
+
+def state_dir(lxcpath):
+    """Where supervisors of LXCPATH record themselves (listing reads it; the socket is truth)."""
+    from ..paths import runtime_dir
+    digest = hashlib.sha1(lxcpath.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(runtime_dir(), "lxctools", "active", digest)
+
+
+def connect(lxcpath, name, timeout=10.0):
+    """A connected socket to NAME's supervisor, or NotRunning."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(socket_name(lxcpath, name))
+    except (ConnectionRefusedError, FileNotFoundError):
+        sock.close()
+        raise NotRunning(f"{name} is not running") from None
+    return sock
+
+
+class Channel:
+    """A line-oriented JSON conversation over one connection."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self._buf = b""
+        self.fds = []
+
+    def send(self, obj, fds=()):
+        data = (json.dumps(obj) + "\n").encode()
+        if fds:
+            import array
+            self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                        array.array("i", fds))])
+        else:
+            self.sock.sendall(data)
+
+    def receive(self):
+        """Next JSON object, or None at EOF. Received fds collect in self.fds."""
+        while b"\n" not in self._buf:
+            chunk, ancillary, _flags, _addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(16 * 4))
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    import array
+                    fds = array.array("i")
+                    fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                    for fd in fds:
+                        os.set_inheritable(fd, False)
+                    self.fds.extend(fds)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return json.loads(line)
+
+    def close(self):
+        self.sock.close()
+
+
+def request(lxcpath, name, command, timeout=10.0, **fields):
+    """Send COMMAND and return the supervisor's answer (a dict). NotRunning if there is none."""
+    channel = Channel(connect(lxcpath, name, timeout))
+    try:
+        channel.send(dict(fields, cmd=command))
+        answer = channel.receive()
+    except (ConnectionResetError, BrokenPipeError):
+        answer = None
+    finally:
+        channel.close()
+    if answer is None:
+        raise NotRunning(f"{name} is not running")
+    return answer
+
+
+def state_of(lxcpath, name):
+    try:
+        return request(lxcpath, name, "state")["state"]
+    except NotRunning:
+        return "STOPPED"
+    except OSError:
+        return "STOPPED"
+
+
+def active_names(lxcpath):
+    """Names whose supervisor's socket is listening right now (one read of /proc/net/unix)."""
+    directory = state_dir(lxcpath)
+    try:
+        recorded = os.listdir(directory)
+    except OSError:
+        return []
+    try:
+        with open("/proc/net/unix", "rb") as handle:
+            listening = handle.read()
+    except OSError:
+        listening = b""
+    live = []
+    for name in recorded:
+        address = socket_name(lxcpath, name)[1:].encode()
+        if b"@" + address in listening:
+            live.append(name)
+    return live

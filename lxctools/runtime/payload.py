@@ -1,0 +1,289 @@
+"""The container side of a start: the two processes forked by the supervisor.
+
+`spawner` (C1) joins the payload cgroup, unshares the namespaces and forks `container_init`
+(C2), which is PID 1 of the new PID namespace: it builds the filesystem (runtime/mounts.py),
+pivots, sets hostname/sysctls/limits, waits for the supervisor's go, applies the security
+settings and execs the container's init.
+
+Both talk to the supervisor over one SOCK_SEQPACKET socket (`Sync`). Nothing here returns:
+each process ends in exec or os._exit, reporting failures as {"error", "hint"} first.
+"""
+
+import fcntl  # noqa: F401 - everything used after pivot_root must be imported before it
+import json
+import os
+import resource  # noqa: F401
+import signal
+import socket  # noqa: F401
+import subprocess  # noqa: F401 - start hooks run inside the container
+import sys
+import termios  # noqa: F401
+
+from ..errors import LxcError
+from ..kernel import libc
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+NS_FLAGS = {"mnt": libc.CLONE_NEWNS, "pid": libc.CLONE_NEWPID, "uts": libc.CLONE_NEWUTS,
+            "ipc": libc.CLONE_NEWIPC, "net": libc.CLONE_NEWNET, "cgroup": libc.CLONE_NEWCGROUP,
+            "user": libc.CLONE_NEWUSER, "time": libc.CLONE_NEWTIME}
+# lxc.namespace.clone/keep spell them this way
+NS_CONFIG_NAMES = {"mount": "mnt", "mnt": "mnt", "pid": "pid", "uts": "uts", "ipc": "ipc",
+                   "net": "net", "network": "net", "cgroup": "cgroup", "user": "user",
+                   "time": "time"}
+
+
+class Sync:
+    """Message passing with the supervisor: one JSON object per datagram."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, **message):
+        self.sock.send(json.dumps(message).encode())
+
+    def receive(self):
+        data = self.sock.recv(65536)
+        if not data:
+            return None
+        return json.loads(data)
+
+    def expect(self, key):
+        message = self.receive()
+        if message is None or key not in message:
+            os._exit(1)  # the supervisor gave up on us
+        return message
+
+
+def _fail(sync, exc):
+    try:
+        if isinstance(exc, LxcError):
+            sync.send(error=str(exc), hint=exc.hint)
+        elif isinstance(exc, OSError):
+            sync.send(error=f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
+                      hint=None)
+        else:
+            sync.send(error=f"{type(exc).__name__}: {exc}", hint=None)
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def spawner(plan, sync_sock):
+    """C1: wait until the supervisor has put us in the cgroups, unshare, fork PID 1, report it."""
+    sync = Sync(sync_sock)
+    try:
+        libc.set_pdeathsig(signal.SIGKILL)
+        sync.expect("go")
+        for fd in plan.share_fds.values():
+            libc.setns(fd, 0)
+        flags = plan.clone_flags
+        if flags & libc.CLONE_NEWUSER:
+            libc.unshare(libc.CLONE_NEWUSER)
+            sync.send(userns=True)
+            sync.expect("mapped")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            flags &= ~libc.CLONE_NEWUSER
+        libc.unshare(flags)
+        pid = os.fork()
+        if pid == 0:
+            container_init(plan, sync)
+        sync.send(pid=pid)
+    except BaseException as exc:  # noqa: BLE001 - anything must reach the supervisor
+        _fail(sync, exc)
+    os._exit(0)
+
+
+def container_init(plan, sync):
+    """C2, PID 1 of the container."""
+    from . import mounts
+
+    try:
+        os.setsid()
+        # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
+        # supervisor dies during setup, the next receive() gets EOF and we exit.
+        sync.expect("net")
+        if plan.configure_network:
+            plan.configure_network()
+        conf = plan.conf
+        if plan.clone_flags & libc.CLONE_NEWNS:
+            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+        plan.run_hook("pre-mount")
+        root = plan.rootfs_mount
+        if plan.rootfs:
+            if not os.path.isdir(plan.rootfs):
+                raise LxcError(f"rootfs {plan.rootfs} does not exist", key="lxc.rootfs.path",
+                               hint="check lxc.rootfs.path in the container's config")
+            os.makedirs(root, exist_ok=True)
+            libc.mount(plan.rootfs, root, None, libc.MS_BIND | libc.MS_REC)
+            flags, _prop, data, _lxc = mounts.parse_options(conf.value("lxc.rootfs.options"))
+            if flags & libc.MS_RDONLY:
+                libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+        else:
+            root = "/"
+        if plan.rootfs and plan.autodev:
+            mounts.mount_dev(conf, root)
+        mounts.mount_auto(conf, root, plan.keeps_sys_admin,
+                          bool(plan.clone_flags & libc.CLONE_NEWCGROUP))
+        fstab = conf.value("lxc.mount.fstab")
+        for line in (mounts.read_fstab(fstab) if fstab else []):
+            mounts.mount_entry(line, root, "lxc.mount.fstab")
+        for line in conf.value("lxc.mount.entry") or []:
+            mounts.mount_entry(line, root)
+        plan.run_hook("mount")
+        if plan.rootfs and plan.autodev:
+            plan.run_hook("autodev")
+            mounts.fill_dev(root)
+        if plan.rootfs:
+            mounts.setup_devpts(conf, root)
+            if plan.console_slave:
+                mounts.bind_tty(plan.console_slave, os.path.join(root, "dev/console"))
+            tty_dir = conf.value("lxc.tty.dir")
+            for index, slave in enumerate(plan.tty_slaves, 1):
+                if tty_dir:
+                    os.makedirs(os.path.join(root, "dev", tty_dir), exist_ok=True)
+                    mounts.bind_tty(slave, os.path.join(root, "dev", tty_dir, f"tty{index}"))
+                    link = os.path.join(root, "dev", f"tty{index}")
+                    if not os.path.lexists(link):
+                        os.symlink(f"{tty_dir}/tty{index}", link)
+                else:
+                    mounts.bind_tty(slave, os.path.join(root, "dev", f"tty{index}"))
+            mounts.pivot_into(root)
+        if plan.clone_flags & libc.CLONE_NEWUTS:
+            libc.sethostname(plan.hostname)
+        for key, value in conf.family("lxc.sysctl"):
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as handle:
+                handle.write(value)
+        for key, value in conf.family("lxc.proc"):
+            with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
+                handle.write(value)
+        apply_prlimits(conf)
+        sync.send(ready=True)
+        sync.expect("exec")
+        plan.run_hook("start", inside=True)
+        stdio_on_console(plan)
+        argv = plan.argv
+        env = plan.environment()
+        program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
+        os.chdir(conf.value("lxc.init.cwd") or "/")
+        if plan.execute:
+            minimal_init(plan, program, argv, env, sync)
+        plan.apply_security()
+        switch_user(conf)
+        os.execve(program, argv, env)
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, FileNotFoundError) and exc.filename == "exec":
+            exc = LxcError(f'Failed to exec "{plan.argv[0]}": No such file or directory',
+                           hint="give the full path of a program inside the container")
+        _fail(sync, exc)
+
+
+def find_program(name, path):
+    if "/" in name:
+        if os.access(name, os.X_OK):
+            return name
+        raise FileNotFoundError(2, "not found", "exec")
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError(2, "not found", "exec")
+
+
+def stdio_on_console(plan):
+    """Init's stdio: /dev/console (its controlling terminal); the caller's own stdio when the
+    supervisor runs in the foreground without a terminal (lxc-execute, lxc-start -F | ...);
+    else /dev/null. Every other inherited fd is closed, but the sync socket (close-on-exec:
+    its EOF tells the supervisor that exec worked)."""
+    fd = None
+    if plan.passthrough_stdio:
+        pass
+    elif plan.rootfs and plan.console_slave:
+        fd = os.open("/dev/console", os.O_RDWR)
+        try:
+            fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+        except OSError:
+            pass
+    else:
+        fd = os.open(os.devnull, os.O_RDWR)
+    if fd is not None:
+        for target in (0, 1, 2):
+            os.dup2(fd, target)
+        if fd > 2:
+            os.close(fd)
+    os.closerange(3, plan.sync_fd)
+    os.closerange(plan.sync_fd + 1, 65536)
+
+
+def apply_prlimits(conf):
+    names = {"as": "AS", "core": "CORE", "cpu": "CPU", "data": "DATA", "fsize": "FSIZE",
+             "locks": "LOCKS", "memlock": "MEMLOCK", "msgqueue": "MSGQUEUE", "nice": "NICE",
+             "nofile": "NOFILE", "nproc": "NPROC", "rss": "RSS", "rtprio": "RTPRIO",
+             "rttime": "RTTIME", "sigpending": "SIGPENDING", "stack": "STACK"}
+    for key, value in conf.family("lxc.prlimit"):
+        which = getattr(resource, "RLIMIT_" + names.get(key.lower(), key.upper()), None)
+        if which is None:
+            raise LxcError(f"lxc.prlimit.{key}: unknown resource", key=f"lxc.prlimit.{key}",
+                           hint="one of " + " ".join(sorted(names)))
+        soft, _, hard = value.partition(":")
+        hard = hard or soft
+
+        def number(text):
+            return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+        resource.setrlimit(which, (number(soft), number(hard)))
+
+
+def switch_user(conf):
+    gid = conf.value("lxc.init.gid")
+    uid = conf.value("lxc.init.uid")
+    if gid:
+        os.setgroups([])
+        os.setresgid(int(gid), int(gid), int(gid))
+    if uid:
+        os.setresuid(int(uid), int(uid), int(uid))
+
+
+def minimal_init(plan, program, argv, env, sync):
+    """lxc-execute: we stay PID 1 (already in memory, no binary needed inside the rootfs),
+    run the command, reap orphans, pass signals on, and exit with the command's status."""
+    child = os.fork()
+    if child == 0:
+        try:
+            plan.apply_security()
+            switch_user(plan.conf)
+            os.execve(program, argv, env)
+        except BaseException as exc:  # noqa: BLE001
+            _fail(sync, exc)
+    sync.sock.close()
+
+    def forward(signum, _frame):
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                   signal.SIGUSR2, signal.SIGPWR, signal.SIGCONT):
+        signal.signal(signum, forward)
+    status = 0
+    while True:
+        try:
+            pid, raw = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == child:
+            status = raw
+            # the command is done: everything else it left behind goes too.
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+    if os.WIFSIGNALED(status):
+        sys.stdout.flush()
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status))

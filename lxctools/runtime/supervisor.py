@@ -1,0 +1,766 @@
+"""The supervisor: one process per running container (LXC's "[lxc monitor]").
+
+It owns the command socket (its existence means "active"), the cgroups, the console ptys and
+the host side of the network; it forks the container (runtime/payload.py), walks the start
+sequence with it, then serves commands until init exits, cleans up, and reboots the
+container when init asked for it (lxc-behaviour.md 4.4).
+"""
+
+import json
+import os
+import pty
+import selectors
+import signal
+import socket
+import sys
+import time
+
+from .. import log
+from ..errors import LxcError
+from ..kernel import libc
+from . import commands
+from .payload import DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync
+
+DEFAULT_NAMESPACES = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
+
+
+class StartFailed(LxcError):
+    """The container could not be started."""
+
+
+class Plan:
+    """Everything the container side needs, computed in the supervisor before the fork."""
+
+    def __init__(self, request):
+        from .hooks import rootfs_path
+
+        conf = request.conf
+        self.request = request
+        self.conf = conf
+        self.name = request.name
+        self.rootfs = rootfs_path(conf)
+        mount_point = conf.value("lxc.rootfs.mount")
+        from .mounts import DEFAULT_ROOTFS_MOUNT
+        if not mount_point:
+            mount_point = DEFAULT_ROOTFS_MOUNT if os.path.isdir(DEFAULT_ROOTFS_MOUNT) else self.rootfs
+        self.rootfs_mount = mount_point
+        self.hostname = conf.value("lxc.uts.name") or request.name
+        self.autodev = (conf.value("lxc.autodev") or "1") != "0"
+        self.execute = request.execute
+        self.argv = request.argv
+        self.clone_flags = clone_flags(conf)
+        self.share_fds = {}
+        self.console_slave = None
+        self.tty_slaves = []
+        self.sync_fd = -1
+        self.passthrough_stdio = request.passthrough_stdio
+        drop = conf.value("lxc.cap.drop") or []
+        keep = conf.value("lxc.cap.keep") or []
+        self.keeps_sys_admin = "sys_admin" not in drop and (not keep or "sys_admin" in keep)
+        self.configure_network = None
+        self.security = None
+
+    def run_hook(self, hook_type, inside=False):
+        from .hooks import run_hooks
+        config_file = self.request.config_file or ""
+        run_hooks(hook_type, self.name, self.conf, config_file)
+
+    def apply_security(self):
+        if self.security is not None:
+            self.security.apply(self.conf)
+
+    def environment(self):
+        env = {"container": "lxc"}
+        for entry in (self.conf.value("lxc.environment") or []) + (
+                self.conf.value("lxc.environment.runtime") or []):
+            key, sep, value = entry.partition("=")
+            env[key] = value if sep else os.environ.get(key, "")
+        if self.execute and "PATH" not in env:
+            env["PATH"] = DEFAULT_PATH
+        return env
+
+
+def clone_flags(conf):
+    names = set(DEFAULT_NAMESPACES)
+    if conf.value("lxc.idmap"):
+        names.add("user")
+    clone = conf.value("lxc.namespace.clone")
+    keep = conf.value("lxc.namespace.keep")
+    if clone:
+        names = {NS_CONFIG_NAMES.get(n, n) for n in _words(clone)}
+        if conf.value("lxc.idmap"):
+            names.add("user")
+    if keep:
+        names -= {NS_CONFIG_NAMES.get(n, n) for n in _words(keep)}
+    for kind, _value in conf.family("lxc.namespace.share"):
+        names.discard(NS_CONFIG_NAMES.get(kind, kind))
+    flags = 0
+    for name in names:
+        flags |= NS_FLAGS[name]
+    return flags
+
+
+def _words(value):
+    if isinstance(value, list):
+        return [w for v in value for w in v.split()]
+    return value.split()
+
+
+class Supervisor:
+    def __init__(self, request, report_fd=None):
+        self.request = request
+        self.name = request.name
+        self.lxcpath = request.lxcpath
+        self.conf = request.conf
+        self.report_fd = report_fd
+        self.state = "STOPPED"
+        self.init_pid = -1
+        self.init_pidfd = -1
+        self.exit_status = None
+        self.listener = None
+        self.selector = selectors.DefaultSelector()
+        self.waiters = []  # (channel, wanted states)
+        self.clients = {}
+        self.cgroups = None
+        self.network_state = None
+        self.console_master = None
+        self.tty_masters = []
+        self.tty_busy = {}
+        self.console_busy = None
+        self.console_log = None
+        self.stop_requested = False
+        self.reboot_requested = False
+        self.started_at = None
+        self.foreground_tty = request.foreground and os.isatty(0) and not request.passthrough_stdio
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def run(self):
+        """Start (and restart on reboot) until the container stops; returns init's exit code."""
+        self.bind()
+        libc.set_child_subreaper()
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        first = True
+        try:
+            while True:
+                try:
+                    self.boot()
+                except BaseException as exc:
+                    self.set_state("ABORTING")
+                    self.cleanup()
+                    self.set_state("STOPPED")
+                    if first:
+                        self.report(exc)
+                    raise
+                if first:
+                    self.report(None)
+                    first = False
+                self.serve()
+                reboot = self.finish()
+                if not reboot:
+                    break
+        finally:
+            self.unbind()
+        if self.conf.value("lxc.ephemeral") == "1":
+            self.destroy_ephemeral()
+        return self.exit_code()
+
+    def exit_code(self):
+        status = self.exit_status
+        if status is None:
+            return 1
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.waitstatus_to_exitcode(status)
+
+    def report(self, exc):
+        if self.report_fd is None:
+            return
+        if exc is None:
+            message = {"ok": True, "pid": self.init_pid}
+        elif isinstance(exc, LxcError):
+            message = {"error": str(exc), "hint": exc.hint}
+        else:
+            message = {"error": f"{type(exc).__name__}: {exc}", "hint": None}
+        try:
+            os.write(self.report_fd, json.dumps(message).encode())
+            os.close(self.report_fd)
+        except OSError:
+            pass
+        self.report_fd = None
+
+    # -- the command socket ------------------------------------------------------------------
+    def bind(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(commands.socket_name(self.lxcpath, self.name))
+        except OSError:
+            sock.close()
+            raise LxcError("Container is already running", exit_code=0) from None
+        sock.listen(16)
+        sock.setblocking(False)
+        self.listener = sock
+        self.selector.register(sock, selectors.EVENT_READ, self.accept)
+        directory = commands.state_dir(self.lxcpath)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        self.record()
+
+    def record(self):
+        from ..atomic import atomic_write
+
+        data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
+                "init_pid": self.init_pid, "state": self.state,
+                "cgroups": self.cgroups.to_json() if self.cgroups else None}
+        atomic_write(os.path.join(commands.state_dir(self.lxcpath), self.name),
+                     json.dumps(data).encode(), mode=0o644)
+
+    def unbind(self):
+        if self.listener is not None:
+            try:
+                self.selector.unregister(self.listener)
+            except (KeyError, ValueError):
+                pass
+            self.listener.close()
+            self.listener = None
+        for channel in list(self.clients.values()):
+            self.drop_client(channel)
+        try:
+            os.unlink(os.path.join(commands.state_dir(self.lxcpath), self.name))
+        except OSError:
+            pass
+
+    def set_state(self, state):
+        self.state = state
+        log.info(f"state {state}")
+        still = []
+        for channel, wanted in self.waiters:
+            try:
+                channel.send({"state": state})
+            except OSError:
+                continue
+            if state in wanted:
+                self.drop_client(channel)
+            else:
+                still.append((channel, wanted))
+        self.waiters = still
+        if self.listener is not None:
+            try:
+                self.record()
+            except OSError:
+                pass
+
+    def accept(self, _mask):
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if uid not in (0, os.geteuid()):
+            sock.close()
+            return
+        sock.setblocking(True)
+        sock.settimeout(5)
+        channel = commands.Channel(sock)
+        self.clients[sock.fileno()] = channel
+        self.selector.register(sock, selectors.EVENT_READ, lambda _m, c=channel: self.on_command(c))
+
+    def drop_client(self, channel):
+        fileno = channel.sock.fileno()
+        if fileno < 0:
+            return
+        try:
+            self.selector.unregister(channel.sock)
+        except (KeyError, ValueError):
+            pass
+        self.clients.pop(fileno, None)
+        for tty, holder in list(self.tty_busy.items()):
+            if holder is channel:
+                del self.tty_busy[tty]
+        if self.console_busy is channel:
+            self.console_busy = None
+            if self.console_master is not None:
+                self.watch_console()
+        channel.close()
+
+    def on_command(self, channel):
+        try:
+            message = channel.receive()
+        except (OSError, ValueError):
+            message = None
+        if message is None:
+            self.drop_client(channel)
+            return
+        handler = getattr(self, "cmd_" + str(message.get("cmd")), None)
+        try:
+            if handler is None:
+                channel.send({"error": f"unknown command {message.get('cmd')!r}"})
+            elif handler(channel, message) is not False:
+                return
+        except OSError:
+            pass
+        self.drop_client(channel)
+
+    # each cmd_* answers; returning True keeps the connection open (waiters, consoles)
+    def cmd_state(self, channel, _message):
+        channel.send({"state": self.current_state()})
+
+    def current_state(self):
+        if self.state == "RUNNING" and self.cgroups is not None:
+            try:
+                frozen = self.cgroups.freezer_state()
+            except (OSError, LxcError, AttributeError):
+                frozen = None
+            if frozen in ("FROZEN", "FREEZING"):
+                return frozen
+        return self.state
+
+    def cmd_info(self, channel, _message):
+        channel.send({"state": self.current_state(), "init_pid": self.init_pid,
+                      "monitor_pid": os.getpid(),
+                      "cgroups": self.cgroups.to_json() if self.cgroups else None,
+                      "network": self.network_json(), "config_file": self.request.config_file,
+                      "started_at": self.started_at,
+                      "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0})
+
+    def network_json(self):
+        state = self.network_state
+        if state is None:
+            return None
+        for attr in ("to_json", "as_dict"):
+            if hasattr(state, attr):
+                return getattr(state, attr)()
+        return None
+
+    def cmd_wait(self, channel, message):
+        wanted = set(message.get("states") or [])
+        state = self.current_state()
+        channel.send({"state": state})
+        if state in wanted:
+            return False
+        self.waiters.append((channel, wanted))
+        return True
+
+    def cmd_stop(self, channel, _message):
+        """Hard stop (lxc-stop -k): SIGKILL init; a frozen container is thawed to let it die."""
+        self.stop_requested = True
+        self.kill_init(signal.SIGKILL)
+        if self.cgroups is not None:
+            try:
+                self.cgroups.unfreeze()
+            except (OSError, LxcError, AttributeError):
+                pass
+        channel.send({"ok": True})
+
+    def cmd_signal(self, channel, message):
+        sig = int(message["signal"])
+        if message.get("reboot"):
+            self.reboot_requested = True
+        self.kill_init(sig)
+        channel.send({"ok": True})
+
+    def cmd_console(self, channel, message):
+        """Hand out a tty master (lxc-console): -t 0 is the console, N is ttyN, -1 the first
+        free tty. The fd stays this client's until it disconnects."""
+        wanted = int(message.get("tty", -1))
+        if wanted == 0 or (wanted == -1 and not self.tty_masters):
+            if self.console_master is None:
+                channel.send({"error": "the container has no console (lxc.console.path = none)"})
+                return False
+            if self.console_busy is not None:
+                channel.send({"error": "the console is in use by another lxc-console"})
+                return False
+            self.console_busy = channel
+            self.unwatch_console()
+            channel.send({"tty": 0}, fds=[self.console_master])
+            return True
+        if wanted == -1:
+            free = [i for i in range(1, len(self.tty_masters) + 1) if i not in self.tty_busy]
+            if not free:
+                channel.send({"error": "all ttys are in use"})
+                return False
+            wanted = free[0]
+        if not 1 <= wanted <= len(self.tty_masters):
+            channel.send({"error": f"tty {wanted} does not exist (lxc.tty.max = "
+                                   f"{len(self.tty_masters)})"})
+            return False
+        if wanted in self.tty_busy:
+            channel.send({"error": f"tty {wanted} is in use by another lxc-console"})
+            return False
+        self.tty_busy[wanted] = channel
+        channel.send({"tty": wanted}, fds=[self.tty_masters[wanted - 1]])
+        return True
+
+    def kill_init(self, sig):
+        if self.init_pidfd >= 0:
+            try:
+                libc.pidfd_send_signal(self.init_pidfd, sig)
+            except OSError:
+                pass
+
+    # -- boot ---------------------------------------------------------------------------------
+    def boot(self):
+        from . import payload
+
+        request = self.request
+        self.set_state("STARTING")
+        self.stop_requested = self.reboot_requested = False
+        self.exit_status = None
+        plan = self.plan = Plan(request)
+        self.prepare_security(plan)
+        nics = self.prepare_network(plan)
+        for kind, value in self.conf.family("lxc.namespace.share"):
+            plan.share_fds[kind] = open_shared_ns(self.lxcpath, kind, value)
+        plan.run_hook("pre-start")
+        self.cgroups = make_cgroups(self.name, self.lxcpath, self.conf)
+        self.open_ttys(plan)
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        plan.sync_fd = child_sock.fileno()
+        spawner = os.fork()
+        if spawner == 0:
+            parent_sock.close()
+            payload.spawner(plan, child_sock)
+        child_sock.close()
+        sync = Sync(parent_sock)
+        try:
+            if self.cgroups is not None:
+                self.cgroups.enter(spawner)
+            sync.send(go=True)
+            message = self.expect(sync, "pid", "userns")
+            if "userns" in message:
+                write_id_maps(spawner, self.conf)
+                sync.send(mapped=True)
+                message = self.expect(sync, "pid")
+            _, status = os.waitpid(spawner, 0)
+            self.init_pid = message["pid"]
+            self.init_pidfd = libc.pidfd_open(self.init_pid)
+            if nics:
+                from . import network
+                self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
+            sync.send(net=True)
+            self.expect(sync, "ready")
+            self.run_host_hook("start-host")
+            sync.send(**{"exec": True})
+            message = sync.receive()
+            if message is not None:
+                raise StartFailed(message.get("error", "the container failed to start"),
+                                  hint=message.get("hint"))
+        except BaseException:
+            self.kill_init(signal.SIGKILL)
+            try:
+                os.kill(spawner, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.reap_all()
+            raise
+        finally:
+            parent_sock.close()
+        self.started_at = time.time()
+        self.set_state("RUNNING")
+        if self.request.pidfile:
+            from ..atomic import atomic_write
+            atomic_write(self.request.pidfile, f"{os.getpid()}\n".encode(), mode=0o600)
+
+    def expect(self, sync, *keys):
+        message = sync.receive()
+        if message is None:
+            raise StartFailed("the container's setup process died",
+                              hint="run lxc-start -F -l DEBUG -o FILE to see more")
+        if "error" in message:
+            raise StartFailed(message["error"], hint=message.get("hint"))
+        if not any(k in message for k in keys):
+            raise StartFailed(f"unexpected message from the container: {message}")
+        return message
+
+    def prepare_security(self, plan):
+        try:
+            from . import security
+        except ImportError:
+            return
+        if hasattr(security, "check"):
+            security.check(self.conf)
+        plan.security = security
+
+    def prepare_network(self, plan):
+        indices = self.conf.nic_indices()
+        if not indices:
+            return None
+        types = {self.conf.value(f"lxc.net.{i}.type") for i in indices}
+        if types <= {"empty", None} or not plan.clone_flags & NS_FLAGS["net"]:
+            return None
+        try:
+            from . import network
+        except ImportError:
+            raise StartFailed("network types other than empty are not supported yet",
+                              key="lxc.net.0.type", hint="use lxc.net.0.type = empty") from None
+        nics = network.plan(self.conf)
+        plan.configure_network = lambda: network.configure_inside(nics)
+        return nics
+
+    def run_host_hook(self, hook_type):
+        from .hooks import run_hooks
+        run_hooks(hook_type, self.name, self.conf, self.request.config_file or "",
+                  extra_env={"LXC_PID": str(self.init_pid)})
+
+    def open_ttys(self, plan):
+        console_path = self.conf.value("lxc.console.path")
+        if console_path != "none":
+            master, slave = pty.openpty()
+            os.set_inheritable(master, False)
+            plan.console_slave = os.ttyname(slave)
+            self.console_master = master
+            self.console_slave_fd = slave
+            logfile = self.conf.value("lxc.console.logfile")
+            if logfile:
+                self.console_log = open(logfile, "ab", buffering=0)
+            if not self.foreground_tty:
+                self.watch_console()
+        count = int(self.conf.value("lxc.tty.max") or 0)
+        for _ in range(count):
+            master, slave = pty.openpty()
+            os.set_inheritable(master, False)
+            self.tty_masters.append(master)
+            plan.tty_slaves.append(os.ttyname(slave))
+            os.close(slave)
+
+    def watch_console(self):
+        try:
+            self.selector.register(self.console_master, selectors.EVENT_READ, self.on_console)
+        except (KeyError, ValueError):
+            pass
+
+    def unwatch_console(self):
+        try:
+            self.selector.unregister(self.console_master)
+        except (KeyError, ValueError):
+            pass
+
+    def on_console(self, _mask):
+        try:
+            data = os.read(self.console_master, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.unwatch_console()
+            return
+        self.console_output(data)
+
+    def console_output(self, data):
+        if self.console_log is not None:
+            self.console_log.write(data)
+
+    # -- running ---------------------------------------------------------------------------
+    def serve(self):
+        """Serve commands and the console until init exits."""
+        self.selector.register(self.init_pidfd, selectors.EVENT_READ, self.on_init_exit)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, lambda *_: None)
+        self.selector.register(wake_r, selectors.EVENT_READ, lambda _m: self.on_signal(wake_r))
+        relay = None
+        if self.foreground_tty:
+            from .terminal import ForegroundRelay
+            relay = ForegroundRelay(self, self.console_master)
+            relay.start()
+        try:
+            while self.exit_status is None:
+                for key, mask in self.selector.select(timeout=1.0):
+                    key.data(mask)
+                self.reap_orphans()
+        finally:
+            if relay is not None:
+                relay.stop()
+            signal.set_wakeup_fd(-1)
+            for fd in (wake_r,):
+                try:
+                    self.selector.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def on_signal(self, wake_r):
+        try:
+            signums = os.read(wake_r, 64)
+        except OSError:
+            return
+        for signum in signums:
+            if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) and not self.foreground_tty:
+                # the supervisor is being stopped: the container goes with it
+                self.stop_requested = True
+                self.kill_init(signal.SIGKILL)
+
+    def on_init_exit(self, _mask):
+        try:
+            pid, status = os.waitpid(self.init_pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.init_pid, 0
+        if pid == self.init_pid:
+            self.exit_status = status
+
+    def reap_orphans(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.init_pid and self.exit_status is None:
+                self.exit_status = status
+
+    def reap_all(self):
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+
+    def finish(self):
+        """Init has exited: tear down; True when the container asked to reboot."""
+        status = self.exit_status
+        # reboot(2) in a PID namespace ends its init with SIGHUP (halt/poweroff: SIGINT)
+        reboot = (not self.stop_requested and os.WIFSIGNALED(status)
+                  and os.WTERMSIG(status) == signal.SIGHUP)
+        self.set_state("STOPPING")
+        try:
+            self.selector.unregister(self.init_pidfd)
+        except (KeyError, ValueError):
+            pass
+        os.close(self.init_pidfd)
+        self.init_pidfd = -1
+        try:
+            from .hooks import run_hooks
+            run_hooks("stop", self.name, self.conf, self.request.config_file or "",
+                      extra_env={"LXC_TARGET": "reboot" if reboot else "stop"})
+        except LxcError as exc:
+            log.error(str(exc))
+        self.cleanup()
+        self.set_state("STOPPED")
+        try:
+            from .hooks import run_hooks
+            run_hooks("post-stop", self.name, self.conf, self.request.config_file or "",
+                      extra_env={"LXC_TARGET": "reboot" if reboot else "stop"})
+        except LxcError as exc:
+            log.error(str(exc))
+            reboot = False
+        return reboot
+
+    def cleanup(self):
+        if self.init_pidfd >= 0:
+            self.kill_init(signal.SIGKILL)
+            try:
+                os.close(self.init_pidfd)
+            except OSError:
+                pass
+            self.init_pidfd = -1
+        if self.cgroups is not None:
+            try:
+                self.cgroups.kill_all(signal.SIGKILL)
+            except (OSError, LxcError, AttributeError):
+                pass
+            self.reap_all()
+            try:
+                self.cgroups.destroy()
+            except (OSError, LxcError) as exc:
+                log.error(f"cgroup cleanup: {exc}")
+            self.cgroups = None
+        else:
+            self.reap_all()
+        if self.network_state is not None:
+            try:
+                from . import network
+                network.teardown(self.network_state)
+            except (OSError, LxcError, ImportError) as exc:
+                log.error(f"network cleanup: {exc}")
+            self.network_state = None
+        if self.console_master is not None:
+            self.unwatch_console()
+            for fd in (self.console_master, getattr(self, "console_slave_fd", -1)):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.console_master = None
+        for fd in self.tty_masters:
+            os.close(fd)
+        self.tty_masters = []
+        self.tty_busy = {}
+        for fd in getattr(self, "plan", None) and self.plan.share_fds.values() or ():
+            os.close(fd)
+        if self.console_log is not None:
+            self.console_log.close()
+            self.console_log = None
+        if self.request.pidfile:
+            try:
+                os.unlink(self.request.pidfile)
+            except OSError:
+                pass
+        self.init_pid = -1
+
+    def destroy_ephemeral(self):
+        """lxc.ephemeral = 1: the API layer gave us how to destroy the container."""
+        if self.request.after_stop is None:
+            return
+        try:
+            self.request.after_stop()
+        except (OSError, LxcError) as exc:
+            log.error(f"ephemeral container not removed: {exc}")
+
+
+def make_cgroups(name, lxcpath, conf):
+    try:
+        from .cgroups import Cgroups
+    except ImportError:
+        return None
+    cgroups = Cgroups.for_container(name, lxcpath, conf)
+    cgroups.create()
+    try:
+        cgroups.apply_limits()
+    except BaseException:
+        cgroups.destroy()
+        raise
+    return cgroups
+
+
+def open_shared_ns(lxcpath, kind, value):
+    """lxc.namespace.share.KIND = NAME|PID: an fd of that namespace."""
+    kind = NS_CONFIG_NAMES.get(kind, kind)
+    if value.isdigit():
+        pid = int(value)
+    else:
+        pid = commands.request(lxcpath, value, "info")["init_pid"]
+    try:
+        return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StartFailed(f"lxc.namespace.share.{kind}: cannot open the {kind} namespace of "
+                          f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
+
+
+def write_id_maps(pid, conf):
+    """lxc.idmap through newuidmap/newgidmap (root may write the files itself)."""
+    import subprocess
+
+    maps = {"u": [], "g": []}
+    for line in conf.value("lxc.idmap") or []:
+        kind, inner, outer, count = line.split()
+        maps[kind].append((inner, outer, count))
+    for kind, tool, path in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
+        entries = maps[kind]
+        if not entries:
+            continue
+        if os.geteuid() == 0:
+            if kind == "g":
+                with open(f"/proc/{pid}/setgroups", "w") as handle:
+                    handle.write("allow")
+            with open(f"/proc/{pid}/{path}", "w") as handle:
+                handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
+        else:
+            args = [tool, str(pid)] + [x for e in entries for x in e]
+            proc = subprocess.run(args, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise StartFailed(f"{tool} failed: {proc.stderr.strip()}", key="lxc.idmap",
+                                  hint="check /etc/subuid and /etc/subgid against lxc.idmap "
+                                       "(lxc-checkconfig shows what is missing)")
