@@ -15,21 +15,93 @@ from . import commands
 SIGRTMIN_3 = signal.SIGRTMIN + 3
 
 
-def halt_signal(conf, init_pid):
-    """lxc.signal.halt, else SIGRTMIN+3 when init handles it (systemd), else SIGPWR."""
-    value = conf.value("lxc.signal.halt") if conf is not None else None
-    if value:
-        return int(value)
+def caught_signals(init_pid):
+    """Signals init will see: those it catches (SigCgt) or blocks to take them with
+    sigwait/signalfd (SigBlk, busybox init). PID 1 of a namespace drops all the others."""
+    mask = 0
     try:
         with open(f"/proc/{init_pid}/status") as handle:
             for line in handle:
-                if line.startswith(("SigBlk:", "SigCgt:")):
-                    mask = int(line.split()[1], 16)
-                    if mask & (1 << (SIGRTMIN_3 - 1)):
-                        return SIGRTMIN_3
+                if line.startswith(("SigCgt:", "SigBlk:")):
+                    mask |= int(line.split()[1], 16)
     except OSError:
         pass
-    return signal.SIGPWR
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+def waits_for_signals(init_pid):
+    """An init sleeping in sigtimedwait (busybox) takes signals it neither catches nor shows
+    as blocked: /proc cannot tell which, so give it the benefit of the doubt."""
+    try:
+        with open(f"/proc/{init_pid}/wchan") as handle:
+            return "sigtimedwait" in handle.read()
+    except OSError:
+        return False
+
+
+def initctl_fifo(init_pid):
+    """sysvinit's control FIFO inside the container, if its init listens on one."""
+    import stat
+
+    for path in ("run/initctl", "dev/initctl"):
+        full = f"/proc/{init_pid}/root/{path}"
+        try:
+            if stat.S_ISFIFO(os.stat(full).st_mode):
+                return full
+        except OSError:
+            continue
+    return None
+
+
+def handles(init_pid, sig, patience=1.0):
+    """Does init handle SIG? A just-started init may not have installed its handlers yet,
+    so a "no" is re-read for up to PATIENCE seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        if sig in caught_signals(init_pid) or waits_for_signals(init_pid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def halt_action(conf, init_pid, configured=None):
+    """How to ask this init to shut down: ("signal", N) or ("initctl", fifo).
+
+    lxc.signal.halt when set; else SIGRTMIN+3 for an init that catches it (systemd); else
+    sysvinit's initctl runlevel-0 request (its SIGPWR only runs inittab's powerfail entry,
+    which Debian points at a script that no longer exists); else SIGPWR."""
+    value = configured or (conf.value("lxc.signal.halt") if conf is not None else None)
+    if value:
+        return "signal", int(value)
+    caught = caught_signals(init_pid)
+    if SIGRTMIN_3 in caught:
+        return "signal", SIGRTMIN_3
+    fifo = initctl_fifo(init_pid)
+    if fifo:
+        return "initctl", fifo
+    return "signal", signal.SIGPWR
+
+
+def request_runlevel(fifo, level):
+    """sysvinit's struct init_request: magic, INIT_CMD_RUNLVL, runlevel, sleeptime, padding."""
+    import struct
+
+    packet = struct.pack("iiii", 0x03091969, 1, ord(level), 5).ljust(384, b"\0")
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(fd, packet)
+    finally:
+        os.close(fd)
+
+
+def signal_name(number):
+    if signal.SIGRTMIN < number <= signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def send_signal(init_pid, sig):
@@ -96,7 +168,8 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
             wait_for(lxcpath, name, ["STOPPED"], 10)
         return
     if reboot:
-        value = conf.value("lxc.signal.reboot") if conf is not None else None
+        value = info.get("reboot_signal") or (
+            conf.value("lxc.signal.reboot") if conf is not None else None)
         sig = int(value) if value else signal.SIGINT
         commands.request(lxcpath, name, "signal", signal=sig, reboot=True)
         if timeout != 0:
@@ -106,8 +179,24 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
             if not wait_for(lxcpath, name, ["RUNNING"], timeout):
                 raise LxcError(f"{name} did not come back after the reboot")
         return
-    sig = halt_signal(conf, init_pid)
-    commands.request(lxcpath, name, "signal", signal=sig)
+    # the running container's own config decides (lxc-start -s may have changed it)
+    kind, how = halt_action(conf, init_pid, info.get("halt_signal"))
+    if kind == "initctl":
+        request_runlevel(how, "0")
+    elif timeout != 0 and not handles(init_pid, how):
+        # PID 1 ignores a signal it has no handler for: waiting would only waste the timeout.
+        from .. import log
+        if nokill:
+            raise LxcError(f"{name}'s init does not handle {signal_name(how)}: it "
+                           "would never stop", hint="set lxc.signal.halt to a signal it acts "
+                           "on, or use lxc-stop -k")
+        log.warn(f"{name}'s init does not handle {signal_name(how)}: killing it")
+        commands.request(lxcpath, name, "stop")
+        if timeout != 0:
+            wait_for(lxcpath, name, ["STOPPED"], 10)
+        return
+    else:
+        commands.request(lxcpath, name, "signal", signal=how)
     if timeout == 0:
         return
     if wait_for(lxcpath, name, ["STOPPED"], timeout):

@@ -140,6 +140,47 @@ def mount_entry(line, root, where="lxc.mount.entry"):
                          key=where) from None
 
 
+def mount_rootfs(spec, target, options=None):
+    """lxc.rootfs.path at TARGET: `dir:PATH` / `PATH` (a bind), `overlay:LOWER:UPPER` (the
+    work dir beside UPPER, as LXC's overlay clones lay it out), `loop:FILE` / a block device."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind.startswith("/"):
+        kind, rest = "dir", spec
+    flags, _prop, data, _lxc = parse_options(options)
+    if kind in ("overlay", "overlayfs"):
+        lower, sep, upper = rest.rpartition(":")
+        if not sep:
+            raise MountError(f"lxc.rootfs.path = {spec}: expected overlay:LOWER:UPPER",
+                             key="lxc.rootfs.path")
+        work = os.path.join(os.path.dirname(upper), "work")
+        for path in (upper, work):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        overlay = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        libc.mount("overlay", target, "overlay", flags, f"{overlay},{data}" if data else overlay)
+        return
+    if kind == "dir" or os.path.isdir(rest):
+        if not os.path.isdir(rest):
+            raise MountError(f"rootfs {rest} does not exist", key="lxc.rootfs.path",
+                             hint="check lxc.rootfs.path in the container's config")
+        libc.mount(rest, target, None, MS_BIND | MS_REC)
+        if flags & MS_RDONLY:
+            libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        return
+    source = rest if kind in ("loop", "block") or kind.startswith("/") else spec
+    if not os.path.exists(source):
+        raise MountError(f"rootfs {source} does not exist", key="lxc.rootfs.path")
+    if stat.S_ISREG(os.stat(source).st_mode):
+        raise MountError(f"lxc.rootfs.path = {spec}: image files (loop) are not supported yet",
+                         key="lxc.rootfs.path", hint="use a directory rootfs (dir:PATH)")
+    for fstype in ("ext4", "xfs", "btrfs", "ext3", "ext2"):
+        try:
+            libc.mount(source, target, fstype, flags, data)
+            return
+        except OSError:
+            continue
+    raise MountError(f"cannot mount the rootfs {source}", key="lxc.rootfs.path")
+
+
 def read_fstab(path):
     try:
         with open(path) as handle:

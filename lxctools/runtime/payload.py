@@ -112,14 +112,9 @@ def container_init(plan, sync):
         plan.run_hook("pre-mount")
         root = plan.rootfs_mount
         if plan.rootfs:
-            if not os.path.isdir(plan.rootfs):
-                raise LxcError(f"rootfs {plan.rootfs} does not exist", key="lxc.rootfs.path",
-                               hint="check lxc.rootfs.path in the container's config")
             os.makedirs(root, exist_ok=True)
-            libc.mount(plan.rootfs, root, None, libc.MS_BIND | libc.MS_REC)
-            flags, _prop, data, _lxc = mounts.parse_options(conf.value("lxc.rootfs.options"))
-            if flags & libc.MS_RDONLY:
-                libc.mount(None, root, None, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY)
+            mounts.mount_rootfs(conf.value("lxc.rootfs.path"), root,
+                                conf.value("lxc.rootfs.options"))
         else:
             root = "/"
         if plan.rootfs and plan.autodev:
@@ -163,6 +158,7 @@ def container_init(plan, sync):
         sync.expect("exec")
         plan.run_hook("start", inside=True)
         stdio_on_console(plan)
+        reset_signals()
         argv = plan.argv
         env = plan.environment()
         program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
@@ -177,6 +173,15 @@ def container_init(plan, sync):
             exc = LxcError(f'Failed to exec "{plan.argv[0]}": No such file or directory',
                            hint="give the full path of a program inside the container")
         _fail(sync, exc)
+
+
+def reset_signals():
+    """Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: the container's
+    init must start with default dispositions and an empty mask, as after a plain fork."""
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                   signal.SIGCHLD, signal.SIGWINCH):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def find_program(name, path):

@@ -42,7 +42,13 @@ class Plan:
         mount_point = conf.value("lxc.rootfs.mount")
         from .mounts import DEFAULT_ROOTFS_MOUNT
         if not mount_point:
-            mount_point = DEFAULT_ROOTFS_MOUNT if os.path.isdir(DEFAULT_ROOTFS_MOUNT) else self.rootfs
+            # LXC's own mount point when its package made it, else one of ours: any empty dir
+            # will do, each container mounts there in its own mount namespace.
+            mount_point = DEFAULT_ROOTFS_MOUNT
+            if not os.path.isdir(mount_point):
+                from ..paths import runtime_dir
+                mount_point = os.path.join(runtime_dir(), "lxctools", "rootfs.mount")
+                os.makedirs(mount_point, exist_ok=True)
         self.rootfs_mount = mount_point
         self.hostname = conf.value("lxc.uts.name") or request.name
         self.autodev = (conf.value("lxc.autodev") or "1") != "0"
@@ -223,8 +229,10 @@ class Supervisor:
             self.listener = None
         for channel in list(self.clients.values()):
             self.drop_client(channel)
+        directory = commands.state_dir(self.lxcpath)
         try:
-            os.unlink(os.path.join(commands.state_dir(self.lxcpath), self.name))
+            os.unlink(os.path.join(directory, self.name))
+            os.rmdir(directory)  # only when it was the last one of its lxcpath
         except OSError:
             pass
 
@@ -320,6 +328,8 @@ class Supervisor:
                       "cgroups": self.cgroups.to_json() if self.cgroups else None,
                       "network": self.network_json(), "config_file": self.request.config_file,
                       "started_at": self.started_at,
+                      "halt_signal": self.conf.value("lxc.signal.halt"),
+                      "reboot_signal": self.conf.value("lxc.signal.reboot"),
                       "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0})
 
     def network_json(self):
