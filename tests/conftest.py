@@ -92,5 +92,5 @@ def ours_for_anyone(tool):
 def _script_module(tool):
     import tomllib
     with open(os.path.join(REPO, "pyproject.toml"), "rb") as handle:
-        scripts = tomllib.load(handle)["project"]["scripts"]
+        scripts = tomllib.load(handle)["tool"]["lxctools"]["launchers"]
     return scripts[tool].split(":")[0]

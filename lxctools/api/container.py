@@ -199,17 +199,17 @@ class Container:
                                config_file=top, argv=list(argv), execute=execute,
                                foreground=foreground, pidfile=pidfile,
                                passthrough_stdio=passthrough,
-                               after_stop=self._destroy_stopped if conf.value("lxc.ephemeral") == "1"
+                               after_stop=self._destroy_command() if conf.value("lxc.ephemeral") == "1"
                                and self.defined and not config_file else None)
         if self.running:
             raise LxcError("Container is already running", exit_code=0)
         return launch(request)
 
-    def _destroy_stopped(self):
-        from . import destroy as destroyer
-        from .locking import container_lock
-        with container_lock(self.lxcpath, self.name):
-            destroyer.destroy(self.name, self.lxcpath, self.config_file_name, self.document)
+    def _destroy_command(self):
+        """What the supervisor runs when an ephemeral container has stopped: our lxc-destroy."""
+        import sys
+        return [sys.executable, "-c", "import sys; from lxctools.cli.destroy import main; "
+                "sys.exit(main(sys.argv[1:]))", "-P", self.lxcpath, "-n", self.name]
 
     def stop(self, timeout=60, kill=False, nokill=False, reboot=False):
         """lxc-stop: clean halt (signal, wait, then kill), -k, -r. NotRunning exits 2."""

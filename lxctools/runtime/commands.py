@@ -7,7 +7,6 @@ ours: one JSON object per line each way, file descriptors (console ptys) as SCM_
 Kept import-light: lxc-info, lxc-ls and lxc-wait load this on their hot path.
 """
 
-import hashlib
 import json
 import os
 import socket
@@ -17,21 +16,27 @@ from ..errors import NotRunning
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED")
 
 
+def fnv64(text):
+    """FNV-1a, 64 bit, as hex: a short stable name for a path (hashlib costs 3 ms to import)."""
+    value = 0xCBF29CE484222325
+    for byte in text.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
 def socket_name(lxcpath, name):
     """Abstract socket address. Hashed, so any lxcpath/name fits sun_path; the readable part
     lets people find it in `ss -xl`."""
-    digest = hashlib.sha1(f"{lxcpath}/{name}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return f"\0lxctools/{digest}/command"
+    return f"\0lxctools/{fnv64(f'{lxcpath}/{name}')}/command"
 
 
 def state_dir(lxcpath):
     """Where supervisors of LXCPATH record themselves (listing reads it; the socket is truth)."""
     from ..paths import runtime_dir
-    digest = hashlib.sha1(lxcpath.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return os.path.join(runtime_dir(), "lxctools", "active", digest)
+    return os.path.join(runtime_dir(), "lxctools", "active", fnv64(lxcpath))
 
 
-def connect(lxcpath, name, timeout=10.0):
+def connect(lxcpath, name, timeout=10.0, adopt=True):
     """A connected socket to NAME's supervisor, or NotRunning."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
@@ -39,6 +44,12 @@ def connect(lxcpath, name, timeout=10.0):
         sock.connect(socket_name(lxcpath, name))
     except (ConnectionRefusedError, FileNotFoundError):
         sock.close()
+        # A record without a listening socket means its supervisor died while the
+        # container ran: a new supervisor adopts it, then we ask again.
+        if adopt and os.path.exists(os.path.join(state_dir(lxcpath), name)):
+            from .daemon import adopt_orphans_of
+            if adopt_orphans_of(lxcpath):
+                return connect(lxcpath, name, timeout, adopt=False)
         raise NotRunning(f"{name} is not running") from None
     return sock
 

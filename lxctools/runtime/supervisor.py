@@ -112,8 +112,71 @@ def _words(value):
     return value.split()
 
 
+class Loop:
+    """One select loop for every container a process supervises (one with lxc-start -F and
+    lxc-execute, all of an lxcpath in the daemon): fds, signals, and children to reap."""
+
+    def __init__(self):
+        self.selector = selectors.DefaultSelector()
+        self.children = {}  # pid -> callback(status), for children that are not inits
+        self.on_terminate = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wake_w)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, lambda *_: None)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        self.register(self._wake_r, self._on_wake)
+
+    def register(self, fd, callback):
+        try:
+            self.selector.register(fd, selectors.EVENT_READ, callback)
+        except (KeyError, ValueError):
+            pass
+
+    def unregister(self, fd):
+        try:
+            self.selector.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+
+    def run(self, until):
+        while not until():
+            for key, mask in self.selector.select(timeout=1.0):
+                key.data(mask)
+            self.reap()
+
+    def _on_wake(self, _mask):
+        try:
+            signums = os.read(self._wake_r, 64)
+        except OSError:
+            return
+        if signal.SIGTERM in signums or signal.SIGINT in signums or signal.SIGHUP in signums:
+            for callback in list(self.on_terminate):
+                callback()
+
+    def reap(self):
+        """Collect exited children: spawners, hooks' strays, and processes that escaped a
+        dying container; inits are reaped by their supervisor through its pidfd."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            callback = self.children.pop(pid, None)
+            if callback is not None:
+                callback(status)
+
+    def close(self):
+        signal.set_wakeup_fd(-1)
+        self.unregister(self._wake_r)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
 class Supervisor:
-    def __init__(self, request, report_fd=None):
+    def __init__(self, request, report_fd=None, loop=None, on_done=None):
         self.request = request
         self.name = request.name
         self.lxcpath = request.lxcpath
@@ -124,7 +187,10 @@ class Supervisor:
         self.init_pidfd = -1
         self.exit_status = None
         self.listener = None
-        self.selector = selectors.DefaultSelector()
+        self.loop = loop
+        self.on_done = on_done
+        self.done = False
+        self.relay = None
         self.waiters = []  # (channel, wanted states)
         self.clients = {}
         self.cgroups = None
@@ -141,34 +207,76 @@ class Supervisor:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self):
-        """Start (and restart on reboot) until the container stops; returns init's exit code."""
-        self.bind()
+        """Foreground: supervise this one container in this process until it stops for good;
+        returns init's exit code."""
         libc.set_child_subreaper()
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        first = True
+        self.loop = Loop()
+        self.loop.on_terminate.append(self.on_terminate)
         try:
-            while True:
-                try:
-                    self.boot()
-                except BaseException as exc:
-                    self.set_state("ABORTING")
-                    self.cleanup()
-                    self.set_state("STOPPED")
-                    if first:
-                        self.report(exc)
-                    raise
-                if first:
-                    self.report(None)
-                    first = False
-                self.serve()
-                reboot = self.finish()
-                if not reboot:
-                    break
+            self.launch()
+            self.loop.run(lambda: self.done)
         finally:
+            self.loop.close()
+        return self.exit_code()
+
+    def launch(self):
+        """Bind the command socket and boot; raises (after cleaning up) when the boot fails."""
+        self.bind()
+        try:
+            self.boot_or_abort()
+        except BaseException as exc:
+            self.report(exc)
             self.unbind()
+            self.done = True
+            raise
+        self.report(None)
+
+    def boot_or_abort(self):
+        try:
+            self.boot()
+        except BaseException:
+            self.set_state("ABORTING")
+            self.cleanup()
+            self.set_state("STOPPED")
+            raise
+        self.loop.register(self.init_pidfd, self.on_init_exit)
+        if self.foreground_tty:
+            from .terminal import ForegroundRelay
+            self.relay = ForegroundRelay(self, self.console_master)
+            self.relay.start()
+
+    def on_terminate(self):
+        # the supervisor itself is being stopped: its container goes with it
+        if not self.foreground_tty:
+            self.stop_requested = True
+            self.kill_init(signal.SIGKILL)
+
+    def on_init_exit(self, _mask):
+        status = None
+        try:
+            pid, status = os.waitpid(self.init_pid, os.WNOHANG)
+            if pid == 0:
+                return  # readable pidfd but not yet reapable: next round
+        except ChildProcessError:
+            status = 0  # adopted after a supervisor crash: not our child, status unknown
+        self.exit_status = status
+        self.loop.unregister(self.init_pidfd)
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
+        reboot = self.finish()
+        if reboot:
+            try:
+                self.boot_or_abort()
+                return
+            except BaseException as exc:  # noqa: BLE001 - a failed reboot is a stop
+                log.error(f"reboot failed: {exc}")
+        self.unbind()
         if self.conf.value("lxc.ephemeral") == "1":
             self.destroy_ephemeral()
-        return self.exit_code()
+        self.done = True
+        if self.on_done is not None:
+            self.on_done(self)
 
     def exit_code(self):
         status = self.exit_status
@@ -205,7 +313,7 @@ class Supervisor:
         sock.listen(16)
         sock.setblocking(False)
         self.listener = sock
-        self.selector.register(sock, selectors.EVENT_READ, self.accept)
+        self.loop.register(sock, self.accept)
         directory = commands.state_dir(self.lxcpath)
         os.makedirs(directory, mode=0o755, exist_ok=True)
         self.record()
@@ -213,18 +321,20 @@ class Supervisor:
     def record(self):
         from ..atomic import atomic_write
 
+        from .daemon import process_start_time, request_to_json
+
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
                 "init_pid": self.init_pid, "state": self.state,
-                "cgroups": self.cgroups.to_json() if self.cgroups else None}
+                "init_start": process_start_time(self.init_pid) if self.init_pid > 0 else None,
+                "started_at": self.started_at,
+                "cgroups": self.cgroups.to_json() if self.cgroups else None,
+                "request": request_to_json(self.request)}
         atomic_write(os.path.join(commands.state_dir(self.lxcpath), self.name),
                      json.dumps(data).encode(), mode=0o644)
 
     def unbind(self):
         if self.listener is not None:
-            try:
-                self.selector.unregister(self.listener)
-            except (KeyError, ValueError):
-                pass
+            self.loop.unregister(self.listener)
             self.listener.close()
             self.listener = None
         for channel in list(self.clients.values()):
@@ -270,16 +380,13 @@ class Supervisor:
         sock.settimeout(5)
         channel = commands.Channel(sock)
         self.clients[sock.fileno()] = channel
-        self.selector.register(sock, selectors.EVENT_READ, lambda _m, c=channel: self.on_command(c))
+        self.loop.register(sock, lambda _m, c=channel: self.on_command(c))
 
     def drop_client(self, channel):
         fileno = channel.sock.fileno()
         if fileno < 0:
             return
-        try:
-            self.selector.unregister(channel.sock)
-        except (KeyError, ValueError):
-            pass
+        self.loop.unregister(channel.sock)
         self.clients.pop(fileno, None)
         for tty, holder in list(self.tty_busy.items()):
             if holder is channel:
@@ -456,11 +563,13 @@ class Supervisor:
                                   hint=message.get("hint"))
         except BaseException:
             self.kill_init(signal.SIGKILL)
-            try:
-                os.kill(spawner, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.reap_all()
+            for pid in (spawner, self.init_pid):
+                if pid > 0:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                    except (ProcessLookupError, ChildProcessError):
+                        pass
             raise
         finally:
             parent_sock.close()
@@ -533,16 +642,10 @@ class Supervisor:
             os.close(slave)
 
     def watch_console(self):
-        try:
-            self.selector.register(self.console_master, selectors.EVENT_READ, self.on_console)
-        except (KeyError, ValueError):
-            pass
+        self.loop.register(self.console_master, self.on_console)
 
     def unwatch_console(self):
-        try:
-            self.selector.unregister(self.console_master)
-        except (KeyError, ValueError):
-            pass
+        self.loop.unregister(self.console_master)
 
     def on_console(self, _mask):
         try:
@@ -558,76 +661,7 @@ class Supervisor:
         if self.console_log is not None:
             self.console_log.write(data)
 
-    # -- running ---------------------------------------------------------------------------
-    def serve(self):
-        """Serve commands and the console until init exits."""
-        self.selector.register(self.init_pidfd, selectors.EVENT_READ, self.on_init_exit)
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wake_w)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(signum, lambda *_: None)
-        self.selector.register(wake_r, selectors.EVENT_READ, lambda _m: self.on_signal(wake_r))
-        relay = None
-        if self.foreground_tty:
-            from .terminal import ForegroundRelay
-            relay = ForegroundRelay(self, self.console_master)
-            relay.start()
-        try:
-            while self.exit_status is None:
-                for key, mask in self.selector.select(timeout=1.0):
-                    key.data(mask)
-                self.reap_orphans()
-        finally:
-            if relay is not None:
-                relay.stop()
-            signal.set_wakeup_fd(-1)
-            for fd in (wake_r,):
-                try:
-                    self.selector.unregister(fd)
-                except (KeyError, ValueError):
-                    pass
-            os.close(wake_r)
-            os.close(wake_w)
-
-    def on_signal(self, wake_r):
-        try:
-            signums = os.read(wake_r, 64)
-        except OSError:
-            return
-        for signum in signums:
-            if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) and not self.foreground_tty:
-                # the supervisor is being stopped: the container goes with it
-                self.stop_requested = True
-                self.kill_init(signal.SIGKILL)
-
-    def on_init_exit(self, _mask):
-        try:
-            pid, status = os.waitpid(self.init_pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.init_pid, 0
-        if pid == self.init_pid:
-            self.exit_status = status
-
-    def reap_orphans(self):
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid == self.init_pid and self.exit_status is None:
-                self.exit_status = status
-
-    def reap_all(self):
-        while True:
-            try:
-                os.waitpid(-1, 0)
-            except ChildProcessError:
-                return
-            except InterruptedError:
-                continue
-
+    # -- stopping ----------------------------------------------------------------------------
     def finish(self):
         """Init has exited: tear down; True when the container asked to reboot."""
         status = self.exit_status
@@ -635,10 +669,7 @@ class Supervisor:
         reboot = (not self.stop_requested and os.WIFSIGNALED(status)
                   and os.WTERMSIG(status) == signal.SIGHUP)
         self.set_state("STOPPING")
-        try:
-            self.selector.unregister(self.init_pidfd)
-        except (KeyError, ValueError):
-            pass
+        self.loop.unregister(self.init_pidfd)
         os.close(self.init_pidfd)
         self.init_pidfd = -1
         try:
@@ -671,14 +702,11 @@ class Supervisor:
                 self.cgroups.kill_all(signal.SIGKILL)
             except (OSError, LxcError, AttributeError):
                 pass
-            self.reap_all()
             try:
                 self.cgroups.destroy()
             except (OSError, LxcError) as exc:
                 log.error(f"cgroup cleanup: {exc}")
             self.cgroups = None
-        else:
-            self.reap_all()
         if self.network_state is not None:
             try:
                 from . import network
@@ -711,13 +739,30 @@ class Supervisor:
         self.init_pid = -1
 
     def destroy_ephemeral(self):
-        """lxc.ephemeral = 1: the API layer gave us how to destroy the container."""
-        if self.request.after_stop is None:
+        """lxc.ephemeral = 1: run the command the API gave (lxc-destroy of this container)."""
+        if not self.request.after_stop:
             return
-        try:
-            self.request.after_stop()
-        except (OSError, LxcError) as exc:
-            log.error(f"ephemeral container not removed: {exc}")
+        import subprocess
+        proc = subprocess.run(self.request.after_stop, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            log.error(f"ephemeral container not removed: {proc.stderr.strip()}")
+
+    def adopt(self, record):
+        """Take over a container whose supervisor died (daemon.py): no ptys, no exit status."""
+        self.init_pid = record["init_pid"]
+        self.init_pidfd = libc.pidfd_open(self.init_pid)
+        if record.get("cgroups"):
+            try:
+                from .cgroups import Cgroups
+                self.cgroups = Cgroups.from_json(record["cgroups"])
+            except ImportError:
+                pass
+        self.network_state = None
+        self.started_at = record.get("started_at")
+        self.bind()
+        self.set_state("RUNNING")
+        self.loop.register(self.init_pidfd, self.on_init_exit)
 
 
 def make_cgroups(name, lxcpath, conf):

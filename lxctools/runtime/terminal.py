@@ -52,9 +52,9 @@ class ForegroundRelay:
         self.raw.__enter__()
         copy_window_size(0, self.master)
         signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(0, self.master))
-        selector = self.supervisor.selector
-        selector.register(0, selectors.EVENT_READ, self.on_stdin)
-        selector.register(self.master, selectors.EVENT_READ, self.on_master)
+        loop = self.supervisor.loop
+        loop.register(0, self.on_stdin)
+        loop.register(self.master, self.on_master)
 
     def on_stdin(self, _mask):
         try:
@@ -62,7 +62,7 @@ class ForegroundRelay:
         except OSError:
             data = b""
         if not data:
-            self.supervisor.selector.unregister(0)
+            self.supervisor.loop.unregister(0)
             return
         write_all(self.master, data)
 
@@ -72,17 +72,14 @@ class ForegroundRelay:
         except OSError:
             data = b""
         if not data:
-            self.supervisor.selector.unregister(self.master)
+            self.supervisor.loop.unregister(self.master)
             return
         write_all(1, data)
         self.supervisor.console_output(data)
 
     def stop(self):
         for fd in (0, self.master):
-            try:
-                self.supervisor.selector.unregister(fd)
-            except (KeyError, ValueError):
-                pass
+            self.supervisor.loop.unregister(fd)
         signal.signal(signal.SIGWINCH, signal.SIG_DFL)
         self.raw.__exit__(None, None, None)
 
@@ -93,7 +90,8 @@ def write_all(fd, data):
         try:
             written = os.write(fd, view)
         except BlockingIOError:
-            selectors.DefaultSelector().register(fd, selectors.EVENT_WRITE)
+            import select
+            select.select([], [fd], [], 1.0)
             continue
         except OSError:
             return

@@ -276,3 +276,38 @@ def test_console(world):
     nosuch.close()
     assert nosuch.exitstatus == 1
     assert world.ours("lxc-stop", "-n", "rt-c", "-k").returncode == 0
+
+
+def test_one_supervisor_for_many_containers_and_surviving_its_crash(world):
+    """Background containers of an lxcpath share one supervisor; killing it with SIGKILL
+    leaves them running, lxc-info keeps telling the truth and lxc-stop -k still cleans up."""
+    names = [f"rt-d{i}" for i in range(3)]
+    for name in names:
+        busybox(world, name)
+        assert world.ours("lxc-start", "-n", name).returncode == 0
+    supervisors = {world_info_monitor(world, n) for n in names}
+    assert len(supervisors) == 1
+    supervisor = supervisors.pop()
+    pids = [init_pid(world, n) for n in names]
+    os.kill(supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{supervisor}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for name, pid in zip(names, pids):
+        assert os.path.exists(f"/proc/{pid}")
+        info = world.ours("lxc-info", "-n", name)
+        assert "State:          RUNNING" in info.stdout, info.stderr
+        assert f"PID:            {pid}" in info.stdout
+    assert world_info_monitor(world, names[0]) != supervisor  # adopted by a new one
+    for name, pid in zip(names, pids):
+        assert world.ours("lxc-stop", "-n", name, "-k").returncode == 0
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}")
+    assert world.ours("lxc-ls", "--running").stdout.split() == []
+
+
+def world_info_monitor(world, name):
+    from lxctools.runtime.commands import request
+    return request(world.lp, name, "info")["monitor_pid"]
