@@ -203,6 +203,8 @@ class Container:
                                and self.defined and not config_file else None)
         if self.running:
             raise LxcError("Container is already running", exit_code=0)
+        from ..runtime import preflight
+        preflight.check(conf, request.argv, execute=execute)
         return launch(request)
 
     def _destroy_command(self):

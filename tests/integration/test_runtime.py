@@ -311,3 +311,32 @@ def test_one_supervisor_for_many_containers_and_surviving_its_crash(world):
 def world_info_monitor(world, name):
     from lxctools.runtime.commands import request
     return request(world.lp, name, "info")["monitor_pid"]
+
+
+def test_init_is_checked_before_anything_is_cloned(world):
+    busybox(world, "rt-p")
+    missing = world.ours("lxc-start", "-n", "rt-p", "--", "/sbin/nosuch-init")
+    assert missing.returncode == 1
+    assert "/sbin/nosuch-init: not found in the container's rootfs" in missing.stderr
+    assert "hint:" in missing.stderr
+    rootfs = os.path.join(world.cdir("rt-p"), "rootfs")
+    with open(os.path.join(rootfs, "bin/noexec"), "w") as handle:
+        handle.write("#!/bin/sh\n")
+    notexec = world.ours("lxc-start", "-n", "rt-p", "--", "/bin/noexec")
+    assert notexec.returncode == 1 and "not executable" in notexec.stderr
+    # an ELF header for another architecture (aarch64 on x86_64, x86_64 elsewhere)
+    import platform
+    machine = 183 if platform.machine() == "x86_64" else 62
+    with open(os.path.join(rootfs, "sbin/foreign-init"), "wb") as handle:
+        handle.write(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little")
+                     + machine.to_bytes(2, "little") + b"\0" * 44)
+    os.chmod(os.path.join(rootfs, "sbin/foreign-init"), 0o755)
+    foreign = world.ours("lxc-start", "-n", "rt-p", "--", "/sbin/foreign-init")
+    assert foreign.returncode == 1 and "is built for" in foreign.stderr, foreign.stderr
+    assert world.ours("lxc-info", "-n", "rt-p", "-sH").stdout.strip() == "STOPPED"
+    unknown = os.path.join(world.root, "bad.conf")
+    with open(unknown, "w") as handle:
+        handle.write("lxc.net.0.type = empty\nlxc.net.0.lnk = br0\n")
+    bad = world.ours("lxc-start", "-n", "rt-p", "-f", unknown)
+    assert bad.returncode == 1
+    assert f"{unknown}:2:" in bad.stderr and "lxc.net.0.link" in bad.stderr
