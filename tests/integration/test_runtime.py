@@ -175,7 +175,7 @@ def test_failures_are_clear_and_leave_nothing(world):
                           capture_output=True, text=True).stdout
     assert left == ""
     noexec = world.ours("lxc-start", "-n", "rt-bad", "-s", "lxc.mount.entry=", "--", "/nope")
-    assert noexec.returncode == 1 and 'Failed to exec "/nope"' in noexec.stderr
+    assert noexec.returncode == 1 and "/nope: not found in the container's rootfs" in noexec.stderr
     define = world.ours("lxc-start", "-n", "rt-bad", "-s", "nonsense")
     assert define.returncode == 1 and "expected lxc.KEY=VALUE" in define.stderr
 
