@@ -165,6 +165,7 @@ class Daemon:
         self.loop = None
         self.quit = False
         self.idle_since = None
+        self.monitors = []  # lxc-monitor connections
 
     def idle(self):
         """Exit once no container is left (at once after the last stops; a few seconds after
@@ -173,7 +174,7 @@ class Daemon:
 
         if self.quit:
             return True
-        if self.supervisors:
+        if self.supervisors or self.monitors:
             self.idle_since = None
             return False
         if self.idle_since is None:
@@ -222,16 +223,24 @@ class Daemon:
             return
         conn.settimeout(10)
         channel = commands.Channel(conn)
+        keep = False
         try:
             message = channel.receive()
-            if message and message.get("cmd") == "start":
+            if message and message.get("cmd") == "monitor":
+                # kept open: every state change of every container here is sent to it
+                channel.send({"names": sorted(self.supervisors)})
+                self.monitors.append(channel)
+                self.loop.register(conn, lambda _m, c=channel: self.drop_monitor(c))
+                keep = True
+            elif message and message.get("cmd") == "start":
                 channel.send(self.start(message["request"]))
             elif message:
                 channel.send({"error": f"unknown command {message.get('cmd')!r}"})
         except (OSError, ValueError):
             pass
         finally:
-            channel.close()
+            if not keep:
+                channel.close()
 
     def start(self, data):
         from .supervisor import Supervisor
@@ -240,7 +249,8 @@ class Daemon:
         current = self.supervisors.get(request.name)
         if current is not None and not current.done:
             return {"error": "Container is already running", "exit_code": 0}
-        supervisor = Supervisor(request, loop=self.loop, on_done=self.forget)
+        supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
+                                on_event=self.broadcast)
         try:
             supervisor.launch()
         except LxcError as exc:
@@ -253,10 +263,23 @@ class Daemon:
         self.supervisors[request.name] = supervisor
         return {"ok": True, "pid": supervisor.init_pid}
 
+    def drop_monitor(self, channel):
+        self.loop.unregister(channel.sock)
+        if channel in self.monitors:
+            self.monitors.remove(channel)
+        channel.close()
+
+    def broadcast(self, name, event):
+        for channel in list(self.monitors):
+            try:
+                channel.send(dict(event, name=name))
+            except OSError:
+                self.drop_monitor(channel)
+
     def forget(self, supervisor):
         if self.supervisors.get(supervisor.name) is supervisor:
             del self.supervisors[supervisor.name]
-        if not self.supervisors:
+        if not self.supervisors and not self.monitors:
             self.quit = True
 
     def on_terminate(self):
@@ -275,7 +298,8 @@ class Daemon:
             if record is None:
                 continue
             request = request_from_json(record["request"])
-            supervisor = Supervisor(request, loop=self.loop, on_done=self.forget)
+            supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
+                                    on_event=self.broadcast)
             try:
                 supervisor.adopt(record)
             except (OSError, LxcError):

@@ -176,7 +176,7 @@ class Loop:
 
 
 class Supervisor:
-    def __init__(self, request, report_fd=None, loop=None, on_done=None):
+    def __init__(self, request, report_fd=None, loop=None, on_done=None, on_event=None):
         self.request = request
         self.name = request.name
         self.lxcpath = request.lxcpath
@@ -189,6 +189,7 @@ class Supervisor:
         self.listener = None
         self.loop = loop
         self.on_done = on_done
+        self.on_event = on_event  # the daemon's broadcast to lxc-monitor
         self.done = False
         self.relay = None
         self.waiters = []  # (channel, wanted states)
@@ -260,6 +261,13 @@ class Supervisor:
         except ChildProcessError:
             status = 0  # adopted after a supervisor crash: not our child, status unknown
         self.exit_status = status
+        if self.on_event is not None:
+            self.on_event(self.name, {"exited": self.exit_code()})
+        for channel, _wanted in self.waiters:
+            try:
+                channel.send({"exited": self.exit_code()})
+            except OSError:
+                pass
         self.loop.unregister(self.init_pidfd)
         if self.relay is not None:
             self.relay.stop()
@@ -349,6 +357,8 @@ class Supervisor:
     def set_state(self, state):
         self.state = state
         log.info(f"state {state}")
+        if self.on_event is not None:
+            self.on_event(self.name, {"state": state})
         still = []
         for channel, wanted in self.waiters:
             try:

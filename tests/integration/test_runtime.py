@@ -340,3 +340,29 @@ def test_init_is_checked_before_anything_is_cloned(world):
     bad = world.ours("lxc-start", "-n", "rt-p", "-f", unknown)
     assert bad.returncode == 1
     assert f"{unknown}:2:" in bad.stderr and "lxc.net.0.link" in bad.stderr
+
+
+def test_monitor_prints_state_changes_like_lxc(world):
+    from conftest import ours
+
+    busybox(world, "rt-mon")
+    busybox(world, "other")
+    out = os.path.join(world.root, "monitor.out")
+    with open(out, "w") as handle:
+        monitor = subprocess.Popen([ours("lxc-monitor"), "-P", world.lp, "-n", "rt-.*"],
+                                   stdout=handle, env=world.env)
+    try:
+        time.sleep(0.5)
+        assert world.ours("lxc-start", "-n", "rt-mon").returncode == 0
+        assert world.ours("lxc-start", "-n", "other").returncode == 0
+        assert world.ours("lxc-stop", "-n", "rt-mon", "-k").returncode == 0
+        assert world.ours("lxc-stop", "-n", "other", "-k").returncode == 0
+        time.sleep(0.5)
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=10)
+    with open(out) as handle:
+        lines = handle.read().splitlines()
+    assert lines == ["'rt-mon' changed state to [STARTING]", "'rt-mon' changed state to [RUNNING]",
+                     "'rt-mon' exited with status [137]", "'rt-mon' changed state to [STOPPING]",
+                     "'rt-mon' changed state to [STOPPED]"]
