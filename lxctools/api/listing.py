@@ -126,13 +126,21 @@ def engine_keys(config_path):
 
 
 def running_details(container, entry, wanted):
-    """Fill ENTRY's running-only facts (PID, RAM, SWAP, INTERFACE, IPV4, IPV6).
+    """Fill ENTRY's running-only facts (PID, RAM, SWAP, INTERFACE, IPV4, IPV6) from the
+    supervisor (one request each for info and usage, only when a column needs it)."""
+    from ..errors import NotRunning
+    from ..runtime import commands
 
-    The runtime area extends this; today only the init pid is known to Container.
-    """
-    if "PID" in wanted:
-        pid = container.init_pid
-        entry.pid = pid if pid and pid > 0 else None
+    try:
+        if "PID" in wanted:
+            pid = container.running_info()["init_pid"]
+            entry.pid = pid if pid and pid > 0 else None
+        if "RAM" in wanted or "SWAP" in wanted:
+            stats = commands.request(container.lxcpath, container.name, "stats")["stats"]
+            entry.ram = stats.get("memory_bytes")
+            entry.swap = stats.get("swap_bytes")
+    except NotRunning:
+        pass
 
 
 def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopped=False,

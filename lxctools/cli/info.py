@@ -63,15 +63,33 @@ def facts(container, sel, humanize):
 
 
 def running_facts(container, sel, humanize):
-    """PID, IP, usage and per-NIC rows of a running container (the runtime extends this)."""
+    """PID, IP, usage and per-NIC rows of a running container, from its supervisor."""
+    from ..errors import NotRunning
+    from ..runtime import commands
+
     rows = []
+    try:
+        info = container.running_info()
+    except NotRunning:
+        return rows
     if sel["pid"]:
-        pid = container.init_pid
-        if pid is not None and pid >= 0:
-            rows.append(("PID:", "pid", pid))
+        rows.append(("PID:", "pid", info["init_pid"]))
     if sel["ips"]:
         for address in getattr(container, "get_ips", lambda: [])():
             rows.append(("IP:", "ips", address))
+    if sel["stats"]:
+        try:
+            stats = commands.request(container.lxcpath, container.name, "stats")["stats"]
+        except NotRunning:
+            stats = {}
+        cpu = stats.get("cpu_ns")
+        if cpu is not None:
+            rows.append(("CPU use:", "cpu_ns", f"{cpu / 1e9:.2f} seconds" if humanize else cpu))
+        for label, key in (("BlkIO use:", "blkio_bytes"), ("Memory use:", "memory_bytes"),
+                           ("KMem use:", "kmem_bytes")):
+            value = stats.get(key)
+            if value is not None:
+                rows.append((label, key, human_size(value) if humanize else value))
     return rows
 
 
@@ -93,7 +111,7 @@ def body(argv):
     if not container.running and not (container.defined or args.rcfile):
         raise NotDefined(f"{args.name} doesn't exist")
     sel, count = selection(args)
-    humanize = not args.no_humanize
+    humanize = not args.no_humanize and args.format != "json"
     rows = facts(container, sel, humanize)
     values = []
     if args.config:
@@ -115,8 +133,11 @@ def body(argv):
         print_json(data)
         return 0
     out = sys.stdout
-    for label, _, value in rows:
-        out.write(f"{value}\n" if not humanize and count == 1 else f"{label:<15} {value}\n")
+    stats_keys = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes")
+    for label, jkey, value in rows:
+        # LXC prints usage with its labels even under -H; other single facts bare
+        bare = not humanize and count == 1 and jkey not in stats_keys
+        out.write(f"{value}\n" if bare else f"{label:<15} {value}\n")
     for key, value in values:
         if value is None:
             out.flush()

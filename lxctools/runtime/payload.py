@@ -288,7 +288,6 @@ def minimal_init(plan, program, argv, env, sync):
             except OSError:
                 pass
     if os.WIFSIGNALED(status):
-        sys.stdout.flush()
-        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        # PID 1 cannot die of its child's signal: report it the shell's way
         os._exit(128 + os.WTERMSIG(status))
     os._exit(os.waitstatus_to_exitcode(status))

@@ -73,7 +73,7 @@ class Plan:
 
     def apply_security(self):
         if self.security is not None:
-            self.security.apply(self.conf)
+            self.security.apply()
 
     def environment(self):
         env = {"container": "lxc"}
@@ -253,13 +253,22 @@ class Supervisor:
             self.kill_init(signal.SIGKILL)
 
     def on_init_exit(self, _mask):
-        status = None
+        """Init's pidfd is readable: it has exited. Its status comes through the loop's
+        reaping (the one place that calls waitpid(-1), so no status is ever lost)."""
+        self.loop.reap()
+        if self.init_pidfd < 0 or self.exit_status is not None:
+            return
         try:
             pid, status = os.waitpid(self.init_pid, os.WNOHANG)
-            if pid == 0:
-                return  # readable pidfd but not yet reapable: next round
         except ChildProcessError:
-            status = 0  # adopted after a supervisor crash: not our child, status unknown
+            self.init_exited(0)  # adopted after a supervisor crash: not our child
+            return
+        if pid:
+            self.init_exited(status)
+
+    def init_exited(self, status):
+        if self.exit_status is not None or self.init_pidfd < 0:
+            return
         self.exit_status = status
         if self.on_event is not None:
             self.on_event(self.name, {"exited": self.exit_code()})
@@ -478,6 +487,72 @@ class Supervisor:
                 pass
         channel.send({"ok": True})
 
+    def cmd_freeze(self, channel, _message):
+        if self.cgroups is None or self.state != "RUNNING":
+            channel.send({"error": f"Failed to freeze {self.lxcpath}:{self.name}"})
+            return False
+        if self.current_state() != "FROZEN":
+            self.notify("FREEZING")
+            try:
+                self.cgroups.freeze()
+            except LxcError as exc:
+                channel.send({"error": str(exc), "hint": exc.hint})
+                return False
+            self.notify("FROZEN")
+        channel.send({"ok": True})
+        return False
+
+    def cmd_unfreeze(self, channel, _message):
+        if self.cgroups is not None and self.current_state() in ("FROZEN", "FREEZING"):
+            try:
+                self.cgroups.unfreeze()
+            except LxcError as exc:
+                channel.send({"error": str(exc), "hint": exc.hint})
+                return False
+            self.notify("THAWED")
+            self.notify("RUNNING")
+        channel.send({"ok": True})
+        return False
+
+    def cmd_cgroup(self, channel, message):
+        """lxc-cgroup: read or write one file of the container's cgroups."""
+        if self.cgroups is None:
+            channel.send({"error": "the container has no cgroups"})
+            return False
+        key = message["key"]
+        try:
+            if message.get("value") is None:
+                channel.send({"value": self.cgroups.get(key)})
+            else:
+                self.cgroups.set(key, message["value"])
+                channel.send({"ok": True})
+        except (OSError, LxcError):
+            channel.send({"error": f"Failed to {'get' if message.get('value') is None else 'set'}"
+                                   f" {key} for {self.name}"})
+        return False
+
+    def cmd_stats(self, channel, _message):
+        stats = self.cgroups.stats() if self.cgroups is not None else {}
+        channel.send({"stats": stats})
+        return False
+
+    def notify(self, state):
+        """A transient state (FREEZING/FROZEN/THAWED) for waiters and lxc-monitor; the stored
+        state stays RUNNING and current_state() reads the freezer."""
+        if self.on_event is not None:
+            self.on_event(self.name, {"state": state})
+        still = []
+        for waiter, wanted in self.waiters:
+            try:
+                waiter.send({"state": state})
+            except OSError:
+                continue
+            if state in wanted:
+                self.drop_client(waiter)
+            else:
+                still.append((waiter, wanted))
+        self.waiters = still
+
     def cmd_signal(self, channel, message):
         sig = int(message["signal"])
         if message.get("reboot"):
@@ -560,6 +635,7 @@ class Supervisor:
             _, status = os.waitpid(spawner, 0)
             self.init_pid = message["pid"]
             self.init_pidfd = libc.pidfd_open(self.init_pid)
+            self.loop.children[self.init_pid] = self.init_exited
             if nics:
                 from . import network
                 self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
@@ -601,13 +677,8 @@ class Supervisor:
         return message
 
     def prepare_security(self, plan):
-        try:
-            from . import security
-        except ImportError:
-            return
-        if hasattr(security, "check"):
-            security.check(self.conf)
-        plan.security = security
+        from . import security
+        plan.security = security.prepare(self.conf)
 
     def prepare_network(self, plan):
         indices = self.conf.nic_indices()

@@ -1,0 +1,47 @@
+"""lxc-cgroup: read or write a cgroup file of a running container."""
+
+import sys
+
+from ._common import make_parser, parse, run_tool, lxcpath_of
+
+DESCRIPTION = """Get or set a cgroup value of a running container.
+
+lxc-cgroup -n NAME KEY [VALUE]      e.g. lxc-cgroup -n c1 memory.limit_in_bytes 256M"""
+
+
+def build_parser():
+    parser = make_parser("lxc-cgroup", DESCRIPTION)
+    parser.add_argument("key", nargs="?", metavar="KEY", help="cgroup file, e.g. memory.max")
+    parser.add_argument("value", nargs="?", metavar="VALUE", help="value to write")
+    return parser
+
+
+def body(argv):
+    parser = build_parser()
+    args = parse(parser, argv, positional_name=False)
+    from ..errors import LxcError, NotRunning
+    from ..runtime import commands
+
+    if not args.name and args.key:
+        # LXC: "lxc-cgroup NAME KEY [VALUE]" works too
+        args.name, args.key, args.value = args.key, args.value, None
+    if not args.key:
+        raise LxcError("Missing state object", hint="lxc-cgroup -n NAME KEY [VALUE]")
+    lxcpath = lxcpath_of(args)
+    try:
+        answer = commands.request(lxcpath, args.name, "cgroup", key=args.key, value=args.value)
+    except NotRunning:
+        raise LxcError(f"'{lxcpath}:{args.name}' is not running") from None
+    if "error" in answer:
+        if args.value is not None:
+            raise LxcError(f"Failed to assign '{args.value}' value to '{args.key}' for "
+                           f"'{args.name}'")
+        raise LxcError(answer["error"], hint="the key is a cgroup file name such as "
+                                             "memory.usage_in_bytes or pids.max")
+    if args.value is None:
+        sys.stdout.write(answer["value"] + "\n")  # LXC adds a newline after the file's own
+    return 0
+
+
+def main(argv=None):
+    return run_tool("lxc-cgroup", body, argv)

@@ -1,0 +1,29 @@
+"""lxc-freeze: freeze every process of a running container."""
+
+from ._common import make_parser, parse, run_tool, lxcpath_of
+
+
+def build_parser(prog="lxc-freeze", what="Freeze"):
+    return make_parser(prog, f"{what} a container.\n\n{prog} -n NAME")
+
+
+def body(argv, prog="lxc-freeze", command="freeze"):
+    args = parse(build_parser(prog, command.capitalize()), argv)
+    from ..errors import LxcError, NotRunning
+    from ..runtime import commands
+
+    lxcpath = lxcpath_of(args)
+    try:
+        answer = commands.request(lxcpath, args.name, command)
+    except NotRunning:
+        if command == "unfreeze":
+            return 0  # LXC: unfreezing a stopped container is a no-op success
+        raise LxcError(f"Failed to freeze {lxcpath}:{args.name}",
+                       hint=f"{args.name} is not running") from None
+    if "error" in answer:
+        raise LxcError(answer["error"], hint=answer.get("hint"))
+    return 0
+
+
+def main(argv=None):
+    return run_tool("lxc-freeze", body, argv)
