@@ -236,6 +236,24 @@ class Container:
             states = states.split("|")
         return wait_for(self.lxcpath, self.name, states, timeout)
 
+    def attach_command(self, options):
+        """lxc-attach: run options.command inside; returns its exit code (128+N if killed)."""
+        from ..errors import NotRunning
+        from ..runtime.attach import attach
+        from ..runtime.cgroups import Cgroups
+        from ..config.model import Conf
+
+        try:
+            info = self.running_info()
+        except NotRunning:
+            raise LxcError(f"{self.name} is not running", hint=f"lxc-start -n {self.name}") from None
+        conf = Conf()
+        conf.items = info.get("conf") or {}
+        if not conf.items:
+            conf = self.conf
+        cgroups = Cgroups.from_json(info["cgroups"]) if info.get("cgroups") else None
+        return attach(info["init_pid"], conf, cgroups, options)
+
     def reboot(self, timeout=60):
         return self.stop(timeout=timeout, reboot=True)
 

@@ -159,3 +159,36 @@ def drop_bounding_cap(cap):
 
 def in_bounding_set(cap):
     return prctl(PR_CAPBSET_READ, cap) == 1
+
+
+_libc.personality.argtypes = [ctypes.c_ulong]
+_libc.personality.restype = ctypes.c_int
+
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+
+
+def personality(persona):
+    """Set the execution domain (lxc.arch / lxc-attach -a: linux32 on a 64-bit host)."""
+    return _check(_libc.personality(persona), "personality")
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def open_pty_in(devpts_dir):
+    """A pty pair from the devpts instance mounted at DEVPTS_DIR (a container's, reached
+    through /proc/PID/root): (master fd, slave fd, slave number)."""
+    import fcntl
+    import struct
+
+    master = os.open(os.path.join(devpts_dir, "ptmx"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+        slave = os.open(os.path.join(devpts_dir, str(number)), os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        os.close(master)
+        raise
+    return master, slave, number

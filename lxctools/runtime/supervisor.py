@@ -455,6 +455,7 @@ class Supervisor:
                       "network": self.network_json(), "config_file": self.request.config_file,
                       "started_at": self.started_at,
                       "halt_signal": self.conf.value("lxc.signal.halt"),
+                      "conf": self.conf.items,
                       "reboot_signal": self.conf.value("lxc.signal.reboot"),
                       "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0})
 

@@ -1,0 +1,72 @@
+"""lxc-attach: run a command (default: the user's shell) inside a running container."""
+
+from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
+
+DESCRIPTION = """Run a command inside a running container.
+
+lxc-attach -n NAME [-e[CAP|CGROUP|LSM]] [-s NAMESPACES] [--clear-env] [-v VAR=VAL]...
+           [-u UID] [-g GID] [-a ARCH] [-R] [-L FILE] [-- COMMAND...]
+
+Exits with the command's status (128+N when a signal N killed it)."""
+
+
+def build_parser():
+    parser = make_parser("lxc-attach", DESCRIPTION)
+    parser.add_argument("-e", "--elevated-privileges", nargs="?", const="", default=None,
+                        metavar="LIST", help="keep privileges: CAP|CGROUP|LSM (default all)")
+    parser.add_argument("-a", "--arch", metavar="ARCH", help="architecture personality (e.g. i686)")
+    parser.add_argument("-s", "--namespaces", metavar="LIST",
+                        help="namespaces to join, e.g. 'NETWORK|PID' (implies -e)")
+    parser.add_argument("-R", "--remount-sys-proc", action="store_true",
+                        help="remount /proc and /sys (when -s leaves out MOUNT)")
+    parser.add_argument("--clear-env", action="store_true", help="start with an empty environment")
+    parser.add_argument("--keep-env", action="store_true", help="keep the environment (default)")
+    parser.add_argument("--keep-var", action="append", default=[], metavar="NAME",
+                        help="with --clear-env, keep NAME (repeatable)")
+    parser.add_argument("-v", "--set-var", action="append", default=[], metavar="VAR=VAL",
+                        help="set VAR in the command's environment (repeatable)")
+    parser.add_argument("-u", "--uid", type=int, help="run as UID")
+    parser.add_argument("-g", "--gid", type=int, help="run as GID")
+    parser.add_argument("-L", "--pty-log", metavar="FILE", help="log the terminal's output to FILE")
+    parser.add_argument("-c", "--context", metavar="CTX", help="SELinux context (not supported here)")
+    opt = parser._option_string_actions["-n"]
+    opt.completer = complete_running
+    return parser
+
+
+def complete_running(prefix, parsed_args=None, **_):
+    """argcomplete: only running containers can be attached to."""
+    from ..paths import default_lxcpath
+    from ..runtime.commands import active_names
+
+    lxcpath = getattr(parsed_args, "lxcpath", None) or default_lxcpath()
+    return sorted(n for n in active_names(lxcpath) if n.startswith(prefix))
+
+
+def body(argv):
+    from .start import split_command
+    own, command = split_command(argv)
+    args = parse(build_parser(), own)
+    from ..api.container import Container
+    from ..errors import LxcError
+    from ..runtime.attach import Options, parse_elevated, parse_namespaces
+
+    if args.context:
+        raise LxcError("SELinux contexts are not supported", hint="drop -c")
+    try:
+        options = Options(
+            command=command or None,
+            namespaces=parse_namespaces(args.namespaces) if args.namespaces else None,
+            elevated=parse_elevated(args.elevated_privileges)
+            if args.elevated_privileges is not None else (),
+            clear_env=args.clear_env, keep_vars=args.keep_var, set_vars=args.set_var,
+            uid=args.uid, gid=args.gid, arch=args.arch, remount=args.remount_sys_proc,
+            pty_log=args.pty_log)
+        container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
+        return container.attach_command(options)
+    except LxcError as exc:
+        raise name_prefixed(exc, args.name)
+
+
+def main(argv=None):
+    return run_tool("lxc-attach", body, argv)
