@@ -236,6 +236,29 @@ class Container:
             states = states.split("|")
         return wait_for(self.lxcpath, self.name, states, timeout)
 
+    def get_ips(self, interface=None, family=None):
+        """Addresses inside the running container (loopback and link-local left out)."""
+        from ..errors import NotRunning
+        from ..runtime import network
+        try:
+            pid = self.running_info()["init_pid"]
+        except NotRunning:
+            return []
+        v4, v6 = network.addresses(pid)
+        if family == "inet":
+            return v4
+        if family == "inet6":
+            return v6
+        return v4 + v6
+
+    def get_interfaces(self):
+        from ..errors import NotRunning
+        from ..runtime import network
+        try:
+            return network.interfaces(self.running_info()["init_pid"])
+        except NotRunning:
+            return []
+
     def attach_command(self, options):
         """lxc-attach: run options.command inside; returns its exit code (128+N if killed)."""
         from ..errors import NotRunning

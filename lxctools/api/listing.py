@@ -135,6 +135,11 @@ def running_details(container, entry, wanted):
         if "PID" in wanted:
             pid = container.running_info()["init_pid"]
             entry.pid = pid if pid and pid > 0 else None
+        if {"IPV4", "IPV6", "INTERFACE"} & set(wanted):
+            from ..runtime import network
+            pid = container.running_info()["init_pid"]
+            entry.ipv4, entry.ipv6 = network.addresses(pid)
+            entry.interfaces = network.interfaces(pid)
         if "RAM" in wanted or "SWAP" in wanted:
             stats = commands.request(container.lxcpath, container.name, "stats")["stats"]
             entry.ram = stats.get("memory_bytes")

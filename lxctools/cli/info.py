@@ -75,7 +75,9 @@ def running_facts(container, sel, humanize):
     if sel["pid"]:
         rows.append(("PID:", "pid", info["init_pid"]))
     if sel["ips"]:
-        for address in getattr(container, "get_ips", lambda: [])():
+        from ..runtime.network import addresses
+        v4, v6 = addresses(info["init_pid"])
+        for address in v4 + v6:
             rows.append(("IP:", "ips", address))
     if sel["stats"]:
         try:
@@ -89,6 +91,16 @@ def running_facts(container, sel, humanize):
                            ("KMem use:", "kmem_bytes")):
             value = stats.get(key)
             if value is not None:
+                rows.append((label, key, human_size(value) if humanize else value))
+        from ..runtime.network import host_counters
+        for nic in info.get("network") or []:
+            counters = host_counters(nic.get("host_name") or "")
+            if counters is None:
+                continue
+            tx, rx = counters
+            rows.append(("Link:", "link", nic["host_name"]))
+            for label, key, value in (("TX bytes:", "tx_bytes", tx), ("RX bytes:", "rx_bytes", rx),
+                                      ("Total bytes:", "total_bytes", tx + rx)):
                 rows.append((label, key, human_size(value) if humanize else value))
     return rows
 

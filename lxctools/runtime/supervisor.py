@@ -100,6 +100,9 @@ def clone_flags(conf):
         names -= {NS_CONFIG_NAMES.get(n, n) for n in _words(keep)}
     for kind, _value in conf.family("lxc.namespace.share"):
         names.discard(NS_CONFIG_NAMES.get(kind, kind))
+    types = [conf.value(f"lxc.net.{i}.type") for i in conf.nic_indices()]
+    if types == ["none"]:
+        names.discard("net")  # a sole "none" NIC shares the host's network namespace
     flags = 0
     for name in names:
         flags |= NS_FLAGS[name]
@@ -682,18 +685,13 @@ class Supervisor:
         plan.security = security.prepare(self.conf)
 
     def prepare_network(self, plan):
-        indices = self.conf.nic_indices()
-        if not indices:
+        if not plan.clone_flags & NS_FLAGS["net"]:
             return None
-        types = {self.conf.value(f"lxc.net.{i}.type") for i in indices}
-        if types <= {"empty", None} or not plan.clone_flags & NS_FLAGS["net"]:
-            return None
-        try:
-            from . import network
-        except ImportError:
-            raise StartFailed("network types other than empty are not supported yet",
-                              key="lxc.net.0.type", hint="use lxc.net.0.type = empty") from None
+        from . import network
         nics = network.plan(self.conf)
+        if not nics:
+            return None
+        network.check_host_side(nics)
         plan.configure_network = lambda: network.configure_inside(nics)
         return nics
 

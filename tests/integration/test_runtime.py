@@ -200,8 +200,14 @@ def test_pidfile_hooks_and_reboot(world):
     assert init_pid(world, "rt-h") != first
     assert world.ours("lxc-stop", "-n", "rt-h", "-k").returncode == 0
     assert not os.path.exists(pidfile)
-    with open(log) as handle:
-        lines = [line.rstrip() for line in handle]
+    # post-stop hooks run after STOPPED is announced (as LXC's): give the last one a moment
+    deadline = time.monotonic() + 10
+    while True:
+        with open(log) as handle:
+            lines = [line.rstrip() for line in handle]
+        if len(lines) >= 8 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert lines == ["pre-start rt-h", "start-host rt-h", "stop rt-h reboot",
                      "post-stop rt-h reboot", "pre-start rt-h", "start-host rt-h",
                      "stop rt-h stop", "post-stop rt-h stop"]
