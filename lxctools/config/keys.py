@@ -6,8 +6,6 @@ writes, completes or documents keys goes through lookup() and KEYS.
 """
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable
 
 from . import values as v
 
@@ -15,17 +13,26 @@ SINGLE = "single"  # later assignment wins
 LIST = "list"      # accumulates; empty value clears
 
 
-@dataclass(frozen=True)
 class Key:
-    name: str                      # full name, or for a family the prefix without trailing dot
-    grammar: Callable = v.text
-    kind: str = SINGLE
-    subsystem: str = "container"   # which runtime part applies it
-    doc: str = ""
-    family: bool = False           # name.<anything> keys (lxc.cgroup2.memory.max, lxc.sysctl.x)
-    empty_is_error: bool = False   # lxc.mount.fstab: LXC refuses an empty value
-    net_types: tuple = ()          # for lxc.net.N.* rows: the types allowing the key (empty = all)
-    examples: tuple = field(default=())  # a valid sample value for tests and docs
+    """One row. A plain class: dataclasses costs every command 5 ms to import."""
+
+    __slots__ = ("name", "grammar", "kind", "subsystem", "doc", "family", "empty_is_error",
+                 "net_types", "examples")
+
+    def __init__(self, name, grammar=v.text, kind=SINGLE, subsystem="container", doc="",
+                 family=False, empty_is_error=False, net_types=(), examples=()):
+        self.name = name                  # full name, or a family's prefix without the dot
+        self.grammar = grammar
+        self.kind = kind
+        self.subsystem = subsystem        # which runtime part applies it
+        self.doc = doc
+        self.family = family              # name.<anything> keys (lxc.cgroup2.memory.max)
+        self.empty_is_error = empty_is_error  # lxc.mount.fstab: LXC refuses an empty value
+        self.net_types = net_types        # lxc.net.N.* rows: the types allowing the key
+        self.examples = examples          # a valid sample value for tests and docs
+
+    def __repr__(self):
+        return f"Key({self.name!r})"
 
 
 def _k(name, grammar=v.text, kind=SINGLE, subsystem="container", doc="", **kw):

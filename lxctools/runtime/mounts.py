@@ -11,6 +11,7 @@ import stat
 
 from ..errors import LxcError
 from ..kernel import libc
+from .rootpath import inside  # noqa: F401 - re-exported: mount targets resolve through it
 from ..kernel.libc import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
                            MS_REMOUNT, MS_SLAVE, MS_PRIVATE, MS_RELATIME, MS_STRICTATIME,
                            MS_NOATIME, MS_NODIRATIME, MS_SHARED, MS_UNBINDABLE, MS_DIRSYNC,
@@ -42,36 +43,6 @@ DEVICES = (("full", 1, 7), ("null", 1, 3), ("random", 1, 8), ("tty", 5, 0), ("ur
 
 class MountError(LxcError):
     """A mount the config asks for could not be made."""
-
-
-def inside(root, path):
-    """ROOT/PATH with every symlink resolved as if ROOT were /, so a link cannot lead out."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    current = root
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if current != root:
-                current = os.path.dirname(current)
-            continue
-        candidate = os.path.join(current, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            current = candidate
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise MountError(f"too many symlinks resolving {path} in the container")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                current = root
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        current = candidate
-    return current
 
 
 def parse_options(text):

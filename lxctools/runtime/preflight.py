@@ -6,7 +6,7 @@ import os
 import platform
 
 from ..errors import LxcError
-from .mounts import inside
+from .rootpath import inside
 
 # ELF e_machine values for the architectures a host may run
 ELF_MACHINES = {"x86_64": 62, "i686": 3, "i386": 3, "aarch64": 183, "armv7l": 40, "armv6l": 40,

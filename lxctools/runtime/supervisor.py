@@ -339,7 +339,6 @@ class Supervisor:
         self.record()
 
     def record(self):
-        from ..atomic import atomic_write
 
         from .daemon import process_start_time, request_to_json
 
@@ -349,8 +348,12 @@ class Supervisor:
                 "started_at": self.started_at,
                 "cgroups": self.cgroups.to_json() if self.cgroups else None,
                 "request": request_to_json(self.request)}
-        atomic_write(os.path.join(commands.state_dir(self.lxcpath), self.name),
-                     json.dumps(data).encode(), mode=0o644)
+        # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
+        path = os.path.join(commands.state_dir(self.lxcpath), self.name)
+        temp = f"{path}.{os.getpid()}.tmp"
+        with open(temp, "w") as handle:
+            handle.write(json.dumps(data))
+        os.replace(temp, path)
 
     def unbind(self):
         if self.listener is not None:
