@@ -1,0 +1,124 @@
+"""libseccomp through pyseccomp (its ctypes binding): filters per architecture, rules, load.
+
+Imported only where a profile is compiled: loading libseccomp costs a few milliseconds.
+"""
+
+import errno as _errno
+import os
+import platform
+
+import pyseccomp as _sc
+
+# host machine -> (native arch, compat arches a process may also use), as LXC pairs them
+_COMPAT = {"x86_64": ("x86_64", ("x86", "x32")), "aarch64": ("arm64", ("arm",)),
+           "ppc64": ("ppc64", ("ppc",)), "mips64": ("mips64", ("mips", "mips64n32")),
+           "mipsel64": ("mipsel64", ("mipsel", "mipsel64n32"))}
+ARCHES = {"x86": _sc.Arch.X86, "x86_64": _sc.Arch.X86_64, "x32": _sc.Arch.X32,
+          "arm": _sc.Arch.ARM, "arm64": _sc.Arch.AARCH64, "ppc": _sc.Arch.PPC,
+          "ppc64": _sc.Arch.PPC64, "ppc64le": _sc.Arch.PPC64LE, "mips": _sc.Arch.MIPS,
+          "mips64": _sc.Arch.MIPS64, "mips64n32": _sc.Arch.MIPS64N32, "mipsel": _sc.Arch.MIPSEL,
+          "mipsel64": _sc.Arch.MIPSEL64, "mipsel64n32": _sc.Arch.MIPSEL64N32,
+          "s390": _sc.Arch.S390, "s390x": _sc.Arch.S390X, "riscv64": _sc.Arch.RISCV64}
+OPS = {"!=": _sc.NE, "<": _sc.LT, "<=": _sc.LE, "==": _sc.EQ, ">=": _sc.GE, ">": _sc.GT,
+       "&=": _sc.MASKED_EQ}
+MNT_FORCE = 1
+NR_ERROR = -1  # libseccomp's __NR_SCMP_ERROR
+
+
+def host_arches():
+    """(native arch name, compat arch names) for this machine, in LXC's section names."""
+    machine = platform.machine()
+    if machine in _COMPAT:
+        return _COMPAT[machine]
+    aliases = {"i686": "x86", "i386": "x86", "armv7l": "arm", "ppc64le": "ppc64le",
+               "s390x": "s390x", "riscv64": "riscv64"}
+    return aliases.get(machine, machine), ()
+
+
+def action(kind, value=0):
+    return {"kill": _sc.KILL, "allow": _sc.ALLOW, "trap": _sc.TRAP, "notify": _sc.NOTIFY,
+            "log": _sc.LOG, "errno": _sc.ERRNO(value)}[kind]
+
+
+def resolve(arch_name, syscall):
+    """The syscall's number on ARCH_NAME (native when None); None when it has none."""
+    arch = _sc.Arch.NATIVE if arch_name is None else ARCHES[arch_name]
+    nr = _sc.resolve_syscall(arch, syscall)
+    return None if nr == NR_ERROR else nr
+
+
+class Filter:
+    """One libseccomp context per architecture (rules of an arch section go to that arch
+    only), merged into one program at load time."""
+
+    def __init__(self, default_kind, default_value=0):
+        native, compat = host_arches()
+        self.native = native
+        default = action(default_kind, default_value)
+        self.contexts = {native: self._context(default, None)}
+        for name in compat:
+            self.contexts[name] = self._context(default, ARCHES[name])
+
+    @staticmethod
+    def _context(default, arch):
+        ctx = _sc.SyscallFilter(default)
+        ctx.set_attr(_sc.Attr.CTL_NNP, 0)  # no_new_privs is lxc.no_new_privs's business
+        try:
+            ctx.set_attr(_sc.Attr.API_TSKIP, 1)
+        except OSError:
+            pass
+        if arch is not None:
+            ctx.add_arch(arch)
+            ctx.remove_arch(_sc.Arch.NATIVE)
+        return ctx
+
+    def add(self, arch_name, kind, value, syscall, args=()):
+        """Add SYSCALL with ACTION on ARCH_NAME (None = every arch here). Returns False when
+        the syscall does not exist on any of them."""
+        targets = self.contexts if arch_name is None else \
+            {arch_name: self.contexts[arch_name]} if arch_name in self.contexts else {}
+        added = False
+        cmp_args = [_sc.Arg(i, OPS[op], a, b) for i, op, a, b in args]
+        native_nr = _sc.resolve_syscall(_sc.Arch.NATIVE, syscall)
+        if native_nr == NR_ERROR:
+            return False  # LXC: undefined on the host's native arch, skipped
+        for name, ctx in targets.items():
+            arch = _sc.Arch.NATIVE if name == self.native else ARCHES[name]
+            if _sc.resolve_syscall(arch, syscall) < 0:
+                continue  # a pseudo syscall: not on this arch
+            # libseccomp takes the native number and translates it for the context's arch
+            ctx.add_rule_exactly(action(kind, value), native_nr, *cmp_args)
+            added = True
+        return added
+
+    def reject_force_umount(self):
+        nr = _sc.resolve_syscall(_sc.Arch.NATIVE, "umount2")
+        for name, ctx in self.contexts.items():
+            arch = _sc.Arch.NATIVE if name == self.native else ARCHES[name]
+            if _sc.resolve_syscall(arch, "umount2") >= 0:
+                ctx.add_rule_exactly(_sc.ERRNO(_errno.EACCES), nr,
+                                     _sc.Arg(1, _sc.MASKED_EQ, MNT_FORCE, MNT_FORCE))
+
+    def add_number(self, kind, nr):
+        """Version 1 profiles name syscalls by native number."""
+        self.contexts[self.native].add_rule_exactly(action(kind), nr)
+
+    def load(self):
+        main = self.contexts[self.native]
+        for name, ctx in self.contexts.items():
+            if name != self.native:
+                main.merge(ctx)
+        self.contexts = {self.native: main}
+        main.load()
+
+
+def active():
+    """The Seccomp: field of /proc/self/status (0 none, 1 strict, 2 filter); None if absent."""
+    try:
+        with open(f"/proc/{os.getpid()}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Seccomp:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -1,0 +1,554 @@
+"""A container's cgroups in every hierarchy of the host, v1 and v2 behind one object.
+
+The supervisor makes it (`for_container`, `create`, `apply_limits`, `enter`), stores
+`to_json()` in the container's runtime record, and any other process (lxc-cgroup, lxc-freeze,
+an adopting supervisor) rebuilds it with `from_json`. Only absolute directories are stored, so
+the rebuilt object does not depend on the caller's own cgroup.
+"""
+
+import errno
+import os
+import signal
+import time
+
+from ... import log
+from ...errors import LxcError
+from . import host as H
+from . import naming
+
+FREEZE_POLL = 0.01
+
+
+class CgroupError(LxcError):
+    """A cgroup could not be made, written, read or removed."""
+
+
+class Placed:
+    """One hierarchy and this container's directories in it (absolute paths)."""
+
+    def __init__(self, hierarchy, base, limit=None, payload=None, monitor=None, made=()):
+        self.h = hierarchy
+        self.base = base          # the cgroup everything is created under
+        self.limit = limit        # limits are written here
+        self.payload = payload    # the container's processes live here (== limit without .inner)
+        self.monitor = monitor
+        self.made = list(made)    # intermediate dirs we created (lxc.cgroup.dir = a/b)
+
+    def to_json(self):
+        h = self.h
+        return {"key": h.key, "version": h.version, "mountpoint": h.mountpoint,
+                "mount_root": h.mount_root, "controllers": h.controllers, "base": self.base,
+                "limit": self.limit, "payload": self.payload, "monitor": self.monitor,
+                "made": self.made}
+
+    @classmethod
+    def from_json(cls, data):
+        h = H.Hierarchy(data["key"], data["version"], data["mountpoint"],
+                        data.get("mount_root", "/"), list(data.get("controllers") or []))
+        return cls(h, data["base"], data.get("limit"), data.get("payload"), data.get("monitor"),
+                   data.get("made") or ())
+
+
+class Cgroups:
+    def __init__(self, name, placed, layout, names=None, conf=None):
+        self.name = name
+        self.placed = placed
+        self.layout = layout
+        self.names = names
+        self.conf = conf
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def for_container(cls, name, lxcpath, conf, *, hierarchies=None, proc="/proc", euid=None):
+        """Plan NAME's cgroups (nothing is made yet). Root without lxc.cgroup.relative = 1
+        starts from PID 1's cgroups (LXC: root containers escape the caller's cgroup), everyone
+        else from their own."""
+        del lxcpath  # LXC's names do not depend on it; kept in the signature for the caller
+        names = naming.plan(name, conf)
+        if hierarchies is None:
+            hierarchies = H.read_mountinfo(proc)
+        euid = os.geteuid() if euid is None else euid
+        relative = (conf.value("lxc.cgroup.relative") or "0") == "1"
+        if euid == 0 and not relative:
+            where = {k: H.prune_init_scope(p) for k, p in H.read_proc_cgroup(1, proc).items()}
+        else:
+            where = H.read_proc_cgroup("self", proc)
+        placed = []
+        for h in hierarchies:
+            path = where.get(h.key)
+            if path is None:
+                continue
+            base = h.dir_of(path)
+            if euid != 0 and not _writable(base):
+                log.info(f"cgroup {base} is not writable, skipping the {h.key} hierarchy")
+                continue
+            placed.append(Placed(h, base))
+        return cls(name, placed, H.layout(hierarchies), names, conf)
+
+    def to_json(self):
+        return {"name": self.name, "layout": self.layout,
+                "hierarchies": [p.to_json() for p in self.placed]}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["name"], [Placed.from_json(p) for p in data["hierarchies"]],
+                   data.get("layout", "hybrid"))
+
+    # -- what is where -----------------------------------------------------------------------
+    @property
+    def paths(self):
+        """{hierarchy key: the payload cgroup's directory}."""
+        return {p.h.key: p.payload for p in self.placed if p.payload}
+
+    @property
+    def limit_paths(self):
+        return {p.h.key: p.limit for p in self.placed if p.limit}
+
+    def relative_payload(self):
+        """The payload cgroup as /proc/PID/cgroup shows it (for lxc-info and tests)."""
+        for p in self.placed:
+            if p.payload:
+                rel = os.path.relpath(p.payload, p.h.mountpoint)
+                return "/" + rel if rel != "." else "/"
+        return None
+
+    def hierarchy_for(self, controller):
+        """The placed hierarchy that carries CONTROLLER (v1), else the unified one (v2)."""
+        for p in self.placed:
+            if p.h.version == 1 and controller in p.h.controllers:
+                return p
+        if self.layout == "unified" or controller in ("cgroup", "unified"):
+            return self.unified()
+        return None
+
+    def unified(self):
+        return next((p for p in self.placed if p.h.version == 2), None)
+
+    # -- creation ----------------------------------------------------------------------------
+    def create(self):
+        """mkdir the payload cgroup in every hierarchy, trying NAME-1, NAME-2, ... when the name
+        is already used (never with lxc.cgroup.dir.container)."""
+        self._create(monitor=False)
+
+    def create_monitor(self):
+        self._create(monitor=True)
+
+    def _create(self, monitor):
+        if self.names is None:
+            raise CgroupError("cgroups rebuilt from a record cannot be created again")
+        for index in range(naming.MAX_SUFFIX):
+            if monitor:
+                rel = self.names.monitor_with_suffix(index)
+                inner = None
+            else:
+                names = self.names.with_suffix(index)
+                rel, inner = names.limit, names.inner
+            done = []
+            try:
+                for p in self.placed:
+                    self._make(p, rel, inner, monitor)
+                    done.append(p)
+            except FileExistsError:
+                for p in done:
+                    self._unmake(p, monitor)
+                if not self.names.retry:
+                    what = "monitor" if monitor else "container"
+                    raise CgroupError(f"the {what} cgroup {rel} already exists",
+                                      key="lxc.cgroup.dir." + ("monitor" if monitor else "container"),
+                                      hint="another container uses it: pick another directory, "
+                                           "or remove the stale cgroup with rmdir") from None
+                continue
+            except OSError as exc:
+                for p in done:
+                    self._unmake(p, monitor)
+                raise CgroupError(f"cannot create the cgroup {exc.filename}: "
+                                  f"{os.strerror(exc.errno)}",
+                                  hint=_hint_for_create(exc)) from None
+            return
+        raise CgroupError(f"cannot create a cgroup for {self.name}: {rel} and "
+                          f"{naming.MAX_SUFFIX - 1} suffixed names are all taken",
+                          hint="remove stale lxc.payload.* / lxc.monitor.* cgroups with rmdir")
+
+    def _make(self, p, rel, inner, monitor):
+        target = os.path.join(p.base, rel)
+        made = _makedirs_parents(target, p)
+        os.mkdir(target, 0o755)  # the last level must be new: that is how a taken name shows
+        if p.h.version == 1 and "cpuset" in p.h.controllers:
+            for level in made + [target]:
+                _cpuset_inherit(level)
+        if p.h.version == 2 and self.layout == "unified":
+            _delegate_controllers(p.base, target)
+        if monitor:
+            p.monitor = target
+            p.made = sorted(set(p.made + made))
+            return
+        p.limit = target
+        p.payload = target
+        if inner:
+            payload = os.path.join(target, inner)
+            if p.h.version == 2 and self.layout == "unified":
+                _enable_controllers(target)
+            os.mkdir(payload, 0o755)
+            if p.h.version == 1 and "cpuset" in p.h.controllers:
+                _cpuset_inherit(payload)
+            p.payload = payload
+        p.made = sorted(set(p.made + made))
+
+    def _unmake(self, p, monitor):
+        if monitor:
+            if p.monitor:
+                _remove_tree(p.monitor)
+            p.monitor = None
+        else:
+            if p.limit:
+                _remove_tree(p.limit)
+            p.limit = p.payload = None
+        for d in sorted(p.made, reverse=True):
+            try:
+                os.rmdir(d)
+                p.made.remove(d)
+            except OSError:
+                pass
+
+    # -- processes ---------------------------------------------------------------------------
+    def enter(self, pid):
+        """Move PID into the payload cgroup of every hierarchy."""
+        for p in self.placed:
+            if p.payload:
+                _attach(p.payload, pid)
+
+    def enter_monitor(self, pid):
+        for p in self.placed:
+            if p.monitor:
+                _attach(p.monitor, pid)
+
+    def pids(self):
+        """Every pid in the container's cgroups (all levels below the limit cgroup)."""
+        p = self._counting_hierarchy()
+        if p is None:
+            return []
+        out = []
+        for directory, _dirs, _files in os.walk(p.limit):
+            out.extend(_read_pids(os.path.join(directory, "cgroup.procs")))
+        return out
+
+    def _counting_hierarchy(self):
+        prefer = [p for p in self.placed if p.limit and p.h.version == 2]
+        prefer += [p for p in self.placed if p.limit and p.h.version == 1]
+        return prefer[0] if prefer else None
+
+    def kill_all(self, sig=signal.SIGKILL):
+        """Send SIG to every process of the container. SIGKILL uses cgroup.kill when the
+        kernel has it (no race with forks); otherwise the tasks are frozen first so none can
+        fork away, signalled, then thawed (a frozen v1 task only dies once thawed)."""
+        unified = self.unified()
+        if sig == signal.SIGKILL and unified and unified.limit and \
+                os.path.exists(os.path.join(unified.limit, "cgroup.kill")):
+            try:
+                _write(os.path.join(unified.limit, "cgroup.kill"), "1")
+                return
+            except OSError:
+                pass
+        was = self.freezer_state()
+        froze = False
+        if was == "THAWED":
+            try:
+                self.freeze(timeout=1)
+                froze = True
+            except LxcError:
+                pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if froze or (sig == signal.SIGKILL and was in ("FROZEN", "FREEZING")):
+            self.unfreeze()
+
+    # -- freezer -----------------------------------------------------------------------------
+    def _freezer(self):
+        """("v1", dir) on a v1/hybrid host with the freezer controller, ("v2", dir) with a
+        unified layout (LXC 5 uses the v1 freezer whenever the layout is not unified)."""
+        if self.layout != "unified":
+            p = self.hierarchy_for("freezer")
+            if p is not None and p.h.version == 1 and p.limit:
+                return "v1", p.limit
+        u = self.unified()
+        if u is not None and u.limit and os.path.exists(os.path.join(u.limit, "cgroup.freeze")):
+            return "v2", u.limit
+        return None, None
+
+    def freezer_state(self):
+        """FROZEN, FREEZING or THAWED; None when there is no freezer for this container."""
+        kind, directory = self._freezer()
+        if kind == "v1":
+            return _read(os.path.join(directory, "freezer.state")).strip()
+        if kind == "v2":
+            wanted = _read(os.path.join(directory, "cgroup.freeze")).strip() == "1"
+            frozen = _events(directory).get("frozen") == "1"
+            if wanted:
+                return "FROZEN" if frozen else "FREEZING"
+            return "THAWED"
+        return None
+
+    def freeze(self, timeout=None):
+        """Freeze and wait until every task is frozen (TIMEOUT seconds, None = no limit)."""
+        kind, directory = self._freezer()
+        if kind is None:
+            raise CgroupError(f"{self.name} has no freezer cgroup",
+                              hint="the freezer controller is not mounted or not delegated here")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if kind == "v1":
+            state_file = os.path.join(directory, "freezer.state")
+            while True:
+                # a FREEZING cgroup needs the request repeated (kernel cgroup-v1/freezer doc)
+                _write(state_file, "FROZEN")
+                if _read(state_file).strip() == "FROZEN":
+                    return
+                if deadline is not None and time.monotonic() > deadline:
+                    self.unfreeze()
+                    raise CgroupError(f"{self.name} did not freeze within {timeout} s",
+                                      hint="a task is stuck in the kernel (D state); retry later")
+                time.sleep(FREEZE_POLL)
+        _write(os.path.join(directory, "cgroup.freeze"), "1")
+        while _events(directory).get("frozen") != "1":
+            if deadline is not None and time.monotonic() > deadline:
+                self.unfreeze()
+                raise CgroupError(f"{self.name} did not freeze within {timeout} s",
+                                  hint="a task is stuck in the kernel (D state); retry later")
+            time.sleep(FREEZE_POLL)
+
+    def unfreeze(self):
+        kind, directory = self._freezer()
+        if kind == "v1":
+            _write(os.path.join(directory, "freezer.state"), "THAWED")
+        elif kind == "v2":
+            _write(os.path.join(directory, "cgroup.freeze"), "0")
+
+    # -- lxc-cgroup --------------------------------------------------------------------------
+    def _file(self, key):
+        if "/" in key or key.startswith(".") or not key:
+            raise CgroupError(f"invalid cgroup file name {key!r}",
+                              hint="give a file of the container's cgroup, e.g. memory.limit_in_bytes")
+        controller = key.split(".", 1)[0]
+        p = self.hierarchy_for(controller)
+        if p is None or not p.limit:
+            have = sorted({c for q in self.placed for c in q.h.controllers if q.h.version == 1})
+            raise CgroupError(f'no "{controller}" controller for {key}',
+                              hint="controllers here: " + (" ".join(have) or "none"))
+        return p, os.path.join(p.limit, key)
+
+    def get(self, key):
+        """The raw content of cgroup file KEY (with its newline), as lxc-cgroup prints it."""
+        p, path = self._file(key)
+        if p.h.version == 2 and key.startswith("devices."):
+            raise CgroupError(f"{key} cannot be read on cgroup2 (devices are a BPF program)")
+        try:
+            return _read(path)
+        except OSError as exc:
+            raise CgroupError(f"cannot read {path}: {os.strerror(exc.errno)}",
+                              hint=_hint_for_file(path, exc)) from None
+
+    def set(self, key, value):
+        from .limits import device_value
+        _p, path = self._file(key)
+        if key in ("devices.allow", "devices.deny"):
+            value = device_value(value, key)
+        try:
+            _write(path, value)
+        except OSError as exc:
+            raise CgroupError(f"cannot write {value!r} to {path}: {os.strerror(exc.errno)}",
+                              hint=_hint_for_file(path, exc)) from None
+
+    # -- limits and stats ----------------------------------------------------------------------
+    def apply_limits(self):
+        from .limits import apply
+        apply(self, self.conf)
+
+    def stats(self):
+        from .stats import collect
+        return collect(self)
+
+    # -- removal -----------------------------------------------------------------------------
+    def destroy(self, timeout=2.0):
+        """Remove the payload and monitor cgroups everywhere. Processes still inside are
+        waited for a short while (they may be exiting), then reported."""
+        me = os.getpid()
+        failures = []
+        for p in self.placed:
+            for directory in (p.monitor, p.limit):
+                if not directory:
+                    continue
+                if me in _read_pids(os.path.join(directory, "cgroup.procs")):
+                    try:
+                        _attach(p.base, me)  # the monitor leaves its own cgroup first
+                    except OSError:
+                        pass
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        _remove_tree(directory)
+                        break
+                    except OSError as exc:
+                        if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                            failures.append((directory, exc))
+                            break
+                        time.sleep(0.02)
+            p.monitor = None if p.monitor and not os.path.isdir(p.monitor) else p.monitor
+            if p.limit and not os.path.isdir(p.limit):
+                p.limit = p.payload = None
+            for d in sorted(p.made, reverse=True):
+                try:
+                    os.rmdir(d)  # only when empty: other containers may share lxc.cgroup.dir
+                except OSError:
+                    pass
+        if failures:
+            directory, exc = failures[0]
+            left = _read_pids(os.path.join(directory, "cgroup.procs"))
+            raise CgroupError(f"cannot remove the cgroup {directory}: {os.strerror(exc.errno)}"
+                              + (f" (processes still inside: {' '.join(map(str, left))})"
+                                 if left else ""),
+                              hint="kill what is left (lxc-stop -k), then rmdir the directory")
+
+
+# -- small helpers --------------------------------------------------------------------------------
+def _writable(directory):
+    return os.access(directory, os.W_OK) and os.access(os.path.join(directory, "cgroup.procs"),
+                                                       os.W_OK)
+
+
+def _makedirs_parents(target, p):
+    """Create the missing levels between P's base and TARGET's parent; return those made."""
+    made = []
+    parent = os.path.dirname(target)
+    missing = []
+    while parent != p.base and not os.path.isdir(parent) and parent.startswith(p.base):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+            made.append(d)
+        except FileExistsError:
+            pass
+    return made
+
+
+def _cpuset_inherit(directory):
+    """A new v1 cpuset is empty and refuses tasks: copy cpus and mems from its parent, and
+    let cgroups made inside the container inherit theirs (clone_children)."""
+    parent = os.path.dirname(directory)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        path = os.path.join(directory, name)
+        if not _read(path).strip():
+            _write(path, _read(os.path.join(parent, name)).strip())
+    try:
+        _write(os.path.join(directory, "cgroup.clone_children"), "1")
+    except OSError:
+        pass
+
+
+def _enable_controllers(directory):
+    """cgroup2: make every controller this cgroup has available to its children."""
+    wanted = _read(os.path.join(directory, "cgroup.controllers")).split()
+    if wanted:
+        _write(os.path.join(directory, "cgroup.subtree_control"),
+               " ".join("+" + c for c in wanted))
+
+
+def _delegate_controllers(base, target):
+    """cgroup2: enable the base's controllers on every level from BASE down to TARGET's parent
+    so that TARGET has them (LXC does the same; a level with processes refuses, EBUSY)."""
+    levels = []
+    d = os.path.dirname(target)
+    while True:
+        levels.append(d)
+        if d == base or len(d) <= len(base):
+            break
+        d = os.path.dirname(d)
+    for level in reversed(levels):
+        try:
+            _enable_controllers(level)
+        except OSError as exc:
+            log.warn(f"cannot enable controllers in {level}: {os.strerror(exc.errno)}")
+
+
+def _attach(directory, pid):
+    path = os.path.join(directory, "cgroup.procs")
+    try:
+        _write(path, str(pid))
+    except OSError as exc:
+        raise CgroupError(f"cannot move process {pid} into {directory}: {os.strerror(exc.errno)}",
+                          hint=_hint_for_create(exc)) from None
+
+
+def _remove_tree(directory):
+    """rmdir DIRECTORY and every cgroup below it, deepest first (cgroupfs has no rm -r)."""
+    if not os.path.isdir(directory):
+        return
+    for current, _dirs, _files in os.walk(directory, topdown=False):
+        try:
+            os.rmdir(current)
+        except FileNotFoundError:
+            pass
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _write(path, value):
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode() if isinstance(value, str) else value)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    finally:
+        os.close(fd)
+
+
+def _read_pids(path):
+    try:
+        return [int(x) for x in _read(path).split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _events(directory):
+    try:
+        text = _read(os.path.join(directory, "cgroup.events"))
+    except OSError:
+        return {}
+    return dict(line.split(None, 1) for line in text.splitlines() if " " in line)
+
+
+def _hint_for_create(exc):
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ("this user cannot create cgroups there: run as root, or delegate the cgroup "
+                "(lxc-checkconfig shows how)")
+    if exc.errno == errno.ENOSPC:
+        return "cpuset.cpus/cpuset.mems of the parent cgroup are empty"
+    return None
+
+
+def _hint_for_file(path, exc):
+    if exc.errno == errno.ENOENT:
+        import difflib
+        directory, name = os.path.split(path)
+        try:
+            files = os.listdir(directory)
+        except OSError:
+            files = []
+        close = difflib.get_close_matches(name, files, n=3)
+        if close:
+            return "did you mean " + " or ".join(close) + "?"
+        prefix = name.split(".", 1)[0] + "."
+        same = sorted(f for f in files if f.startswith(prefix))
+        return ("files of this controller: " + " ".join(same)) if same else \
+            "this kernel has no such cgroup file"
+    if exc.errno == errno.EINVAL:
+        return "the kernel refused the value: check its format (cgroup documentation)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "not allowed: run as root, or delegate this controller"
+    return None

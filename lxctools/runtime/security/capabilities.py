@@ -1,0 +1,52 @@
+"""lxc.cap.drop / lxc.cap.keep: which capabilities leave the bounding set.
+
+LXC only shrinks the bounding set (the caps of a root init are recomputed from it at exec);
+we also clear them from the inheritable set and empty the ambient set, since a cap in those
+would survive the exec whatever the bounding set says.
+"""
+
+from ... import log
+
+
+def plan(conf, last_cap):
+    """The capability numbers to drop, sorted; ([], None) when the config says nothing."""
+    from ...kernel.caps import number
+
+    keep = conf.value("lxc.cap.keep") or []
+    drop = conf.value("lxc.cap.drop") or []
+    if conf.has("lxc.cap.keep"):
+        kept = {n for n in (_known(name, number) for name in keep) if n is not None}
+        return sorted(set(range(last_cap + 1)) - kept)
+    dropped = {n for n in (_known(name, number) for name in drop) if n is not None}
+    return sorted(n for n in dropped if n <= last_cap)
+
+
+def unknown_names(conf):
+    from ...kernel.caps import number
+    return [name for key in ("lxc.cap.keep", "lxc.cap.drop")
+            for name in conf.value(key) or [] if number(name) is None]
+
+
+def _known(name, number):
+    value = number(name)
+    if value is None:
+        log.info(f"ignoring unknown capability {name!r}")
+    return value
+
+
+def apply(conf):
+    from ...kernel import caps
+
+    doomed = plan(conf, caps.last_cap())
+    if not doomed and not conf.has("lxc.cap.keep"):
+        return
+    for cap in doomed:
+        if caps.in_bounding(cap):
+            caps.drop_bounding(cap)
+    effective, permitted, inheritable = caps.get_sets()
+    mask = 0
+    for cap in doomed:
+        mask |= 1 << cap
+    if inheritable & mask:
+        caps.set_sets(effective, permitted, inheritable & ~mask)
+    caps.clear_ambient()

@@ -1,0 +1,328 @@
+"""Cgroup naming, hierarchy discovery and the v1/v2 drivers against fake trees in tmp dirs.
+
+A fake tree is a plain directory: mkdir works, and files are created by the fixtures where the
+kernel would create them. The real hierarchies are exercised in tests/integration/test_cgroups.py.
+"""
+
+import os
+
+import pytest
+
+from lxctools.config.model import Conf
+from lxctools.errors import ConfigError, LxcError
+from lxctools.runtime.cgroups import Cgroups, host, limits, naming
+from lxctools.runtime.cgroups import core
+
+
+def conf_of(**items):
+    conf = Conf()
+    for key, value in items.items():
+        conf.apply(key.replace("_", "."), value)
+    return conf
+
+
+def conf_lines(*lines):
+    conf = Conf()
+    for line in lines:
+        key, _, value = line.partition("=")
+        conf.apply(key.strip(), value.strip())
+    return conf
+
+
+# -- names -------------------------------------------------------------------------------------
+def test_default_names():
+    names = naming.plan("c1", Conf())
+    assert names.payload() == "lxc.payload.c1"
+    assert names.monitor == "lxc.monitor.c1"
+    assert names.with_suffix(2).payload() == "lxc.payload.c1-2"
+    assert names.monitor_with_suffix(1) == "lxc.monitor.c1-1"
+
+
+def test_cgroup_dir_prefixes_both():
+    names = naming.plan("c1", conf_lines("lxc.cgroup.dir = a/b"))
+    assert names.payload() == "a/b/lxc.payload.c1"
+    assert names.monitor == "a/b/lxc.monitor.c1"
+
+
+def test_explicit_dirs_and_inner_never_take_suffixes():
+    names = naming.plan("c1", conf_lines("lxc.cgroup.dir.container = box",
+                                         "lxc.cgroup.dir.monitor = mon",
+                                         "lxc.cgroup.dir.container.inner = inner"))
+    assert (names.limit, names.inner, names.monitor) == ("box", "inner", "mon")
+    assert names.payload() == "box/inner"
+    assert names.with_suffix(3) == names
+
+
+def test_dir_conflicts_like_lxc():
+    with pytest.raises(ConfigError, match="conflicts"):
+        naming.plan("c1", conf_lines("lxc.cgroup.dir = a", "lxc.cgroup.dir.container = b",
+                                     "lxc.cgroup.dir.monitor = m"))
+    with pytest.raises(ConfigError, match="must both be set") as info:
+        naming.plan("c1", conf_lines("lxc.cgroup.dir.container = b"))
+    assert info.value.key == "lxc.cgroup.dir.monitor"
+
+
+# -- host discovery ----------------------------------------------------------------------------
+MOUNTINFO = """\
+25 31 0:22 / /sys rw shared:7 - sysfs sysfs rw
+30 25 0:26 / /sys/fs/cgroup ro shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:12 - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw shared:13 - cgroup cgroup rw,memory
+35 30 0:30 / /mnt/again rw shared:13 - cgroup cgroup rw,memory
+"""
+PROC_CGROUP = """\
+4:memory:/user/1000
+3:cpu,cpuacct:/
+2:name=systemd:/init.scope
+0::/init.scope
+"""
+
+
+@pytest.fixture
+def fake_proc(tmp_path):
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "1").mkdir()
+    (proc / "self/mountinfo").write_text(MOUNTINFO)
+    (proc / "self/cgroup").write_text(PROC_CGROUP)
+    (proc / "1/cgroup").write_text(PROC_CGROUP.replace("/user/1000", "/"))
+    return str(proc)
+
+
+def test_mountinfo_hierarchies(fake_proc):
+    found = {h.key: h for h in host.read_mountinfo(fake_proc)}
+    assert sorted(found) == ["cpu,cpuacct", "memory", "name=systemd", "unified"]
+    assert found["memory"].mountpoint == "/sys/fs/cgroup/memory"  # first mount wins
+    assert found["cpu,cpuacct"].controllers == ["cpu", "cpuacct"]
+    assert found["unified"].version == 2
+    assert host.layout(found.values()) == "hybrid"
+
+
+def test_proc_cgroup_and_init_scope(fake_proc):
+    where = host.read_proc_cgroup("self", fake_proc)
+    assert where["unified"] == "/init.scope" and where["memory"] == "/user/1000"
+    assert host.prune_init_scope("/init.scope") == "/"
+    assert host.prune_init_scope("/a/init.scope") == "/a"
+    assert host.prune_init_scope("/a/b") == "/a/b"
+
+
+def test_mount_root_is_stripped():
+    h = host.Hierarchy("memory", 1, "/sys/fs/cgroup/memory", "/lxc.payload.x", ["memory"])
+    assert h.dir_of("/lxc.payload.x/sub") == "/sys/fs/cgroup/memory/sub"
+    assert h.dir_of("/") == "/sys/fs/cgroup/memory"
+
+
+# -- fake trees --------------------------------------------------------------------------------
+class Tree:
+    """Hierarchies under a tmp dir whose mkdir is followed by the files the kernel makes."""
+
+    def __init__(self, root, kinds):
+        self.root = root
+        self.hierarchies = []
+        for key, version, controllers in kinds:
+            mount = os.path.join(root, key.replace("name=", ""))
+            os.makedirs(mount)
+            self.hierarchies.append(host.Hierarchy(key, version, mount, "/", controllers))
+            populate(mount, version, controllers, top=True)
+
+
+V1_FILES = {"memory": {"memory.limit_in_bytes": "9223372036854771712\n",
+                       "memory.memsw.limit_in_bytes": "9223372036854771712\n",
+                       "memory.usage_in_bytes": "4096\n", "memory.kmem.usage_in_bytes": "0\n",
+                       "memory.memsw.usage_in_bytes": "8192\n"},
+            "cpuset": {"cpuset.cpus": "", "cpuset.mems": ""},
+            "freezer": {"freezer.state": "THAWED\n"},
+            "devices": {"devices.allow": "", "devices.deny": "", "devices.list": "a *:* rwm\n"},
+            "pids": {"pids.max": "max\n"},
+            "cpuacct": {"cpuacct.usage": "123456789\n"}}
+V2_FILES = {"cgroup.freeze": "0\n", "cgroup.events": "populated 0\nfrozen 0\n",
+            "cgroup.kill": "", "memory.max": "max\n", "memory.current": "8192\n",
+            "cpu.stat": "usage_usec 2000\nuser_usec 1000\n", "pids.max": "max\n",
+            "io.stat": "8:0 rbytes=100 wbytes=20 rios=1 wios=1\n",
+            "memory.swap.current": "10\n", "memory.stat": "anon 1\nkernel 77\n"}
+
+
+def populate(directory, version, controllers, top=False):
+    files = {"cgroup.procs": "", "cgroup.clone_children": "0\n"} if version == 1 else \
+        {"cgroup.procs": "", "cgroup.controllers": "memory pids cpu io\n" if top else "",
+         "cgroup.subtree_control": ""}
+    if version == 1:
+        for c in controllers:
+            files.update(V1_FILES.get(c, {}))
+        if top and "cpuset" in controllers:
+            files.update({"cpuset.cpus": "0-1\n", "cpuset.mems": "0\n"})
+    elif not top:
+        files.update(V2_FILES)
+    for name, text in files.items():
+        with open(os.path.join(directory, name), "w") as handle:
+            handle.write(text)
+
+
+@pytest.fixture
+def fake_mkdir(monkeypatch):
+    """os.mkdir in core.py also writes the cgroup files, as cgroupfs does."""
+    trees = []
+    real = os.mkdir
+
+    def mkdir(path, mode=0o777):
+        real(path, mode)
+        for tree in trees:
+            for h in tree.hierarchies:
+                if path.startswith(h.mountpoint + "/"):
+                    populate(path, h.version, h.controllers)
+                    if h.version == 2:  # the kernel shows what the parent enables, once
+                        # it is enabled; the fake offers the root's set from the start
+                        with open(os.path.join(h.mountpoint, "cgroup.controllers")) as f:
+                            offered = f.read()
+                        with open(os.path.join(path, "cgroup.controllers"), "w") as f:
+                            f.write(offered)
+
+    class FakeOs:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+    def rmdir(path):
+        # cgroupfs removes a cgroup with its files; a plain dir needs them gone first
+        for name in os.listdir(path):
+            if os.path.isfile(os.path.join(path, name)):
+                os.unlink(os.path.join(path, name))
+        os.rmdir(path)
+
+    fake = FakeOs()
+    fake.mkdir = mkdir
+    fake.rmdir = rmdir
+    monkeypatch.setattr(core, "os", fake)
+    return trees
+
+
+def test_v1_create_limits_freeze_destroy(tmp_path, fake_mkdir):
+    tree = Tree(str(tmp_path), [("memory", 1, ["memory"]), ("cpuset", 1, ["cpuset"]),
+                                ("freezer", 1, ["freezer"]), ("devices", 1, ["devices"]),
+                                ("name=systemd", 1, ["name=systemd"])])
+    fake_mkdir.append(tree)
+    conf = conf_lines("lxc.cgroup.memory.memsw.limit_in_bytes = 2G",
+                      "lxc.cgroup.memory.limit_in_bytes = 1G",
+                      "lxc.cgroup.devices.deny = a",
+                      "lxc.cgroup.devices.allow = c 1:3 rwm")
+    placed = [core.Placed(h, h.mountpoint) for h in tree.hierarchies]
+    cg = Cgroups("cg-u", placed, "legacy", naming.plan("cg-u", conf), conf)
+    cg.create()
+    mem = os.path.join(tree.root, "memory/lxc.payload.cg-u")
+    assert cg.paths["memory"] == mem
+    # cpuset copied from the parent, clone_children set
+    cpuset = os.path.join(tree.root, "cpuset/lxc.payload.cg-u")
+    assert open(os.path.join(cpuset, "cpuset.cpus")).read() == "0-1"
+    assert open(os.path.join(cpuset, "cgroup.clone_children")).read() == "1"
+    cg.apply_limits()
+    assert open(os.path.join(mem, "memory.limit_in_bytes")).read() == "1G"
+    assert open(os.path.join(mem, "memory.memsw.limit_in_bytes")).read() == "2G"
+    # json round trip, freeze through the v1 freezer
+    again = Cgroups.from_json(cg.to_json())
+    assert again.paths == cg.paths
+    freezer = os.path.join(tree.root, "freezer/lxc.payload.cg-u/freezer.state")
+    assert again.freezer_state() == "THAWED"
+    again.freeze()
+    assert open(freezer).read() == "FROZEN"
+    again.unfreeze()
+    assert again.get("memory.limit_in_bytes") == "1G"
+    assert again.stats()["memsw_bytes"] == 8192
+    with pytest.raises(LxcError, match='no "pids" controller'):
+        again.get("pids.max")
+    # a second container of the same name gets -1
+    cg2 = Cgroups("cg-u", [core.Placed(h, h.mountpoint) for h in tree.hierarchies], "legacy",
+                  naming.plan("cg-u", conf), conf)
+    cg2.create()
+    assert cg2.paths["memory"] == mem + "-1"
+    cg2.destroy()
+    again.destroy()
+    assert not any("cg-u" in d for _r, dirs, _f in os.walk(tree.root) for d in dirs)
+
+
+def test_memsw_sorted_after_memory_limit():
+    items = [("memory.memsw.limit_in_bytes", "2G"), ("pids.max", "5"),
+             ("memory.limit_in_bytes", "1G")]
+    assert limits.sort_memsw(items) == [("pids.max", "5"), ("memory.limit_in_bytes", "1G"),
+                                        ("memory.memsw.limit_in_bytes", "2G")]
+
+
+def test_bad_limit_names_key_file_and_hint(tmp_path, fake_mkdir):
+    tree = Tree(str(tmp_path), [("memory", 1, ["memory"])])
+    fake_mkdir.append(tree)
+    conf = conf_lines("lxc.cgroup.memory.limit_in_byte = 1G")
+    cg = Cgroups("cg-u", [core.Placed(h, h.mountpoint) for h in tree.hierarchies], "legacy",
+                 naming.plan("cg-u", conf), conf)
+    cg.create()
+    with pytest.raises(LxcError) as info:
+        cg.apply_limits()
+    assert info.value.key == "lxc.cgroup.memory.limit_in_byte"
+    assert "memory.limit_in_byte" in info.value.message and tree.root in info.value.message
+    assert "memory.limit_in_bytes" in info.value.hint
+    conf = conf_lines("lxc.cgroup.blkio.weight = 10")
+    cg.conf = conf
+    with pytest.raises(LxcError, match='no "blkio" controller') as info:
+        cg.apply_limits()
+    assert "memory" in info.value.hint
+    cg.destroy()
+
+
+def test_v2_unified_delegates_controllers_and_uses_cgroup_freeze(tmp_path, fake_mkdir):
+    tree = Tree(str(tmp_path), [("unified", 2, [])])
+    fake_mkdir.append(tree)
+    conf = conf_lines("lxc.cgroup2.memory.max = 512M", "lxc.cgroup.dir = a/b",
+                      "lxc.cgroup.memory.limit_in_bytes = 1G")
+    h = tree.hierarchies[0]
+    cg = Cgroups("cg-v", [core.Placed(h, h.mountpoint)], "unified", naming.plan("cg-v", conf),
+                 conf)
+    cg.create()
+    payload = os.path.join(h.mountpoint, "a/b/lxc.payload.cg-v")
+    assert cg.paths == {"unified": payload}
+    # controllers enabled from the base down to the payload's parent
+    for level in ("", "a", "a/b"):
+        enabled = open(os.path.join(h.mountpoint, level, "cgroup.subtree_control")).read()
+        assert enabled == "+memory +pids +cpu +io", level
+    cg.apply_limits()  # v1 keys are ignored with a warning on a pure cgroup2 host
+    assert open(os.path.join(payload, "memory.max")).read() == "512M"
+    assert cg.get("memory.max") == "512M"
+    assert cg.freezer_state() == "THAWED"
+    with open(os.path.join(payload, "cgroup.events"), "w") as f:
+        f.write("populated 1\nfrozen 1\n")  # what the kernel reports once frozen
+    cg.freeze(timeout=1)
+    assert open(os.path.join(payload, "cgroup.freeze")).read() == "1"
+    assert cg.freezer_state() == "FROZEN"
+    stats = cg.stats()
+    assert stats["cpu_ns"] == 2_000_000 and stats["blkio_bytes"] == 120
+    assert stats["memory_bytes"] == 8192 and stats["kmem_bytes"] == 77
+    assert stats["memsw_bytes"] == 8202
+    cg.kill_all()  # cgroup.kill
+    assert open(os.path.join(payload, "cgroup.kill")).read() == "1"
+    cg.destroy()
+    assert not os.path.exists(os.path.join(h.mountpoint, "a"))  # made by us, now empty
+
+
+def test_v2_devices_refused_everywhere():
+    conf = conf_lines("lxc.cgroup2.devices.deny = a")
+    with pytest.raises(LxcError, match="no controllers") as info:
+        limits.check(conf, "hybrid")
+    assert info.value.key == "lxc.cgroup2.devices.deny"
+    with pytest.raises(LxcError, match="BPF"):
+        limits.check(conf, "unified")
+
+
+def test_explicit_container_dir_taken_is_an_error(tmp_path, fake_mkdir):
+    tree = Tree(str(tmp_path), [("memory", 1, ["memory"])])
+    fake_mkdir.append(tree)
+    os.mkdir(os.path.join(tree.hierarchies[0].mountpoint, "box"))
+    conf = conf_lines("lxc.cgroup.dir.container = box", "lxc.cgroup.dir.monitor = mon")
+    cg = Cgroups("cg-w", [core.Placed(h, h.mountpoint) for h in tree.hierarchies], "legacy",
+                 naming.plan("cg-w", conf), conf)
+    with pytest.raises(LxcError, match="already exists"):
+        cg.create()
+
+
+def test_device_path_converted():
+    assert limits.device_value("/dev/null rwm") == "c 1:3 rwm"
+    assert limits.device_value("b 8:* r") == "b 8:* r"
+    with pytest.raises(LxcError, match="not a device"):
+        limits.device_value("/etc/passwd r")
