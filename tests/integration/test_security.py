@@ -28,7 +28,7 @@ def run_confined(conf, tmp_path):
     security, exec the probe; returns {field: value}."""
     from lxctools.kernel import libc
 
-    security.check(conf)
+    prepared = security.prepare(conf)
     out = tmp_path / "probe.out"
     pid = os.fork()
     if pid == 0:
@@ -37,7 +37,7 @@ def run_confined(conf, tmp_path):
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             libc.unshare(libc.CLONE_NEWUTS)
-            security.apply(conf)
+            prepared.apply()
             os.execv(sys.executable, [sys.executable, "-S", "-c", PROBE])
         except BaseException as exc:  # noqa: BLE001
             os.write(2, f"child failed: {exc!r}\n".encode())
@@ -138,8 +138,7 @@ def test_already_confined_is_not_stacked_without_allow_nesting(tmp_path):
         outer_conf = conf_lines(f"lxc.seccomp.profile = {outer}")
         inner_conf = conf_lines(f"lxc.seccomp.profile = {inner}",
                                 f"lxc.seccomp.allow_nesting = {nesting}")
-        security.check(outer_conf)
-        security.check(inner_conf)
+        outer_prepared = security.prepare(outer_conf)
         pid = os.fork()
         if pid == 0:
             try:
@@ -147,8 +146,9 @@ def test_already_confined_is_not_stacked_without_allow_nesting(tmp_path):
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
                 libc.unshare(libc.CLONE_NEWUTS)
-                security.load_seccomp(outer_conf)
-                security.load_seccomp(inner_conf)
+                outer_prepared.apply()
+                # decided in the confined process, as a supervisor inside a container would
+                security.prepare(inner_conf).apply()
                 os.execv(sys.executable, [sys.executable, "-S", "-c", PROBE])
             except BaseException as exc:  # noqa: BLE001
                 os.write(2, f"child failed: {exc!r}\n".encode())

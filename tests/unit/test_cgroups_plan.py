@@ -270,8 +270,7 @@ def test_bad_limit_names_key_file_and_hint(tmp_path, fake_mkdir):
 def test_v2_unified_delegates_controllers_and_uses_cgroup_freeze(tmp_path, fake_mkdir):
     tree = Tree(str(tmp_path), [("unified", 2, [])])
     fake_mkdir.append(tree)
-    conf = conf_lines("lxc.cgroup2.memory.max = 512M", "lxc.cgroup.dir = a/b",
-                      "lxc.cgroup.memory.limit_in_bytes = 1G")
+    conf = conf_lines("lxc.cgroup2.memory.max = 512M", "lxc.cgroup.dir = a/b")
     h = tree.hierarchies[0]
     cg = Cgroups("cg-v", [core.Placed(h, h.mountpoint)], "unified", naming.plan("cg-v", conf),
                  conf)
@@ -282,7 +281,7 @@ def test_v2_unified_delegates_controllers_and_uses_cgroup_freeze(tmp_path, fake_
     for level in ("", "a", "a/b"):
         enabled = open(os.path.join(h.mountpoint, level, "cgroup.subtree_control")).read()
         assert enabled == "+memory +pids +cpu +io", level
-    cg.apply_limits()  # v1 keys are ignored with a warning on a pure cgroup2 host
+    cg.apply_limits()
     assert open(os.path.join(payload, "memory.max")).read() == "512M"
     assert cg.get("memory.max") == "512M"
     assert cg.freezer_state() == "THAWED"
@@ -299,6 +298,42 @@ def test_v2_unified_delegates_controllers_and_uses_cgroup_freeze(tmp_path, fake_
     assert open(os.path.join(payload, "cgroup.kill")).read() == "1"
     cg.destroy()
     assert not os.path.exists(os.path.join(h.mountpoint, "a"))  # made by us, now empty
+
+
+def test_a_key_of_the_other_version_names_the_right_spelling(tmp_path, fake_mkdir):
+    tree = Tree(str(tmp_path), [("unified", 2, [])])
+    fake_mkdir.append(tree)
+    h = tree.hierarchies[0]
+    conf = conf_lines("lxc.cgroup.memory.limit_in_bytes = 1G")
+    cg = Cgroups("cg-x", [core.Placed(h, h.mountpoint)], "unified", naming.plan("cg-x", conf),
+                 conf)
+    cg.create()
+    with pytest.raises(LxcError, match="only cgroup v2") as info:
+        cg.apply_limits()
+    assert info.value.hint == "use lxc.cgroup2.memory.max"
+    cg.destroy()
+    tree = Tree(str(tmp_path / "hybrid"), [("memory", 1, ["memory"]), ("unified", 2, [])])
+    fake_mkdir.append(tree)
+    conf = conf_lines("lxc.cgroup2.memory.max = 1G")
+    cg = Cgroups("cg-x", [core.Placed(h, h.mountpoint) for h in tree.hierarchies], "hybrid",
+                 naming.plan("cg-x", conf), conf)
+    cg.create()
+    os.unlink(os.path.join(cg.paths["unified"], "memory.max"))  # no controllers on hybrid
+    with pytest.raises(LxcError, match="cgroup v1 on this host") as info:
+        cg.apply_limits()
+    assert info.value.hint == "use lxc.cgroup.memory.limit_in_bytes"
+    cg.destroy()
+
+
+def test_first_record_format_still_read():
+    old = {"name": "c", "paths": {"/sys/fs/cgroup/memory": "/sys/fs/cgroup/memory/lxc.payload.c",
+                                  "/sys/fs/cgroup/unified": "/sys/fs/cgroup/unified/lxc.payload.c"},
+           "unified": "/sys/fs/cgroup/unified/lxc.payload.c",
+           "controllers": {"memory": "/sys/fs/cgroup/memory/lxc.payload.c"}}
+    cg = Cgroups.from_json(old)
+    assert cg.layout == "hybrid"
+    assert cg.hierarchy_for("memory").limit == "/sys/fs/cgroup/memory/lxc.payload.c"
+    assert cg.unified().payload == "/sys/fs/cgroup/unified/lxc.payload.c"
 
 
 def test_v2_devices_refused_everywhere():

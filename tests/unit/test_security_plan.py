@@ -50,11 +50,11 @@ def test_version_1_numbers():
 
 
 @pytest.mark.parametrize("text, line, match", [
-    ("3\nallowlist\n", 1, "invalid version"),
+    ("3\nallowlist\n", 1, "policy version"),
     ("1\ndenylist\n", 2, "only allowlist"),
     ("1\nallowlist\nread\n", 3, "not a syscall number"),
     ("2\ngraylist\n", 2, "bad policy style"),
-    ("2\ndenylist\nmount bogus\n", 3, "unrecognized seccomp action"),
+    ("2\ndenylist\nmount bogus\n", 3, "unknown seccomp action"),
     ("2\ndenylist\n\n[sparc]\nmount\n", 4, "unsupported architecture"),
     ("2\ndenylist\nmount errno x\n", 3, "errno needs a number"),
     ("2\ndenylist\nmount errno 1 [9,1,==]\n", 3, "out of range"),

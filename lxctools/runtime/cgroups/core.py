@@ -91,8 +91,28 @@ class Cgroups:
 
     @classmethod
     def from_json(cls, data):
+        if "hierarchies" not in data:
+            return cls._from_first_format(data)
         return cls(data["name"], [Placed.from_json(p) for p in data["hierarchies"]],
                    data.get("layout", "hybrid"))
+
+    @classmethod
+    def _from_first_format(cls, data):
+        """Records written before this package ({mountpoint: payload dir}, "unified",
+        {controller: dir}): containers started then can still be frozen and stopped."""
+        placed = []
+        by_dir = {}
+        for controller, directory in (data.get("controllers") or {}).items():
+            by_dir.setdefault(directory, []).append(controller)
+        for mountpoint, directory in (data.get("paths") or {}).items():
+            version = 2 if directory == data.get("unified") else 1
+            controllers = sorted(by_dir.get(directory, []))
+            key = H.UNIFIED if version == 2 else ",".join(controllers) or mountpoint
+            h = H.Hierarchy(key, version, mountpoint, "/", controllers)
+            placed.append(Placed(h, os.path.dirname(directory), directory, directory))
+        versions = {p.h.version for p in placed}
+        layout = "unified" if versions == {2} else "hybrid" if versions == {1, 2} else "legacy"
+        return cls(data["name"], placed, layout)
 
     # -- what is where -----------------------------------------------------------------------
     @property
@@ -291,8 +311,9 @@ class Cgroups:
             return "THAWED"
         return None
 
-    def freeze(self, timeout=None):
-        """Freeze and wait until every task is frozen (TIMEOUT seconds, None = no limit)."""
+    def freeze(self, timeout=10.0):
+        """Freeze and wait until every task is frozen (TIMEOUT seconds, None = no limit: LXC
+        waits forever, but one supervisor serves many containers and must not hang)."""
         kind, directory = self._freezer()
         if kind is None:
             raise CgroupError(f"{self.name} has no freezer cgroup",
@@ -361,9 +382,11 @@ class Cgroups:
                               hint=_hint_for_file(path, exc)) from None
 
     # -- limits and stats ----------------------------------------------------------------------
-    def apply_limits(self):
+    def apply_limits(self, conf=None):
         from .limits import apply
-        apply(self, self.conf)
+        conf = conf or self.conf
+        if conf is not None:
+            apply(self, conf)
 
     def stats(self):
         from .stats import collect

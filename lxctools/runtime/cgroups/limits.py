@@ -3,9 +3,10 @@
 As LXC 5.0: v1 keys go to the hierarchy of their controller, in config order except that
 `memory.memsw.limit_in_bytes` follows `memory.limit_in_bytes` (the kernel refuses a memsw limit
 below the memory limit); a device rule the kernel refuses with EPERM/EACCES is a warning
-(nested containers); v1 keys on a pure cgroup2 host and v2 keys on a v1/hybrid host are ignored
-with a warning. Unlike LXC, lxc.cgroup2.devices.* is refused where it cannot be enforced:
-ignoring a device restriction silently would leave the container with every device.
+(nested containers). Unlike LXC, which ignores v1 keys on a pure cgroup2 host and v2 keys on a
+v1/hybrid host with a warning, a key this host cannot take is an error naming it with the
+other spelling as the hint (a limit that silently does nothing is worse than a refused
+start), and lxc.cgroup2.devices.* is refused where it cannot be enforced.
 """
 
 import errno
@@ -90,30 +91,48 @@ def check(conf, layout):
 
 def apply(cgroups, conf):
     check(conf, cgroups.layout)
-    v1 = v1_settings(conf)
-    v2 = v2_settings(conf)
-    if v1 and cgroups.layout == "unified":
-        log.warn("Ignoring legacy cgroup limits on pure cgroup2 system (lxc.cgroup.*; "
-                 "use lxc.cgroup2.*)")
-        v1 = []
-    if v2 and cgroups.layout != "unified":
-        log.warn("Ignoring cgroup2 limits on legacy cgroup system (lxc.cgroup2.*; "
-                 "use lxc.cgroup.*)")
-        v2 = []
-    for key, value in v1:
+    for key, value in v1_settings(conf):
         _set_v1(cgroups, key, value)
     unified = cgroups.unified()
-    for key, value in v2:
+    for key, value in v2_settings(conf):
+        config_key = f"lxc.cgroup2.{key}"
         if unified is None or not unified.limit:
-            raise LimitError(f"lxc.cgroup2.{key}: the container has no cgroup2 cgroup",
-                             key=f"lxc.cgroup2.{key}", hint="is cgroup2 delegated to this user?")
-        _write_limit(os.path.join(unified.limit, key), value, f"lxc.cgroup2.{key}")
+            raise LimitError(f"{config_key}: this host has no cgroup2 hierarchy for the "
+                             "container", key=config_key, hint=f"use lxc.cgroup.{v1_name(key)} "
+                             "(cgroup v1)" if cgroups.layout == "legacy" else
+                             "is cgroup2 delegated to this user?")
+        path = os.path.join(unified.limit, key)
+        if cgroups.layout != "unified" and not os.path.exists(path):
+            raise LimitError(f"{config_key}: the controllers are on cgroup v1 on this host "
+                             f"({cgroups.layout} layout); its cgroup2 has no {key}",
+                             key=config_key, hint=f"use lxc.cgroup.{v1_name(key)}")
+        _write_limit(path, value, config_key)
+
+
+# the v1 file closest to a v2 one, for hints
+V1_NAMES = {"memory.max": "memory.limit_in_bytes", "memory.high": "memory.soft_limit_in_bytes",
+            "memory.swap.max": "memory.memsw.limit_in_bytes", "cpu.max": "cpu.cfs_quota_us",
+            "cpu.weight": "cpu.shares", "io.max": "blkio.throttle.read_bps_device",
+            "io.weight": "blkio.weight", "cpuset.cpus": "cpuset.cpus",
+            "cpuset.mems": "cpuset.mems", "pids.max": "pids.max"}
+V2_NAMES = {v: k for k, v in V1_NAMES.items()}
+
+
+def v1_name(v2_key):
+    return V1_NAMES.get(v2_key, v2_key)
+
+
+def v2_name(v1_key):
+    return V2_NAMES.get(v1_key, v1_key)
 
 
 def _set_v1(cgroups, key, value):
     config_key = f"lxc.cgroup.{key}"
     controller = key.split(".", 1)[0]
     p = cgroups.hierarchy_for(controller)
+    if cgroups.layout == "unified":
+        raise LimitError(f"{config_key}: this host has only cgroup v2", key=config_key,
+                         hint=f"use lxc.cgroup2.{v2_name(key)}")
     if p is None or p.h.version != 1 or not p.limit:
         have = sorted({c for q in cgroups.placed for c in q.h.controllers if q.h.version == 1})
         raise LimitError(f'{config_key}: no "{controller}" controller is mounted (or '

@@ -1,32 +1,87 @@
 """Security settings applied in the container's init just before exec (and by attach).
 
 Order as LXC: capabilities (lxc.cap.drop / lxc.cap.keep), then lxc.no_new_privs, then the
-seccomp filter (lxc.seccomp.profile). `check(conf)` runs first, in the supervisor, before
-anything is cloned: it reads and compiles the profile, so a bad profile is one clear line
-naming its file and line, and `apply(conf)` needs no file later (it runs after pivot_root,
-where the host's profile path no longer exists).
+seccomp filter (lxc.seccomp.profile).
+
+`prepare(conf)` runs in the supervisor (or attach's parent) before anything is cloned: it
+reads and compiles the profile, so a bad profile is one clear line naming its file and line,
+and decides everything that needs a file (cap_last_cap, whether we already run under a
+seccomp filter). `Prepared.apply()` then only makes syscalls: it runs after pivot_root, where
+neither the host's profile nor a /proc may be at hand. `check(conf)` is prepare() for
+validation; `apply(conf)` does both in one process.
 """
 
 from ... import log
 from ...errors import ConfigError, LxcError
-
-_compiled = {}  # profile path -> (Policy, kernel.seccomp.Filter), filled by check()
 
 
 class SecurityError(LxcError):
     """A security setting could not be applied."""
 
 
-def check(conf):
-    """Validate CONF's security settings and prepare what apply() will load."""
+class Prepared:
+    """What apply() does, decided before the fork."""
+
+    def __init__(self, conf):
+        from ...kernel import caps
+        from . import capabilities
+
+        self.drop = capabilities.plan(conf, caps.last_cap())
+        self.touch_caps = bool(self.drop) or conf.has("lxc.cap.keep")
+        self.no_new_privs = (conf.value("lxc.no_new_privs") or "0") == "1"
+        self.filter = None
+        self.profile = conf.value("lxc.seccomp.profile") or None
+        if self.profile:
+            _policy, filt = compile_profile(self.profile, conf)
+            if _seccomp_wanted(conf):
+                self.filter = filt
+
+    def apply(self):
+        from . import capabilities
+
+        if self.touch_caps:
+            capabilities.drop(self.drop)
+        if self.no_new_privs:
+            from ...kernel import libc
+            libc.set_no_new_privs()
+        if self.filter is not None:
+            try:
+                self.filter.load()
+            except OSError as exc:
+                raise SecurityError(f"cannot load the seccomp policy {self.profile}: "
+                                    f"{exc.strerror or exc}", key="lxc.seccomp.profile") from None
+            self.filter = None  # loaded once; a second apply() must not stack it again
+
+
+def prepare(conf):
+    """Validate CONF's security settings and compile them; ConfigError names file:line."""
     from . import capabilities
 
     unknown = capabilities.unknown_names(conf)
     if unknown:
         log.warn(f"lxc.cap: unknown capabilities ignored (as LXC does): {' '.join(unknown)}")
-    profile = conf.value("lxc.seccomp.profile")
-    if profile:
-        _compiled[profile] = compile_profile(profile, conf)
+    return Prepared(conf)
+
+
+def check(conf):
+    """prepare() for validation only (lxc-start --explain, tests)."""
+    prepare(conf)
+    return True
+
+
+def _seccomp_wanted(conf):
+    """LXC loads no filter into an already seccomp-confined process unless
+    lxc.seccomp.allow_nesting = 1, nor where the kernel has no seccomp. A fork inherits the
+    filters, so the caller's state is the container's."""
+    from ...kernel import seccomp as kseccomp
+
+    state = kseccomp.active()
+    if state is None:
+        log.info("seccomp is not enabled in the kernel, profile not loaded")
+        return False
+    if state != 0 and (conf.value("lxc.seccomp.allow_nesting") or "0") != "1":
+        log.info("already seccomp-confined, not loading a new policy")
+        return False
     return True
 
 
@@ -77,37 +132,5 @@ def compile_profile(path, conf=None):
 
 
 def apply(conf):
-    """In the container's init (or attach child), just before exec."""
-    from . import capabilities
-
-    capabilities.apply(conf)
-    if (conf.value("lxc.no_new_privs") or "0") == "1":
-        from ...kernel import libc
-        libc.set_no_new_privs()
-    load_seccomp(conf)
-
-
-def load_seccomp(conf):
-    profile = conf.value("lxc.seccomp.profile")
-    if not profile:
-        return
-    from ...kernel import seccomp as kseccomp
-
-    nesting = (conf.value("lxc.seccomp.allow_nesting") or "0") == "1"
-    state = kseccomp.active()
-    if state is None:
-        log.info("seccomp is not enabled in the kernel, profile not loaded")
-        return
-    if state != 0 and not nesting:
-        # LXC: an already confined process keeps its filter unless allow_nesting = 1
-        log.info("already seccomp-confined, not loading a new policy")
-        return
-    prepared = _compiled.pop(profile, None)
-    if prepared is None:
-        prepared = compile_profile(profile, conf)
-    _policy, filt = prepared
-    try:
-        filt.load()
-    except OSError as exc:
-        raise SecurityError(f"cannot load the seccomp policy {profile}: {exc.strerror or exc}",
-                            key="lxc.seccomp.profile") from None
+    """prepare() and apply() in one go (a process that can still read the host's files)."""
+    prepare(conf).apply()

@@ -34,16 +34,19 @@ def _known(name, number):
     return value
 
 
-def apply(conf):
+def drop(doomed):
+    """Drop DOOMED from the bounding and inheritable sets, and empty the ambient set."""
     from ...kernel import caps
 
-    doomed = plan(conf, caps.last_cap())
-    if not doomed and not conf.has("lxc.cap.keep"):
-        return
-    for cap in doomed:
-        if caps.in_bounding(cap):
-            caps.drop_bounding(cap)
     effective, permitted, inheritable = caps.get_sets()
+    if not effective & (1 << caps.NUMBERS["setpcap"]):
+        # a process that already switched to a user (lxc-attach -u) cannot shrink its
+        # bounding set; it has no capabilities left to use anyway
+        log.info("no CAP_SETPCAP: the bounding set is left as it is")
+    else:
+        for cap in doomed:
+            if caps.in_bounding(cap):
+                caps.drop_bounding(cap)
     mask = 0
     for cap in doomed:
         mask |= 1 << cap

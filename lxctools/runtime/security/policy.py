@@ -55,12 +55,12 @@ def parse(text, path, native_arch):
     lines = text.split("\n")
 
     def fail(lineno, message, hint=None):
-        raise ConfigError(f"seccomp profile: {message}", path=path, line=lineno,
+        raise ConfigError(message, path=path, line=lineno,
                           key="lxc.seccomp.profile", hint=hint)
 
     head = lines[0].strip() if lines else ""
     if head not in ("1", "2"):
-        fail(1, f"invalid version {head!r}", hint="the first line must be 1 or 2")
+        fail(1, f"unknown seccomp policy version {head!r}", hint="the first line must be 1 or 2")
     version = int(head)
     if len(lines) < 2 or not lines[1].strip():
         fail(2, "missing policy type", hint="the second line is allowlist or denylist")
@@ -146,7 +146,7 @@ def _action(text, number, fail):
         if not re.fullmatch(r"-?\d+", value):
             fail(number, f"errno needs a number, got {text.strip()!r}", hint="e.g. errno 1")
         return ("errno", int(value))
-    fail(number, f'unrecognized seccomp action "{text.strip()}"',
+    fail(number, f"unknown seccomp action {word!r}",
          hint="one of kill, allow, trap, notify, errno N")
     return None
 
