@@ -6,8 +6,6 @@ exactly (no retry suffix), with `lxc.cgroup.dir.container.inner` as the leaf the
 in below the (limit) container cgroup. A taken name gets `-1`, `-2`, ... up to `-999`.
 """
 
-from dataclasses import dataclass
-
 from ...errors import ConfigError
 
 PAYLOAD_PREFIX = "lxc.payload."
@@ -15,12 +13,18 @@ MONITOR_PREFIX = "lxc.monitor."
 MAX_SUFFIX = 1000
 
 
-@dataclass(frozen=True)
 class Names:
-    limit: str             # where limits are written (relative to the base cgroup)
-    inner: str | None      # the leaf processes go to, below `limit` (None: limit itself)
-    monitor: str
-    retry: bool            # may take -N suffixes when the name is in use
+    def __init__(self, limit, inner, monitor, retry):
+        self.limit = limit        # where limits are written (relative to the base cgroup)
+        self.inner = inner        # the leaf processes go to, below `limit` (None: limit itself)
+        self.monitor = monitor
+        self.retry = retry        # may take -N suffixes when the name is in use
+
+    def __eq__(self, other):
+        return isinstance(other, Names) and vars(self) == vars(other)
+
+    def __repr__(self):
+        return f"Names({vars(self)})"
 
     def payload(self):
         return f"{self.limit}/{self.inner}" if self.inner else self.limit

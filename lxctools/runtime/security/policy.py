@@ -12,7 +12,6 @@ Version 2:  line 1 `2`, line 2 `allowlist|denylist [DEFAULT ACTION]` (or whiteli
 """
 
 import re
-from dataclasses import dataclass, field
 
 from ...errors import ConfigError
 
@@ -32,22 +31,22 @@ OP_NAMES = {"SCMP_CMP_NE": "!=", "SCMP_CMP_LT": "<", "SCMP_CMP_LE": "<=", "SCMP_
 _ARG = re.compile(r"\[\s*([^,\]]+)\s*,\s*([^,\]]+)\s*,\s*([^,\]]+?)\s*(?:,\s*([^,\]]+)\s*)?\]")
 
 
-@dataclass
 class Rule:
-    syscall: str | int         # a name (v2) or a native number (v1)
-    action: tuple              # ("kill",) ("allow",) ("trap",) ("notify",) ("errno", N)
-    arch: str | None = None    # None: every arch of this host
-    args: list = field(default_factory=list)  # (index, op, datum_a, datum_b) as libseccomp
-    line: int = 0
-    special: str | None = None  # "reject_force_umount"
+    def __init__(self, syscall, action, arch=None, args=None, line=0, special=None):
+        self.syscall = syscall      # a name (v2) or a native number (v1)
+        self.action = action        # ("kill",) ("allow",) ("trap",) ("notify",) ("errno", N)
+        self.arch = arch            # None: every arch of this host
+        self.args = args or []      # (index, op, datum_a, datum_b) as libseccomp takes them
+        self.line = line
+        self.special = special      # "reject_force_umount"
 
 
-@dataclass
 class Policy:
-    path: str
-    version: int
-    default: tuple             # the action for syscalls without a rule
-    rules: list
+    def __init__(self, path, version, default, rules):
+        self.path = path
+        self.version = version
+        self.default = default      # the action for syscalls without a rule
+        self.rules = rules
 
 
 def parse(text, path, native_arch):
