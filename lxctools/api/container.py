@@ -149,7 +149,7 @@ class Container:
 
     def start(self, argv=None, *, foreground=False, execute=False, pidfile=None, defines=(),
               config_file=None, uid=None, gid=None, share=None, console_path=None,
-              console_log=None):
+              console_log=None, explain=False):
         """lxc-start / lxc-execute. Returns the exit code the tool should give."""
         from ..runtime.start import StartRequest, launch
         from ..errors import ConfigError
@@ -201,6 +201,10 @@ class Container:
                                passthrough_stdio=passthrough,
                                after_stop=self._destroy_command() if conf.value("lxc.ephemeral") == "1"
                                and self.defined and not config_file else None)
+        if explain:
+            from ..runtime.explain import plan_text, render
+            sys.stdout.write(render(plan_text(self.name, self.lxcpath, conf, request.argv)))
+            return 0
         if self.running:
             raise LxcError("Container is already running", exit_code=0)
         from ..runtime import preflight

@@ -34,6 +34,8 @@ def build_parser():
     parser.add_argument("-C", "--close-all-fds", action="store_true",
                         help="close inherited fds (always done in daemon mode)")
     parser.add_argument("-p", "--pidfile", metavar="FILE", help="write the supervisor's PID to FILE")
+    parser.add_argument("--explain", action="store_true",
+                        help="print what the start would do, in order, and do nothing (beyond LXC)")
     add_share_options(parser)
     return parser
 
@@ -62,7 +64,8 @@ def body(argv):
         code = container.start(command or None, foreground=args.foreground,
                                pidfile=args.pidfile, defines=args.define,
                                share=shares(args),
-                               console_path=args.console, console_log=args.console_log)
+                               console_path=args.console, console_log=args.console_log,
+                               explain=args.explain)
     except LxcError as exc:
         if exc.exit_code == 0:
             raise name_prefixed(exc, args.name)

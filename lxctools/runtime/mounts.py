@@ -269,6 +269,22 @@ def fill_dev(root):
         os.symlink(target, os.path.join(dev, name))
 
 
+def fresh_boot_id(root):
+    """A boot id of the container's own over /proc/sys/kernel/random/boot_id (as LXC), kept
+    in /dev so it goes with the container."""
+    target = os.path.join(root, "proc/sys/kernel/random/boot_id")
+    if not os.path.exists(target):
+        return
+    import uuid
+    source = os.path.join(root, "dev/.lxc-boot-id")
+    with open(source, "w") as handle:
+        handle.write(str(uuid.uuid4()) + "\n")
+    os.chmod(source, 0o444)
+    libc.mount(source, target, None, MS_BIND)
+    libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+               | MS_NOEXEC)
+
+
 def setup_devpts(conf, root):
     pts = os.path.join(root, "dev/pts")
     _mkdirs(pts)

@@ -130,6 +130,7 @@ def container_init(plan, sync):
         if plan.rootfs and plan.autodev:
             plan.run_hook("autodev")
             mounts.fill_dev(root)
+            mounts.fresh_boot_id(root)
         if plan.rootfs:
             mounts.setup_devpts(conf, root)
             if plan.console_slave:

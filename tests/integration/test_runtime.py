@@ -76,13 +76,16 @@ def test_container_view_matches_real_lxc(world):
     real_pid = int(world.real("lxc-info", "-n", "rt-v", "-pH").stdout)
     try:
         ours_mounts = [m for m in mounts_seen(ours_pid)]
-        real_mounts = [m for m in mounts_seen(real_pid)
-                       if not m[1].startswith(("/dev/.lxc", "/proc/sys/kernel/random/boot_id"))]
+        # real LXC also mounts proc and sys under /dev/.lxc for its own use
+        real_mounts = [m for m in mounts_seen(real_pid) if not m[1].startswith("/dev/.lxc/")]
         assert ours_mounts == real_mounts
         ours_dev = inside(ours_pid, "ls", "/dev").stdout.split()
-        real_dev = [d for d in inside(real_pid, "ls", "/dev").stdout.split()
-                    if not d.startswith(".lxc")]
-        assert ours_dev == real_dev
+        real_dev = inside(real_pid, "ls", "-a", "/dev").stdout.split()
+        ours_dev = inside(ours_pid, "ls", "-a", "/dev").stdout.split()
+        assert ours_dev == [d for d in real_dev if d != ".lxc"]
+        ours_id = inside(ours_pid, "cat", "/proc/sys/kernel/random/boot_id").stdout
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            assert ours_id != handle.read() and len(ours_id.strip()) == 36
         for ns in ("cgroup", "ipc", "mnt", "net", "pid", "uts", "user", "time"):
             ours_own = os.readlink(f"/proc/{ours_pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
             real_own = os.readlink(f"/proc/{real_pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
@@ -372,3 +375,17 @@ def test_monitor_prints_state_changes_like_lxc(world):
     assert lines == ["'rt-mon' changed state to [STARTING]", "'rt-mon' changed state to [RUNNING]",
                      "'rt-mon' exited with status [137]", "'rt-mon' changed state to [STOPPING]",
                      "'rt-mon' changed state to [STOPPED]"]
+
+
+def test_explain_prints_the_plan_and_runs_nothing(world):
+    busybox(world, "rt-x", "lxc.cgroup.pids.max = 50\nlxc.hook.pre-start = /bin/true\n")
+    proc = world.ours("lxc-start", "-n", "rt-x", "--explain")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for expected in ("new: cgroup ipc mnt net pid uts", "/sys/fs/cgroup/pids/lxc.payload.rt-x",
+                     "limit pids.max = 50", "tmpfs on /dev", "pivot_root", "loopback only",
+                     "drop capabilities: sys_module mac_admin mac_override sys_time",
+                     "pre-start: /bin/true", "init: /sbin/init", "halt with SIGUSR1"):
+        assert expected in text, expected
+    assert world.ours("lxc-info", "-n", "rt-x", "-sH").stdout.strip() == "STOPPED"
+    assert not os.path.exists("/sys/fs/cgroup/pids/lxc.payload.rt-x")
