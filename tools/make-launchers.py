@@ -22,30 +22,39 @@ import sys
 def _site_packages():
     import os
 
-    lib = os.path.join(sys.prefix, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
-    found = [lib]
-    try:
-        names = sorted(n for n in os.listdir(lib) if n.endswith(".pth"))
-    except OSError:
-        return found
-    for name in names:
+    version = "python%d.%d" % sys.version_info[:2]
+    prefixes = [sys.prefix]
+    if sys.prefix != sys.base_prefix:
+        # a venv: its pyvenv.cfg says whether the base interpreter's packages count too
         try:
-            with open(os.path.join(lib, name)) as handle:
-                lines = handle.read().splitlines()
+            with open(os.path.join(sys.prefix, "pyvenv.cfg")) as handle:
+                cfg = handle.read().replace(" ", "").lower()
+        except OSError:
+            cfg = ""
+        if "include-system-site-packages=true" in cfg:
+            prefixes.append(sys.base_prefix)
+    found = []
+    for prefix in prefixes:
+        lib = os.path.join(prefix, "lib", version, "site-packages")
+        found.append(lib)
+        try:
+            names = sorted(n for n in os.listdir(lib) if n.endswith(".pth"))
         except OSError:
             continue
-        for line in lines:
-            line = line.strip()
-            if line and not line.startswith(("#", "import ", "import\\t")) and os.path.isdir(line):
-                found.append(line)
+        for name in names:
+            try:
+                with open(os.path.join(lib, name)) as handle:
+                    lines = handle.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if line and not line.startswith(("#", "import ", "import\\t")) and os.path.isdir(line):
+                    found.append(line)
     return found
 
 
-if sys.prefix == sys.base_prefix:
-    sys.path.extend(_site_packages())
-else:
-    import site  # a venv: let site read its pyvenv.cfg (-S leaves main() to us)
-    site.main()
+sys.path.extend(_site_packages())
 try:
     from {module} import {func}
 except ImportError:
