@@ -33,11 +33,15 @@ def body(argv):
     except NotRunning:
         raise LxcError(f"'{lxcpath}:{args.name}' is not running") from None
     if "error" in answer:
+        # LXC's lines; our reason (file, errno, a close file name) goes in the hint
+        detail = answer.get("detail")
+        hint = "; ".join(x for x in (detail, answer.get("hint")) if x) or None
         if args.value is not None:
             raise LxcError(f"Failed to assign '{args.value}' value to '{args.key}' for "
-                           f"'{args.name}'")
-        raise LxcError(answer["error"], hint="the key is a cgroup file name such as "
-                                             "memory.usage_in_bytes or pids.max")
+                           f"'{args.name}'", hint=hint)
+        raise LxcError(f"Failed to retrieve value of '{args.key}' for '{lxcpath}:{args.name}'",
+                       hint=hint or "the key is a cgroup file name such as "
+                                    "memory.usage_in_bytes or pids.max")
     if args.value is None:
         sys.stdout.write(answer["value"] + "\n")  # LXC adds a newline after the file's own
     return 0

@@ -16,10 +16,13 @@ def body(argv, prog="lxc-freeze", command="freeze"):
     try:
         answer = commands.request(lxcpath, args.name, command)
     except NotRunning:
-        if command == "unfreeze":
+        from ..api.container import Container
+        defined = Container(args.name, lxcpath).defined
+        if command == "unfreeze" and defined:
             return 0  # LXC: unfreezing a stopped container is a no-op success
-        raise LxcError(f"Failed to freeze {lxcpath}:{args.name}",
-                       hint=f"{args.name} is not running") from None
+        raise LxcError(f"Failed to {command} {lxcpath}:{args.name}",
+                       hint=f"{args.name} is not running" if defined else
+                       f"no container {args.name} in {lxcpath}") from None
     if "error" in answer:
         raise LxcError(answer["error"], hint=answer.get("hint"))
     return 0

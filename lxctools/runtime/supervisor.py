@@ -533,9 +533,11 @@ class Supervisor:
             else:
                 self.cgroups.set(key, message["value"])
                 channel.send({"ok": True})
-        except (OSError, LxcError):
+        except (OSError, LxcError) as exc:
+            # the CLI prints LXC's line; what went wrong exactly travels as the detail
             channel.send({"error": f"Failed to {'get' if message.get('value') is None else 'set'}"
-                                   f" {key} for {self.name}"})
+                                   f" {key} for {self.name}",
+                          "detail": str(exc), "hint": getattr(exc, "hint", None)})
         return False
 
     def cmd_stats(self, channel, _message):

@@ -215,8 +215,14 @@ def test_v1_create_limits_freeze_destroy(tmp_path, fake_mkdir):
     cpuset = os.path.join(tree.root, "cpuset/lxc.payload.cg-u")
     assert open(os.path.join(cpuset, "cpuset.cpus")).read() == "0-1"
     assert open(os.path.join(cpuset, "cgroup.clone_children")).read() == "1"
-    cg.apply_limits()
+    assert cg.planned()["memory"] == mem
+    devices = os.path.join(tree.root, "devices/lxc.payload.cg-u")
+    cg.apply_limits(devices=False)
+    assert open(os.path.join(devices, "devices.deny")).read() == ""
     assert open(os.path.join(mem, "memory.limit_in_bytes")).read() == "1G"
+    cg.apply_devices()
+    assert open(os.path.join(devices, "devices.allow")).read() == "c 1:3 rwm"
+    assert open(os.path.join(devices, "devices.deny")).read() == "a"
     assert open(os.path.join(mem, "memory.memsw.limit_in_bytes")).read() == "2G"
     # json round trip, freeze through the v1 freezer
     again = Cgroups.from_json(cg.to_json())

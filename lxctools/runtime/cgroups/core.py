@@ -382,11 +382,27 @@ class Cgroups:
                               hint=_hint_for_file(path, exc)) from None
 
     # -- limits and stats ----------------------------------------------------------------------
-    def apply_limits(self, conf=None):
+    def apply_limits(self, conf=None, devices=True):
+        """Every lxc.cgroup.* / lxc.cgroup2.* limit. devices=False leaves devices.allow/deny
+        for apply_devices(): LXC writes device rules only once the container has set up its
+        /dev and console, so a deny-all list cannot lock init out of them."""
         from .limits import apply
         conf = conf or self.conf
         if conf is not None:
-            apply(self, conf)
+            apply(self, conf, devices=devices)
+
+    def apply_devices(self, conf=None):
+        from .limits import apply
+        conf = conf or self.conf
+        if conf is not None:
+            apply(self, conf, devices=True, others=False)
+
+    def planned(self):
+        """{hierarchy key: payload dir} this container would get (nothing is made;
+        lxc-start --explain). The -N suffix is decided only by create()."""
+        if self.names is None:
+            return dict(self.paths)
+        return {p.h.key: os.path.join(p.base, self.names.payload()) for p in self.placed}
 
     def stats(self):
         from .stats import collect

@@ -89,10 +89,13 @@ def check(conf, layout):
             hint="remove the lxc.cgroup2.devices.* lines (or run this container with LXC)")
 
 
-def apply(cgroups, conf):
+def apply(cgroups, conf, devices=True, others=True):
     check(conf, cgroups.layout)
     for key, value in v1_settings(conf):
-        _set_v1(cgroups, key, value)
+        if (key.startswith("devices.") and devices) or (not key.startswith("devices.") and others):
+            _set_v1(cgroups, key, value)
+    if not others:
+        return
     unified = cgroups.unified()
     for key, value in v2_settings(conf):
         config_key = f"lxc.cgroup2.{key}"
