@@ -30,7 +30,7 @@ def plan_text(name, lxcpath, conf, argv):
     sections.append(("user id map", idmap or ["none (a privileged container)"]))
     try:
         cgroups = Cgroups.for_container(name, lxcpath, conf)
-        cg_lines = sorted(cgroups.paths.values())
+        cg_lines = sorted(cgroups.planned().values())
     except CgroupError as exc:
         cg_lines = [f"cannot be made here: {exc}"]
     limits = [f"{k} = {v}" for k, v in conf.family("lxc.cgroup")
@@ -67,14 +67,16 @@ def plan_text(name, lxcpath, conf, argv):
     if not nics:
         net_lines.append("loopback only" if flags & NS_FLAGS["net"] else "the host's network")
     sections.append(("network", net_lines))
-    dropped = security.dropped_caps(conf)
-    sec = [f"drop capabilities: {' '.join(security.CAPABILITIES[c] for c in dropped if c < len(security.CAPABILITIES)) or 'none'}"]
+    from ..kernel import caps
+    from .security import capabilities
+    dropped = capabilities.plan(conf, caps.last_cap())
+    sec = [f"drop capabilities: {' '.join(caps.NAMES[c] if c < len(caps.NAMES) else str(c) for c in dropped) or 'none'}"]
     if (conf.value("lxc.no_new_privs") or "0") == "1":
         sec.append("no_new_privs")
     if conf.value("lxc.seccomp.profile"):
-        policy = security.parse_profile(conf.value("lxc.seccomp.profile"))
+        policy, _filter = security.compile_profile(conf.value("lxc.seccomp.profile"), conf)
         sec.append(f"seccomp: {conf.value('lxc.seccomp.profile')} ({len(policy.rules)} rules, "
-                   f"default {policy.default[0]})")
+                   f"default {' '.join(map(str, policy.default))})")
     sections.append(("security", sec))
     hooks = []
     for kind in ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",

@@ -9,7 +9,8 @@ from ... import log
 
 
 def plan(conf, last_cap):
-    """The capability numbers to drop, sorted; ([], None) when the config says nothing."""
+    """The capability numbers to drop (lxc.cap.drop in config order; for lxc.cap.keep every
+    other one); [] when the config says nothing."""
     from ...kernel.caps import number
 
     keep = conf.value("lxc.cap.keep") or []
@@ -17,8 +18,8 @@ def plan(conf, last_cap):
     if conf.has("lxc.cap.keep"):
         kept = {n for n in (_known(name, number) for name in keep) if n is not None}
         return sorted(set(range(last_cap + 1)) - kept)
-    dropped = {n for n in (_known(name, number) for name in drop) if n is not None}
-    return sorted(n for n in dropped if n <= last_cap)
+    dropped = [n for n in (_known(name, number) for name in drop) if n is not None]
+    return [n for n in dict.fromkeys(dropped) if n <= last_cap]  # config order, once each
 
 
 def unknown_names(conf):
