@@ -4,6 +4,8 @@
 import os
 import subprocess
 
+import pytest
+
 from lxcenv import lxc_messages, world  # noqa: F401  (fixture)
 
 CONFIG = """lxc.cgroup.memory.limit_in_bytes = 64M
@@ -117,3 +119,41 @@ def test_a_name_taken_by_real_lxc_gets_a_suffix(world):
     finally:
         world.ours("lxc-stop", "-n", "cg-same", "-k")
         world.real("lxc-stop", "-n", "cg-same", "-k")
+
+
+def remove_real_lxc_leftovers(top):
+    """Real LXC leaves lxc.cgroup.dir's levels (and an lxc.pivot in them) behind."""
+    for path in sorted(subprocess.run(["find", "/sys/fs/cgroup", "-maxdepth", "4", "-type", "d",
+                                       "-path", f"*/{top}*"], capture_output=True,
+                                      text=True).stdout.split(), key=len, reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("variant", [
+    "lxc.cgroup.dir = {top}/x",
+    "lxc.cgroup.dir.container = {top}\nlxc.cgroup.dir.monitor = {top}-mon\n"
+    "lxc.cgroup.dir.container.inner = inner"])
+def test_cgroup_dir_keys_like_real_lxc(world, variant):
+    tops = {"o": "cg-dir-o", "r": "cg-dir-r"}
+    try:
+        for side, run in (("o", world.ours), ("r", world.real)):
+            conf = os.path.join(world.root, f"dir-{side}.conf")
+            with open(conf, "w") as handle:
+                handle.write("lxc.net.0.type = empty\n" + variant.format(top=tops[side]) + "\n")
+            assert run("lxc-create", "-n", f"cg-d{side}", "-t", "busybox", "-f",
+                       conf).returncode == 0
+            assert run("lxc-start", "-n", f"cg-d{side}").returncode == 0
+        ours = cgroup_lines(init_pid(world, "cg-do"), "cg-do")
+        real = cgroup_lines(init_pid(world, "cg-dr", real=True), "cg-dr")
+        assert [x.replace(tops["o"], "TOP") for x in ours] == \
+            [x.replace(tops["r"], "TOP") for x in real]
+        assert world.ours("lxc-cgroup", "-n", "cg-do", "pids.max").stdout == "max\n\n"
+        world.ours("lxc-stop", "-n", "cg-do", "-k")
+        assert leftovers(tops["o"]) == ""  # unlike LXC, the levels we made go too
+    finally:
+        world.ours("lxc-stop", "-n", "cg-do", "-k")
+        world.real("lxc-stop", "-n", "cg-dr", "-k")
+        remove_real_lxc_leftovers(tops["r"])
