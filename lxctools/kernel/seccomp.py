@@ -7,7 +7,35 @@ import errno as _errno
 import os
 import platform
 
-import pyseccomp as _sc
+
+def _import_pyseccomp():
+    """pyseccomp looks libc and libseccomp up with ctypes.util.find_library, which runs
+    ldconfig (~14 ms): answer with the sonames when they load, as kernel/libc.py does."""
+    import ctypes
+    import ctypes.util
+
+    real = ctypes.util.find_library
+    sonames = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+    def quick(name):
+        soname = sonames.get(name)
+        if soname:
+            try:
+                ctypes.CDLL(soname)
+                return soname
+            except OSError:
+                pass
+        return real(name)
+
+    ctypes.util.find_library = quick
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = real
+    return pyseccomp
+
+
+_sc = _import_pyseccomp()
 
 # host machine -> (native arch, compat arches a process may also use), as LXC pairs them
 _COMPAT = {"x86_64": ("x86_64", ("x86", "x32")), "aarch64": ("arm64", ("arm",)),

@@ -68,6 +68,9 @@ def test_lifecycle_on_this_host(tag, sleeper):
     cg = Cgroups.for_container(tag, "/unused", conf)
     cg.create()
     cg.apply_limits()
+    cg.chown(100000, 100000)  # lxc.idmap's container root owns what it may use
+    procs = os.path.join(cg.paths["memory"], "cgroup.procs")
+    assert os.stat(procs).st_uid == 100000 and os.stat(cg.paths["memory"]).st_gid == 100000
     cg.enter(sleeper.pid)
     lines = open(f"/proc/{sleeper.pid}/cgroup").read().splitlines()
     # every hierarchy of the host (v1 controllers, name=systemd, unified) holds the payload

@@ -224,6 +224,12 @@ def test_v1_create_limits_freeze_destroy(tmp_path, fake_mkdir):
     assert open(os.path.join(devices, "devices.allow")).read() == "c 1:3 rwm"
     assert open(os.path.join(devices, "devices.deny")).read() == "a"
     assert open(os.path.join(mem, "memory.memsw.limit_in_bytes")).read() == "2G"
+    if os.geteuid() == 0:
+        cg.chown(1234, 2345)
+        st = os.stat(os.path.join(mem, "cgroup.procs"))
+        assert (st.st_uid, st.st_gid) == (1234, 2345)
+        assert os.stat(mem).st_uid == 1234
+        assert os.stat(os.path.join(mem, "memory.limit_in_bytes")).st_uid == 0  # limits stay root's
     # json round trip, freeze through the v1 freezer
     again = Cgroups.from_json(cg.to_json())
     assert again.paths == cg.paths

@@ -230,6 +230,22 @@ class Cgroups:
             except OSError:
                 pass
 
+    def chown(self, uid, gid):
+        """Give the payload cgroups to the container's root (lxc.idmap: the host ids of
+        container uid/gid 0), as LXC does, so an init such as systemd can make its own
+        cgroups inside: the directories and the files that move tasks or enable controllers."""
+        for p in self.placed:
+            if not p.payload:
+                continue
+            dirs = [p.payload] + ([p.limit] if p.limit != p.payload else [])
+            for directory in dirs:
+                os.chown(directory, uid, gid)
+                for name in ("cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads",
+                             "cgroup.clone_children"):
+                    path = os.path.join(directory, name)
+                    if os.path.exists(path):
+                        os.chown(path, uid, gid)
+
     # -- processes ---------------------------------------------------------------------------
     def enter(self, pid):
         """Move PID into the payload cgroup of every hierarchy."""
