@@ -209,6 +209,14 @@ class Container:
             raise LxcError("Container is already running", exit_code=0)
         from ..runtime import preflight
         preflight.check(conf, request.argv, execute=execute)
+        if not execute:
+            from ..runtime import guestcheck
+            from .. import log
+            root = preflight.rootfs_dir(conf.value("lxc.rootfs.path") or "") or \
+                preflight.overlay_view(conf.value("lxc.rootfs.path") or "")
+            _family, _version, found = guestcheck.warnings(conf, request.argv, root)
+            for message, fix in found:
+                log.warn(f"{message} (fix: {fix})")
         return launch(request)
 
     def _destroy_command(self):

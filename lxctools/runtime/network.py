@@ -91,11 +91,21 @@ def parse_ipv6(text, key):
                           key=f"{key}.ipv6.address", hint="e.g. fd00::10/64") from None
 
 
-def plan(conf):
+def stable_mac(seed):
+    """A MAC in LXC's 00:16:3e range derived from SEED: the same container keeps the same
+    address across restarts (DHCP leases, neighbour caches) without a config edit."""
+    import hashlib
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "00:16:3e:" + ":".join(f"{b:02x}" for b in (digest[0] & 0x7F, digest[1], digest[2]))
+
+
+def plan(conf, container=""):
     """The NICs to build, validated. Empty and none NICs need no work."""
     nics = []
     for index in conf.nic_indices():
         nic = Nic(index, conf.nic(index))
+        if not nic.hwaddr and nic.type in ("veth", "macvlan", "vlan") and container:
+            nic.hwaddr = stable_mac(f"{container}/{index}")
         if nic.type in ("", "empty", "none"):
             continue
         if nic.type in ("macvlan", "ipvlan", "vlan", "phys") and not nic.link:

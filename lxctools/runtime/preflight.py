@@ -35,6 +35,15 @@ def rootfs_dir(spec):
     return None
 
 
+def overlay_view(spec):
+    """For an overlay rootfs, the lower layer (where a guest's init normally lives)."""
+    kind, sep, rest = spec.partition(":")
+    if kind in ("overlay", "overlayfs") and sep:
+        lower = rest.rpartition(":")[0].split(":")[0]
+        return lower if os.path.isdir(lower) else None
+    return None
+
+
 def check(conf, argv, *, execute=False):
     spec = conf.value("lxc.rootfs.path") or ""
     root = rootfs_dir(spec)

@@ -76,7 +76,17 @@ class Plan:
             self.security.apply()
 
     def environment(self):
-        env = {"container": "lxc"}
+        # systemd's Container Interface: container, container_uuid (stable: derived from the
+        # lxcpath and name), container_ttys (the ttys set up for gettys)
+        import uuid
+        env = {"container": "lxc",
+               "container_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "lxctools:"
+                                                f"{self.request.lxcpath}/{self.name}"))}
+        ttys = int(self.conf.value("lxc.tty.max") or 0)
+        if ttys:
+            tty_dir = self.conf.value("lxc.tty.dir")
+            env["container_ttys"] = " ".join(f"{tty_dir}/tty{i}" if tty_dir else f"tty{i}"
+                                             for i in range(1, ttys + 1))
         for entry in (self.conf.value("lxc.environment") or []) + (
                 self.conf.value("lxc.environment.runtime") or []):
             key, sep, value = entry.partition("=")
@@ -693,7 +703,7 @@ class Supervisor:
         if not plan.clone_flags & NS_FLAGS["net"]:
             return None
         from . import network
-        nics = network.plan(self.conf)
+        nics = network.plan(self.conf, f"{self.lxcpath}/{self.name}")
         if not nics:
             return None
         network.check_host_side(nics)

@@ -110,3 +110,31 @@ def test_init_without_a_handler_is_killed_at_once_not_after_the_timeout(world):
     assert "does not handle SIGPWR: killing it" in stop.stderr
     assert time.monotonic() - started < 10  # not LXC's silent 60 s
     assert world.ours("lxc-info", "-n", "gst-sl", "-sH").stdout.strip() == "STOPPED"
+
+
+def test_guest_init_is_recognised(world):
+    from lxctools.runtime.guestcheck import guest_init
+
+    assert guest_init(guests.rootfs("debian-systemd"), ["/sbin/init"]) == ("systemd", 252)
+    assert guest_init(guests.rootfs("debian-sysvinit"), ["/sbin/init"]) == ("sysvinit", None)
+    made = world.ours("lxc-create", "-n", "gst-id", "-t", "busybox")
+    assert made.returncode == 0
+    rootfs = os.path.join(world.cdir("gst-id"), "rootfs")
+    assert guest_init(rootfs, ["/sbin/init"])[0] == "busybox"
+
+
+def test_warning_before_a_systemd_guest_that_cannot_work(world):
+    guest_container(world, "gst-bad", "debian-systemd")
+    with open(os.path.join(world.cdir("gst-bad"), "config"), "a") as handle:
+        handle.write("lxc.cap.drop = sys_admin\nlxc.mount.auto =\nlxc.mount.auto = proc:mixed\n")
+    proc = world.ours("lxc-start", "-n", "gst-bad")
+    try:
+        assert "warning: systemd cannot mount its cgroups" in proc.stderr
+        assert "fix: add cgroup:mixed to lxc.mount.auto" in proc.stderr
+    finally:
+        world.ours("lxc-stop", "-n", "gst-bad", "-k")
+    good = guest_container(world, "gst-good", "debian-systemd")
+    del good
+    quiet = world.ours("lxc-start", "-n", "gst-good")
+    world.ours("lxc-stop", "-n", "gst-good", "-k")
+    assert "warning" not in quiet.stderr

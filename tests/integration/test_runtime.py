@@ -49,7 +49,10 @@ def test_start_info_stop_cycle(world):
     assert "State:          RUNNING" in info.stdout
     pid = init_pid(world, "rt-a")
     assert inside(pid, "hostname").stdout.strip() == "rt-a"
-    assert inside(pid, "cat", "/proc/1/environ").stdout == "container=lxc\0"
+    environ = inside(pid, "cat", "/proc/1/environ").stdout.split("\0")
+    # LXC gives exactly container=lxc; systemd's Container Interface also wants these two
+    assert environ[0] == "container=lxc" and environ[1].startswith("container_uuid=")
+    assert environ[2] == "container_ttys=tty1 tty2 tty3 tty4 tty5" and environ[3:] == [""]
     ps = inside(pid, "ps").stdout
     assert "/bin/syslogd" in ps and "getty" in ps
     listed = world.ours("lxc-ls", "-f")
