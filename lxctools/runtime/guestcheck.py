@@ -18,8 +18,10 @@ def guest_init(root, argv):
     name = os.path.basename(relative)
     if "systemd" in relative:
         return "systemd", systemd_version(root)
-    if name == "busybox":
-        return "busybox", None
+    busybox = inside(root, "/bin/busybox")
+    if name == "busybox" or (os.path.exists(busybox) and os.path.exists(target)
+                             and os.path.samefile(busybox, target)):
+        return "busybox", None  # LXC's template hard-links /sbin/init to busybox
     if name == "openrc-init" or os.path.exists(inside(root, "/sbin/openrc")):
         return "openrc", None
     if name == "init" and os.path.exists(inside(root, "/etc/inittab")):

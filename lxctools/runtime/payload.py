@@ -161,7 +161,7 @@ def container_init(plan, sync):
         stdio_on_console(plan)
         reset_signals()
         argv = plan.argv
-        env = plan.environment()
+        env = plan.env  # computed before the fork: uuid cannot be imported after pivot_root
         program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
         os.chdir(conf.value("lxc.init.cwd") or "/")
         if plan.execute:

@@ -65,6 +65,7 @@ class Plan:
         self.keeps_sys_admin = "sys_admin" not in drop and (not keep or "sys_admin" in keep)
         self.configure_network = None
         self.security = None
+        self.env = self.environment()
 
     def run_hook(self, hook_type, inside=False):
         from .hooks import run_hooks
