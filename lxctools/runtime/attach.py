@@ -252,6 +252,9 @@ def _child(fds, cgroups, options, prepared, env, persona, slave, error_w):
             signal.signal(signum, signal.SIG_DFL)
         if persona is not None:
             libc.personality(persona)
+        if prepared is not None:
+            # bounding-set drops need CAP_SETPCAP: before the switch of user, as LXC
+            prepared.apply_caps()
         if options.gid is not None or options.uid is not None:
             os.setgroups([])
             os.setresgid(gid, gid, gid)

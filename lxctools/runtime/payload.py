@@ -155,10 +155,10 @@ def container_init(plan, sync):
             with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
                 handle.write(value)
         apply_prlimits(conf)
+        stdio_on_console(plan)  # before "ready": device rules come then and may forbid it
         sync.send(ready=True)
         sync.expect("exec")
         plan.run_hook("start", inside=True)
-        stdio_on_console(plan)
         reset_signals()
         argv = plan.argv
         env = plan.env  # computed before the fork: uuid cannot be imported after pivot_root

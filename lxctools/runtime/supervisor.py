@@ -661,6 +661,8 @@ class Supervisor:
                 self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
             sync.send(net=True)
             self.expect(sync, "ready")
+            if self.cgroups is not None:
+                self.cgroups.apply_devices()
             self.run_host_hook("start-host")
             sync.send(**{"exec": True})
             message = sync.receive()
@@ -869,7 +871,9 @@ def make_cgroups(name, lxcpath, conf):
     cgroups = Cgroups.for_container(name, lxcpath, conf)
     cgroups.create()
     try:
-        cgroups.apply_limits()
+        # device rules come later (apply_devices at "ready"), as LXC: a deny-all list must
+        # not lock init out of /dev and its console while it sets them up
+        cgroups.apply_limits(devices=False)
     except BaseException:
         cgroups.destroy()
         raise

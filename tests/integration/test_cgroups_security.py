@@ -156,3 +156,25 @@ def test_freeze_cgroup_and_usage(world):
     assert world.ours("lxc-stop", "-n", "cs-f", "-k").returncode == 0
     time.sleep(0.1)
     assert leftovers("lxc.payload.cs-f") == ""
+
+
+def test_deny_all_device_list_still_starts(world):
+    """Device rules are written once /dev and the console are set up, as LXC does."""
+    busybox(world, "cs-da", "lxc.cgroup.devices.deny = a\n"
+                            "lxc.cgroup.devices.allow = c 1:3 rwm\n"
+                            "lxc.cgroup.devices.allow = c 5:0 rwm\n")
+    proc = world.ours("lxc-start", "-n", "cs-da")
+    assert proc.returncode == 0, proc.stderr
+    listed = open("/sys/fs/cgroup/devices/lxc.payload.cs-da/devices.list").read().split("\n")
+    assert "c 1:3 rwm" in listed and "a *:* rwm" not in listed
+    world.ours("lxc-stop", "-n", "cs-da", "-k")
+
+
+def test_attach_as_a_user_drops_capabilities_too(world):
+    busybox(world, "cs-u")
+    assert world.ours("lxc-start", "-n", "cs-u").returncode == 0
+    proc = world.ours("lxc-attach", "-n", "cs-u", "-u", "1000", "-g", "1000", "--", "cat",
+                      "/proc/self/status")
+    bounding = next(l for l in proc.stdout.splitlines() if l.startswith("CapBnd:")).split()[1]
+    assert not int(bounding, 16) & (1 << 16)  # sys_module, dropped by the busybox template
+    world.ours("lxc-stop", "-n", "cs-u", "-k")

@@ -36,11 +36,21 @@ class Prepared:
             if _seccomp_wanted(conf):
                 self.filter = filt
 
+    def apply_caps(self):
+        """The capability part alone (lxc-attach -u/-g: before the switch of user, while
+        CAP_SETPCAP is still there); apply() then skips it."""
+        from . import capabilities
+
+        if self.touch_caps:
+            capabilities.drop(self.drop)
+            self.touch_caps = False
+
     def apply(self):
         from . import capabilities
 
         if self.touch_caps:
             capabilities.drop(self.drop)
+            self.touch_caps = False
         if self.no_new_privs:
             from ...kernel import libc
             libc.set_no_new_privs()
