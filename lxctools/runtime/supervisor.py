@@ -358,6 +358,7 @@ class Supervisor:
                 "init_start": process_start_time(self.init_pid) if self.init_pid > 0 else None,
                 "started_at": self.started_at,
                 "cgroups": self.cgroups.to_json() if self.cgroups else None,
+                "network": self.network_state.record() if self.network_state else None,
                 "request": request_to_json(self.request)}
         # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
         path = os.path.join(commands.state_dir(self.lxcpath), self.name)
@@ -857,6 +858,11 @@ class Supervisor:
             except ImportError:
                 pass
         self.network_state = None
+        if record.get("network"):
+            # the new supervisor cleans up the host side at stop, as the old one would have
+            from .network import HostState
+            self.network_state = HostState.from_record(record["network"], self.name,
+                                                       self.init_pid)
         self.started_at = record.get("started_at")
         self.bind()
         self.set_state("RUNNING")

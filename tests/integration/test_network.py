@@ -94,6 +94,9 @@ def test_veth_on_a_bridge(world, netns):
                               "master", "net-br0"], capture_output=True, text=True).stdout
     assert "veth" in bridged
     assert in_ns(netns, world, "lxc-stop", "-n", "net-v", "-k").returncode == 0
+    # lxc-stop -k returns once init is killed (as LXC's); the clean-up ends at STOPPED
+    assert in_ns(netns, world, "lxc-wait", "-n", "net-v", "-s", "STOPPED",
+                 "-t", "10").returncode == 0
     left = subprocess.run(["ip", "netns", "exec", netns, "ip", "-o", "link"],
                           capture_output=True, text=True).stdout
     assert "veth" not in left
