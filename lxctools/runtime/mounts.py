@@ -285,10 +285,39 @@ def fresh_boot_id(root):
                | MS_NOEXEC)
 
 
-def setup_devpts(conf, root):
+def allocate_ptys(root, console, count, tty_dir):
+    """Pty pairs from the container's devpts, slaves bound over /dev/console and /dev/ttyN
+    (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns the master fds, console first."""
+    pts = os.path.join(root, "dev/pts")
+    masters = []
+    names = (["console"] if console else []) + [f"tty{i}" for i in range(1, count + 1)]
+    try:
+        for name in names:
+            master, slave, number = libc.open_pty_in(pts)
+            os.close(slave)
+            masters.append(master)
+            if name == "console" or not tty_dir:
+                target = os.path.join(root, "dev", name)
+            else:
+                os.makedirs(os.path.join(root, "dev", tty_dir), exist_ok=True)
+                target = os.path.join(root, "dev", tty_dir, name)
+                link = os.path.join(root, "dev", name)
+                if not os.path.lexists(link):
+                    os.symlink(f"{tty_dir}/{name}", link)
+            bind_tty(os.path.join(pts, str(number)), target)
+    except BaseException:
+        for fd in masters:
+            os.close(fd)
+        raise
+    return masters
+
+
+def setup_devpts(conf, root, extra=0):
     pts = os.path.join(root, "dev/pts")
     _mkdirs(pts)
     count = int(conf.value("lxc.pty.max") or 0) + int(conf.value("lxc.tty.max") or 0)
+    if count:
+        count += extra  # the console's pty comes from here too
     options = "newinstance,ptmxmode=0666,mode=0620,gid=5"
     if count:
         options += f",max={count}"

@@ -39,14 +39,21 @@ class Sync:
     def __init__(self, sock):
         self.sock = sock
 
-    def send(self, **message):
-        self.sock.send(json.dumps(message).encode())
+    def send(self, fds=None, **message):
+        data = json.dumps(message).encode()
+        if fds:
+            socket.send_fds(self.sock, [data], fds)
+        else:
+            self.sock.send(data)
 
     def receive(self):
-        data = self.sock.recv(65536)
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 64)
         if not data:
             return None
-        return json.loads(data)
+        message = json.loads(data)
+        if fds:
+            message["_fds"] = fds
+        return message
 
     def expect(self, key):
         message = self.receive()
@@ -131,20 +138,13 @@ def container_init(plan, sync):
             plan.run_hook("autodev")
             mounts.fill_dev(root)
             mounts.fresh_boot_id(root)
+        masters = []
         if plan.rootfs:
-            mounts.setup_devpts(conf, root)
-            if plan.console_slave:
-                mounts.bind_tty(plan.console_slave, os.path.join(root, "dev/console"))
-            tty_dir = conf.value("lxc.tty.dir")
-            for index, slave in enumerate(plan.tty_slaves, 1):
-                if tty_dir:
-                    os.makedirs(os.path.join(root, "dev", tty_dir), exist_ok=True)
-                    mounts.bind_tty(slave, os.path.join(root, "dev", tty_dir, f"tty{index}"))
-                    link = os.path.join(root, "dev", f"tty{index}")
-                    if not os.path.lexists(link):
-                        os.symlink(f"{tty_dir}/tty{index}", link)
-                else:
-                    mounts.bind_tty(slave, os.path.join(root, "dev", f"tty{index}"))
+            mounts.setup_devpts(conf, root, extra=1 if plan.want_console else 0)
+            # console and ttys come from the container's own devpts (as LXC 5 does for its
+            # ttys): their owner is the container's root, privileged or not
+            masters = mounts.allocate_ptys(root, plan.want_console, plan.tty_count,
+                                           conf.value("lxc.tty.dir"))
             mounts.pivot_into(root)
         if plan.clone_flags & libc.CLONE_NEWUTS:
             libc.sethostname(plan.hostname)
@@ -155,6 +155,9 @@ def container_init(plan, sync):
             with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
                 handle.write(value)
         apply_prlimits(conf)
+        sync.send(ptys=len(masters), fds=masters)
+        for fd in masters:
+            os.close(fd)
         stdio_on_console(plan)  # before "ready": device rules come then and may forbid it
         sync.send(ready=True)
         sync.expect("exec")
@@ -205,7 +208,7 @@ def stdio_on_console(plan):
     fd = None
     if plan.passthrough_stdio:
         pass
-    elif plan.rootfs and plan.console_slave:
+    elif plan.rootfs and plan.want_console:
         fd = os.open("/dev/console", os.O_RDWR)
         try:
             fcntl.ioctl(fd, termios.TIOCSCTTY, 0)

@@ -8,7 +8,6 @@ container when init asked for it (lxc-behaviour.md 4.4).
 
 import json
 import os
-import pty
 import selectors
 import signal
 import socket
@@ -56,8 +55,8 @@ class Plan:
         self.argv = request.argv
         self.clone_flags = clone_flags(conf)
         self.share_fds = {}
-        self.console_slave = None
-        self.tty_slaves = []
+        self.want_console = conf.value("lxc.console.path") != "none"
+        self.tty_count = int(conf.value("lxc.tty.max") or 0)
         self.sync_fd = -1
         self.passthrough_stdio = request.passthrough_stdio
         drop = conf.value("lxc.cap.drop") or []
@@ -661,6 +660,8 @@ class Supervisor:
                 from . import network
                 self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
             sync.send(net=True)
+            ptys = self.expect(sync, "ptys")
+            self.take_ptys(plan, ptys.get("_fds"))
             self.expect(sync, "ready")
             if self.cgroups is not None:
                 self.cgroups.apply_devices()
@@ -720,25 +721,21 @@ class Supervisor:
                   extra_env={"LXC_PID": str(self.init_pid)})
 
     def open_ttys(self, plan):
-        console_path = self.conf.value("lxc.console.path")
-        if console_path != "none":
-            master, slave = pty.openpty()
-            os.set_inheritable(master, False)
-            plan.console_slave = os.ttyname(slave)
-            self.console_master = master
-            self.console_slave_fd = slave
-            logfile = self.conf.value("lxc.console.logfile")
-            if logfile:
-                self.console_log = open(logfile, "ab", buffering=0)
+        """The console log; the ptys themselves arrive with "ready" (take_ptys)."""
+        logfile = self.conf.value("lxc.console.logfile")
+        if plan.want_console and logfile:
+            self.console_log = open(logfile, "ab", buffering=0)
+
+    def take_ptys(self, plan, fds):
+        """The masters the container made in its devpts: console first, then tty1..N."""
+        fds = list(fds or [])
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        if plan.want_console and plan.rootfs and fds:
+            self.console_master = fds.pop(0)
             if not self.foreground_tty:
                 self.watch_console()
-        count = int(self.conf.value("lxc.tty.max") or 0)
-        for _ in range(count):
-            master, slave = pty.openpty()
-            os.set_inheritable(master, False)
-            self.tty_masters.append(master)
-            plan.tty_slaves.append(os.ttyname(slave))
-            os.close(slave)
+        self.tty_masters = fds
 
     def watch_console(self):
         self.loop.register(self.console_master, self.on_console)
@@ -755,6 +752,24 @@ class Supervisor:
             self.unwatch_console()
             return
         self.console_output(data)
+
+    def drain_console(self):
+        """What init wrote last (systemd's "Powering off.") is still in the pty: read it."""
+        import select
+        for _ in range(64):
+            try:
+                ready, _, _ = select.select([self.console_master], [], [], 0)
+                if not ready:
+                    return
+                data = os.read(self.console_master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if self.relay is not None or self.foreground_tty:
+                from .terminal import write_all
+                write_all(1, data)
+            self.console_output(data)
 
     def console_output(self, data):
         if self.console_log is not None:
@@ -814,12 +829,12 @@ class Supervisor:
                 log.error(f"network cleanup: {exc}")
             self.network_state = None
         if self.console_master is not None:
+            self.drain_console()
             self.unwatch_console()
-            for fd in (self.console_master, getattr(self, "console_slave_fd", -1)):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            try:
+                os.close(self.console_master)
+            except OSError:
+                pass
             self.console_master = None
         for fd in self.tty_masters:
             os.close(fd)
