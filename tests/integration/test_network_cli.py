@@ -1,0 +1,123 @@
+"""Networking from the command line, as issue 8 asks to show it: busybox containers on a bridge
+that exists only in a private namespace, our tools run inside it (`nsenter --net`).
+
+NETWORK SAFETY: see test_network.py; the `netns` fixture checks the host's links afterwards."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+
+from lxctools.runtime.commands import state_dir
+from test_network import container, in_ns, netns  # noqa: F401  (fixture)
+from lxcenv import world  # noqa: F401  (fixture)
+
+
+def sh(ns, *cmd):
+    return subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True)
+
+
+def start(ns, world, name):
+    # not busybox's init: its rcS runs udhcpc, which flushes static addresses (LXC alike)
+    proc = in_ns(ns, world, "lxc-start", "-n", name, "--", "/bin/sleep", "100000")
+    assert proc.returncode == 0, proc.stderr
+
+
+def stop(ns, world, name):
+    assert in_ns(ns, world, "lxc-stop", "-n", name, "-k").returncode == 0
+    # lxc-stop -k returns once init is killed (as LXC's); the clean-up ends at STOPPED
+    assert in_ns(ns, world, "lxc-wait", "-n", name, "-s", "STOPPED", "-t", "10").returncode == 0
+
+
+def attach(ns, world, name, *cmd):
+    return in_ns(ns, world, "lxc-attach", "-n", name, "--", *cmd)
+
+
+def nic(address, extra=""):
+    return (f"lxc.net.0.type = veth\nlxc.net.0.link = net-br0\nlxc.net.0.flags = up\n"
+            f"lxc.net.0.ipv4.address = {address}\n{extra}")
+
+
+def test_two_containers_ping_each_other_and_a_third_reaches_the_host(world, netns):
+    container(world, "net-one", nic("10.203.0.11/24"))
+    container(world, "net-two", nic("10.203.0.12/24"))
+    container(world, "net-gw", nic("10.203.0.13/24", "lxc.net.0.ipv4.gateway = auto\n"))
+    for name in ("net-one", "net-two", "net-gw"):
+        start(netns, world, name)
+    assert attach(netns, world, "net-one", "ping", "-c", "1", "-W", "2",
+                  "10.203.0.12").returncode == 0
+    assert attach(netns, world, "net-two", "ping", "-c", "1", "-W", "2",
+                  "10.203.0.11").returncode == 0
+    info = in_ns(netns, world, "lxc-info", "-n", "net-two", "-i").stdout
+    assert "IP:             10.203.0.12" in info
+    assert "default via 10.203.0.1 dev eth0" in attach(netns, world, "net-gw", "ip", "route").stdout
+    assert attach(netns, world, "net-gw", "ping", "-c", "1", "-W", "2",
+                  "10.203.0.1").returncode == 0
+    listed = in_ns(netns, world, "lxc-ls", "-f", "-F", "NAME,IPV4").stdout
+    for address in ("10.203.0.11", "10.203.0.12", "10.203.0.13"):
+        assert address in listed
+    ports = sh(netns, "ip", "-o", "link", "show", "master", "net-br0").stdout
+    assert len(re.findall(r"veth\w+@", ports)) == 3
+    for name in ("net-one", "net-two", "net-gw"):
+        stop(netns, world, name)
+    assert "veth" not in sh(netns, "ip", "-o", "link").stdout
+
+
+def test_hwaddr_is_expanded_once_and_stable_across_restarts(world, netns, tmp_path):
+    conf = tmp_path / "net.conf"
+    conf.write_text(nic("10.203.0.21/24", "lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx\n"))
+    proc = world.ours("lxc-create", "-n", "net-mac", "-t", "busybox", "-f", str(conf))
+    assert proc.returncode == 0, proc.stderr
+    written = re.search(r"lxc.net.0.hwaddr = (\S+)", world.config("net-mac")).group(1)
+    assert re.fullmatch(r"00:16:3e(:[0-9a-f]{2}){3}", written), written
+    seen = []
+    for _ in range(2):
+        start(netns, world, "net-mac")
+        link = attach(netns, world, "net-mac", "ip", "link", "show", "eth0").stdout
+        seen.append(re.search(r"link/ether (\S+)", link).group(1))
+        stop(netns, world, "net-mac")
+    assert seen == [written, written]
+    assert written in world.config("net-mac")
+
+
+PHYS = """lxc.net.0.type = phys
+lxc.net.0.link = net-dum1
+lxc.net.0.name = eth1
+lxc.net.0.flags = up
+lxc.net.0.ipv4.address = 10.209.0.2/24
+"""
+
+
+def test_phys_moves_in_and_back_at_stop_even_after_the_supervisor_died(world, netns):
+    sh(netns, "ip", "link", "set", "net-dum1", "mtu", "1300")
+    sh(netns, "ip", "addr", "add", "10.209.0.1/24", "dev", "net-dum0")
+    container(world, "net-phys", PHYS)
+    for crash in (False, True):
+        start(netns, world, "net-phys")
+        assert "net-dum1" not in sh(netns, "ip", "-o", "link").stdout
+        assert "10.209.0.2/24" in attach(netns, world, "net-phys", "ip", "addr", "show",
+                                         "eth1").stdout
+        assert sh(netns, "busybox", "ping", "-c", "1", "-W", "2", "10.209.0.2").returncode == 0
+        if crash:
+            # the supervisor dies; lxc-stop finds the orphan, a new supervisor adopts it
+            # (from its record, with the network state) and tears down as the old one would
+            with open(os.path.join(state_dir(world.lp), "net-phys")) as handle:
+                record = json.load(handle)
+            assert record["network"]["nics"][0]["type"] == "phys"
+            os.kill(record["monitor_pid"], signal.SIGKILL)
+        stop(netns, world, "net-phys")
+        back = sh(netns, "ip", "-o", "link", "show", "net-dum1").stdout
+        assert "net-dum1@net-dum0" in back and "mtu 1300" in back, (crash, back)
+    links = sh(netns, "ip", "-o", "link").stdout
+    assert "phys" not in links and "veth" not in links
+
+
+def test_a_missing_bridge_is_refused_before_anything_starts(world, netns):
+    container(world, "net-nobr", nic("10.203.0.31/24").replace("net-br0", "net-nosuch"))
+    before = sh(netns, "ip", "-o", "link").stdout
+    proc = in_ns(netns, world, "lxc-start", "-n", "net-nobr")
+    assert proc.returncode == 1
+    assert "lxc.net.0.link: no interface 'net-nosuch'" in proc.stderr
+    assert sh(netns, "ip", "-o", "link").stdout == before
+    assert in_ns(netns, world, "lxc-info", "-n", "net-nobr", "-sH").stdout.strip() == "STOPPED"
