@@ -99,8 +99,10 @@ def running_facts(container, sel, humanize):
                 continue
             tx, rx = counters
             rows.append(("Link:", "link", nic["host_name"]))
-            for label, key, value in (("TX bytes:", "tx_bytes", tx), ("RX bytes:", "rx_bytes", rx),
-                                      ("Total bytes:", "total_bytes", tx + rx)):
+            # LXC indents these under their Link: row
+            for label, key, value in ((" TX bytes:", "tx_bytes", tx),
+                                      (" RX bytes:", "rx_bytes", rx),
+                                      (" Total bytes:", "total_bytes", tx + rx)):
                 rows.append((label, key, human_size(value) if humanize else value))
     return rows
 
@@ -145,7 +147,8 @@ def body(argv):
         print_json(data)
         return 0
     out = sys.stdout
-    stats_keys = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes")
+    stats_keys = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "link", "tx_bytes",
+                  "rx_bytes", "total_bytes")
     for label, jkey, value in rows:
         # LXC prints usage with its labels even under -H; other single facts bare
         bare = not humanize and count == 1 and jkey not in stats_keys

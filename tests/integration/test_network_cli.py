@@ -121,3 +121,67 @@ def test_a_missing_bridge_is_refused_before_anything_starts(world, netns):
     assert "lxc.net.0.link: no interface 'net-nosuch'" in proc.stderr
     assert sh(netns, "ip", "-o", "link").stdout == before
     assert in_ns(netns, world, "lxc-info", "-n", "net-nobr", "-sH").stdout.strip() == "STOPPED"
+
+
+SIDE = """lxc.net.0.type = veth
+lxc.net.0.link = net-br0
+lxc.net.0.flags = up
+lxc.net.0.ipv4.address = {}/24
+lxc.net.0.ipv4.gateway = auto
+lxc.net.1.type = veth
+lxc.net.1.link = net-br0
+"""
+
+
+def test_side_by_side_with_real_lxc_on_one_bridge(world, netns, tmp_path):
+    """The same NICs from real LXC and from us, on one bridge of a private namespace: the same
+    view inside and on the host, the same lxc-info rows, and the two talk to each other."""
+    from conftest import real_lxc
+    from lxcenv import SANE_PATH
+
+    # real LXC checks the bridge in /sys/class/net: it needs `ip netns exec`'s fresh sysfs
+    def real(tool, *args):
+        return subprocess.run(["ip", "netns", "exec", netns, real_lxc(tool), "-P", world.real_lp,
+                               *args], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, LANG="C", PATH=SANE_PATH))
+
+    sh(netns, "ip", "link", "set", "net-br0", "mtu", "1400")
+    conf = tmp_path / "side.conf"
+    conf.write_text(SIDE.format("10.203.0.41"))
+    assert world.real("lxc-create", "-n", "net-side", "-t", "busybox", "-f",
+                      str(conf)).returncode == 0
+    container(world, "net-side", SIDE.format("10.203.0.42"))
+    try:
+        proc = real("lxc-start", "-n", "net-side", "--", "/bin/sleep", "100000")
+        assert proc.returncode == 0, proc.stderr
+        start(netns, world, "net-side")
+        views = []
+        for run in (lambda *a: real(*a), lambda *a: in_ns(netns, world, *a)):
+            inside = run("lxc-attach", "-n", "net-side", "--", "ip", "-o", "link").stdout
+            route = run("lxc-attach", "-n", "net-side", "--", "ip", "route").stdout
+            info = run("lxc-info", "-n", "net-side", "-i", "-S").stdout
+            listed = run("lxc-ls", "-f", "-F", "NAME,IPV4").stdout
+            views.append((inside, route, info, listed))
+        (r_in, r_route, r_info, r_ls), (o_in, o_route, o_info, o_ls) = views
+
+        def shape(text):
+            # names, states and MTUs; not MACs, ifindexes or addresses that differ by design
+            return re.findall(r"\d+: (\w+)@\S+: <([^>]*)> mtu (\d+) qdisc (\w+)", text)
+        assert shape(o_in) == shape(r_in)
+        assert o_route.replace(".42", ".41") == r_route
+        # (real LXC sees no cgroups under `ip netns exec`: only the network rows compare)
+        def rows(text):
+            return [line.split(":")[0] for line in text.splitlines()
+                    if line.startswith(("IP:", "Link:", " TX", " RX", " Total"))]
+        link = ["Link", " TX bytes", " RX bytes", " Total bytes"]
+        assert rows(o_info) == rows(r_info) == ["IP"] + link + link
+        assert "10.203.0.41" in r_info and "10.203.0.42" in o_info
+        assert "10.203.0.41" in r_ls and "10.203.0.42" in o_ls
+        ports = sh(netns, "ip", "-o", "link", "show", "master", "net-br0").stdout
+        assert len(re.findall(r"link/ether fe:", ports)) == 4  # both keep the bridge's MAC
+        assert len(re.findall(r"mtu 1400", ports)) == 4
+        assert in_ns(netns, world, "lxc-attach", "-n", "net-side", "--", "ping", "-c", "1",
+                     "-W", "2", "10.203.0.41").returncode == 0
+    finally:
+        real("lxc-stop", "-n", "net-side", "-k")
+        stop(netns, world, "net-side")
