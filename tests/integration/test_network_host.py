@@ -145,8 +145,10 @@ def test_mtu_is_inherited_from_the_bridge(host, spawn):
     sh(host, "ip", "link", "set", "net-br0", "mtu", "1400")
     pid = spawn()
     nics, state = start(host, pid, "lxc.net.0.type = veth\nlxc.net.0.link = net-br0\n"
-                                   "lxc.net.0.name = net0\n")
-    assert "mtu 1400" in inside(pid, "ip", "-o", "link", "show", "net0").stdout
+                                   "lxc.net.0.name = net0\nlxc.net.0.veth.n_rxqueues = 2\n"
+                                   "lxc.net.0.veth.n_txqueues = 3\n")
+    link = inside(pid, "ip", "-d", "-o", "link", "show", "net0").stdout
+    assert "mtu 1400" in link and "numtxqueues 3 numrxqueues 2" in link
     assert "mtu 1400" in sh(host, "ip", "-o", "link", "show", nics[0].host_name).stdout
     network.teardown(state)
 
@@ -269,3 +271,66 @@ def test_host_side_refusals(host):
     # router mode does not need a bridge
     network.check_host_side(nics_of("lxc.net.0.type = veth\nlxc.net.0.veth.mode = router\n"
                                     "lxc.net.0.link = net-up0\n"), host_netns=host)
+
+
+def test_ipv6_addresses_gateway_and_router_mode(host, spawn):
+    sh(host, "ip", "addr", "add", "fd03::1/64", "dev", "net-br0", "nodad")
+    bridged, routed = spawn(), spawn()
+    _, s1 = start(host, bridged, "lxc.net.0.type = veth\nlxc.net.0.link = net-br0\n"
+                                 "lxc.net.0.flags = up\nlxc.net.0.ipv6.address = fd03::2/64\n"
+                                 "lxc.net.0.ipv6.gateway = auto\n")
+    assert "default via fd03::1 dev eth0" in inside(bridged, "ip", "-6", "route").stdout
+    with pytest.raises(LxcError) as info:
+        start(host, routed, "lxc.net.0.type = veth\nlxc.net.0.veth.mode = router\n"
+                            "lxc.net.0.flags = up\nlxc.net.0.ipv6.address = fd04::2/128\n"
+                            "lxc.net.0.ipv6.gateway = fd03::1\n")
+    assert "net.ipv6.conf.all.forwarding=1" in str(info.value)
+    sh(host, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    nics, s2 = start(host, routed, "lxc.net.0.type = veth\nlxc.net.0.veth.mode = router\n"
+                                   "lxc.net.0.flags = up\n"
+                                   "lxc.net.0.ipv6.address = fd04::2/128\n"
+                                   "lxc.net.0.ipv6.gateway = fd03::1\n")
+    veth = nics[0].host_name
+    assert f"fd03::1 dev {veth}" in sh(host, "ip", "-6", "neigh", "show", "proxy").stdout
+    assert f"fd04::2 dev {veth}" in sh(host, "ip", "-6", "route").stdout
+    assert network.addresses(bridged) == ([], ["fd03::2"])
+    # DAD keeps a new address tentative for a moment, as with LXC
+    deadline = time.monotonic() + 10
+    while not (ping(in_host(host), "fd03::2") and ping(in_container(routed), "fd03::1")):
+        assert time.monotonic() < deadline, "no IPv6 traffic"
+        time.sleep(0.3)
+    network.teardown(s1)
+    network.teardown(s2)
+
+
+def _kernel_makes(kind, *args):
+    """Whether this kernel has the KIND link driver (probed in a throw-away namespace)."""
+    name = f"net-probe{secrets.token_hex(2)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        sh(name, "ip", "link", "add", "name", "net-p0", "type", "veth", "peer", "name", "net-p1")
+        return sh(name, "ip", "link", "add", "link", "net-p0", "name", "net-p2", "type", kind,
+                  *args, check=False).returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.mark.parametrize("kind, conf, args", [
+    ("vlan", "lxc.net.0.type = vlan\nlxc.net.0.vlan.id = 42\n", ("id", "42")),
+    ("ipvlan", "lxc.net.0.type = ipvlan\nlxc.net.0.ipvlan.mode = l2\n", ("mode", "l2")),
+])
+def test_vlan_and_ipvlan(host, spawn, kind, conf, args):
+    require_root()
+    if not _kernel_makes(kind, *args):
+        option = "VLAN_8021Q" if kind == "vlan" else "IPVLAN"
+        pytest.skip(f"this kernel has no {kind} driver (CONFIG_{option} is off)")
+    one, two = spawn(), spawn()
+    _, s1 = start(host, one, conf + "lxc.net.0.link = net-up0\nlxc.net.0.flags = up\n"
+                                    "lxc.net.0.ipv4.address = 10.210.0.2/24\n", "net-a")
+    assert "eth0@" in inside(one, "ip", "-o", "link").stdout
+    if kind == "ipvlan":
+        _, s2 = start(host, two, conf + "lxc.net.0.link = net-up0\nlxc.net.0.flags = up\n"
+                                        "lxc.net.0.ipv4.address = 10.210.0.3/24\n", "net-b")
+        assert ping(in_container(one), "10.210.0.3")
+        network.teardown(s2)
+    network.teardown(s1)

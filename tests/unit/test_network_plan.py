@@ -59,6 +59,8 @@ lxc.net.0.veth.vlan.tagged.id = 30
 lxc.net.0.script.up = /bin/true
 lxc.net.0.script.down = /bin/false
 lxc.net.0.l2proxy = 1
+lxc.net.0.veth.n_rxqueues = 2
+lxc.net.0.veth.n_txqueues = 3
 lxc.net.1.type = macvlan
 lxc.net.1.link = eth0
 lxc.net.1.macvlan.mode = bridge
@@ -81,6 +83,7 @@ lxc.net.4.link = eth9
     assert [str(r) for r in veth.veth_routes] == ["10.9.0.0/16", "fd09::/64"]
     assert veth.veth_vlan_id == 10 and veth.veth_vlan_tagged == [20, 30]
     assert (veth.script_up, veth.script_down, veth.hook_version) == ("/bin/true", "/bin/false", 1)
+    assert (veth.veth_rxqueues, veth.veth_txqueues) == (2, 3)
     assert mac.macvlan_mode == "bridge" and mac.host_name is None
     assert (ipv.ipvlan_mode, ipv.ipvlan_isolation) == ("l2", "private")
     assert vlan.vlan_id == 42

@@ -265,6 +265,11 @@ def _veth(ipr, nic, init_pid, state, made):
     peer = {"ifname": nic.temp_name, "net_ns_pid": init_pid}
     if mtu:
         peer["mtu"] = mtu
+    # queue counts are the container end's (LXC puts them on the peer)
+    if nic.veth_rxqueues:
+        peer["num_rx_queues"] = nic.veth_rxqueues
+    if nic.veth_txqueues:
+        peer["num_tx_queues"] = nic.veth_txqueues
     _step(f"{nic.key}: creating veth pair {host}", ipr.link, "add", ifname=host, kind="veth",
           peer=peer)
     made.append(host)

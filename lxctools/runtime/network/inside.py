@@ -22,7 +22,7 @@ def configure_inside(nics):
             except NetworkError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NetlinkError: report the kernel's words
-                raise kernel_error(exc, f"{nic.key}: configuring {nic.name} failed") from None
+                raise kernel_error(exc, f"{nic.key}: configuring the device failed") from None
         # lo is up whenever the container has a network of its own
         lo = ipr.link_lookup(ifname="lo")
         if lo:
@@ -67,7 +67,8 @@ def _default_route(ipr, index, gateway, family, nic):
     try:
         ipr.route("add", dst=dst, gateway=gateway, oif=index, family=family)
     except Exception as exc:  # noqa: BLE001
-        if getattr(exc, "code", None) != errno.ENETUNREACH:
+        # IPv4 says ENETUNREACH, IPv6 EHOSTUNREACH
+        if getattr(exc, "code", None) not in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             raise
         # a gateway outside the container's subnets (router mode's usual case): reach it
         # through the device first, then retry, as LXC does

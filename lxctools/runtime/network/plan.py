@@ -40,6 +40,8 @@ class Nic:
         vlan = items.get("veth.vlan.id")
         self.veth_vlan_id = None if vlan in (None, "") else VLAN_NONE if vlan == VLAN_NONE else int(vlan)
         self.veth_vlan_tagged = [int(v) for v in _list(items.get("veth.vlan.tagged.id"))]
+        self.veth_rxqueues = int(items["veth.n_rxqueues"]) if items.get("veth.n_rxqueues") else None
+        self.veth_txqueues = int(items["veth.n_txqueues"]) if items.get("veth.n_txqueues") else None
         self.macvlan_mode = items.get("macvlan.mode") or "private"
         self.ipvlan_mode = items.get("ipvlan.mode") or "l3"
         self.ipvlan_isolation = items.get("ipvlan.isolation") or "bridge"
