@@ -708,10 +708,13 @@ class Supervisor:
         if not plan.clone_flags & NS_FLAGS["net"]:
             return None
         from . import network
-        nics = network.plan(self.conf, f"{self.lxcpath}/{self.name}")
+        try:
+            nics = network.plan(self.conf, f"{self.lxcpath}/{self.name}")
+        except LxcError as exc:
+            raise network.locate(exc, self.request.config_file) from None
         if not nics:
             return None
-        network.check_host_side(nics)
+        network.check_host_side(nics, config_file=self.request.config_file)
         plan.configure_network = lambda: network.configure_inside(nics)
         return nics
 

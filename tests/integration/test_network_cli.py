@@ -118,7 +118,16 @@ def test_a_missing_bridge_is_refused_before_anything_starts(world, netns):
     before = sh(netns, "ip", "-o", "link").stdout
     proc = in_ns(netns, world, "lxc-start", "-n", "net-nobr")
     assert proc.returncode == 1
-    assert "lxc.net.0.link: no interface 'net-nosuch'" in proc.stderr
+    config = os.path.join(world.cdir("net-nobr"), "config")
+    line = world.config("net-nobr").splitlines().index("lxc.net.0.link = net-nosuch") + 1
+    assert f"{config}:{line}: lxc.net.0.link: no interface 'net-nosuch'" in proc.stderr
+    # a NIC the plan refuses names its line the same way
+    with open(config, "a") as handle:
+        handle.write("lxc.net.1.type = macvlan\n")
+    proc = in_ns(netns, world, "lxc-start", "-n", "net-nobr")
+    line = world.config("net-nobr").splitlines().index("lxc.net.1.type = macvlan") + 1
+    assert proc.returncode == 1
+    assert f"{config}:{line}: lxc.net.1.link is required for type macvlan" in proc.stderr
     assert sh(netns, "ip", "-o", "link").stdout == before
     assert in_ns(netns, world, "lxc-info", "-n", "net-nobr", "-sH").stdout.strip() == "STOPPED"
 

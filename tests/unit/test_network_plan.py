@@ -204,3 +204,17 @@ def test_stable_mac_from_the_container_unless_hwaddr_is_given():
     assert first[0].hwaddr.startswith("00:16:3e:")
     assert first[1].hwaddr == "00:16:3e:00:00:09"
     assert plan(loads(text))[0].hwaddr is None
+
+
+def test_errors_are_pointed_at_their_config_line(tmp_path):
+    from lxctools.runtime.network import locate
+
+    config = tmp_path / "config"
+    config.write_text("# c\nlxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.link = br1\n"
+                      "lxc.net.1.type = macvlan\n")
+    error = locate(ConfigError("x", key="lxc.net.0.link"), str(config))
+    assert (error.path, error.line) == (str(config), 4)  # the last one wins
+    assert str(error) == f"{config}:4: x"
+    error = locate(refused(config.read_text()), str(config))  # lxc.net.1.link is missing
+    assert error.line == 5 and "lxc.net.1.link is required" in str(error)
+    assert locate(ConfigError("y", key="lxc.net.0.mtu"), None).line is None

@@ -8,11 +8,12 @@ pivot_root (inside.py); teardown undoes the host side after a stop. addresses/in
 host_counters/nic_stats read /proc for lxc-info and lxc-ls (info.py).
 """
 
-from .host import HostState, check_host_side, in_netns, run_script, setup_host_side, teardown
+from .host import (HostState, check_host_side, in_netns, locate, run_script, setup_host_side,
+                   teardown)
 from .info import addresses, host_counters, interfaces, nic_stats
 from .inside import configure_inside
 from .plan import Nic, NetworkError, plan
 
 __all__ = ["HostState", "Nic", "NetworkError", "addresses", "check_host_side",
-           "configure_inside", "host_counters", "in_netns", "interfaces", "nic_stats", "plan",
+           "configure_inside", "host_counters", "in_netns", "interfaces", "locate", "nic_stats", "plan",
            "run_script", "setup_host_side", "teardown"]

@@ -9,6 +9,7 @@ under their old name and MTU, script.down. A netlink failure is reported as the 
 import contextlib
 import errno as errnos
 import os
+import re
 
 from ...errors import LxcError
 from .plan import IPVLAN_ISOLATION, IPVLAN_MODES, MACVLAN_MODES, VLAN_NONE, NetworkError, Nic
@@ -113,11 +114,40 @@ def _link_info(ipr, index):
     return link, kind, data
 
 
-def check_host_side(nics, host_netns=None):
+def locate(exc, config_file):
+    """Point an error about KEY at the line of CONFIG_FILE that sets it (the last one wins,
+    as in the config engine), so that it reads `config:12: lxc.net.0.link: ...`."""
+    if not config_file or not exc.key or exc.line:
+        return exc
+    try:
+        with open(config_file, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return exc
+    nic_type = re.sub(r"^(lxc\.net\.\d+)\..*$", r"\1.type", exc.key)
+    # a missing key (lxc.net.0.link is required) has no line: the NIC's type line stands in
+    for wanted in (exc.key, nic_type):
+        for number, text in enumerate(lines, 1):
+            if "=" in text and text.split("=", 1)[0].strip() == wanted:
+                exc.path, exc.line = config_file, number
+        if exc.line:
+            break
+    return exc
+
+
+def check_host_side(nics, host_netns=None, config_file=None):
     """Before cloning: every link named exists, a bridged veth's link is a bridge, VLAN
-    filtering is on where veth.vlan.id needs it, l2proxy's sysctls are set. Makes nothing."""
+    filtering is on where veth.vlan.id needs it, l2proxy's sysctls are set. Makes nothing.
+    Errors name the config line when CONFIG_FILE is given."""
     if not nics:
         return
+    try:
+        _check_host_side(nics, host_netns)
+    except LxcError as exc:
+        raise locate(exc, config_file) from None
+
+
+def _check_host_side(nics, host_netns):
     with in_netns(host_netns), _ipr() as ipr:
         for nic in nics:
             if not nic.link:
