@@ -194,3 +194,26 @@ def test_side_by_side_with_real_lxc_on_one_bridge(world, netns, tmp_path):
     finally:
         real("lxc-stop", "-n", "net-side", "-k")
         stop(netns, world, "net-side")
+
+
+def test_reboot_keeps_a_fixed_veth_pair_name(world, netns):
+    import time
+    container(world, "net-reb", nic("10.203.0.51/24", "lxc.net.0.veth.pair = net-pair0\n"))
+    # init reboots itself once (reboot(2) in a PID namespace ends init with SIGHUP)
+    proc = in_ns(netns, world, "lxc-start", "-n", "net-reb", "--", "/bin/sh", "-c",
+                 "[ -e /rebooted ] && exec sleep 100000; touch /rebooted; sleep 1; reboot -f")
+    assert proc.returncode == 0, proc.stderr
+    first = in_ns(netns, world, "lxc-info", "-n", "net-reb", "-pH").stdout.strip()
+    deadline = time.monotonic() + 15
+    while True:
+        pid = in_ns(netns, world, "lxc-info", "-n", "net-reb", "-pH").stdout.strip()
+        if pid and pid != first:
+            break
+        assert time.monotonic() < deadline, "the container did not reboot"
+        time.sleep(0.2)
+    # the old pair is removed before the new one is made under the same name
+    port = sh(netns, "ip", "-o", "link", "show", "net-pair0").stdout
+    assert "master net-br0" in port and "state UP" in port
+    assert "10.203.0.51" in in_ns(netns, world, "lxc-info", "-n", "net-reb", "-iH").stdout
+    stop(netns, world, "net-reb")
+    assert "net-pair0" not in sh(netns, "ip", "-o", "link").stdout
