@@ -140,6 +140,11 @@ def body(argv):
         for _, jkey, value in rows:
             if jkey == "ips":
                 data.setdefault("ips", []).append(value)
+            elif jkey == "link":
+                # one entry per host-side device, its counters with it
+                data.setdefault("links", []).append({"link": value})
+            elif jkey in ("tx_bytes", "rx_bytes", "total_bytes"):
+                data["links"][-1][jkey] = value
             else:
                 data[jkey] = value
         if args.config:

@@ -51,6 +51,11 @@ def test_two_containers_ping_each_other_and_a_third_reaches_the_host(world, netn
                   "10.203.0.11").returncode == 0
     info = in_ns(netns, world, "lxc-info", "-n", "net-two", "-i").stdout
     assert "IP:             10.203.0.12" in info
+    data = json.loads(in_ns(netns, world, "lxc-info", "-n", "net-two", "--format", "json").stdout)
+    assert data["ips"] == ["10.203.0.12"]
+    [link] = data["links"]
+    assert link["link"].startswith("veth") and link["total_bytes"] == link["tx_bytes"] + \
+        link["rx_bytes"] > 0
     assert "default via 10.203.0.1 dev eth0" in attach(netns, world, "net-gw", "ip", "route").stdout
     assert attach(netns, world, "net-gw", "ping", "-c", "1", "-W", "2",
                   "10.203.0.1").returncode == 0
