@@ -34,7 +34,10 @@ class World:
 
     def real(self, tool, *args, lxcpath=None, timeout=120):
         """Real LXC: always our lxcpath choice and, for lxc-create, our -f config."""
-        extra = ["-f", self.net_conf] if tool == "lxc-create" and "-f" not in args else []
+        # Only lxc-create's own options count: a template's "-f" (lxc-local's fstree) after
+        # "--" must not let the host's default.conf (veth on lxcbr0) in.
+        own = args[:args.index("--")] if "--" in args else args
+        extra = ["-f", self.net_conf] if tool == "lxc-create" and "-f" not in own else []
         return subprocess.run([real_lxc(tool), "-P", lxcpath or self.real_lp, *extra, *args],
                               capture_output=True, text=True, timeout=timeout,
                               env=dict(os.environ, LANG="C", PATH=SANE_PATH))
