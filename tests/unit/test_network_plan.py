@@ -218,3 +218,16 @@ def test_errors_are_pointed_at_their_config_line(tmp_path):
     error = locate(refused(config.read_text()), str(config))  # lxc.net.1.link is missing
     assert error.line == 5 and "lxc.net.1.link is required" in str(error)
     assert locate(ConfigError("y", key="lxc.net.0.mtu"), None).line is None
+
+
+def test_an_unprivileged_user_is_told_plainly(monkeypatch, tmp_path):
+    from lxctools.runtime import network
+
+    config = tmp_path / "config"
+    config.write_text("lxc.net.0.type = veth\nlxc.net.0.link = br0\n")
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(network.NetworkError) as info:
+        network.check_host_side(nics(config.read_text()), config_file=str(config))
+    assert str(info.value) == (f"{config}:1: lxc.net.0.type = veth: an unprivileged user "
+                               "cannot create network devices")
+    assert "type = empty" in info.value.hint

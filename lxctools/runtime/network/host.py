@@ -30,13 +30,15 @@ class HostState:
         self.host_netns = host_netns
         self.phys = {}        # nic index -> {"mtu": original MTU}
         self.proxies = []     # (link name, family, address) neighbour proxies on the host
+        self.lo_routes = []   # (family, dst) routes to lo for ipvlan's l2proxy
 
     def to_json(self):
         return [n.to_json() for n in self.nics]
 
     def record(self):
         return {"nics": self.to_json(), "phys": self.phys,
-                "proxies": [list(p) for p in self.proxies]}
+                "proxies": [list(p) for p in self.proxies],
+                "lo_routes": [list(r) for r in self.lo_routes]}
 
     @classmethod
     def from_record(cls, record, container_name, init_pid):
@@ -49,6 +51,7 @@ class HostState:
         state = cls([Nic.from_json(n) for n in record.get("nics", [])], container_name)
         state.phys = {int(k): v for k, v in (record.get("phys") or {}).items()}
         state.proxies = [tuple(p) for p in record.get("proxies") or []]
+        state.lo_routes = [tuple(r) for r in record.get("lo_routes") or []]
         try:
             state.netns_fd = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -141,6 +144,15 @@ def check_host_side(nics, host_netns=None, config_file=None):
     Errors name the config line when CONFIG_FILE is given."""
     if not nics:
         return
+    if os.geteuid() != 0:
+        # LXC goes through its setuid lxc-user-nic for veth; we do not (yet): say so plainly
+        # instead of failing later with EPERM from the kernel
+        nic = nics[0]
+        raise locate(NetworkError(
+            f"{nic.key}.type = {nic.type}: an unprivileged user cannot create network devices",
+            key=f"{nic.key}.type",
+            hint=f"use `{nic.key}.type = empty` (loopback only) or `none`, or start as root"),
+            config_file)
     try:
         _check_host_side(nics, host_netns)
     except LxcError as exc:
@@ -376,14 +388,26 @@ def _router(ipr, nic, index):
 def _add_l2proxy(ipr, nic, state):
     _check_l2proxy_sysctls(nic)
     link = _lookup(ipr, nic.link)
+    lo = _lookup(ipr, "lo")
     for address, _ in nic.ipv4 + nic.ipv6:
         family = AF_INET if address.version == 4 else AF_INET6
         _step(f"{nic.key}.l2proxy: neighbour proxy for {address.ip} on {nic.link}", ipr.neigh,
               "add", dst=str(address.ip), ifindex=link, flags=NTF_PROXY, family=family)
         state.proxies.append((nic.link, family, str(address.ip)))
+        if nic.type == "ipvlan":
+            # LXC: ipvlan needs a route to lo for the proxy to answer
+            full = 32 if family == AF_INET else 128
+            _step(f"{nic.key}.l2proxy: route {address.ip} to lo", ipr.route, "add",
+                  dst=f"{address.ip}/{full}", oif=lo, family=family)
+            state.lo_routes.append((family, f"{address.ip}/{full}"))
 
 
 def _remove_proxies(ipr, state):
+    lo = _lookup(ipr, "lo")
+    for family, dst in state.lo_routes:
+        with contextlib.suppress(Exception):
+            ipr.route("del", dst=dst, oif=lo, family=family)
+    state.lo_routes = []
     for link, family, address in state.proxies:
         index = _lookup(ipr, link)
         if index is None:
