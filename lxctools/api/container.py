@@ -272,12 +272,21 @@ class Container:
             return []
 
     def attach_command(self, options):
-        """lxc-attach: run options.command inside; returns its exit code (128+N if killed)."""
+        """lxc-attach: run options.command inside; returns its exit code (128+N if killed).
+
+        The running config (from the supervisor) decides security and architecture; the
+        config lxc-attach loads itself (--rcfile, else the container's file) gives the
+        environment, prlimits and lxc.proc settings, as with LXC."""
         from ..errors import NotRunning
         from ..runtime.attach import attach
-        from ..runtime.cgroups import Cgroups
         from ..config.model import Conf
 
+        local = None
+        if self.rcfile:
+            if not os.path.isfile(self.rcfile):
+                raise LxcError(f"Failed to load rcfile {self.rcfile}: no such file",
+                               hint="-f/--rcfile names a config file to read")
+            local = self.conf
         try:
             info = self.running_info()
         except NotRunning:
@@ -286,8 +295,13 @@ class Container:
         conf.items = info.get("conf") or {}
         if not conf.items:
             conf = self.conf
-        cgroups = Cgroups.from_json(info["cgroups"]) if info.get("cgroups") else None
-        return attach(info["init_pid"], conf, cgroups, options)
+        if local is None:
+            local = self.conf if os.path.exists(self.config_file_name) else conf
+        cgroups = None
+        if info.get("cgroups"):
+            from ..runtime.cgroups import Cgroups
+            cgroups = Cgroups.from_json(info["cgroups"])
+        return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
 
     def reboot(self, timeout=60):
         return self.stop(timeout=timeout, reboot=True)

@@ -11,7 +11,10 @@ Exits with the command's status (128+N when a signal N killed it)."""
 
 
 def build_parser():
-    parser = make_parser("lxc-attach", DESCRIPTION)
+    parser = make_parser("lxc-attach", DESCRIPTION, rcfile=False)
+    parser.add_argument("-f", "--rcfile", metavar="FILE",
+                        help="load the configuration from FILE (environment, prlimits)")
+    parser.set_defaults(_accept_extra=True)  # a command without `--`, as LXC
     parser.add_argument("-e", "--elevated-privileges", nargs="?", const="", default=None,
                         metavar="LIST", help="keep privileges: CAP|CGROUP|LSM (default all)")
     parser.add_argument("-a", "--arch", metavar="ARCH", help="architecture personality (e.g. i686)")
@@ -43,10 +46,19 @@ def complete_running(prefix, parsed_args=None, **_):
     return sorted(n for n in active_names(lxcpath) if n.startswith(prefix))
 
 
+def optional_attached(argv):
+    """getopt's optional argument: -e takes a list only when attached (-eCAP,
+    --elevated-privileges=CAP); `-e CAP` is -e followed by the word CAP."""
+    return ["--elevated-privileges=" if a in ("-e", "--elevated-privileges") else a
+            for a in argv]
+
+
 def body(argv):
     from .start import split_command
     own, command = split_command(argv)
-    args = parse(build_parser(), own)
+    parser = build_parser()
+    args, extra = parse_with_command(parser, optional_attached(own))
+    command = extra + command
     from ..api.container import Container
     from ..errors import LxcError
     from ..runtime.attach import Options, parse_elevated, parse_namespaces
@@ -66,6 +78,16 @@ def body(argv):
         return container.attach_command(options)
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
+
+
+def parse_with_command(parser, argv):
+    """(args, the non-option words that are not the name): LXC's command without `--`."""
+    args = parse(parser, argv)
+    known, rest = parser.parse_known_args(argv)
+    words = [a for a in rest if not a.startswith("-")]
+    if known.name is None and words:
+        words = words[1:]  # parse() took it as the name
+    return args, words
 
 
 def main(argv=None):

@@ -1,20 +1,26 @@
 """lxc-attach: run a command inside a running container (lxc-behaviour.md 2.4).
 
-The caller forks a child that joins the container's cgroups and namespaces (user first, mount
-last: the namespace files are opened before anything is joined), forks again so the command
-is inside the PID namespace, then gives up what the container's init gave up (capabilities,
-no_new_privs, seccomp) unless -e keeps it, and execs. Everything the child needs after
-joining the mount namespace is imported and computed before: the host's files are gone then.
+The caller becomes a child subreaper and forks a transient child that applies the
+container's prlimits and lxc.proc settings, joins its cgroups, opens nothing more and joins
+its namespaces (user first, mount last: the namespace files are opened before anything is
+joined), goes back to the caller's working directory when the container has it, forks the
+command's process (so that it is inside the PID namespace) and exits. The command's process
+is then the caller's child, as with LXC's CLONE_PARENT: nothing of ours lingers in the
+container's cgroup. It switches to the user namespace's root, gives up what the container's
+init gave up (capabilities, no_new_privs, seccomp) unless -e keeps it, switches to -u/-g and
+execs. Everything it needs after joining the mount namespace is imported and computed
+before: the host's files are gone then.
 
-With a terminal on stdin or stdout, a pty is made on the host and proxied, as LXC does;
-otherwise the caller's stdio is passed straight through (redirections work).
+Terminals as LXC: when any of stdin, stdout, stderr is a tty, a pty is taken from the
+container's own devpts and put in place of exactly those fds that are ttys; the others are
+passed straight through (so `lxc-attach -- ls > file` writes plain lines into the file).
 """
 
-import fcntl  # noqa: F401 - used after setns(mnt)
+import errno
+import fcntl  # used after setns(mnt), where the host's modules are out of reach
 import os
 import signal
-import sys
-import termios  # noqa: F401
+import termios
 
 from ..errors import LxcError
 from ..kernel import libc
@@ -22,9 +28,11 @@ from ..kernel import libc
 NS_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ARCHES_32 = {"x86", "i386", "i486", "i586", "i686", "linux32", "armel", "armhf", "armv7l",
-             "arm", "ppc", "s390", "mips", "mipsel"}
+             "arm", "ppc", "s390", "mips", "mipsel", "armv7"}
 ARCHES_64 = {"x86_64", "amd64", "linux64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x",
-             "mips64", "mips64el", "riscv64"}
+             "mips64", "mips64el", "riscv64", "ppc64el"}
+# exec errors as LXC's lxc_attach_run_command reports them
+EXEC_CODES = {errno.ENOENT: 127, errno.EACCES: 126, errno.ENOEXEC: 126}
 
 
 class AttachError(LxcError):
@@ -56,7 +64,8 @@ def parse_namespaces(text):
         token = {"MOUNT": "mnt", "NETWORK": "net", "UTSNAME": "uts"}.get(token, token)
         if token.lower() not in NS_ORDER:
             raise AttachError(f"invalid namespace name {token!r}",
-                              hint="use MOUNT|PID|UTSNAME|IPC|USER|NETWORK|CGROUP|TIME")
+                              hint="use MOUNT|PID|UTSNAME|IPC|USER|NETWORK|CGROUP|TIME "
+                                   "(upper case for MOUNT, NETWORK and UTSNAME)")
         names.append(token.lower())
     return names
 
@@ -67,9 +76,20 @@ def parse_elevated(text):
     found = set()
     for token in text.split("|"):
         if token not in ("CAP", "CGROUP", "LSM"):
-            raise AttachError(f"invalid privilege {token!r}", hint="CAP, CGROUP or LSM, |-separated")
+            raise AttachError(f'invalid elevated privilege "{token}" requested',
+                              hint="CAP, CGROUP or LSM, |-separated (-eCAP or "
+                                   "--elevated-privileges='CAP|CGROUP')")
         found.add(token)
     return found
+
+
+def persona_of(arch):
+    """personality(2) value for an lxc.arch / -a name; None when unknown."""
+    if arch in ARCHES_32:
+        return libc.PER_LINUX32
+    if arch in ARCHES_64:
+        return libc.PER_LINUX
+    return None
 
 
 def container_namespaces(init_pid, wanted):
@@ -94,6 +114,32 @@ def container_namespaces(init_pid, wanted):
     return fds
 
 
+def userns_root(init_pid):
+    """(uid, gid) to take on inside the container's user namespace, as LXC: its root when
+    the maps have 0, else whatever the init runs as."""
+    host = {}
+    with open(f"/proc/{init_pid}/status") as handle:
+        for line in handle:
+            if line.startswith(("Uid:", "Gid:")):
+                host[line[0]] = int(line.split()[1])
+    ids = []
+    for kind, name in (("U", "uid_map"), ("G", "gid_map")):
+        found = None
+        with open(f"/proc/{init_pid}/{name}") as handle:
+            for line in handle:
+                inner, outer, count = (int(x) for x in line.split())
+                if inner <= 0 < inner + count:
+                    found = 0
+                    break
+                if outer <= host[kind] < outer + count:
+                    found = host[kind] - outer + inner
+        if found is None:
+            raise AttachError(f"the container's {name} maps neither root nor its init's id",
+                              hint=f"check lxc.idmap (cat /proc/{init_pid}/{name})")
+        ids.append(found)
+    return tuple(ids)
+
+
 def environment(conf, options):
     if options.clear_env:
         env = {k: os.environ[k] for k in options.keep_vars if k in os.environ}
@@ -107,23 +153,24 @@ def environment(conf, options):
         env[key] = value if sep else os.environ.get(key, "")
     for entry in options.set_vars:
         key, sep, value = entry.partition("=")
-        if not sep:
-            raise AttachError(f"-v {entry!r}: expected VAR=VALUE")
-        env[key] = value
+        if sep:
+            env[key] = value
+        else:
+            env.pop(key, None)  # putenv("NAME") removes NAME, as LXC's -v NAME does
     return env
 
 
-def passwd_entry(uid):
-    """(home, shell) for UID from the container's /etc/passwd (read after joining it)."""
+def login_shell(uid):
+    """The shell of UID in the container's /etc/passwd (read after joining it), else None."""
     try:
         with open("/etc/passwd") as handle:
             for line in handle:
                 fields = line.rstrip("\n").split(":")
-                if len(fields) >= 7 and fields[2] == str(uid):
-                    return fields[5] or "/", fields[6] or "/bin/sh"
+                if len(fields) >= 7 and fields[2] == str(uid) and fields[6]:
+                    return fields[6]
     except OSError:
         pass
-    return "/", "/bin/sh"
+    return None
 
 
 def find_program(name, path):
@@ -136,80 +183,123 @@ def find_program(name, path):
     return name
 
 
-def attach(init_pid, conf, cgroups, options):
-    """Run OPTIONS.command in the container whose init is INIT_PID; returns its exit code."""
-    from . import security
+class _Plan:
+    """Everything the forked processes need, decided before the fork."""
 
-    if options.namespaces is not None:
-        options.elevated = {"CAP", "CGROUP", "LSM"}  # -s implies -e, as LXC
-    fds = container_namespaces(init_pid, options.namespaces)
-    # what init gave up, the attached command gives up too (unless -e CAP keeps it)
-    prepared = security.prepare(conf) if "CAP" not in options.elevated else None
-    env = environment(conf, options)
-    persona = None
-    if options.arch:
-        if options.arch in ARCHES_32:
-            persona = libc.PER_LINUX32
-        elif options.arch in ARCHES_64:
-            persona = libc.PER_LINUX
+    def __init__(self, init_pid, conf, local_conf, cgroups, options):
+        from . import security
+
+        if options.namespaces is not None:
+            options.elevated = {"CAP", "CGROUP", "LSM"}  # -s implies -e, as LXC
+        self.options = options
+        wanted = options.namespaces
+        if wanted is None and "CGROUP" in options.elevated:
+            # LXC leaves the cgroup namespace alone when it does not move into the cgroups
+            wanted = [n for n in NS_ORDER if n != "cgroup"]
+        self.fds = container_namespaces(init_pid, wanted)
+        self.cgroups = cgroups if "CGROUP" not in options.elevated else None
+        # what init gave up, the attached command gives up too (unless -e CAP keeps it)
+        self.security = security.prepare(conf) if "CAP" not in options.elevated else None
+        self.env = environment(local_conf, options)
+        self.persona = None
+        if options.arch:
+            self.persona = persona_of(options.arch)
+            if self.persona is None:
+                raise AttachError(f"Invalid architecture specified: {options.arch}",
+                                  hint="e.g. -a i686 (32-bit) or -a x86_64")
         else:
-            raise AttachError(f"unknown architecture {options.arch!r}",
-                              hint="e.g. -a i686 (32-bit) or -a x86_64")
-    use_pty = sys.stdin.isatty() or sys.stdout.isatty()
+            self.persona = persona_of(conf.value("lxc.arch") or "")
+        self.setup_ids = userns_root(init_pid) if "user" in self.fds else None
+        default = self.setup_ids or (0, 0)
+        self.uid = options.uid if options.uid is not None else default[0]
+        self.gid = options.gid if options.gid is not None else default[1]
+        self.local_conf = local_conf
+        self.prlimits = bool(local_conf.family("lxc.prlimit"))
+        self.proc = local_conf.family("lxc.proc")
+        try:
+            self.cwd = os.getcwd()
+        except OSError:
+            self.cwd = None
+        self.tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)]
+
+
+def attach(init_pid, conf, cgroups, options, local_conf=None):
+    """Run OPTIONS.command in the container whose init is INIT_PID; returns its exit code.
+
+    CONF is the running configuration (security, architecture); LOCAL_CONF the one lxc-attach
+    loaded (the container's file or --rcfile), which gives the environment, prlimits and
+    lxc.proc settings as with LXC. Default: CONF."""
+    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
     master = slave = None
-    if use_pty:
+    if plan.tty_fds:
+        from .attach_tty import open_pty
         master, slave = open_pty(init_pid)
+    libc.set_child_subreaper()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
-    child = os.fork()
-    if child == 0:
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    transient = os.fork()
+    if transient == 0:
         os.close(error_r)
+        os.close(pid_r)
         if master is not None:
             os.close(master)
-        code = 1
         try:
-            code = _child(fds, cgroups, options, prepared, env, persona, slave, error_w)
+            _transient(plan, slave, error_w, pid_w)
+            os._exit(0)
         except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
             _report(error_w, exc)
-        os._exit(code)
+            os._exit(1)
     os.close(error_w)
-    for fd in fds.values():
+    os.close(pid_w)
+    for fd in plan.fds.values():
         os.close(fd)
     if slave is not None:
         os.close(slave)
-    if master is not None:
-        code = _proxy_until_exit(master, child, options.pty_log)
-    else:
-        code = _wait(child)
-    message = b""
-    while True:
-        chunk = os.read(error_r, 4096)
-        if not chunk:
-            break
-        message += chunk
-    os.close(error_r)
+    # ^C and ^\ are for the command: without a terminal they reach the whole process group,
+    # and LXC ignores them in lxc-attach itself so that its status is the command's
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    pid_bytes = _read_all(pid_r)
+    code = _wait(transient)
+    child = int(pid_bytes) if pid_bytes else None
+    if child is not None:
+        if master is not None:
+            from .attach_tty import relay_until_exit
+            code = relay_until_exit(master, child, plan.tty_fds, options.pty_log)
+        else:
+            code = _wait(child)
+    elif master is not None:
+        os.close(master)
+    message = _read_all(error_r)
     if message:
         text, _, hint = message.decode(errors="replace").partition("\0")
         raise AttachError(text, hint=hint or None, exit_code=code if code else 1)
     return code
 
 
-def open_pty(init_pid):
-    """A pty from the container's own devpts (so `tty` inside names a device it can see),
-    else from the host's."""
+def _isatty(fd):
     try:
-        master, slave, _number = libc.open_pty_in(f"/proc/{init_pid}/root/dev/pts")
+        return os.isatty(fd)
     except OSError:
-        import pty
-        master, slave = pty.openpty()
-    os.set_inheritable(master, False)
-    return master, slave
+        return False
+
+
+def _read_all(fd):
+    data = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return data
 
 
 def _report(fd, exc):
     if isinstance(exc, LxcError):
         text = f"{exc}\0{exc.hint or ''}"
     elif isinstance(exc, OSError):
-        text = f"{exc.strerror or exc}"
+        text = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     else:
         text = f"{type(exc).__name__}: {exc}"
     try:
@@ -218,62 +308,103 @@ def _report(fd, exc):
         pass
 
 
-def _child(fds, cgroups, options, prepared, env, persona, slave, error_w):
-    if cgroups is not None and "CGROUP" not in options.elevated:
-        cgroups.enter(os.getpid())
+def _transient(plan, slave, error_w, pid_w):
+    """In the host's namespaces still: limits, cgroups, setns, then the command's process."""
+    # set here, while we are still root of the host: fork passes them on (LXC sets them on
+    # the attached pid from the outside)
+    if plan.prlimits:
+        from .payload import apply_prlimits
+        apply_prlimits(plan.local_conf)
+    for key, value in plan.proc:
+        with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
+            handle.write(value)
+    if plan.cgroups is not None:
+        plan.cgroups.enter(os.getpid())
     for name in NS_ORDER:
-        if name in fds:
-            libc.setns(fds[name], 0)
-            os.close(fds[name])
-    os.chdir("/")
+        if name in plan.fds:
+            libc.setns(plan.fds[name], 0)
+            os.close(plan.fds[name])
+    if plan.cwd and "mnt" in plan.fds:
+        try:
+            os.chdir(plan.cwd)  # LXC keeps the caller's directory when the container has it
+        except OSError:
+            pass  # setns left us at the container's root
     pid = os.fork()
     if pid:
-        os.close(error_w)
-        return _wait(pid)
-    # the command's process: inside every namespace joined, PID namespace included
+        os.write(pid_w, str(pid).encode())
+        return
+    os.close(pid_w)
     try:
-        if options.remount and "mnt" not in fds:
-            libc.unshare(libc.CLONE_NEWNS)
-            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
-            libc.mount("proc", "/proc", "proc", 0)
-            libc.mount("sysfs", "/sys", "sysfs", 0)
-        uid = options.uid if options.uid is not None else 0
-        gid = options.gid if options.gid is not None else 0
-        home, shell = passwd_entry(uid)
-        command = options.command or [shell]
-        if slave is not None:
-            os.setsid()
-            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            for target in (0, 1, 2):
-                os.dup2(slave, target)
-            if slave > 2:
-                os.close(slave)
-        for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
-        if persona is not None:
-            libc.personality(persona)
-        if prepared is not None:
-            # bounding-set drops need CAP_SETPCAP: before the switch of user, as LXC
-            prepared.apply_caps()
-        if options.gid is not None or options.uid is not None:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        try:
-            os.chdir(home)
-        except OSError:
-            os.chdir("/")
-        program = find_program(command[0], env.get("PATH", DEFAULT_PATH))
-        if prepared is not None:
-            prepared.apply()
-        try:
-            os.execve(program, command, env)
-        except OSError as exc:
-            os.write(error_w, f'{exc.strerror} - Failed to exec "{command[0]}"'.encode())
-            os._exit(127)
+        _command(plan, slave, error_w)
     except BaseException as exc:  # noqa: BLE001
         _report(error_w, exc)
         os._exit(1)
+
+
+def _command(plan, slave, error_w):
+    """The command's process, inside every namespace joined, PID namespace included."""
+    options = plan.options
+    if options.remount and "mnt" not in plan.fds:
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+        libc.umount("/proc", libc.MNT_DETACH)
+        libc.mount("proc", "/proc", "proc", 0)
+        try:
+            libc.umount("/sys", libc.MNT_DETACH)
+            libc.mount("sysfs", "/sys", "sysfs", 0)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # /sys was no mount point: leave it
+                raise
+    if plan.persona is not None:
+        libc.personality(plan.persona)
+    if plan.security is not None:
+        # bounding-set drops need CAP_SETPCAP: before any switch of user, as LXC
+        plan.security.apply_caps()
+    if slave is not None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for target in plan.tty_fds:
+            os.dup2(slave, target)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT,
+                   signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        os.setgroups([])
+    except PermissionError:
+        pass  # a user namespace whose setgroups is "deny"
+    if plan.setup_ids is not None:
+        os.setresgid(plan.setup_ids[1], plan.setup_ids[1], plan.setup_ids[1])
+        os.setresuid(plan.setup_ids[0], plan.setup_ids[0], plan.setup_ids[0])
+    if slave is not None:
+        if plan.uid != (plan.setup_ids or (0, 0))[0]:
+            try:
+                os.fchown(slave, plan.uid, -1)  # the user's terminal is the user's
+            except OSError:
+                pass
+        if slave not in (0, 1, 2):
+            os.close(slave)
+    command = options.command
+    if command:
+        program = find_program(command[0], plan.env.get("PATH", DEFAULT_PATH))
+    else:
+        shell = login_shell(plan.uid)
+        command = [shell or "/bin/sh"]
+        program = command[0]
+    if plan.security is not None:
+        plan.security.apply()
+    if (plan.uid, plan.gid) != (plan.setup_ids or (0, 0)):
+        os.setresgid(plan.gid, plan.gid, plan.gid)
+        os.setresuid(plan.uid, plan.uid, plan.uid)
+    try:
+        os.execve(program, command, plan.env)
+    except OSError as exc:
+        if not options.command and program != "/bin/sh":
+            try:
+                os.execve("/bin/sh", ["/bin/sh"], plan.env)
+            except OSError:
+                pass
+        os.write(error_w, f'{exc.strerror} - Failed to exec "{command[0]}"'.encode())
+        os._exit(EXEC_CODES.get(exc.errno, 255))
 
 
 def _wait(pid):
@@ -286,76 +417,3 @@ def _wait(pid):
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.waitstatus_to_exitcode(status)
-
-
-def _proxy_until_exit(master, child, log_path):
-    """Relay the caller's terminal to the pty until the command exits."""
-    import selectors
-    from .terminal import RawMode, copy_window_size, write_all
-
-    log = open(log_path, "ab") if log_path else None
-    if log is not None:
-        os.fchmod(log.fileno(), 0o640)
-    selector = selectors.DefaultSelector()
-    selector.register(master, selectors.EVENT_READ, "out")
-    stdin_open = sys.stdin.isatty()
-    if stdin_open:
-        selector.register(0, selectors.EVENT_READ, "in")
-    if sys.stdin.isatty():
-        copy_window_size(0, master)
-    old = signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(0, master))
-    try:
-        with RawMode(0) if sys.stdin.isatty() else _Nothing():
-            while True:
-                for key, _mask in selector.select(timeout=0.5):
-                    if key.data == "out":
-                        try:
-                            data = os.read(master, 65536)
-                        except OSError:
-                            data = b""
-                        if not data:
-                            return _wait(child)
-                        write_all(1, data)
-                        if log is not None:
-                            log.write(data)
-                    else:
-                        data = os.read(0, 4096)
-                        if not data:
-                            selector.unregister(0)
-                            continue
-                        write_all(master, data)
-                pid, status = os.waitpid(child, os.WNOHANG)
-                if pid:
-                    _drain(master, log)
-                    if os.WIFSIGNALED(status):
-                        return 128 + os.WTERMSIG(status)
-                    return os.waitstatus_to_exitcode(status)
-    finally:
-        signal.signal(signal.SIGWINCH, old)
-        selector.close()
-        os.close(master)
-        if log is not None:
-            log.close()
-
-
-def _drain(master, log):
-    from .terminal import write_all
-    import select
-    while select.select([master], [], [], 0)[0]:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            return
-        if not data:
-            return
-        write_all(1, data)
-        if log is not None:
-            log.write(data)
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
