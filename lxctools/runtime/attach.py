@@ -192,11 +192,7 @@ class _Plan:
         if options.namespaces is not None:
             options.elevated = {"CAP", "CGROUP", "LSM"}  # -s implies -e, as LXC
         self.options = options
-        wanted = options.namespaces
-        if wanted is None and "CGROUP" in options.elevated:
-            # LXC leaves the cgroup namespace alone when it does not move into the cgroups
-            wanted = [n for n in NS_ORDER if n != "cgroup"]
-        self.fds = container_namespaces(init_pid, wanted)
+        self.fds = container_namespaces(init_pid, options.namespaces)
         self.cgroups = cgroups if "CGROUP" not in options.elevated else None
         # what init gave up, the attached command gives up too (unless -e CAP keeps it)
         self.security = security.prepare(conf) if "CAP" not in options.elevated else None
@@ -319,7 +315,7 @@ def _transient(plan, slave, error_w, pid_w):
         with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
             handle.write(value)
     if plan.cgroups is not None:
-        plan.cgroups.enter(os.getpid())
+        plan.cgroups.enter_attached(os.getpid())
     for name in NS_ORDER:
         if name in plan.fds:
             libc.setns(plan.fds[name], 0)

@@ -46,9 +46,10 @@ def both_from(world, cwd, *args):
     ["id"], ["hostname"], ["cat", "/proc/1/cmdline"], ["ls", "/"], ["ls", "/dev"],
     ["sh", "-c", "ps -o pid,comm | head -4"], ["cat", "/proc/self/status"],
     ["sh", "-c", "cat /proc/1/cgroup"], ["readlink", "/proc/self/ns/net"],
+    ["cat", "/proc/self/cgroup"], ["-e", "--", "cat", "/proc/self/cgroup"],
 ])
 def test_same_view_as_real_lxc(pair, command):
-    ours, real = both(pair, "--", *command)
+    ours, real = both(pair, *([] if command[0] == "-e" else ["--"]), *command)
     assert ours.returncode == real.returncode == 0, ours.stderr + real.stderr
     if command[0] == "readlink":
         assert ours.stdout != os.readlink("/proc/self/ns/net") + "\n"
@@ -299,3 +300,16 @@ def test_unprivileged_container(world):
         world.ours("lxc-stop", "-n", "att-u", "-k", lxcpath=lp)
         world.ours("lxc-destroy", "-n", "att-u", lxcpath=lp)
         shutil.rmtree(lp, ignore_errors=True)
+
+
+def test_attached_leaf_cgroup_goes_with_the_container(world):
+    """In the v2 hierarchy attach uses the payload's `.lxc` leaf, as LXC 5; a stop removes it."""
+    assert world.ours("lxc-create", "-n", "att-c", "-t", "busybox").returncode == 0
+    assert world.ours("lxc-start", "-n", "att-c").returncode == 0
+    try:
+        proc = world.ours("lxc-attach", "-n", "att-c", "--", "cat", "/proc/self/cgroup")
+        assert proc.returncode == 0 and "0::/.lxc" in proc.stdout.splitlines()
+    finally:
+        assert world.ours("lxc-stop", "-n", "att-c", "-k").returncode == 0
+    left = [top for top, _dirs, _files in os.walk("/sys/fs/cgroup") if "att-c" in top]
+    assert left == []

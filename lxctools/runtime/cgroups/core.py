@@ -253,6 +253,25 @@ class Cgroups:
             if p.payload:
                 _attach(p.payload, pid)
 
+    def enter_attached(self, pid):
+        """lxc-attach's placement, as LXC 5: the payload cgroup in v1 hierarchies; in a v2
+        hierarchy its `.lxc` leaf (made on demand), since a v2 cgroup whose controllers are
+        delegated to children may hold no process itself."""
+        for p in self.placed:
+            if not p.payload:
+                continue
+            if p.h.version == 2:
+                leaf = os.path.join(p.payload, ".lxc")
+                try:
+                    os.mkdir(leaf, 0o755)
+                except FileExistsError:
+                    pass
+                except OSError:
+                    leaf = p.payload
+                _attach(leaf, pid)
+            else:
+                _attach(p.payload, pid)
+
     def enter_monitor(self, pid):
         for p in self.placed:
             if p.monitor:
