@@ -14,6 +14,18 @@ from ..storage.remove import canonical, check_no_mounts, remove_tree
 from ..runtime.hooks import rootfs_path, run_hooks
 
 
+def _remove(container_dir, conf):
+    """remove_tree, as the container's root in its user namespace when we are not root and
+    the container is unprivileged: its files belong to a subuid we cannot delete as."""
+    idmap = conf.value("lxc.idmap") or []
+    if os.geteuid() == 0 or not idmap:
+        return remove_tree(container_dir)
+    from ..runtime.userns import run_in_userns
+    dry = remove_tree(container_dir, dry_run=True)
+    run_in_userns(idmap, lambda _uid, _gid: remove_tree(container_dir), "removing the container")
+    return dry
+
+
 def _lines(path):
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -79,7 +91,7 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
     else:
         run_hooks("destroy", name, conf, config_file)
         _forget_origin(container_dir)
-        removed = remove_tree(container_dir)
+        removed = _remove(container_dir, conf)
     if outside and os.path.lexists(rootfs):
         log.warn(f"{name}: rootfs {rootfs} is outside {container_dir}: left in place "
                  "(remove it yourself if it is no longer needed)")

@@ -845,6 +845,7 @@ class Supervisor:
         self.tty_busy = {}
         for fd in getattr(self, "plan", None) and self.plan.share_fds.values() or ():
             os.close(fd)
+
         if self.console_log is not None:
             self.console_log.close()
             self.console_log = None
@@ -892,8 +893,16 @@ def make_cgroups(name, lxcpath, conf):
         from .cgroups import Cgroups
     except ImportError:
         return None
-    cgroups = Cgroups.for_container(name, lxcpath, conf)
-    cgroups.create()
+    try:
+        cgroups = Cgroups.for_container(name, lxcpath, conf)
+        cgroups.create()
+    except LxcError as exc:
+        if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
+            raise
+        # as LXC: an unprivileged container without delegated cgroups still starts
+        log.warn(f"no cgroups for {name}: {exc} (limits, freezing and usage figures are "
+                 "unavailable; lxc-checkconfig shows how to delegate)")
+        return None
     try:
         # device rules come later (apply_devices at "ready"), as LXC: a deny-all list must
         # not lock init out of /dev and its console while it sets them up

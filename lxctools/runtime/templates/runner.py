@@ -270,7 +270,8 @@ def check_caller(tpl, doc):
         raise LxcError("No uid mapping for container root",
                        hint="unprivileged containers need lxc.idmap lines (u and g) in "
                             "~/.config/lxc/default.conf; lxc-checkconfig shows the fix")
-    _require_root_for_idmap()
+    if tpl.kind != "native":
+        _require_root_for_idmap()  # external scripts would need to run inside the userns
 
 
 def _require_root_for_idmap():
@@ -285,7 +286,11 @@ def own_for_idmap(doc, container_dir, rootfs):
     lines = _idmap_lines(doc)
     if not lines:
         return
-    _require_root_for_idmap()
+    if os.geteuid() != 0:
+        # the template ran as us: in a user namespace, our files become container root's
+        from ..userns import chown_to_container_root
+        chown_to_container_root(lines, [rootfs], owner_only=[container_dir])
+        return
     from .idshift import IdMap, shift_tree
 
     idmap = IdMap.parse(lines)

@@ -1,0 +1,115 @@
+"""Unprivileged containers: an ordinary user with subordinate ids creates, starts, enters,
+stops and destroys a busybox container with our tools, through a login session (su -) and
+without PAM (setpriv); the host sees the container's root as the subuid base."""
+
+import os
+import pwd
+import shlex
+import subprocess
+
+import pytest
+
+from conftest import ours_for_anyone, require_root
+
+USER = "lxct-unpriv"
+
+
+def subid_start(user, path):
+    for line in open(path):
+        name, start, count = line.strip().split(":")
+        if name == user:
+            return int(start), int(count)
+    return None
+
+
+@pytest.fixture
+def user():
+    require_root()
+    subprocess.run(["userdel", "-r", USER], capture_output=True)
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)
+    try:
+        if subid_start(USER, "/etc/subuid") is None:
+            subprocess.run(["usermod", "--add-subuids", "400000-465535", "--add-subgids",
+                            "400000-465535", USER], check=True)
+        start, count = subid_start(USER, "/etc/subuid")
+        home = pwd.getpwnam(USER).pw_dir
+        conf = os.path.join(home, ".config/lxc")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "default.conf"), "w") as handle:
+            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {start} {count}\n"
+                         f"lxc.idmap = g 0 {start} {count}\n")
+        subprocess.run(["chown", "-R", f"{USER}:{USER}", os.path.join(home, ".config")],
+                       check=True)
+        yield {"home": home, "base": start, "count": count}
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
+        lxcpath = os.path.join(pwd.getpwnam(USER).pw_dir, ".local/share/lxc")
+        subprocess.run(["rm", "-rf", lxcpath], capture_output=True)
+        subprocess.run(["userdel", "-r", USER], capture_output=True)
+        subprocess.run(["sed", "-i", f"/^{USER}:/d", "/etc/subuid", "/etc/subgid"])
+
+
+def as_user(tool, *args, login=True, input=None):
+    """Our TOOL as the user: a login shell (su -) or a bare setpriv without PAM."""
+    command = " ".join(shlex.quote(a) for a in [ours_for_anyone(tool), *args])
+    if login:
+        argv = ["su", "-", USER, "-c", command]
+    else:
+        entry = pwd.getpwnam(USER)
+        argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+                "env", "-i", f"HOME={entry.pw_dir}", "PATH=/usr/bin:/bin", f"USER={USER}",
+                "sh", "-c", command]
+    return subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=120,
+                          input=input)
+
+
+@pytest.mark.parametrize("login", [True, False], ids=["su-login", "setpriv-no-pam"])
+def test_busybox_lifecycle_as_a_user(user, login):
+    made = as_user("lxc-create", "-n", "u1", "-t", "busybox", login=login)
+    assert made.returncode == 0, made.stderr
+    rootfs = os.path.join(user["home"], ".local/share/lxc/u1/rootfs")
+    assert os.stat(rootfs).st_uid == user["base"]
+    assert os.stat(os.path.join(rootfs, "bin/busybox")).st_uid == user["base"]
+    start = as_user("lxc-start", "-n", "u1", login=login)
+    assert start.returncode == 0, start.stderr
+    pid = int(as_user("lxc-info", "-n", "u1", "-pH", login=login).stdout)
+    with open(f"/proc/{pid}/status") as handle:
+        uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+    assert uids == [str(user["base"])] * 4  # the host sees the subuid base
+    who = as_user("lxc-attach", "-n", "u1", "--", "sh", "-c", "id -u; echo hi > /root/written",
+                  login=login)
+    assert who.returncode == 0 and who.stdout.strip() == "0", who.stderr
+    assert os.stat(os.path.join(rootfs, "root/written")).st_uid == user["base"]
+    listed = as_user("lxc-ls", "-f", login=login).stdout.splitlines()
+    assert listed[1].split()[:2] == ["u1", "RUNNING"] and listed[1].split()[-1] == "true"
+    stop = as_user("lxc-stop", "-n", "u1", login=login)
+    assert stop.returncode == 0, stop.stderr
+    gone = as_user("lxc-destroy", "-n", "u1", login=login)
+    assert gone.returncode == 0, gone.stderr
+    assert not os.path.exists(os.path.dirname(rootfs))
+    # nothing of the user's keeps running (an exited supervisor may linger as a zombie until
+    # the host's init reaps it)
+    left = subprocess.run(["ps", "-u", USER, "-o", "stat=,cmd="], capture_output=True, text=True)
+    assert [line for line in left.stdout.splitlines() if not line.startswith("Z")] == []
+
+
+def test_wrong_idmap_fails_with_the_fix(user):
+    conf = os.path.join(user["home"], "wrong.conf")
+    with open(conf, "w") as handle:
+        handle.write("lxc.net.0.type = empty\nlxc.idmap = u 0 900000 65536\n"
+                     "lxc.idmap = g 0 900000 65536\n")
+    os.chmod(conf, 0o644)
+    proc = as_user("lxc-create", "-n", "u2", "-t", "busybox", "-f", conf)
+    assert proc.returncode == 1
+    assert "newuidmap failed" in proc.stderr and "/etc/subuid" in proc.stderr
+    assert not os.path.exists(os.path.join(user["home"], ".local/share/lxc/u2"))
+
+
+def test_limit_without_delegated_cgroups_is_refused(user):
+    made = as_user("lxc-create", "-n", "u3", "-t", "busybox", login=False)
+    assert made.returncode == 0, made.stderr
+    proc = as_user("lxc-start", "-n", "u3", "-s", "lxc.cgroup.pids.max=100", login=False)
+    assert proc.returncode == 1
+    assert "pids" in proc.stderr and "hint:" in proc.stderr
+    assert as_user("lxc-info", "-n", "u3", "-sH", login=False).stdout.strip() == "STOPPED"
+    assert as_user("lxc-destroy", "-n", "u3", login=False).returncode == 0
