@@ -43,3 +43,63 @@ def standard_meta(world, out, **extra):
     files.update(extra)
     files = {k: v for k, v in files.items() if v is not None}
     return meta_tarball(os.path.join(world.root, "meta-" + os.path.basename(out)), out, files)
+
+
+# -- image-server mirrors -------------------------------------------------------------------
+BUILD = "20250101_01:00"
+
+
+def sha256(path):
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def gpg(home, *args, input=None):
+    return subprocess.run(["gpg", "--batch", "--no-tty", "--quiet", *args], input=input,
+                          env=dict(os.environ, GNUPGHOME=home), capture_output=True, check=True)
+
+
+def make_key(home):
+    """A throw-away signing key in HOME (short path: gpg-agent's socket lives there);
+    returns its fingerprint."""
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    gpg(home, "--passphrase", "", "--quick-gen-key", "img test <img@test.invalid>", "ed25519",
+        "sign", "never")
+    out = gpg(home, "--list-keys", "--with-colons").stdout.decode()
+    return [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")][0]
+
+
+def sign(home, path):
+    gpg(home, "--yes", "--armor", "--detach-sign", "-o", path + ".asc", path)
+
+
+def add_image(root, rootfs_tar, meta_tar, dist="busybox", release="1.36", arch="amd64",
+              variant="default", build=BUILD, key_home=None, sums=True):
+    import shutil
+
+    rel = f"images/{dist}/{release}/{arch}/{variant}/{build}"
+    directory = os.path.join(root, rel)
+    os.makedirs(directory, exist_ok=True)
+    shutil.copy(rootfs_tar, os.path.join(directory, "rootfs.tar.xz"))
+    shutil.copy(meta_tar, os.path.join(directory, "meta.tar.xz"))
+    if sums:
+        with open(os.path.join(directory, "SHA256SUMS"), "w") as handle:
+            for name in ("meta.tar.xz", "rootfs.tar.xz"):
+                handle.write(f"{sha256(os.path.join(directory, name))}  {name}\n")
+    if key_home:
+        for name in ("meta.tar.xz", "rootfs.tar.xz"):
+            sign(key_home, os.path.join(directory, name))
+    return (dist, release, arch, variant, build, f"/{rel}/")
+
+
+def write_index(root, entries, key_home=None, name="index-system"):
+    os.makedirs(os.path.join(root, "meta/1.0"), exist_ok=True)
+    path = os.path.join(root, "meta/1.0", name)
+    with open(path, "w") as handle:
+        for entry in entries:
+            handle.write(";".join(entry) + "\n")
+    if key_home:
+        sign(key_home, path)
+    return path

@@ -26,6 +26,7 @@ class Progress:
         self.start = time.monotonic()
         self.last = 0.0
         self.done_bytes = 0
+        self.start_offset = 0  # bytes a resumed download already had (not part of the rate)
         self.drawn = False
 
     def update(self, done):
@@ -40,7 +41,7 @@ class Progress:
 
     def _draw(self, now):
         elapsed = max(now - self.start, 1e-6)
-        rate = self.done_bytes / elapsed
+        rate = max(self.done_bytes - self.start_offset, 0) / elapsed
         if self.total:
             fraction = min(self.done_bytes / self.total, 1.0)
             filled = int(fraction * self.width)
