@@ -94,13 +94,15 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
             rootfs = _storage(doc, container_dir, rootfs_dir, rollback)
             if tpl.kind == "external":
                 doc.save(config_path, mode=mode)  # the script reads and appends to it
+            shifted = False
             if tpl.kind == "native":
-                doc = runner.run_native(tpl, doc, name, lxcpath, container_dir, rootfs, args, quiet)
+                doc, shifted = runner.run_native(tpl, doc, name, lxcpath, container_dir, rootfs,
+                                                 args, quiet)
             else:
                 doc = runner.run_external(tpl, config_path, name, container_dir, rootfs, args,
                                           quiet, doc)
             doc.prepend_lines(runner.header(tpl, args))
-            runner.own_for_idmap(doc, container_dir, rootfs)
+            runner.own_for_idmap(doc, container_dir, rootfs, rootfs_shifted=shifted)
             doc.save(config_path, mode=mode)
             marker.finish()
             marker = None

@@ -276,6 +276,8 @@ class _Extractor:
 
     def set_xattrs(self, target, pairs, follow=True):
         for name, value in pairs:
+            if name == "security.capability" and self.idmap is not None:
+                value = _caps_for_userns(value, self.idmap.host_uid(0))
             try:
                 os.setxattr(target, name, value, follow_symlinks=follow)
             except OSError:
@@ -425,6 +427,21 @@ class _Extractor:
         for parts, member in sorted(self.delayed, key=lambda item: len(item[0]), reverse=True):
             fd = self.dir_fd(member, parts)
             self.attributes(member, fd)
+
+
+def _caps_for_userns(value, root_uid):
+    """A file capability as a tar run inside the container's user namespace would store it:
+    version 3, owned by the host uid of container root (a v2 capability written by host
+    root would only be honoured for host root, never inside the container)."""
+    import struct
+
+    if root_uid is None or len(value) < 20:
+        return value
+    magic = struct.unpack_from("<I", value)[0]
+    version, flags = magic & 0xFF000000, magic & 0x00FFFFFF
+    if version not in (0x02000000, 0x03000000):
+        return value
+    return struct.pack("<I", 0x03000000 | flags) + value[4:20] + struct.pack("<I", root_uid)
 
 
 def _copy(source, fd, size, offset):

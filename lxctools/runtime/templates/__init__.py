@@ -21,6 +21,7 @@ class TemplateContext:
     mapped_gid: int = -1
     quiet: bool = False       # -q: no output
     progress: bool = False    # a progress bar may be drawn (stderr is a tty and not quiet)
+    rootfs_shifted: bool = False  # the template gave the rootfs to lxc.idmap's ids itself
     extra: dict = field(default_factory=dict)
 
     def say(self, message):

@@ -118,22 +118,48 @@ def unpack_rootfs(ctx, tarball, rootfs, excludes, mode):
 
     devices = "skip" if mode == "user" else "create"
     progress = Progress("Unpacking", enabled=ctx.progress) if ctx.progress else None
+    idmap = _idmap(ctx)
     summary = extract.extract(tarball, rootfs, excludes=excludes, devices=devices,
-                              progress=progress)
+                              progress=progress, idmap=idmap)
+    owner = None
+    if idmap is not None:
+        # Owners went through the map as they were extracted; the runner must not shift
+        # them again. The rootfs dir itself when the archive has no "./" member:
+        owner = (idmap.host_uid(0), idmap.host_gid(0))
+        st = os.lstat(rootfs)
+        if (st.st_uid, st.st_gid) == (0, 0):
+            os.chown(rootfs, *owner, follow_symlinks=False)
+        ctx.rootfs_shifted = True
     if summary.skipped_devices:
         ctx.say(f"Skipped {len(summary.skipped_devices)} device node(s) under /dev "
                 "(an unprivileged container cannot create them)")
-    make_dev_pts(rootfs)
+    make_dev_pts(rootfs, owner)
     return summary
 
 
-def make_dev_pts(rootfs):
+def _idmap(ctx):
+    """The container's lxc.idmap when we are root (then extraction shifts owners), else None
+    (not root: files are ours, and the runner hands them to container root)."""
+    lines = ctx.config.conf.value("lxc.idmap") or []
+    if not lines or os.geteuid() != 0:
+        return None
+    from .idshift import IdMap
+
+    idmap = IdMap.parse(lines)
+    if idmap.host_uid(0) is None or idmap.host_gid(0) is None:
+        return None  # the runner refuses this map with its own message
+    return idmap
+
+
+def make_dev_pts(rootfs, owner=None):
     """mkdir -p ROOTFS/dev/pts, never through a symlink the image planted."""
     fd = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         for part in ("dev", "pts"):
             try:
                 os.mkdir(part, 0o755, dir_fd=fd)
+                if owner is not None:
+                    os.chown(part, *owner, dir_fd=fd, follow_symlinks=False)
             except FileExistsError:
                 pass
             try:

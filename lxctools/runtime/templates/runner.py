@@ -148,7 +148,7 @@ def run_native(tpl, doc, name, lxcpath, container_dir, rootfs, args, quiet):
                           config=doc, quiet=quiet,
                           progress=not quiet and sys.stderr.isatty())
     tpl.module.create(ctx, list(args))
-    return ctx.config
+    return ctx.config, ctx.rootfs_shifted
 
 
 def _idmap_lines(doc):
@@ -281,7 +281,7 @@ def _require_root_for_idmap():
                        hint="create it as root, or use real LXC's lxc-create for now")
 
 
-def own_for_idmap(doc, container_dir, rootfs):
+def own_for_idmap(doc, container_dir, rootfs, rootfs_shifted=False):
     """With lxc.idmap, give the container dir and rootfs to the mapped ids (as a userns run would)."""
     lines = _idmap_lines(doc)
     if not lines:
@@ -299,5 +299,7 @@ def own_for_idmap(doc, container_dir, rootfs):
         raise LxcError("lxc.idmap does not map container root (uid and gid 0)",
                        hint="add lines like lxc.idmap = u 0 100000 65536 and g 0 100000 65536")
     os.chown(container_dir, root_uid, root_gid)
+    if rootfs_shifted:
+        return  # extracted with the map applied (file capabilities rewritten for it too)
     if rootfs.startswith(container_dir + "/") or os.path.isdir(rootfs):
         shift_tree(rootfs, idmap)
