@@ -1,7 +1,7 @@
 """A test image server: serves a mirror directory over HTTP with Range support, can cut one
 transfer half way, and logs every request (method, path, Range) one per line.
 
-    python imageserver.py ROOT PORT LOG [--cut SUFFIX]
+    python imageserver.py ROOT PORT LOG [--cut SUFFIX] [--tls CERT KEY]
 
 Run inside a private network namespace (ip netns exec) by the download tests.
 """
@@ -65,6 +65,13 @@ def main():
         Handler.cut = sys.argv[sys.argv.index("--cut") + 1]
     os.chdir(root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    if "--tls" in sys.argv:
+        import ssl
+
+        i = sys.argv.index("--tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("ready", flush=True)
     server.serve_forever()
 

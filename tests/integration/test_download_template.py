@@ -47,11 +47,13 @@ class Netns:
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
 
-    def serve(self, root, port=8080, cut=None):
+    def serve(self, root, port=8080, cut=None, tls=None):
         log = os.path.join(self.world.root, f"server-{port}.log")
         argv = ["ip", "netns", "exec", self.name, sys.executable, SERVER, root, str(port), log]
         if cut:
             argv += ["--cut", cut]
+        if tls:
+            argv += ["--tls", *tls]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         self.servers.append(proc)
@@ -315,3 +317,68 @@ def test_progress_bar_on_a_terminal_only(world, files, netns):
     assert plain.returncode == 0 and "%" not in plain.stdout + plain.stderr
     quiet = netns.create("-q", "-n", "img-p3", "-t", "download", "--", *D, "--server", url)
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def _tls_cert(directory):
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.oracle
+def test_same_container_and_shared_cache_as_real_lxc_download(world, files, netns):
+    """Real lxc-download (HTTPS only, wget) against the same mirror over TLS with a test CA:
+    same messages, config and rootfs; each one then uses the cache the other one filled."""
+    if not os.access("/usr/share/lxc/templates/lxc-download", os.X_OK):
+        pytest.skip("Debian's lxc-templates (lxc-download) is not installed")
+    from conftest import real_lxc
+    from lxcenv import SANE_PATH, tree
+    from test_local_template import normalise
+
+    root, _ = mirror(world, files)
+    cert, key = _tls_cert(world.root)
+    netns.serve(root, port=8443, tls=(cert, key))
+    server = "127.0.0.1:8443"
+    home = os.path.join(world.root, "home")
+    os.makedirs(home)
+    with open(os.path.join(home, ".wgetrc"), "w") as handle:
+        handle.write(f"ca_certificate = {cert}\n")
+    real_cache = os.path.join(world.root, "real-cache")
+    real_env = dict(os.environ, LANG="C", PATH=SANE_PATH, HOME=home, LXC_CACHE_PATH=real_cache)
+
+    def real(name, cache=real_cache):
+        env = dict(real_env, LXC_CACHE_PATH=cache)
+        return subprocess.run(["ip", "netns", "exec", netns.name, real_lxc("lxc-create"), "-P",
+                               world.real_lp, "-f", world.net_conf, "-n", name, "-t", "download",
+                               "--", *D, "--server", server],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    theirs = real("img-rd")
+    assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    ours_env = dict(world.env, SSL_CERT_FILE=cert)
+    mine = netns.create("-n", "img-rd", "-t", "download", "--", *D, "--server", server,
+                        env=ours_env)
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout == theirs.stdout, (mine.stdout, theirs.stdout)
+    assert "The image cache is now ready" in mine.stdout
+    assert (normalise(world.config("img-rd"), world, "img-rd", False)
+            == normalise(world.config("img-rd", True), world, "img-rd", True))
+    mine_tree, real_tree = tree(world.cdir("img-rd")), tree(world.cdir("img-rd", True))
+    assert mine_tree.pop("config")[0] == real_tree.pop("config")[0]
+    assert mine_tree.pop("fstab")[:4] == real_tree.pop("fstab")[:4]
+    assert mine_tree == real_tree
+    # the caches hold the same files
+    ours_cache = cache_dir(world)
+    theirs_cache = os.path.join(real_cache, "download", "busybox", "1.36", "amd64", "default")
+    assert sorted(os.listdir(ours_cache)) == sorted(os.listdir(theirs_cache))
+
+    # each uses the other's cache without downloading
+    swapped = netns.create("-n", "img-rd2", "-t", "download", "--", *D, "--server", server,
+                           env=dict(ours_env, LXC_CACHE_PATH=real_cache))
+    assert swapped.returncode == 0, swapped.stderr
+    assert "Using image from local cache" in swapped.stdout and "Downloading" not in swapped.stdout
+    back = real("img-rd2", cache=os.path.join(world.root, "cache"))
+    assert back.returncode == 0, back.stderr
+    assert "Using image from local cache" in back.stdout and "Downloading" not in back.stdout
