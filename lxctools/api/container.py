@@ -271,6 +271,55 @@ class Container:
         except NotRunning:
             return []
 
+    def attach(self, run, payload=None, **options):
+        """python-lxc's attach: call RUN(PAYLOAD) inside the running container (or, with
+        api.attach.attach_run_command / attach_run_shell, exec there); returns the pid to
+        wait for. OPTIONS are python-lxc's keywords (attach_flags, namespaces, personality,
+        initial_cwd, uid, gid, env_policy, extra_env_vars, extra_keep_env, stdin, stdout,
+        stderr). -1 when the container is not running, as python-lxc."""
+        from .attach import options_from
+        from ..errors import NotRunning
+        from ..runtime.attach import start
+
+        try:
+            info, conf, local, cgroups = self._attach_context()
+        except NotRunning:
+            return -1
+        return start(info["init_pid"], conf, cgroups, options_from(**options), local_conf=local,
+                     function=run, payload=payload)
+
+    def attach_wait(self, run, payload=None, **options):
+        """attach() and wait: the wait status (exit code << 8, or the signal number);
+        -1 when it could not run (not running, or exit status 255), as python-lxc."""
+        pid = self.attach(run, payload, **options)
+        if pid < 0:
+            return -1
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 255:
+            return -1
+        return status
+
+    def _attach_context(self):
+        """(supervisor info, running config, the config attach reads itself, cgroups)."""
+        from ..config.model import Conf
+
+        info = self.running_info()
+        conf = Conf()
+        conf.items = info.get("conf") or {}
+        if not conf.items:
+            conf = self.conf
+        local = self.conf if os.path.exists(self.config_file_name) else conf
+        cgroups = None
+        if info.get("cgroups"):
+            from ..runtime.cgroups import Cgroups
+            cgroups = Cgroups.from_json(info["cgroups"])
+        return info, conf, local, cgroups
+
     def attach_command(self, options):
         """lxc-attach: run options.command inside; returns its exit code (128+N if killed).
 
@@ -279,28 +328,14 @@ class Container:
         environment, prlimits and lxc.proc settings, as with LXC."""
         from ..errors import NotRunning
         from ..runtime.attach import attach
-        from ..config.model import Conf
 
-        local = None
-        if self.rcfile:
-            if not os.path.isfile(self.rcfile):
-                raise LxcError(f"Failed to load rcfile {self.rcfile}: no such file",
-                               hint="-f/--rcfile names a config file to read")
-            local = self.conf
+        if self.rcfile and not os.path.isfile(self.rcfile):
+            raise LxcError(f"Failed to load rcfile {self.rcfile}: no such file",
+                           hint="-f/--rcfile names a config file to read")
         try:
-            info = self.running_info()
+            info, conf, local, cgroups = self._attach_context()
         except NotRunning:
             raise LxcError(f"{self.name} is not running", hint=f"lxc-start -n {self.name}") from None
-        conf = Conf()
-        conf.items = info.get("conf") or {}
-        if not conf.items:
-            conf = self.conf
-        if local is None:
-            local = self.conf if os.path.exists(self.config_file_name) else conf
-        cgroups = None
-        if info.get("cgroups"):
-            from ..runtime.cgroups import Cgroups
-            cgroups = Cgroups.from_json(info["cgroups"])
         return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
 
     def reboot(self, timeout=60):

@@ -69,7 +69,9 @@ def body(argv):
         options = Options(
             command=command or None,
             namespaces=parse_namespaces(args.namespaces) if args.namespaces else None,
-            elevated=parse_elevated(args.elevated_privileges)
+            # -s implies -e (lxc_attach.c; liblxc's API does not)
+            elevated=parse_elevated("") if args.namespaces else
+            parse_elevated(args.elevated_privileges)
             if args.elevated_privileges is not None else (),
             clear_env=args.clear_env, keep_vars=args.keep_var, set_vars=args.set_var,
             uid=args.uid, gid=args.gid, arch=args.arch, remount=args.remount_sys_proc,

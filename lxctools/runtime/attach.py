@@ -20,6 +20,7 @@ import errno
 import fcntl  # used after setns(mnt), where the host's modules are out of reach
 import os
 import signal
+import sys
 import termios
 
 from ..errors import LxcError
@@ -42,8 +43,12 @@ class AttachError(LxcError):
 class Options:
     def __init__(self, command=None, namespaces=None, elevated=(), clear_env=False,
                  keep_vars=(), set_vars=(), uid=None, gid=None, arch=None, remount=False,
-                 pty_log=None):
+                 pty_log=None, cwd=None, stdio=None, terminal=True, persona=None):
         self.command = command
+        self.cwd = cwd                 # None: the caller's directory, as lxc-attach
+        self.stdio = stdio             # (in, out, err) fds for the command (python-lxc's API)
+        self.terminal = terminal       # False: never a pty (the API)
+        self.persona = persona         # a personality(2) value instead of an -a name
         self.namespaces = namespaces   # None: every namespace the container has of its own
         self.elevated = set(elevated)  # subset of {"CAP", "CGROUP", "LSM"}
         self.clear_env = clear_env
@@ -189,8 +194,6 @@ class _Plan:
     def __init__(self, init_pid, conf, local_conf, cgroups, options):
         from . import security
 
-        if options.namespaces is not None:
-            options.elevated = {"CAP", "CGROUP", "LSM"}  # -s implies -e, as LXC
         self.options = options
         self.fds = container_namespaces(init_pid, options.namespaces)
         self.cgroups = cgroups if "CGROUP" not in options.elevated else None
@@ -198,7 +201,9 @@ class _Plan:
         self.security = security.prepare(conf) if "CAP" not in options.elevated else None
         self.env = environment(local_conf, options)
         self.persona = None
-        if options.arch:
+        if options.persona is not None:
+            self.persona = options.persona
+        elif options.arch:
             self.persona = persona_of(options.arch)
             if self.persona is None:
                 raise AttachError(f"Invalid architecture specified: {options.arch}",
@@ -212,11 +217,14 @@ class _Plan:
         self.local_conf = local_conf
         self.prlimits = bool(local_conf.family("lxc.prlimit"))
         self.proc = local_conf.family("lxc.proc")
-        try:
-            self.cwd = os.getcwd()
-        except OSError:
-            self.cwd = None
-        self.tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)]
+        self.cwd = options.cwd
+        if self.cwd is None:
+            try:
+                self.cwd = os.getcwd()
+            except OSError:
+                pass
+        self.tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)] if options.terminal else []
+        self.function = self.payload = None
 
 
 def attach(init_pid, conf, cgroups, options, local_conf=None):
@@ -292,7 +300,19 @@ def _read_all(fd):
 
 
 def _report(fd, exc):
-    if isinstance(exc, LxcError):
+    """EXC's message to the caller: over the error pipe, or on stderr (API: no pipe)."""
+    if fd is None:
+        text = exc if isinstance(exc, str) else str(exc)
+        hint = getattr(exc, "hint", None)
+        try:
+            os.write(2, f"lxc-attach: {text}\n".encode()
+                     + (f"lxc-attach: hint: {hint}\n".encode() if hint else b""))
+        except OSError:
+            pass
+        return
+    if isinstance(exc, str):
+        text = exc
+    elif isinstance(exc, LxcError):
         text = f"{exc}\0{exc.hint or ''}"
     elif isinstance(exc, OSError):
         text = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
@@ -320,16 +340,19 @@ def _transient(plan, slave, error_w, pid_w):
         if name in plan.fds:
             libc.setns(plan.fds[name], 0)
             os.close(plan.fds[name])
-    if plan.cwd and "mnt" in plan.fds:
+    if plan.cwd and ("mnt" in plan.fds or plan.options.cwd):
         try:
             os.chdir(plan.cwd)  # LXC keeps the caller's directory when the container has it
         except OSError:
             pass  # setns left us at the container's root
     pid = os.fork()
     if pid:
+        if pid_w is None:
+            _mirror(_wait_status(pid))
         os.write(pid_w, str(pid).encode())
         return
-    os.close(pid_w)
+    if pid_w is not None:
+        os.close(pid_w)
     try:
         _command(plan, slave, error_w)
     except BaseException as exc:  # noqa: BLE001
@@ -391,6 +414,9 @@ def _command(plan, slave, error_w):
     if (plan.uid, plan.gid) != (plan.setup_ids or (0, 0)):
         os.setresgid(plan.gid, plan.gid, plan.gid)
         os.setresuid(plan.uid, plan.uid, plan.uid)
+    if plan.function is not None:
+        _call(plan)
+    _stdio(options.stdio)
     try:
         os.execve(program, command, plan.env)
     except OSError as exc:
@@ -399,8 +425,88 @@ def _command(plan, slave, error_w):
                 os.execve("/bin/sh", ["/bin/sh"], plan.env)
             except OSError:
                 pass
-        os.write(error_w, f'{exc.strerror} - Failed to exec "{command[0]}"'.encode())
+        _report(error_w, f'{exc.strerror} - Failed to exec "{command[0]}"')
         os._exit(EXEC_CODES.get(exc.errno, 255))
+
+
+def start(init_pid, conf, cgroups, options, local_conf=None, function=None, payload=None):
+    """python-lxc's Container.attach: start OPTIONS.command, or FUNCTION(PAYLOAD), in the
+    container and return at once the pid of a process whose wait status is the command's
+    (its exit code, or death by the same signal). No terminal is made; OPTIONS.stdio gives
+    the command's stdin, stdout and stderr. Failures are printed on stderr, as liblxc logs
+    them, and the status is then exit 1 (exit 255 for a FUNCTION that raised)."""
+    import resource  # noqa: F401 - both used after setns(mnt): a failing FUNCTION's
+    import traceback  # noqa: F401 - traceback, a command killed by a signal
+
+    options.terminal = False
+    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
+    plan.function, plan.payload = function, payload
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the children would write the caller's pending output again
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _transient(plan, None, None, None)
+        except BaseException as exc:  # noqa: BLE001
+            _report(None, exc)
+        os._exit(1)
+    for fd in plan.fds.values():
+        os.close(fd)
+    return pid
+
+
+def _call(plan):
+    """FUNCTION(PAYLOAD) as the attached process: its int result is the exit code."""
+    import traceback
+
+    os.environ.clear()
+    os.environ.update(plan.env)
+    _stdio(plan.options.stdio)
+    code = 255
+    try:
+        result = plan.function(plan.payload)
+        if isinstance(result, int) and not isinstance(result, bool):
+            code = result & 0xFF
+    except SystemExit as exc:
+        code = exc.code & 0xFF if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - shown as Python shows it, then exit 255
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _stdio(fds):
+    if not fds:
+        return
+    for target, fd in enumerate(fds):
+        if fd is not None and fd >= 0 and fd != target:
+            os.dup2(fd, target)
+
+
+def _wait_status(pid):
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _mirror(status):
+    """End this process as STATUS says its child ended: same exit code or same signal."""
+    if os.WIFSIGNALED(status):
+        import resource  # imported by start() before the fork
+
+        signum = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command dumped core already
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+        os.kill(os.getpid(), signum)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def _wait(pid):

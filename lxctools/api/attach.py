@@ -1,0 +1,96 @@
+"""python-lxc's attach vocabulary: the LXC_ATTACH_* constants, attach_run_command,
+attach_run_shell, and the keyword options of Container.attach / attach_wait.
+
+The values of the constants are liblxc's (lxc/attach_options.h), so scripts written for
+python3-lxc pass the same numbers. A `run` callable is called inside the container (its
+namespaces, cgroups, dropped capabilities) with the payload; its int result is the exit code.
+attach_run_command and attach_run_shell are such callables.
+"""
+
+import os
+
+LXC_ATTACH_KEEP_ENV = 0
+LXC_ATTACH_CLEAR_ENV = 1
+LXC_ATTACH_MOVE_TO_CGROUP = 0x00000001
+LXC_ATTACH_DROP_CAPABILITIES = 0x00000002
+LXC_ATTACH_SET_PERSONALITY = 0x00000004
+LXC_ATTACH_LSM_EXEC = 0x00000008
+LXC_ATTACH_REMOUNT_PROC_SYS = 0x00010000
+LXC_ATTACH_LSM_NOW = 0x00020000
+LXC_ATTACH_DEFAULT = 0x0000FFFF
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+_NS_NAMES = {CLONE_NEWUSER: "user", CLONE_NEWCGROUP: "cgroup", CLONE_NEWIPC: "ipc",
+             CLONE_NEWUTS: "uts", CLONE_NEWNET: "net", CLONE_NEWPID: "pid",
+             CLONE_NEWTIME: "time", CLONE_NEWNS: "mnt"}
+_EXEC_CODES = {2: 127, 13: 126, 8: 126}  # ENOENT, EACCES, ENOEXEC, as liblxc
+
+
+def attach_run_command(cmd):
+    """`run` for Container.attach*: exec CMD (a list, or one program name) with the
+    container's PATH; 127/126 when it cannot be run, as liblxc."""
+    argv = [cmd] if isinstance(cmd, str) else list(cmd)
+    if argv and isinstance(argv[0], (list, tuple)):
+        argv = list(argv[1])  # python-lxc also takes (program, argv)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        os.write(2, f'{exc.strerror} - Failed to exec "{argv[0]}"\n'.encode())
+        return _EXEC_CODES.get(exc.errno, 255)
+
+
+def attach_run_shell(_payload=None):
+    """`run` for Container.attach*: the user's login shell from the container's passwd,
+    else /bin/sh."""
+    from ..runtime.attach import login_shell
+
+    shell = login_shell(os.getuid()) or "/bin/sh"
+    for program in (shell, "/bin/sh"):
+        try:
+            os.execvp(program, [program])
+        except OSError:
+            continue
+    return 255
+
+
+def options_from(command=None, attach_flags=LXC_ATTACH_DEFAULT, namespaces=-1,
+                 personality=-1, initial_cwd=None, uid=-1, gid=-1,
+                 env_policy=LXC_ATTACH_KEEP_ENV, extra_env_vars=None, extra_keep_env=None,
+                 stdin=None, stdout=None, stderr=None):
+    """runtime.attach.Options from python-lxc's keyword arguments."""
+    from ..runtime.attach import Options
+
+    elevated = set()
+    if not attach_flags & LXC_ATTACH_MOVE_TO_CGROUP:
+        elevated.add("CGROUP")
+    if not attach_flags & LXC_ATTACH_DROP_CAPABILITIES:
+        elevated.add("CAP")
+    if not attach_flags & (LXC_ATTACH_LSM_EXEC | LXC_ATTACH_LSM_NOW):
+        elevated.add("LSM")
+    names = None
+    if namespaces is not None and namespaces != -1:
+        names = [name for flag, name in _NS_NAMES.items() if namespaces & flag]
+    options = Options(command=command, namespaces=names, elevated=elevated,
+                      clear_env=env_policy == LXC_ATTACH_CLEAR_ENV,
+                      keep_vars=extra_keep_env or (), set_vars=extra_env_vars or (),
+                      uid=None if uid is None or uid < 0 else uid,
+                      gid=None if gid is None or gid < 0 else gid,
+                      remount=bool(attach_flags & LXC_ATTACH_REMOUNT_PROC_SYS),
+                      cwd=initial_cwd, stdio=tuple(_fd(f) for f in (stdin, stdout, stderr)),
+                      terminal=False,
+                      persona=personality if personality is not None and personality >= 0
+                      else None)
+    return options
+
+
+def _fd(stream):
+    if stream is None:
+        return None
+    return stream if isinstance(stream, int) else stream.fileno()
