@@ -127,6 +127,7 @@ def test_interactive_shell_on_a_pty(pair):
     assert child.exitstatus == 5
     with open(log, errors="replace") as handle:
         assert "DONE-42" in handle.read()
+    assert os.stat(log).st_mode & 0o777 == 0o600  # as real LXC's -L file
 
 
 def test_working_directory_is_the_callers_when_the_container_has_it(pair, tmp_path):
