@@ -150,80 +150,44 @@ class Container:
     def start(self, argv=None, *, foreground=False, execute=False, pidfile=None, defines=(),
               config_file=None, uid=None, gid=None, share=None, console_path=None,
               console_log=None, explain=False):
-        """lxc-start / lxc-execute. Returns the exit code the tool should give."""
-        from ..runtime.start import StartRequest, launch
-        from ..errors import ConfigError
+        """lxc-start / lxc-execute. Returns the exit code the tool should give.
+
+        In the background (lxc-start's default) the caller only sends these options to the
+        lxcpath's supervisor, which reads the config, checks and starts: the caller's start-up
+        stays small (no config engine to import)."""
+        import os
         import sys
 
         config_file = config_file or self.rcfile
-        if config_file:
-            self.load_config(config_file)
-            top = config_file
-        elif self.defined:
-            top = self.config_file_name
-        else:
-            raise NotDefined("No container config specified" if not execute else
-                             "Executing a container with no configuration file may crash the host",
-                             hint=f"create it first (lxc-create -n {self.name} -t busybox), "
-                                  "or pass a config with -f FILE")
-        doc = self.document
-        for item in defines:
-            key, sep, value = item.partition("=")
-            if not sep or not key.startswith("lxc."):
-                raise ConfigError(f"-s {item!r}: expected lxc.KEY=VALUE",
-                                  hint="e.g. -s lxc.uts.name=web1")
-            doc.set_item(key.strip(), value.strip())
-        for key, value in (share or {}).items():
-            doc.set_item(f"lxc.namespace.share.{key}", value)
-        if console_path:
-            doc.set_item("lxc.console.path", console_path)
-        if console_log:
-            doc.set_item("lxc.console.logfile", console_log)
-        if uid is not None:
-            doc.set_item("lxc.init.uid", str(uid))
-        if gid is not None:
-            doc.set_item("lxc.init.gid", str(gid))
-        conf = doc.conf
-        if not argv:
-            if execute:
-                command = conf.value("lxc.execute.cmd")
-                if not command:
-                    raise LxcError("Missing command to execute!",
-                                   hint="give it after --, or set lxc.execute.cmd")
-            else:
-                command = conf.value("lxc.init.cmd") or "/sbin/init"
-            import shlex
-            argv = shlex.split(command)
-        passthrough = foreground and (execute or not sys.stdin.isatty())
-        request = StartRequest(name=self.name, lxcpath=self.lxcpath, conf=conf,
-                               config_file=top, argv=list(argv), execute=execute,
-                               foreground=foreground, pidfile=pidfile,
-                               passthrough_stdio=passthrough,
-                               after_stop=self._destroy_command() if conf.value("lxc.ephemeral") == "1"
-                               and self.defined and not config_file else None)
-        if explain:
-            from ..runtime.explain import plan_text, render
-            sys.stdout.write(render(plan_text(self.name, self.lxcpath, conf, request.argv)))
-            return 0
-        if self.running:
-            raise LxcError("Container is already running", exit_code=0)
-        from ..runtime import preflight
-        preflight.check(conf, request.argv, execute=execute)
-        if not execute:
-            from ..runtime import guestcheck
-            from .. import log
-            root = preflight.rootfs_dir(conf.value("lxc.rootfs.path") or "") or \
-                preflight.overlay_view(conf.value("lxc.rootfs.path") or "")
-            _family, _version, found = guestcheck.warnings(conf, request.argv, root)
-            for message, fix in found:
-                log.warn(f"{message} (fix: {fix})")
-        return launch(request)
+        options = {"rcfile": os.path.abspath(config_file) if config_file else None,
+                   "defines": list(defines), "share": dict(share or {}),
+                   "console_path": console_path, "console_log": console_log, "uid": uid,
+                   "gid": gid, "argv": list(argv or []), "execute": execute,
+                   "foreground": foreground, "pidfile": pidfile,
+                   "passthrough": foreground and (execute or not sys.stdin.isatty())}
+        if foreground or explain:
+            from ..runtime.start import launch, prepare
+            request, warnings = prepare(self.name, self.lxcpath, options)
+            if explain:
+                from ..runtime.explain import plan_text, render
+                sys.stdout.write(render(plan_text(self.name, self.lxcpath, request.conf,
+                                                  request.argv)))
+                return 0
+            if self.running:
+                raise LxcError("Container is already running", exit_code=0)
+            self._warn(warnings)
+            return launch(request)
+        from ..runtime.daemon import start_in_daemon
+        answer = start_in_daemon(self.lxcpath, self.name, options)
+        self._warn(answer.get("warnings", []))
+        return 0
 
-    def _destroy_command(self):
-        """What the supervisor runs when an ephemeral container has stopped: our lxc-destroy."""
-        import sys
-        return [sys.executable, "-c", "import sys; from lxctools.cli.destroy import main; "
-                "sys.exit(main(sys.argv[1:]))", "-P", self.lxcpath, "-n", self.name]
+    @staticmethod
+    def _warn(warnings):
+        if warnings:
+            from .. import log
+            for message in warnings:
+                log.warn(message)
 
     def stop(self, timeout=60, kill=False, nokill=False, reboot=False):
         """lxc-stop: clean halt (signal, wait, then kill), -k, -r. NotRunning exits 2."""

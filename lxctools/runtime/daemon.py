@@ -41,15 +41,17 @@ def request_from_json(data):
                         pidfile=data.get("pidfile"), after_stop=data.get("after_stop"))
 
 
-def start_in_daemon(request):
-    """lxc-start's side: hand REQUEST to the lxcpath's supervisor; raise its error if any."""
+def start_in_daemon(lxcpath, name, options):
+    """lxc-start's side: hand the start OPTIONS of NAME to the lxcpath's supervisor, which
+    reads the config, checks and starts; raise its error if any, else return its answer
+    (with the warnings to print)."""
     answer = None
     for _attempt in range(3):
-        sock = connect_or_spawn(request.lxcpath)
+        sock = connect_or_spawn(lxcpath)
         channel = commands.Channel(sock)
         try:
             channel.sock.settimeout(None)
-            channel.send({"cmd": "start", "request": request_to_json(request)})
+            channel.send({"cmd": "start", "name": name, "options": options})
             answer = channel.receive()
         except (ConnectionResetError, BrokenPipeError):
             answer = None
@@ -233,7 +235,7 @@ class Daemon:
                 self.loop.register(conn, lambda _m, c=channel: self.drop_monitor(c))
                 keep = True
             elif message and message.get("cmd") == "start":
-                channel.send(self.start(message["request"]))
+                channel.send(self.start(message["name"], message.get("options") or {}))
             elif message:
                 channel.send({"error": f"unknown command {message.get('cmd')!r}"})
         except (OSError, ValueError):
@@ -242,13 +244,23 @@ class Daemon:
             if not keep:
                 channel.close()
 
-    def start(self, data):
+    def start(self, name, options):
+        from .start import prepare
         from .supervisor import Supervisor
 
-        request = request_from_json(data)
-        current = self.supervisors.get(request.name)
+        current = self.supervisors.get(name)
         if current is not None and not current.done:
             return {"error": "Container is already running", "exit_code": 0}
+        read_warnings = []  # the config reader's (legacy keys...): the caller prints them
+        try:
+            request, warnings = prepare(name, self.lxcpath, dict(options, foreground=False,
+                                                                 passthrough=False),
+                                        warn=read_warnings.append)
+            warnings = read_warnings + warnings
+        except LxcError as exc:
+            return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}
+        except Exception as exc:  # noqa: BLE001 - one bad request must not end the supervisor
+            return {"error": f"{type(exc).__name__}: {exc}", "hint": None}
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
                                 on_event=self.broadcast)
         try:
@@ -261,7 +273,7 @@ class Daemon:
             if supervisor.done:
                 self.forget(supervisor)
         self.supervisors[request.name] = supervisor
-        return {"ok": True, "pid": supervisor.init_pid}
+        return {"ok": True, "pid": supervisor.init_pid, "warnings": warnings}
 
     def drop_monitor(self, channel):
         self.loop.unregister(channel.sock)

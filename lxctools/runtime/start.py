@@ -27,14 +27,84 @@ class StartRequest:
         self.after_stop = after_stop  # a command run once it has stopped for good (ephemeral)
 
 
+def prepare(name, lxcpath, options, warn=None):
+    """OPTIONS (what lxc-start/lxc-execute were told) -> (StartRequest, warnings): the config
+    read and amended, the command chosen, the checks made before anything is cloned."""
+    import shlex
+    from ..config.document import ConfigDocument
+    from ..errors import ConfigError, NotDefined
+    from .. import log
+    from . import guestcheck, preflight
+
+    execute = options.get("execute", False)
+    container_dir = os.path.join(lxcpath, name)
+    rcfile = options.get("rcfile")
+    if rcfile:
+        if not os.path.exists(rcfile):
+            raise NotDefined(f"config file {rcfile} does not exist")
+        top = rcfile
+    elif (os.path.exists(os.path.join(container_dir, "config"))
+          and not os.path.exists(os.path.join(container_dir, "partial"))):
+        top = os.path.join(container_dir, "config")
+    else:
+        raise NotDefined("No container config specified" if not execute else
+                         "Executing a container with no configuration file may crash the host",
+                         hint=f"create it first (lxc-create -n {name} -t busybox), "
+                              "or pass a config with -f FILE")
+    doc = ConfigDocument.read(top, warn=warn or log.warn)
+    for item in options.get("defines") or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("lxc."):
+            raise ConfigError(f"-s {item!r}: expected lxc.KEY=VALUE",
+                              hint="e.g. -s lxc.uts.name=web1")
+        doc.set_item(key.strip(), value.strip())
+    for key, value in (options.get("share") or {}).items():
+        doc.set_item(f"lxc.namespace.share.{key}", value)
+    for option, key in (("console_path", "lxc.console.path"),
+                        ("console_log", "lxc.console.logfile")):
+        if options.get(option):
+            doc.set_item(key, options[option])
+    for option, key in (("uid", "lxc.init.uid"), ("gid", "lxc.init.gid")):
+        if options.get(option) is not None:
+            doc.set_item(key, str(options[option]))
+    conf = doc.conf
+    argv = list(options.get("argv") or [])
+    if not argv:
+        if execute:
+            command = conf.value("lxc.execute.cmd")
+            if not command:
+                raise LxcError("Missing command to execute!",
+                               hint="give it after --, or set lxc.execute.cmd")
+        else:
+            command = conf.value("lxc.init.cmd") or "/sbin/init"
+        argv = shlex.split(command)
+    ephemeral = conf.value("lxc.ephemeral") == "1" and not rcfile
+    request = StartRequest(name=name, lxcpath=lxcpath, conf=conf, config_file=top, argv=argv,
+                           execute=execute, foreground=options.get("foreground", False),
+                           pidfile=options.get("pidfile"),
+                           passthrough_stdio=options.get("passthrough", False),
+                           after_stop=destroy_command(lxcpath, name) if ephemeral else None)
+    preflight.check(conf, argv, execute=execute)
+    warnings = []
+    if not execute:
+        spec = conf.value("lxc.rootfs.path") or ""
+        root = preflight.rootfs_dir(spec) or preflight.overlay_view(spec)
+        _family, _version, found = guestcheck.warnings(conf, argv, root)
+        warnings = [f"{message} (fix: {fix})" for message, fix in found]
+    return request, warnings
+
+
+def destroy_command(lxcpath, name):
+    """What the supervisor runs when an ephemeral container has stopped: our lxc-destroy."""
+    import sys
+    return [sys.executable, "-c", "import sys; from lxctools.cli.destroy import main; "
+            "sys.exit(main(sys.argv[1:]))", "-P", lxcpath, "-n", name]
+
+
 def launch(request):
     """Start REQUEST; returns the exit code the CLI should return."""
-    if request.foreground:
-        from .supervisor import Supervisor
-        return Supervisor(request).run()
-    from .daemon import start_in_daemon
-    start_in_daemon(request)
-    return 0
+    from .supervisor import Supervisor
+    return Supervisor(request).run()
 
 
 def detach():
