@@ -19,12 +19,16 @@ The first line names lxctools' own version and the LXC release it follows; real 
 """
 
 
-def body(argv):
+def build_parser():
     parser = make_parser(PROG, "Check the kernel, cgroups and this host for running containers.",
                          name=False, lxcpath=False, rcfile=False, logging=False, epilog=EPILOG)
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text (LXC's layout) or json (the same facts)")
-    args = parse(parser, argv)
+    return parser
+
+
+def body(argv):
+    args = parse(build_parser(), argv)
 
     from ..runtime import hostcheck
 
