@@ -131,9 +131,37 @@ def complete_names(prefix, parsed_args=None, **_):
                   and os.path.exists(os.path.join(lxcpath, e, "config")))
 
 
+def complete_running(prefix, parsed_args=None, **_):
+    """argcomplete: only running containers (attach, console, stop act on nothing else)."""
+    from ..paths import default_lxcpath
+    from ..runtime.commands import active_names
+
+    lxcpath = getattr(parsed_args, "lxcpath", None) or default_lxcpath()
+    return sorted(n for n in active_names(lxcpath) if n.startswith(prefix))
+
+
 def complete_keys(prefix, **_):
+    import re
     from ..config.keys import all_key_names
-    return [k for k in all_key_names() if k.startswith(prefix)]
+
+    nic = re.match(r"lxc\.net\.(\d+)\.", prefix)  # keep the NIC index being typed
+    return [k for k in all_key_names(int(nic.group(1)) if nic else 0) if k.startswith(prefix)]
+
+
+def complete_define(prefix, **_):
+    """argcomplete for -s KEY=VAL: a key, then the "=" the value follows."""
+    if "=" in prefix:
+        return []
+    return [k + "=" for k in complete_keys(prefix) if not k.endswith(".*")]
+
+
+def complete_templates(prefix, **_):
+    from ..runtime.templates.runner import available_templates
+    return [t for t in available_templates() if t.startswith(prefix)]
+
+
+def use_completer(parser, option, completer):
+    parser._option_string_actions[option].completer = completer
 
 
 def print_json(data):

@@ -1,6 +1,7 @@
 """lxc-attach: run a command (default: the user's shell) inside a running container."""
 
-from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
+from ._common import (make_parser, parse, run_tool, lxcpath_of, name_prefixed, complete_running,
+                      use_completer)
 
 DESCRIPTION = """Run a command inside a running container.
 
@@ -32,18 +33,8 @@ def build_parser():
     parser.add_argument("-g", "--gid", type=int, help="run as GID")
     parser.add_argument("-L", "--pty-log", metavar="FILE", help="log the terminal's output to FILE")
     parser.add_argument("-c", "--context", metavar="CTX", help="SELinux context (not supported here)")
-    opt = parser._option_string_actions["-n"]
-    opt.completer = complete_running
+    use_completer(parser, "-n", complete_running)
     return parser
-
-
-def complete_running(prefix, parsed_args=None, **_):
-    """argcomplete: only running containers can be attached to."""
-    from ..paths import default_lxcpath
-    from ..runtime.commands import active_names
-
-    lxcpath = getattr(parsed_args, "lxcpath", None) or default_lxcpath()
-    return sorted(n for n in active_names(lxcpath) if n.startswith(prefix))
 
 
 def optional_attached(argv):

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from ._common import make_parser, parse, run_tool, lxcpath_of
+from ._common import complete_running, use_completer, make_parser, parse, run_tool, lxcpath_of
 
 DESCRIPTION = """Attach this terminal to a container tty.
 
@@ -18,6 +18,7 @@ def build_parser():
     parser.add_argument("-t", "--tty", type=int, default=-1, metavar="N", help="tty number (0: console)")
     parser.add_argument("-e", "--escape", default="^a", metavar="PREFIX",
                         help="escape prefix, ^x or x (default ^a)")
+    use_completer(parser, "-n", complete_running)
     return parser
 
 

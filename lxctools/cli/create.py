@@ -3,7 +3,7 @@ an absolute path, or none)."""
 
 import sys
 
-from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
+from ._common import complete_templates, make_parser, parse, run_tool, lxcpath_of, name_prefixed
 
 DESCRIPTION = """Create a container.
 
@@ -21,7 +21,8 @@ _STORE_OPTIONS = (("--lvname", "lvm"), ("--vgname", "lvm"), ("--thinpool", "lvm"
 
 def build_parser():
     parser = make_parser("lxc-create", DESCRIPTION, rcfile=False)
-    parser.add_argument("-t", "--template", metavar="TEMPLATE", help="template to use (required)")
+    opt = parser.add_argument("-t", "--template", metavar="TEMPLATE", help="template to use (required)")
+    opt.completer = complete_templates
     parser.add_argument("-f", "--config", metavar="FILE",
                         help="initial configuration (default: lxc.default_config)")
     parser.add_argument("-B", "--bdev", metavar="TYPE", help="backing store type (dir)")

@@ -1,6 +1,6 @@
 """lxc-start: start a container (in the background by default, as LXC 5)."""
 
-from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
+from ._common import complete_define, make_parser, parse, run_tool, lxcpath_of, name_prefixed
 
 DESCRIPTION = """Start a container.
 
@@ -27,8 +27,9 @@ def build_parser():
     parser.add_argument("-F", "--foreground", action="store_true", help="run in the foreground")
     parser.add_argument("-f", "--rcfile", metavar="FILE",
                         help="load the configuration from FILE (the container need not exist)")
-    parser.add_argument("-s", "--define", action="append", default=[], metavar="KEY=VAL",
-                        help="set a config key (repeatable), overriding the file")
+    opt = parser.add_argument("-s", "--define", action="append", default=[], metavar="KEY=VAL",
+                              help="set a config key (repeatable), overriding the file")
+    opt.completer = complete_define
     parser.add_argument("-c", "--console", metavar="FILE", help="use FILE as the console (lxc.console.path)")
     parser.add_argument("-L", "--console-log", metavar="FILE", help="log the console to FILE")
     parser.add_argument("-C", "--close-all-fds", action="store_true",

@@ -1,6 +1,7 @@
 """lxc-stop: halt (signal init, wait, then kill), reboot or kill a container."""
 
-from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
+from ._common import (complete_running, use_completer, make_parser, parse, run_tool, lxcpath_of,
+                      name_prefixed)
 
 DESCRIPTION = """Stop a container.
 
@@ -19,6 +20,7 @@ def build_parser():
     parser.add_argument("-k", "--kill", action="store_true", help="kill the container at once")
     parser.add_argument("--nokill", action="store_true", help="never fall back to killing")
     parser.add_argument("--nolock", action="store_true", help="(with -k) do not take the lock")
+    use_completer(parser, "-n", complete_running)
     return parser
 
 
