@@ -39,7 +39,10 @@ def build_parser():
 
 
 def ends_with_newline(key):
-    return key in _NEWLINE_KEYS or key.startswith(_NEWLINE_PREFIXES)
+    if key.startswith("lxc.cgroup.dir") or key in ("lxc.cgroup.relative", "lxc.hook.version"):
+        return False  # plain string getters, unlike the lxc.cgroup.* limit lists
+    return (key in _NEWLINE_KEYS or key.startswith(_NEWLINE_PREFIXES)
+            or key.startswith("lxc.time.offset."))
 
 
 def human_size(value):

@@ -18,6 +18,30 @@ _PREFIX_CLEARS = ("lxc.net", "lxc.hook", "lxc.cgroup2", "lxc.sysctl", "lxc.prlim
 _CGROUP_V1_NOT_LIMITS = ("lxc.cgroup.dir", "lxc.cgroup.relative")
 
 
+# What liblxc's getters print for a key nobody set (checked with real LXC 5.0.2's lxc-info -c
+# on an empty config, tests/integration/test_config_getters.py): zeros, LXC's defaults, and
+# "(null)" where its getter prints a NULL string.
+GETTER_DEFAULTS = {
+    "lxc.ephemeral": "0", "lxc.no_new_privs": "0", "lxc.sched.core": "0",
+    "lxc.keyring.session": "0", "lxc.monitor.unshare": "0", "lxc.monitor.signal.pdeath": "9",
+    "lxc.time.offset.boot": "0 ns", "lxc.time.offset.monotonic": "0ns",
+    "lxc.signal.halt": "0", "lxc.signal.reboot": "0", "lxc.signal.stop": "0",
+    "lxc.init.uid": "0", "lxc.init.gid": "0",
+    "lxc.rootfs.mount": "/usr/lib/x86_64-linux-gnu/lxc/rootfs", "lxc.rootfs.managed": "1",
+    "lxc.cgroup.dir": "(null)", "lxc.cgroup.dir.container": "(null)",
+    "lxc.cgroup.dir.monitor": "(null)", "lxc.cgroup.dir.monitor.pivot": "(null)",
+    "lxc.cgroup.dir.container.inner": "(null)", "lxc.cgroup.relative": "0",
+    "lxc.apparmor.allow_incomplete": "0", "lxc.apparmor.allow_nesting": "0",
+    "lxc.seccomp.allow_nesting": "0", "lxc.console.rotate": "0",
+    "lxc.console.buffer.size": "0", "lxc.console.size": "0", "lxc.tty.max": "0",
+    "lxc.pty.max": "0", "lxc.autodev": "1", "lxc.autodev.tmpfs.size": "0",
+    "lxc.hook.version": "0", "lxc.log.level": "NOTSET", "lxc.start.auto": "0",
+    "lxc.start.delay": "0", "lxc.start.order": "0",
+}
+# keys liblxc can set but has no getter for: lxc-info -c says "KEY invalid"
+NO_GETTER = ("lxc.environment.runtime", "lxc.environment.hooks", "lxc.include")
+
+
 class Conf:
     """A container's expanded config. items maps full key -> str (single) or list (repeating)."""
 
@@ -102,11 +126,17 @@ class Conf:
         row = K.lookup(key)
         if row is None:
             raise unknown_key(key)
+        if key in NO_GETTER:
+            raise ConfigError(f"{key} can be set but not read back", key=key)
         if row.family and (key == row.name or _is_net_root(key)):
             return "\n".join(f"{k} = {self._render(k)}" for k in self.items
                              if k.startswith(key + "."))
         if key not in self.items:
-            return ""
+            match = _NET_RE.match(key)
+            if match and match.group(2) == "name" and \
+                    self.items.get(f"lxc.net.{match.group(1)}.type") == "empty":
+                return "lo"  # an empty NIC is the loopback, as liblxc reports it
+            return GETTER_DEFAULTS.get(key, "")
         return self._render(key)
 
     def _render(self, key):

@@ -30,11 +30,19 @@ def concrete_examples():
 
 @pytest.mark.parametrize("key,example", list(concrete_examples()))
 def test_every_key_parses_renders_and_clears(key, example):
+    from lxctools.config.model import GETTER_DEFAULTS, NO_GETTER
+
     conf = Conf()
     row = K.lookup(key)
     if row.net_types:
         conf.apply("lxc.net.0.type", row.net_types[0])
     conf.apply(key, example)
+    if key in NO_GETTER:
+        # liblxc has no getter for these: lxc-info -c says "invalid"; the value is stored
+        assert conf.value(key)
+        with pytest.raises(ConfigError):
+            conf.get(key)
+        return
     assert conf.get(key) != ""
     again = Conf()
     if row.net_types:
@@ -44,7 +52,7 @@ def test_every_key_parses_renders_and_clears(key, example):
     assert again.get(key) == conf.get(key)
     if not row.empty_is_error:
         conf.apply(key, "")
-        assert conf.get(key) == ""
+        assert conf.get(key) == GETTER_DEFAULTS.get(key, "")
 
 
 def test_every_row_has_an_example_or_is_structural():
