@@ -110,3 +110,69 @@ def _chown_tree(top, own_uid, own_gid):
             os.lchown(path, uid, gid)
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
                 os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared setuid/setgid
+
+
+def subordinate_ranges(user, uid, path):
+    """(start, count) lines of /etc/subuid or /etc/subgid for USER (by name or number)."""
+    found = []
+    try:
+        with open(path) as handle:
+            for line in handle:
+                fields = line.strip().split(":")
+                if len(fields) == 3 and fields[0] in (user, str(uid)):
+                    found.append((int(fields[1]), int(fields[2])))
+    except OSError:
+        pass
+    return found
+
+
+def exec_in_userns(maps, command, uid=0, gid=0):
+    """lxc-usernsexec: run COMMAND as UID:GID in a new user and mount namespace with MAPS
+    ({"u": [(inside, outside, count)], "g": [...]}); returns its exit status."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            libc.unshare(libc.CLONE_NEWUSER | libc.CLONE_NEWNS)
+            os.write(ready_w, b"1")
+            if os.read(go_r, 1) != b"1":
+                os._exit(1)
+            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+            try:
+                os.setgroups([])
+            except PermissionError:
+                pass
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            os.execvp(command[0], command)
+        except OSError as exc:
+            os.write(2, f"lxc-usernsexec: {command[0]}: {exc.strerror}\n".encode())
+            os._exit(127 if isinstance(exc, FileNotFoundError) else 1)
+        os._exit(1)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        os.read(ready_r, 1)
+        if os.geteuid() == 0:
+            for kind, name in (("u", "uid_map"), ("g", "gid_map")):
+                if kind == "g":
+                    with open(f"/proc/{pid}/setgroups", "w") as handle:
+                        handle.write("allow")
+                with open(f"/proc/{pid}/{name}", "w") as handle:
+                    handle.write("".join(f"{a} {b} {c}\n" for a, b, c in maps[kind]))
+        else:
+            write_maps(pid, maps)
+        os.write(go_w, b"1")
+    except BaseException:
+        os.kill(pid, 9)
+        raise
+    finally:
+        os.close(go_w)
+        os.close(ready_r)
+        _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)

@@ -113,3 +113,18 @@ def test_limit_without_delegated_cgroups_is_refused(user):
     assert "pids" in proc.stderr and "hint:" in proc.stderr
     assert as_user("lxc-info", "-n", "u3", "-sH", login=False).stdout.strip() == "STOPPED"
     assert as_user("lxc-destroy", "-n", "u3", login=False).returncode == 0
+
+
+def test_usernsexec_maps_the_subordinate_ids(user):
+    proc = as_user("lxc-usernsexec", "--", "sh", "-c", "id -u; cat /proc/self/uid_map")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", str(user["base"]), str(user["count"])]
+    own = as_user("lxc-usernsexec", "-s", "-u", "1", "--", "sh", "-c", "id -u; exit 4")
+    assert own.returncode == 4 and own.stdout.strip() == "1"
+    explicit = as_user("lxc-usernsexec", "-m", f"b:0:{user['base']}:1", "--", "id", "-g")
+    assert explicit.returncode == 0 and explicit.stdout.strip() == "0"
+    bad = as_user("lxc-usernsexec", "-m", "x:0:1", "--", "true")
+    assert bad.returncode == 1 and "bad map" in bad.stderr
+    assert as_user("lxc-usernsexec", "-h").returncode == 0
