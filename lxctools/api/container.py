@@ -80,6 +80,25 @@ class Container:
         self.document.clear_item(key)
         return True
 
+    def append_config_item(self, key, value):
+        """Add one value to a list key (for a single-valued key: set it)."""
+        self.document.append_item(key, value)
+        return True
+
+    def get_keys(self, prefix=None):
+        """The config keys known below PREFIX (all keys without one), as python-lxc's
+        get_keys: "lxc.net.0" gives the sub-keys of that NIC ("type", "link", ...)."""
+        from ..config import keys
+
+        if prefix and prefix.rstrip(".").startswith("lxc.net.") and \
+                prefix.rstrip(".").count(".") == 2:
+            return [k.name for k in keys.NET_KEYS]
+        names = [n for n in keys.all_key_names() if not n.startswith("lxc.net.")]
+        if prefix:
+            prefix = prefix.rstrip(".") + "."
+            names = [n[len(prefix):] for n in names if n.startswith(prefix)]
+        return names
+
     def save_config(self, path=None):
         self.document.save(path)
         return True
@@ -301,6 +320,51 @@ class Container:
         except NotRunning:
             raise LxcError(f"{self.name} is not running", hint=f"lxc-start -n {self.name}") from None
         return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
+
+    def freeze(self):
+        """Freeze every process (NotRunning when stopped)."""
+        self._answer("freeze")
+        return True
+
+    def unfreeze(self):
+        self._answer("unfreeze")
+        return True
+
+    def get_cgroup_item(self, key):
+        """The text of cgroup file KEY of the running container (no trailing newline)."""
+        return self._answer("cgroup", key=key, value=None)["value"].rstrip("\n")
+
+    def set_cgroup_item(self, key, value):
+        self._answer("cgroup", key=key, value=str(value))
+        return True
+
+    def _answer(self, command, **fields):
+        from ..runtime.commands import request
+
+        answer = request(self.lxcpath, self.name, command, **fields)
+        if "error" in answer:
+            raise LxcError(answer["error"], hint=answer.get("detail") or answer.get("hint"))
+        return answer
+
+    def console_getfd(self, ttynum=-1):
+        """(master fd, channel) of tty TTYNUM (0 the console, -1 the first free tty). The tty
+        stays ours while CHANNEL is open: close both when done."""
+        from ..runtime import commands
+
+        channel = commands.Channel(commands.connect(self.lxcpath, self.name))
+        try:
+            channel.send({"cmd": "console", "tty": ttynum})
+            answer = channel.receive()
+        except Exception:
+            channel.close()
+            raise
+        if answer is None or "error" in answer:
+            channel.close()
+            if answer is None:
+                from ..errors import NotRunning
+                raise NotRunning(f"{self.name} is not running")
+            raise LxcError(answer["error"])
+        return channel.fds[0], channel
 
     def reboot(self, timeout=60):
         return self.stop(timeout=timeout, reboot=True)

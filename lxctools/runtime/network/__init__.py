@@ -10,10 +10,10 @@ host_counters/nic_stats read /proc for lxc-info and lxc-ls (info.py).
 
 from .host import (HostState, check_host_side, in_netns, locate, run_script, setup_host_side,
                    teardown)
-from .info import addresses, host_counters, interfaces, nic_stats
+from .info import address_records, addresses, host_counters, interfaces, nic_stats
 from .inside import configure_inside
 from .plan import Nic, NetworkError, plan
 
-__all__ = ["HostState", "Nic", "NetworkError", "addresses", "check_host_side",
+__all__ = ["HostState", "Nic", "NetworkError", "address_records", "addresses", "check_host_side",
            "configure_inside", "host_counters", "in_netns", "interfaces", "locate", "nic_stats", "plan",
            "run_script", "setup_host_side", "teardown"]

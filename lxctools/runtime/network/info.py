@@ -69,3 +69,27 @@ def nic_stats(state_json):
         if counters is not None:
             rows.append((name, counters[0], counters[1]))
     return rows
+
+
+def address_records(init_pid):
+    """[(interface, family, scope_id, address)] inside the container, as getifaddrs() there
+    would list them (python-lxc's get_ips filters these): family "inet"/"inet6", scope_id the
+    IPv6 scope id (the interface index for link-local addresses, 0 otherwise)."""
+    from pyroute2 import IPRoute
+
+    from .host import in_netns
+
+    try:
+        with in_netns(f"/proc/{init_pid}/ns/net"):
+            with IPRoute() as ipr:
+                names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+                records = []
+                for msg in ipr.get_addr():
+                    family = "inet" if msg["family"] == 2 else "inet6"
+                    link_local = family == "inet6" and msg["scope"] == 253
+                    records.append((names.get(msg["index"], ""), family,
+                                    msg["index"] if link_local else 0,
+                                    msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")))
+                return records
+    except OSError:
+        return []
