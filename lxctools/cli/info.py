@@ -6,6 +6,7 @@ facts(); running_facts() is the one place where the runtime's fields (PID, IP, C
 Memory/KMem use, Link/TX/RX/Total bytes) are added.
 """
 
+import os
 import sys
 
 from ._common import make_parser, parse, run_tool, lxcpath_of, print_json, complete_keys
@@ -77,6 +78,11 @@ def running_facts(container, sel, humanize):
         return rows
     if sel["pid"]:
         rows.append(("PID:", "pid", info["init_pid"]))
+    dead = dead_lxcfs(info["init_pid"])
+    if dead:
+        sys.stderr.write(f"lxc-info: warning: {container.name}: its lxcfs files are dead "
+                         f"({dead}): /proc/meminfo and friends fail inside; restart lxcfs, "
+                         "then restart the container\n")
     if sel["ips"]:
         from ..runtime.network import addresses
         v4, v6 = addresses(info["init_pid"])
@@ -108,6 +114,24 @@ def running_facts(container, sel, humanize):
                                       (" Total bytes:", "total_bytes", tx + rx)):
                 rows.append((label, key, human_size(value) if humanize else value))
     return rows
+
+
+def dead_lxcfs(pid):
+    """The error of the container's lxcfs mounts when the lxcfs daemon behind them is gone
+    ("Transport endpoint is not connected"), else None."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as handle:
+            points = [line.split()[4] for line in handle
+                      if " - fuse.lxcfs " in line]
+    except OSError:
+        return None
+    for point in points[:1]:
+        try:
+            with open(f"/proc/{pid}/root{point}", "rb") as handle:
+                handle.read(1)  # a stat may answer from the kernel's cache
+        except OSError as exc:
+            return exc.strerror
+    return None
 
 
 def selection(args):

@@ -152,6 +152,39 @@ def mount_rootfs(spec, target, options=None):
     raise MountError(f"cannot mount the rootfs {source}", key="lxc.rootfs.path")
 
 
+LXCFS = "/var/lib/lxcfs"
+
+
+def lxcfs_running(mountinfo="/proc/self/mountinfo"):
+    """Is an lxcfs FUSE file system mounted at /var/lib/lxcfs?"""
+    try:
+        with open(mountinfo) as handle:
+            return any(line.split(" - ")[1].startswith("fuse.lxcfs ") and
+                       line.split()[4] == LXCFS for line in handle if " - " in line)
+    except OSError:
+        return False
+
+
+def bind_lxcfs(root):
+    """What LXC's lxcfs mount hook does, natively: lxcfs's per-container views of /proc files
+    and of /sys/devices/system/cpu over the container's own."""
+    proc = os.path.join(LXCFS, "proc")
+    for name in sorted(os.listdir(proc)) if os.path.isdir(proc) else []:
+        target = os.path.join(root, "proc", name)
+        if os.path.exists(target):
+            libc.mount(os.path.join(proc, name), target, None, MS_BIND)
+    cpu = os.path.join(LXCFS, "sys/devices/system/cpu")
+    target = os.path.join(root, "sys/devices/system/cpu")
+    if os.path.isdir(cpu) and os.path.isdir(target):
+        if os.path.exists(os.path.join(cpu, "uevent")):
+            libc.mount(cpu, target, None, MS_BIND)
+        else:
+            for name in sorted(os.listdir(cpu)):
+                if os.path.exists(os.path.join(target, name)):
+                    libc.mount(os.path.join(cpu, name), os.path.join(target, name), None,
+                               MS_BIND)
+
+
 def read_fstab(path):
     try:
         with open(path) as handle:

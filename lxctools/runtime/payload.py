@@ -133,6 +133,8 @@ def container_init(plan, sync):
             mounts.mount_entry(line, root, "lxc.mount.fstab")
         for line in conf.value("lxc.mount.entry") or []:
             mounts.mount_entry(line, root)
+        if plan.lxcfs:
+            mounts.bind_lxcfs(root)
         plan.run_hook("mount")
         if plan.rootfs and plan.autodev:
             plan.run_hook("autodev")

@@ -65,6 +65,10 @@ class Plan:
         self.configure_network = None
         self.security = None
         self.env = self.environment()
+        # lxcfs's /proc views when the host runs it (unless LXC's own lxcfs hook is configured)
+        from .mounts import lxcfs_running
+        hooks = " ".join(conf.value("lxc.hook.mount") or [])
+        self.lxcfs = bool(self.rootfs) and "lxcfs" not in hooks and lxcfs_running()
 
     def run_hook(self, hook_type, inside=False):
         from .hooks import run_hooks

@@ -138,3 +138,48 @@ def test_warning_before_a_systemd_guest_that_cannot_work(world):
     quiet = world.ours("lxc-start", "-n", "gst-good")
     world.ours("lxc-stop", "-n", "gst-good", "-k")
     assert "warning" not in quiet.stderr
+
+
+@pytest.fixture
+def lxcfs():
+    """The host's lxcfs, run for the test (Debian's lxcfs package, installed with lxc)."""
+    from lxctools.runtime.mounts import lxcfs_running
+
+    if lxcfs_running():
+        yield None
+        return
+    if not os.path.exists("/usr/bin/lxcfs") or not os.path.exists("/dev/fuse"):
+        pytest.fail("lxcfs tests need /usr/bin/lxcfs (package lxcfs) and /dev/fuse")
+    os.makedirs("/var/lib/lxcfs", exist_ok=True)
+    daemon = subprocess.Popen(["/usr/bin/lxcfs", "/var/lib/lxcfs"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not lxcfs_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lxcfs_running(), "lxcfs did not mount /var/lib/lxcfs"
+        yield daemon
+    finally:
+        daemon.kill()
+        daemon.wait()
+        subprocess.run(["umount", "-l", "/var/lib/lxcfs"], capture_output=True)
+
+
+def test_lxcfs_views_and_a_dead_lxcfs_is_reported(world, lxcfs):
+    made = world.ours("lxc-create", "-n", "gst-fs", "-t", "busybox")
+    assert made.returncode == 0
+    start = world.ours("lxc-start", "-n", "gst-fs", "-s", "lxc.cgroup.memory.limit_in_bytes=64M")
+    assert start.returncode == 0, start.stderr
+    pid = init_pid(world, "gst-fs")
+    meminfo = inside(pid, "cat", "/proc/meminfo").stdout
+    total = int(meminfo.split("MemTotal:")[1].split()[0])
+    assert total == 65536, meminfo[:200]  # the container's limit, not the host's 24 GiB
+    mounts = inside(pid, "cat", "/proc/mounts").stdout
+    assert "lxcfs /proc/meminfo fuse.lxcfs" in mounts
+    assert world.ours("lxc-info", "-n", "gst-fs").stderr == ""
+    if lxcfs is not None:
+        lxcfs.kill()
+        lxcfs.wait()
+        info = world.ours("lxc-info", "-n", "gst-fs")
+        assert "lxcfs files are dead (Transport endpoint is not connected)" in info.stderr
+    world.ours("lxc-stop", "-n", "gst-fs", "-k")
