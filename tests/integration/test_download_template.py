@@ -192,10 +192,16 @@ def test_gpg_signed_file_mirror_good_and_tampered(world, files, key):
                            "--flush-cache")
     assert with_ring.returncode == 0, with_ring.stderr
 
-    # Tampered rootfs with matching SHA256SUMS: only the signature catches it.
+    # Tampered rootfs (another valid tarball, one file more) with matching SHA256SUMS: only
+    # the signature catches it.
     image_dir = os.path.join(root, entry[5].lstrip("/"))
-    with open(os.path.join(image_dir, "rootfs.tar.xz"), "ab") as handle:
-        handle.write(b"tampered")
+    evil = os.path.join(world.root, "evil")
+    os.makedirs(evil)
+    subprocess.run(["tar", "-C", evil, "-xJf", files[0]], check=True)
+    with open(os.path.join(evil, "etc", "backdoor"), "w") as handle:
+        handle.write("tampered\n")
+    subprocess.run(["tar", "--numeric-owner", "-C", evil, "-cJf",
+                    os.path.join(image_dir, "rootfs.tar.xz"), "."], check=True)
     add_sums = subprocess.run(["sh", "-c", "sha256sum meta.tar.xz rootfs.tar.xz > SHA256SUMS"],
                               cwd=image_dir, check=True)
     assert add_sums.returncode == 0
@@ -218,9 +224,9 @@ def test_gpg_signed_file_mirror_good_and_tampered(world, files, key):
     # --no-validate: LXC's warning, no checks at all.
     unchecked = world.ours("lxc-create", "-n", "img-sig5", "-t", "download", "--", *D,
                            "--server", server, "--no-validate")
-    # (bytes appended after the xz stream: tar's end marker comes first, so it unpacks)
     assert unchecked.returncode == 0, unchecked.stderr
     assert unchecked.stdout.startswith("WARNING: Running without gpg validation!\n")
+    assert os.path.exists(os.path.join(world.cdir("img-sig5"), "rootfs/etc/backdoor"))
 
     # A cache filled without validation is not trusted by a run that names a key.
     distrust = world.ours("lxc-create", "-n", "img-sig6", "-t", "download", "--", *D,

@@ -121,6 +121,53 @@ def test_damaged_and_foreign_files(tmp_path):
         extract.extract(str(text), str(tmp_path), owners=False)
 
 
+def test_corruption_in_the_middle_of_the_stream_is_reported(tmp_path):
+    import lzma
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for i in range(50):
+            data = bytes(range(256)) * 40
+            info = tarfile.TarInfo(f"f{i}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    packed = bytearray(lzma.compress(raw.getvalue()))
+    packed[len(packed) // 2] ^= 0xFF
+    path = tmp_path / "corrupt.tar.xz"
+    path.write_bytes(bytes(packed))
+    dest = tmp_path / "d"
+    dest.mkdir()
+    with pytest.raises(LxcError, match="damaged compressed data"):
+        extract.extract(str(path), str(dest), owners=False)
+
+
+def test_garbage_after_the_stream_is_reported_as_tar_would(tmp_path):
+    path = make(tmp_path / "a.tar.xz", [("f", tarfile.REGTYPE, {"data": b"hi"})])
+    with open(path, "ab") as handle:
+        handle.write(b"appended")
+    dest = tmp_path / "d"
+    dest.mkdir()
+    with pytest.raises(LxcError, match="damaged compressed data"):
+        extract.extract(path, str(dest), owners=False)
+
+
+def test_many_small_files_through_the_writer_threads(tmp_path):
+    members = [(f"d{i % 7}/f{i}", tarfile.REGTYPE, {"data": str(i).encode() * (i % 50),
+                                                     "mode": 0o640, "mtime": 1000 + i})
+               for i in range(600)]
+    members += [("d0/f1", tarfile.REGTYPE, {"data": b"replaced"}),          # later one wins
+                ("d1/hard", tarfile.LNKTYPE, {"linkname": "d5/f5"})]       # link to a pending file
+    path = make(tmp_path / "many.tar.gz", members, mode="w:gz")
+    dest = tmp_path / "d"
+    dest.mkdir()
+    extract.extract(path, str(dest), owners=False)
+    assert (dest / "d0/f1").read_bytes() == b"replaced"
+    assert (dest / "d1/hard").read_bytes() == b"5" * 5
+    assert os.stat(dest / "d1/hard").st_ino == os.stat(dest / "d5/f5").st_ino
+    st = os.stat(dest / "d4/f599")
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime, st.st_size) == (0o640, 1599, 3 * 49)
+
+
 def test_progress_bar_draws_only_when_enabled():
     out = io.StringIO()
     bar = Progress("Unpacking", total=2 << 20, stream=out)
