@@ -46,28 +46,81 @@ def parser_of(tool, module):
     return None
 
 
-def usage_options(usage):
-    """Option strings a hand-written USAGE text (lxc-config's, parsed by hand as LXC's) names."""
-    return set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", usage)) | {"-h", "--help", "--usage"}
+def _command_style(usage, tool):
+    """lxc-config's USAGE: every line "TOOL ARGS: what it does"."""
+    lines = [l.strip() for l in usage.replace("Usage:", "").splitlines() if l.strip()]
+    return all(l.startswith(tool + " ") and ":" in l for l in lines)
+
+
+def usage_options(tool, usage):
+    """Option strings a hand-written USAGE text names (tools that parse argv by hand, as
+    LXC's do): what their page must list."""
+    found = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", usage))
+    if _command_style(usage, tool):
+        found |= {"-h", "--help", "--usage"}  # lxc-config answers these with its usage
+    return found
+
+
+def _getopt_entries(usage):
+    """(synopsis lines, [[option head, text]], other lines) of a getopt-style USAGE."""
+    synopsis, entries, notes = [], [], []
+    for raw in usage.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.lower().startswith("usage:"):
+            synopsis.append(line[len("usage:"):].strip())
+        elif line.startswith("-"):
+            parts = re.split(r"\s{2,}", line, maxsplit=1)
+            entries.append([parts[0], parts[1] if len(parts) > 1 else ""])
+        elif raw.startswith("   ") and entries:
+            entries[-1][1] += " " + line
+        else:
+            notes.append(line)
+    return synopsis, entries, notes
+
+
+def _head(text):
+    """"-u UID, -g GID" as roff: options bold, their arguments italic."""
+    out = []
+    for piece in text.split(", "):
+        opt, _, arg = piece.partition(" ")
+        out.append(f"\\fB{esc(opt)}\\fR" + (f" \\fI{esc(arg)}\\fR" if arg else ""))
+    return ", ".join(out)
 
 
 def render_handwritten(tool, module):
-    """A page for a tool that parses its arguments by hand: its USAGE text, its item list."""
+    """A page for a tool that parses its arguments by hand: from its USAGE text (and ITEMS)."""
     mod = importlib.import_module(module)
-    summary = (mod.__doc__ or tool).split(":", 1)[-1].strip().rstrip(".")
+    summary = (mod.__doc__ or tool).split(":", 1)[-1].strip().splitlines()[0].rstrip(".")
     lines = [f'.TH {tool.upper()} 1 "{DATE}" "{SOURCE}" "lxctools commands"',
              ".SH NAME", *wrap(f"{tool} \0 {summary}"), ".SH SYNOPSIS", ".nf"]
-    usage = mod.USAGE.replace("Usage:", "").splitlines()
-    for line in usage:
-        command, _, what = line.strip().partition(":")
-        lines += wrap(command.strip())
-    lines += [".fi", ".SH OPTIONS"]
-    for line in usage:
-        command, _, what = line.strip().partition(":")
-        head = command.split()[1]
-        lines += [".TP", f"\\fB{esc(head)}\\fR" if head.startswith("-") else f"\\fI{esc(head)}\\fR"]
-        lines += wrap(what.strip())
-    lines += [".TP", "\\fB\\-h\\fR, \\fB\\-\\-help\\fR, \\fB\\-\\-usage\\fR", "print the usage"]
+    if _command_style(mod.USAGE, tool):
+        usage = [l for l in mod.USAGE.replace("Usage:", "").splitlines() if l.strip()]
+        for line in usage:
+            lines += wrap(line.strip().partition(":")[0].strip())
+        lines += [".fi", ".SH OPTIONS"]
+        for line in usage:
+            command, _, what = line.strip().partition(":")
+            head = command.split()[1]
+            lines += [".TP", f"\\fB{esc(head)}\\fR" if head.startswith("-") else f"\\fI{esc(head)}\\fR"]
+            lines += wrap(what.strip())
+        lines += [".TP", "\\fB\\-h\\fR, \\fB\\-\\-help\\fR, \\fB\\-\\-usage\\fR", "print the usage"]
+    else:
+        synopsis, entries, notes = _getopt_entries(mod.USAGE)
+        for line in synopsis:
+            lines += wrap(line, indent="    ")
+        lines += [".fi", ".SH DESCRIPTION"]
+        lines += wrap(summary[:1].upper() + summary[1:] + ".")
+        if notes:
+            lines += [".PP"] + wrap(" ".join(notes))
+        lines.append(".SH OPTIONS")
+        for head, text in entries:
+            lines += [".TP", _head(head)] + (wrap(text) or ["\\&"])
+        listed = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", " ".join(h for h, _ in entries)))
+        for opt in sorted(usage_options(tool, mod.USAGE) - listed):
+            lines += [".TP", f"\\fB{esc(opt)}\\fR",
+                      "print the usage and exit" if opt in ("-h", "--help") else "see SYNOPSIS"]
     items = getattr(mod, "ITEMS", [])
     if items:
         lines += [".SH ITEMS", "An item may be abbreviated to a prefix; the first match counts.",

@@ -52,7 +52,7 @@ def test_every_tool_module_has_a_page_and_nothing_else_does():
 def test_page_lists_exactly_the_parsers_options(tool):
     parser = GEN.parser_of(tool, GEN.tools()[tool])
     if parser is None:  # parsed by hand (lxc-config, as LXC's): its USAGE text is the source
-        in_parser = GEN.usage_options(importlib.import_module(GEN.tools()[tool]).USAGE)
+        in_parser = GEN.usage_options(tool, importlib.import_module(GEN.tools()[tool]).USAGE)
     else:
         in_parser = GEN.option_strings(parser)
     in_page = page_options(read(f"{tool}.1"))
