@@ -29,9 +29,9 @@ class Container:
     def _settle_partial(self):
         """A `partial` marker whose creator died means a half-made container: remove it."""
         from ..runtime.partial import remove_if_stale
-        from ..storage.remove import remove_tree
+        from .clone import remove_half_made
 
-        return remove_if_stale(self.dir, remove_tree)
+        return remove_if_stale(self.dir, remove_half_made)
 
     # -- identity and config (foundation) ------------------------------------------------
     @property
@@ -371,3 +371,53 @@ class Container:
 
     def shutdown(self, timeout=60):
         return self.stop(timeout=timeout, nokill=True)
+
+    # -- copy, rename, snapshots (issue 11) -------------------------------------------------
+    def clone(self, newname=None, config_path=None, flags=0, bdevtype=None, bdevdata=None,
+              newsize=0, hookargs=()):
+        """python-lxc's clone: a new Container NEWNAME (in CONFIG_PATH, default this lxcpath)
+        with a copy (or with LXC_CLONE_SNAPSHOT an overlay snapshot) of this rootfs."""
+        from .clone import clone
+
+        clone(self, newname, config_path, snapshot=bool(flags & LXC_CLONE_SNAPSHOT),
+              bdevtype=bdevtype, keepname=bool(flags & LXC_CLONE_KEEPNAME),
+              keepmac=bool(flags & LXC_CLONE_KEEPMACADDR),
+              allow_running=bool(flags & LXC_CLONE_ALLOW_RUNNING), hookargs=hookargs)
+        return Container(newname or self.name, config_path or self.lxcpath)
+
+    def rename(self, newname):
+        """lxc-copy -R: clone under NEWNAME in the same lxcpath (MACs kept), then destroy this one."""
+        from .clone import rename
+
+        rename(self, newname)
+        self._doc = None
+        return True
+
+    def snapshot(self, comment_file=None):
+        """lxc-snapshot: returns the new snapshot's name (snapN)."""
+        from .snapshot import create
+        return create(self, comment_file)
+
+    def snapshot_list(self):
+        """[(name, comment_path, timestamp, lxcpath)], as python-lxc."""
+        from .snapshot import listing
+        return listing(self)
+
+    def snapshot_restore(self, name, newname=None):
+        from .snapshot import restore
+        restore(self, name, newname)
+        self._doc = None
+        return True
+
+    def snapshot_destroy(self, name):
+        from .snapshot import destroy
+        destroy(self, name)
+        return True
+
+
+LXC_CLONE_KEEPNAME = 1 << 0
+LXC_CLONE_KEEPMACADDR = 1 << 1
+LXC_CLONE_SNAPSHOT = 1 << 2
+LXC_CLONE_KEEPBDEVTYPE = 1 << 3
+LXC_CLONE_MAYBE_SNAPSHOT = 1 << 4
+LXC_CLONE_ALLOW_RUNNING = 1 << 6

@@ -62,6 +62,9 @@ def defined_names(lxcpath):
             continue
         base = os.path.join(lxcpath, entry)
         if not os.path.isfile(os.path.join(base, "config")):
+            # lxc-copy writes the config after the rootfs: a copy killed mid-rsync has none.
+            if os.path.exists(os.path.join(base, "partial")):
+                Container(entry, lxcpath)
             continue
         if os.path.exists(os.path.join(base, "partial")):
             Container(entry, lxcpath)  # settles a stale marker

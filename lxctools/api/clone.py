@@ -1,0 +1,257 @@
+"""The lxc-copy transaction (liblxc's clone): checks, storage, config rewrite, bookkeeping.
+
+Order: every refusal (origin undefined or running, target taken, storage combination) comes
+before the disk is touched. Then the new container directory with a locked `partial` marker
+(runtime/partial.py, as lxc-create), the rootfs copy or overlay snapshot, the rewritten config
+(config/clone.py) and the files it names (hook scripts, fstab), the reverse-dependency files,
+the clone hooks and /etc/hostname (with the clone's rootfs mounted in a private mount
+namespace for overlays), and only then the origin's `lxc_snapshots` entry and the marker's
+removal. A failure or signal removes what was made; a kill -9 leaves an unlocked marker that
+the next lookup of the new name removes, and the origin has not been written to yet.
+"""
+
+import os
+import tempfile
+
+from .. import log
+from ..errors import LxcError, NotDefined
+from ..runtime import partial
+from ..storage import clone as store
+from ..storage.remove import remove_tree
+from .create import Rollback, _interrupts_unwind, _makedirs
+
+
+def _lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return [line.rstrip("\n") for line in handle]
+    except FileNotFoundError:
+        return []
+
+
+def _pairs(path):
+    lines = _lines(path)
+    return [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+
+
+def copy_file(old, new):
+    """LXC's copy_file: the mode comes along, the owner does not; an existing target is an error."""
+    if os.path.lexists(new):
+        raise LxcError(f"copy destination {new} exists")
+    st = os.stat(old)
+    with open(old, "rb") as src:
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(1 << 16):
+                dst.write(chunk)
+            os.fchmod(dst.fileno(), st.st_mode & 0o7777)
+
+
+def add_snapshot_entry(origin_dir, lxcpath, name):
+    """Append LXCPATH\\nNAME\\n to ORIGIN_DIR/lxc_snapshots (the origin cannot be destroyed now)."""
+    path = os.path.join(origin_dir, "lxc_snapshots")
+    lines = _lines(path)
+    if len(lines) == 1 and lines[0].strip().isdigit():
+        from ..atomic import atomic_write
+        atomic_write(path, f"{int(lines[0]) + 1}\n", 0o644)  # LXC's old count format stays a count
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, f"{lxcpath}\n{name}\n".encode("utf-8", "surrogateescape"))
+    finally:
+        os.close(fd)
+
+
+def in_rootfs(spec, work):
+    """Call WORK(mounted_root) with the rootfs SPEC mounted in a private mount namespace (a
+    child process, so nothing stays mounted whatever happens). A dir rootfs needs no mount."""
+    kind, where = store.parse(spec)
+    if kind == "dir":
+        return work(where)
+    import pickle
+    from ..kernel import libc
+    from ..runtime.mounts import mount_rootfs
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        error = None
+        try:
+            import signal
+            libc.set_pdeathsig(signal.SIGKILL)  # a kill -9 of lxc-copy ends this work too
+            libc.unshare(0x00020000)  # CLONE_NEWNS
+            libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+            target = tempfile.mkdtemp(prefix="lxctools-clone-")
+            mount_rootfs(spec, target)
+            work(target)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            error = exc if isinstance(exc, LxcError) else LxcError(f"{type(exc).__name__}: {exc}")
+        try:
+            os.write(write_end, pickle.dumps(error))
+        finally:
+            os._exit(0 if error is None else 1)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        data = handle.read()
+    os.waitpid(pid, 0)
+    error = pickle.loads(data) if data else LxcError("mounting the clone's rootfs failed")
+    if error is not None:
+        raise error
+    return None
+
+
+def _write_hostname(root, name):
+    """ROOT/etc/hostname := NAME, if it exists; never through a symlink (it could point at the host)."""
+    path = os.path.join(root, "etc", "hostname")
+    if os.path.islink(os.path.join(root, "etc")) or os.path.islink(path):
+        log.warn(f"{path} is a symlink: hostname not updated")
+        return
+    if not os.path.isfile(path):
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(name)
+
+
+def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, keepname=False,
+          keepmac=False, allow_running=False, hookargs=(), rename=False, made_dir=False):
+    """Clone Container ORIGIN as NEWNAME in NEWPATH; return the new config path.
+
+    made_dir: NEWPATH/NEWNAME was made by the caller (lxc-copy -e's random name) and goes
+    on failure too."""
+    from ..config.clone import rewrite
+    from ..config.document import ConfigDocument
+    from ..runtime.hooks import run_hooks
+    from ..runtime.templates.runner import config_mode
+    from .locking import container_lock
+
+    if not origin.defined:
+        raise NotDefined(f"Container {origin.name} is not defined")
+    if not allow_running and origin.running:
+        raise LxcError(f"error: Original container ({origin.name}) is running. Use --allowrunning "
+                       "if you want to force a snapshot of the running container.",
+                       hint=f"stop it first (lxc-stop -n {origin.name}), or copy with -s -a")
+    newname = newname or origin.name
+    newpath = os.path.abspath(newpath) if newpath else origin.lxcpath
+    newpath = newpath.rstrip("/") or "/"
+    if newname == origin.name and newpath == origin.lxcpath:
+        raise LxcError(f"clone: {newname} is the origin itself", hint="give another -N or -p")
+    from .container import valid_name
+    if not valid_name(newname):
+        raise LxcError(f'invalid container name "{newname}"')
+    newdir = os.path.join(newpath, newname)
+    config_path = os.path.join(newdir, "config")
+    text = "\n".join(origin.document.lines) + "\n"
+    spec = origin.conf.value("lxc.rootfs.path") or ""
+    kind, where = store.parse(spec)
+    new_kind = store.plan(spec, oldname=origin.name, oldpath=origin.lxcpath, newpath=newpath,
+                          snapshot=snapshot, bdevtype=bdevtype)
+    rollback = Rollback()
+    if made_dir:
+        rollback.made(newdir)
+    marker = None
+    with _interrupts_unwind():
+        try:
+            _makedirs(newpath)
+            with container_lock(newpath, newname):
+                state = partial.remove_if_stale(newdir, remove_tree)
+                if state == partial.ONGOING or os.path.exists(config_path):
+                    raise LxcError(f"error: clone: {config_path} exists",
+                                   hint="choose another new name (-N) or path (-p)")
+                try:
+                    os.mkdir(newdir, 0o770)
+                    rollback.made(newdir)
+                except FileExistsError:
+                    if os.path.islink(newdir) or not os.path.isdir(newdir):
+                        raise LxcError(f"{newdir} exists and is not a directory") from None
+                os.chmod(newdir, 0o770)
+                marker = partial.Marker(newdir)
+                if not rollback.trees:
+                    rollback.made(marker.path)
+            rootfs = os.path.join(newdir, "rootfs")
+            if new_kind == "overlay":
+                if not rollback.trees or rollback.trees[0] != newdir:
+                    rollback.made(os.path.join(newdir, "overlay"))
+                    rollback.made(rootfs)
+                new_spec = store.snapshot_overlay(spec, newdir)
+            else:
+                os.mkdir(rootfs, 0o755)
+                rollback.made(rootfs)
+                if kind == "dir":
+                    store.rsync(where, rootfs)
+                else:
+                    in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs))
+                new_spec = "dir:" + rootfs
+            result = rewrite(text, oldpath=origin.lxcpath, oldname=origin.name, newpath=newpath,
+                             newname=newname, rootfs=new_spec, keepname=keepname, keepmac=keepmac)
+            for old, new in result.copies:
+                if rollback.trees[0] != newdir:
+                    rollback.made(new)
+                copy_file(old, new)
+            doc = ConfigDocument(config_path, result.text, warn=log.warn)
+            doc.save(config_path, mode=config_mode())
+            if rollback.trees[0] != newdir:
+                rollback.made(config_path)
+            # Reverse dependencies: who this clone's storage leans on.
+            rdeps = os.path.join(newdir, "lxc_rdepends")
+            entries = []
+            if snapshot and not rename:
+                entries += _pairs(os.path.join(origin.dir, "lxc_rdepends"))
+            elif rename:
+                entries += _pairs(os.path.join(origin.dir, "lxc_rdepends"))
+            if new_kind == "overlay" and kind == "dir" and not rename:
+                entries.append((origin.lxcpath, origin.name))
+            if entries:
+                from ..atomic import atomic_write
+                atomic_write(rdeps, "".join(f"{a}\n{b}\n" for a, b in entries), 0o644)
+
+            def update(root):
+                if doc.conf.value("lxc.hook.clone"):
+                    run_hooks("clone", newname, doc.conf, config_path,
+                              extra_env={"LXC_SRC_NAME": origin.name, "LXC_ROOTFS_MOUNT": root,
+                                         "LXC_ROOTFS_PATH": new_spec},
+                              args=list(hookargs))
+                if not keepname:
+                    _write_hostname(root, newname)
+
+            if doc.conf.value("lxc.hook.clone") or not keepname:
+                in_rootfs(new_spec, update)
+            for lxcpath, name in entries:
+                add_snapshot_entry(os.path.join(lxcpath, name), newpath, newname)
+            marker.finish()
+            marker = None
+            return config_path
+        except BaseException:
+            rollback.run()
+            raise
+        finally:
+            if marker is not None:
+                marker.release()
+
+
+def remove_half_made(container_dir):
+    """What a dead lxc-create/lxc-copy left: its entry in an origin's lxc_snapshots goes too."""
+    from .destroy import _forget_origin
+
+    try:
+        _forget_origin(container_dir)
+    except OSError:
+        pass
+    return remove_tree(container_dir)
+
+
+def rename(origin, newname):
+    """LXC's rename: a clone in the same lxcpath keeping the MACs, then the origin destroyed."""
+    from .destroy import clones_of, snapshots_of
+
+    if not origin.defined:
+        raise NotDefined(f"Container {origin.name} is not defined")
+    if clones_of(origin.dir) or snapshots_of(origin.dir):
+        raise LxcError("Renaming a container with snapshots is not supported",
+                       hint="destroy its snapshots and clones first, or copy it (lxc-copy -N)")
+    kind, _ = store.parse(origin.conf.value("lxc.rootfs.path") or "")
+    # An overlay container stays one: its delta is copied over the same lower layer.
+    clone(origin, newname, origin.lxcpath, snapshot=kind == "overlay", keepmac=True, rename=True)
+    origin._doc = None
+    origin.destroy()

@@ -1,0 +1,108 @@
+"""A clone's storage: which store it gets, and the copy or snapshot of the origin's rootfs.
+
+LXC's rules (storage.c storage_copy): the origin's rootfs path must contain its name; -s on
+a dir origin (and every ephemeral clone) makes an overlay `overlay:ORIGIN_ROOTFS:NEW/overlay/delta`
+with its work dir beside the delta; an overlay origin's snapshot shares the same lower layer
+and gets a copy of the delta; a copy to another lxcpath without -s is a dir; overlay only
+exists as a snapshot. A full copy is `rsync -aHXS --delete` as LXC runs it (owners, modes,
+hard links, xattrs incl. file capabilities, device nodes, sockets and fifos, sparse files);
+--numeric-ids so that a container's own uids never go through the host's user names.
+"""
+
+import os
+import shutil
+import subprocess
+
+from ..errors import LxcError
+
+OVERLAY_TYPES = ("overlay", "overlayfs")
+
+
+def parse(spec):
+    """(kind, path or (lower, upper)) of an lxc.rootfs.path value."""
+    kind, sep, rest = (spec or "").partition(":")
+    if not sep or kind.startswith("/"):
+        return "dir", spec
+    if kind in OVERLAY_TYPES:
+        lower, sep, upper = rest.rpartition(":")
+        if not sep:
+            raise LxcError(f"lxc.rootfs.path = {spec}: expected overlay:LOWER:UPPER",
+                           key="lxc.rootfs.path")
+        return "overlay", (lower, upper)
+    return kind, rest
+
+
+def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
+    """The store of the clone ('dir' or 'overlay'), or a refusal before anything is written."""
+    if not spec:
+        raise LxcError("No rootfs specified", hint="the origin's config has no lxc.rootfs.path")
+    if oldname not in spec:
+        raise LxcError(f'Original rootfs path "{spec}" does not include container name "{oldname}"',
+                       hint="LXC derives the clone's paths from the origin's name; "
+                            "move the rootfs under the container directory first")
+    kind, _ = parse(spec)
+    if kind not in ("dir", "overlay"):
+        raise LxcError(f"cloning a {kind} rootfs is not supported",
+                       hint="lxctools clones dir and overlay containers")
+    if bdevtype in OVERLAY_TYPES:
+        new = "overlay"
+    elif bdevtype in (None, "", "best"):
+        if snapshot and kind == "dir":
+            new = "overlay"
+        elif not snapshot and oldpath != newpath:
+            new = "dir"
+        else:
+            new = kind
+    elif bdevtype == "dir":
+        new = "dir"
+    else:
+        raise LxcError(f"backing store {bdevtype} is not supported for clones",
+                       hint="use -B dir or -B overlay")
+    if new == "overlay" and not snapshot:
+        raise LxcError("The overlay storage driver can only be used for snapshots",
+                       hint="add -s (lxc-copy -s -B overlay)")
+    if new == "dir" and kind == "dir" and not os.path.isdir(parse(spec)[1]):
+        raise LxcError(f"rootfs {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
+    return new
+
+
+def rsync(src, dst):
+    """Copy the tree SRC into DST (both directories) exactly, as LXC's rsync step."""
+    tool = shutil.which("rsync") or ("/usr/bin/rsync" if os.path.exists("/usr/bin/rsync") else None)
+    if not tool:
+        raise LxcError("rsync is needed to copy a rootfs", hint="apt-get install rsync")
+    done = subprocess.run([tool, "-aHXS", "--numeric-ids", "--delete", src.rstrip("/") + "/",
+                           dst.rstrip("/") + "/"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_die_with_parent)
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+        raise LxcError(f"copying {src} to {dst} failed: {detail}",
+                       hint="is there room on the target filesystem?")
+
+
+def _die_with_parent():
+    # A kill -9 of lxc-copy must not leave rsync writing into the half-made clone while
+    # the next lookup removes it.
+    import signal
+    from ..kernel import libc
+    libc.set_pdeathsig(signal.SIGKILL)
+
+
+def overlay_dirs(newdir):
+    """Make NEWDIR/rootfs, NEWDIR/overlay/{delta,work} (0755) and return the delta."""
+    delta = os.path.join(newdir, "overlay", "delta")
+    for path in (os.path.join(newdir, "rootfs"), delta, os.path.join(newdir, "overlay", "work")):
+        os.makedirs(path, 0o755, exist_ok=True)
+    return delta
+
+
+def snapshot_overlay(spec, newdir):
+    """The new overlay rootfs spec for a snapshot of SPEC (dir or overlay) into NEWDIR."""
+    kind, where = parse(spec)
+    delta = overlay_dirs(newdir)
+    if kind == "dir":
+        return f"overlay:{where}:{delta}"
+    lower, upper = where
+    rsync(upper, delta)
+    return f"overlay:{lower}:{delta}"
