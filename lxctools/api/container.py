@@ -374,15 +374,18 @@ class Container:
 
     # -- copy, rename, snapshots (issue 11) -------------------------------------------------
     def clone(self, newname=None, config_path=None, flags=0, bdevtype=None, bdevdata=None,
-              newsize=0, hookargs=()):
+              newsize=0, hookargs=(), *, snapshot=False, keepname=False, keepmac=False,
+              bdev=None, allow_running=False):
         """python-lxc's clone: a new Container NEWNAME (in CONFIG_PATH, default this lxcpath)
-        with a copy (or with LXC_CLONE_SNAPSHOT an overlay snapshot) of this rootfs."""
+        with a copy (or with LXC_CLONE_SNAPSHOT / snapshot=True an overlay snapshot) of this
+        rootfs. FLAGS and the keywords say the same things; either may be used."""
         from .clone import clone
 
-        clone(self, newname, config_path, snapshot=bool(flags & LXC_CLONE_SNAPSHOT),
-              bdevtype=bdevtype, keepname=bool(flags & LXC_CLONE_KEEPNAME),
-              keepmac=bool(flags & LXC_CLONE_KEEPMACADDR),
-              allow_running=bool(flags & LXC_CLONE_ALLOW_RUNNING), hookargs=hookargs)
+        clone(self, newname, config_path, snapshot=snapshot or bool(flags & LXC_CLONE_SNAPSHOT),
+              bdevtype=bdevtype or bdev, keepname=keepname or bool(flags & LXC_CLONE_KEEPNAME),
+              keepmac=keepmac or bool(flags & LXC_CLONE_KEEPMACADDR),
+              allow_running=allow_running or bool(flags & LXC_CLONE_ALLOW_RUNNING),
+              hookargs=hookargs)
         return Container(newname or self.name, config_path or self.lxcpath)
 
     def rename(self, newname):
