@@ -15,6 +15,22 @@ Default command: /bin/sh. Exits with the command's status.
 """
 
 
+def build_parser():
+    """The options as argparse sees them: for the man page and completion only (parsing is
+    getopt's, as LXC's "m:hsu:g:")."""
+    from ._common import Parser
+    parser = Parser(prog="lxc-usernsexec", description="Run a command in a new user namespace "
+                    "mapped to the caller's subordinate ids.")
+    parser.add_argument("-m", metavar="MAP", action="append",
+                        help="u|g|b:NSID:HOSTID:RANGE; without -m, the caller's /etc/subuid "
+                             "and /etc/subgid ranges from 0")
+    parser.add_argument("-s", action="store_true", help="also map the caller's own uid and gid")
+    parser.add_argument("-u", metavar="UID", type=int, help="run as UID inside (default 0)")
+    parser.add_argument("-g", metavar="GID", type=int, help="run as GID inside (default 0)")
+    parser.add_argument("command", nargs="*", help="the command (default /bin/sh), after --")
+    return parser
+
+
 def fail(message):
     sys.stderr.write(f"lxc-usernsexec: {message}\n")
     return 1
