@@ -3,6 +3,7 @@ config (sections, moved lines, fstab, uts name, placeholders), the same rootfs t
 create-message; errors leave nothing behind."""
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -164,3 +165,62 @@ def test_idmap_container_skips_devices_and_shifts_owners(world, images):
     # writes inside the user namespace); a v2 one would not work in the container.
     cap = os.getxattr(os.path.join(root, "etc", "owned"), "security.capability")
     assert cap == bytes.fromhex("01000003") + cap_v2[4:] + (100000).to_bytes(4, "little")
+
+
+def _big_tarball(world):
+    """~300 MB of zero-filled (not sparse) files in a small zstd tarball: extraction lasts
+    long enough to be interrupted."""
+    src = os.path.join(world.root, "big")
+    os.makedirs(os.path.join(src, "data"))
+    for i in range(30):
+        with open(os.path.join(src, "data", f"f{i:02d}"), "wb") as handle:
+            handle.write(b"\0" * (10 << 20))
+    out = os.path.join(world.root, "big.tar.zst")
+    subprocess.run(f"tar --numeric-owner -C {src} -cf - . | zstd -q -1 -o {out}", shell=True,
+                   check=True)
+    shutil.rmtree(src)
+    return out
+
+
+@pytest.mark.parametrize("sig", ["KILL", "INT"])
+def test_interrupted_extraction_leaves_no_container(world, sig):
+    import signal
+    import time
+    from conftest import ours
+
+    big = _big_tarball(world)
+    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"))
+    proc = subprocess.Popen([ours("lxc-create"), "-P", world.lp, "-n", "img-k9", "-t", "local",
+                             "--", "-m", meta, "-f", big], env=world.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    data = os.path.join(world.cdir("img-k9"), "rootfs", "data")
+    deadline = time.monotonic() + 30
+    while not (os.path.isdir(data) and len(os.listdir(data)) >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None, "extraction never started"
+        time.sleep(0.01)
+    # the decompressor reads the tarball on its stdin; it must not outlive us
+    def readers():
+        found = []
+        for pid in subprocess.run(["pgrep", "-x", "zstd"], capture_output=True,
+                                  text=True).stdout.split():
+            try:
+                if os.readlink(f"/proc/{pid}/fd/0") == big:
+                    found.append(pid)
+            except OSError:
+                pass
+        return found
+    assert readers(), "no zstd reading the tarball: the check below would prove nothing"
+    assert world.ours("lxc-ls", "-1").stdout == ""  # being created: not listed
+    os.kill(proc.pid, getattr(signal, "SIG" + sig))
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    assert world.ours("lxc-ls", "-1").stdout == ""
+    assert world.ours("lxc-info", "-n", "img-k9").returncode == 1
+    assert not os.path.exists(world.cdir("img-k9"))
+    deadline = time.monotonic() + 5
+    while readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() == []
+    again = world.ours("lxc-create", "-n", "img-k9", "-t", "local", "--", "-m", meta, "-f", big)
+    assert again.returncode == 0, again.stderr
+    assert world.ours("lxc-ls", "-1").stdout == "img-k9\n"
