@@ -1,7 +1,7 @@
 """A test image server: serves a mirror directory over HTTP with Range support, can cut one
 transfer half way, and logs every request (method, path, Range) one per line.
 
-    python imageserver.py ROOT PORT LOG [--cut SUFFIX] [--tls CERT KEY]
+    python imageserver.py ROOT PORT LOG [--cut SUFFIX] [--slow SUFFIX] [--tls CERT KEY]
 
 Run inside a private network namespace (ip netns exec) by the download tests.
 """
@@ -9,10 +9,12 @@ Run inside a private network namespace (ip netns exec) by the download tests.
 import http.server
 import os
 import sys
+import time
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     cut = None
+    slow = None
     log_path = None
     cut_done = False
 
@@ -55,12 +57,20 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             import socket
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if cls.slow and self.path.endswith(cls.slow):
+            for i in range(0, len(data), 4096):
+                self.wfile.write(data[i:i + 4096])
+                self.wfile.flush()
+                time.sleep(0.05)
+            return
         self.wfile.write(data)
 
 
 def main():
     root, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     Handler.log_path = log
+    if "--slow" in sys.argv:
+        Handler.slow = sys.argv[sys.argv.index("--slow") + 1]
     if "--cut" in sys.argv:
         Handler.cut = sys.argv[sys.argv.index("--cut") + 1]
     os.chdir(root)

@@ -47,11 +47,13 @@ class Netns:
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
 
-    def serve(self, root, port=8080, cut=None, tls=None):
+    def serve(self, root, port=8080, cut=None, tls=None, slow=None):
         log = os.path.join(self.world.root, f"server-{port}.log")
         argv = ["ip", "netns", "exec", self.name, sys.executable, SERVER, root, str(port), log]
         if cut:
             argv += ["--cut", cut]
+        if slow:
+            argv += ["--slow", slow]
         if tls:
             argv += ["--tls", *tls]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -257,6 +259,34 @@ def test_cut_transfer_is_resumed_with_range(world, files, netns):
         assert a.read() == b.read()
 
 
+def test_killed_download_resumes_in_the_next_run(world, files, netns):
+    import signal
+
+    root, _ = mirror(world, files)
+    url = netns.serve(root, slow="rootfs.tar.xz")
+    argv = ["ip", "netns", "exec", netns.name, ours("lxc-create"), "-P", world.lp, "-n",
+            "img-res", "-t", "download", "--", *D, "--server", url]
+    proc = subprocess.Popen(argv, env=world.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    part = os.path.join(os.path.dirname(cache_dir(world)), ".default.partial",
+                        "rootfs.tar.xz.part")
+    deadline = time.monotonic() + 60
+    while not (os.path.exists(part) and os.path.getsize(part) > 16384):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # ip netns exec execs lxc-create: this is lxc-create
+    proc.wait()
+    kept = os.path.getsize(part)
+    assert not os.path.exists(world.cdir("img-res")) or world.ours("lxc-ls", "-1").stdout == ""
+    again = netns.create("-n", "img-res", "-t", "download", "--", *D, "--server", url)
+    assert again.returncode == 0, again.stderr
+    gets = [r.split() for r in netns.requests() if "rootfs.tar.xz " in r]
+    assert gets[-1][2].startswith("bytes=") and int(gets[-1][2][6:-1]) >= kept
+    with open(os.path.join(cache_dir(world), "rootfs.tar.xz"), "rb") as a, open(files[0], "rb") as b:
+        assert a.read() == b.read()
+    assert world.ours("lxc-ls", "-1").stdout == "img-res\n"
+
+
 def test_errors_name_their_cause_and_leave_nothing(world, files, netns):
     root, entry = mirror(world, files)
     url = netns.serve(root)
@@ -363,6 +393,10 @@ def test_same_container_and_shared_cache_as_real_lxc_download(world, files, netn
 
     theirs = real("img-rd")
     assert theirs.returncode == 0, theirs.stdout + theirs.stderr
+    untrusted = netns.create("-n", "img-rd", "-t", "download", "--", *D, "--server", server)
+    assert untrusted.returncode == 1
+    assert (f"Failed to download https://{server}/meta/1.0/index-system: TLS certificate not "
+            "trusted" in untrusted.stderr), untrusted.stderr
     ours_env = dict(world.env, SSL_CERT_FILE=cert)
     mine = netns.create("-n", "img-rd", "-t", "download", "--", *D, "--server", server,
                         env=ours_env)
