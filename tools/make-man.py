@@ -92,7 +92,8 @@ def _head(text):
 def render_handwritten(tool, module):
     """A page for a tool that parses its arguments by hand: from its USAGE text (and ITEMS)."""
     mod = importlib.import_module(module)
-    summary = (mod.__doc__ or tool).split(":", 1)[-1].strip().splitlines()[0].rstrip(".")
+    first = " ".join((mod.__doc__ or tool).strip().split("\n\n")[0].split())
+    summary = first.split(":", 1)[-1].strip().split(". ")[0].rstrip(".")
     lines = [f'.TH {tool.upper()} 1 "{DATE}" "{SOURCE}" "lxctools commands"',
              ".SH NAME", *wrap(f"{tool} \0 {summary}"), ".SH SYNOPSIS", ".nf"]
     if _command_style(mod.USAGE, tool):
