@@ -71,6 +71,18 @@ def _forget_origin(container_dir):
         os.unlink(origin_file)
 
 
+def _destroy_snapshots(container_dir, snaps):
+    """lxc-destroy -s: each snapshot destroyed as a container first, so an overlay snapshot's
+    entry in its origin's lxc_snapshots goes with it."""
+    from .container import Container
+
+    snapdir = os.path.join(container_dir, "snaps")
+    for snap in snaps:
+        found = Container(snap, snapdir)
+        if found.defined:
+            found.destroy()
+
+
 def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=False):
     """Remove container NAME (stopped, locked by the caller); return the paths removed."""
     container_dir = canonical(os.path.join(lxcpath, name))
@@ -89,6 +101,8 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
     if dry_run:
         removed = remove_tree(container_dir, dry_run=True)
     else:
+        if snaps:
+            _destroy_snapshots(container_dir, snaps)
         run_hooks("destroy", name, conf, config_file)
         _forget_origin(container_dir)
         removed = _remove(container_dir, conf)
