@@ -455,6 +455,9 @@ class Container:
         except LxcError as exc:
             _complain(exc)
             return False
+        except ImportError:  # the API names a module not in this version yet
+            sys.stderr.write(f"lxc: {method} is not available in this lxctools version\n")
+            return False
 
     def clone(self, newname, config_path=None, flags=0, bdevtype=None, bdevdata=None,
               newsize=0, hookargs=()):

@@ -1,5 +1,5 @@
 """Ansible on lxctools: community.general.lxc_container (create, start, container_command,
-freeze, stop, destroy) and the community.general.lxc connection plugin (command, copy,
+freeze, clone, stop, destroy) and the community.general.lxc connection plugin (command, copy,
 fetch), both through the drop-in `import lxc` (compat/python-lxc). The playbook checks each
 step with our own lxc-info / lxc-attach / lxc-ls; this test checks the recap and the end
 state again."""
@@ -69,8 +69,8 @@ def test_playbook_through_lxctools(ansible_world):
     recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=(\d+)",
                             proc.stdout, re.M))
     assert recap == {"localhost": "0", "api-ans": "0"}, proc.stdout[-3000:]
-    for step in ("create (busybox)", "run a command inside", "freeze", "destroy", "copy",
-                 "fetch", "check it is frozen", "check it is gone"):
+    for step in ("create (busybox)", "run a command inside", "freeze", "clone", "destroy",
+                 "copy", "fetch", "check it is frozen", "check they are gone"):
         assert f"TASK [{step}" in proc.stdout
     assert fetched.read_text() == "ran in api-ans as 0\n"
     listed = subprocess.run([os.path.join(SCRIPTS, "lxc-ls"), "-P", lp, "-1"],
