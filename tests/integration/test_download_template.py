@@ -167,7 +167,8 @@ def test_list_create_cache_flush_and_expiry_over_http(world, files, netns):
     assert "Downloading the rootfs" in newer.stdout
     with open(os.path.join(cache, "build_id")) as handle:
         assert handle.read() == "20250202_02:00\n"
-    assert not [n for n in os.listdir(os.path.dirname(cache)) if n.startswith(".")]
+    # no partial or half-installed copies left; the lock file stays (removing it would race)
+    assert [n for n in os.listdir(os.path.dirname(cache)) if n.startswith(".")] == [".default.lock"]
 
 
 def test_gpg_signed_file_mirror_good_and_tampered(world, files, key):
@@ -287,6 +288,20 @@ def test_killed_download_resumes_in_the_next_run(world, files, netns):
     assert world.ours("lxc-ls", "-1").stdout == "img-res\n"
 
 
+def test_two_creates_at_once_download_the_image_once(world, files, netns):
+    root, _ = mirror(world, files)
+    url = netns.serve(root, slow="rootfs.tar.xz")
+    procs = [subprocess.Popen(["ip", "netns", "exec", netns.name, ours("lxc-create"), "-P",
+                               world.lp, "-n", f"img-two{i}", "-t", "download", "--", *D,
+                               "--server", url], env=world.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len([r for r in netns.requests() if "rootfs.tar.xz " in r]) == 1
+    assert any("The cache is already up to date" in out for out, _ in outs)
+    assert world.ours("lxc-ls", "-1").stdout == "img-two1\nimg-two2\n"
+
+
 def test_errors_name_their_cause_and_leave_nothing(world, files, netns):
     root, entry = mirror(world, files)
     url = netns.serve(root)
@@ -315,7 +330,7 @@ def test_errors_name_their_cause_and_leave_nothing(world, files, netns):
     assert os.listdir(world.lp) == []
     # the rootfs already fetched is kept for the next try, under a dot name LXC ignores
     parent = os.path.dirname(cache_dir(world))
-    assert os.listdir(parent) == [".default.partial"]
+    assert sorted(os.listdir(parent)) == [".default.lock", ".default.partial"]
 
 
 def test_arch_alias_interactive_and_env(world, files, netns):

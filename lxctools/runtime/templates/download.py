@@ -339,13 +339,34 @@ def _remove(path):
 def _fetch_image(s, image, cache):
     """Download the image's files into a resumable partial dir, verify them, and install them
     as the new cache in one rename."""
+    parent = os.path.dirname(cache)
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    variant = os.path.basename(cache)
+    import fcntl
+
+    # Two creates fetching the same image at once would write the same .part files.
+    lock = os.open(os.path.join(parent, f".{variant}.lock"),
+                   os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            s.say("Waiting for another download of this image to finish...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _read(os.path.join(cache, "build_id")) == image.build and (
+                s.verifier is None or _read(os.path.join(cache, KEY_MARK)) == s.verifier.keyid):
+            s.say("The cache is already up to date")  # the other download brought it
+            return
+        _fetch_locked(s, image, cache, parent, variant)
+    finally:
+        os.close(lock)
+
+
+def _fetch_locked(s, image, cache, parent, variant):
     import tempfile
     from ..images import extract, fetch
     from ..images.progress import Progress
 
-    parent = os.path.dirname(cache)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    variant = os.path.basename(cache)
     partial = os.path.join(parent, f".{variant}.partial")
     if _read(os.path.join(partial, "build_id")) != image.build:
         _remove(partial)
