@@ -320,15 +320,17 @@ def fresh_boot_id(root):
 
 def allocate_ptys(root, console, count, tty_dir):
     """Pty pairs from the container's devpts, slaves bound over /dev/console and /dev/ttyN
-    (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns the master fds, console first."""
+    (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns (masters, slaves), console first:
+    the supervisor keeps the slaves open, else a tty nobody inside opened reads as hung up."""
     pts = os.path.join(root, "dev/pts")
     masters = []
+    slaves = []
     names = (["console"] if console else []) + [f"tty{i}" for i in range(1, count + 1)]
     try:
         for name in names:
             master, slave, number = libc.open_pty_in(pts)
-            os.close(slave)
             masters.append(master)
+            slaves.append(slave)
             if name == "console" or not tty_dir:
                 target = os.path.join(root, "dev", name)
             else:
@@ -339,10 +341,10 @@ def allocate_ptys(root, console, count, tty_dir):
                     os.symlink(f"{tty_dir}/{name}", link)
             bind_tty(os.path.join(pts, str(number)), target)
     except BaseException:
-        for fd in masters:
+        for fd in masters + slaves:
             os.close(fd)
         raise
-    return masters
+    return masters, slaves
 
 
 def setup_devpts(conf, root, extra=0):

@@ -140,13 +140,13 @@ def container_init(plan, sync):
             plan.run_hook("autodev")
             mounts.fill_dev(root)
             mounts.fresh_boot_id(root)
-        masters = []
+        masters, slaves = [], []
         if plan.rootfs:
             mounts.setup_devpts(conf, root, extra=1 if plan.want_console else 0)
             # console and ttys come from the container's own devpts (as LXC 5 does for its
             # ttys): their owner is the container's root, privileged or not
-            masters = mounts.allocate_ptys(root, plan.want_console, plan.tty_count,
-                                           conf.value("lxc.tty.dir"))
+            masters, slaves = mounts.allocate_ptys(root, plan.want_console, plan.tty_count,
+                                                   conf.value("lxc.tty.dir"))
             mounts.pivot_into(root)
         if plan.clone_flags & libc.CLONE_NEWUTS:
             libc.sethostname(plan.hostname)
@@ -157,8 +157,8 @@ def container_init(plan, sync):
             with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
                 handle.write(value)
         apply_prlimits(conf)
-        sync.send(ptys=len(masters), fds=masters)
-        for fd in masters:
+        sync.send(ptys=len(masters), fds=masters + slaves)
+        for fd in masters + slaves:
             os.close(fd)
         stdio_on_console(plan)  # before "ready": device rules come then and may forbid it
         sync.send(ready=True)

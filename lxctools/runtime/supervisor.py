@@ -87,10 +87,11 @@ class Plan:
                "container_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "lxctools:"
                                                 f"{self.request.lxcpath}/{self.name}"))}
         ttys = int(self.conf.value("lxc.tty.max") or 0)
-        if ttys:
-            tty_dir = self.conf.value("lxc.tty.dir")
-            env["container_ttys"] = " ".join(f"{tty_dir}/tty{i}" if tty_dir else f"tty{i}"
-                                             for i in range(1, ttys + 1))
+        if ttys and self.rootfs:
+            # the ttys are ptys of the container's fresh devpts, allocated in order after the
+            # console: systemd's getty generator starts container-getty@N for each pts/N here
+            first = 1 if self.conf.value("lxc.console.path") != "none" else 0
+            env["container_ttys"] = " ".join(f"pts/{first + i}" for i in range(ttys))
         for entry in (self.conf.value("lxc.environment") or []) + (
                 self.conf.value("lxc.environment.runtime") or []):
             key, sep, value = entry.partition("=")
@@ -738,6 +739,8 @@ class Supervisor:
         fds = list(fds or [])
         for fd in fds:
             os.set_inheritable(fd, False)
+        half = len(fds) // 2
+        fds, self.pty_slaves = fds[:half], fds[half:]  # slaves held: see allocate_ptys
         if plan.want_console and plan.rootfs and fds:
             self.console_master = fds.pop(0)
             if not self.foreground_tty:
@@ -843,9 +846,10 @@ class Supervisor:
             except OSError:
                 pass
             self.console_master = None
-        for fd in self.tty_masters:
+        for fd in self.tty_masters + getattr(self, "pty_slaves", []):
             os.close(fd)
         self.tty_masters = []
+        self.pty_slaves = []
         self.tty_busy = {}
         for fd in getattr(self, "plan", None) and self.plan.share_fds.values() or ():
             os.close(fd)

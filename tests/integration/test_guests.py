@@ -183,3 +183,36 @@ def test_lxcfs_views_and_a_dead_lxcfs_is_reported(world, lxcfs):
         info = world.ours("lxc-info", "-n", "gst-fs")
         assert "lxcfs files are dead (Transport endpoint is not connected)" in info.stderr
     world.ours("lxc-stop", "-n", "gst-fs", "-k")
+
+
+def test_console_and_getty_of_the_systemd_guest(world):
+    import pexpect
+    from conftest import ours
+
+    console = guest_container(world, "gst-con", "debian-systemd")
+    assert world.ours("lxc-start", "-n", "gst-con").returncode == 0
+    try:
+        pid = init_pid(world, "gst-con")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if inside(pid, "systemctl", "is-system-running").stdout.strip() in ("running",
+                                                                                 "degraded"):
+                break
+            time.sleep(0.1)
+        for tty in ("1", "0"):  # container-getty@1 (container_ttys) and console-getty
+            child = pexpect.spawn(ours("lxc-console"), ["-P", world.lp, "-n", "gst-con", "-t",
+                                                        tty], env=world.env, encoding="utf-8",
+                                  timeout=20)
+            child.expect(f"Connected to tty {tty}")
+            child.send("\r")
+            child.expect("login:")
+            child.send("\x01q")
+            child.expect(pexpect.EOF)
+            child.close()
+            assert child.exitstatus == 0
+        assert world.ours("lxc-info", "-n", "gst-con", "-sH").stdout.strip() == "RUNNING"
+        with open(console, errors="replace") as handle:
+            # the console log has what the console showed while no lxc-console held it
+            assert "Reached target" in handle.read()
+    finally:
+        world.ours("lxc-stop", "-n", "gst-con", "-k")

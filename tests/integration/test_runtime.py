@@ -52,7 +52,7 @@ def test_start_info_stop_cycle(world):
     environ = inside(pid, "cat", "/proc/1/environ").stdout.split("\0")
     # LXC gives exactly container=lxc; systemd's Container Interface also wants these two
     assert environ[0] == "container=lxc" and environ[1].startswith("container_uuid=")
-    assert environ[2] == "container_ttys=tty1 tty2 tty3 tty4 tty5" and environ[3:] == [""]
+    assert environ[2] == "container_ttys=pts/1 pts/2 pts/3 pts/4 pts/5" and environ[3:] == [""]
     ps = inside(pid, "ps").stdout
     assert "/bin/syslogd" in ps and "getty" in ps
     listed = world.ours("lxc-ls", "-f")
@@ -281,6 +281,19 @@ def test_console(world):
     tty2.expect(pexpect.EOF)
     tty1.send("\x01q")
     tty1.expect(pexpect.EOF)
+    busy = pexpect.spawn(ours("lxc-console"), ["-P", world.lp, "-n", "rt-c", "-t", "3"],
+                         env=world.env, encoding="utf-8", timeout=20)
+    busy.expect("Connected to tty 3")
+    refused = world.ours("lxc-console", "-n", "rt-c", "-t", "3")
+    assert refused.returncode == 1  # (not a terminal either; with one: "tty 3 is in use")
+    second = pexpect.spawn(ours("lxc-console"), ["-P", world.lp, "-n", "rt-c", "-t", "3"],
+                           env=world.env, encoding="utf-8", timeout=20)
+    second.expect("tty 3 is in use by another lxc-console")
+    second.expect(pexpect.EOF)
+    second.close()
+    assert second.exitstatus == 1
+    busy.send("\x01q")
+    busy.expect(pexpect.EOF)
     nosuch = pexpect.spawn(ours("lxc-console"), ["-P", world.lp, "-n", "rt-c", "-t", "9"],
                            env=world.env, encoding="utf-8", timeout=20)
     nosuch.expect("tty 9 does not exist")
