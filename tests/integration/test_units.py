@@ -1,10 +1,8 @@
 """The commands the service files run, run as their init would run them: lxc@.service's
 ExecStart/ExecStop (%i expanded, stdin /dev/null, no terminal), lxc.service's with its
 Environment= expanded, and the OpenRC script's start/status/stop both as `lxc` and through a
-`lxc.NAME` symlink, with OpenRC's ebegin/eend/einfo/eerror as small shell functions.
-
-The real openrc-run is not used: Debian's openrc package conflicts with sysv-rc, the rc of
-this host's init, so installing it here would replace the host's boot scripts."""
+`lxc.NAME` symlink, with OpenRC's ebegin/eend/einfo/eerror as small shell functions (the
+script's logic, fast; tests/integration/test_openrc.py runs it under the real openrc-run)."""
 
 import os
 import re
