@@ -305,6 +305,42 @@ def render_keys():
     return "\n".join(lines) + "\n"
 
 
+SYSTEM_KEY_DOCS = {
+    "lxc.lxcpath": "Where containers live. Default: /var/lib/lxc for root, "
+                   "~/.local/share/lxc for other users.",
+    "lxc.default_config": "The configuration a new container starts from. Default: "
+                          "/etc/lxc/default.conf for root, ~/.config/lxc/default.conf for others.",
+    "lxc.bdev.lvm.vg": "Volume group of LVM-backed containers (read for compatibility; "
+                       "lxctools creates dir-backed ones).",
+    "lxc.bdev.lvm.thin_pool": "Thin pool of LVM-backed containers (compatibility).",
+    "lxc.bdev.zfs.root": "ZFS dataset under which ZFS-backed containers go (compatibility).",
+    "lxc.bdev.rbd.rbdpool": "Ceph pool of RBD-backed containers (compatibility).",
+    "lxc.bdev.rbd.rbduser": "Ceph user of RBD-backed containers (compatibility).",
+    "lxc.cgroup.use": "On cgroup v1, the controllers to use (comma-separated; unset: all).",
+    "lxc.cgroup.pattern": "The cgroup a container's goes under, %n standing for its name "
+                          "(unset: LXC 5's layout).",
+}
+
+
+def render_system_conf():
+    from lxctools import paths
+
+    lines = [f'.TH LXC.SYSTEM.CONF 5 "{DATE}" "{SOURCE}" "lxctools file formats"',
+             ".SH NAME", "lxc.system.conf \\- settings of the lxc\\-* tools (lxc.conf)",
+             ".SH DESCRIPTION"]
+    lines += wrap("/etc/lxc/lxc.conf for root, ~/.config/lxc/lxc.conf for other users "
+                  "(LXC_GLOBAL_CONF names another file): KEY = VALUE lines, # comments. "
+                  "lxc-config -l lists the keys and lxc-config KEY shows a value.")
+    lines.append(".SH KEYS")
+    for key, default in paths.GLOBAL_DEFAULTS.items():
+        text = SYSTEM_KEY_DOCS.get(key, "See lxc-config.")
+        if default is not None:
+            text += f" Default: {default}."
+        lines += [".TP", f"\\fB{esc(key)}\\fR"] + wrap(text)
+    lines += [".SH SEE ALSO", "\\fBlxc\\-config\\fR(1),", "\\fBlxc.container.conf\\fR(5)"]
+    return "\n".join(lines) + "\n"
+
+
 def pages():
     """{file name under man/: text} for every page."""
     out = {}
@@ -315,6 +351,7 @@ def pages():
         else:
             out[f"{tool}.1"] = render_handwritten(tool, module)
     out["lxc.container.conf.5"] = render_keys()
+    out["lxc.system.conf.5"] = render_system_conf()
     return out
 
 

@@ -93,3 +93,12 @@ def test_mandoc_lint_clean(name):
                           capture_output=True, text=True)
     assert proc.stdout + proc.stderr == ""
     assert proc.returncode == 0
+
+
+def test_system_conf_lists_every_lxc_conf_key():
+    from lxctools import paths
+
+    lines = read("lxc.system.conf.5").splitlines()
+    in_page = {unescape(head[3:-3]) for before, head in zip(lines, lines[1:])
+               if before == ".TP" and head.startswith("\\fBlxc")}
+    assert in_page == set(paths.GLOBAL_DEFAULTS)
