@@ -11,7 +11,6 @@ the next lookup of the new name removes, and the origin has not been written to 
 """
 
 import os
-import tempfile
 
 from .. import log
 from ..errors import LxcError, NotDefined
@@ -62,9 +61,10 @@ def add_snapshot_entry(origin_dir, lxcpath, name):
         os.close(fd)
 
 
-def in_rootfs(spec, work):
-    """Call WORK(mounted_root) with the rootfs SPEC mounted in a private mount namespace (a
-    child process, so nothing stays mounted whatever happens). A dir rootfs needs no mount."""
+def in_rootfs(spec, work, target):
+    """Call WORK(mounted_root) with the rootfs SPEC mounted on TARGET (the container's
+    rootfs directory, as LXC mounts it) in a private mount namespace: a child process, so
+    nothing stays mounted whatever happens. A dir rootfs needs no mount."""
     kind, where = store.parse(spec)
     if kind == "dir":
         return work(where)
@@ -82,7 +82,7 @@ def in_rootfs(spec, work):
             libc.set_pdeathsig(signal.SIGKILL)  # a kill -9 of lxc-copy ends this work too
             libc.unshare(0x00020000)  # CLONE_NEWNS
             libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
-            target = tempfile.mkdtemp(prefix="lxctools-clone-")
+            os.makedirs(target, 0o755, exist_ok=True)
             mount_rootfs(spec, target)
             work(target)
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -181,7 +181,8 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 if kind == "dir":
                     store.rsync(where, rootfs)
                 else:
-                    in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs))
+                    in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs),
+                              os.path.join(origin.dir, "rootfs"))
                 new_spec = "dir:" + rootfs
             result = rewrite(text, oldpath=origin.lxcpath, oldname=origin.name, newpath=newpath,
                              newname=newname, rootfs=new_spec, keepname=keepname, keepmac=keepmac)
@@ -216,7 +217,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                     _write_hostname(root, newname)
 
             if doc.conf.value("lxc.hook.clone") or not keepname:
-                in_rootfs(new_spec, update)
+                in_rootfs(new_spec, update, rootfs)
             for lxcpath, name in entries:
                 add_snapshot_entry(os.path.join(lxcpath, name), newpath, newname)
             marker.finish()

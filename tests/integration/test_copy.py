@@ -326,3 +326,83 @@ def test_kill_9_at_any_moment_of_a_big_copy(world):
     assert busy.returncode != 0, "rsync outlived lxc-copy"
     assert world.ours("lxc-ls", "-1").stdout == "cp-a\n"
     assert not os.path.exists(world.cdir("cp-big"))
+
+
+# LXC's src/tests/lxc-test-cloneconfig cases (a bridge that does not exist: never started).
+CLONECONFIG = {
+    "simple-nic": "lxc.net.0.type = veth\nlxc.net.0.link = cp-nobr0\n",
+    "nic-hwaddr": "lxc.net.0.type = veth\nlxc.net.0.link = cp-nobr0\n"
+                  "lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx\n",
+    "nic-from-include": "lxc.include = @S@/1.include\n",
+    "hook-in-bin": "lxc.hook.start = /bin/sh\n",
+    "hook-in-container": "lxc.hook.start = @CP@/x1\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLONECONFIG))
+def test_lxc_test_cloneconfig(world, case):
+    s = world.root
+    with open(os.path.join(s, "1.include"), "w") as handle:
+        handle.write("lxc.net.0.type = veth\nlxc.net.0.link = cp-nobr0\nlxc.hook.start = /bin/sh\n")
+    results = []
+    for real in (False, True):
+        lp = world.real_lp if real else world.lp
+        cp = os.path.join(lp, "cp-t")
+        conf = os.path.join(s, f"{case}-{real}.conf")
+        with open(conf, "w") as handle:
+            handle.write(CLONECONFIG[case].replace("@S@", s).replace("@CP@", cp))
+        runner = world.real if real else world.ours
+        assert runner("lxc-create", "-t", "busybox", "-f", conf, "-n", "cp-t").returncode == 0
+        open(os.path.join(cp, "x1"), "w").close()
+        proc = runner("lxc-copy", "-s", "-n", "cp-t", "-N", "cp-t2")
+        assert proc.returncode == 0, proc.stderr
+        with open(os.path.join(cp, "config")) as handle:
+            origin = handle.read()
+        with open(os.path.join(lp, "cp-t2", "config")) as handle:
+            clone = handle.read()
+        for key in ("lxc.net.0.type", "lxc.net.0.hwaddr", "lxc.hook"):
+            assert len(re.findall(f"^{re.escape(key)}", origin, re.M)) == \
+                len(re.findall(f"^{re.escape(key)}", clone, re.M)), key
+        for addr in re.findall(r"^lxc\.net\.0\.hwaddr = (\S+)", origin, re.M):
+            assert addr not in clone
+        for line in re.findall(r"^lxc\.hook.*$", origin, re.M):
+            assert line.replace(cp, cp + "2") in clone
+        if case == "hook-in-container":
+            assert os.path.exists(os.path.join(lp, "cp-t2", "x1"))
+        results.append(normal(clone, world, real).replace(f"-{real}.conf", ".conf"))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_hostname_file_and_clone_hook_like_lxc(world, snapshot):
+    """/etc/hostname gets the new name (no newline), in the delta for an overlay clone; clone
+    hooks run with LXC's arguments and environment and the rootfs mounted."""
+    hook = os.path.join(world.root, "clone-hook")
+    with open(hook, "w") as handle:
+        handle.write('#!/bin/sh\n{ echo "$@"; echo "$LXC_SRC_NAME $LXC_NAME"; '
+                     'ls /proc/self/fd >/dev/null; } > "$LXC_ROOTFS_MOUNT/hook.out"\n')
+    os.chmod(hook, 0o755)
+    for real in (False, True):
+        origin = make_origin(world, real)
+        with open(os.path.join(origin, "rootfs", "etc", "hostname"), "w") as handle:
+            handle.write("cp-a\n")
+        with open(os.path.join(origin, "config"), "a") as handle:
+            handle.write(f"lxc.hook.clone = {hook}\n")
+    flags = ["-s"] if snapshot else []
+    for runner in (world.ours, world.real):
+        proc = runner("lxc-copy", "-n", "cp-a", "-N", "cp-h", *flags, "--", "extra", "args")
+        assert proc.returncode == 0, proc.stderr
+    outs = []
+    for real in (False, True):
+        d = world.cdir("cp-h", real)
+        where = os.path.join(d, "overlay", "delta") if snapshot else os.path.join(d, "rootfs")
+        with open(os.path.join(where, "etc", "hostname")) as handle:
+            assert handle.read() == "cp-h"
+        with open(os.path.join(world.cdir("cp-a", real), "rootfs", "etc", "hostname")) as handle:
+            assert handle.read() == "cp-a\n"
+        # The hook wrote into the mounted rootfs: the delta of an overlay clone.
+        with open(os.path.join(where, "hook.out")) as handle:
+            outs.append(handle.read().replace(world.real_lp if real else world.lp, "@LP@"))
+    assert outs[0] == outs[1]
+    if outs[0]:
+        assert outs[0].splitlines()[0] == "cp-h lxc clone extra args"
