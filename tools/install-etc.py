@@ -2,11 +2,13 @@
 """Install etc/ where the host's init system expects it: systemd units, the OpenRC script,
 and the sample configs (only where the admin has none).
 
-    tools/install-etc.py [--root DIR] [--bindir DIR] [--init auto|systemd|openrc|all] [--dry-run]
+    tools/install-etc.py [--root DIR] [--bindir DIR] [--init auto|systemd|openrc|all]
+                         [--no-completion] [--dry-run]
 
 @BINDIR@ in the units and the script becomes the directory of our lxc-* commands (default:
 this interpreter's scripts directory, where pip put them). Units go to /etc/systemd/system and
 /etc/systemd/user, which take precedence over Debian lxc's /lib/systemd/system/lxc*.service.
+Bash completion for every tool goes to /etc/bash_completion.d/lxctools (docs/completion.md).
 """
 
 import argparse
@@ -64,7 +66,23 @@ def plan(init, root):
     return rows + SAMPLES
 
 
-def install(root="/", bindir=None, init="auto", dry_run=False, out=sys.stdout):
+def launchers():
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        return sorted(tomllib.load(handle)["tool"]["lxctools"]["launchers"])
+
+
+def completion_script():
+    """bash completion of every lxc-* tool through argcomplete, one file (loaded at start-up
+    by bash-completion from /etc/bash_completion.d, before Debian lxc's lazy ones)."""
+    import argcomplete
+
+    return ("# lxctools: bash completion of the lxc-* tools (tools/install-etc.py)\n"
+            + argcomplete.shellcode(launchers(), shell="bash"))
+
+
+def install(root="/", bindir=None, init="auto", dry_run=False, out=sys.stdout, completion=True):
     sys.path.insert(0, ROOT)
     from lxctools.atomic import atomic_write
 
@@ -80,6 +98,13 @@ def install(root="/", bindir=None, init="auto", dry_run=False, out=sys.stdout):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic_write(path, render(source, bindir).encode(), mode)
         done.append(path)
+    if completion:
+        path = os.path.join(root, "etc/bash_completion.d/lxctools")
+        out.write(f"{'would install' if dry_run else 'install'}  {path}\n")
+        if not dry_run:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_write(path, completion_script(), 0o644)
+        done.append(path)
     return done
 
 
@@ -88,9 +113,11 @@ def main(argv=None):
     parser.add_argument("--root", default="/", help="install below DIR (default /)")
     parser.add_argument("--bindir", help="directory of the lxc-* commands")
     parser.add_argument("--init", choices=("auto", "systemd", "openrc", "all"), default="auto")
+    parser.add_argument("--no-completion", action="store_true",
+                        help="do not install /etc/bash_completion.d/lxctools")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
-    install(args.root, args.bindir, args.init, args.dry_run)
+    install(args.root, args.bindir, args.init, args.dry_run, completion=not args.no_completion)
     if not args.dry_run and args.root == "/" and "systemd" in detect_init("/"):
         print("then: systemctl daemon-reload && systemctl enable lxc.service")
     return 0

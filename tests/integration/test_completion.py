@@ -80,3 +80,26 @@ def test_bash_with_the_registered_function(tmp_path):
     proc = subprocess.run(["bash", "-c", drive], capture_output=True, text=True, env=w.env,
                           timeout=60)
     assert proc.stdout == "<lxc.uts.name >\n", proc.stderr
+
+
+def test_installed_completion_file_completes_every_tool(tmp_path):
+    """tools/install-etc.py's /etc/bash_completion.d/lxctools, sourced by bash."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "install_etc", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "tools/install-etc.py"))
+    installer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installer)
+    w = World(tmp_path)
+    sourced = tmp_path / "lxctools.bash"
+    sourced.write_text(installer.completion_script())
+    for tool in installer.launchers():
+        probe = subprocess.run(["bash", "-c", f"source {sourced}; complete -p {tool}"],
+                               capture_output=True, text=True)
+        assert probe.returncode == 0 and "_python_argcomplete" in probe.stdout, tool
+    line = "lxc-stop -n c1 --ti"
+    drive = (f'source {sourced}; COMP_LINE="{line}"; COMP_POINT={len(line)}; COMP_TYPE=9; '
+             f'_python_argcomplete {ours("lxc-stop")}; printf "<%s>\\n" "${{COMPREPLY[@]}}"')
+    proc = subprocess.run(["bash", "-c", drive], capture_output=True, text=True, env=w.env,
+                          timeout=60)
+    assert proc.stdout == "<--timeout >\n", proc.stderr

@@ -36,7 +36,7 @@ def test_install_puts_every_file_and_fills_in_the_bindir(installed):
     expected = {"etc/systemd/system/lxc.service", "etc/systemd/system/lxc@.service",
                 "etc/systemd/user/lxc.service", "etc/systemd/user/lxc@.service",
                 "etc/init.d/lxc", "etc/default/lxc", "etc/lxc/default.conf", "etc/lxc/lxc.conf",
-                "etc/lxc/lxc-usernet"}
+                "etc/lxc/lxc-usernet", "etc/bash_completion.d/lxctools"}
     assert {os.path.relpath(p, root) for p in done} == expected
     for path in done:
         text = open(path).read()
@@ -49,7 +49,8 @@ def test_install_keeps_the_admins_configs(installed):
     root, _ = installed
     (root / "etc/lxc/default.conf").write_text("# mine\n")
     (root / "etc/systemd/system/lxc.service").write_text("stale\n")
-    again = INSTALLER.install(str(root), SCRIPTS, "systemd", out=open(os.devnull, "w"))
+    again = INSTALLER.install(str(root), SCRIPTS, "systemd", out=open(os.devnull, "w"),
+                              completion=False)
     assert (root / "etc/lxc/default.conf").read_text() == "# mine\n"
     assert str(root / "etc/lxc/default.conf") not in again
     assert "lxc-autostart" in (root / "etc/systemd/system/lxc.service").read_text()
