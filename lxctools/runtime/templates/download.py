@@ -167,8 +167,11 @@ class Session:
             self.say("WARNING: Running without gpg validation!")
             return
         if o.keyid or o.keyring:
+            import tempfile
+
+            # A short path: gpg's agent sockets live in its home (108-byte limit).
             self.verifier = gpg.Verifier(o.keyid or gpg.DEFAULT_KEYID,
-                                         os.path.join(self.tmp, "gpg"))
+                                         tempfile.mkdtemp(prefix="lxctools-gpg."))
             self.verifier.obtain(keyring=o.keyring, keyserver=o.keyserver, say=self.say)
         elif self.base.startswith("http://"):
             self.say(f"WARNING: {self.base} is plain HTTP and no --keyid was given: "
@@ -223,7 +226,8 @@ def create(ctx, argv):
         raise LxcError("template help shown: nothing was created")
     if o.rootfs:
         ctx.rootfs = o.rootfs
-    tmp = tempfile.mkdtemp(prefix="lxctools-download.")
+    # In the container's directory, so that even a kill -9 leaves nothing elsewhere.
+    tmp = tempfile.mkdtemp(prefix=".download.", dir=ctx.path)
     session = None
     try:
         session = Session(ctx, o, tmp)
@@ -232,6 +236,7 @@ def create(ctx, argv):
     finally:
         if session is not None and session.verifier is not None:
             session.verifier.close()
+            shutil.rmtree(session.verifier.home, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

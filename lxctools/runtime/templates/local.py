@@ -174,15 +174,17 @@ def make_dev_pts(rootfs, owner=None):
 
 
 class _tempdir:
-    """A private temp dir, removed however the template ends."""
+    """A private temp dir inside the container's directory, removed however the template
+    ends: even after a kill -9 the half container's cleanup takes it along."""
 
     def __init__(self, ctx):
+        self.ctx = ctx
         self.path = None
 
     def __enter__(self):
         import tempfile
 
-        self.path = tempfile.mkdtemp(prefix="lxctools-image.")
+        self.path = tempfile.mkdtemp(prefix=".image.", dir=self.ctx.path)
         return self.path
 
     def __exit__(self, *exc):
