@@ -129,8 +129,13 @@ class Conf:
         if key in NO_GETTER:
             raise ConfigError(f"{key} can be set but not read back", key=key)
         if row.family and (key == row.name or _is_net_root(key)):
-            return "\n".join(f"{k} = {self._render(k)}" for k in self.items
-                             if k.startswith(key + "."))
+            # one "KEY = VALUE" line per value, repeating the key, as liblxc's family getters
+            return "\n".join(f"{k} = {line}" for k in self.items if k.startswith(key + ".")
+                             for line in self._render(k).split("\n"))
+        if key in ("lxc.cap.keep", "lxc.cap.drop") and key not in self.items:
+            other = "lxc.cap.drop" if key == "lxc.cap.keep" else "lxc.cap.keep"
+            if self.items.get(other):
+                return self._render(other)
         if key not in self.items:
             match = _NET_RE.match(key)
             if match and match.group(2) == "name" and \
@@ -141,6 +146,17 @@ class Conf:
 
     def _render(self, key):
         val = self.items[key]
+        if key == "lxc.mount.auto":
+            # liblxc prints its flags back in its own order, and has no text for the force,
+            # cgroup2 and shmounts forms (an observed getter quirk, kept for lxc-info parity)
+            tokens = val.split()
+            shown = [t for prefix in ("proc", "sys", "cgroup") for t in tokens
+                     if t.split(":")[0] in (prefix, prefix + "-full") and not t.endswith(":force")]
+            return " ".join(shown)
+        if key in ("lxc.cap.keep", "lxc.cap.drop"):
+            # one list in liblxc, read back through either key
+            other = "lxc.cap.drop" if key == "lxc.cap.keep" else "lxc.cap.keep"
+            val = val or self.items.get(other) or []
         if isinstance(val, list):
             return "\n".join(val)
         if key == "lxc.rootfs.path":

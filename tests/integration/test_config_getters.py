@@ -36,3 +36,33 @@ def test_every_getter_matches_real_lxc(lxcpath):
         if (real.stdout, bool(real.stderr.strip())) != (mine.stdout, bool(mine.stderr.strip())):
             differ.append((key, real.stdout, real.stderr, mine.stdout, mine.stderr))
     assert differ == []
+
+
+SHIPPED = "/usr/share/lxc/config"
+
+
+def test_lxcs_shipped_configs_read_the_same(tmp_path):
+    """Every config LXC ships (common.conf, the distribution and userns files, nesting...),
+    included by a container: every key reads back as liblxc reads it."""
+    require_root()
+    keys = [k for k in KEYS if k not in ("lxc.include", "lxc.environment.runtime",
+                                         "lxc.environment.hooks")]
+    keys += ["lxc.cgroup", "lxc.cgroup2", "lxc.hook", "lxc.sysctl", "lxc.prlimit", "lxc.proc"]
+    files = sorted(f for f in os.listdir(SHIPPED) if f.endswith(".conf"))
+    assert len(files) > 20, "Debian's lxc package ships these"
+    lp = tmp_path / "lp"
+    differ = {}
+    for index, name in enumerate(files):
+        cdir = lp / f"s{index}"
+        cdir.mkdir(parents=True)
+        (cdir / "config").write_text(f"lxc.net.0.type = empty\nlxc.include = {SHIPPED}/{name}\n"
+                                     f"lxc.rootfs.path = dir:{cdir}/rootfs\n")
+        args = [a for k in keys for a in ("-c", k)]
+        real = subprocess.run([real_lxc("lxc-info"), "-P", str(lp), "-n", f"s{index}", *args],
+                              capture_output=True, text=True,
+                              env=dict(os.environ, LXC_GLOBAL_CONF="/dev/null"))
+        mine = subprocess.run([ours("lxc-info"), "-P", str(lp), "-n", f"s{index}", *args],
+                              capture_output=True, text=True)
+        if real.stdout != mine.stdout:
+            differ[name] = (real.stdout, mine.stdout)
+    assert not differ, sorted(differ)
