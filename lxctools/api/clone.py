@@ -114,6 +114,32 @@ def _write_hostname(root, name):
         handle.write(name)
 
 
+def _own_for_idmap(conf, newdir, new_kind):
+    """With lxc.idmap the clone's dir and overlay dirs belong to the mapped root, as LXC's
+    chown_mapped_root: else the container's root cannot reach its rootfs or write its delta.
+    A copied rootfs keeps the owners rsync gave it."""
+    lines = conf.value("lxc.idmap") or []
+    if not lines:
+        return
+    overlay = [os.path.join(newdir, p) for p in ("rootfs", "overlay", "overlay/delta", "overlay/work")]
+    if os.geteuid() != 0:
+        from ..runtime.userns import chown_to_container_root
+        chown_to_container_root(lines, overlay if new_kind == "overlay" else [],
+                                owner_only=[newdir])
+        return
+    from ..runtime.templates.idshift import IdMap
+
+    idmap = IdMap.parse(lines)
+    uid, gid = idmap.host_uid(0), idmap.host_gid(0)
+    if uid is None or gid is None:
+        raise LxcError("lxc.idmap does not map container root (uid and gid 0)",
+                       hint="add lines like lxc.idmap = u 0 100000 65536 and g 0 100000 65536")
+    os.chown(newdir, uid, gid)
+    if new_kind == "overlay":
+        for path in overlay:
+            os.chown(path, uid, gid)
+
+
 def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, keepname=False,
           keepmac=False, allow_running=False, hookargs=(), rename=False, made_dir=False):
     """Clone Container ORIGIN as NEWNAME in NEWPATH; return the new config path.
@@ -184,6 +210,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                     in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs),
                               os.path.join(origin.dir, "rootfs"))
                 new_spec = "dir:" + rootfs
+            _own_for_idmap(origin.conf, newdir, new_kind)
             result = rewrite(text, oldpath=origin.lxcpath, oldname=origin.name, newpath=newpath,
                              newname=newname, rootfs=new_spec, keepname=keepname, keepmac=keepmac)
             for old, new in result.copies:

@@ -406,3 +406,42 @@ def test_hostname_file_and_clone_hook_like_lxc(world, snapshot):
     assert outs[0] == outs[1]
     if outs[0]:
         assert outs[0].splitlines()[0] == "cp-h lxc clone extra args"
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_clone_of_a_container_with_an_idmap_starts_and_writes(world, snapshot):
+    """As root with lxc.idmap: the clone's dir and overlay dirs go to the mapped root (as
+    LXC's chown_mapped_root), so its root can reach the rootfs and write its delta."""
+    import shutil
+    import tempfile
+
+    # The mapped root must be able to walk to the lxcpath: pytest's tmp dirs are 0700.
+    lp = tempfile.mkdtemp(prefix="cp-idmap-", dir="/tmp")
+    os.chmod(lp, 0o711)
+    conf = os.path.join(world.root, "idmap.conf")
+    with open(conf, "w") as handle:
+        handle.write("lxc.net.0.type = empty\nlxc.idmap = u 0 720000 65536\n"
+                     "lxc.idmap = g 0 720000 65536\n")
+    try:
+        made = world.ours("lxc-create", "-n", "cp-u", "-t", "busybox", "-f", conf, lxcpath=lp)
+        assert made.returncode == 0, made.stderr
+        proc = world.ours("lxc-copy", "-n", "cp-u", "-N", "cp-uc",
+                          *(["-s"] if snapshot else []), lxcpath=lp)
+        assert proc.returncode == 0, proc.stderr
+        st = os.stat(os.path.join(lp, "cp-uc"))
+        assert (st.st_uid, st.st_gid) == (720000, 720000)
+        start = world.ours("lxc-start", "-n", "cp-uc", lxcpath=lp)
+        assert start.returncode == 0, start.stderr
+        try:
+            out = world.ours("lxc-attach", "-n", "cp-uc", "--", "/bin/sh", "-c", "echo x > /new",
+                             lxcpath=lp)
+            assert out.returncode == 0, out.stderr
+        finally:
+            world.ours("lxc-stop", "-n", "cp-uc", "-k", lxcpath=lp)
+        where = os.path.join(lp, "cp-uc", "overlay", "delta") if snapshot else \
+            os.path.join(lp, "cp-uc", "rootfs")
+        assert os.stat(os.path.join(where, "new")).st_uid == 720000
+    finally:
+        for name in ("cp-uc", "cp-u"):
+            world.ours("lxc-destroy", "-n", name, "-f", lxcpath=lp)
+        shutil.rmtree(lp, ignore_errors=True)
