@@ -4,7 +4,6 @@ runs inside (environment cleared) and the clone is then shut down, as LXC."""
 
 import os
 import sys
-import tempfile
 
 from ..errors import LxcError, UsageError
 
@@ -29,15 +28,15 @@ def mount_entries(specs, newdir):
                 create = "create=dir" if os.path.isdir(src) else "create=file"
                 entries.append(f"{src} {dest} none bind,optional,{mode},{create} 0 0")
             else:
-                upper = tempfile.mkdtemp(prefix="delta#", dir=newdir)
-                work = tempfile.mkdtemp(prefix="work#", dir=newdir)
+                upper = os.path.join(newdir, _random_dir(newdir, "delta#", 0o700))
+                work = os.path.join(newdir, _random_dir(newdir, "work#", 0o700))
                 entries.append(f"{src} {dest} overlay lowerdir={src},upperdir={upper},"
                                f"workdir={work},create=dir")
     return entries
 
 
-def _random_dir(parent, prefix):
-    """PARENT/PREFIXxxxxxx made 0770, six letters and digits as mkdtemp(3) makes them."""
+def _random_dir(parent, prefix, mode=0o770):
+    """PARENT/PREFIXxxxxxx made with MODE, six letters and digits as mkdtemp(3) makes them."""
     import secrets
     import string
 
@@ -48,7 +47,7 @@ def _random_dir(parent, prefix):
             os.mkdir(os.path.join(parent, name), 0o700)
         except FileExistsError:
             continue
-        os.chmod(os.path.join(parent, name), 0o770)
+        os.chmod(os.path.join(parent, name), mode)
         return name
     raise LxcError(f"could not make a unique name under {parent}")
 

@@ -445,3 +445,35 @@ def test_clone_of_a_container_with_an_idmap_starts_and_writes(world, snapshot):
         for name in ("cp-uc", "cp-u"):
             world.ours("lxc-destroy", "-n", name, "-f", lxcpath=lp)
         shutil.rmtree(lp, ignore_errors=True)
+
+
+def test_ephemeral_mounts_and_keepdata(world):
+    """-m bind=SRC:DST:ro and overlay=SRC:DST entries in LXC's format; -D keeps the clone."""
+    make_origin(world)
+    shared = os.path.join(world.root, "shared")
+    os.mkdir(shared)
+    with open(os.path.join(shared, "file"), "w") as handle:
+        handle.write("host\n")
+    proc = world.ours("lxc-copy", "-n", "cp-a", "-N", "cp-m", "-e", "-D",
+                      "-m", f"bind={shared}:/mnt/ro:ro,overlay={shared}:/mnt/ovl")
+    assert proc.returncode == 0, proc.stderr
+    text = world.config("cp-m")
+    assert "lxc.ephemeral" not in text
+    assert f"lxc.mount.entry = {shared} mnt/ro none bind,optional,ro,create=dir 0 0\n" in text
+    ovl = re.search(r"^lxc\.mount\.entry = (\S+) mnt/ovl overlay lowerdir=(\S+),upperdir=(\S+),"
+                    r"workdir=(\S+),create=dir$", text, re.M)
+    assert ovl and ovl.group(1) == ovl.group(2) == shared
+    assert re.fullmatch(re.escape(world.cdir("cp-m")) + r"/delta#[A-Za-z0-9]{6}", ovl.group(3))
+    assert re.fullmatch(re.escape(world.cdir("cp-m")) + r"/work#[A-Za-z0-9]{6}", ovl.group(4))
+    try:
+        out = world.ours("lxc-attach", "-n", "cp-m", "--", "/bin/sh", "-c",
+                         "cat /mnt/ro/file; echo c > /mnt/ovl/file; cat /mnt/ovl/file; "
+                         "echo x > /mnt/ro/file || echo refused")
+        assert out.stdout == "host\nc\nrefused\n", out.stderr
+    finally:
+        world.ours("lxc-stop", "-n", "cp-m", "-k")
+    with open(os.path.join(shared, "file")) as handle:
+        assert handle.read() == "host\n"  # the overlay's writes went to the clone's upper dir
+    world.ours("lxc-wait", "-n", "cp-m", "-s", "STOPPED", "-t", "10")
+    assert os.path.exists(world.cdir("cp-m"))  # -D: not ephemeral, kept after the stop
+    assert world.ours("lxc-destroy", "-n", "cp-m").returncode == 0
