@@ -101,6 +101,23 @@ def in_rootfs(spec, work, target):
     return None
 
 
+def _has_hostname(spec):
+    """Whether the rootfs SPEC has an etc/hostname to rewrite, looked up without mounting
+    (an overlay mount is most of a snapshot clone's time): the upper layer decides (a
+    whiteout is a 0:0 character device), else the lower one. Symlinks count as present so
+    that _write_hostname can refuse them with a message."""
+    kind, where = store.parse(spec)
+    layers = [where] if kind == "dir" else [where[1], where[0]]
+    for layer in layers:
+        try:
+            st = os.lstat(os.path.join(layer, "etc", "hostname"))
+        except OSError:
+            continue
+        import stat as st_mod
+        return not (st_mod.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+    return False
+
+
 def _write_hostname(root, name):
     """ROOT/etc/hostname := NAME, if it exists; never through a symlink (it could point at the host)."""
     path = os.path.join(root, "etc", "hostname")
@@ -243,7 +260,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 if not keepname:
                     _write_hostname(root, newname)
 
-            if doc.conf.value("lxc.hook.clone") or not keepname:
+            if doc.conf.value("lxc.hook.clone") or (not keepname and _has_hostname(new_spec)):
                 in_rootfs(new_spec, update, rootfs)
             for lxcpath, name in entries:
                 add_snapshot_entry(os.path.join(lxcpath, name), newpath, newname)

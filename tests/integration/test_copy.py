@@ -157,7 +157,9 @@ def test_snapshot_clone_is_an_overlay_like_lxc(world):
               for top, dirs, files in os.walk(world.cdir("cp-s")) for n in dirs + files}
     theirs_layout = {os.path.relpath(os.path.join(top, n), world.cdir("cp-s", True))
                      for top, dirs, files in os.walk(world.cdir("cp-s", True)) for n in dirs + files}
-    assert layout == theirs_layout
+    # overlay/work/work is the kernel's, made at the first mount: LXC mounts the clone to look
+    # for etc/hostname, we look without mounting.
+    assert layout - {"overlay/work/work"} == theirs_layout - {"overlay/work/work"}
     # The origin cannot go while its clone lives, with both tools.
     refused = world.ours("lxc-destroy", "-n", "cp-a")
     assert refused.returncode == 1 and "clones" in refused.stderr
