@@ -172,13 +172,15 @@ class Container:
         return text
 
     def get_running_config_item(self, key):
+        """KEY from the config the container was started with; None when unset, unknown
+        or not running (python-lxc's answer for all three)."""
         try:
             info = self._api.running_info()
         except LxcError:
-            return False
+            return None
         value = (info.get("conf") or {}).get(key)
         if value is None:
-            return False
+            return None
         return "\n".join(value) if isinstance(value, list) else value
 
     def set_config_item(self, key, value):
@@ -303,7 +305,9 @@ class Container:
             _complain(exc)
             return False
         self._api._doc = None
-        return code == 0
+        # in the foreground the container ran: its command's exit status does not count,
+        # as with liblxc
+        return code == 0 or not daemonize
 
     def stop(self):
         """Kill the container now (python-lxc's stop); True when it is not running after."""
@@ -348,6 +352,11 @@ class Container:
     def wait(self, state, timeout=-1):
         if isinstance(state, str):
             state = state.upper()
+        # liblxc answers from the current state first, so timeout 0 is a plain check
+        if self.state in (state.split("|") if isinstance(state, str) else state):
+            return True
+        if timeout == 0:
+            return False
         return bool(self._api.wait(state, timeout))
 
     # -- cgroups ---------------------------------------------------------------------------

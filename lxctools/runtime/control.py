@@ -123,6 +123,10 @@ def send_signal(init_pid, sig):
 def wait_for(lxcpath, name, states, timeout):
     """Block until NAME is in one of STATES; timeout < 0 waits forever. True when reached."""
     states = set(states)
+    if timeout == 0:
+        # a plain check of the current state, as lxc-wait -t 0 (a wait would time out
+        # before the supervisor's first answer arrives)
+        return commands.state_of(lxcpath, name) in states
     deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
     while True:
         try:

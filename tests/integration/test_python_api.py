@@ -110,6 +110,10 @@ show("freeze again", lambda: c.freeze())
 show("unfreeze", lambda: c.unfreeze())
 show("state", lambda: c.state)
 show("wait timeout", lambda: c.wait("STOPPED", 1))
+show("running config", lambda: c.get_running_config_item("lxc.uts.name"))
+show("running config unset", lambda: c.get_running_config_item("lxc.arch"))
+show("running config unknown", lambda: c.get_running_config_item("lxc.bogus"))
+show("wait list", lambda: c.wait("STOPPED|RUNNING", 0))
 show("shutdown", lambda: c.shutdown(10))
 show("state", lambda: c.state)
 show("init_pid", lambda: c.init_pid)
@@ -119,11 +123,21 @@ show("cmd", lambda: open(f"/proc/{c.init_pid}/cmdline").read())
 show("stop", lambda: c.stop())
 show("state", lambda: c.state)
 show("stop again", lambda: c.stop())
+show("running config stopped", lambda: c.get_running_config_item("lxc.uts.name"))
+show("start useinit", lambda: c.start(useinit=True, cmd=("/bin/sleep", "1000")))
+show("wait", lambda: c.wait("RUNNING", 10))
+show("stop", lambda: c.stop())
+show("foreground", lambda: c.start(daemonize=False, cmd=("/bin/true",)))
+show("state", lambda: c.state)
+show("foreground failing", lambda: c.start(daemonize=False, cmd=("/bin/false",)))
+show("load missing", lambda: c.load_config("/nonexistent"))
+show("load", lambda: c.load_config())
 show("clone", lambda: bool(c.clone("api-twin2")))
 show("clone defined", lambda: lxc.Container("api-twin2", lp).defined)
 show("clone uts", lambda: lxc.Container("api-twin2", lp).get_config_item("lxc.uts.name"))
 show("clone rootfs", lambda: lxc.Container("api-twin2", lp).get_config_item("lxc.rootfs.path"))
-show("clone env", lambda: lxc.Container("api-twin2", lp).get_config_item("lxc.environment"))
+# (liblxc 5.0.2 writes the clone's lxc.environment line twice here: a quirk not copied)
+show("clone env", lambda: sorted(set(lxc.Container("api-twin2", lp).get_config_item("lxc.environment"))))
 show("clone again", lambda: bool(c.clone("api-twin2")))
 show("rename", lambda: bool(lxc.Container("api-twin2", lp).rename("api-twin3")))
 show("list", lambda: lxc.list_containers(config_path=lp))
@@ -219,3 +233,20 @@ def test_dropin_alone_is_ours():
         pytest.skip(f"{sys.executable} also sees python3-lxc: covered by the shadow test")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["lxctools", "5.0.2"]
+
+
+def test_lxc_wait_timeout_zero_checks_the_current_state(world):
+    """lxc-wait -t 0 (and python-lxc's wait(state, 0)) answers from the current state."""
+    for tool in (world.ours, world.real):
+        assert tool("lxc-create", "-n", "api-w0", "-t", "busybox").returncode == 0
+        assert tool("lxc-start", "-n", "api-w0").returncode == 0
+        try:
+            assert tool("lxc-wait", "-n", "api-w0", "-s", "RUNNING", "-t", "0").returncode == 0
+            if tool == world.ours:
+                # real LXC 5.0.2 blocks here for ever (-t 0 then means no timeout); we
+                # answer "not in that state" at once
+                assert tool("lxc-wait", "-n", "api-w0", "-s", "FROZEN", "-t", "0").returncode == 1
+        finally:
+            tool("lxc-stop", "-n", "api-w0", "-k")
+        assert tool("lxc-wait", "-n", "api-w0", "-s", "STOPPED", "-t", "0").returncode == 0
+        tool("lxc-destroy", "-n", "api-w0")
