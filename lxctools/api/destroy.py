@@ -35,7 +35,17 @@ def _lines(path):
 
 
 def snapshots_of(container_dir):
-    """Names of snapshots under DIR/snaps (lxc-snapshot's layout)."""
+    """Names of snapshots under DIR/snaps (lxc-snapshot's layout); a half-made one left by a
+    killed lxc-snapshot is removed on the way."""
+    from .container import Container
+
+    snaps = os.path.join(container_dir, "snaps")
+    try:
+        for entry in os.listdir(snaps):
+            if os.path.exists(os.path.join(snaps, entry, "partial")):
+                Container(entry, snaps)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     try:
         return sorted(os.listdir(os.path.join(container_dir, "snaps")))
     except (FileNotFoundError, NotADirectoryError):

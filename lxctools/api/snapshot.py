@@ -23,7 +23,22 @@ def snap_dir(container):
     return os.path.join(container.dir, "snaps")
 
 
+def _settle(path):
+    """A snapshot whose lxc-snapshot was killed (stale `partial` marker) is removed here,
+    as any lookup of a container name does: it neither takes an index nor gets listed."""
+    from .container import Container
+
+    try:
+        entries = os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if os.path.exists(os.path.join(path, entry, "partial")):
+            Container(entry, path)
+
+
 def _next_index(path):
+    _settle(path)
     i = 0
     while os.path.lexists(os.path.join(path, f"snap{i}")):
         i += 1
@@ -63,6 +78,7 @@ def listing(container):
     if not container.defined:
         raise NotDefined(f"Container {container.name} is not defined")
     path = snap_dir(container)
+    _settle(path)
     found = []
     try:
         entries = [e.name for e in os.scandir(path)]

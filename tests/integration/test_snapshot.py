@@ -172,3 +172,28 @@ def test_running_container_and_missing_container(world):
         world.ours("lxc-stop", "-n", "cp-a", "-k")
     missing = world.ours("lxc-snapshot", "-n", "cp-none", "-L")
     assert missing.returncode == 1
+
+
+def test_kill_9_mid_snapshot_leaves_no_half_snapshot(world):
+    import signal
+    import subprocess
+    import time
+    from conftest import ours
+
+    origin = make_origin(world)
+    with open(os.path.join(origin, "rootfs", "big"), "wb") as handle:
+        handle.write(os.urandom(1 << 20) * 150)
+    proc = subprocess.Popen([ours("lxc-snapshot"), "-P", world.lp, "-n", "cp-a"], env=world.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = os.path.join(origin, "snaps", "snap0", "partial")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    listed = world.ours("lxc-snapshot", "-n", "cp-a", "-L")
+    assert listed.returncode == 0 and listed.stdout == "No snapshots\n"
+    assert os.listdir(os.path.join(origin, "snaps")) == []
+    assert world.ours("lxc-snapshot", "-n", "cp-a").returncode == 0
+    assert os.listdir(os.path.join(origin, "snaps")) == ["snap0"]
+    assert world.ours("lxc-destroy", "-n", "cp-a", "-s").returncode == 0
