@@ -250,3 +250,64 @@ def test_lxc_wait_timeout_zero_checks_the_current_state(world):
             tool("lxc-stop", "-n", "api-w0", "-k")
         assert tool("lxc-wait", "-n", "api-w0", "-s", "STOPPED", "-t", "0").returncode == 0
         tool("lxc-destroy", "-n", "api-w0")
+
+
+CONSOLE_SCRIPT = r'''
+import os, pty, select, sys, time
+import lxc
+
+c = lxc.Container("api-con", sys.argv[1])
+c.set_config_item("lxc.net.0.type", "empty")
+assert c.create("busybox", lxc.LXC_CREATE_QUIET)
+assert c.start() and c.wait("RUNNING", 10)
+
+def read_until(fd, marker, limit=10):
+    seen, end = b"", time.monotonic() + limit
+    while marker not in seen and time.monotonic() < end:
+        if select.select([fd], [], [], 0.5)[0]:
+            seen += os.read(fd, 4096)
+    return seen
+
+# console_getfd: the master of tty 1 (busybox's getty), typed into directly
+fd = c.console_getfd(1)
+os.write(fd, b"\n")
+print("getty", b"login:" in read_until(fd, b"login:"), flush=True)
+print("busy", c.console_getfd(1), flush=True)  # held by this object until it goes
+
+# console(): our stdin/stdout are a pty; Ctrl+a q leaves
+master, slave = pty.openpty()
+pid = os.fork()
+if pid == 0:
+    os.close(master)
+    os._exit(0 if c.console(0, slave, slave, 2, 1) else 1)
+os.close(slave)
+time.sleep(1)
+os.write(master, b"\n")
+out = read_until(master, b"activate this console")
+os.write(master, b"\n")
+out += read_until(master, b"#")
+os.write(master, b"echo $((6*7))\n")
+out += read_until(master, b"42")
+os.write(master, b"\x01q")
+print("console", b"42" in out, os.waitpid(pid, 0)[1], flush=True)
+
+old = c.init_pid
+print("reboot", c.reboot(), flush=True)
+end = time.monotonic() + 30
+while time.monotonic() < end and not (c.init_pid not in (-1, old) and c.state == "RUNNING"):
+    time.sleep(0.2)
+print("rebooted", c.init_pid not in (-1, old), c.state, flush=True)
+print("stop", c.stop(), c.state, flush=True)
+print("destroy", c.destroy(), flush=True)
+'''
+
+
+def test_console_console_getfd_reboot(world):
+    """console(), console_getfd() and reboot() of our `lxc` on a busybox container."""
+    os.makedirs(world.lp)
+    proc = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, world.lp], capture_output=True,
+                          text=True, timeout=120, cwd="/", env=ours_env(world))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == ["getty True", "busy False", "console True 0",
+                                        "reboot True", "rebooted True RUNNING",
+                                        "stop True STOPPED", "destroy True"], proc.stderr
