@@ -54,6 +54,9 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
         else:
             new = kind
     elif bdevtype == "dir":
+        if snapshot:
+            raise LxcError("Directories cannot be snapshotted",
+                           hint="-s makes an overlay clone: drop -B dir, or drop -s for a copy")
         new = "dir"
     else:
         raise LxcError(f"backing store {bdevtype} is not supported for clones",

@@ -72,6 +72,8 @@ def test_storage_plan():
         plan("dir:/elsewhere/rootfs", snapshot=False, bdevtype=None, **base)
     with pytest.raises(Exception, match="only be used for snapshots"):
         plan("dir:/l/c1/rootfs", snapshot=False, bdevtype="overlay", **base)
+    with pytest.raises(Exception, match="Directories cannot be snapshotted"):
+        plan("dir:/l/c1/rootfs", snapshot=True, bdevtype="dir", **base)
     with pytest.raises(Exception, match="not supported"):
         plan("dir:/l/c1/rootfs", snapshot=False, bdevtype="btrfs", **base)
     assert parse("overlay:/a:b:/c/delta") == ("overlay", ("/a:b", "/c/delta"))
