@@ -4,7 +4,7 @@ Speed matters (lxc-ls -f over 50 containers is measured against LXC's 11 ms), so
 keys it needs (lxc.start.auto, lxc.group, lxc.idmap) are read by a line scan; a config that
 uses lxc.include or a legacy key name goes through the full config engine instead, so the
 answer is always the engine's. The state comes from Container.state (the runtime fills it);
-running-only facts come from running_details(), the one place the runtime extends.
+running-only facts come from one supervisor request per running container (fill_running).
 """
 
 import os
@@ -128,27 +128,37 @@ def engine_keys(config_path):
             "lxc.idmap": list(conf.value("lxc.idmap") or [])}
 
 
-def running_details(container, entry, wanted):
-    """Fill ENTRY's running-only facts (PID, RAM, SWAP, INTERFACE, IPV4, IPV6) from the
-    supervisor (one request each for info and usage, only when a column needs it)."""
+def live_info(lxcpath, name, live, recorded, wanted):
+    """The supervisor's info for NAME, or None when it is stopped. A record without a
+    listening socket (a crashed supervisor) goes through Container, which adopts it."""
     from ..errors import NotRunning
-    from ..runtime import commands
+    from ..runtime.commands import request
 
+    if name not in live and name not in recorded:
+        return None
+    if name not in live:
+        from .container import Container
+        if Container(name, lxcpath).state == "STOPPED":
+            return None
     try:
-        if "PID" in wanted:
-            pid = container.running_info()["init_pid"]
-            entry.pid = pid if pid and pid > 0 else None
-        if {"IPV4", "IPV6", "INTERFACE"} & set(wanted):
-            from ..runtime import network
-            pid = container.running_info()["init_pid"]
-            entry.ipv4, entry.ipv6 = network.addresses(pid)
-            entry.interfaces = network.interfaces(pid)
-        if "RAM" in wanted or "SWAP" in wanted:
-            stats = commands.request(container.lxcpath, container.name, "stats")["stats"]
-            entry.ram = stats.get("memory_bytes")
-            entry.swap = stats.get("swap_bytes")
-    except NotRunning:
-        pass
+        return request(lxcpath, name, "info", stats=bool({"RAM", "SWAP"} & set(wanted)))
+    except (NotRunning, OSError):
+        return None
+
+
+def fill_running(entry, info, wanted):
+    """PID, RAM, SWAP, INTERFACE, IPV4, IPV6 from one info answer (and /proc)."""
+    pid = info.get("init_pid")
+    if "PID" in wanted:
+        entry.pid = pid if pid and pid > 0 else None
+    if {"IPV4", "IPV6", "INTERFACE"} & set(wanted) and pid and pid > 0:
+        from ..runtime import network
+        entry.ipv4, entry.ipv6 = network.addresses(pid)
+        entry.interfaces = network.interfaces(pid)
+    if {"RAM", "SWAP"} & set(wanted):
+        stats = info.get("stats") or {}
+        entry.ram = stats.get("memory_bytes")
+        entry.swap = stats.get("swap_bytes")
 
 
 def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopped=False,
@@ -170,6 +180,14 @@ def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopp
     need_state = running or stopped or frozen or active or "STATE" in wanted or bool(
         wanted & {"PID", "RAM", "SWAP", "INTERFACE", "IPV4", "IPV6"})
     need_keys = bool(groups) or bool(wanted & {"AUTOSTART", "GROUPS", "UNPRIVILEGED"})
+    if need_state:
+        # one look at which supervisors listen, then one request per running container
+        from ..runtime.commands import active_names as listening, state_dir
+        live = set(listening(lxcpath))
+        try:
+            recorded = set(os.listdir(state_dir(lxcpath)))
+        except OSError:
+            recorded = set()
     for name in names:
         if regex is not None and not regex.search(name):
             continue
@@ -187,17 +205,16 @@ def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopp
             entry.unprivileged = bool(keys.get("lxc.idmap"))
             if groups and not all(g in entry.groups for g in groups):
                 continue
-        container = None
         if need_state:
-            container = Container(name, lxcpath)
-            entry.state = container.state
+            info = live_info(lxcpath, name, live, recorded, wanted)
+            entry.state = info["state"] if info else "STOPPED"
             if stopped and entry.state != "STOPPED":
                 continue
             if (running or active) and entry.state == "STOPPED":
                 continue
             if frozen and not active and entry.state != "FROZEN":
                 continue
-            if entry.state != "STOPPED":
-                running_details(container, entry, wanted)
+            if info and entry.state != "STOPPED":
+                fill_running(entry, info, wanted)
         rows.append(entry)
     return rows

@@ -479,7 +479,9 @@ class Supervisor:
                       "halt_signal": self.conf.value("lxc.signal.halt"),
                       "conf": self.conf.items,
                       "reboot_signal": self.conf.value("lxc.signal.reboot"),
-                      "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0})
+                      "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0,
+                      **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
+                         if _message.get("stats") else {})})
 
     def network_json(self):
         state = self.network_state
