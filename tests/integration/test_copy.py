@@ -447,6 +447,8 @@ def test_clone_of_a_container_with_an_idmap_starts_and_writes(world, snapshot):
         for name in ("cp-uc", "cp-u"):
             world.ours("lxc-destroy", "-n", name, "-f", lxcpath=lp)
         shutil.rmtree(lp, ignore_errors=True)
+        from lxctools.api.locking import lock_path
+        shutil.rmtree(os.path.dirname(lock_path(lp, "cp-u")), ignore_errors=True)
 
 
 def test_ephemeral_mounts_and_keepdata(world):
