@@ -89,7 +89,10 @@ class Container:
     """python-lxc's Container, by name and lxcpath (config_path)."""
 
     def __init__(self, name, config_path=None):
-        self._api = _ApiContainer(name, config_path)
+        try:
+            self._api = _ApiContainer(name, config_path)
+        except LxcError as exc:
+            raise ValueError(str(exc)) from None
         self._consoles = []
         self.network = ContainerNetworkList(self)
 

@@ -82,3 +82,9 @@ def test_constants_and_personalities():
     with pytest.raises(KeyError):
         lxc.arch_to_personality("arm64")
     assert set(lxc.__all__) <= set(dir(lxc))
+
+
+def test_impossible_names_raise_value_error():
+    for name in ("", "a/b", ".."):
+        with pytest.raises(ValueError):
+            lxc.Container(name, "/nonexistent")
