@@ -98,6 +98,15 @@ def inside(payload):
     print("inside", payload, os.getpid() < 100, os.uname().nodename, flush=True)
     return 7
 show("function", lambda: c.attach_wait(inside, "payload"))
+def shell_exit(code):
+    r, w = os.pipe()
+    os.write(w, b"echo $0 >&2; exit %d\n" % code)
+    os.close(w)
+    try:
+        return c.attach_wait(lambda _: lxc.attach_run_shell(), None, stdin=r)
+    finally:
+        os.close(r)
+show("attach_run_shell", lambda: shell_exit(6))
 show("attach pid", lambda: os.waitpid(c.attach(run, ["sh", "-c", "exit 4"]), 0)[1])
 show("cgroup set", lambda: c.set_cgroup_item("pids.max", "100"))
 show("cgroup get", lambda: c.get_cgroup_item("pids.max"))
@@ -217,6 +226,7 @@ def test_same_results_as_python_lxc(world):
     assert got["ips default"] == "()" and got["gone"] == "False"
     assert got["function"] == "1792" and "inside payload True api-twin" in ours.stdout
     assert got["cmd"] == "'/bin/sleep\\x001000\\x00'"
+    assert got["attach_run_shell"] == "1536" and "/bin/sh" in ours.stderr
 
 
 def test_dropin_refuses_to_shadow_python_lxc(tmp_path):
@@ -306,6 +316,11 @@ out += read_until(master, b"42")
 os.write(master, b"\x01q")
 print("console", b"42" in out, os.waitpid(pid, 0)[1], flush=True)
 
+# our attach_run_shell also takes the payload, so it can be passed as the callable itself
+r, w = os.pipe()
+os.write(w, b"exit 5\n")
+os.close(w)
+print("shell", c.attach_wait(lxc.attach_run_shell, None, stdin=r), flush=True)
 old = c.init_pid
 print("reboot", c.reboot(), flush=True)
 end = time.monotonic() + 30
@@ -324,5 +339,5 @@ def test_console_console_getfd_reboot(world):
                           text=True, timeout=120, cwd="/", env=ours_env(world))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == ["getty True", "busy False", "console True 0",
-                                        "reboot True", "rebooted True RUNNING",
+                                        "shell 1280", "reboot True", "rebooted True RUNNING",
                                         "stop True STOPPED", "destroy True"], proc.stderr
