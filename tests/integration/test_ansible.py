@@ -69,7 +69,8 @@ def test_playbook_through_lxctools(ansible_world):
     recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=(\d+)",
                             proc.stdout, re.M))
     assert recap == {"localhost": "0", "api-ans": "0"}, proc.stdout[-3000:]
-    for step in ("create (busybox)", "run a command inside", "freeze", "clone", "destroy",
+    for step in ("create (busybox)", "run a command inside", "restart with a config item",
+                 "freeze", "clone", "destroy",
                  "copy", "fetch", "check it is frozen", "check they are gone"):
         assert f"TASK [{step}" in proc.stdout
     assert fetched.read_text() == "ran in api-ans as 0\n"
