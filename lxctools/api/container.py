@@ -93,7 +93,10 @@ class Container:
         if prefix and prefix.rstrip(".").startswith("lxc.net.") and \
                 prefix.rstrip(".").count(".") == 2:
             return [k.name for k in keys.NET_KEYS]
-        names = [n for n in keys.all_key_names() if not n.startswith("lxc.net.")]
+        # families by their own name (lxc.cgroup, not lxc.cgroup.*), as liblxc lists them
+        names = [n[:-2] if n.endswith(".*") else n for n in keys.all_key_names()
+                 if not n.startswith("lxc.net.")]
+        names += [n for n in ("lxc.hook", "lxc.net") if n not in names]
         if prefix:
             prefix = prefix.rstrip(".") + "."
             names = [n[len(prefix):] for n in names if n.startswith(prefix)]

@@ -57,6 +57,8 @@ def test_get_keys():
     c = lxc.Container("api-k", "/nonexistent")
     keys = c.get_keys()
     assert "lxc.uts.name" in keys and not any(k.startswith("lxc.net.") for k in keys)
+    assert {"lxc.cgroup", "lxc.cgroup2", "lxc.net", "lxc.hook", "lxc.prlimit"} <= set(keys)
+    assert not any(k.endswith("*") for k in keys)
     assert {"type", "link", "ipv4.address"} <= set(c.get_keys("lxc.net.0"))
     assert "name" in c.get_keys("lxc.uts")
 
