@@ -46,6 +46,13 @@ LXC_CLONE_KEEPBDEVTYPE = 1 << 3
 LXC_CLONE_MAYBE_SNAPSHOT = 1 << 4
 LXC_CREATE_QUIET = 1 << 0
 
+# What liblxc 5.0.2's get_keys("lxc.net.N") lists after type/script.up/script.down for a
+# NIC of each type (an "empty" NIC has only those three).
+_NIC_COMMON_KEYS = ["flags", "link", "name", "hwaddr", "mtu", "ipv6.address", "ipv6.gateway",
+                    "ipv4.address", "ipv4.gateway"]
+_NIC_TYPE_KEYS = {"veth": ["veth.pair", "veth.ipv4.route", "veth.ipv6.route", "veth.vlan.id"],
+                  "macvlan": ["macvlan.mode"], "vlan": ["vlan.id"],
+                  "ipvlan": ["ipvlan.mode", "ipvlan.isolation"]}
 _NIC_KEY = re.compile(r"lxc\.net\.(\d+)(\.|$)")
 
 # PER_LINUX32 / PER_LINUX, for the names liblxc on x86-64 knows
@@ -229,10 +236,23 @@ class Container:
         return True
 
     def get_keys(self, key=None):
-        try:
-            return self._api.get_keys(key)
-        except LxcError:
-            return False
+        """The keys below KEY (all keys without one); for "lxc.net.N" the sub-keys NIC N's
+        type accepts, in liblxc's order. KeyError for an unknown prefix or a missing NIC."""
+        nic = re.fullmatch(r"lxc\.net\.(\d+)\.?", key or "")
+        if nic:
+            if self._api._doc is None and not self.defined:
+                raise KeyError("Invalid configuration key")
+            kind = self._doc().conf.value(f"lxc.net.{nic.group(1)}.type")
+            if not kind:
+                raise KeyError("Invalid configuration key")
+            names = ["type", "script.up", "script.down"]
+            if kind != "empty":
+                names += _NIC_COMMON_KEYS + _NIC_TYPE_KEYS.get(kind, [])
+            return names
+        names = self._api.get_keys(key)
+        if not names:
+            raise KeyError("Invalid configuration key")
+        return names
 
     def load_config(self, path=None):
         try:

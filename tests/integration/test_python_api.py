@@ -61,7 +61,14 @@ show("set", lambda: c.set_config_item("lxc.environment", "E=5"))
 show("save", lambda: c.save_config())
 show("saved", lambda: "lxc.environment = E=5" in open(c.config_file_name).read())
 show("reloaded", lambda: lxc.Container("api-twin", lp).get_config_item("lxc.environment"))
-show("keys net", lambda: "type" in c.get_keys("lxc.net.0"))
+show("keys net", lambda: c.get_keys("lxc.net.0"))
+show("keys missing nic", lambda: c.get_keys("lxc.net.1"))
+show("keys uts", lambda: c.get_keys("lxc.uts"))
+show("keys bogus", lambda: c.get_keys("lxc.bogus"))
+for kind in ("veth", "macvlan", "phys", "vlan", "none", "ipvlan"):
+    n = lxc.Container("api-keys", lp)
+    n.set_config_item("lxc.net.0.type", kind)
+    show("keys " + kind, lambda: n.get_keys("lxc.net.0"))
 show("keys", lambda: "lxc.uts.name" in c.get_keys())
 # our table also knows these three, which liblxc 5.0.2 does not list
 show("all keys", lambda: sorted(set(c.get_keys()) - {"lxc.environment.hooks",

@@ -59,7 +59,12 @@ def test_get_keys():
     assert "lxc.uts.name" in keys and not any(k.startswith("lxc.net.") for k in keys)
     assert {"lxc.cgroup", "lxc.cgroup2", "lxc.net", "lxc.hook", "lxc.prlimit"} <= set(keys)
     assert not any(k.endswith("*") for k in keys)
-    assert {"type", "link", "ipv4.address"} <= set(c.get_keys("lxc.net.0"))
+    with pytest.raises(KeyError):
+        c.get_keys("lxc.net.0")  # no such NIC
+    c.set_config_item("lxc.net.0.type", "veth")
+    assert {"type", "link", "ipv4.address", "veth.pair"} <= set(c.get_keys("lxc.net.0"))
+    c.set_config_item("lxc.net.0.type", "empty")
+    assert c.get_keys("lxc.net.0") == ["type", "script.up", "script.down"]
     assert "name" in c.get_keys("lxc.uts")
 
 
