@@ -198,7 +198,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
         try:
             _makedirs(newpath)
             with container_lock(newpath, newname):
-                state = partial.remove_if_stale(newdir, remove_tree)
+                state = partial.remove_if_stale(newdir, remove_half_made)
                 if state == partial.ONGOING or os.path.exists(config_path):
                     raise LxcError(f"error: clone: {config_path} exists",
                                    hint="choose another new name (-N) or path (-p)")
@@ -276,14 +276,23 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
 
 
 def remove_half_made(container_dir):
-    """What a dead lxc-create/lxc-copy left: its entry in an origin's lxc_snapshots goes too."""
+    """What a dead lxc-create/lxc-copy/lxc-snapshot -r left: its entry in an origin's
+    lxc_snapshots goes too. A snaps directory is never part of a half-made container (a
+    restore over the original clones into the directory that holds them): it stays."""
     from .destroy import _forget_origin
 
     try:
         _forget_origin(container_dir)
     except OSError:
         pass
-    return remove_tree(container_dir)
+    if not os.path.isdir(os.path.join(container_dir, "snaps")) or \
+            os.path.islink(os.path.join(container_dir, "snaps")):
+        return remove_tree(container_dir)
+    removed = []
+    for entry in sorted(os.listdir(container_dir), key=lambda e: e == "partial"):
+        if entry != "snaps":
+            removed += remove_tree(os.path.join(container_dir, entry))
+    return removed
 
 
 def rename(origin, newname):

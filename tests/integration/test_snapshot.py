@@ -197,3 +197,33 @@ def test_kill_9_mid_snapshot_leaves_no_half_snapshot(world):
     assert world.ours("lxc-snapshot", "-n", "cp-a").returncode == 0
     assert os.listdir(os.path.join(origin, "snaps")) == ["snap0"]
     assert world.ours("lxc-destroy", "-n", "cp-a", "-s").returncode == 0
+
+
+def test_kill_9_mid_restore_keeps_the_snapshots(world):
+    """A restore over the original clones into the directory holding snaps/: a kill -9 there
+    must cost the half-restored container only, never the snapshots."""
+    import signal
+    import subprocess
+    import time
+    from conftest import ours
+
+    origin = make_origin(world)
+    with open(os.path.join(origin, "rootfs", "big"), "wb") as handle:
+        handle.write(os.urandom(1 << 20) * 150)
+    assert world.ours("lxc-snapshot", "-n", "cp-a").returncode == 0
+    proc = subprocess.Popen([ours("lxc-snapshot"), "-P", world.lp, "-n", "cp-a", "-r", "snap0"],
+                            env=world.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = os.path.join(origin, "partial")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert world.ours("lxc-ls", "-1").stdout == ""
+    assert sorted(os.listdir(origin)) == ["snaps"]
+    assert os.path.exists(os.path.join(origin, "snaps", "snap0", "config"))
+    # The snapshot restores again and the container is back.
+    again = world.ours("lxc-snapshot", "-n", "cp-a", "-r", "snap0")
+    assert again.returncode == 0, again.stderr
+    assert world.ours("lxc-ls", "-1").stdout == "cp-a\n"
+    assert world.ours("lxc-destroy", "-n", "cp-a", "-s").returncode == 0
