@@ -205,6 +205,11 @@ def test_pidfile_hooks_and_reboot(world):
     assert world.ours("lxc-info", "-n", "rt-h", "-sH").stdout.strip() == "RUNNING"
     assert init_pid(world, "rt-h") != first
     assert world.ours("lxc-stop", "-n", "rt-h", "-k").returncode == 0
+    # lxc-stop -k returns once the kill is sent (as LXC's); the supervisor then cleans up
+    assert world.ours("lxc-wait", "-n", "rt-h", "-s", "STOPPED", "-t", "10").returncode == 0
+    deadline = time.monotonic() + 10
+    while os.path.exists(pidfile) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not os.path.exists(pidfile)
     # post-stop hooks run after STOPPED is announced (as LXC's): give the last one a moment
     deadline = time.monotonic() + 10
