@@ -42,7 +42,9 @@ def body(argv):
     if timeout is not None and timeout < -1:
         raise UsageError("invalid timeout", hint="give seconds, or -1 to wait forever")
     if timeout is None:
-        timeout = 0 if args.kill else 60
+        # -k waits (up to 10 s) for the supervisor to finish cleaning up: a script that
+        # stops then destroys, or checks cgroups, must not race it (LXC returns at once)
+        timeout = 10 if args.kill else 60
     if args.nowait:
         timeout = 0
     try:
