@@ -41,6 +41,11 @@ def _k(name, grammar=v.text, kind=SINGLE, subsystem="container", doc="", **kw):
 
 KEYS = [
     # identity and general
+    # lxctools extensions: lines real LXC ignores (it reads only lxc.* lines)
+    _k("lxctools.net.usermode", v.one_of("slirp4netns"), subsystem="network",
+       doc="user-mode network through slirp4netns (10.0.2.100/24, gateway 10.0.2.2 = the "
+           "host's loopback, DNS 10.0.2.3): networking for unprivileged containers without "
+           "a bridge", examples=("slirp4netns",)),
     _k("lxc.arch", v.arch, doc="architecture personality", examples=("x86_64",)),
     _k("lxc.uts.name", v.hostname, subsystem="uts", doc="hostname", examples=("c1",)),
     _k("lxc.ephemeral", v.boolean, doc="destroy the container when it stops", examples=("1",)),

@@ -23,8 +23,8 @@ def split_line(line):
     stripped = line.lstrip(" \t")
     if not stripped or stripped.startswith("#"):
         return None
-    if not stripped.startswith("lxc."):
-        return None
+    if not stripped.startswith(("lxc.", "lxctools.")):
+        return None  # liblxc ignores such lines too: lxctools.* extension keys stay harmless
     if "=" not in stripped:
         raise ValueError("line has no '='")
     key, _, value = stripped.partition("=")

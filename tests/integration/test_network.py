@@ -7,6 +7,7 @@ NETWORK SAFETY: nothing is created in the host's own namespace. Each test makes 
 import os
 import secrets
 import subprocess
+import time
 
 import pytest
 
@@ -136,3 +137,46 @@ def test_type_none_shares_the_namespace(world, netns):
     links = in_ns(netns, world, "lxc-attach", "-n", "net-none", "--", "ip", "-o", "link").stdout
     assert "net-br0" in links
     assert in_ns(netns, world, "lxc-stop", "-n", "net-none", "-k").returncode == 0
+
+
+def test_usermode_network_reaches_the_hosts_loopback(world, netns):
+    """lxctools.net.usermode = slirp4netns (an extension key real LXC ignores): the container
+    reaches a server on the "host's" loopback -- here the private namespace's, as everything."""
+    import shutil
+    import sys
+
+    if shutil.which("slirp4netns") is None:
+        pytest.fail("slirp4netns missing: ./setup installs it (package slirp4netns)")
+    page = os.path.join(world.root, "www")
+    os.makedirs(page)
+    with open(os.path.join(page, "hello.txt"), "w") as handle:
+        handle.write("hello through slirp\n")
+    server = subprocess.Popen(["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m",
+                               "http.server", "--bind", "127.0.0.1", "8765"], cwd=page,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        container(world, "net-um", "lxc.net.0.type = empty\nlxctools.net.usermode = slirp4netns\n")
+        start = in_ns(netns, world, "lxc-start", "-n", "net-um", "--", "/bin/sleep", "1000")
+        assert start.returncode == 0, start.stderr
+        addr = in_ns(netns, world, "lxc-attach", "-n", "net-um", "--", "ip", "addr", "show", "tap0")
+        assert "10.0.2.100/24" in addr.stdout, addr.stdout + addr.stderr
+        got = ""
+        for _ in range(50):
+            fetch = in_ns(netns, world, "lxc-attach", "-n", "net-um", "--", "wget", "-q", "-O",
+                          "-", "http://10.0.2.2:8765/hello.txt")
+            got = fetch.stdout
+            if got:
+                break
+            time.sleep(0.1)
+        assert got == "hello through slirp\n"
+        assert in_ns(netns, world, "lxc-stop", "-n", "net-um", "-k").returncode == 0
+        left = subprocess.run(["pgrep", "-f", "slirp4netns.*tap0"], capture_output=True, text=True)
+        deadline = time.monotonic() + 5
+        while left.stdout.strip() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = subprocess.run(["pgrep", "-f", "slirp4netns.*tap0"], capture_output=True,
+                                  text=True)
+        assert left.stdout.strip() == ""
+    finally:
+        server.kill()
+        server.wait()
