@@ -94,8 +94,9 @@ class Container:
                 prefix.rstrip(".").count(".") == 2:
             return [k.name for k in keys.NET_KEYS]
         # families by their own name (lxc.cgroup, not lxc.cgroup.*), as liblxc lists them
+        # liblxc's keys only: lxctools.* extensions are ours, not python-lxc's
         names = [n[:-2] if n.endswith(".*") else n for n in keys.all_key_names()
-                 if not n.startswith("lxc.net.")]
+                 if not n.startswith("lxc.net.") and n.startswith("lxc.")]
         names += [n for n in ("lxc.hook", "lxc.net") if n not in names]
         if prefix:
             prefix = prefix.rstrip(".") + "."
