@@ -18,14 +18,7 @@ from ..runtime import partial
 from ..storage import clone as store
 from ..storage.remove import remove_tree
 from .create import Rollback, _interrupts_unwind, _makedirs
-
-
-def _lines(path):
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return [line.rstrip("\n") for line in handle]
-    except FileNotFoundError:
-        return []
+from .destroy import _lines
 
 
 def _pairs(path):

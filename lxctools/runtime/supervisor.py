@@ -983,27 +983,6 @@ def open_shared_ns(lxcpath, kind, value):
 
 
 def write_id_maps(pid, conf):
-    """lxc.idmap through newuidmap/newgidmap (root may write the files itself)."""
-    import subprocess
-
-    maps = {"u": [], "g": []}
-    for line in conf.value("lxc.idmap") or []:
-        kind, inner, outer, count = line.split()
-        maps[kind].append((inner, outer, count))
-    for kind, tool, path in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
-        entries = maps[kind]
-        if not entries:
-            continue
-        if os.geteuid() == 0:
-            if kind == "g":
-                with open(f"/proc/{pid}/setgroups", "w") as handle:
-                    handle.write("allow")
-            with open(f"/proc/{pid}/{path}", "w") as handle:
-                handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
-        else:
-            args = [tool, str(pid)] + [x for e in entries for x in e]
-            proc = subprocess.run(args, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise StartFailed(f"{tool} failed: {proc.stderr.strip()}", key="lxc.idmap",
-                                  hint="check /etc/subuid and /etc/subgid against lxc.idmap "
-                                       "(lxc-checkconfig shows what is missing)")
+    """lxc.idmap for the spawner's new user namespace (runtime/userns.py writes maps)."""
+    from .userns import parse_idmap, write_maps
+    write_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))

@@ -30,8 +30,20 @@ def _with_self(entries, own):
 
 
 def write_maps(pid, maps):
-    for kind, tool in (("u", "newuidmap"), ("g", "newgidmap")):
-        args = [tool, str(pid)] + [str(x) for e in maps[kind] for x in e]
+    """MAPS ({"u": [(inside, outside, count)], "g": [...]}) for process PID: root writes
+    /proc/PID/{uid,gid}_map itself, anyone else goes through the setuid newuidmap/newgidmap."""
+    for kind, tool, name in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
+        entries = maps.get(kind) or []
+        if not entries:
+            continue
+        if os.geteuid() == 0:
+            if kind == "g":
+                with open(f"/proc/{pid}/setgroups", "w") as handle:
+                    handle.write("allow")
+            with open(f"/proc/{pid}/{name}", "w") as handle:
+                handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
+            continue
+        args = [tool, str(pid)] + [str(x) for e in entries for x in e]
         proc = subprocess.run(args, capture_output=True, text=True)
         if proc.returncode != 0:
             raise LxcError(f"{tool} failed: {proc.stderr.strip()}", key="lxc.idmap",
@@ -156,15 +168,7 @@ def exec_in_userns(maps, command, uid=0, gid=0):
     os.close(go_r)
     try:
         os.read(ready_r, 1)
-        if os.geteuid() == 0:
-            for kind, name in (("u", "uid_map"), ("g", "gid_map")):
-                if kind == "g":
-                    with open(f"/proc/{pid}/setgroups", "w") as handle:
-                        handle.write("allow")
-                with open(f"/proc/{pid}/{name}", "w") as handle:
-                    handle.write("".join(f"{a} {b} {c}\n" for a, b, c in maps[kind]))
-        else:
-            write_maps(pid, maps)
+        write_maps(pid, maps)
         os.write(go_w, b"1")
     except BaseException:
         os.kill(pid, 9)
