@@ -31,6 +31,12 @@ def setup(prog, name=None, logfile=None, priority=None, quiet=False):
         _state["file"] = open(logfile, "a", buffering=1, encoding="utf-8")
 
 
+def forget_file():
+    """A forked daemon drops the caller's -o FILE: it closes every inherited fd, and a later
+    socket reusing the number must not receive log lines."""
+    _state["file"] = None
+
+
 def log(level, message, category="lxctools"):
     handle = _state["file"]
     if handle is None or LEVELS.index(level) < _state["level"]:

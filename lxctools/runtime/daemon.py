@@ -98,6 +98,8 @@ def spawn(lxcpath):
         code = 1
         try:
             os.close(read_end)
+            from .. import log
+            log.forget_file()
             from .start import detach
             detach()
             os.closerange(3, write_end)

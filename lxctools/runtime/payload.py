@@ -91,6 +91,10 @@ def spawner(plan, sync_sock):
             sync.expect("mapped")
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+            # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
+            # be closed to the non-root owner of its user namespace until init execs, and
+            # slirp4netns and lxc-user-nic open them before that (LXC does the same)
+            libc.set_dumpable(True)
             flags &= ~libc.CLONE_NEWUSER
         libc.unshare(flags)
         pid = os.fork()

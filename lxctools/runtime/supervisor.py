@@ -637,6 +637,7 @@ class Supervisor:
         plan = self.plan = Plan(request)
         self.prepare_security(plan)
         nics = self.prepare_network(plan)
+        slirp4netns = self.prepare_usermode(plan)
         for kind, value in self.conf.family("lxc.namespace.share"):
             plan.share_fds[kind] = open_shared_ns(self.lxcpath, kind, value)
         plan.run_hook("pre-start")
@@ -666,8 +667,10 @@ class Supervisor:
             if nics:
                 from . import network
                 self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
-            if self.conf.value("lxctools.net.usermode") == "slirp4netns":
-                self.usermode = start_slirp4netns(self.init_pid, plan.clone_flags)
+            if slirp4netns:
+                from .network import usermode
+                self.usermode = usermode.start(slirp4netns, self.init_pid,
+                                               bool(plan.clone_flags & NS_FLAGS["user"]))
             sync.send(net=True)
             ptys = self.expect(sync, "ptys")
             self.take_ptys(plan, ptys.get("_fds"))
@@ -726,6 +729,17 @@ class Supervisor:
         network.check_host_side(nics, config_file=self.request.config_file)
         plan.configure_network = lambda: network.configure_inside(nics)
         return nics
+
+    def prepare_usermode(self, plan):
+        """lxctools.net.usermode: slirp4netns's path once the host is checked, else None."""
+        if self.conf.value("lxctools.net.usermode") != "slirp4netns":
+            return None
+        from . import network
+        from .network import usermode
+        try:
+            return usermode.check(bool(plan.clone_flags & NS_FLAGS["net"]))
+        except LxcError as exc:
+            raise network.locate(exc, self.request.config_file) from None
 
     def run_host_hook(self, hook_type):
         from .hooks import run_hooks
@@ -902,45 +916,6 @@ class Supervisor:
         self.bind()
         self.set_state("RUNNING")
         self.loop.register(self.init_pidfd, self.on_init_exit)
-
-
-def start_slirp4netns(init_pid, clone_flags):
-    """lxctools.net.usermode = slirp4netns: a user-space network stack (Debian's slirp4netns)
-    gives the container tap0 10.0.2.100/24, the gateway 10.0.2.2 (our host's loopback) and DNS
-    at 10.0.2.3, without a bridge, as an unprivileged user too. Returns the fd whose closing
-    ends it."""
-    import shutil
-    import subprocess
-
-    if not clone_flags & NS_FLAGS["net"]:
-        raise StartFailed("lxctools.net.usermode needs the container's own network namespace",
-                          key="lxctools.net.usermode")
-    binary = shutil.which("slirp4netns")
-    if binary is None:
-        raise StartFailed("lxctools.net.usermode = slirp4netns: slirp4netns is not installed",
-                          key="lxctools.net.usermode", hint="apt-get install slirp4netns")
-    ready_r, ready_w = os.pipe()
-    exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
-    args = [binary, "--configure", "--mtu=65520", f"--ready-fd={ready_w}",
-            f"--exit-fd={exit_r}"]
-    if clone_flags & NS_FLAGS["user"]:
-        args.append(f"--userns-path=/proc/{init_pid}/ns/user")
-    args += [str(init_pid), "tap0"]
-    subprocess.Popen(args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
-    os.close(ready_w)
-    os.close(exit_r)
-    import select
-    ready, _, _ = select.select([ready_r], [], [], 10)
-    ok = bool(ready) and os.read(ready_r, 1) == b"1"
-    os.close(ready_r)
-    if not ok:
-        os.close(exit_w)
-        raise StartFailed("slirp4netns did not bring the container's network up",
-                          key="lxctools.net.usermode",
-                          hint="run slirp4netns --configure PID tap0 by hand to see why")
-    return exit_w
 
 
 def make_cgroups(name, lxcpath, conf):
