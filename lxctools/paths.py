@@ -32,6 +32,8 @@ GLOBAL_DEFAULTS = {
     "lxc.bdev.rbd.rbduser": None,
     "lxc.cgroup.use": None,
     "lxc.cgroup.pattern": None,
+    # lxctools' own (real LXC ignores it): the unpacked-image cache's bound, 0 = off.
+    "lxctools.image_cache.size": "4G",
 }
 
 

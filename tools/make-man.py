@@ -319,6 +319,13 @@ SYSTEM_KEY_DOCS = {
     "lxc.cgroup.use": "On cgroup v1, the controllers to use (comma-separated; unset: all).",
     "lxc.cgroup.pattern": "The cgroup a container's goes under, %n standing for its name "
                           "(unset: LXC 5's layout).",
+    "lxctools.image_cache.size": "lxctools only: how much the unpacked-image cache "
+                                 "(CACHE/lxctools/unpacked) may hold, e.g. 4G or 512M; 0 "
+                                 "turns it off. The download and local templates keep each "
+                                 "image's unpacked tree there and make later containers of "
+                                 "the same image from it (btrfs snapshot, reflink or copy); "
+                                 "least recently used trees go first. "
+                                 "LXCTOOLS_IMAGE_CACHE_SIZE overrides it.",
 }
 
 

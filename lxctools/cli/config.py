@@ -6,6 +6,8 @@ from ._common import run_tool
 
 ITEMS = ["lxc.default_config", "lxc.lxcpath", "lxc.bdev.lvm.vg", "lxc.bdev.lvm.thin_pool",
          "lxc.bdev.zfs.root", "lxc.cgroup.use", "lxc.cgroup.pattern"]
+# Ours, asked for by name only: `-l` lists LXC's items as LXC does.
+EXTENSION_ITEMS = ["lxctools.image_cache.size"]
 
 USAGE = """Usage: lxc-config -l: list all available configuration items
        lxc-config item: print configuration item
@@ -25,7 +27,7 @@ def body(argv):
         sys.stdout.write("".join(k.replace(".0.", ".N.") + "\n" for k in all_key_names()))
         return 0
     # Like LXC, an argument selects the first item it is a prefix of.
-    item = next((i for i in ITEMS if i.startswith(argv[0])), None)
+    item = next((i for i in ITEMS + EXTENSION_ITEMS if i.startswith(argv[0])), None)
     if item is None:
         sys.stdout.write(f"Unknown configuration item: {argv[0]}\n")
         return 1

@@ -266,6 +266,9 @@ def _run(s):
     if os.path.isdir(cache):
         if o.flush:
             ctx.say("Flushing the cache...")
+            from ..images import rootcache
+
+            rootcache.flush(source=os.path.join(cache, "rootfs.tar.xz"))
             _remove(cache)
         elif o.force:
             use_cache = True
@@ -295,7 +298,8 @@ def _run(s):
     from .local import unpack_rootfs
 
     excludes = meta.excludes(cache, s.mode, COMPAT_LEVEL)
-    unpack_rootfs(ctx, os.path.join(cache, "rootfs.tar.xz"), ctx.rootfs, excludes, s.mode)
+    unpack_rootfs(ctx, os.path.join(cache, "rootfs.tar.xz"), ctx.rootfs, excludes, s.mode,
+                  build_id=_read(os.path.join(cache, "build_id")))
     message = meta.apply(ctx, cache, COMPAT_LEVEL, required=True)
     meta.show_create_message(ctx, message)
 

@@ -23,6 +23,7 @@ Special arguments:
 [ -m | --metadata <file> ]: Path to the metadata tarball of the image.
 [ -f | --fstree <file> ]: Path to the rootfs tarball of the image.
 [ --no-dev ]: Do not unpack the image's /dev (device nodes and all).
+[ --flush-cache ]: Unpack from the tarball again, dropping its copy in the image cache.
 
 LXC internal arguments (do not pass manually!):
 [ --name <name> ]: The container name
@@ -37,7 +38,7 @@ def usage():
     return USAGE
 
 
-LONG = ["help", "metadata=", "fstree=", "no-dev", "name=", "path=", "rootfs=", "mapped-uid=",
+LONG = ["help", "metadata=", "fstree=", "no-dev", "flush-cache", "name=", "path=", "rootfs=", "mapped-uid=",
         "mapped-gid="]
 
 
@@ -58,7 +59,7 @@ def create(ctx, argv):
 
     opts, _rest = parse_args(argv, "hm:f:", LONG, "local")
     metadata = fstree = None
-    no_dev = False
+    no_dev = flush = False
     rootfs = ctx.rootfs
     for key, value in opts:
         if key in ("-h", "--help"):
@@ -70,6 +71,8 @@ def create(ctx, argv):
             fstree = value
         elif key == "--no-dev":
             no_dev = True
+        elif key == "--flush-cache":
+            flush = True
         elif key == "--rootfs":
             rootfs = value
     if not fstree:
@@ -81,6 +84,10 @@ def create(ctx, argv):
         raise LxcError(f"ERROR: Metadata file {metadata} does not exist")
     ctx.rootfs = rootfs
     mode = meta.image_mode(ctx.config.conf)
+    if flush:
+        from ..images import rootcache
+
+        rootcache.flush(source=fstree)
     ctx.say("Unpacking the rootfs")
     with _tempdir(ctx) as metadir:
         if metadata:
@@ -109,19 +116,30 @@ def create(ctx, argv):
     meta.show_create_message(ctx, message)
 
 
-def unpack_rootfs(ctx, tarball, rootfs, excludes, mode):
+def unpack_rootfs(ctx, tarball, rootfs, excludes, mode, build_id=None):
     """Extract the rootfs as LXC's `tar --anchored --exclude... --numeric-owner -xp`, then
     make dev/pts. Device nodes are skipped (one summary line) for an lxc.idmap container,
-    which could not create them in its user namespace either."""
-    from ..images import extract
-    from ..images.progress import Progress
+    which could not create them in its user namespace either.
+
+    The unpacked tree is kept in the image cache (runtime/images/rootcache.py) before the
+    template's placeholders touch it; a later create of the same image copies it from there
+    (btrfs snapshot, reflink or plain copy) instead of reading the tarball again."""
+    from ..images import rootcache
 
     devices = "skip" if mode == "user" else "create"
-    progress = Progress("Unpacking", enabled=ctx.progress) if ctx.progress else None
     idmap = _idmap(ctx)
-    summary = extract.extract(tarball, rootfs, excludes=excludes, devices=devices,
-                              progress=progress, idmap=idmap)
-    owner = None
+    # The cached tree's owners went through this map: it is part of the entry's key.
+    map_lines = (ctx.config.conf.value("lxc.idmap") or []) if idmap is not None else []
+    entry = rootcache.lookup(tarball, excludes=excludes, devices=devices, idmap_lines=map_lines)
+    if entry is not None:
+        try:
+            method = rootcache.populate(entry, rootfs)
+            skipped = (entry.info() or {}).get("skipped_devices", 0)
+        finally:
+            entry.unlock()
+        _say_cached(ctx, tarball, method)
+    else:
+        skipped = _extract(ctx, tarball, rootfs, excludes, devices, idmap)
     if idmap is not None:
         # Owners went through the map as they were extracted; the runner must not shift
         # them again. The rootfs dir itself when the archive has no "./" member:
@@ -130,11 +148,41 @@ def unpack_rootfs(ctx, tarball, rootfs, excludes, mode):
         if (st.st_uid, st.st_gid) == (0, 0):
             os.chown(rootfs, *owner, follow_symlinks=False)
         ctx.rootfs_shifted = True
-    if summary.skipped_devices:
-        ctx.say(f"Skipped {len(summary.skipped_devices)} device node(s) under /dev "
+    else:
+        owner = None
+    if skipped:
+        ctx.say(f"Skipped {skipped} device node(s) under /dev "
                 "(an unprivileged container cannot create them)")
     make_dev_pts(rootfs, owner)
-    return summary
+    if entry is None:
+        rootcache.fill(rootfs, tarball, excludes=excludes, devices=devices,
+                       idmap_lines=map_lines, build_id=build_id, skipped_devices=skipped)
+
+
+def _extract(ctx, tarball, rootfs, excludes, devices, idmap):
+    """Unpack TARBALL into ROOTFS; the number of device nodes skipped."""
+    from ..images import extract
+    from ..images.progress import Progress
+
+    progress = Progress("Unpacking", enabled=ctx.progress) if ctx.progress else None
+    summary = extract.extract(tarball, rootfs, excludes=excludes, devices=devices,
+                              progress=progress, idmap=idmap)
+    return len(summary.skipped_devices)
+
+
+def _say_cached(ctx, tarball, method):
+    """LXC's output stays as it is (scripts compare it); a terminal user is told why this
+    was fast, and the log always says it."""
+    import sys
+
+    from ... import log
+    from ..images import rootcache
+
+    text = (f"the rootfs is {rootcache.describe(method)} of the image cache "
+            f"(unpacked from {tarball} before; lxc-create ... -- --flush-cache unpacks again)")
+    log.info(text)
+    if ctx.progress:
+        print(f"Unpacking: {text}", file=sys.stderr, flush=True)
 
 
 def _idmap(ctx):

@@ -1,0 +1,249 @@
+"""The unpacked-image cache (issue 11, beyond LXC): the local and download templates keep each
+image's unpacked tree and make later containers of the same image from it, without opening
+the tarball again (watched with inotify); the copy is exact (owners, modes, hard links, file
+capabilities, device nodes, fifos, sparse files), the placeholders are each container's own,
+the bound evicts least recently used trees, --flush-cache unpacks again."""
+
+import ctypes
+import json
+import os
+import select
+import struct
+import subprocess
+
+import pytest
+
+from imagekit import add_image, standard_meta, write_index
+from lxcenv import tree, world  # noqa: F401  (fixture)
+
+IN_OPEN = 0x20
+IN_ACCESS = 0x01
+
+
+class OpenWatch:
+    """inotify on one file: did anybody open or read it while the watch was on?"""
+
+    def __init__(self, path):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, os.strerror(ctypes.get_errno())
+        wd = libc.inotify_add_watch(self.fd, os.fsencode(path), IN_OPEN | IN_ACCESS)
+        assert wd >= 0, os.strerror(ctypes.get_errno())
+
+    def events(self):
+        masks = []
+        while select.select([self.fd], [], [], 0.2)[0]:
+            data = os.read(self.fd, 65536)
+            while data:
+                _, mask, _, size = struct.unpack_from("iIII", data)
+                masks.append(mask)
+                data = data[16 + size:]
+        return masks
+
+    def close(self):
+        os.close(self.fd)
+
+
+def source_tree(world, name="src"):
+    """A busybox rootfs with everything a copy can get wrong, as a tarball."""
+    made = world.ours("lxc-create", "-n", name, "-t", "busybox")
+    assert made.returncode == 0, made.stderr
+    root = os.path.join(world.cdir(name), "rootfs")
+    with open(os.path.join(root, "etc/hostname"), "w") as handle:
+        handle.write("LXC_NAME\n")
+    with open(os.path.join(root, "etc/hosts"), "w") as handle:
+        handle.write("127.0.0.1 localhost LXC_NAME\n")
+    os.makedirs(os.path.join(root, "srv/data"), exist_ok=True)
+    with open(os.path.join(root, "srv/data/one"), "w") as handle:
+        handle.write("shared inode\n")
+    os.link(os.path.join(root, "srv/data/one"), os.path.join(root, "srv/data/two"))
+    os.chown(os.path.join(root, "srv/data/one"), 1234, 5678)
+    with open(os.path.join(root, "srv/data/sparse"), "wb") as handle:
+        handle.truncate(256 << 20)
+        handle.seek(128 << 20)
+        handle.write(b"middle")
+    os.mkfifo(os.path.join(root, "srv/data/fifo"), 0o640)
+    if not os.path.exists(os.path.join(root, "dev/null")):
+        os.mknod(os.path.join(root, "dev/null"), 0o666 | 0o020000, os.makedev(1, 3))
+    capped = os.path.join(root, "srv/data/capped")
+    with open(capped, "wb") as handle:
+        handle.write(b"#!/bin/sh\n")
+    os.chmod(capped, 0o4755)
+    # a version 2 file capability: cap_net_raw (bit 13) permitted and effective
+    os.setxattr(capped, "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0))
+    out = os.path.join(world.root, "rootfs.tar.xz")
+    subprocess.run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-S", "-C", root,
+                    "-cJf", out, "."], check=True)
+    world.ours("lxc-destroy", "-n", name)
+    return out
+
+
+@pytest.fixture
+def image(world):
+    rootfs = source_tree(world)
+    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"))
+    return rootfs, meta
+
+
+def entries(world):
+    base = os.path.join(world.root, "cache", "lxctools", "unpacked")
+    if not os.path.isdir(base):
+        return {}
+    out = {}
+    for name in os.listdir(base):
+        info = os.path.join(base, name, "info.json")
+        if os.path.exists(info):
+            with open(info) as handle:
+                out[name] = json.load(handle)
+    return out
+
+
+def create_local(world, name, image, *extra, env=None):
+    rootfs, meta = image
+    saved = world.env
+    if env:
+        world.env = dict(world.env, **env)
+    try:
+        made = world.ours("lxc-create", "-n", name, "-t", "local", "--", "-m", meta, "-f", rootfs,
+                          *extra)
+    finally:
+        world.env = saved
+    assert made.returncode == 0, made.stderr
+    return made
+
+
+def comparable(world, name):
+    found = tree(os.path.join(world.cdir(name), "rootfs"))
+    for placeholder in ("etc/hostname", "etc/hosts"):
+        found.pop(placeholder)
+    return found
+
+
+def test_second_create_copies_the_cached_tree_without_opening_the_tarball(world, image):
+    first = create_local(world, "ic-a", image)
+    cached = entries(world)
+    assert len(cached) == 1, cached
+    (info,) = cached.values()
+    assert info["source"] == os.path.realpath(image[0]) and info["size"] > 0
+
+    watch = OpenWatch(image[0])
+    try:
+        second = create_local(world, "ic-b", image)
+        third = create_local(world, "ic-c", image)
+        assert watch.events() == [], "the tarball was opened for a cached create"
+    finally:
+        watch.close()
+    # LXC's output is unchanged (scripts compare it)
+    assert first.stdout == second.stdout == third.stdout
+    assert comparable(world, "ic-a") == comparable(world, "ic-b") == comparable(world, "ic-c")
+    for name in ("ic-a", "ic-b"):
+        rootfs = os.path.join(world.cdir(name), "rootfs")
+        # placeholders are this container's, not the first one's
+        with open(os.path.join(rootfs, "etc/hostname")) as handle:
+            assert handle.read() == f"{name}\n"
+        one = os.lstat(os.path.join(rootfs, "srv/data/one"))
+        assert one.st_nlink == 2 and (one.st_uid, one.st_gid) == (1234, 5678)
+        assert one.st_ino == os.lstat(os.path.join(rootfs, "srv/data/two")).st_ino
+        sparse = os.lstat(os.path.join(rootfs, "srv/data/sparse"))
+        assert sparse.st_size == 256 << 20 and sparse.st_blocks * 512 < (8 << 20)
+        capped = os.path.join(rootfs, "srv/data/capped")
+        assert os.getxattr(capped, "security.capability")[4:8] == struct.pack("<I", 1 << 13)
+        assert os.lstat(capped).st_mode & 0o4000
+        null = os.lstat(os.path.join(rootfs, "dev/null"))
+        assert os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
+    # the cached copy runs
+    started = world.ours("lxc-start", "-n", "ic-b")
+    assert started.returncode == 0, started.stderr
+    try:
+        inside = world.ours("lxc-attach", "-n", "ic-b", "--", "cat", "/etc/hostname",
+                            "/srv/data/two")
+        assert inside.stdout == "ic-b\nshared inode\n", inside.stderr
+    finally:
+        world.ours("lxc-stop", "-n", "ic-b", "-k")
+
+
+def test_flush_cache_unpacks_the_tarball_again(world, image):
+    create_local(world, "ic-f1", image)
+    (key_before,) = entries(world)
+    watch = OpenWatch(image[0])
+    try:
+        create_local(world, "ic-f2", image, "--flush-cache")
+        assert watch.events(), "--flush-cache did not read the tarball"
+    finally:
+        watch.close()
+    after = entries(world)
+    assert list(after) == [key_before]  # refilled from the fresh unpack
+    assert comparable(world, "ic-f1") == comparable(world, "ic-f2")
+
+
+def test_a_changed_tarball_is_unpacked_again(world, image):
+    create_local(world, "ic-m1", image)
+    os.utime(image[0], ns=(0, 1_000_000_000))  # e.g. the image was rebuilt
+    watch = OpenWatch(image[0])
+    try:
+        create_local(world, "ic-m2", image)
+        assert watch.events(), "a changed tarball was not read"
+    finally:
+        watch.close()
+
+
+def test_size_bound_evicts_least_recently_used_and_zero_turns_it_off(world, image):
+    create_local(world, "ic-z", image, env={"LXCTOOLS_IMAGE_CACHE_SIZE": "0"})
+    assert entries(world) == {}
+    rootfs, meta = image
+    other = os.path.join(world.root, "rootfs.tar.gz")
+    subprocess.run(["sh", "-c", f"xz -dc {rootfs} | gzip -1 > {other}"], check=True)
+    create_local(world, "ic-s1", image)
+    (size,) = [info["size"] for info in entries(world).values()]
+    bound = {"LXCTOOLS_IMAGE_CACHE_SIZE": str(int(size * 1.5))}
+    create_local(world, "ic-s2", (other, meta), env=bound)
+    kept = entries(world)
+    assert [info["source"] for info in kept.values()] == [os.path.realpath(other)], kept
+    assert comparable(world, "ic-s1") == comparable(world, "ic-s2")
+
+
+def test_idmap_container_gets_its_own_shifted_tree(world, image):
+    idmap = os.path.join(world.root, "idmap.conf")
+    with open(idmap, "w") as handle:
+        handle.write("lxc.net.0.type = empty\nlxc.idmap = u 0 300000 65536\n"
+                     "lxc.idmap = g 0 300000 65536\n")
+    rootfs, meta = image
+    for name in ("ic-u1", "ic-u2"):
+        made = world.ours("lxc-create", "-n", name, "-f", idmap, "-t", "local", "--", "-m", meta,
+                          "-f", rootfs)
+        assert made.returncode == 0, made.stderr
+    assert len(entries(world)) == 1
+    create_local(world, "ic-plain", image)
+    assert len(entries(world)) == 2  # the unshifted tree is another entry
+    for name in ("ic-u1", "ic-u2"):
+        st = os.lstat(os.path.join(world.cdir(name), "rootfs", "srv/data/one"))
+        assert (st.st_uid, st.st_gid) == (301234, 305678)
+        root = os.lstat(os.path.join(world.cdir(name), "rootfs", "bin"))
+        assert (root.st_uid, root.st_gid) == (300000, 300000)
+    st = os.lstat(os.path.join(world.cdir("ic-plain"), "rootfs", "srv/data/one"))
+    assert (st.st_uid, st.st_gid) == (1234, 5678)
+
+
+def test_download_reuses_the_unpacked_image_and_flush_drops_it(world, image):
+    root = os.path.join(world.root, "mirror")
+    entry = add_image(root, *image)
+    write_index(root, [entry])
+    args = ("-t", "download", "--", "--server", "file://" + root, "-d", "busybox", "-r", "1.36",
+            "-a", "amd64", "--no-validate")
+    made = world.ours("lxc-create", "-n", "ic-d1", *args)
+    assert made.returncode == 0, made.stderr
+    (info,) = entries(world).values()
+    assert info["build_id"] == entry[4]
+    cached_tar = os.path.join(world.root, "cache/download/busybox/1.36/amd64/default/rootfs.tar.xz")
+    watch = OpenWatch(cached_tar)
+    try:
+        again = world.ours("lxc-create", "-n", "ic-d2", *args)
+        assert again.returncode == 0, again.stderr
+        assert watch.events() == []
+    finally:
+        watch.close()
+    assert comparable(world, "ic-d1") == comparable(world, "ic-d2")
+    flushed = world.ours("lxc-create", "-n", "ic-d3", *args, "--flush-cache")
+    assert flushed.returncode == 0, flushed.stderr
+    (refilled,) = entries(world).values()  # the old tree went with the download cache
+    assert refilled["created"] > info["created"]
