@@ -144,7 +144,8 @@ def shipped_dir(name):
 
 
 def template_config_dir():
-    """LXC_TEMPLATE_CONFIG: our common.conf etc. (never Debian's)."""
+    """LXC_TEMPLATE_CONFIG: our common.conf, <distro>.common.conf, userns.conf... (never
+    LXC's): lxctools/data/templates/config, shipped as package data."""
     return os.environ.get("LXCTOOLS_TEMPLATE_CONFIG") or os.path.join(shipped_dir("templates"), "config")
 
 

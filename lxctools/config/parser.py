@@ -114,6 +114,11 @@ class Loader:
             if key == "lxc.rootfs" and value and ":" not in value.split("/")[0]:
                 value = value  # bare path: storage type detected later, as LXC does
             key = new
+        if key == "lxc.seccomp.profile" and value and not top and not os.path.isabs(value):
+            # As a relative lxc.include: a profile named by an included file (our shipped
+            # common.conf names common.seccomp) is found beside that file. LXC would look in
+            # the current directory, which for a container start means nothing useful.
+            value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
         if _HWADDR_KEY.match(key) and value and re.search("[xX]", value):
             value = random_hwaddr(value)
             if top:

@@ -22,7 +22,17 @@ lxc.console.logfile = {console}
 """
 
 
-def guest_container(world, name, guest):
+# Only the includes lxctools ships (LXC_TEMPLATE_CONFIG), nothing of /usr/share/lxc.
+OUR_INCLUDES_CONFIG = """lxc.include = {config}/debian.common.conf
+lxc.rootfs.path = overlay:{lower}:{upper}
+lxc.uts.name = {name}
+lxc.console.logfile = {console}
+"""
+
+
+def guest_container(world, name, guest, template=GUEST_CONFIG):
+    from lxctools.paths import template_config_dir
+
     try:
         lower = guests.rootfs(guest)
     except RuntimeError as exc:
@@ -31,8 +41,9 @@ def guest_container(world, name, guest):
     assert made.returncode == 0, made.stderr
     console = os.path.join(world.root, f"{name}.console")
     with open(os.path.join(world.cdir(name), "config"), "a") as handle:
-        handle.write(GUEST_CONFIG.format(lower=lower, name=name, console=console,
-                                         upper=os.path.join(world.cdir(name), "overlay/delta")))
+        handle.write(template.format(lower=lower, name=name, console=console,
+                                     config=template_config_dir(),
+                                     upper=os.path.join(world.cdir(name), "overlay/delta")))
     return console
 
 
@@ -89,6 +100,43 @@ def test_debian_sysvinit_boots_to_its_runlevel_and_stops_cleanly(world):
     assert stop.returncode == 0, stop.stderr
     with open(console, errors="replace") as handle:
         assert "Will now halt" in handle.read()
+
+
+def wait_booted(pid, guest):
+    deadline = time.monotonic() + 60
+    state = ""
+    while time.monotonic() < deadline:
+        if guest == "debian-systemd":
+            state = inside(pid, "systemctl", "is-system-running").stdout.strip()
+            if state in ("running", "degraded"):
+                break
+        else:
+            state = inside(pid, "runlevel").stdout.strip()
+            if state == "N 2":
+                break
+        time.sleep(0.1)
+    return state
+
+
+@pytest.mark.parametrize("guest", ["debian-systemd", "debian-sysvinit"])
+def test_debian_guests_boot_on_our_includes_alone(world, guest):
+    name = "gst-inc-" + guest.split("-")[1][:2]
+    guest_container(world, name, guest, OUR_INCLUDES_CONFIG)
+    config = world.config(name)
+    assert "/usr/share/lxc" not in config
+    proc = world.ours("lxc-start", "-n", name)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
+    pid = init_pid(world, name)
+    try:
+        state = wait_booted(pid, guest)
+        failed = inside(pid, "systemctl", "--failed", "--no-legend").stdout if "systemd" in guest else ""
+        assert state == ("running" if "systemd" in guest else "N 2"), f"{state}\n{failed}"
+        with open(f"/proc/{pid}/status") as handle:
+            assert "\nSeccomp:\t2\n" in handle.read()  # common.seccomp
+    finally:
+        stop = world.ours("lxc-stop", "-n", name, "--nokill", "-t", "30")
+    assert stop.returncode == 0, stop.stderr
 
 
 def test_busybox_stops_cleanly_with_the_template_signals(world):

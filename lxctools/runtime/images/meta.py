@@ -14,7 +14,6 @@ import stat
 from ...errors import LxcError
 from ...paths import LXC_HOOK_DIR, template_config_dir
 
-LXC_TEMPLATE_CONFIG_DIR = "/usr/share/lxc/config"
 PLACEHOLDERS = ("LXC_NAME", "LXC_PATH", "LXC_ROOTFS", "LXC_TEMPLATE_CONFIG", "LXC_HOOK_DIR")
 
 # sed's /lxc.net.0/ and /lxc./: "." is any character, and the match is anywhere in the line
@@ -52,11 +51,9 @@ def read_lines(path):
 
 
 def template_config():
-    """LXC_TEMPLATE_CONFIG: our shipped includes, else LXC's when ours are not installed."""
-    ours = template_config_dir()
-    if os.path.isdir(ours) or not os.path.isdir(LXC_TEMPLATE_CONFIG_DIR):
-        return ours
-    return LXC_TEMPLATE_CONFIG_DIR
+    """LXC_TEMPLATE_CONFIG: the includes lxctools ships (common.conf, <distro>.common.conf,
+    userns.conf, ...), never LXC's /usr/share/lxc/config."""
+    return template_config_dir()
 
 
 def values(ctx):

@@ -1,0 +1,130 @@
+"""Our LXC_TEMPLATE_CONFIG includes against LXC 5.0.2's /usr/share/lxc/config: a container
+including ours reads (lxc-info -c) as one including LXC's, except where we differ on purpose;
+an image config naming LXC_TEMPLATE_CONFIG/common.conf gets ours and its container runs
+confined as that file says. (The Debian guests booting on ours: test_guests.py.)"""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import ours, real_lxc, require_root
+from imagekit import busybox_rootfs, standard_meta
+from lxcenv import World, world  # noqa: F401  (fixture)
+from lxctools.config import keys as K
+from lxctools.paths import template_config_dir
+
+pytestmark = pytest.mark.oracle
+
+LXC = "/usr/share/lxc/config"
+OURS = template_config_dir()
+
+# Where we differ on purpose (docs/ARCHITECTURE.md, "Extraction, local and download templates"):
+DIFFERENT = {
+    "lxc.seccomp.profile",  # our own common.seccomp (same rules: compared below)
+    "lxc.hook.clone",       # lxc-copy writes the new hostname itself: no clonehostname hook
+    "lxc.hook.mount",       # lxcfs is bound by the runtime, not LXC's lxcfs hook
+    "lxc.hook.post-stop",   # (the same hook's reboot half)
+    "lxc.hook",
+    "lxc.cgroup2",          # device rules go through cgroup v1 only: no cgroup2 lines
+    "lxc.rootfs.path",      # each container its own
+}
+KEYS = [row.name for row in K.KEYS if not row.family and row.name.startswith("lxc.")
+        and row.name not in ("lxc.include", "lxc.environment.runtime", "lxc.environment.hooks")
+        and row.name not in DIFFERENT]
+KEYS += ["lxc.cgroup", "lxc.sysctl", "lxc.prlimit", "lxc.proc"]
+# Lists whose order means nothing: capabilities dropped, device rules after the deny-all.
+UNORDERED = {"lxc.cap.drop", "lxc.cap.keep", "lxc.cgroup"}  # (cap.keep reads the drops, as liblxc)
+
+
+def readings(tool, lxcpath, name, include):
+    """{key: value text} as TOOL's lxc-info -c prints them for a container including INCLUDE."""
+    cdir = os.path.join(lxcpath, name)
+    os.makedirs(cdir, exist_ok=True)
+    with open(os.path.join(cdir, "config"), "w") as handle:
+        handle.write(f"lxc.net.0.type = empty\nlxc.include = {include}\n"
+                     f"lxc.rootfs.path = dir:{cdir}/rootfs\n")
+    proc = subprocess.run([tool, "-P", lxcpath, "-n", name, *[a for k in KEYS for a in ("-c", k)]],
+                          capture_output=True, text=True,
+                          env=dict(os.environ, LXC_GLOBAL_CONF="/dev/null"))
+    out = {"stderr": proc.stderr}  # "KEY invalid" lines
+    # one block per key, in the order asked: "KEY = first line" and the lines that follow
+    lines, at = proc.stdout.split("\n"), 0
+    for index, key in enumerate(KEYS):
+        if f"{key} invalid" in proc.stderr:
+            continue
+        assert lines[at].startswith(f"{key} ="), (key, lines[at])
+        end = at + 1
+        while end < len(lines) and not any(lines[end].startswith(f"{k} =") for k in KEYS[index + 1:]):
+            end += 1
+        text = "\n".join(lines[at:end])[len(key) + 2:]
+        out[key] = sorted(text.split()) if key in UNORDERED else text
+        at = end
+    return out
+
+
+def test_our_includes_read_as_lxcs(tmp_path):
+    require_root()
+    theirs = sorted(f for f in os.listdir(LXC) if f.endswith(".conf"))
+    assert len(theirs) > 20, "Debian's lxc package ships these"
+    missing = [f for f in theirs if not os.path.isfile(os.path.join(OURS, f))]
+    assert missing == [], "every include LXC ships has ours"
+    differ = {}
+    for index, name in enumerate(theirs):
+        real = readings(real_lxc("lxc-info"), str(tmp_path / "lp"), f"r{index}", f"{LXC}/{name}")
+        mine = readings(ours("lxc-info"), str(tmp_path / "lp"), f"m{index}", f"{OURS}/{name}")
+        for key in real.keys() | mine.keys():
+            if real.get(key) != mine.get(key):
+                differ.setdefault(name, []).append((key, real[key], mine[key]))
+    assert differ == {}
+
+
+def denied(path):
+    """{(syscall, action)} of a denylist profile, and whether forced umounts are refused."""
+    from lxctools.runtime.security.policy import parse
+
+    with open(path) as handle:
+        policy = parse(handle.read(), path, "x86_64")
+    return (policy.default, {(r.syscall, r.action) for r in policy.rules if not r.special},
+            {r.special for r in policy.rules if r.special})
+
+
+def test_our_seccomp_profile_refuses_what_lxcs_refuses():
+    assert denied(f"{OURS}/common.seccomp") == denied(f"{LXC}/common.seccomp")
+
+
+def test_an_image_config_naming_common_conf_gets_ours_and_runs_confined(world):
+    rootfs = busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"))
+    config = ("lxc.include = LXC_TEMPLATE_CONFIG/common.conf\nlxc.arch = linux64\n"
+              "lxc.signal.halt = SIGUSR1\n")
+    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
+    made = world.ours("lxc-create", "-n", "tc-img", "-t", "local", "--", "-m", meta, "-f", rootfs)
+    assert made.returncode == 0, made.stderr
+    assert f"lxc.include = {OURS}/common.conf\n" in world.config("tc-img")
+    assert "/usr/share/lxc" not in world.config("tc-img")
+    info = world.ours("lxc-info", "-n", "tc-img", "-c", "lxc.mount.auto", "-c", "lxc.tty.dir",
+                      "-c", "lxc.seccomp.profile")
+    assert info.stdout == ("lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed\n"
+                           "lxc.tty.dir = lxc\n"
+                           f"lxc.seccomp.profile = {OURS}/common.seccomp\n"), info.stderr
+    started = world.ours("lxc-start", "-n", "tc-img")
+    assert started.returncode == 0, started.stderr
+    try:
+        pid = int(world.ours("lxc-info", "-n", "tc-img", "-pH").stdout)
+        with open(f"/proc/{pid}/status") as handle:
+            status = handle.read()
+        assert "\nSeccomp:\t2\n" in status  # common.seccomp loaded
+        bounding = int(status.split("CapBnd:\t")[1].split()[0], 16)
+        assert not bounding & (1 << 16)      # sys_module dropped
+        assert bounding & (1 << 21)          # sys_admin kept
+        with open(f"/proc/{pid}/cgroup") as handle:
+            devices = [line.split(":", 2)[2].strip() for line in handle
+                       if line.split(":")[1] == "devices"][0]
+        with open(f"/sys/fs/cgroup/devices{devices}/devices.list") as handle:
+            rules = handle.read().split("\n")
+        assert "a *:* rwm" not in rules and "c 1:3 rwm" in rules and "c 136:* rwm" in rules
+        # the ttys live under /dev/lxc (lxc.tty.dir), linked from /dev/ttyN
+        assert os.readlink(f"/proc/{pid}/root/dev/tty1") == "lxc/tty1"
+    finally:
+        stop = world.ours("lxc-stop", "-n", "tc-img", "--nokill", "-t", "10")
+    assert stop.returncode == 0, stop.stderr

@@ -1,0 +1,100 @@
+"""The config includes lxctools ships for LXC_TEMPLATE_CONFIG (common.conf, <distro>.common.conf,
+userns.conf, nesting.conf, ...): every one loads through our parser on its own, none reaches
+into LXC's /usr/share/lxc, and the seccomp profile they name parses."""
+
+import os
+
+import pytest
+
+from lxctools.config.parser import load, split_line
+from lxctools.paths import template_config_dir
+from lxctools.runtime.images.meta import template_config
+from lxctools.runtime.security.policy import parse
+
+CONFIG = template_config_dir()
+
+
+def our_files():
+    for top, _dirs, files in os.walk(CONFIG):
+        for name in files:
+            yield os.path.join(top, name)
+
+
+def includes(path):
+    """(line number, resolved target) of each lxc.include in PATH."""
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            parsed = split_line(line)
+            if parsed and parsed[0] == "lxc.include" and parsed[1]:
+                yield number, os.path.normpath(os.path.join(os.path.dirname(path), parsed[1]))
+
+
+def test_the_placeholder_names_our_directory():
+    assert template_config() == CONFIG
+    assert os.path.isfile(os.path.join(CONFIG, "common.conf"))
+
+
+@pytest.mark.parametrize("name", ["common.conf", "userns.conf", "nesting.conf", "oci.common.conf",
+                                  "debian.common.conf", "debian.userns.conf",
+                                  "ubuntu.common.conf", "ubuntu.userns.conf",
+                                  "alpine.common.conf", "fedora.common.conf",
+                                  "archlinux.common.conf", "centos.common.conf"])
+def test_the_names_images_use_are_shipped(name):
+    assert os.path.isfile(os.path.join(CONFIG, name))
+
+
+def test_no_config_of_ours_includes_or_names_anything_of_lxcs():
+    checked = 0
+    for path in our_files():
+        with open(path) as handle:
+            text = handle.read()
+        assert "/usr/share/lxc" not in text, path
+        for number, target in includes(path):
+            checked += 1
+            assert target == CONFIG or target.startswith(CONFIG + os.sep), f"{path}:{number}"
+            assert os.path.exists(target) or target.endswith(".d"), f"{path}:{number}: {target}"
+    assert checked > 30
+
+
+def test_every_config_of_ours_loads_and_its_seccomp_profile_parses(tmp_path):
+    confs = [p for p in our_files() if p.endswith(".conf")]
+    assert len(confs) > 40
+    profiles = set()
+    for path in confs:
+        (tmp_path / "config").write_text(f"lxc.include = {path}\n")  # as a container's config
+        conf = load(str(tmp_path / "config"))
+        profile = conf.value("lxc.seccomp.profile")
+        if profile:
+            assert os.path.isabs(profile) and profile.startswith(CONFIG), (path, profile)
+            profiles.add(profile)
+    assert profiles == {os.path.join(CONFIG, "common.seccomp")}
+    with open(os.path.join(CONFIG, "common.seccomp")) as handle:
+        policy = parse(handle.read(), "common.seccomp", "x86_64")
+    assert policy.default == ("allow",)
+    denied = {r.syscall for r in policy.rules if r.action == ("errno", 1)}
+    assert denied == {"kexec_load", "open_by_handle_at", "init_module", "finit_module",
+                      "delete_module"}
+    assert any(r.special == "reject_force_umount" for r in policy.rules)
+
+
+def test_a_relative_profile_is_found_beside_the_file_that_names_it_only_when_included(tmp_path):
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "part.conf").write_text("lxc.seccomp.profile = my.seccomp\n")
+    top = tmp_path / "config"
+    top.write_text("lxc.include = inc/part.conf\n")
+    assert load(str(top)).value("lxc.seccomp.profile") == str(tmp_path / "inc" / "my.seccomp")
+    top.write_text("lxc.seccomp.profile = my.seccomp\n")
+    assert load(str(top)).value("lxc.seccomp.profile") == "my.seccomp"  # as LXC stores it
+
+
+def test_debian_common_gives_what_guests_need():
+    conf = load(os.path.join(CONFIG, "debian.common.conf"))
+    assert conf.value("lxc.mount.auto") is not None
+    drop = conf.value("lxc.cap.drop")
+    assert "sys_admin" not in drop and "mknod" not in drop  # systemd needs both
+    assert {"sys_module", "sys_rawio", "sys_time", "mac_admin", "mac_override"} <= set(drop)
+    devices = [v for k, v in conf.family("lxc.cgroup") if k == "devices.allow"]
+    for node in ("c 1:3 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+                 "c 10:200 rwm"):
+        assert node in devices
+    assert not list(conf.family("lxc.cgroup2"))  # v1 rules only (see ARCHITECTURE.md)
