@@ -94,6 +94,15 @@ def in_rootfs(spec, work, target):
     return None
 
 
+def _fill(kind, where, spec, rootfs, origin):
+    """rsync the origin's rootfs into the new ROOTFS (mounted first when it is an overlay)."""
+    if kind in ("dir", "btrfs"):
+        store.rsync(where, rootfs)
+    else:
+        in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs),
+                  os.path.join(origin.dir, "rootfs"))
+
+
 def _has_hostname(spec):
     """Whether the rootfs SPEC has an etc/hostname to rewrite, looked up without mounting
     (an overlay mount is most of a snapshot clone's time): the upper layer decides (a
@@ -183,6 +192,9 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     kind, where = store.parse(spec)
     new_kind = store.plan(spec, oldname=origin.name, oldpath=origin.lxcpath, newpath=newpath,
                           snapshot=snapshot, bdevtype=bdevtype)
+    method = None
+    if new_kind == "btrfs":
+        method = store.btrfs_method(spec, os.path.join(newdir, "rootfs"), snapshot)
     rollback = Rollback()
     if made_dir:
         rollback.made(newdir)
@@ -211,14 +223,20 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                     rollback.made(os.path.join(newdir, "overlay"))
                     rollback.made(rootfs)
                 new_spec = store.snapshot_overlay(spec, newdir)
+            elif new_kind == "btrfs":
+                from ..storage import btrfs
+                if method == "snapshot":
+                    btrfs.snapshot(where, rootfs)
+                    rollback.made(rootfs)
+                else:
+                    btrfs.create(rootfs)
+                    rollback.made(rootfs)
+                    _fill(kind, where, spec, rootfs, origin)
+                new_spec = "btrfs:" + rootfs
             else:
                 os.mkdir(rootfs, 0o755)
                 rollback.made(rootfs)
-                if kind == "dir":
-                    store.rsync(where, rootfs)
-                else:
-                    in_rootfs(spec, lambda mounted: store.rsync(mounted, rootfs),
-                              os.path.join(origin.dir, "rootfs"))
+                _fill(kind, where, spec, rootfs, origin)
                 new_spec = "dir:" + rootfs
             _own_for_idmap(origin.conf, newdir, new_kind)
             result = rewrite(text, oldpath=origin.lxcpath, oldname=origin.name, newpath=newpath,

@@ -61,11 +61,15 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
            quiet=False, lock=None):
     """Create container NAME in LXCPATH. Returns the config path; raises LxcError on failure."""
     tpl = runner.resolve(template)
-    backends.choose(bdev)
+    # -t none makes no rootfs (as LXC): -B is only checked for a valid type name then.
+    store = backends.choose(bdev, lxcpath,
+                            on_btrfs=(lambda _path: True) if tpl.kind == "none" else None)
     container_dir = os.path.join(lxcpath, name)
     config_path = os.path.join(container_dir, "config")
     doc = runner.base_config(config_file, config_path)
     runner.check_caller(tpl, doc)
+    if store != "dir" and tpl.kind != "none":
+        _check_store(store, doc, rootfs_dir)
     mode = runner.config_mode()
     rollback = Rollback()
     marker = None
@@ -91,7 +95,7 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
                 if not rollback.trees:
                     rollback.made(marker.path)
                     rollback.made(config_path)
-            rootfs = _storage(doc, container_dir, rootfs_dir, rollback)
+            rootfs = _storage(doc, container_dir, rootfs_dir, rollback, store)
             if tpl.kind == "external":
                 doc.save(config_path, mode=mode)  # the script reads and appends to it
             shifted = False
@@ -134,8 +138,32 @@ def _check_free(container_dir, config_path):
         raise LxcError("Container already exists")
 
 
-def _storage(doc, container_dir, rootfs_dir, rollback):
-    """Create the dir rootfs and record it in the config (absolute, as LXC should always have)."""
+def _check_store(store, doc, rootfs_dir):
+    """What a btrfs create cannot do, said before the disk is touched."""
+    from .. import log
+
+    if rootfs_dir:
+        # LXC ignores --dir for every store but dir, silently.
+        log.warn(f"--dir is ignored with -B {store} (as LXC): the rootfs is LXCPATH/NAME/rootfs")
+    configured = doc.conf.value("lxc.rootfs.path")
+    if configured:
+        path = configured.split(":", 1)[1] if ":" in configured and not configured.startswith("/") \
+            else configured
+        if os.path.exists(path):
+            raise LxcError(f"lxc.rootfs.path = {configured} names an existing path: -B {store} "
+                           "makes a new rootfs", key="lxc.rootfs.path",
+                           hint="drop lxc.rootfs.path from the config, or use -B dir to reuse it")
+
+
+def _storage(doc, container_dir, rootfs_dir, rollback, store="dir"):
+    """Create the rootfs and record it in the config (absolute, as LXC should always have)."""
+    if store == "btrfs":
+        from ..storage import btrfs
+        rootfs = os.path.join(container_dir, "rootfs")
+        btrfs.create(rootfs)
+        rollback.made(rootfs)
+        doc.replace_item("lxc.rootfs.path", "btrfs:" + rootfs)
+        return rootfs
     configured = doc.conf.value("lxc.rootfs.path")
     if configured and not rootfs_dir:
         existing = configured.split(":", 1)[1] if configured.startswith("dir:") else configured

@@ -15,6 +15,9 @@ import time
 from .. import log
 from ..errors import LxcError, NotDefined
 
+# Stores whose snapshots are native (LXC_CLONE_MAYBE_SNAPSHOT): the others get a full copy.
+SNAPSHOTTING = ("overlay", "overlayfs", "btrfs")
+
 
 def snap_dir(container):
     legacy = container.lxcpath.rstrip("/") + "snaps"
@@ -63,7 +66,7 @@ def create(container, comment_file=None):
         log.info(f"Snapshot of directory-backed container {container.name}: making a "
                    "copy-clone. For cheap snapshots, create an overlay clone first "
                    "(lxc-copy -s), snapshot that and keep the original pristine")
-    clone(container, name, path, snapshot=kind != "dir", bdevtype=kind, keepname=True,
+    clone(container, name, path, snapshot=kind in SNAPSHOTTING, bdevtype=kind, keepname=True,
           keepmac=True)
     target = os.path.join(path, name)
     with open(os.path.join(target, "ts"), "w") as handle:
@@ -134,7 +137,7 @@ def restore(container, snapname, newname=None):
                 raise LxcError(f"{container.name} is running",
                                hint="stop it before restoring a snapshot over it")
             _destroy_keeping_snaps(container)
-    clone(snap, newname, container.lxcpath, snapshot=kind != "dir", bdevtype=kind)
+    clone(snap, newname, container.lxcpath, snapshot=kind in SNAPSHOTTING, bdevtype=kind)
 
 
 def destroy(container, snapname):

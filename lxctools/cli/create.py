@@ -7,7 +7,8 @@ from ._common import complete_templates, make_parser, parse, run_tool, lxcpath_o
 
 DESCRIPTION = """Create a container.
 
-lxc-create -n NAME -t TEMPLATE [-f CONFIG] [-B dir] [--dir DIR] [-P LXCPATH] [-- TEMPLATE ARGS]
+lxc-create -n NAME -t TEMPLATE [-f CONFIG] [-B dir|btrfs|best] [--dir DIR] [-P LXCPATH]
+           [-- TEMPLATE ARGS]
 
 TEMPLATE is busybox, local, download (built in), NAME for an executable lxc-NAME in the
 template directories, an absolute path to an executable, or "none" (config only)."""
@@ -25,7 +26,8 @@ def build_parser():
     opt.completer = complete_templates
     parser.add_argument("-f", "--config", metavar="FILE",
                         help="initial configuration (default: lxc.default_config)")
-    parser.add_argument("-B", "--bdev", metavar="TYPE", help="backing store type (dir)")
+    parser.add_argument("-B", "--bdev", metavar="TYPE", help="backing store type: dir (default), btrfs (a subvolume; the "
+                             "lxcpath must be on btrfs), best (btrfs there, else dir)")
     parser.add_argument("--dir", metavar="DIR", help="place the rootfs at DIR")
     for option, kind in _STORE_OPTIONS:
         parser.add_argument(option, metavar="VALUE", help=f"({kind} backing store)")
@@ -73,7 +75,7 @@ def body(argv):
         for option, kind in _STORE_OPTIONS:
             if getattr(args, option[2:]) is not None:
                 raise LxcError(f"{option} is only valid with a {kind} backing store",
-                               hint="lxctools creates dir storage only so far (-B dir)")
+                               hint="lxctools creates dir and btrfs storage (-B dir, -B btrfs)")
         container = Container(args.name, lxcpath_of(args))
         container.create(args.template, template_args, bdev=args.bdev, dir=args.dir,
                          config_file=args.config, quiet=args.quiet)

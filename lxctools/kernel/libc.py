@@ -201,3 +201,22 @@ def open_pty_in(devpts_dir):
         os.close(master)
         raise
     return master, slave, number
+
+
+# struct statfs: f_type (a long) comes first; the whole struct is 120 bytes on 64-bit Linux.
+_STATFS_SIZE = 256
+_libc.statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+_libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+
+def statfs_type(path):
+    """The filesystem magic number (statfs f_type) of PATH."""
+    buf = ctypes.create_string_buffer(_STATFS_SIZE)
+    _check(_libc.statfs(_b(path), buf), f"statfs {path}")
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+def fstatfs_type(fd):
+    buf = ctypes.create_string_buffer(_STATFS_SIZE)
+    _check(_libc.fstatfs(fd, buf), f"fstatfs {fd}")
+    return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF

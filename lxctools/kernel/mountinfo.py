@@ -40,3 +40,26 @@ def mounts_under(path, proc="/proc"):
         if (point == path or point.startswith(prefix)) and point not in found:
             found.append(point)
     return found
+
+
+def mount_of(path, proc="/proc"):
+    """(mount point, fstype, source) of the mount holding PATH (canonical), the innermost
+    (last mounted) one when several stack on the same point; None if mountinfo is unreadable."""
+    try:
+        with open(os.path.join(proc, "self/mountinfo"), encoding="utf-8",
+                  errors="surrogateescape") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    best = None
+    for line in lines:
+        head, sep, tail = line.partition(" - ")
+        fields = head.split(" ")
+        extra = tail.split(" ")
+        if not sep or len(fields) < 5 or len(extra) < 2:
+            continue
+        point = _unescape(fields[4])
+        inside = path == point or point == "/" or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, extra[0], _unescape(extra[1]))
+    return best

@@ -1,7 +1,9 @@
-"""Backing store types lxc-create accepts (-B), and the one lxctools creates so far: dir.
+"""Backing store types lxc-create accepts (-B), which one a create gets, and the dir store.
 
-LXC's -B takes one type, `best`, or a comma list meaning "the first that works". Other types
-are recognised so that the refusal can say they are known but not built yet.
+LXC's -B takes one type, `best`, or a comma list meaning "the first that works"; `best` tries
+btrfs, zfs, lvm, dir, rbd in that order (storage.c). lxctools makes dir, btrfs (when the
+lxcpath is on btrfs) and loop; zfs, lvm, rbd, nbd and overlay are recognised so that the
+refusal can name them. Every refusal comes before anything is written.
 """
 
 import os
@@ -9,24 +11,42 @@ import os
 from ..errors import LxcError
 
 LXC_TYPES = ("dir", "btrfs", "zfs", "lvm", "rbd", "overlay", "overlayfs", "loop", "nbd")
-CREATABLE = ("dir",)
+CREATABLE = ("dir", "btrfs")
+BEST_ORDER = ("btrfs", "zfs", "lvm", "dir", "rbd")
 
 
-def choose(bdev):
-    """The storage type to create for -B BDEV (None = dir), or raise a clear refusal."""
-    if bdev in (None, "", "none", "dir", "best"):
-        # "best" tries btrfs, zfs, lvm, dir, rbd in turn; dir is the only one we can make.
+def choose(bdev, lxcpath="/", *, on_btrfs=None):
+    """The store to create for -B BDEV in LXCPATH ('dir', 'btrfs' or 'loop'), or a refusal.
+
+    ON_BTRFS(path) tells whether a path is on btrfs (storage/btrfs.py's probe by default)."""
+    if bdev in (None, "", "none", "dir"):
         return "dir"
+    if on_btrfs is None:
+        from .btrfs import on_btrfs
     wanted = [t.strip() for t in bdev.split(",") if t.strip()]
     for kind in wanted:
         if kind not in LXC_TYPES and kind not in ("best", "none"):
             raise LxcError(f'invalid backing store type "{kind}"',
                            hint="one of: " + ", ".join(LXC_TYPES + ("best",)), exit_code=1)
+    if wanted == ["btrfs"]:
+        if not on_btrfs(lxcpath):
+            from .btrfs import check_parent
+            check_parent(os.path.join(lxcpath, "x"))
+        return "btrfs"
     for kind in wanted:
-        if kind in CREATABLE or kind in ("best", "none"):
+        if kind == "best":
+            return "btrfs" if on_btrfs(lxcpath) else "dir"
+        if kind == "none":
             return "dir"
-    raise LxcError(f"storage type {wanted[0]} lands with lxc-copy/backing stores",
-                   hint="use -B dir (the default) for now")
+        if kind == "btrfs" and not on_btrfs(lxcpath):
+            continue  # a list: the next one
+        if kind in CREATABLE:
+            return kind
+    if len(wanted) == 1:
+        raise LxcError(f"storage type {wanted[0]} is not supported by lxctools",
+                       hint="use -B dir or -B btrfs (lxcpath on btrfs)")
+    raise LxcError(f"none of the storage types {bdev} can be created here",
+                   hint="lxctools makes dir and btrfs (lxcpath on btrfs)")
 
 
 def create_dir(path, mode=0o755):

@@ -32,8 +32,13 @@ def parse(spec):
     return kind, rest
 
 
+CLONABLE = ("dir", "overlay", "btrfs")
+
+
 def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
-    """The store of the clone ('dir' or 'overlay'), or a refusal before anything is written."""
+    """The store of the clone ('dir', 'overlay' or 'btrfs'), or a refusal before anything is
+    written. A btrfs clone of a btrfs origin is a snapshot when -s is given or both are on
+    one filesystem (the caller checks), else a new subvolume filled by rsync (as LXC)."""
     if not spec:
         raise LxcError("No rootfs specified", hint="the origin's config has no lxc.rootfs.path")
     if oldname not in spec:
@@ -41,10 +46,14 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
                        hint="LXC derives the clone's paths from the origin's name; "
                             "move the rootfs under the container directory first")
     kind, _ = parse(spec)
-    if kind not in ("dir", "overlay"):
+    if kind not in CLONABLE:
         raise LxcError(f"cloning a {kind} rootfs is not supported",
-                       hint="lxctools clones dir and overlay containers")
+                       hint="lxctools clones dir, overlay and btrfs containers")
     if bdevtype in OVERLAY_TYPES:
+        if kind == "btrfs":
+            # LXC's overlay driver only stacks on dir and overlay rootfs paths.
+            raise LxcError("an overlay snapshot of a btrfs container is not supported (as LXC)",
+                           hint="lxc-copy -s without -B makes a btrfs snapshot")
         new = "overlay"
     elif bdevtype in (None, "", "best"):
         if snapshot and kind == "dir":
@@ -58,15 +67,34 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
             raise LxcError("Directories cannot be snapshotted",
                            hint="-s makes an overlay clone: drop -B dir, or drop -s for a copy")
         new = "dir"
+    elif bdevtype == "btrfs":
+        if snapshot and kind != "btrfs":
+            raise LxcError(f"btrfs snapshot from {kind} backing store is not supported",
+                           hint="drop -s: the clone is then a new subvolume with a copy of the rootfs")
+        new = "btrfs"
     else:
         raise LxcError(f"backing store {bdevtype} is not supported for clones",
-                       hint="use -B dir or -B overlay")
+                       hint="use -B dir, -B btrfs or -B overlay")
     if new == "overlay" and not snapshot:
         raise LxcError("The overlay storage driver can only be used for snapshots",
                        hint="add -s (lxc-copy -s -B overlay)")
-    if new == "dir" and kind == "dir" and not os.path.isdir(parse(spec)[1]):
+    if new in ("dir", "btrfs") and kind in ("dir", "btrfs") and not os.path.isdir(parse(spec)[1]):
         raise LxcError(f"rootfs {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
     return new
+
+
+def btrfs_method(spec, newrootfs, snapshot):
+    """How a btrfs clone is made, checked before anything is written: 'snapshot' of a btrfs
+    origin (with -s, or on the same filesystem), else 'copy' (a new subvolume, rsync)."""
+    from . import btrfs
+
+    kind, where = parse(spec)
+    newpath = os.path.dirname(os.path.dirname(newrootfs))
+    if kind == "btrfs" and (snapshot or (btrfs.is_subvolume(where) and btrfs.same_fs(where, newpath))):
+        btrfs.check_snapshot(where, newrootfs)
+        return "snapshot"
+    btrfs.check_parent(newrootfs)
+    return "copy"
 
 
 def rsync(src, dst):

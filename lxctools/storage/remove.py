@@ -5,6 +5,11 @@ bind mount left inside a rootfs. So: every step is relative to an open directory
 with O_NOFOLLOW (a symlink is unlinked, never followed); a directory on another filesystem
 is never entered; a mount point anywhere below (found in mountinfo, since a bind mount of a
 same-filesystem directory has the same st_dev) makes us refuse before removing anything.
+
+btrfs subvolumes (the btrfs store's rootfs, nested ones a container made) have their own
+st_dev but are no mount: one on the same btrfs filesystem (same fsid, inode 256) is deleted
+with the subvolume ioctl as it is met (after its own nested subvolumes when it has some),
+never through a path: always by name in an open parent directory.
 """
 
 import errno
@@ -12,6 +17,7 @@ import os
 import stat
 
 from ..errors import LxcError
+from ..kernel import btrfs as kbtrfs
 from ..kernel.mountinfo import mounts_under
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -59,16 +65,25 @@ def remove_tree(path, *, dry_run=False, proc="/proc"):
     top = os.open(path, _DIR_FLAGS)
     removed = [path]
     errors = []
+    subvol = _is_subvolume(top)
+    if subvol and not dry_run:
+        parent = os.open(os.path.dirname(path), _DIR_FLAGS)
+        try:
+            if _destroy_subvolume(parent, os.path.basename(path)):
+                os.close(top)
+                return removed
+        finally:
+            os.close(parent)
     try:
         _remove_below(top, path, os.fstat(top).st_dev, mounts, dry_run, removed, errors)
     finally:
         os.close(top)
     if not dry_run:
+        parent = os.open(os.path.dirname(path), _DIR_FLAGS)
         try:
-            os.rmdir(path)
-        except OSError as exc:
-            if not (exc.errno == errno.ENOTEMPTY and errors):
-                errors.append(f"{path}: {exc.strerror}")
+            _rmdir(parent, os.path.basename(path), path, subvol, errors)
+        finally:
+            os.close(parent)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise LxcError(f"could not remove {errors[0]}{more}",
@@ -86,22 +101,55 @@ def _open_dir(name, dir_fd):
         return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
 
 
+def _is_subvolume(fd):
+    try:
+        return kbtrfs.is_subvolume_fd(fd)
+    except OSError:
+        return False
+
+
+def _subvolume_of(child_fd, parent_fd):
+    """Is CHILD_FD (on another st_dev than its parent) a subvolume of the parent's btrfs?"""
+    if not _is_subvolume(child_fd):
+        return False
+    try:
+        return kbtrfs.fsid(child_fd) == kbtrfs.fsid(parent_fd)
+    except OSError:
+        return False
+
+
+def _destroy_subvolume(parent_fd, name):
+    """Delete subvolume NAME whole; False when it must be emptied first (nested subvolumes:
+    ENOTEMPTY; no right to the ioctl, as a user without user_subvol_rm_allowed: EPERM)."""
+    try:
+        kbtrfs.subvolume_destroy_at(parent_fd, name)
+        return True
+    except OSError:
+        return False
+
+
+def _rmdir(parent_fd, name, path, subvol, errors):
+    if subvol and _destroy_subvolume(parent_fd, name):
+        return
+    try:
+        os.rmdir(name, dir_fd=parent_fd)
+    except OSError as exc:
+        # Not empty because something below could not go: already reported.
+        if not (exc.errno == errno.ENOTEMPTY and errors):
+            errors.append(f"{path}: {exc.strerror}")
+
+
 def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
     # An explicit stack instead of recursion: rootfs trees can be deeper than Python's limit.
-    stack = [(top_fd, top_path, _entries(top_fd), None)]
+    stack = [(top_fd, top_path, _entries(top_fd), None, dev, False)]
     while stack:
-        fd, path, entries, name = stack[-1]
+        fd, path, entries, name, dev, subvol = stack[-1]
         if not entries:
             stack.pop()
             if fd != top_fd:
                 os.close(fd)
                 if not dry_run:
-                    try:
-                        os.rmdir(name, dir_fd=stack[-1][0])
-                    except OSError as exc:
-                        # Not empty because something below could not go: already reported.
-                        if not (exc.errno == errno.ENOTEMPTY and errors):
-                            errors.append(f"{path}: {exc.strerror}")
+                    _rmdir(stack[-1][0], name, path, subvol, errors)
             continue
         entry_name, is_dir = entries.pop()
         child = path + "/" + entry_name
@@ -114,12 +162,20 @@ def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
             except OSError as exc:
                 errors.append(f"{child}: {exc.strerror}")
                 continue
-            if os.fstat(child_fd).st_dev != dev:
-                os.close(child_fd)
-                errors.append(f"{child}: is on another filesystem")
-                continue
+            child_dev = os.fstat(child_fd).st_dev
+            subvol = False
+            if child_dev != dev:
+                if not _subvolume_of(child_fd, fd):
+                    os.close(child_fd)
+                    errors.append(f"{child}: is on another filesystem")
+                    continue
+                subvol = True
+                if not dry_run and _destroy_subvolume(fd, entry_name):
+                    os.close(child_fd)
+                    removed.append(child)
+                    continue
             removed.append(child)
-            stack.append((child_fd, child, _entries(child_fd), entry_name))
+            stack.append((child_fd, child, _entries(child_fd), entry_name, child_dev, subvol))
             continue
         removed.append(child)
         if not dry_run:

@@ -106,10 +106,13 @@ def test_missing_template_hints_at_none_and_unknown_suggests(world):
 def test_other_backing_stores_are_refused_clearly(world):
     proc = world.ours("lxc-create", "-n", "crt-z", "-t", "none", "-B", "lvm")
     assert proc.returncode == 1
-    assert "storage type lvm lands with lxc-copy/backing stores" in proc.stderr
+    assert "storage type lvm is not supported by lxctools" in proc.stderr
     proc = world.ours("lxc-create", "-n", "crt-z", "-t", "none", "-B", "bogus")
     assert proc.returncode == 1 and "invalid backing store type" in proc.stderr
     assert world.ours("lxc-create", "-n", "crt-z", "-t", "none", "-B", "dir").returncode == 0
+    # -t none makes no rootfs: -B btrfs off btrfs writes the config only, as LXC.
+    assert world.ours("lxc-create", "-n", "crt-zb", "-t", "none", "-B", "btrfs").returncode == 0
+    assert world.real("lxc-create", "-n", "crt-zb", "-t", "none", "-B", "btrfs").returncode == 0
 
 
 def test_busybox_matches_real_lxc(world):

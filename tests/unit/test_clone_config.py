@@ -1,5 +1,6 @@
 """config/clone.py: the clone's config text as LXC writes it (lxc-test-cloneconfig's cases)."""
 
+import os
 import random
 
 from lxctools.config.clone import new_hwaddr, rewrite
@@ -74,7 +75,32 @@ def test_storage_plan():
         plan("dir:/l/c1/rootfs", snapshot=False, bdevtype="overlay", **base)
     with pytest.raises(Exception, match="Directories cannot be snapshotted"):
         plan("dir:/l/c1/rootfs", snapshot=True, bdevtype="dir", **base)
-    with pytest.raises(Exception, match="not supported"):
-        plan("dir:/l/c1/rootfs", snapshot=False, bdevtype="btrfs", **base)
+    with pytest.raises(Exception, match="backing store zfs is not supported"):
+        plan("dir:/l/c1/rootfs", snapshot=False, bdevtype="zfs", **base)
+    with pytest.raises(Exception, match="cloning a lvm rootfs is not supported"):
+        plan("lvm:/dev/lxc/c1", snapshot=False, bdevtype=None, **base)
     assert parse("overlay:/a:b:/c/delta") == ("overlay", ("/a:b", "/c/delta"))
     assert parse("/x/rootfs") == ("dir", "/x/rootfs")
+
+
+def test_storage_plan_btrfs(tmp_path):
+    lp = str(tmp_path)
+    os.makedirs(os.path.join(lp, "c1", "rootfs"))
+    spec = f"btrfs:{lp}/c1/rootfs"
+    same = dict(oldname="c1", oldpath=lp, newpath=lp)
+    # LXC: a btrfs origin stays btrfs in its lxcpath, with -s or without (the caller then
+    # snapshots when both sides share the filesystem); to another lxcpath without -s: dir.
+    assert plan(spec, snapshot=True, bdevtype=None, **same) == "btrfs"
+    assert plan(spec, snapshot=False, bdevtype=None, **same) == "btrfs"
+    assert plan(spec, snapshot=True, bdevtype="btrfs", **same) == "btrfs"
+    assert plan(spec, snapshot=False, bdevtype=None, oldname="c1", oldpath=lp, newpath="/m") == "dir"
+    assert plan(spec, snapshot=True, bdevtype=None, oldname="c1", oldpath=lp, newpath="/m") == "btrfs"
+    assert plan(f"dir:{lp}/c1/rootfs", snapshot=False, bdevtype="btrfs", **same) == "btrfs"
+    with pytest.raises(Exception, match="btrfs snapshot from dir backing store is not supported"):
+        plan(f"dir:{lp}/c1/rootfs", snapshot=True, bdevtype="btrfs", **same)
+    with pytest.raises(Exception, match="overlay snapshot of a btrfs container"):
+        plan(spec, snapshot=True, bdevtype="overlay", **same)
+    with pytest.raises(Exception, match="Directories cannot be snapshotted"):
+        plan(spec, snapshot=True, bdevtype="dir", **same)
+    with pytest.raises(Exception, match="does not exist"):
+        plan(f"btrfs:{lp}/c1/gone", snapshot=False, bdevtype=None, **same)

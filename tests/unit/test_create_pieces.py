@@ -114,11 +114,55 @@ def test_header_lists_parameters():
 
 
 def test_backing_store_choice():
-    assert backends.choose(None) == backends.choose("best") == backends.choose("lvm,dir") == "dir"
-    with pytest.raises(LxcError, match="storage type zfs lands with lxc-copy"):
-        backends.choose("zfs")
+    def no(path):
+        return False
+
+    def yes(path):
+        return True
+
+    assert backends.choose(None) == backends.choose("none") == backends.choose("dir") == "dir"
+    assert backends.choose("best", "/l", on_btrfs=no) == "dir"
+    assert backends.choose("lvm,dir", "/l", on_btrfs=no) == "dir"
+    # LXC's best order: btrfs first (when the lxcpath is on btrfs), then zfs, lvm, dir.
+    assert backends.choose("best", "/l", on_btrfs=yes) == "btrfs"
+    assert backends.choose("btrfs", "/l", on_btrfs=yes) == "btrfs"
+    assert backends.choose("btrfs,dir", "/l", on_btrfs=no) == "dir"
+    assert backends.choose("zfs,btrfs", "/l", on_btrfs=yes) == "btrfs"
+    with pytest.raises(LxcError, match="storage type zfs is not supported"):
+        backends.choose("zfs", on_btrfs=yes)
+    with pytest.raises(LxcError, match="none of the storage types lvm,zfs"):
+        backends.choose("lvm,zfs", on_btrfs=yes)
     with pytest.raises(LxcError, match="invalid backing store type"):
         backends.choose("floppy")
+
+
+def test_btrfs_refusal_names_the_filesystem(tmp_path):
+    with pytest.raises(LxcError) as caught:
+        backends.choose("btrfs", str(tmp_path / "not" / "yet"))
+    assert "btrfs backing store needs a btrfs filesystem" in caught.value.message
+    assert f"{tmp_path} is on " in caught.value.message
+    assert not (tmp_path / "not").exists()
+
+
+def test_btrfs_ioctl_numbers():
+    from lxctools.kernel import btrfs
+    # <linux/btrfs.h>, as computed by the kernel's _IOW/_IOR for these structures.
+    assert btrfs.BTRFS_IOC_SUBVOL_CREATE == 0x5000940E
+    assert btrfs.BTRFS_IOC_SNAP_DESTROY == 0x5000940F
+    assert btrfs.BTRFS_IOC_SNAP_CREATE_V2 == 0x50009417
+    assert btrfs.BTRFS_IOC_FS_INFO == 0x8400941F
+
+
+def test_mount_of_picks_the_innermost_mount(tmp_path):
+    from lxctools.kernel.mountinfo import mount_of
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mountinfo").write_text(
+        "1 0 8:1 / / rw - ext4 /dev/vda rw\n"
+        "2 1 0:40 / /srv/b rw shared:1 - btrfs /dev/loop3 rw\n"
+        "3 2 0:41 / /srv/b\\040x rw - tmpfs tmpfs rw\n")
+    assert mount_of("/srv/b/lp/c", str(tmp_path)) == ("/srv/b", "btrfs", "/dev/loop3")
+    assert mount_of("/srv/bc", str(tmp_path)) == ("/", "ext4", "/dev/vda")
+    assert mount_of("/srv/b x/y", str(tmp_path)) == ("/srv/b x", "tmpfs", "tmpfs")
 
 
 def test_partial_marker_lock_follows_its_holder(tmp_path):
