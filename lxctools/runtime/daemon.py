@@ -27,7 +27,7 @@ def daemon_socket(lxcpath):
 def request_to_json(request):
     return {"name": request.name, "lxcpath": request.lxcpath, "conf": request.conf.items,
             "config_file": request.config_file, "argv": request.argv, "pidfile": request.pidfile,
-            "after_stop": request.after_stop}
+            "after_stop": request.after_stop, "guest": request.guest}
 
 
 def request_from_json(data):
@@ -38,7 +38,8 @@ def request_from_json(data):
     conf.items = data["conf"]
     return StartRequest(name=data["name"], lxcpath=data["lxcpath"], conf=conf,
                         config_file=data.get("config_file"), argv=data.get("argv") or [],
-                        pidfile=data.get("pidfile"), after_stop=data.get("after_stop"))
+                        pidfile=data.get("pidfile"), after_stop=data.get("after_stop"),
+                        guest=data.get("guest"))
 
 
 def start_in_daemon(lxcpath, name, options):

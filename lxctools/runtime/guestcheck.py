@@ -59,6 +59,12 @@ def host_cgroup_mode():
     return "hybrid" if " cgroup2 " in mounts else "v1"
 
 
+def named_systemd_mounted():
+    with open("/proc/self/mountinfo") as handle:
+        return any(" cgroup " in line and "name=systemd" in line.split(" - ", 1)[-1]
+                   for line in handle)
+
+
 def warnings(conf, argv, root):
     family, version = guest_init(root, argv)
     found = []
@@ -80,9 +86,11 @@ def warnings(conf, argv, root):
             found.append((f"systemd {version} predates cgroup v2 support (230); this host "
                           "has only cgroup v2", "boot the host with "
                           "systemd.unified_cgroup_hierarchy=0, or use a newer guest"))
-        if mode != "v2" and not os.path.isdir("/sys/fs/cgroup/systemd"):
+        if mode != "v2" and os.geteuid() != 0 and not named_systemd_mounted():
+            # root gets one made for the container (cgroups/systemd_v1.py)
             found.append(("systemd needs a name=systemd cgroup hierarchy and this host has none",
-                          "mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd"))
+                          "as root: mount -t cgroup -o none,name=systemd cgroup "
+                          "/sys/fs/cgroup/systemd"))
     if family == "sysvinit" and not (conf.value("lxc.signal.halt")):
         pass  # lxc-stop asks sysvinit over initctl: nothing to warn about
     return family, version, found

@@ -242,16 +242,25 @@ def mount_cgroups(root, word):
     libc.mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
     with open("/proc/self/mountinfo") as handle:
         lines = handle.read().splitlines()
+    done = set()
     for line in lines:
         left, _, right = line.partition(" - ")
         fields = left.split()
         fstype, _src, superopts = (right.split() + ["", "", ""])[:3]
         mountpoint = fields[4]
-        if not mountpoint.startswith("/sys/fs/cgroup/") or fstype not in ("cgroup", "cgroup2"):
+        if fstype not in ("cgroup", "cgroup2"):
             continue
-        sub = mountpoint[len("/sys/fs/cgroup/"):]
-        if "/" in sub:
+        if mountpoint.startswith("/sys/fs/cgroup/"):
+            sub = mountpoint[len("/sys/fs/cgroup/"):]
+        elif "name=systemd" in superopts.split(","):
+            # the hierarchy lxctools mounted for a systemd guest on a host without one
+            # (cgroups/systemd_v1.py): where systemd looks for it
+            sub = "systemd"
+        else:
             continue
+        if "/" in sub or sub in done:
+            continue
+        done.add(sub)
         target = os.path.join(base, sub)
         _mkdirs(target)
         flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (MS_RDONLY if read_only else 0)

@@ -14,7 +14,8 @@ class StartRequest:
     """What to start and how (a plain class: dataclasses costs 5 ms to import)."""
 
     def __init__(self, name, lxcpath, conf, config_file, argv=(), execute=False,
-                 foreground=False, pidfile=None, passthrough_stdio=False, after_stop=None):
+                 foreground=False, pidfile=None, passthrough_stdio=False, after_stop=None,
+                 guest=None):
         self.name = name
         self.lxcpath = lxcpath
         self.conf = conf
@@ -25,6 +26,7 @@ class StartRequest:
         self.pidfile = pidfile
         self.passthrough_stdio = passthrough_stdio
         self.after_stop = after_stop  # a command run once it has stopped for good (ephemeral)
+        self.guest = guest  # the guest's init family (guestcheck.guest_init), when known
 
 
 def prepare(name, lxcpath, options, warn=None):
@@ -89,7 +91,7 @@ def prepare(name, lxcpath, options, warn=None):
     if not execute:
         spec = conf.value("lxc.rootfs.path") or ""
         root = preflight.rootfs_dir(spec) or preflight.overlay_view(spec)
-        _family, _version, found = guestcheck.warnings(conf, argv, root)
+        request.guest, _version, found = guestcheck.warnings(conf, argv, root)
         warnings = [f"{message} (fix: {fix})" for message, fix in found]
     return request, warnings
 

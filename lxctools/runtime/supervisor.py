@@ -641,7 +641,8 @@ class Supervisor:
         for kind, value in self.conf.family("lxc.namespace.share"):
             plan.share_fds[kind] = open_shared_ns(self.lxcpath, kind, value)
         plan.run_hook("pre-start")
-        self.cgroups = make_cgroups(self.name, self.lxcpath, self.conf)
+        self.cgroups = make_cgroups(self.name, self.lxcpath, self.conf,
+                                    systemd_guest=getattr(request, "guest", None) == "systemd")
         self.open_ttys(plan)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan.sync_fd = child_sock.fileno()
@@ -918,13 +919,20 @@ class Supervisor:
         self.loop.register(self.init_pidfd, self.on_init_exit)
 
 
-def make_cgroups(name, lxcpath, conf):
+def make_cgroups(name, lxcpath, conf, systemd_guest=False):
     try:
         from .cgroups import Cgroups
     except ImportError:
         return None
     try:
-        cgroups = Cgroups.for_container(name, lxcpath, conf)
+        hierarchies = None
+        if systemd_guest:
+            from .cgroups import systemd_v1
+            hierarchies, mounted = systemd_v1.ensure()
+            if mounted:
+                log.info(f"mounted a name=systemd hierarchy at {systemd_v1.mount_dir()} "
+                         "(this host has none; systemd guests need one)")
+        cgroups = Cgroups.for_container(name, lxcpath, conf, hierarchies=hierarchies)
         cgroups.create()
     except LxcError as exc:
         if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):

@@ -264,3 +264,57 @@ def test_console_and_getty_of_the_systemd_guest(world):
             assert "Reached target" in handle.read()
     finally:
         world.ours("lxc-stop", "-n", "gst-con", "-k")
+
+
+def cgroup_mounts(path="/proc/self/mountinfo"):
+    with open(path) as handle:
+        lines = [line.split(" - ") for line in handle]
+    return sorted(f"{left.split()[4]} {right.strip()}" for left, right in lines
+                  if right.split()[0] in ("cgroup", "cgroup2"))
+
+
+def test_systemd_guest_gets_a_name_systemd_hierarchy_where_the_host_shows_none(world):
+    """In a private mount namespace without the host's name=systemd mount (as on a v1 host
+    whose PID 1 is not systemd), lxc-start mounts the hierarchy for the container: the guest's
+    systemd sits in lxc.payload.NAME there, not at the hierarchy's root; the host's own mount
+    table is untouched."""
+    from conftest import ours
+    from lxctools.runtime.cgroups import systemd_v1
+
+    name = "gst-nosd"
+    guest_container(world, name, "debian-systemd", OUR_INCLUDES_CONFIG)
+    before = cgroup_mounts()
+    made_dirs = [d for d in (os.path.dirname(systemd_v1.mount_dir()), systemd_v1.mount_dir())
+                 if not os.path.exists(d)]
+    script = ("umount /sys/fs/cgroup/systemd 2>/dev/null; "
+              "grep -q name=systemd /proc/self/mountinfo && exit 99; "
+              f"exec {ours('lxc-start')} -P {world.lp} -n {name}")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], env=world.env,
+                          capture_output=True, text=True, timeout=60)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "warning" not in proc.stderr
+        pid = init_pid(world, name)
+        state = wait_booted(pid, "debian-systemd")
+        assert state == "running", inside(pid, "systemctl", "--failed", "--no-legend").stdout
+        with open(f"/proc/{pid}/cgroup") as handle:
+            own = [line.strip().split(":", 2)[2] for line in handle if ":name=systemd:" in line]
+        assert own == [f"/lxc.payload.{name}/init.scope"]
+        with open(f"/proc/{pid}/status") as handle:
+            supervisor = [line.split()[1] for line in handle if line.startswith("PPid:")][0]
+        theirs = cgroup_mounts(f"/proc/{supervisor}/mountinfo")
+        assert [m for m in theirs if "name=systemd" in m] == [
+            m for m in theirs if m.startswith(systemd_v1.mount_dir() + " cgroup ")], theirs
+        assert len([m for m in theirs if "name=systemd" in m]) == 1, theirs
+        assert cgroup_mounts() == before  # the host's own table: nothing added or removed
+    finally:
+        stop = world.ours("lxc-stop", "-n", name, "--nokill", "-t", "10")
+        for directory in reversed(made_dirs):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+    assert stop.returncode == 0, stop.stderr
+    assert cgroup_mounts() == before
+    if os.path.exists("/sys/fs/cgroup/systemd/cgroup.procs"):
+        assert not os.path.exists(f"/sys/fs/cgroup/systemd/lxc.payload.{name}")

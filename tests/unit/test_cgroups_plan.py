@@ -91,6 +91,19 @@ def fake_proc(tmp_path):
     return str(proc)
 
 
+def test_a_name_systemd_hierarchy_is_missing_only_on_v1_hosts_without_one(fake_proc, tmp_path):
+    from lxctools.runtime.cgroups import systemd_v1
+
+    found = host.read_mountinfo(fake_proc)
+    assert not systemd_v1.missing(found)  # the host has one: never touched
+    without = [h for h in found if h.key != "name=systemd"]
+    assert systemd_v1.missing(without)  # hybrid, none
+    assert systemd_v1.missing([h for h in without if h.version == 1])  # legacy
+    assert not systemd_v1.missing([h for h in without if h.version == 2])  # pure v2: not needed
+    # ensure() with the hierarchy present mounts nothing
+    assert systemd_v1.ensure(found) == (found, False)
+
+
 def test_mountinfo_hierarchies(fake_proc):
     found = {h.key: h for h in host.read_mountinfo(fake_proc)}
     assert sorted(found) == ["cpu,cpuacct", "memory", "name=systemd", "unified"]
