@@ -57,9 +57,9 @@ def ours_for_anyone(tool):
 
     Our console scripts live under root's Python (pyenv in /root, mode 0700 on CI machines),
     which nobody else may read, the way a real install under /usr/local would be readable. So
-    copy the package once into a world-readable directory and launch it with the host's
-    /usr/bin/python3 (>= 3.11 on Debian 12), falling back to our interpreter if that one is
-    itself world-readable."""
+    copy the package and its dependencies once into a world-readable directory and launch it
+    with the host's /usr/bin/python3 (>= 3.11 on Debian 12), falling back to our interpreter
+    if that one is itself world-readable."""
     global _ANYONE_DIR
     import shutil
     import tempfile
@@ -67,6 +67,19 @@ def ours_for_anyone(tool):
         base = tempfile.mkdtemp(prefix="lxctools-anyone-")
         shutil.copytree(os.path.join(REPO, "lxctools"), os.path.join(base, "lxctools"),
                         ignore=shutil.ignore_patterns("__pycache__"))
+        # and the dependencies (pyroute2 for networks, configobj, ...): /usr/bin/python3 has
+        # none of them
+        import importlib.util
+        for module in ("configobj", "validate", "pyroute2", "pyseccomp", "argcomplete"):
+            spec = importlib.util.find_spec(module)
+            if spec is None:
+                continue
+            if spec.submodule_search_locations:
+                source = list(spec.submodule_search_locations)[0]
+                shutil.copytree(source, os.path.join(base, os.path.basename(source)),
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(spec.origin, base)
         for root, dirs, files in os.walk(base):
             os.chmod(root, 0o755)
             for name in files:

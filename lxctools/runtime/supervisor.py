@@ -667,7 +667,8 @@ class Supervisor:
             self.loop.children[self.init_pid] = self.init_exited
             if nics:
                 from . import network
-                self.network_state = network.setup_host_side(nics, self.init_pid, self.name)
+                self.network_state = network.setup_host_side(nics, self.init_pid, self.name,
+                                                             lxcpath=self.lxcpath)
             if slirp4netns:
                 from .network import usermode
                 self.usermode = usermode.start(slirp4netns, self.init_pid,

@@ -224,10 +224,10 @@ def test_an_unprivileged_user_is_told_plainly(monkeypatch, tmp_path):
     from lxctools.runtime import network
 
     config = tmp_path / "config"
-    config.write_text("lxc.net.0.type = veth\nlxc.net.0.link = br0\n")
+    config.write_text("lxc.net.0.type = macvlan\nlxc.net.0.link = br0\n")
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     with pytest.raises(network.NetworkError) as info:
         network.check_host_side(nics(config.read_text()), config_file=str(config))
-    assert str(info.value) == (f"{config}:1: lxc.net.0.type = veth: an unprivileged user "
-                               "cannot create network devices")
-    assert "type = empty" in info.value.hint
+    assert str(info.value) == (f"{config}:1: lxc.net.0.type = macvlan: an unprivileged user "
+                               "gets veth NICs only (made by LXC's setuid lxc-user-nic)")
+    assert "`empty`" in info.value.hint and "lxc-usernet" in info.value.hint

@@ -31,14 +31,22 @@ class HostState:
         self.phys = {}        # nic index -> {"mtu": original MTU}
         self.proxies = []     # (link name, family, address) neighbour proxies on the host
         self.lo_routes = []   # (family, dst) routes to lo for ipvlan's l2proxy
+        # an unprivileged caller's NICs, made by lxc-user-nic (usernic.py)
+        self.user_nics = []
+        self.userns_fd = -1
+        self.lxcpath = None
 
     def to_json(self):
         return [n.to_json() for n in self.nics]
 
     def record(self):
-        return {"nics": self.to_json(), "phys": self.phys,
-                "proxies": [list(p) for p in self.proxies],
-                "lo_routes": [list(r) for r in self.lo_routes]}
+        record = {"nics": self.to_json(), "phys": self.phys,
+                  "proxies": [list(p) for p in self.proxies],
+                  "lo_routes": [list(r) for r in self.lo_routes]}
+        if self.user_nics:
+            record["user_nics"] = [m.to_json() for m in self.user_nics]
+            record["lxcpath"] = self.lxcpath
+        return record
 
     @classmethod
     def from_record(cls, record, container_name, init_pid):
@@ -52,11 +60,25 @@ class HostState:
         state.phys = {int(k): v for k, v in (record.get("phys") or {}).items()}
         state.proxies = [tuple(p) for p in record.get("proxies") or []]
         state.lo_routes = [tuple(r) for r in record.get("lo_routes") or []]
+        if record.get("user_nics"):
+            from .usernic import UserNic
+            state.user_nics = [UserNic.from_json(m) for m in record["user_nics"]]
+            state.lxcpath = record.get("lxcpath")
         try:
             state.netns_fd = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            if state.user_nics:
+                state.userns_fd = os.open(f"/proc/{init_pid}/ns/user",
+                                          os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            state.netns_fd = -1
+            pass
         return state
+
+    def close(self):
+        for name in ("netns_fd", "userns_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
 
 
 @contextlib.contextmanager
@@ -144,16 +166,15 @@ def check_host_side(nics, host_netns=None, config_file=None):
     Errors name the config line when CONFIG_FILE is given."""
     if not nics:
         return
-    if os.geteuid() != 0:
-        # LXC goes through its setuid lxc-user-nic for veth; we do not (yet): say so plainly
-        # instead of failing later with EPERM from the kernel
-        nic = nics[0]
-        raise locate(NetworkError(
-            f"{nic.key}.type = {nic.type}: an unprivileged user cannot create network devices",
-            key=f"{nic.key}.type",
-            hint=f"use `{nic.key}.type = empty` (loopback only) or `none`, or start as root"),
-            config_file)
     try:
+        if os.geteuid() != 0:
+            # as LXC: veth only, made by its setuid lxc-user-nic; the real cause of what
+            # would end in its bare "Quota reached" is found here, before the clone
+            from . import usernic
+            usernic.check(nics)
+            _check_host_side(nics, host_netns)
+            usernic.check_usernet(nics)
+            return
         _check_host_side(nics, host_netns)
     except LxcError as exc:
         raise locate(exc, config_file) from None
@@ -240,11 +261,14 @@ def gateway_of_link(ipr, nic, family):
     return found[0]
 
 
-def setup_host_side(nics, init_pid, container_name, host_netns=None):
+def setup_host_side(nics, init_pid, container_name, host_netns=None, lxcpath=None):
     """Make the NICs' devices and hand the container's ends to init's namespace. On failure,
-    what was made is removed and the error says what the kernel answered."""
+    what was made is removed and the error says what the kernel answered. A non-root caller
+    gets its veths from lxc-user-nic (LXCPATH and the name are its arguments)."""
     if not nics:
         return None
+    if os.geteuid() != 0:
+        return _setup_through_lxc_user_nic(nics, init_pid, container_name, host_netns, lxcpath)
     state = HostState(nics, container_name, host_netns=host_netns)
     made = []
     with in_netns(host_netns), _ipr() as ipr:
@@ -277,6 +301,58 @@ def setup_host_side(nics, init_pid, container_name, host_netns=None):
                 raise
             raise kernel_error(exc, "setting up the network failed") from None
     return state
+
+
+def _setup_through_lxc_user_nic(nics, init_pid, container_name, host_netns, lxcpath):
+    from . import usernic
+
+    state = HostState(nics, container_name, host_netns=host_netns)
+    state.lxcpath = lxcpath
+    helper = usernic.helper_path()
+    with in_netns(host_netns):
+        try:
+            state.netns_fd = os.open(f"/proc/{init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            state.userns_fd = os.open(f"/proc/{init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+            for nic in nics:
+                made = usernic.create(helper, nic, lxcpath or "", container_name, init_pid)
+                state.user_nics.append(made)
+                nic.host_name = made.host_name
+                run_script(nic, "up", container_name)
+        except BaseException:
+            usernic.remove_inside(state.userns_fd, state.netns_fd,
+                                  [m.index for m in state.user_nics])
+            state.close()
+            raise
+    return state
+
+
+def _teardown_user_nics(state):
+    """lxc-user-nic delete for Open vSwitch links (as liblxc), then the container ends removed
+    from inside, so that the host ends are gone (and the quota free) when this returns."""
+    from . import usernic
+
+    helper = usernic.helper_path()
+    with in_netns(state.host_netns):
+        try:
+            for made in state.user_nics:
+                if made.link == "none" or os.path.isdir(f"/sys/class/net/{made.link}/bridge"):
+                    continue
+                try:
+                    usernic.delete_ovs_port(helper, made, state.lxcpath or "",
+                                            state.container_name, state.netns_fd)
+                except (OSError, LxcError, subprocess_error()) as exc:
+                    _log(str(exc))
+            usernic.remove_inside(state.userns_fd, state.netns_fd,
+                                  [m.index for m in state.user_nics])
+        finally:
+            state.close()
+        for nic in state.nics:
+            run_script(nic, "down", state.container_name)
+
+
+def subprocess_error():
+    import subprocess
+    return subprocess.SubprocessError
 
 
 def _resolve_auto_gateways(ipr, nic):
@@ -545,6 +621,9 @@ def teardown(state):
     l2proxy entries removed, then script.down. Done before our handle on the container's
     namespace is let go: after that the kernel's cleanup is asynchronous."""
     if state is None:
+        return
+    if state.user_nics:
+        _teardown_user_nics(state)
         return
     with in_netns(state.host_netns), _ipr() as ipr:
         try:
