@@ -487,3 +487,32 @@ def test_report_as_json_has_every_section(tmp_path, capsys):
         assert set(item) >= {"label", "state", "value", "required", "fix"}
         if item["state"] in ("failed", "warning"):
             assert item["fix"]
+
+
+# -- readiness: networks for an unprivileged user ----------------------------------------------
+def test_user_networks_helper_quota_and_tun(tmp_path):
+    host = FakeHost(tmp_path)
+    host.roots.user_nic = host.file("libexec/lxc/lxc-user-nic", "", 0o755)
+    host.roots.dev = str(tmp_path / "dev")
+    host.file("dev/net/tun", "", 0o600)
+    report = host.run()
+    helper = check(report, "Host readiness", "lxc-user-nic")
+    assert helper.state == H.WARNING and "is not setuid-root" in helper.value
+    assert helper.fix == f"chmod u+s {host.roots.user_nic}   # as root"
+    quota = check(report, "Host readiness", "Network quota")
+    assert quota.state == H.WARNING and "does not exist" in quota.value
+    assert quota.fix == f"echo 'alice veth lxcbr0 10' >> {tmp_path}/etc/lxc/lxc-usernet   # as root"
+    tun = check(report, "Host readiness", f"{tmp_path}/dev/net/tun")
+    assert tun.state == H.WARNING and "mode 0600, closed to alice" in tun.value
+    assert tun.fix == f"chmod 0666 {tmp_path}/dev/net/tun   # as root"
+
+    host.file("etc/lxc/lxc-usernet", "bob veth br0 4\nalice veth br0 2\nalice veth br1 1\n"
+                                     "alice veth br0 1\n")
+    os.chmod(tmp_path / "dev/net/tun", 0o666)
+    report = host.run()
+    assert check(report, "Host readiness", "Network quota").value == (
+        "alice: 3 veth on br0 (lines 2, 4); 1 veth on br1 (line 3)")
+    assert check(report, "Host readiness", f"{tmp_path}/dev/net/tun").state == H.OK
+    # root needs none of it
+    assert not [c for c in host.run(ROOT).section("Host readiness").checks
+                if c.label.startswith(("lxc-user-nic", "Network quota"))]

@@ -31,6 +31,8 @@ class Roots:
     newuidmap: str | None = None  # default: found on PATH
     newgidmap: str | None = None
     busybox: str | None = None
+    user_nic: str | None = None  # LXC's lxc-user-nic; default: where LXC installs it
+    dev: str = "/dev"
     default_config: str | None = None  # default: lxctools.paths.default_config_path()
     path: str | None = None  # PATH for lookups; default os.environ["PATH"]
 

@@ -84,6 +84,8 @@ def section(roots, user, kconfig=None):
     layout = _cgroup_layout(ctx)
     _cgroup_delegation(ctx, layout)
     _systemd_guests(ctx, layout)
+    if not user.is_root:
+        _user_networks(ctx)
     _busybox(ctx)
     return ctx.section
 
@@ -396,6 +398,75 @@ def _systemd_guests(ctx, layout):
                                   "a systemd guest cannot set up its cgroups",
             fix="mkdir -p /sys/fs/cgroup/systemd && "
                 "mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd")
+
+
+# -- networks for an unprivileged user -----------------------------------------------------------
+def _user_networks(ctx):
+    """veth through LXC's lxc-user-nic (and this user's lxc-usernet lines); /dev/net/tun for
+    the user-mode network. Optional features: warnings, not failures."""
+    import stat
+
+    from ..network import usernic
+
+    user = ctx.user
+    helper = ctx.roots.user_nic or usernic.helper_path()
+    label = "lxc-user-nic (veth NICs for users)"
+    if helper is None or not os.path.exists(helper):
+        ctx.add(label, WARNING, value="not installed: veth NICs of unprivileged containers are "
+                                      "refused", fix="apt-get install lxc")
+    elif not host.is_setuid_root(helper):
+        ctx.add(label, WARNING, value=f"{helper} is not setuid-root: it cannot make devices",
+                fix=f"chmod u+s {helper}")
+    else:
+        ctx.add(label, OK, value=f"{helper}, setuid-root")
+    usernet = ctx.roots.in_etc("lxc", "lxc-usernet")
+    groups = set()
+    for gid in (user.gid, *user.groups):
+        try:
+            import grp
+            groups.add(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            pass
+    text = host.read_text(usernet, "") or ""
+    links = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "veth":
+            links.setdefault(fields[2], None)
+    mine = []
+    for link in links:
+        total, lines = usernic.allowance(text, user.name, groups, link)
+        if total > 0:
+            mine.append(f"{total} veth on {link} (line{'s' if len(lines) > 1 else ''} "
+                        f"{', '.join(str(n) for n, _ in lines)})")
+    label = f"Network quota ({usernet})"
+    if mine:
+        ctx.add(label, OK, value=f"{user.name}: " + "; ".join(mine))
+    else:
+        ctx.add(label, WARNING, value=f"no line for {user.name}: lxc-user-nic gives no veth"
+                                      + ("" if text else f" ({usernet} does not exist)"),
+                fix=f"echo '{user.name} veth lxcbr0 10' >> {usernet}")
+    tun = os.path.join(ctx.roots.dev, "net", "tun")
+    label = f"{tun} (lxctools.net.usermode)"
+    try:
+        st = os.stat(tun)
+    except OSError:
+        ctx.add(label, WARNING, value="missing: the user-mode network cannot make its tap device",
+                fix=f"mkdir -p {os.path.dirname(tun)} && mknod -m 0666 {tun} c 10 200")
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_uid == user.uid:
+        bits = (mode >> 6) & 6
+    elif st.st_gid == user.gid or st.st_gid in user.groups:
+        bits = (mode >> 3) & 6
+    else:
+        bits = mode & 6
+    if bits == 6:
+        ctx.add(label, OK, value=f"mode {mode:04o}, open to {user.name}")
+    else:
+        ctx.add(label, WARNING, value=f"mode {mode:04o}, closed to {user.name}: slirp4netns "
+                                      "cannot make the tap device (udev makes it 0666)",
+                fix=f"chmod 0666 {tun}")
 
 
 def _busybox(ctx):
