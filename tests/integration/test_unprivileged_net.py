@@ -8,6 +8,7 @@ host-side veth in its caller's namespace, and our command sockets are abstract, 
 namespace). Host files the tests touch (/dev/net/tun's mode, /etc/lxc/lxc-usernet, the
 lxc-user-nic database /run/lxc/nics) are restored exactly."""
 
+import functools
 import os
 import pwd
 import secrets
@@ -94,20 +95,25 @@ _NS_SYS = ('d=$(mktemp -d /tmp/un-sys.XXXXXX) && mount --rbind /sys/fs/cgroup "$
            'rmdir "$d" && exec "$@"')
 
 
-def user_argv(ns, argv, env=()):
-    """ARGV as the user (no PAM: setpriv), inside network namespace NS."""
+def user_argv(ns, argv, env=(), login=False):
+    """ARGV as the user inside network namespace NS: without PAM (setpriv), or through a
+    login session (su -)."""
     entry = pwd.getpwnam(USER)
-    return ["nsenter", f"--net=/run/netns/{ns}", "unshare", "-m", "--propagation", "slave",
-            "sh", "-c", _NS_SYS, "sh",
+    enter = ["nsenter", f"--net=/run/netns/{ns}", "unshare", "-m", "--propagation", "slave",
+             "sh", "-c", _NS_SYS, "sh"]
+    if login:
+        import shlex
+        return enter + ["su", "-", USER, "-c", shlex.join((["env", *env] if env else []) + argv)]
+    return enter + [
             "setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
             "env", "-i", f"HOME={entry.pw_dir}", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
             f"USER={USER}", f"LOGNAME={USER}", "LANG=C", *env,
             "sh", "-c", "cd / && exec \"$@\"", "sh", *argv]
 
 
-def ours_as_user(ns, tool, *args, timeout=120, env=()):
-    return subprocess.run(user_argv(ns, [ours_for_anyone(tool), *args], env), capture_output=True,
-                          text=True, timeout=timeout)
+def ours_as_user(ns, tool, *args, timeout=120, env=(), login=False):
+    return subprocess.run(user_argv(ns, [ours_for_anyone(tool), *args], env, login),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def real_as_user(ns, tool, *args, timeout=120):
@@ -300,20 +306,22 @@ def inside(runner, ns, name):
                              for r in routes)}
 
 
-def test_veth_through_lxc_user_nic(user, bridge, usernet):
+@pytest.mark.parametrize("login", [False, True], ids=["setpriv-no-pam", "su-login"])
+def test_veth_through_lxc_user_nic(user, bridge, usernet, login):
     """lxc.net.0.type = veth on a bridge for an ordinary user: lxc-user-nic makes the pair (its
     database records it under the user's /etc/lxc/lxc-usernet line), our container side does
     name, MAC, MTU, addresses and routes; traffic flows both ways; the stop removes the host
     end at once."""
     usernet(f"{USER} veth {BRIDGE} 2\n")
     ns = bridge
-    made = ours_as_user(ns, "lxc-create", "-n", "uv", "-t", "busybox")
+    run = functools.partial(ours_as_user, login=login)
+    made = run(ns, "lxc-create", "-n", "uv", "-t", "busybox")
     assert made.returncode == 0, made.stderr
     with_net(user["lxcpath"], "uv", VETH.format(mac="02", ip="2") + "lxc.net.0.mtu = 1400\n")
     # not busybox's init: its rcS runs udhcpc, which flushes static addresses (LXC alike)
-    start = ours_as_user(ns, "lxc-start", "-n", "uv", "--", "/bin/sleep", "1000")
+    start = run(ns, "lxc-start", "-n", "uv", "--", "/bin/sleep", "1000")
     assert start.returncode == 0, start.stderr
-    seen = inside(ours_as_user, ns, "uv")
+    seen = inside(run, ns, "uv")
     assert seen["mac"] == "00:16:3e:06:00:02" and seen["mtu"] == 1400
     assert "UP" in seen["flags"] and "LOWER_UP" in seen["flags"]
     assert seen["addresses"] == ["10.206.0.2/24", "fd06::2/64"]
@@ -324,18 +332,18 @@ def test_veth_through_lxc_user_nic(user, bridge, usernet):
     assert host_name.startswith(f"veth{user['uid']}_") and master == BRIDGE
     assert mac.startswith("fe:") and mtu == 1500  # lxc-user-nic: the bridge's MTU, fe: MAC
     assert nics_db() == [[USER, "veth", BRIDGE, host_name]]
-    ping = ours_as_user(ns, "lxc-attach", "-n", "uv", "--", "ping", "-c", "1", "-W", "2",
+    ping = run(ns, "lxc-attach", "-n", "uv", "--", "ping", "-c", "1", "-W", "2",
                         "10.206.0.1")
     assert ping.returncode == 0, ping.stdout + ping.stderr
     back = subprocess.run(["ip", "netns", "exec", ns, "busybox", "ping", "-c", "1", "-W", "2",
                            "10.206.0.2"], capture_output=True, text=True)
     assert back.returncode == 0, back.stdout
-    info = ours_as_user(ns, "lxc-info", "-n", "uv", "-i")
+    info = run(ns, "lxc-info", "-n", "uv", "-i")
     assert "IP:             10.206.0.2" in info.stdout
-    stop = ours_as_user(ns, "lxc-stop", "-n", "uv", "-k")
+    stop = run(ns, "lxc-stop", "-n", "uv", "-k")
     assert stop.returncode == 0, stop.stderr
     assert host_veths(ns) == {}  # gone when the stop returns (and its quota free)
-    gone = ours_as_user(ns, "lxc-destroy", "-n", "uv")
+    gone = run(ns, "lxc-destroy", "-n", "uv")
     assert gone.returncode == 0, gone.stderr
 
 
