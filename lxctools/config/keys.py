@@ -46,6 +46,13 @@ KEYS = [
        doc="user-mode network through slirp4netns (10.0.2.100/24, gateway 10.0.2.2 = the "
            "host's loopback, DNS 10.0.2.3): networking for unprivileged containers without "
            "a bridge", examples=("slirp4netns",)),
+    _k("lxctools.journal.link", v.one_of("no", "host", "try-host", "guest", "try-guest", "auto"),
+       subsystem="mounts",
+       doc="the guest's systemd journal (/var/log/journal/MACHINE-ID) linked with the host's, "
+           "as systemd-nspawn --link-journal: host (files on the host, bound into the guest), "
+           "guest (files in the guest, a symlink on the host), try-host, try-guest (only when "
+           "the host keeps /var/log/journal), auto (bind when the host has the directory), "
+           "no (default); privileged containers", examples=("try-host",)),
     _k("lxc.arch", v.arch, doc="architecture personality", examples=("x86_64",)),
     _k("lxc.uts.name", v.hostname, subsystem="uts", doc="hostname", examples=("c1",)),
     _k("lxc.ephemeral", v.boolean, doc="destroy the container when it stops", examples=("1",)),

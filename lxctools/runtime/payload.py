@@ -139,6 +139,9 @@ def container_init(plan, sync):
             mounts.mount_entry(line, root)
         if plan.lxcfs:
             mounts.bind_lxcfs(root)
+        if plan.journal:
+            from . import journal
+            journal.link(plan.journal, root, plan.env)
         plan.run_hook("mount")
         if plan.rootfs and plan.autodev:
             plan.run_hook("autodev")

@@ -56,7 +56,7 @@ def prepare(name, lxcpath, options, warn=None):
     doc = ConfigDocument.read(top, warn=warn or log.warn)
     for item in options.get("defines") or []:
         key, sep, value = item.partition("=")
-        if not sep or not key.startswith("lxc."):
+        if not sep or not key.startswith(("lxc.", "lxctools.")):
             raise ConfigError(f"-s {item!r}: expected lxc.KEY=VALUE",
                               hint="e.g. -s lxc.uts.name=web1")
         doc.set_item(key.strip(), value.strip())

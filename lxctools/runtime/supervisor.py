@@ -69,6 +69,10 @@ class Plan:
         from .mounts import lxcfs_running
         hooks = " ".join(conf.value("lxc.hook.mount") or [])
         self.lxcfs = bool(self.rootfs) and "lxcfs" not in hooks and lxcfs_running()
+        self.journal = None
+        if conf.value("lxctools.journal.link"):
+            from . import journal
+            self.journal = journal.plan(conf, self.rootfs, bool(conf.value("lxc.idmap")))
 
     def run_hook(self, hook_type, inside=False):
         from .hooks import run_hooks

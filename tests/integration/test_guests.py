@@ -318,3 +318,55 @@ def test_systemd_guest_gets_a_name_systemd_hierarchy_where_the_host_shows_none(w
     assert cgroup_mounts() == before
     if os.path.exists("/sys/fs/cgroup/systemd/cgroup.procs"):
         assert not os.path.exists(f"/sys/fs/cgroup/systemd/lxc.payload.{name}")
+
+
+def test_journal_linked_to_the_host_and_to_the_guest(world):
+    """lxctools.journal.link (systemd-nspawn's --link-journal): host keeps the guest's journal
+    files in JOURNAL_ROOT/MACHINE-ID on the host (bound in; they outlive the container), guest
+    leaves them in the rootfs with a symlink on the host. A test-made root stands for the
+    host's /var/log/journal."""
+    import shutil
+
+    name = "gst-jnl"
+    guest_container(world, name, "debian-systemd", OUR_INCLUDES_CONFIG)
+    journals = os.path.join(world.root, "host-journal")
+    world.env = dict(world.env, LXCTOOLS_JOURNAL_ROOT=journals)
+    with open(os.path.join(world.cdir(name), "config"), "a") as handle:
+        handle.write("lxctools.journal.link = host\n")
+    proc = world.ours("lxc-start", "-n", name)
+    assert proc.returncode == 0, proc.stderr
+    try:
+        pid = init_pid(world, name)
+        assert wait_booted(pid, "debian-systemd") == "running"
+        ident = inside(pid, "cat", "/etc/machine-id").stdout.strip()
+        assert len(ident) == 32
+        host_dir = os.path.join(journals, ident)
+        assert "system.journal" in os.listdir(host_dir)
+        assert inside(pid, "journalctl", "--flush").returncode == 0
+        with open("/proc/self/mountinfo") as handle:
+            assert journals not in handle.read()  # bound in the container's namespace only
+        if shutil.which("journalctl"):
+            read = subprocess.run(["journalctl", "-D", host_dir, "--no-pager", "-q"],
+                                  capture_output=True, text=True, timeout=30)
+            assert "Startup finished" in read.stdout, read.stdout[-2000:] + read.stderr
+    finally:
+        stop = world.ours("lxc-stop", "-n", name, "--nokill", "-t", "10")
+    assert stop.returncode == 0, stop.stderr
+    assert "system.journal" in os.listdir(host_dir)  # outlives the container
+
+    # guest: refused while the host holds a real directory there, then a symlink
+    refused = world.ours("lxc-start", "-n", name, "-s", "lxctools.journal.link=guest")
+    assert refused.returncode != 0
+    assert "exists on the host and is not a link to the guest's journal" in refused.stderr
+    shutil.rmtree(host_dir)
+    proc = world.ours("lxc-start", "-n", name, "-s", "lxctools.journal.link=guest")
+    assert proc.returncode == 0, proc.stderr
+    try:
+        pid = init_pid(world, name)
+        assert wait_booted(pid, "debian-systemd") == "running"
+        upper = os.path.join(world.cdir(name), "overlay/delta")
+        assert os.readlink(host_dir) == os.path.join(upper, "var/log/journal", ident)
+        assert "system.journal" in os.listdir(host_dir)
+    finally:
+        stop = world.ours("lxc-stop", "-n", name, "--nokill", "-t", "10")
+    assert stop.returncode == 0, stop.stderr
