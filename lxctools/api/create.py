@@ -164,6 +164,18 @@ def _storage(doc, container_dir, rootfs_dir, rollback, store="dir"):
         rollback.made(rootfs)
         doc.replace_item("lxc.rootfs.path", "btrfs:" + rootfs)
         return rootfs
+    if store == "overlay":
+        # LXC's layout: the template fills NAME/rootfs, the lower layer; changes made by the
+        # running container go to NAME/overlay/delta. (From a cached image the template makes
+        # the cached tree the lower layer instead: runtime/templates/local.py.)
+        from ..storage.clone import overlay_dirs
+        rootfs = os.path.join(container_dir, "rootfs")
+        for made in (rootfs, os.path.join(container_dir, "overlay")):
+            if not os.path.exists(made):
+                rollback.made(made)
+        delta = overlay_dirs(container_dir)
+        doc.replace_item("lxc.rootfs.path", f"overlay:{rootfs}:{delta}")
+        return rootfs
     configured = doc.conf.value("lxc.rootfs.path")
     if configured and not rootfs_dir:
         existing = configured.split(":", 1)[1] if configured.startswith("dir:") else configured

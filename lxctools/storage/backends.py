@@ -11,7 +11,7 @@ import os
 from ..errors import LxcError
 
 LXC_TYPES = ("dir", "btrfs", "zfs", "lvm", "rbd", "overlay", "overlayfs", "loop", "nbd")
-CREATABLE = ("dir", "btrfs")
+CREATABLE = ("dir", "btrfs", "overlay")
 BEST_ORDER = ("btrfs", "zfs", "lvm", "dir", "rbd")
 
 
@@ -28,6 +28,8 @@ def choose(bdev, lxcpath="/", *, on_btrfs=None):
         if kind not in LXC_TYPES and kind not in ("best", "none"):
             raise LxcError(f'invalid backing store type "{kind}"',
                            hint="one of: " + ", ".join(LXC_TYPES + ("best",)), exit_code=1)
+    if wanted in (["overlay"], ["overlayfs"]):
+        return "overlay"
     if wanted == ["btrfs"]:
         if not on_btrfs(lxcpath):
             from .btrfs import check_parent

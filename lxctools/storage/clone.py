@@ -136,4 +136,20 @@ def snapshot_overlay(spec, newdir):
         return f"overlay:{where}:{delta}"
     lower, upper = where
     rsync(upper, delta)
+    share_image_pin(os.path.dirname(upper), os.path.dirname(delta))
     return f"overlay:{lower}:{delta}"
+
+
+def share_image_pin(old_overlay, new_overlay):
+    """An origin whose lower layer is a tree of the image cache holds a hard link of that
+    tree's pin (runtime/images/rootcache.py); the clone stands on the same tree, so it links
+    the pin too, and the cache keeps the tree until both are gone."""
+    pin = os.path.join(old_overlay, "image-pin")
+    if not os.path.exists(pin):
+        return
+    try:
+        os.link(pin, os.path.join(new_overlay, "image-pin"))
+    except OSError as exc:
+        raise LxcError(f"the clone cannot pin the image tree its lower layer is ({exc.strerror})",
+                       hint="the image cache and the new lxcpath must be on one filesystem; "
+                            "copy without -s for an independent container") from None

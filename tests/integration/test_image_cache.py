@@ -86,16 +86,17 @@ def image(world):
 
 
 def entries(world):
+    """{key: info} of the image cache in WORLD's cache dir."""
+    from lxctools.runtime.images import rootcache
+
     base = os.path.join(world.root, "cache", "lxctools", "unpacked")
-    if not os.path.isdir(base):
-        return {}
-    out = {}
-    for name in os.listdir(base):
-        info = os.path.join(base, name, "info.json")
-        if os.path.exists(info):
-            with open(info) as handle:
-                out[name] = json.load(handle)
-    return out
+    return {key: info for key, _tree, info, _used in rootcache.entries(base)}
+
+
+def trees(world):
+    from lxctools.runtime.images import rootcache
+
+    return rootcache.trees(os.path.join(world.root, "cache", "lxctools", "unpacked"))
 
 
 def create_local(world, name, image, *extra, env=None):
@@ -199,6 +200,7 @@ def test_size_bound_evicts_least_recently_used_and_zero_turns_it_off(world, imag
     create_local(world, "ic-s2", (other, meta), env=bound)
     kept = entries(world)
     assert [info["source"] for info in kept.values()] == [os.path.realpath(other)], kept
+    assert len(trees(world)) == 1  # the evicted tree is gone from disk
     assert comparable(world, "ic-s1") == comparable(world, "ic-s2")
 
 
@@ -247,3 +249,92 @@ def test_download_reuses_the_unpacked_image_and_flush_drops_it(world, image):
     assert flushed.returncode == 0, flushed.stderr
     (refilled,) = entries(world).values()  # the old tree went with the download cache
     assert refilled["created"] > info["created"]
+
+
+def test_overlay_create_uses_the_cached_tree_as_its_lower_layer(world, image):
+    rootfs, meta = image
+    create_local(world, "ic-o0", image)  # fills the cache
+    (tree_dir,) = trees(world)
+    before = tree(os.path.join(tree_dir, "rootfs"))
+
+    def overlay(name, *extra):
+        made = world.ours("lxc-create", "-n", name, "-B", "overlay", "-t", "local", "--",
+                          "-m", meta, "-f", rootfs, *extra)
+        assert made.returncode == 0, made.stderr
+        return made
+
+    overlay("ic-o1")
+    cdir = world.cdir("ic-o1")
+    assert (f"lxc.rootfs.path = overlay:{tree_dir}/rootfs:{cdir}/overlay/delta\n"
+            in world.config("ic-o1"))
+    # only what the template changed is in the container's own layer
+    delta = os.path.join(cdir, "overlay", "delta")
+    assert sorted(tree(delta)) == ["etc", "etc/hostname", "etc/hosts"]
+    with open(os.path.join(delta, "etc/hostname")) as handle:
+        assert handle.read() == "ic-o1\n"
+    assert os.lstat(os.path.join(delta, "etc")).st_mode == os.lstat(
+        os.path.join(tree_dir, "rootfs", "etc")).st_mode
+    assert os.listdir(os.path.join(cdir, "rootfs")) == []  # a mount point, as LXC's
+    assert os.lstat(os.path.join(tree_dir, "pin")).st_nlink == 2
+
+    started = world.ours("lxc-start", "-n", "ic-o1")
+    assert started.returncode == 0, started.stderr
+    try:
+        inside = world.ours("lxc-attach", "-n", "ic-o1", "--", "sh", "-c",
+                            "cat /etc/hostname /srv/data/two && echo new > /srv/data/one")
+        assert inside.stdout == "ic-o1\nshared inode\n", inside.stderr
+    finally:
+        world.ours("lxc-stop", "-n", "ic-o1", "-k")
+    assert tree(os.path.join(tree_dir, "rootfs")) == before  # the shared tree never changes
+    with open(os.path.join(tree_dir, "rootfs", "srv/data/one")) as handle:
+        assert handle.read() == "shared inode\n"
+
+    # a snapshot clone shares the lower layer: the pin travels with it
+    clone = world.ours("lxc-copy", "-n", "ic-o1", "-N", "ic-o2", "-s")
+    assert clone.returncode == 0, clone.stderr
+    assert f"overlay:{tree_dir}/rootfs:" in world.config("ic-o2")
+    assert os.lstat(os.path.join(tree_dir, "pin")).st_nlink == 3
+
+    # flushing keeps a tree that containers stand on; new creates get a fresh unpack
+    overlay("ic-o3", "--flush-cache")
+    assert tree_dir in trees(world)
+    (new_tree,) = [t for t in trees(world) if t != tree_dir]
+    # without a cached tree, LXC's layout: the lower layer is the container's own unpack
+    assert f"overlay:{world.cdir('ic-o3')}/rootfs:" in world.config("ic-o3")
+    started = world.ours("lxc-start", "-n", "ic-o2")
+    assert started.returncode == 0, started.stderr
+    world.ours("lxc-stop", "-n", "ic-o2", "-k")
+
+    for name in ("ic-o1", "ic-o2"):
+        gone = world.ours("lxc-destroy", "-n", name)
+        assert gone.returncode == 0, gone.stderr
+    from lxctools.runtime.images import rootcache
+    rootcache.collect(os.path.join(world.root, "cache", "lxctools", "unpacked"))
+    assert tree_dir not in trees(world)  # its last container is gone: collected
+    assert new_tree in trees(world)
+
+
+def test_overlay_store_is_laid_out_as_lxc_lays_it_out(world):
+    """-B overlay without a cached image (busybox): the template fills NAME/rootfs, the lower
+    layer; the delta is empty; real LXC's create gives the same config line and tree."""
+    for side in ("ours", "real"):
+        run = world.ours if side == "ours" else world.real
+        made = run("lxc-create", "-n", "ic-ob", "-B", "overlay", "-t", "busybox")
+        assert made.returncode == 0, made.stderr
+    for real in (False, True):
+        cdir = world.cdir("ic-ob", real)
+        assert (f"lxc.rootfs.path = overlay:{cdir}/rootfs:{cdir}/overlay/delta\n"
+                in world.config("ic-ob", real))
+        assert os.listdir(os.path.join(cdir, "overlay", "delta")) == []
+    ours_tree = tree(os.path.join(world.cdir("ic-ob"), "rootfs"))
+    real_tree = tree(os.path.join(world.cdir("ic-ob", True), "rootfs"))
+    assert sorted(ours_tree) == sorted(real_tree)
+    started = world.ours("lxc-start", "-n", "ic-ob")
+    assert started.returncode == 0, started.stderr
+    try:
+        wrote = world.ours("lxc-attach", "-n", "ic-ob", "--", "touch", "/written")
+        assert wrote.returncode == 0, wrote.stderr
+    finally:
+        world.ours("lxc-stop", "-n", "ic-ob", "-k")
+    assert os.path.exists(os.path.join(world.cdir("ic-ob"), "overlay", "delta", "written"))
+    assert not os.path.exists(os.path.join(world.cdir("ic-ob"), "rootfs", "written"))

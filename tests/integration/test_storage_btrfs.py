@@ -313,14 +313,14 @@ def test_kill_9_mid_copy_leaves_no_half_container_nor_subvolume(bworld, snapshot
 def test_image_cache_on_btrfs_makes_snapshots(bworld):
     """The image cache (runtime/images/rootcache.py) on the same btrfs filesystem: its tree is
     a subvolume and a later -B btrfs create is a snapshot of it; destroy deletes it."""
-    from test_image_cache import create_local, entries, source_tree
+    from test_image_cache import create_local, source_tree, trees
     from imagekit import standard_meta
 
     w = bworld
     image = (source_tree(w), standard_meta(w, os.path.join(w.root, "meta.tar.xz")))
     create_local(w, "bt-i1", image, env=None)
-    (key,) = entries(w)
-    tree = os.path.join(w.root, "cache", "lxctools", "unpacked", key, "rootfs")
+    (tree_dir,) = trees(w)
+    tree = os.path.join(tree_dir, "rootfs")
     assert subvolume_info(tree)["UUID"]
     for name in ("bt-i2", "bt-i3"):
         made = w.ours("lxc-create", "-n", name, "-t", "local", "-B", "btrfs", "--",

@@ -138,6 +138,70 @@ def rewrite_rootfs_file(rootfs, relpath, edit):
         os.close(fd)
 
 
+def rewrite_layered_file(lower, upper, relpath, edit):
+    """rewrite_rootfs_file for an overlay rootfs that is not mounted (lower = a shared image
+    tree, never written): the edited file goes into UPPER, its parent directories made there
+    with LOWER's owners and modes, as overlayfs's copy-up would. Unchanged files stay below."""
+    if rewrite_rootfs_file(upper, relpath, edit):
+        return True
+    fd = open_in_rootfs(lower, relpath, os.O_RDONLY)
+    if fd is None:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            old = handle.read().decode("utf-8", "surrogateescape")
+    finally:
+        os.close(fd)
+    new = edit(old)
+    if new == old:
+        return True
+    parts = [p for p in relpath.split("/") if p not in ("", ".")]
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    low, up = os.open(lower, flags), os.open(upper, flags)
+    try:
+        for part in parts[:-1]:
+            below = os.stat(part, dir_fd=low, follow_symlinks=False)
+            try:
+                os.mkdir(part, 0o700, dir_fd=up)
+                os.chown(part, below.st_uid, below.st_gid, dir_fd=up, follow_symlinks=False)
+                os.chmod(part, stat.S_IMODE(below.st_mode), dir_fd=up)
+            except FileExistsError:
+                pass
+            nxt = os.open(part, flags, dir_fd=low)
+            os.close(low)
+            low = nxt
+            nxt = os.open(part, flags, dir_fd=up)
+            os.close(up)
+            up = nxt
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                      | os.O_CLOEXEC, 0o600, dir_fd=up)
+        try:
+            view = memoryview(new.encode("utf-8", "surrogateescape"))
+            while view:
+                view = view[os.write(out, view):]
+            os.fchown(out, st.st_uid, st.st_gid)
+            os.fchmod(out, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(out)
+        return True
+    finally:
+        os.close(low)
+        os.close(up)
+
+
+def _rewriter(ctx):
+    """How this create edits rootfs files: in place, or into the upper layer of an overlay
+    whose lower layer is a shared image tree (rootcache)."""
+    layers = ctx.extra.get("overlay_layers")
+    if layers:
+        lower, upper = layers
+        return lambda relpath, edit: rewrite_layered_file(lower, upper, relpath, edit)
+    return lambda relpath, edit: rewrite_rootfs_file(ctx.rootfs, relpath, edit)
+
+
 def apply(ctx, metadir, compat, *, required=True):
     """Everything LXC's template does with the metadata once the rootfs is unpacked.
 
@@ -164,14 +228,14 @@ def apply(ctx, metadir, compat, *, required=True):
         from ...atomic import atomic_write
 
         atomic_write(fstab_target, substitute(read_text(fstab), mapping), 0o644)
+    rewrite = _rewriter(ctx)
     for relpath in read_lines(relevant_file(metadir, "templates", mode, compat)):
         if relpath.strip():
-            rewrite_rootfs_file(ctx.rootfs, relpath.strip(),
-                                lambda old: substitute(old, mapping))
+            rewrite(relpath.strip(), lambda old: substitute(old, mapping))
     # mingetty calls vhangup(2), which fails in a user namespace (CentOS/Oracle images).
-    rewrite_rootfs_file(ctx.rootfs, "etc/init/tty.conf",
-                        lambda old: "".join(line.replace("mingetty", "mingetty --nohangup", 1)
-                                            for line in old.splitlines(keepends=True)))
+    rewrite("etc/init/tty.conf",
+            lambda old: "".join(line.replace("mingetty", "mingetty --nohangup", 1)
+                                for line in old.splitlines(keepends=True)))
     try:
         ctx.config = ConfigDocument(ctx.config.path, text, warn=log.warn)
     except LxcError as exc:

@@ -12,24 +12,34 @@ filesystem offers:
   copy       anything else: `cp -a` (in-kernel copy_file_range, owners, modes, hard links,
              xattrs incl. file capabilities, device nodes, sparse files)
 
+  overlay    `lxc-create -B overlay` (root): the cached tree itself is the container's lower
+             layer and only its changes live in NAME/overlay/delta -- milliseconds, and the
+             image's disk space is shared (what LXC's own -B overlay cannot do, its lower
+             layer being a fresh unpack in NAME/rootfs)
+
 An entry is keyed by the tarball's identity (path, device, inode, size, mtime: a download
 that replaces `rootfs.tar.xz` renames a new inode into place) and by everything that changes
 what extraction produces (excludes, device handling, the id map owners went through, the
 caller). Layout under `cache_dir()/lxctools/unpacked/`:
 
-  KEY/rootfs       the tree (a btrfs subvolume when the cache lives on btrfs)
-  KEY/info.json    source, build id, size, skipped devices, method counters
-  KEY.lock         flock: shared while a create copies from KEY, exclusive to fill or evict
+  KEY              symlink to trees/ID: the tree a new create of this unpack uses
+  KEY.lock         flock: shared while a create copies from KEY, exclusive to fill or drop it
+  trees/ID/rootfs  the tree (a btrfs subvolume when the cache lives on btrfs); never changed
+  trees/ID/info.json  key, source, build id, size, skipped devices; its mtime = last use
+  trees/ID/pin     hard-linked as NAME/overlay/image-pin by each container using the tree
+                   as its lower layer: a link count above 1 means "in use"
 
-Entries appear by rename of a finished `.new.KEY.PID` directory, so a killed fill leaves
-only a temp directory that the next fill removes. The cache is bounded
+Trees appear by rename of a finished `trees/.new.ID`, KEY by an atomic symlink swap, so a
+killed fill leaves only a temp directory that a later fill removes. The cache is bounded
 (`lxctools.image_cache.size` in lxc.conf, default 4G, `0` turns it off;
-`LXCTOOLS_IMAGE_CACHE_SIZE` overrides): after a fill, least recently used entries go until
-the total fits, never one that a create is copying from. The entries are plain copies, so
-evicting or flushing never harms a container made from them (which an overlay lower layer
-would).
+`LXCTOOLS_IMAGE_CACHE_SIZE` overrides): after a fill, least recently used keys are dropped
+until the total fits, never one a create is copying from. Dropping a key (eviction,
+--flush-cache) removes its tree unless containers still use it as their lower layer; such a
+tree stays, unreachable for new creates, until its last container is destroyed (the next
+fill or flush collects it). Copies made from a tree never depend on it.
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -82,21 +92,31 @@ def key_for(tarball, *, excludes, devices, idmap_lines):
 
 
 class Entry:
-    """One cached tree, locked shared while a create copies from it."""
+    """KEY and the tree it points at; locked shared while a create uses it."""
 
     def __init__(self, base, key):
         self.base = base
         self.key = key
-        self.path = os.path.join(base, key)
-        self.tree = os.path.join(self.path, "rootfs")
         self.lock_fd = None
+        self.tree_dir = None
+
+    @property
+    def tree(self):
+        return os.path.join(self.tree_dir, "rootfs")
+
+    def resolve(self):
+        """The tree KEY points at, or None."""
+        try:
+            target = os.readlink(os.path.join(self.base, self.key))
+        except OSError:
+            return None
+        if not target.startswith("trees/") or "/" in target[6:] or target[6:].startswith("."):
+            return None
+        self.tree_dir = os.path.join(self.base, target)
+        return self.tree_dir
 
     def info(self):
-        try:
-            with open(os.path.join(self.path, "info.json")) as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return None
+        return _read_info(self.tree_dir) if self.tree_dir else None
 
     def lock(self, exclusive=False, wait=True):
         """flock KEY.lock; False when WAIT is off and someone else holds it."""
@@ -118,9 +138,18 @@ class Entry:
     def touch(self):
         """Mark as recently used (eviction goes by this mtime)."""
         try:
-            os.utime(os.path.join(self.path, "info.json"))
+            os.utime(os.path.join(self.tree_dir, "info.json"))
         except OSError:
             pass
+
+
+def _read_info(tree_dir):
+    try:
+        with open(os.path.join(tree_dir, "info.json")) as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return info if info.get("format") == FORMAT else None
 
 
 def lookup(tarball, *, excludes, devices, idmap_lines):
@@ -132,11 +161,10 @@ def lookup(tarball, *, excludes, devices, idmap_lines):
         return None
     entry = Entry(base, key_for(tarball, excludes=excludes, devices=devices,
                                 idmap_lines=idmap_lines))
-    if not os.path.isdir(entry.path):
+    if not os.path.islink(os.path.join(base, entry.key)):
         return None
     entry.lock()
-    info = entry.info()
-    if info is None or info.get("format") != FORMAT or not os.path.isdir(entry.tree):
+    if entry.resolve() is None or entry.info() is None or not os.path.isdir(entry.tree):
         entry.unlock()
         return None
     return entry
@@ -151,6 +179,27 @@ def populate(entry, rootfs):
         method = _copy_tree(entry.tree, rootfs)
     entry.touch()
     return method
+
+
+def pin(entry, link):
+    """Hard-link ENTRY's pin as LINK (the container uses the tree as its lower layer); False
+    when the cache and LINK are on different filesystems (then the caller copies)."""
+    try:
+        os.link(os.path.join(entry.tree_dir, "pin"), link)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOENT):
+            return False
+        raise
+    entry.touch()
+    return True
+
+
+def users(tree_dir):
+    """How many containers use TREE_DIR as their lower layer."""
+    try:
+        return os.lstat(os.path.join(tree_dir, "pin")).st_nlink - 1
+    except OSError:
+        return 0
 
 
 def _try_snapshot(tree, rootfs):
@@ -222,36 +271,39 @@ def _die_with_parent():
 def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
          skipped_devices=0):
     """Keep a copy of ROOTFS (just unpacked from TARBALL, before any placeholder was
-    substituted) as the cache entry, then evict down to the size bound. Best effort: a cache
-    that cannot be written costs a warning, never the create."""
+    substituted) as the tree of this unpack's key, then evict down to the size bound. Best
+    effort: a cache that cannot be written costs a warning, never the create."""
     limit = size_limit()
     if limit == 0:
         return None
     base = base_dir()
+    entry = None
     try:
-        os.makedirs(base, 0o700, exist_ok=True)
+        os.makedirs(os.path.join(base, "trees"), 0o700, exist_ok=True)
         entry = Entry(base, key_for(tarball, excludes=excludes, devices=devices,
                                     idmap_lines=idmap_lines))
         if not entry.lock(exclusive=True, wait=False):
             return None  # another create of this image is filling it
         try:
-            if entry.info() is not None:
+            if entry.resolve() is not None and entry.info() is not None:
                 return entry
-            _remove_temps(base, entry.key)
-            new = os.path.join(base, f".new.{entry.key}.{os.getpid()}")
+            tree_id = f"{entry.key[:16]}-{time.time_ns():x}"
+            new = os.path.join(base, "trees", f".new.{tree_id}.{os.getpid()}")
             os.mkdir(new, 0o700)
             tree = os.path.join(new, "rootfs")
             _make_tree_dir(tree)
             _copy_tree(rootfs, tree)
-            size = tree_size(tree)
-            info = {"format": FORMAT, "source": os.path.realpath(tarball), "build_id": build_id,
-                    "size": size, "skipped_devices": skipped_devices, "created": time.time()}
-            # No atomic write needed: the whole entry appears by the rename below.
+            info = {"format": FORMAT, "key": entry.key, "source": os.path.realpath(tarball),
+                    "build_id": build_id, "size": tree_size(tree),
+                    "skipped_devices": skipped_devices, "created": time.time()}
+            # No atomic writes needed inside: the whole tree appears by the rename below.
             with open(os.path.join(new, "info.json"), "w") as handle:
                 json.dump(info, handle, indent=1)
-            if os.path.lexists(entry.path):
-                _discard(entry.path)
-            os.rename(new, entry.path)
+            os.close(os.open(os.path.join(new, "pin"), os.O_WRONLY | os.O_CREAT, 0o600))
+            final = os.path.join(base, "trees", tree_id)
+            os.rename(new, final)
+            _point(base, entry.key, "trees/" + tree_id)
+            entry.tree_dir = final
         finally:
             entry.unlock()
         evict(limit, keep=entry.key)
@@ -261,11 +313,23 @@ def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
 
         message = exc.message if isinstance(exc, LxcError) else (exc.strerror or str(exc))
         log.warn(f"the image cache was not updated: {message}")
-        try:
-            _remove_temps(base, entry.key)
-        except (OSError, UnboundLocalError):
-            pass
         return None
+    finally:
+        try:
+            collect(base)
+        except OSError:
+            pass
+
+
+def _point(base, key, target):
+    """Make KEY a symlink to TARGET in one step (the old tree is collected later)."""
+    tmp = os.path.join(base, f".{key}.{os.getpid()}")
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    os.rename(tmp, os.path.join(base, key))
 
 
 def _make_tree_dir(tree):
@@ -300,7 +364,7 @@ def tree_size(tree):
 
 
 def entries(base=None):
-    """(key, info, last used) of each complete entry, oldest use first."""
+    """(key, tree dir, info, last used) of each key, least recently used first."""
     base = base or base_dir()
     found = []
     try:
@@ -308,70 +372,114 @@ def entries(base=None):
     except FileNotFoundError:
         return []
     for name in names:
-        if name.startswith(".") or name.endswith(".lock"):
+        if name.startswith(".") or name.endswith(".lock") or name == "trees":
             continue
-        info_path = os.path.join(base, name, "info.json")
-        try:
-            with open(info_path) as handle:
-                info = json.load(handle)
-            used = os.stat(info_path).st_mtime
-        except (OSError, ValueError):
+        entry = Entry(base, name)
+        if entry.resolve() is None:
             continue
-        found.append((name, info, used))
-    found.sort(key=lambda item: item[2])
+        info = entry.info()
+        if info is None:
+            continue
+        used = os.stat(os.path.join(entry.tree_dir, "info.json")).st_mtime
+        found.append((name, entry.tree_dir, info, used))
+    found.sort(key=lambda item: item[3])
     return found
 
 
-def evict(limit, keep=None, base=None):
-    """Remove least recently used entries until the cache fits LIMIT bytes; entries being
-    copied from (shared lock held) and KEEP stay. Returns the keys removed."""
+def trees(base=None):
+    """{tree dir: info} of every finished tree, reachable by a key or not."""
     base = base or base_dir()
-    found = entries(base)
-    total = sum(info.get("size", 0) for _, info, _ in found)
+    out = {}
+    try:
+        names = os.listdir(os.path.join(base, "trees"))
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if not name.startswith("."):
+            path = os.path.join(base, "trees", name)
+            out[path] = _read_info(path) or {}
+    return out
+
+
+def evict(limit, keep=None, base=None):
+    """Drop least recently used keys until the trees fit LIMIT bytes; keys being copied from
+    (shared lock held), KEEP, and trees in use as lower layers stay. Returns the keys."""
+    base = base or base_dir()
+    total = sum(info.get("size", 0) for info in trees(base).values())
     removed = []
-    for key, info, _ in found:
+    for key, tree_dir, info, _ in entries(base):
         if total <= limit:
             break
-        if key == keep:
+        if key == keep or users(tree_dir):
             continue
-        if _remove_entry(base, key):
+        if _drop_key(base, key):
             total -= info.get("size", 0)
             removed.append(key)
+    collect(base)
     return removed
 
 
 def flush(source=None, base=None):
-    """Remove the entries unpacked from SOURCE (a tarball path), or all; returns the keys."""
+    """Drop the keys unpacked from SOURCE (a tarball path), or all. Returns (keys dropped,
+    trees kept because containers use them as their lower layer)."""
     base = base or base_dir()
     real = os.path.realpath(source) if source else None
     removed = []
-    for key, info, _ in entries(base):
+    for key, _tree, info, _ in entries(base):
         if real is None or info.get("source") == real:
-            if _remove_entry(base, key, wait=True):
+            if _drop_key(base, key, wait=True):
                 removed.append(key)
-    return removed
+    return removed, collect(base)
 
 
-def _remove_entry(base, key, wait=False):
+def _drop_key(base, key, wait=False):
     entry = Entry(base, key)
     if not entry.lock(exclusive=True, wait=wait):
         return False
     try:
-        _discard(entry.path)
+        os.unlink(os.path.join(base, key))
         try:
             os.unlink(os.path.join(base, key + ".lock"))
         except FileNotFoundError:
             pass
         return True
+    except FileNotFoundError:
+        return False
     finally:
         entry.unlock()
 
 
-def _discard(path):
-    """Rename PATH away (so it is gone at once for readers), then delete it, subvolumes too."""
-    trash = os.path.join(os.path.dirname(path), f".old.{os.path.basename(path)}.{os.getpid()}")
-    os.rename(path, trash)
-    _delete_tree(trash)
+def collect(base=None):
+    """Delete trees no key points at and no container uses; temp dirs of dead fills. Returns
+    the unreachable trees kept for their containers."""
+    base = base or base_dir()
+    pointed = {entry_tree for _, entry_tree, _, _ in entries(base)}
+    kept = []
+    tree_root = os.path.join(base, "trees")
+    try:
+        names = os.listdir(tree_root)
+    except FileNotFoundError:
+        return kept
+    for name in names:
+        path = os.path.join(tree_root, name)
+        if name.startswith(".new."):
+            pid = name.rsplit(".", 1)[-1]
+            if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+                continue
+            _delete_tree(path)
+        elif name.startswith(".old."):
+            _delete_tree(path)
+        elif path not in pointed:
+            if users(path):
+                kept.append(path)
+                continue
+            trash = os.path.join(tree_root, f".old.{name}")
+            try:
+                os.rename(path, trash)
+            except OSError:
+                continue
+            _delete_tree(trash)
+    return kept
 
 
 def _delete_tree(path):
@@ -388,16 +496,6 @@ def _delete_tree(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _remove_temps(base, key):
-    """Temp dirs a killed fill or eviction of KEY left behind."""
-    for name in os.listdir(base):
-        if name.startswith((f".new.{key}.", f".old.{key}.")):
-            pid = name.rsplit(".", 1)[-1]
-            if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
-                continue
-            _delete_tree(os.path.join(base, name))
-
-
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -409,6 +507,5 @@ def _alive(pid):
 
 
 def describe(method):
-    return {"snapshot": "a btrfs snapshot", "reflink": "a reflink copy",
-            "copy": "a copy"}[method]
-
+    return {"snapshot": "a btrfs snapshot of", "reflink": "a reflink copy of",
+            "copy": "a copy of", "overlay": "an overlay over"}[method]

@@ -133,7 +133,7 @@ def unpack_rootfs(ctx, tarball, rootfs, excludes, mode, build_id=None):
     entry = rootcache.lookup(tarball, excludes=excludes, devices=devices, idmap_lines=map_lines)
     if entry is not None:
         try:
-            method = rootcache.populate(entry, rootfs)
+            method = _over_cached_tree(ctx, entry, rootfs) or rootcache.populate(entry, rootfs)
             skipped = (entry.info() or {}).get("skipped_devices", 0)
         finally:
             entry.unlock()
@@ -153,10 +153,31 @@ def unpack_rootfs(ctx, tarball, rootfs, excludes, mode, build_id=None):
     if skipped:
         ctx.say(f"Skipped {skipped} device node(s) under /dev "
                 "(an unprivileged container cannot create them)")
-    make_dev_pts(rootfs, owner)
+    if "overlay_layers" not in ctx.extra:  # the cached tree has dev/pts already
+        make_dev_pts(rootfs, owner)
     if entry is None:
         rootcache.fill(rootfs, tarball, excludes=excludes, devices=devices,
                        idmap_lines=map_lines, build_id=build_id, skipped_devices=skipped)
+
+
+def _over_cached_tree(ctx, entry, rootfs):
+    """For `lxc-create -B overlay` (root): make the cached tree itself the lower layer, in
+    place of LXC's fresh unpack into NAME/rootfs, pinned so that eviction keeps it while the
+    container exists. "overlay", or None when this create is not such an overlay or the
+    cache is on another filesystem (the pin is a hard link)."""
+    spec = ctx.config.conf.value("lxc.rootfs.path") or ""
+    kind, _, rest = spec.partition(":")
+    lower, _, upper = rest.rpartition(":")
+    if kind not in ("overlay", "overlayfs") or os.geteuid() != 0 or not upper \
+            or os.path.realpath(lower) != os.path.realpath(rootfs):
+        return None
+    from ..images import rootcache
+
+    if not rootcache.pin(entry, os.path.join(os.path.dirname(upper), "image-pin")):
+        return None
+    ctx.config.replace_item("lxc.rootfs.path", f"overlay:{entry.tree}:{upper}")
+    ctx.extra["overlay_layers"] = (entry.tree, upper)
+    return "overlay"
 
 
 def _extract(ctx, tarball, rootfs, excludes, devices, idmap):
@@ -178,8 +199,8 @@ def _say_cached(ctx, tarball, method):
     from ... import log
     from ..images import rootcache
 
-    text = (f"the rootfs is {rootcache.describe(method)} of the image cache "
-            f"(unpacked from {tarball} before; lxc-create ... -- --flush-cache unpacks again)")
+    text = (f"the rootfs is {rootcache.describe(method)} the image cache's tree (unpacked "
+            f"from {tarball} before; lxc-create ... -- --flush-cache unpacks again)")
     log.info(text)
     if ctx.progress:
         print(f"Unpacking: {text}", file=sys.stderr, flush=True)
