@@ -214,7 +214,8 @@ def bridge(netns):
 @pytest.fixture
 def usernet():
     """/etc/lxc/lxc-usernet with lines of ours appended (set(text)); afterwards the file is as
-    it was (or absent again), and lxc-user-nic's database has no line of our user left."""
+    it was (or absent again), and lxc-user-nic's database has no line of our user left (nor
+    exists, when it did not before)."""
     import fcntl
 
     try:
@@ -223,6 +224,7 @@ def usernet():
         mode = os.stat(USERNET).st_mode & 0o7777
     except FileNotFoundError:
         old, mode = None, 0o644
+    had_db = os.path.exists(NICS_DB)
 
     def set_lines(text):
         with open(USERNET, "w") as handle:
@@ -249,6 +251,8 @@ def usernet():
                     handle.seek(0)
                     handle.writelines(kept)
                     handle.truncate()
+            if not had_db and not kept:
+                os.unlink(NICS_DB)  # lxc-user-nic made it for us
 
 
 VETH = f"""lxc.net.0.type = veth
