@@ -57,9 +57,10 @@ def add_snapshot_entry(origin_dir, lxcpath, name):
 def in_rootfs(spec, work, target):
     """Call WORK(mounted_root) with the rootfs SPEC mounted on TARGET (the container's
     rootfs directory, as LXC mounts it) in a private mount namespace: a child process, so
-    nothing stays mounted whatever happens. A dir rootfs needs no mount."""
+    nothing stays mounted whatever happens (a loop device goes with the mount). A dir or
+    btrfs rootfs needs no mount. Returns what WORK returns (pickled back from the child)."""
     kind, where = store.parse(spec)
-    if kind == "dir":
+    if kind in ("dir", "btrfs"):
         return work(where)
     import pickle
     from ..kernel import libc
@@ -77,21 +78,34 @@ def in_rootfs(spec, work, target):
             libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
             os.makedirs(target, 0o755, exist_ok=True)
             mount_rootfs(spec, target)
-            work(target)
+            result = work(target)
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             error = exc if isinstance(exc, LxcError) else LxcError(f"{type(exc).__name__}: {exc}")
+            result = None
         try:
-            os.write(write_end, pickle.dumps(error))
+            import sys
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            try:
+                data = pickle.dumps((error, result))
+            except Exception as exc:  # noqa: BLE001 - an unpicklable result
+                data = pickle.dumps((LxcError(f"returning from the mounted rootfs: {exc}"), None))
+            with os.fdopen(write_end, "wb") as handle:
+                handle.write(data)
         finally:
             os._exit(0 if error is None else 1)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as handle:
         data = handle.read()
     os.waitpid(pid, 0)
-    error = pickle.loads(data) if data else LxcError("mounting the clone's rootfs failed")
+    error, result = pickle.loads(data) if data else \
+        (LxcError(f"mounting the rootfs {spec} failed (the helper died)"), None)
     if error is not None:
         raise error
-    return None
+    return result
 
 
 def _fill(kind, where, spec, rootfs, origin):
@@ -109,7 +123,9 @@ def _has_hostname(spec):
     whiteout is a 0:0 character device), else the lower one. Symlinks count as present so
     that _write_hostname can refuse them with a message."""
     kind, where = store.parse(spec)
-    layers = [where] if kind == "dir" else [where[1], where[0]]
+    if kind not in ("dir", "btrfs", "overlay"):
+        return True  # an image: only a mount tells
+    layers = [where] if kind in ("dir", "btrfs") else [where[1], where[0]]
     for layer in layers:
         try:
             st = os.lstat(os.path.join(layer, "etc", "hostname"))
@@ -233,6 +249,14 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                     rollback.made(rootfs)
                     _fill(kind, where, spec, rootfs, origin)
                 new_spec = "btrfs:" + rootfs
+            elif new_kind == "loop":
+                from ..storage import loop
+                os.mkdir(rootfs, 0o755)
+                rollback.made(rootfs)
+                image = os.path.join(newdir, loop.IMAGE)
+                rollback.made(image)
+                loop.copy_image(where, image)
+                new_spec = loop.PREFIX + image
             else:
                 os.mkdir(rootfs, 0o755)
                 rollback.made(rootfs)

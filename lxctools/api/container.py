@@ -109,7 +109,7 @@ class Container:
 
     # -- create / destroy (create issue) -------------------------------------------------
     def create(self, template=None, args=(), bdev="dir", dir=None, config_file=None,
-               quiet=False):
+               quiet=False, fstype=None, fssize=None):
         """lxc-create: TEMPLATE is a native name, an lxc-NAME script, an absolute path, or
         "none" (and its prefixes). Raises LxcError; a failed create leaves nothing behind."""
         from .create import create
@@ -119,7 +119,8 @@ class Container:
             raise LxcError("--rcfile cannot be used with create", hint="use -f FILE")
         create(name=self.name, lxcpath=self.lxcpath, template=template, args=list(args),
                bdev=bdev, rootfs_dir=dir, config_file=config_file, quiet=quiet,
-               lock=lambda: container_lock(self.lxcpath, self.name))
+               lock=lambda: container_lock(self.lxcpath, self.name), fstype=fstype,
+               fssize=fssize)
         self._doc = None
         return True
 

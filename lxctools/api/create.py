@@ -58,8 +58,10 @@ class Rollback:
 
 
 def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, config_file=None,
-           quiet=False, lock=None):
-    """Create container NAME in LXCPATH. Returns the config path; raises LxcError on failure."""
+           quiet=False, lock=None, fstype=None, fssize=None):
+    """Create container NAME in LXCPATH. Returns the config path; raises LxcError on failure.
+
+    FSTYPE, FSSIZE (bytes): the filesystem of a -B loop image (ext4, 1 GiB by default)."""
     tpl = runner.resolve(template)
     # -t none makes no rootfs (as LXC): -B is only checked for a valid type name then.
     store = backends.choose(bdev, lxcpath,
@@ -70,6 +72,13 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
     runner.check_caller(tpl, doc)
     if store != "dir" and tpl.kind != "none":
         _check_store(store, doc, rootfs_dir)
+    if store == "loop" and tpl.kind != "none":
+        from ..storage import loop
+        if os.geteuid() != 0:
+            raise LxcError("loop storage needs root (a loop device is attached to mount it)",
+                           hint="unprivileged containers can use -B dir or -B btrfs, as in LXC")
+        loop.mkfs_tool(fstype)  # refused before anything is written when it is missing
+    specs = {"fstype": fstype, "fssize": fssize}
     mode = runner.config_mode()
     rollback = Rollback()
     marker = None
@@ -95,18 +104,29 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
                 if not rollback.trees:
                     rollback.made(marker.path)
                     rollback.made(config_path)
-            rootfs = _storage(doc, container_dir, rootfs_dir, rollback, store)
+            rootfs = _storage(doc, container_dir, rootfs_dir, rollback, store, specs)
             if tpl.kind == "external":
                 doc.save(config_path, mode=mode)  # the script reads and appends to it
-            shifted = False
-            if tpl.kind == "native":
-                doc, shifted = runner.run_native(tpl, doc, name, lxcpath, container_dir, rootfs,
-                                                 args, quiet)
+
+            def populate(root):
+                shifted = False
+                if tpl.kind == "native":
+                    new, shifted = runner.run_native(tpl, doc, name, lxcpath, container_dir,
+                                                     root, args, quiet)
+                else:
+                    new = runner.run_external(tpl, config_path, name, container_dir, root,
+                                              args, quiet, doc)
+                new.prepend_lines(runner.header(tpl, args))
+                runner.own_for_idmap(new, container_dir, root, rootfs_shifted=shifted)
+                return new
+
+            if store == "loop":
+                # The template fills the image through a loop mount on LXCPATH/NAME/rootfs,
+                # in a child's private mount namespace (the device goes with it).
+                from .clone import in_rootfs
+                doc = in_rootfs(doc.conf.value("lxc.rootfs.path"), populate, rootfs)
             else:
-                doc = runner.run_external(tpl, config_path, name, container_dir, rootfs, args,
-                                          quiet, doc)
-            doc.prepend_lines(runner.header(tpl, args))
-            runner.own_for_idmap(doc, container_dir, rootfs, rootfs_shifted=shifted)
+                doc = populate(rootfs)
             doc.save(config_path, mode=mode)
             marker.finish()
             marker = None
@@ -139,7 +159,7 @@ def _check_free(container_dir, config_path):
 
 
 def _check_store(store, doc, rootfs_dir):
-    """What a btrfs create cannot do, said before the disk is touched."""
+    """What a btrfs, overlay or loop create cannot do, said before the disk is touched."""
     from .. import log
 
     if rootfs_dir:
@@ -155,8 +175,19 @@ def _check_store(store, doc, rootfs_dir):
                            hint="drop lxc.rootfs.path from the config, or use -B dir to reuse it")
 
 
-def _storage(doc, container_dir, rootfs_dir, rollback, store="dir"):
+def _storage(doc, container_dir, rootfs_dir, rollback, store="dir", specs=None):
     """Create the rootfs and record it in the config (absolute, as LXC should always have)."""
+    if store == "loop":
+        from ..storage import loop
+        specs = specs or {}
+        rootfs = os.path.join(container_dir, "rootfs")
+        image = os.path.join(container_dir, loop.IMAGE)
+        if backends.create_dir(rootfs):
+            rollback.made(rootfs)
+        loop.create_image(image, specs.get("fssize") or loop.DEFAULT_SIZE, specs.get("fstype"))
+        rollback.made(image)
+        doc.replace_item("lxc.rootfs.path", loop.PREFIX + image)
+        return rootfs
     if store == "btrfs":
         from ..storage import btrfs
         rootfs = os.path.join(container_dir, "rootfs")

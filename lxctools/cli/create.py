@@ -7,8 +7,8 @@ from ._common import complete_templates, make_parser, parse, run_tool, lxcpath_o
 
 DESCRIPTION = """Create a container.
 
-lxc-create -n NAME -t TEMPLATE [-f CONFIG] [-B dir|btrfs|best] [--dir DIR] [-P LXCPATH]
-           [-- TEMPLATE ARGS]
+lxc-create -n NAME -t TEMPLATE [-f CONFIG] [-B dir|btrfs|loop|best] [--dir DIR]
+           [--fstype TYPE] [--fssize SIZE[bkmgt]] [-P LXCPATH] [-- TEMPLATE ARGS]
 
 TEMPLATE is busybox, local, download (built in), NAME for an executable lxc-NAME in the
 template directories, an absolute path to an executable, or "none" (config only)."""
@@ -16,8 +16,7 @@ template directories, an absolute path to an executable, or "none" (config only)
 # Options of LXC's other backing stores: accepted so that scripts parse, refused with the type.
 _STORE_OPTIONS = (("--lvname", "lvm"), ("--vgname", "lvm"), ("--thinpool", "lvm"),
                   ("--rbdname", "rbd"), ("--rbdpool", "rbd"), ("--rbduser", "rbd"),
-                  ("--zfsroot", "zfs"), ("--fstype", "lvm, loop or rbd"),
-                  ("--fssize", "lvm, loop or rbd"))
+                  ("--zfsroot", "zfs"))
 
 
 def build_parser():
@@ -27,8 +26,13 @@ def build_parser():
     parser.add_argument("-f", "--config", metavar="FILE",
                         help="initial configuration (default: lxc.default_config)")
     parser.add_argument("-B", "--bdev", metavar="TYPE", help="backing store type: dir (default), btrfs (a subvolume; the "
-                             "lxcpath must be on btrfs), best (btrfs there, else dir)")
+                             "lxcpath must be on btrfs), loop (an image file LXCPATH/NAME/rootdev), "
+                             "best (btrfs there, else dir)")
     parser.add_argument("--dir", metavar="DIR", help="place the rootfs at DIR")
+    parser.add_argument("--fstype", metavar="TYPE",
+                        help="filesystem of a -B loop image (default ext4: mkfs.TYPE makes it)")
+    parser.add_argument("--fssize", metavar="SIZE[bkmgt]",
+                        help="size of a -B loop image (default 1G; no unit = MiB)")
     for option, kind in _STORE_OPTIONS:
         parser.add_argument(option, metavar="VALUE", help=f"({kind} backing store)")
     return parser
@@ -75,10 +79,20 @@ def body(argv):
         for option, kind in _STORE_OPTIONS:
             if getattr(args, option[2:]) is not None:
                 raise LxcError(f"{option} is only valid with a {kind} backing store",
-                               hint="lxctools creates dir and btrfs storage (-B dir, -B btrfs)")
+                               hint="lxctools creates dir, btrfs and loop storage")
+        fssize = None
+        if args.fstype is not None or args.fssize is not None:
+            # As LXC: only with a block store (loop here; lvm and rbd are not built) or best.
+            bdev = args.bdev or ""
+            if not ("loop".startswith(bdev) and bdev) and not ("best".startswith(bdev) and bdev):
+                raise LxcError("Filesystem type and size are only valid with block devices",
+                               hint="--fstype and --fssize go with -B loop")
+            from ..storage.loop import parse_size
+            fssize = parse_size(args.fssize) if args.fssize is not None else None
         container = Container(args.name, lxcpath_of(args))
         container.create(args.template, template_args, bdev=args.bdev, dir=args.dir,
-                         config_file=args.config, quiet=args.quiet)
+                         config_file=args.config, quiet=args.quiet, fstype=args.fstype,
+                         fssize=fssize)
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
     return 0

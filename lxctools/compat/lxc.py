@@ -293,7 +293,7 @@ class Container:
                 config_file = handle.name
             self._api.create(template=template or None, args=list(args),
                              bdev=bdevtype or "dir", config_file=config_file,
-                             quiet=bool(flags & LXC_CREATE_QUIET))
+                             quiet=bool(flags & LXC_CREATE_QUIET), fssize=fssize or None)
         except LxcError as exc:
             _complain(exc)
             return False

@@ -113,7 +113,8 @@ def mount_entry(line, root, where="lxc.mount.entry"):
 
 def mount_rootfs(spec, target, options=None):
     """lxc.rootfs.path at TARGET: `dir:PATH` / `PATH` (a bind), `overlay:LOWER:UPPER` (the
-    work dir beside UPPER, as LXC's overlay clones lay it out), `loop:FILE` / a block device."""
+    work dir beside UPPER, as LXC's overlay clones lay it out), `loop:FILE` / an image file
+    (a loop device with autoclear) / a block device."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind.startswith("/"):
         kind, rest = "dir", spec
@@ -140,16 +141,33 @@ def mount_rootfs(spec, target, options=None):
     source = rest if kind in ("loop", "block") or kind.startswith("/") else spec
     if not os.path.exists(source):
         raise MountError(f"rootfs {source} does not exist", key="lxc.rootfs.path")
+    loop_fd = None
     if stat.S_ISREG(os.stat(source).st_mode):
-        raise MountError(f"lxc.rootfs.path = {spec}: image files (loop) are not supported yet",
-                         key="lxc.rootfs.path", hint="use a directory rootfs (dir:PATH)")
-    for fstype in ("ext4", "xfs", "btrfs", "ext3", "ext2"):
+        from ..kernel import loop
         try:
-            libc.mount(source, target, fstype, flags, data)
-            return
-        except OSError:
-            continue
-    raise MountError(f"cannot mount the rootfs {source}", key="lxc.rootfs.path")
+            # autoclear: once mounted, the device lives as long as this mount (the
+            # container's mount namespace), whatever way the container ends.
+            loop_fd, device = loop.attach(source, readonly=bool(flags & MS_RDONLY))
+        except OSError as exc:
+            raise MountError(f"lxc.rootfs.path = {spec}: cannot attach a loop device: "
+                             f"{exc.strerror}", key="lxc.rootfs.path",
+                             hint="loop rootfs need root and /dev/loop-control") from None
+        image, source = source, device
+    try:
+        errors = []
+        for fstype in ("ext4", "xfs", "btrfs", "ext3", "ext2"):
+            try:
+                libc.mount(source, target, fstype, flags, data)
+                return
+            except OSError as exc:
+                errors.append(exc)
+                continue
+        what = f"{image} (via {source})" if loop_fd is not None else source
+        raise MountError(f"cannot mount the rootfs {what}: no ext4, xfs, btrfs, ext3 or ext2 "
+                         "filesystem found", key="lxc.rootfs.path")
+    finally:
+        if loop_fd is not None:
+            os.close(loop_fd)
 
 
 LXCFS = "/var/lib/lxcfs"

@@ -2,8 +2,8 @@
 
 LXC's -B takes one type, `best`, or a comma list meaning "the first that works"; `best` tries
 btrfs, zfs, lvm, dir, rbd in that order (storage.c). lxctools makes dir, btrfs (when the
-lxcpath is on btrfs) and loop; zfs, lvm, rbd, nbd and overlay are recognised so that the
-refusal can name them. Every refusal comes before anything is written.
+lxcpath is on btrfs), overlay and loop (an image file); zfs, lvm, rbd and nbd are recognised
+so that the refusal can name them. Every refusal comes before anything is written.
 """
 
 import os
@@ -11,12 +11,13 @@ import os
 from ..errors import LxcError
 
 LXC_TYPES = ("dir", "btrfs", "zfs", "lvm", "rbd", "overlay", "overlayfs", "loop", "nbd")
-CREATABLE = ("dir", "btrfs", "overlay")
+CREATABLE = ("dir", "btrfs", "overlay", "loop")
 BEST_ORDER = ("btrfs", "zfs", "lvm", "dir", "rbd")
 
 
 def choose(bdev, lxcpath="/", *, on_btrfs=None):
-    """The store to create for -B BDEV in LXCPATH ('dir', 'btrfs' or 'loop'), or a refusal.
+    """The store to create for -B BDEV in LXCPATH ('dir', 'btrfs', 'overlay' or 'loop'), or
+    a refusal.
 
     ON_BTRFS(path) tells whether a path is on btrfs (storage/btrfs.py's probe by default)."""
     if bdev in (None, "", "none", "dir"):
@@ -46,9 +47,9 @@ def choose(bdev, lxcpath="/", *, on_btrfs=None):
             return kind
     if len(wanted) == 1:
         raise LxcError(f"storage type {wanted[0]} is not supported by lxctools",
-                       hint="use -B dir or -B btrfs (lxcpath on btrfs)")
+                       hint="use -B dir, -B btrfs (lxcpath on btrfs), -B overlay or -B loop")
     raise LxcError(f"none of the storage types {bdev} can be created here",
-                   hint="lxctools makes dir and btrfs (lxcpath on btrfs)")
+                   hint="lxctools makes dir, btrfs (lxcpath on btrfs), overlay and loop")
 
 
 def create_dir(path, mode=0o755):

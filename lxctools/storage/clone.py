@@ -32,13 +32,14 @@ def parse(spec):
     return kind, rest
 
 
-CLONABLE = ("dir", "overlay", "btrfs")
+CLONABLE = ("dir", "overlay", "btrfs", "loop")
 
 
 def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
-    """The store of the clone ('dir', 'overlay' or 'btrfs'), or a refusal before anything is
-    written. A btrfs clone of a btrfs origin is a snapshot when -s is given or both are on
-    one filesystem (the caller checks), else a new subvolume filled by rsync (as LXC)."""
+    """The store of the clone ('dir', 'overlay', 'btrfs' or 'loop'), or a refusal before
+    anything is written. A btrfs clone of a btrfs origin is a snapshot when -s is given or
+    both are on one filesystem (the caller checks), else a new subvolume filled by rsync (as
+    LXC). A loop clone is a sparse copy of the origin's image."""
     if not spec:
         raise LxcError("No rootfs specified", hint="the origin's config has no lxc.rootfs.path")
     if oldname not in spec:
@@ -48,12 +49,13 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
     kind, _ = parse(spec)
     if kind not in CLONABLE:
         raise LxcError(f"cloning a {kind} rootfs is not supported",
-                       hint="lxctools clones dir, overlay and btrfs containers")
+                       hint="lxctools clones dir, overlay, btrfs and loop containers")
     if bdevtype in OVERLAY_TYPES:
-        if kind == "btrfs":
+        if kind not in ("dir", "overlay"):
             # LXC's overlay driver only stacks on dir and overlay rootfs paths.
-            raise LxcError("an overlay snapshot of a btrfs container is not supported (as LXC)",
-                           hint="lxc-copy -s without -B makes a btrfs snapshot")
+            raise LxcError(f"an overlay snapshot of a {kind} container is not supported (as LXC)",
+                           hint="lxc-copy -s without -B makes a btrfs snapshot" if kind == "btrfs"
+                           else "copy it without -s")
         new = "overlay"
     elif bdevtype in (None, "", "best"):
         if snapshot and kind == "dir":
@@ -67,6 +69,11 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
             raise LxcError("Directories cannot be snapshotted",
                            hint="-s makes an overlay clone: drop -B dir, or drop -s for a copy")
         new = "dir"
+    elif bdevtype == "loop":
+        if kind != "loop":
+            raise LxcError(f"a loop clone of a {kind} container is not supported by lxctools",
+                           hint="copy it with -B dir (or -B btrfs on btrfs)")
+        new = "loop"
     elif bdevtype == "btrfs":
         if snapshot and kind != "btrfs":
             raise LxcError(f"btrfs snapshot from {kind} backing store is not supported",
@@ -74,7 +81,12 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
         new = "btrfs"
     else:
         raise LxcError(f"backing store {bdevtype} is not supported for clones",
-                       hint="use -B dir, -B btrfs or -B overlay")
+                       hint="use -B dir, -B btrfs, -B loop or -B overlay")
+    if new == "loop" and snapshot:
+        raise LxcError("The loop storage driver does not support snapshots",
+                       hint="drop -s: the clone gets a copy of the image")
+    if new == "loop" and not os.path.isfile(parse(spec)[1]):
+        raise LxcError(f"rootfs image {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
     if new == "overlay" and not snapshot:
         raise LxcError("The overlay storage driver can only be used for snapshots",
                        hint="add -s (lxc-copy -s -B overlay)")

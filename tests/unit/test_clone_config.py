@@ -104,3 +104,23 @@ def test_storage_plan_btrfs(tmp_path):
         plan(spec, snapshot=True, bdevtype="dir", **same)
     with pytest.raises(Exception, match="does not exist"):
         plan(f"btrfs:{lp}/c1/gone", snapshot=False, bdevtype=None, **same)
+
+
+def test_storage_plan_loop(tmp_path):
+    lp = str(tmp_path)
+    os.makedirs(os.path.join(lp, "c1", "rootfs"))
+    (tmp_path / "c1" / "rootdev").write_bytes(b"")
+    spec = f"loop:{lp}/c1/rootdev"
+    same = dict(oldname="c1", oldpath=lp, newpath=lp)
+    assert plan(spec, snapshot=False, bdevtype=None, **same) == "loop"
+    assert plan(spec, snapshot=False, bdevtype="loop", **same) == "loop"
+    assert plan(spec, snapshot=False, bdevtype=None, oldname="c1", oldpath=lp, newpath="/m") == "dir"
+    assert plan(spec, snapshot=False, bdevtype="dir", **same) == "dir"
+    with pytest.raises(Exception, match="The loop storage driver does not support snapshots"):
+        plan(spec, snapshot=True, bdevtype=None, **same)
+    with pytest.raises(Exception, match="a loop clone of a dir container"):
+        plan(f"dir:{lp}/c1/rootfs", snapshot=False, bdevtype="loop", **same)
+    with pytest.raises(Exception, match="an overlay snapshot of a loop container"):
+        plan(spec, snapshot=True, bdevtype="overlay", **same)
+    with pytest.raises(Exception, match="rootfs image .* does not exist"):
+        plan(f"loop:{lp}/c1/gone", snapshot=False, bdevtype=None, **same)

@@ -237,3 +237,48 @@ def test_info_forms():
     assert ends_with_newline("lxc.mount.entry") and ends_with_newline("lxc.hook.pre-start")
     assert ends_with_newline("lxc.cgroup2.memory.max")
     assert not ends_with_newline("lxc.idmap") and not ends_with_newline("lxc.sysctl.net.x")
+
+
+def test_loop_fssize_as_lxc_reads_it():
+    from lxctools.storage.loop import DEFAULT_SIZE, parse_size
+    assert parse_size(None) == DEFAULT_SIZE == 1 << 30
+    assert parse_size("300") == 300 << 20           # no unit: MiB
+    assert parse_size("2G") == parse_size("2g") == 2 << 30
+    assert parse_size("512k") == 512 << 10
+    assert parse_size("4096B") == 4096
+    assert parse_size("1t") == 1 << 40
+    assert parse_size("0x10M") == 16 << 20          # strtoull base 0, as LXC
+    for bad in ("", "G", "1.5G", "12Q", "0", "-1"):
+        with pytest.raises(LxcError):
+            parse_size(bad)
+
+
+def test_loop_ioctl_structures():
+    from lxctools.kernel import loop
+    # <linux/loop.h>: struct loop_info64 is 232 bytes, struct loop_config 304.
+    assert loop._INFO64.size == 232
+    assert len(loop._config(3, loop.LO_FLAGS_AUTOCLEAR, "/x")) == 304
+    info = loop._info64("/img", loop.LO_FLAGS_AUTOCLEAR)
+    assert int.from_bytes(info[loop._FLAGS_OFFSET:loop._FLAGS_OFFSET + 4], "little") == 4
+    assert info[56:60] == b"/img"
+
+
+def test_loop_choice():
+    assert backends.choose("loop", "/l", on_btrfs=lambda p: False) == "loop"
+    assert backends.choose("lvm,loop", "/l", on_btrfs=lambda p: False) == "loop"
+
+
+def test_sparse_image_copy(tmp_path):
+    from lxctools.storage.loop import copy_image
+    src = tmp_path / "img"
+    with open(src, "wb") as handle:
+        handle.truncate(64 << 20)
+        handle.seek(1 << 20)
+        handle.write(b"a" * 4096)
+        handle.seek(40 << 20)
+        handle.write(b"b" * 10000)
+    copy_image(str(src), str(tmp_path / "copy"))
+    copy = tmp_path / "copy"
+    assert copy.read_bytes() == src.read_bytes()
+    assert os.stat(copy).st_blocks * 512 < (1 << 20)
+    assert oct(os.stat(copy).st_mode & 0o777) == "0o600"
