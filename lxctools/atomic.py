@@ -5,11 +5,12 @@ old file untouched. Importable from every layer, like errors and paths.
 """
 
 import os
-import tempfile
 
 
 def atomic_write(path, data, mode=0o644, *, uid=None, gid=None):
     """Replace PATH with DATA (str or bytes)."""
+    import tempfile  # not at the top: lxc-attach and lxc-stop load this module, rarely write
+
     directory = os.path.dirname(os.path.abspath(path))
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")

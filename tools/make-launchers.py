@@ -24,15 +24,18 @@ def _site_packages():
 
     version = "python%d.%d" % sys.version_info[:2]
     prefixes = [sys.prefix]
-    if sys.prefix != sys.base_prefix:
-        # a venv: its pyvenv.cfg says whether the base interpreter's packages count too
-        try:
-            with open(os.path.join(sys.prefix, "pyvenv.cfg")) as handle:
-                cfg = handle.read().replace(" ", "").lower()
-        except OSError:
-            cfg = ""
+    # A venv: without site, sys.prefix stays the base interpreter's, so look for pyvenv.cfg
+    # where site would (beside the executable's directory); it also says whether the base
+    # interpreter's packages count too.
+    venv = os.path.dirname(os.path.dirname(sys.executable))
+    try:
+        with open(os.path.join(venv, "pyvenv.cfg")) as handle:
+            cfg = handle.read().replace(" ", "").lower()
+        prefixes = [venv]
         if "include-system-site-packages=true" in cfg:
             prefixes.append(sys.base_prefix)
+    except OSError:
+        pass
     found = []
     for prefix in prefixes:
         lib = os.path.join(prefix, "lib", version, "site-packages")

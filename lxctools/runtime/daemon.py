@@ -11,9 +11,9 @@ records (`commands.state_dir`), re-binding their command sockets and watching th
 through pidfds; only their console ptys are lost.
 """
 
+import _socket  # the client side needs only this; socket.py (enum, selectors) costs ~4 ms
 import json
 import os
-import socket
 import sys
 
 from ..errors import LxcError
@@ -71,7 +71,7 @@ def start_in_daemon(lxcpath, name, options):
 
 
 def connect(lxcpath):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(daemon_socket(lxcpath))
     except (ConnectionRefusedError, FileNotFoundError):
@@ -187,6 +187,8 @@ class Daemon:
         return time.monotonic() - self.idle_since > 5
 
     def serve(self, ready_fd):
+        import socket
+
         from ..kernel import libc
         from .supervisor import Loop
 
@@ -222,7 +224,7 @@ class Daemon:
             conn, _ = self.listener.accept()
         except OSError:
             return
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
         if int.from_bytes(creds[4:8], sys.byteorder) not in (0, os.geteuid()):
             conn.close()
             return
