@@ -97,9 +97,13 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
     """Remove container NAME (stopped, locked by the caller); return the paths removed."""
     container_dir = canonical(os.path.join(lxcpath, name))
     conf = document.conf
-    if clones_of(container_dir):
-        raise LxcError(f"Container {name} has clones that depend on it: not removing",
-                       hint=f"destroy the clones listed in {container_dir}/lxc_snapshots first")
+    clones = clones_of(container_dir)
+    if clones:
+        named = ", ".join(f"{clone} (in {path})" if path != lxcpath else clone
+                          for path, clone in clones)
+        raise LxcError(f"Container {name} has clones that depend on it: not removing "
+                       f"({named})",
+                       hint=f"destroy those first (they are listed in {container_dir}/lxc_snapshots)")
     snaps = snapshots_of(container_dir)
     if snaps and not snapshots:
         raise LxcError(f"Container {name} has snapshots: not removing",

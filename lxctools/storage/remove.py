@@ -92,10 +92,12 @@ def remove_tree(path, *, dry_run=False, proc="/proc"):
     return removed
 
 
-def _open_dir(name, dir_fd):
+def _open_dir(name, dir_fd, dry_run=False):
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
     except PermissionError:
+        if dry_run:
+            raise  # a dry run changes nothing, modes included
         # A directory without search permission (mode 000) inside a rootfs: allow ourselves in.
         os.chmod(name, 0o700, dir_fd=dir_fd, follow_symlinks=False)
         return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
@@ -158,8 +160,13 @@ def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
             continue
         if is_dir:
             try:
-                child_fd = _open_dir(entry_name, fd)
+                child_fd = _open_dir(entry_name, fd, dry_run)
             except OSError as exc:
+                if dry_run and isinstance(exc, PermissionError):
+                    # e.g. overlayfs's work/work (mode 000, the container root's) listed from
+                    # outside the user namespace: it goes; what is inside cannot be listed.
+                    removed.append(child)
+                    continue
                 errors.append(f"{child}: {exc.strerror}")
                 continue
             child_dev = os.fstat(child_fd).st_dev

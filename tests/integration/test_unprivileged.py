@@ -128,3 +128,34 @@ def test_usernsexec_maps_the_subordinate_ids(user):
     bad = as_user("lxc-usernsexec", "-m", "x:0:1", "--", "true")
     assert bad.returncode == 1 and "bad map" in bad.stderr
     assert as_user("lxc-usernsexec", "-h").returncode == 0
+
+
+def test_overlay_snapshot_clone_as_a_user(user):
+    """lxc-copy -s as the user: the kernel (>= 5.11) lets a user namespace mount overlayfs,
+    so the clone stands on the origin's rootfs and writes only into its own delta, owned by
+    the subuid base; destroy takes the clone and then the origin."""
+    made = as_user("lxc-create", "-n", "uo", "-t", "busybox")
+    assert made.returncode == 0, made.stderr
+    clone = as_user("lxc-copy", "-n", "uo", "-N", "uo2", "-s")
+    assert clone.returncode == 0, clone.stderr
+    base = os.path.join(user["home"], ".local/share/lxc")
+    with open(os.path.join(base, "uo2", "config")) as handle:
+        assert (f"lxc.rootfs.path = overlay:{base}/uo/rootfs:{base}/uo2/overlay/delta\n"
+                in handle.read())
+    started = as_user("lxc-start", "-n", "uo2")
+    assert started.returncode == 0, started.stderr
+    try:
+        wrote = as_user("lxc-attach", "-n", "uo2", "--", "sh", "-c",
+                        "id -u; echo clone > /root/written")
+        assert wrote.returncode == 0 and wrote.stdout.strip() == "0", wrote.stderr
+    finally:
+        as_user("lxc-stop", "-n", "uo2", "-k")
+    written = os.path.join(base, "uo2", "overlay", "delta", "root", "written")
+    assert os.stat(written).st_uid == user["base"]
+    assert not os.path.exists(os.path.join(base, "uo", "rootfs", "root", "written"))
+    refused = as_user("lxc-destroy", "-n", "uo")
+    assert refused.returncode != 0 and "uo2" in refused.stderr, refused.stderr
+    for name in ("uo2", "uo"):
+        gone = as_user("lxc-destroy", "-n", name)
+        assert gone.returncode == 0, gone.stderr
+    assert os.listdir(base) == []
