@@ -92,7 +92,25 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
                        hint="add -s (lxc-copy -s -B overlay)")
     if new in ("dir", "btrfs") and kind in ("dir", "btrfs") and not os.path.isdir(parse(spec)[1]):
         raise LxcError(f"rootfs {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
+    if new == "overlay" and os.geteuid() != 0:
+        check_user_overlay()
     return new
+
+
+def check_user_overlay(release=None):
+    """An ordinary user's overlay clone is mounted in the container's user namespace, which
+    Linux allows from 5.11 on: refuse before anything is copied on an older kernel."""
+    import platform
+
+    release = release or platform.release()
+    numbers = []
+    for part in release.split("-")[0].split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit())
+        numbers.append(int(digits) if digits else 0)
+    if tuple(numbers) < (5, 11):
+        raise LxcError(f"an overlay clone of an unprivileged container needs Linux 5.11 or "
+                       f"newer (overlayfs in a user namespace); this kernel is {release}",
+                       hint="copy it without -s (a full copy), or clone as root")
 
 
 def btrfs_method(spec, newrootfs, snapshot):

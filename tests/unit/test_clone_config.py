@@ -124,3 +124,17 @@ def test_storage_plan_loop(tmp_path):
         plan(spec, snapshot=True, bdevtype="overlay", **same)
     with pytest.raises(Exception, match="rootfs image .* does not exist"):
         plan(f"loop:{lp}/c1/gone", snapshot=False, bdevtype=None, **same)
+
+
+def test_user_overlay_clone_needs_linux_5_11():
+    import pytest
+
+    from lxctools.errors import LxcError
+    from lxctools.storage.clone import check_user_overlay
+
+    check_user_overlay("5.11.0")
+    check_user_overlay("6.18.44-fc-v1098")
+    with pytest.raises(LxcError, match="5.11 or newer.*5.10.0-28-amd64"):
+        check_user_overlay("5.10.0-28-amd64")
+    with pytest.raises(LxcError, match="4.19.0"):
+        check_user_overlay("4.19.0")
