@@ -117,6 +117,17 @@ def _fill(kind, where, spec, rootfs, origin):
                   os.path.join(origin.dir, "rootfs"))
 
 
+def _as_container_root(conf, work, what):
+    """WORK() as the container's root for a non-root caller of an unprivileged container
+    (LXC's userns_exec_1): the kernel lets only the owner of a subvolume, mapped root here,
+    snapshot it. Root, or a container without lxc.idmap, calls it directly."""
+    lines = conf.value("lxc.idmap") or []
+    if os.geteuid() == 0 or not lines:
+        return work()
+    from ..runtime.userns import run_in_userns
+    return run_in_userns(lines, lambda _uid, _gid: work(), what)
+
+
 def _has_hostname(spec):
     """Whether the rootfs SPEC has an etc/hostname to rewrite, looked up without mounting
     (an overlay mount is most of a snapshot clone's time): the upper layer decides (a
@@ -229,7 +240,10 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 except FileExistsError:
                     if os.path.islink(newdir) or not os.path.isdir(newdir):
                         raise LxcError(f"{newdir} exists and is not a directory") from None
-                os.chmod(newdir, 0o770)
+                if os.stat(newdir).st_mode & 0o7777 != 0o770:
+                    # (a restore over a user's unprivileged container: the directory is
+                    # container root's, already 0770, and not ours to chmod)
+                    os.chmod(newdir, 0o770)
                 marker = partial.Marker(newdir)
                 if not rollback.trees:
                     rollback.made(marker.path)
@@ -242,7 +256,8 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
             elif new_kind == "btrfs":
                 from ..storage import btrfs
                 if method == "snapshot":
-                    btrfs.snapshot(where, rootfs)
+                    _as_container_root(origin.conf, lambda: btrfs.snapshot(where, rootfs),
+                                       "snapshotting the btrfs rootfs")
                     rollback.made(rootfs)
                 else:
                     btrfs.create(rootfs)

@@ -101,16 +101,18 @@ def listing(container):
 
 def _destroy_keeping_snaps(container):
     """LXC's destroy as restore uses it: everything but the snaps directory goes."""
-    from .destroy import _forget_origin
+    from .destroy import _forget_origin, _remove
     from ..runtime.hooks import run_hooks
-    from ..storage.remove import check_no_mounts, remove_tree
+    from ..storage.remove import check_no_mounts
 
     check_no_mounts(container.dir)
     run_hooks("destroy", container.name, container.conf, container.config_file_name)
     _forget_origin(container.dir)
     for entry in os.listdir(container.dir):
         if entry != "snaps":
-            remove_tree(os.path.join(container.dir, entry))
+            # as the container's root for a user's unprivileged container (its files are
+            # owned by subordinate ids)
+            _remove(os.path.join(container.dir, entry), container.conf)
 
 
 def restore(container, snapname, newname=None):

@@ -83,3 +83,45 @@ def bworld(tmp_path):
             yield w
         finally:
             _stop_all(w)
+
+
+BT_USER = "bt-unpriv"  # this file's own user (others' tests use their own names)
+
+
+@pytest.fixture
+def bt_user():
+    """An ordinary user with subordinate ids and a default config mapping them."""
+    import pwd
+    from conftest import require_root
+
+    require_root()
+    subprocess.run(["userdel", "-r", BT_USER], capture_output=True)
+    subprocess.run(["sed", "-i", f"/^{BT_USER}:/d", "/etc/subuid", "/etc/subgid"])
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", BT_USER], check=True)
+    try:
+        start, count = 700000, 65536
+        subprocess.run(["usermod", "--add-subuids", f"{start}-{start + count - 1}",
+                        "--add-subgids", f"{start}-{start + count - 1}", BT_USER], check=True)
+        home = pwd.getpwnam(BT_USER).pw_dir
+        conf = os.path.join(home, ".config/lxc")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "default.conf"), "w") as handle:
+            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {start} {count}\n"
+                         f"lxc.idmap = g 0 {start} {count}\n")
+        subprocess.run(["chown", "-R", f"{BT_USER}:{BT_USER}", os.path.join(home, ".config")],
+                       check=True)
+        yield {"name": BT_USER, "home": home, "base": start, "count": count}
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", BT_USER], capture_output=True)
+        subprocess.run(["userdel", "-r", BT_USER], capture_output=True)
+        subprocess.run(["sed", "-i", f"/^{BT_USER}:/d", "/etc/subuid", "/etc/subgid"])
+
+
+def as_bt_user(tool, *args):
+    """Our TOOL run by BT_USER through a login shell."""
+    import shlex
+    from conftest import ours_for_anyone
+
+    command = " ".join(shlex.quote(a) for a in [ours_for_anyone(tool), *args])
+    return subprocess.run(["su", "-", BT_USER, "-c", command], capture_output=True, text=True,
+                          cwd="/", timeout=120)

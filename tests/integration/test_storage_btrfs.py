@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from btrfsfs import bworld, subvolume_info, subvolumes  # noqa: F401  (fixture)
+from btrfsfs import bt_user, bworld, subvolume_info, subvolumes  # noqa: F401  (fixtures)
 from lxcenv import World
 
 import pytest
@@ -339,3 +339,52 @@ def test_image_cache_on_btrfs_makes_snapshots(bworld):
     for name in ("bt-i1", "bt-i2", "bt-i3"):
         assert w.ours("lxc-destroy", "-n", name).returncode == 0
     assert subvolumes(w.fs) == [rel(w, tree)]
+
+
+def test_unprivileged_user_snapshots_and_destroys(bt_user):
+    """A user's unprivileged container on btrfs: the snapshot is taken as the container's
+    root in a user namespace (the kernel lets only a subvolume's owner snapshot it), as
+    LXC's userns_exec_1; destroy deletes the subvolumes without CAP_SYS_ADMIN."""
+    import shutil
+    import tempfile
+    from btrfsfs import as_bt_user, btrfs_mounted
+
+    top = tempfile.mkdtemp(prefix="bt-ufs-")
+    os.chmod(top, 0o755)
+    try:
+        with btrfs_mounted(os.path.join(top, "fs")) as fs:
+            os.chmod(fs, 0o755)
+            lp = os.path.join(fs, "lp")
+            os.mkdir(lp)
+            shutil.chown(lp, bt_user["name"], bt_user["name"])
+
+            def run(tool, *args):
+                done = as_bt_user(tool, "-P", lp, *args)
+                assert done.returncode == 0, (tool, args, done.stderr)
+                return done
+
+            run("lxc-create", "-n", "bt-u1", "-t", "busybox", "-B", "btrfs")
+            rootfs = os.path.join(lp, "bt-u1", "rootfs")
+            assert os.stat(rootfs).st_ino == 256 and os.stat(rootfs).st_uid == bt_user["base"]
+            run("lxc-copy", "-n", "bt-u1", "-N", "bt-u2", "-s")
+            assert subvolume_info(os.path.join(lp, "bt-u2", "rootfs"))["Parent UUID"] == \
+                subvolume_info(rootfs)["UUID"]
+            run("lxc-start", "-n", "bt-u2")
+            try:
+                out = run("lxc-attach", "-n", "bt-u2", "--", "sh", "-c", "hostname; id -u; echo u > /w")
+                assert out.stdout.split() == ["bt-u2", "0"]
+            finally:
+                run("lxc-stop", "-n", "bt-u2", "-k")
+            assert os.stat(os.path.join(lp, "bt-u2", "rootfs", "w")).st_uid == bt_user["base"]
+            run("lxc-snapshot", "-n", "bt-u1")
+            run("lxc-snapshot", "-n", "bt-u1", "-r", "snap0")
+            run("lxc-snapshot", "-n", "bt-u1", "-r", "snap0", "-N", "bt-u3")
+            assert sorted(subvolumes(fs)) == sorted(
+                os.path.relpath(os.path.join(lp, p, "rootfs"), fs)
+                for p in ("bt-u1", "bt-u2", "bt-u3", "bt-u1/snaps/snap0"))
+            run("lxc-destroy", "-n", "bt-u1", "-s")
+            run("lxc-destroy", "-n", "bt-u2")
+            run("lxc-destroy", "-n", "bt-u3")
+            assert subvolumes(fs) == [] and os.listdir(lp) == []
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
