@@ -219,6 +219,12 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     kind, where = store.parse(spec)
     new_kind = store.plan(spec, oldname=origin.name, oldpath=origin.lxcpath, newpath=newpath,
                           snapshot=snapshot, bdevtype=bdevtype)
+    if "loop" in (kind, new_kind) and os.geteuid() != 0:
+        raise LxcError("loop containers need root: cloning one mounts its image through a "
+                       "loop device", hint="as a user, use dir, overlay or btrfs containers")
+    if new_kind == "loop" and kind != "loop":
+        from ..storage import loop
+        loop.mkfs_tool(loop.DEFAULT_FSTYPE)
     method = None
     if new_kind == "btrfs":
         method = store.btrfs_method(spec, os.path.join(newdir, "rootfs"), snapshot)
@@ -269,9 +275,15 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 os.mkdir(rootfs, 0o755)
                 rollback.made(rootfs)
                 image = os.path.join(newdir, loop.IMAGE)
-                rollback.made(image)
-                loop.copy_image(where, image)
                 new_spec = loop.PREFIX + image
+                if kind == "loop":
+                    loop.copy_image(where, image)
+                    rollback.made(image)
+                else:
+                    # As LXC: a new filesystem of the default size, the rootfs rsynced in.
+                    loop.create_image(image, loop.DEFAULT_SIZE, loop.DEFAULT_FSTYPE)
+                    rollback.made(image)
+                    in_rootfs(new_spec, lambda mounted: store.rsync(where, mounted), rootfs)
             else:
                 os.mkdir(rootfs, 0o755)
                 rollback.made(rootfs)

@@ -39,7 +39,8 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
     """The store of the clone ('dir', 'overlay', 'btrfs' or 'loop'), or a refusal before
     anything is written. A btrfs clone of a btrfs origin is a snapshot when -s is given or
     both are on one filesystem (the caller checks), else a new subvolume filled by rsync (as
-    LXC). A loop clone is a sparse copy of the origin's image."""
+    LXC). A loop clone of a loop origin is a sparse copy of its image; of a dir or btrfs
+    origin a new 1 GiB ext4 image the rootfs is rsynced into (LXC's default size)."""
     if not spec:
         raise LxcError("No rootfs specified", hint="the origin's config has no lxc.rootfs.path")
     if oldname not in spec:
@@ -70,7 +71,7 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
                            hint="-s makes an overlay clone: drop -B dir, or drop -s for a copy")
         new = "dir"
     elif bdevtype == "loop":
-        if kind != "loop":
+        if kind not in ("loop", "dir", "btrfs"):
             raise LxcError(f"a loop clone of a {kind} container is not supported by lxctools",
                            hint="copy it with -B dir (or -B btrfs on btrfs)")
         new = "loop"
@@ -85,12 +86,13 @@ def plan(spec, *, oldname, oldpath, newpath, snapshot, bdevtype):
     if new == "loop" and snapshot:
         raise LxcError("The loop storage driver does not support snapshots",
                        hint="drop -s: the clone gets a copy of the image")
-    if new == "loop" and not os.path.isfile(parse(spec)[1]):
+    if new == "loop" and kind == "loop" and not os.path.isfile(parse(spec)[1]):
         raise LxcError(f"rootfs image {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
     if new == "overlay" and not snapshot:
         raise LxcError("The overlay storage driver can only be used for snapshots",
                        hint="add -s (lxc-copy -s -B overlay)")
-    if new in ("dir", "btrfs") and kind in ("dir", "btrfs") and not os.path.isdir(parse(spec)[1]):
+    if new in ("dir", "btrfs", "loop") and kind in ("dir", "btrfs") and \
+            not os.path.isdir(parse(spec)[1]):
         raise LxcError(f"rootfs {parse(spec)[1]} does not exist", key="lxc.rootfs.path")
     if new == "overlay" and os.geteuid() != 0:
         check_user_overlay()

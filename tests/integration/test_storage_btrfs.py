@@ -388,3 +388,33 @@ def test_unprivileged_user_snapshots_and_destroys(bt_user):
             assert subvolumes(fs) == [] and os.listdir(lp) == []
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_each_destroys_the_others_btrfs_containers(bworld):
+    """Bookkeeping and layout are LXC's: real lxc-destroy -s removes our container with its
+    snapshot, ours removes real LXC's (subvolumes included); each starts the other's."""
+    w = bworld
+    create(w, "bt-x1")
+    create(w, "bt-x2", True)
+    assert w.ours("lxc-snapshot", "-n", "bt-x1").returncode == 0
+    assert w.real("lxc-snapshot", "-n", "bt-x2").returncode == 0
+    # Swap lxcpaths: btrfs can rename a directory holding subvolumes.
+    os.rename(w.cdir("bt-x1"), os.path.join(w.real_lp, "bt-x1"))
+    os.rename(w.cdir("bt-x2", True), os.path.join(w.lp, "bt-x2"))
+    for path in (os.path.join(w.real_lp, "bt-x1"), os.path.join(w.lp, "bt-x2")):
+        old, new = (w.lp, w.real_lp) if path.startswith(w.real_lp) else (w.real_lp, w.lp)
+        for config in (os.path.join(path, "config"), os.path.join(path, "snaps", "snap0", "config")):
+            with open(config) as handle:
+                text = handle.read().replace(old, new)
+            with open(config, "w") as handle:
+                handle.write(text)
+    for runner, name in ((w.real, "bt-x1"), (w.ours, "bt-x2")):
+        assert runner("lxc-start", "-n", name).returncode == 0
+        try:
+            assert runner("lxc-attach", "-n", name, "--", "hostname").stdout.strip() == name
+        finally:
+            runner("lxc-stop", "-n", name, "-k")
+        proc = runner("lxc-destroy", "-n", name, "-s")
+        assert proc.returncode == 0, proc.stderr
+    assert subvolumes(w.fs) == []
+    assert os.listdir(w.lp) == [] and os.listdir(w.real_lp) == []

@@ -179,12 +179,13 @@ def test_refusals_before_anything_is_written(world, tmp_path):
         proc = w.ours("lxc-create", "-n", "lo-x", "-t", "busybox", *extra, lxcpath=lp)
         assert proc.returncode == 1 and message in proc.stderr, (extra, proc.stderr)
         assert not os.path.exists(lp)
-    # Clones: -B loop of a dir container, -s -B overlay of a loop one.
+    # Clones: -B loop of an overlay container, -s -B overlay of a loop one.
     assert w.ours("lxc-create", "-n", "lo-dir", "-t", "busybox").returncode == 0
+    assert w.ours("lxc-copy", "-n", "lo-dir", "-N", "lo-ovl", "-s").returncode == 0
     create(w, "lo-img")
     before = sorted(os.listdir(w.lp))
-    for args, message in ((["-n", "lo-dir", "-N", "lo-x", "-B", "loop"],
-                           "a loop clone of a dir container is not supported"),
+    for args, message in ((["-n", "lo-ovl", "-N", "lo-x", "-B", "loop"],
+                           "a loop clone of a overlay container is not supported"),
                           (["-n", "lo-img", "-N", "lo-x", "-s", "-B", "overlay"],
                            "an overlay snapshot of a loop container is not supported")):
         proc = w.ours("lxc-copy", *args)
@@ -221,3 +222,54 @@ def test_kill_9_mid_create_leaves_no_half_container_nor_device(world):
     assert os.path.exists(os.path.join(w.cdir("lo-k"), "partial"))
     assert w.ours("lxc-ls", "-1").stdout == ""
     assert not os.path.exists(w.cdir("lo-k"))
+
+
+def test_each_starts_the_others_loop_container(world):
+    """Real LXC starts and destroys our loop container, ours starts and destroys real LXC's."""
+    w = world
+    create(w, "lo-ours")
+    create(w, "lo-real", True)
+    theirs_in_ours = os.path.join(w.lp, "lo-real")
+    subprocess.run(["cp", "-a", w.cdir("lo-real", True), theirs_in_ours], check=True)
+    with open(os.path.join(theirs_in_ours, "config")) as handle:
+        text = handle.read().replace(w.real_lp, w.lp)
+    with open(os.path.join(theirs_in_ours, "config"), "w") as handle:
+        handle.write(text)
+    ours_in_real = os.path.join(w.real_lp, "lo-ours")
+    subprocess.run(["cp", "-a", w.cdir("lo-ours"), ours_in_real], check=True)
+    with open(os.path.join(ours_in_real, "config")) as handle:
+        text = handle.read().replace(w.lp, w.real_lp)
+    with open(os.path.join(ours_in_real, "config"), "w") as handle:
+        handle.write(text)
+    for runner, name, lp in ((w.ours, "lo-real", w.lp), (w.real, "lo-ours", w.real_lp)):
+        image = os.path.join(lp, name, "rootdev")
+        assert runner("lxc-start", "-n", name).returncode == 0
+        try:
+            out = runner("lxc-attach", "-n", name, "--", "hostname")
+            assert out.returncode == 0, out.stderr
+        finally:
+            runner("lxc-stop", "-n", name, "-k")
+        wait_detached(image)
+        assert runner("lxc-destroy", "-n", name).returncode == 0
+        assert not os.path.exists(os.path.join(lp, name))
+
+
+def test_loop_copy_of_a_dir_container_like_lxc(world):
+    """-B loop from a dir container: a new 1 GiB ext4 image with the rootfs copied in, as LXC."""
+    w = world
+    for runner in (w.ours, w.real):
+        assert runner("lxc-create", "-n", "lo-src", "-t", "busybox").returncode == 0
+        proc = runner("lxc-copy", "-n", "lo-src", "-N", "lo-new", "-B", "loop")
+        assert proc.returncode == 0, proc.stderr
+    assert normal(w.config("lo-new"), w.lp) == normal(w.config("lo-new", True), w.real_lp)
+    image = os.path.join(w.cdir("lo-new"), "rootdev")
+    for d in (w.cdir("lo-new"), w.cdir("lo-new", True)):
+        st = os.stat(os.path.join(d, "rootdev"))
+        assert st.st_size == (1 << 30) + 1 and oct(st.st_mode) == "0o100600"
+    assert w.ours("lxc-start", "-n", "lo-new").returncode == 0
+    try:
+        out = w.ours("lxc-attach", "-n", "lo-new", "--", "sh", "-c", "hostname; ls /bin/busybox")
+        assert out.stdout.split() == ["lo-new", "/bin/busybox"], out.stderr
+    finally:
+        w.ours("lxc-stop", "-n", "lo-new", "-k")
+    wait_detached(image)

@@ -118,8 +118,10 @@ def test_storage_plan_loop(tmp_path):
     assert plan(spec, snapshot=False, bdevtype="dir", **same) == "dir"
     with pytest.raises(Exception, match="The loop storage driver does not support snapshots"):
         plan(spec, snapshot=True, bdevtype=None, **same)
-    with pytest.raises(Exception, match="a loop clone of a dir container"):
-        plan(f"dir:{lp}/c1/rootfs", snapshot=False, bdevtype="loop", **same)
+    assert plan(f"dir:{lp}/c1/rootfs", snapshot=False, bdevtype="loop", **same) == "loop"
+    with pytest.raises(Exception, match="a loop clone of a overlay container"):
+        plan(f"overlay:{lp}/c0/rootfs:{lp}/c1/overlay/delta", snapshot=False, bdevtype="loop",
+             **same)
     with pytest.raises(Exception, match="an overlay snapshot of a loop container"):
         plan(spec, snapshot=True, bdevtype="overlay", **same)
     with pytest.raises(Exception, match="rootfs image .* does not exist"):
