@@ -17,7 +17,6 @@ import os
 import stat
 
 from ..errors import LxcError
-from ..kernel import btrfs as kbtrfs
 from ..kernel.mountinfo import mounts_under
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -105,6 +104,9 @@ def _open_dir(name, dir_fd, dry_run=False):
 
 def _is_subvolume(fd):
     try:
+        if os.fstat(fd).st_ino != 256:  # a subvolume's root directory is inode 256
+            return False
+        from ..kernel import btrfs as kbtrfs
         return kbtrfs.is_subvolume_fd(fd)
     except OSError:
         return False
@@ -114,6 +116,7 @@ def _subvolume_of(child_fd, parent_fd):
     """Is CHILD_FD (on another st_dev than its parent) a subvolume of the parent's btrfs?"""
     if not _is_subvolume(child_fd):
         return False
+    from ..kernel import btrfs as kbtrfs
     try:
         return kbtrfs.fsid(child_fd) == kbtrfs.fsid(parent_fd)
     except OSError:
@@ -123,6 +126,7 @@ def _subvolume_of(child_fd, parent_fd):
 def _destroy_subvolume(parent_fd, name):
     """Delete subvolume NAME whole; False when it must be emptied first (nested subvolumes:
     ENOTEMPTY; no right to the ioctl, as a user without user_subvol_rm_allowed: EPERM)."""
+    from ..kernel import btrfs as kbtrfs
     try:
         kbtrfs.subvolume_destroy_at(parent_fd, name)
         return True
