@@ -187,8 +187,12 @@ def _own_for_idmap(conf, newdir, new_kind):
 
 
 def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, keepname=False,
-          keepmac=False, allow_running=False, hookargs=(), rename=False, made_dir=False):
+          keepmac=False, allow_running=False, hookargs=(), rename=False, made_dir=False,
+          newsize=0):
     """Clone Container ORIGIN as NEWNAME in NEWPATH; return the new config path.
+
+    newsize (bytes, lxc-copy -L): a loop clone gets a new ext4 image of that size with the
+    rootfs copied in, instead of a copy of the origin's image.
 
     made_dir: NEWPATH/NEWNAME was made by the caller (lxc-copy -e's random name) and goes
     on failure too."""
@@ -219,10 +223,13 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     kind, where = store.parse(spec)
     new_kind = store.plan(spec, oldname=origin.name, oldpath=origin.lxcpath, newpath=newpath,
                           snapshot=snapshot, bdevtype=bdevtype)
+    if newsize and new_kind != "loop":
+        raise LxcError(f"-L/--fssize only sizes a new loop image; this clone is {new_kind}",
+                       hint="add -B loop, or drop -L")
     if "loop" in (kind, new_kind) and os.geteuid() != 0:
         raise LxcError("loop containers need root: cloning one mounts its image through a "
                        "loop device", hint="as a user, use dir, overlay or btrfs containers")
-    if new_kind == "loop" and kind != "loop":
+    if new_kind == "loop" and (kind != "loop" or newsize):
         from ..storage import loop
         loop.mkfs_tool(loop.DEFAULT_FSTYPE)
     method = None
@@ -276,14 +283,21 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 rollback.made(rootfs)
                 image = os.path.join(newdir, loop.IMAGE)
                 new_spec = loop.PREFIX + image
-                if kind == "loop":
+                if kind == "loop" and not newsize:
                     loop.copy_image(where, image)
                     rollback.made(image)
                 else:
-                    # As LXC: a new filesystem of the default size, the rootfs rsynced in.
-                    loop.create_image(image, loop.DEFAULT_SIZE, loop.DEFAULT_FSTYPE)
+                    # As LXC: a new ext4 filesystem (-L size, else the default), the rootfs
+                    # rsynced in; a loop origin is mounted too, on its own rootfs dir, in a
+                    # namespace of its own inside the new image's.
+                    loop.create_image(image, newsize or loop.DEFAULT_SIZE, loop.DEFAULT_FSTYPE)
                     rollback.made(image)
-                    in_rootfs(new_spec, lambda mounted: store.rsync(where, mounted), rootfs)
+                    if kind == "loop":
+                        origin_root = os.path.join(origin.dir, "rootfs")
+                        in_rootfs(new_spec, lambda mounted: in_rootfs(
+                            spec, lambda src: store.rsync(src, mounted), origin_root), rootfs)
+                    else:
+                        in_rootfs(new_spec, lambda mounted: store.rsync(where, mounted), rootfs)
             else:
                 os.mkdir(rootfs, 0o755)
                 rollback.made(rootfs)

@@ -390,7 +390,7 @@ class Container:
               bdevtype=bdevtype or bdev, keepname=keepname or bool(flags & LXC_CLONE_KEEPNAME),
               keepmac=keepmac or bool(flags & LXC_CLONE_KEEPMACADDR),
               allow_running=allow_running or bool(flags & LXC_CLONE_ALLOW_RUNNING),
-              hookargs=hookargs)
+              hookargs=hookargs, newsize=newsize or 0)
         return Container(newname or self.name, config_path or self.lxcpath)
 
     def rename(self, newname):

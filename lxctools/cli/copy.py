@@ -27,9 +27,11 @@ def build_parser():
                         help="start an ephemeral clone (removed when it stops)")
     parser.add_argument("-m", "--mount", action="append", default=[], metavar="MOUNT",
                         help="with -e: bind=SRC[:DST][:ro|rw] or overlay=SRC[:DST], comma separated")
-    parser.add_argument("-B", "--backingstorage", metavar="TYPE", help="dir or overlay")
+    parser.add_argument("-B", "--backingstorage", metavar="TYPE",
+                        help="dir, overlay, btrfs or loop")
     parser.add_argument("-t", "--tmpfs", action="store_true", help="with -e: place the clone on tmpfs")
-    parser.add_argument("-L", "--fssize", metavar="SIZE", help="size of a new block device store")
+    parser.add_argument("-L", "--fssize", metavar="SIZE",
+                        help="size of a new loop image (SIZE[bkmgt], no unit = MiB)")
     parser.add_argument("-D", "--keepdata", action="store_true",
                         help="with -e: keep the clone after it stops")
     parser.add_argument("-K", "--keepname", action="store_true", help="keep the hostname")
@@ -52,9 +54,10 @@ def body(argv):
     if args.tmpfs:
         raise UsageError("-t/--tmpfs is not supported by lxctools",
                          hint="use -e without -t (the clone's delta lives on disk)")
+    newsize = 0
     if args.fssize:
-        raise UsageError("-L/--fssize needs a block device store, which lxctools does not make",
-                         hint="use -B dir or -B overlay")
+        from ..storage.loop import parse_size
+        newsize = parse_size(args.fssize)
     try:
         container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
         if args.ephemeral:
@@ -66,7 +69,7 @@ def body(argv):
         from ..api.clone import clone
         clone(container, args.newname, args.newpath, snapshot=args.snapshot,
               bdevtype=args.backingstorage, keepname=args.keepname, keepmac=args.keepmac,
-              allow_running=args.allowrunning, hookargs=command)
+              allow_running=args.allowrunning, hookargs=command, newsize=newsize)
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
     return 0

@@ -273,3 +273,32 @@ def test_loop_copy_of_a_dir_container_like_lxc(world):
     finally:
         w.ours("lxc-stop", "-n", "lo-new", "-k")
     wait_detached(image)
+
+
+def test_copy_with_a_new_size(world):
+    """lxc-copy -L SIZE: a new ext4 image of that size with the origin's files (as LXC makes
+    loop clones); -L for a clone that is no loop is refused before anything is written."""
+    w = world
+    origin = create(w, "lo-small")
+    assert w.ours("lxc-start", "-n", "lo-small").returncode == 0
+    try:
+        w.ours("lxc-attach", "-n", "lo-small", "--", "sh", "-c", "echo kept > /mark")
+    finally:
+        w.ours("lxc-stop", "-n", "lo-small", "-k")
+    wait_detached(os.path.join(origin, "rootdev"))
+    proc = w.ours("lxc-copy", "-n", "lo-small", "-N", "lo-big", "-L", "600M")
+    assert proc.returncode == 0, proc.stderr
+    image = os.path.join(w.cdir("lo-big"), "rootdev")
+    assert os.stat(image).st_size == (600 << 20) + 1
+    assert w.ours("lxc-start", "-n", "lo-big").returncode == 0
+    try:
+        out = w.ours("lxc-attach", "-n", "lo-big", "--", "sh", "-c", "cat /mark; hostname")
+        assert out.stdout.split() == ["kept", "lo-big"], out.stderr
+    finally:
+        w.ours("lxc-stop", "-n", "lo-big", "-k")
+    for image in (os.path.join(origin, "rootdev"), image):
+        wait_detached(image)
+    before = sorted(os.listdir(w.lp))
+    proc = w.ours("lxc-copy", "-n", "lo-small", "-N", "lo-x", "-L", "600M", "-B", "dir")
+    assert proc.returncode == 1 and "only sizes a new loop image" in proc.stderr
+    assert sorted(os.listdir(w.lp)) == before
