@@ -418,3 +418,18 @@ def test_each_destroys_the_others_btrfs_containers(bworld):
         assert proc.returncode == 0, proc.stderr
     assert subvolumes(w.fs) == []
     assert os.listdir(w.lp) == [] and os.listdir(w.real_lp) == []
+
+
+def test_ephemeral_clone_is_a_snapshot_that_vanishes(bworld):
+    w = bworld
+    origin = create(w, "bt-eo")
+    proc = w.ours("lxc-copy", "-n", "bt-eo", "-N", "bt-e", "-e", "--", "sh", "-c",
+                  "hostname; echo e > /only-here")
+    assert proc.returncode == 0, proc.stderr
+    assert "bt-e" in proc.stdout
+    deadline = time.monotonic() + 10
+    while os.path.exists(w.cdir("bt-e")):
+        assert time.monotonic() < deadline, "the ephemeral clone was not destroyed"
+        time.sleep(0.05)
+    assert not os.path.exists(os.path.join(origin, "rootfs", "only-here"))
+    assert subvolumes(w.fs) == [rel(w, origin, "rootfs")]
