@@ -382,6 +382,14 @@ def test_unprivileged_user_snapshots_and_destroys(bt_user):
             assert sorted(subvolumes(fs)) == sorted(
                 os.path.relpath(os.path.join(lp, p, "rootfs"), fs)
                 for p in ("bt-u1", "bt-u2", "bt-u3", "bt-u1/snaps/snap0"))
+            # Loop storage needs root (as LXC): refused before anything is written.
+            before = sorted(os.listdir(lp))
+            for tool, args in (("lxc-create", ["-n", "bt-ul", "-t", "busybox", "-B", "loop"]),
+                               ("lxc-copy", ["-n", "bt-u1", "-N", "bt-ul", "-B", "loop"])):
+                done = as_bt_user(tool, "-P", lp, *args)
+                assert done.returncode == 1 and "need" in done.stderr and "root" in done.stderr, \
+                    done.stderr
+                assert sorted(os.listdir(lp)) == before
             run("lxc-destroy", "-n", "bt-u1", "-s")
             run("lxc-destroy", "-n", "bt-u2")
             run("lxc-destroy", "-n", "bt-u3")
