@@ -441,3 +441,30 @@ def test_ephemeral_clone_is_a_snapshot_that_vanishes(bworld):
         time.sleep(0.05)
     assert not os.path.exists(os.path.join(origin, "rootfs", "only-here"))
     assert subvolumes(w.fs) == [rel(w, origin, "rootfs")]
+
+
+def test_kill_9_mid_create_leaves_no_subvolume(bworld):
+    from conftest import ours
+
+    w = bworld
+    flag = os.path.join(w.root, "template-ran")
+    template = os.path.join(w.root, "lxc-slow")
+    with open(template, "w") as handle:
+        handle.write(f"#!/bin/sh\necho $$ > {flag}.tmp; mv {flag}.tmp {flag}\nexec sleep 60\n")
+    os.chmod(template, 0o755)
+    proc = subprocess.Popen([ours("lxc-create"), "-P", w.lp, "-n", "bt-kc", "-t", template,
+                             "-B", "btrfs"], env=w.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _wait_for(flag)
+    assert subvolumes(w.fs) == [rel(w, w.cdir("bt-kc"), "rootfs")]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert os.path.exists(os.path.join(w.cdir("bt-kc"), "partial"))
+    deadline = time.monotonic() + 10
+    while True:
+        # the template dies with lxc-create (PDEATHSIG); until then its marker may be busy
+        if w.ours("lxc-ls", "-1").stdout == "" and not os.path.exists(w.cdir("bt-kc")):
+            break
+        assert time.monotonic() < deadline, "the half container stayed"
+        time.sleep(0.1)
+    assert subvolumes(w.fs) == []
