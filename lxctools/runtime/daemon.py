@@ -250,7 +250,8 @@ class Daemon:
                 channel.close()
 
     def start(self, name, options):
-        from .start import prepare
+        from .start import prepare, prewarm_cgroups
+        warming = prewarm_cgroups()  # first: it overlaps the imports and the config reading
         from .supervisor import Supervisor
 
         current = self.supervisors.get(name)
@@ -260,7 +261,7 @@ class Daemon:
         try:
             request, warnings = prepare(name, self.lxcpath, dict(options, foreground=False,
                                                                  passthrough=False),
-                                        warn=read_warnings.append)
+                                        warn=read_warnings.append, warming=warming)
             warnings = read_warnings + warnings
         except LxcError as exc:
             return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}

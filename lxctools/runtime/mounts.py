@@ -335,10 +335,15 @@ def fresh_boot_id(root):
     target = os.path.join(root, "proc/sys/kernel/random/boot_id")
     if not os.path.exists(target):
         return
-    import uuid
+    # a random (version 4) uuid, made here: this process may not be able to import anything
+    # (a user namespace's root cannot read an interpreter under /root)
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
     source = os.path.join(root, "dev/.lxc-boot-id")
     with open(source, "w") as handle:
-        handle.write(str(uuid.uuid4()) + "\n")
+        handle.write(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\n")
     os.chmod(source, 0o444)
     libc.mount(source, target, None, MS_BIND)
     libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV

@@ -27,9 +27,10 @@ class StartRequest:
         self.passthrough_stdio = passthrough_stdio
         self.after_stop = after_stop  # a command run once it has stopped for good (ephemeral)
         self.guest = guest  # the guest's init family (guestcheck.guest_init), when known
+        self.warming = None  # prewarm_cgroups()'s thread, joined by the boot before its fork
 
 
-def prepare(name, lxcpath, options, warn=None):
+def prepare(name, lxcpath, options, warn=None, warming=None):
     """OPTIONS (what lxc-start/lxc-execute were told) -> (StartRequest, warnings): the config
     read and amended, the command chosen, the checks made before anything is cloned."""
     import shlex
@@ -38,6 +39,7 @@ def prepare(name, lxcpath, options, warn=None):
     from .. import log
     from . import guestcheck, preflight
 
+    warming = warming or prewarm_cgroups()
     execute = options.get("execute", False)
     container_dir = os.path.join(lxcpath, name)
     rcfile = options.get("rcfile")
@@ -86,6 +88,7 @@ def prepare(name, lxcpath, options, warn=None):
                            pidfile=options.get("pidfile"),
                            passthrough_stdio=options.get("passthrough", False),
                            after_stop=destroy_command(lxcpath, name) if ephemeral else None)
+    request.warming = warming
     preflight.check(conf, argv, execute=execute)
     warnings = []
     if not execute:
@@ -94,6 +97,17 @@ def prepare(name, lxcpath, options, warn=None):
         request.guest, _version, found = guestcheck.warnings(conf, argv, root)
         warnings = [f"{message} (fix: {fix})" for message, fix in found]
     return request, warnings
+
+
+def prewarm_cgroups():
+    """For root: cgroups.core.prewarm() (a thread to join before forking), else None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        from .cgroups.core import prewarm
+    except ImportError:
+        return None
+    return prewarm()
 
 
 def destroy_command(lxcpath, name):
