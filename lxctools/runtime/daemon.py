@@ -249,14 +249,19 @@ class Daemon:
             if not keep:
                 channel.close()
 
-    def start(self, name, options):
-        from .start import prepare, prewarm_cgroups
-        warming = prewarm_cgroups()  # first: it overlaps the imports and the config reading
-        from .supervisor import Supervisor
+    @staticmethod
+    def _join(thread):
+        if thread is not None:
+            thread.join()  # before this process forks anything else
 
+    def start(self, name, options):
         current = self.supervisors.get(name)
         if current is not None and not current.done:
             return {"error": "Container is already running", "exit_code": 0}
+        from .start import prepare, prewarm_cgroups
+        warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
+        from .supervisor import Supervisor
+
         read_warnings = []  # the config reader's (legacy keys...): the caller prints them
         try:
             request, warnings = prepare(name, self.lxcpath, dict(options, foreground=False,
@@ -264,8 +269,10 @@ class Daemon:
                                         warn=read_warnings.append, warming=warming)
             warnings = read_warnings + warnings
         except LxcError as exc:
+            self._join(warming)
             return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the supervisor
+            self._join(warming)
             return {"error": f"{type(exc).__name__}: {exc}", "hint": None}
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
                                 on_event=self.broadcast)

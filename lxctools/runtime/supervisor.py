@@ -658,8 +658,14 @@ class Supervisor:
         if warming is None:
             from .start import prewarm_cgroups
             warming = prewarm_cgroups()
-        plan = self.plan = Plan(request)
-        self.prepare_security(plan)
+        try:
+            plan = self.plan = Plan(request)
+            self.prepare_security(plan)
+        finally:
+            if warming is not None:
+                # nothing from here on may fork with that thread alive (network checks and
+                # hooks run programs): a child would inherit the locks it holds
+                warming.join()
         nics = self.prepare_network(plan)
         slirp4netns = self.prepare_usermode(plan)
         for kind, value in self.conf.family("lxc.namespace.share"):
@@ -670,8 +676,6 @@ class Supervisor:
         self.open_ttys(plan)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan.sync_fd = child_sock.fileno()
-        if warming is not None:
-            warming.join()  # no thread of ours may be running at the fork
         spawner = os.fork()
         if spawner == 0:
             parent_sock.close()
