@@ -370,6 +370,15 @@ def test_v2_devices_refused_everywhere():
         limits.check(conf, "unified")
 
 
+def test_v2_device_copy_of_a_v1_list_is_skipped_on_v1_hosts():
+    both = conf_lines("lxc.cgroup.devices.deny = a", "lxc.cgroup.devices.allow = c 1:3 rwm",
+                      "lxc.cgroup2.devices.deny = a", "lxc.cgroup2.devices.allow = c 1:3 rwm")
+    limits.check(both, "hybrid")  # LXC's common.conf: the v1 list is enforced
+    limits.check(both, "legacy")
+    with pytest.raises(LxcError, match="BPF"):
+        limits.check(both, "unified")
+
+
 def test_explicit_container_dir_taken_is_an_error(tmp_path, fake_mkdir):
     tree = Tree(str(tmp_path), [("memory", 1, ["memory"])])
     fake_mkdir.append(tree)

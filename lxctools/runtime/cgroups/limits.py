@@ -6,7 +6,8 @@ below the memory limit); a device rule the kernel refuses with EPERM/EACCES is a
 (nested containers). Unlike LXC, which ignores v1 keys on a pure cgroup2 host and v2 keys on a
 v1/hybrid host with a warning, a key this host cannot take is an error naming it with the
 other spelling as the hint (a limit that silently does nothing is worse than a refused
-start), and lxc.cgroup2.devices.* is refused where it cannot be enforced.
+start), and lxc.cgroup2.devices.* is refused where it cannot be enforced -- except as the
+cgroup2 copy of a v1 device list given too (LXC's common.conf), which is skipped.
 """
 
 import errno
@@ -72,10 +73,22 @@ def device_value(value, key="devices.allow"):
     return f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms.strip() or 'rwm'}"
 
 
+def v2_device_copy_ignored(conf, layout):
+    """True when the config's lxc.cgroup2.devices.* lines are the cgroup2 copy of a device
+    list it also gives for v1, on a host whose devices controller is v1: LXC's common.conf
+    (which containers made by real LXC include) carries both lists; the v1 one is enforced
+    and the copy skipped. A cgroup2 list alone is still refused (it would protect nothing)."""
+    return layout != "unified" and any(k.startswith("devices.") for k, _v in v1_settings(conf))
+
+
 def check(conf, layout):
     """What can be refused before anything is made (no cgroup needed)."""
     v2 = v2_settings(conf)
     devices = [k for k, _v in v2 if k.startswith("devices.")]
+    if devices and v2_device_copy_ignored(conf, layout):
+        log.info("lxc.cgroup2.devices.* skipped: the lxc.cgroup.devices.* list is enforced "
+                 "(this host's devices controller is cgroup v1)")
+        devices = []
     if devices:
         if layout != "unified":
             raise LimitError(
@@ -97,7 +110,10 @@ def apply(cgroups, conf, devices=True, others=True):
     if not others:
         return
     unified = cgroups.unified()
+    skip_devices = v2_device_copy_ignored(conf, cgroups.layout)
     for key, value in v2_settings(conf):
+        if skip_devices and key.startswith("devices."):
+            continue
         config_key = f"lxc.cgroup2.{key}"
         if unified is None or not unified.limit:
             raise LimitError(f"{config_key}: this host has no cgroup2 hierarchy for the "
