@@ -104,6 +104,23 @@ def test_a_name_systemd_hierarchy_is_missing_only_on_v1_hosts_without_one(fake_p
     assert systemd_v1.ensure(found) == (found, False)
 
 
+def test_a_name_systemd_mount_that_fails_is_a_warning(fake_proc, tmp_path, monkeypatch, capsys):
+    import errno as E
+
+    from lxctools.kernel import libc
+    from lxctools.runtime.cgroups import systemd_v1
+
+    def refuse(*_args, **_kw):
+        raise OSError(E.EPERM, "no")
+
+    monkeypatch.setattr(libc, "mount", refuse)
+    monkeypatch.setattr(systemd_v1.os, "geteuid", lambda: 0)
+    monkeypatch.setenv("LXCTOOLS_RUNDIR", str(tmp_path))
+    without = [h for h in host.read_mountinfo(fake_proc) if h.key != "name=systemd"]
+    assert systemd_v1.ensure(without, proc=fake_proc) == (without, False)
+    assert "cannot mount a name=systemd cgroup hierarchy" in capsys.readouterr().err
+
+
 def test_mountinfo_hierarchies(fake_proc):
     found = {h.key: h for h in host.read_mountinfo(fake_proc)}
     assert sorted(found) == ["cpu,cpuacct", "memory", "name=systemd", "unified"]

@@ -47,9 +47,17 @@ def ensure(hierarchies=None, proc="/proc"):
     from ...kernel.libc import MS_NODEV, MS_NOEXEC, MS_NOSUID
 
     target = mount_dir()
-    os.makedirs(target, mode=0o755, exist_ok=True)
-    # "none": no controller; xattr as systemd mounts it (it keeps markers on cgroups). When
-    # the kernel already has the hierarchy (mounted in another namespace), this attaches to it.
-    libc.mount("cgroup", target, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-               "none,name=systemd,xattr")
+    try:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        # "none": no controller; xattr as systemd mounts it (it keeps markers on cgroups). When
+        # the kernel already has the hierarchy (mounted in another namespace), this attaches
+        # to it.
+        libc.mount("cgroup", target, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "none,name=systemd,xattr")
+    except OSError as exc:
+        from ... import log
+        log.warn(f"cannot mount a name=systemd cgroup hierarchy at {target}: "
+                 f"{os.strerror(exc.errno)}; the systemd guest will manage that hierarchy's "
+                 "root itself")
+        return hierarchies, False
     return H.read_mountinfo(proc), True
