@@ -1,0 +1,188 @@
+"""lxc-device, lxc-top and lxc-unshare, real, as root, beside real LXC 5.0.2 where both can run
+(lxc-behaviour.md 2.19-2.21).
+
+Network cases run only inside a netns each test makes (dv-...), with a veth pair made there:
+nothing is created in the host's network namespace. Real LXC's lxc-device cannot take part
+in them: it looks for interfaces in PID 1's network namespace (unreadable on this machine,
+and the host's anyway, whatever namespace it runs in)."""
+
+import os
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import ours, real_lxc
+from lxcenv import lxc_messages, world  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.root, pytest.mark.oracle]
+
+HOST_NS = {name: os.readlink(f"/proc/self/ns/{name}")
+           for name in ("mnt", "uts", "ipc", "net", "pid", "cgroup")}
+SANE_ENV = dict(os.environ, LANG="C", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def last_message(stderr, name=None):
+    """The tool's own last error line without its prefix and LXC's source location."""
+    text = lxc_messages(stderr)
+    text = re.sub(r"^(lxc-\w+): \.\./src/lxc/[\w/]+\.c: \w+: \d+ ", r"\1: ", text, flags=re.M)
+    lines = [x for x in text.splitlines() if ": hint: " not in x and x.strip()]
+    line = lines[-1].split(": ", 1)[1]
+    return line.replace(name, "NAME") if name else line
+
+
+@pytest.fixture
+def netns():
+    """A network namespace of the test's own (dv-...), removed afterwards."""
+    made = []
+
+    def make():
+        name = f"dv-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def in_ns(ns, *argv, timeout=120, input=None, env=None):
+    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
+                          timeout=timeout, input=input, env=env)
+
+
+# -- lxc-unshare ------------------------------------------------------------------------------
+def unshare_both(*args, timeout=60):
+    mine = subprocess.run([ours("lxc-unshare"), *args], capture_output=True, text=True,
+                          timeout=timeout)
+    real = subprocess.run([real_lxc("lxc-unshare"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=SANE_ENV)
+    return mine, real
+
+
+@pytest.mark.parametrize("args, stdout", [
+    (("-s", "UTSNAME", "-H", "dv-host", "--", "hostname"), "dv-host\n"),
+    (("-s", "PID", "--", "sh", "-c", "echo $$"), "1\n"),
+    (("-s", "PID|MOUNT", "--", "sh", "-c", "echo $$"), "1\n"),
+    (("-s", "USER", "--", "id", "-u"), "65534\n"),
+    (("-s", "USER", "-u", "daemon", "--", "id", "-u"), "1\n"),
+    (("-s", "USER|UTSNAME", "-u", "1", "-H", "dv-u", "--", "sh", "-c", "id -u; hostname"),
+     "1\ndv-u\n"),
+    (("-s", "NETWORK", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"),
+     "lo\n"),
+    (("-s", "PID", "--", "true"), ""),
+])
+def test_unshare_outputs_like_lxc(args, stdout):
+    mine, real = unshare_both(*args)
+    assert (mine.returncode, mine.stdout) == (real.returncode, real.stdout) == (0, stdout), \
+        (mine.stderr, real.stderr)
+
+
+def test_unshare_namespaces_differ_from_the_callers():
+    names = {"MOUNT": "mnt", "UTSNAME": "uts", "IPC": "ipc", "NETWORK": "net", "PID": "pid",
+             "CGROUP": "cgroup", "mnt": "mnt", "uts": "uts", "Net": "net"}
+    for word, ns in names.items():
+        # a PID namespace shows in the children of its maker: readlink is the command's child
+        command = f"readlink /proc/self/ns/{ns}; readlink /proc/self/ns/{'uts' if ns != 'uts' else 'ipc'}"
+        mine, real = unshare_both("-s", word, "--", "sh", "-c", command)
+        for proc in (mine, real):
+            assert proc.returncode == 0, (word, proc.stderr)
+            new, other = proc.stdout.split()
+            assert new.startswith(f"{ns}:[") and new != HOST_NS[ns], (word, proc.stdout)
+            # and only that one
+            assert other == HOST_NS["uts" if ns != "uts" else "ipc"], (word, proc.stdout)
+
+
+def test_unshare_refusals_like_lxc():
+    cases = [("-s", "PID"),                                   # no command
+             ("--", "true"),                                  # no namespace
+             ("-s", "PID", "-H", "x", "--", "true"),
+             ("-s", "PID", "-M", "--", "true"),
+             ("-s", "PID", "-i", "eth0", "--", "true")]
+    for args in cases:
+        mine, real = unshare_both(*args)
+        assert mine.returncode == real.returncode == 1, args
+        assert last_message(mine.stderr) == last_message(real.stderr), args
+    # a bad namespace name, a user that does not exist: a command-line error in both
+    for args in (("-s", "PID|FOO", "--", "true"), ("-s", "USER", "-u", "dv-nosuch", "--", "id")):
+        mine, real = unshare_both(*args)
+        assert mine.returncode == real.returncode == 1, args
+        assert mine.stderr.endswith("lxc-unshare: could not parse command line\n")
+        assert real.stderr.endswith("lxc-unshare: could not parse command line\n")
+    mine, _ = unshare_both("-s", "PID|FOO", "--", "true")
+    assert "invalid namespace name 'FOO'" in mine.stderr
+
+
+def test_unshare_exit_codes():
+    """0 and 1 as LXC; other codes passed on (LXC turns every failure into 1); a command that
+    cannot be run: 127 (LXC: 1)."""
+    for command, mine_code, real_code in ((["true"], 0, 0), (["false"], 1, 1),
+                                          (["sh", "-c", "exit 3"], 3, 1),
+                                          (["dv-no-such-command"], 127, 1)):
+        mine, real = unshare_both("-s", "PID|MOUNT", "--", *command)
+        assert (mine.returncode, real.returncode) == (mine_code, real_code), command
+    mine, _ = unshare_both("-s", "PID", "--", "dv-no-such-command")
+    assert "Failed to exec: 'dv-no-such-command'" in mine.stderr
+    # killed by a signal: 128+N
+    mine = subprocess.run([ours("lxc-unshare"), "-s", "MOUNT", "--", "sh", "-c", "kill -9 $$"],
+                          capture_output=True, text=True, timeout=30)
+    assert mine.returncode == 137
+
+
+def test_unshare_remount_gives_a_fresh_proc():
+    """-M: /proc of the new PID namespace, /dev/shm and /dev/mqueue new (LXC 5.0.2 unmounts
+    /proc and mounts nothing: its mount happens only when the umount fails)."""
+    script = ("ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/pid;"
+              "grep -E ' /(proc|dev/shm|dev/mqueue) ' /proc/self/mountinfo | cut -d' ' -f5,9")
+    mine = subprocess.run([ours("lxc-unshare"), "-s", "MOUNT|PID|IPC", "-M", "--",
+                           "sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert mine.returncode == 0, mine.stderr
+    lines = mine.stdout.split("\n")
+    assert int(lines[0]) <= 3  # sh, ls, grep of the new namespace only
+    assert lines[1] != HOST_NS["pid"]
+    assert sorted(lines[2:-1]) == ["/dev/mqueue mqueue", "/dev/shm shmfs", "/proc proc"]
+    real = subprocess.run([real_lxc("lxc-unshare"), "-s", "MOUNT|PID", "-M", "--",
+                           "ls", "/proc/self"], capture_output=True, text=True, timeout=30,
+                          env=SANE_ENV)
+    assert real.returncode == 1 and "No such file" in real.stderr  # LXC's /proc is gone
+    # the caller's mounts are untouched
+    with open("/proc/self/mountinfo") as handle:
+        assert " /proc " in handle.read()
+
+
+def test_unshare_daemon_does_not_wait(tmp_path):
+    mark = tmp_path / "done"
+    for tool, env in ((ours("lxc-unshare"), None), (real_lxc("lxc-unshare"), SANE_ENV)):
+        if mark.exists():
+            mark.unlink()
+        began = time.monotonic()
+        # (no pipes: the command holds the caller's stdout and stderr)
+        proc = subprocess.run([tool, "-d", "-s", "PID", "--", "sh", "-c",
+                               f"sleep 1; touch {mark}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=30, env=env)
+        assert proc.returncode == 0 and time.monotonic() - began < 0.9, tool
+        for _ in range(50):
+            if mark.exists():
+                break
+            time.sleep(0.1)
+        assert mark.exists(), tool
+
+
+def test_unshare_moves_interfaces_in_a_test_netns(netns):
+    ns = netns()
+    for tool, end, env in ((ours("lxc-unshare"), "dv-u0", None),
+                           (real_lxc("lxc-unshare"), "dv-r0", SANE_ENV)):
+        assert in_ns(ns, "ip", "link", "add", end, "type", "veth", "peer", "name",
+                     end + "p").returncode == 0
+        # LXC moves the interface while the command already runs: give it a moment
+        proc = in_ns(ns, tool, "-s", "NETWORK|MOUNT", "-i", end, "--", "sh", "-c",
+                     "sleep 0.5; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort", env=env)
+        assert (proc.returncode, proc.stdout) == (0, f"{end}\nlo\n"), (tool, proc.stderr)
+        # the namespace died with the command, and the veth pair with it
+        links = in_ns(ns, "ip", "-o", "link").stdout
+        assert end not in links, tool
+    bad = in_ns(ns, ours("lxc-unshare"), "-s", "NETWORK", "-i", "dv-none", "--", "true")
+    assert bad.returncode == 1 and 'Could not move interface "dv-none"' in bad.stderr
