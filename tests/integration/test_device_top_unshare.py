@@ -186,3 +186,105 @@ def test_unshare_moves_interfaces_in_a_test_netns(netns):
         assert end not in links, tool
     bad = in_ns(ns, ours("lxc-unshare"), "-s", "NETWORK", "-i", "dv-none", "--", "true")
     assert bad.returncode == 1 and 'Could not move interface "dv-none"' in bad.stderr
+
+
+# -- lxc-top ----------------------------------------------------------------------------------
+CONFIG = "lxc.net.0.type = empty\n"
+
+
+def start_ours(world, *names, config=CONFIG):
+    conf = os.path.join(world.root, "dv.conf")
+    with open(conf, "w") as handle:
+        handle.write(config)
+    for name in names:
+        assert world.ours("lxc-create", "-n", name, "-t", "busybox", "-f", conf).returncode == 0
+        assert world.ours("lxc-start", "-n", name).returncode == 0
+
+
+def test_top_batch_rows_for_running_containers(world):
+    start_ours(world, "dvt-b", "dvt-a")
+    world.ours("lxc-attach", "-n", "dvt-b", "--", "sh", "-c",
+               "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")  # some CPU for dvt-b
+    proc = world.ours("lxc-top", "-b", "-d", "0.2", "--iterations", "2", input="")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ("time_ms,container,cpu_nanos,cpu_sys_userhz,cpu_user_userhz,"
+                        "blkio_bytes,blkio_iops,mem_used_bytes,memsw_used_bytes,"
+                        "kernel_mem_used_bytes")
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[1] for r in rows] == ["dvt-a", "dvt-b"] * 2  # sorted by name, each round
+    for row in rows:
+        assert len(row) == 10 and all(x.isdigit() for x in row[:1] + row[2:]), row
+        assert int(row[2]) > 0 and int(row[7]) > 0, row  # cpu and memory in use
+    assert int(rows[2][0]) - int(rows[0][0]) >= 200  # the delay between rounds
+    # sorted by CPU: the busy one first; -r turns it round
+    by_cpu = world.ours("lxc-top", "-b", "-s", "c", "--iterations", "1").stdout.splitlines()
+    assert [r.split(",")[1] for r in by_cpu[1:]] == ["dvt-b", "dvt-a"]
+    by_cpu_r = world.ours("lxc-top", "-b", "-s", "c", "-r", "--iterations", "1").stdout
+    assert [r.split(",")[1] for r in by_cpu_r.splitlines()[1:]] == ["dvt-a", "dvt-b"]
+    # stopped containers are not shown
+    world.ours("lxc-stop", "-n", "dvt-a", "-k")
+    one = world.ours("lxc-top", "-b", "--iterations", "1").stdout.splitlines()
+    assert [r.split(",")[1] for r in one[1:]] == ["dvt-b"]
+
+
+def test_top_batch_header_and_columns_like_lxc(world):
+    """Real LXC's batch mode needs a terminal on stdin and runs until killed: read its first
+    lines through a pty, and compare with ours for a container of each."""
+    pexpect = pytest.importorskip("pexpect")
+    start_ours(world, "dvt-o")
+    conf = os.path.join(world.root, "dv.conf")
+    assert world.real("lxc-create", "-n", "dvt-r", "-t", "busybox", "-f", conf).returncode == 0
+    assert world.real("lxc-start", "-n", "dvt-r").returncode == 0
+    child = pexpect.spawn(real_lxc("lxc-top"), ["-P", world.real_lp, "-b", "-d", "1"],
+                          dimensions=(40, 200), env=dict(SANE_ENV, **{
+                              k: v for k, v in world.env.items() if k.startswith("LXC_")}),
+                          encoding="utf-8", timeout=20)
+    child.expect("dvt-r,[^\r\n]*\r\n")
+    real_lines = (child.before + child.after).replace("\r", "").splitlines()
+    child.terminate(force=True)
+    mine = world.ours("lxc-top", "-b", "--iterations", "1").stdout.splitlines()
+    assert mine[0] == real_lines[0]
+    real_row, my_row = real_lines[-1].split(","), mine[1].split(",")
+    assert len(real_row) == len(my_row) == 10
+    assert (real_row[1], my_row[1]) == ("dvt-r", "dvt-o")
+    # the same kind of figures: both containers use CPU and memory, same kernel accounting
+    for index in (2, 7, 8, 9):
+        assert (int(real_row[index]) > 0) == (int(my_row[index]) > 0), index
+
+
+def test_top_screen_like_lxc(world):
+    """The interactive screen on a terminal: LXC's header bytes, a row and the TOTAL row, q
+    quits with 0 and the terminal as it was; without a terminal both refuse."""
+    pexpect = pytest.importorskip("pexpect")
+    start_ours(world, "dvt-s")
+    conf = os.path.join(world.root, "dv.conf")
+    assert world.real("lxc-create", "-n", "dvt-s", "-t", "busybox", "-f", conf).returncode == 0
+    assert world.real("lxc-start", "-n", "dvt-s").returncode == 0
+    screens = {}
+    for label, tool, lxcpath, env in (
+            ("mine", ours("lxc-top"), world.lp, world.env),
+            ("real", real_lxc("lxc-top"), world.real_lp,
+             dict(SANE_ENV, **{k: v for k, v in world.env.items() if k.startswith("LXC_")}))):
+        child = pexpect.spawn(tool, ["-P", lxcpath, "-d", "1"], dimensions=(30, 160), env=env,
+                              encoding="utf-8", timeout=20)
+        child.expect("TOTAL 1 of 1[^\x1b]*")
+        screens[label] = child.before + child.after
+        child.send("q")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0, label
+    mine, real = screens["mine"], screens["real"]
+    head_mine, head_real = mine[mine.rindex("\x1b[H"):], real[real.rindex("\x1b[H"):]
+    # the same escape sequences and header; rows: the same name and layout
+    assert head_mine.split("\x1b[0m")[0] == head_real.split("\x1b[0m")[0]
+    row_mine = head_mine.split("\x1b[0m")[1].splitlines()[0]
+    row_real = head_real.split("\x1b[0m")[1].splitlines()[0]
+    assert row_mine[:18] == row_real[:18] == "dvt-s".ljust(18)
+    assert len(row_mine) == len(row_real)
+    # without a terminal on stdin: the same refusal
+    mine = world.ours("lxc-top", input="")
+    real = world.real("lxc-top")
+    assert mine.returncode == real.returncode == 1
+    assert mine.stderr == "stdin is not a tty\nFailed to setup terminal\n"
+    assert "stdin is not a tty" in real.stderr
