@@ -343,6 +343,55 @@ class Container:
         self._answer("cgroup", key=key, value=str(value))
         return True
 
+    # -- devices (lxc-device) --------------------------------------------------------------
+    def _running_init(self):
+        from ..errors import NotRunning
+        try:
+            info = self.running_info()
+        except NotRunning:
+            raise LxcError(f"{self.name} is not running",
+                           hint=f"lxc-start -n {self.name}") from None
+        return info
+
+    def _device_rule(self, info, key, rule):
+        """Write RULE to the v1 devices controller's KEY; nothing on a host without one
+        (pure cgroup2: our containers have no device program to change)."""
+        if rule is None or not info.get("cgroups"):
+            return
+        from ..runtime.cgroups import Cgroups
+        placed = Cgroups.from_json(info["cgroups"]).hierarchy_for("devices")
+        if placed is None or placed.h.version != 1:
+            return
+        self.set_cgroup_item(key, rule)
+
+    def add_device_node(self, src_path, dest_path=None):
+        """Make the host's device node SRC_PATH at DEST_PATH (default the same) inside the
+        running container and allow it in its device cgroup."""
+        from ..runtime import device
+        info = self._running_init()
+        rule = device.add_node(info["init_pid"], src_path, dest_path)
+        self._device_rule(info, "devices.allow", rule)
+        return True
+
+    def remove_device_node(self, src_path, dest_path=None):
+        from ..runtime import device
+        info = self._running_init()
+        rule = device.remove_node(info["init_pid"], src_path, dest_path)
+        self._device_rule(info, "devices.deny", rule)
+        return True
+
+    def attach_interface(self, ifname, dst_ifname=None):
+        """Move the caller's network interface IFNAME into the container (as DST_IFNAME)."""
+        from ..runtime import device
+        device.attach_interface(self._running_init()["init_pid"], ifname, dst_ifname)
+        return True
+
+    def detach_interface(self, ifname, dst_ifname=None):
+        """Move the container's interface IFNAME back to the caller's network namespace."""
+        from ..runtime import device
+        device.detach_interface(self._running_init()["init_pid"], ifname, dst_ifname)
+        return True
+
     def _answer(self, command, **fields):
         from ..runtime.commands import request
 

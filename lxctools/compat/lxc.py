@@ -395,6 +395,31 @@ class Container:
         except LxcError:
             return False
 
+    # -- devices (lxc-device's API) ----------------------------------------------------------
+    def _device(self, method, *args):
+        try:
+            return getattr(self._api, method)(*args)
+        except LxcError:
+            return False
+
+    def add_device_node(self, path, destpath=None):
+        return self._device("add_device_node", path, destpath)
+
+    def remove_device_node(self, path, destpath=None):
+        return self._device("remove_device_node", path, destpath)
+
+    def attach_interface(self, src_ifname, dst_ifname=None):
+        return self._device("attach_interface", src_ifname, dst_ifname)
+
+    def detach_interface(self, ifname, dst_ifname=None):
+        return self._device("detach_interface", ifname, dst_ifname)
+
+    def add_device_net(self, name, destname=None):
+        return self.attach_interface(name, destname)
+
+    def remove_device_net(self, name):
+        return self.detach_interface(name)
+
     # -- network ---------------------------------------------------------------------------
     def get_interfaces(self):
         return tuple(self._api.get_interfaces())

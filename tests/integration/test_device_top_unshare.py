@@ -8,6 +8,7 @@ and the host's anyway, whatever namespace it runs in)."""
 
 import os
 import re
+import stat
 import subprocess
 import time
 import uuid
@@ -288,3 +289,127 @@ def test_top_screen_like_lxc(world):
     assert mine.returncode == real.returncode == 1
     assert mine.stderr == "stdin is not a tty\nFailed to setup terminal\n"
     assert "stdin is not a tty" in real.stderr
+
+
+# -- lxc-device -------------------------------------------------------------------------------
+# a device cgroup that leaves out /dev/zero's numbers (1:5)
+LOCKED = """lxc.net.0.type = empty
+lxc.cgroup.devices.deny = a
+lxc.cgroup.devices.allow = c *:* m
+lxc.cgroup.devices.allow = b *:* m
+lxc.cgroup.devices.allow = c 1:3 rwm
+lxc.cgroup.devices.allow = c 1:8 rwm
+lxc.cgroup.devices.allow = c 1:9 rwm
+lxc.cgroup.devices.allow = c 5:* rwm
+lxc.cgroup.devices.allow = c 136:* rwm
+"""
+
+
+def test_device_node_usable_inside_then_gone(world, tmp_path):
+    start_ours(world, "dvd-o", config=LOCKED)
+    attach = ("lxc-attach", "-n", "dvd-o", "--")
+    denied = world.ours(*attach, "sh", "-c", "head -c 4 /dev/zero")
+    assert denied.returncode != 0 and "Operation not permitted" in denied.stderr
+    node = str(tmp_path / "dv-zero")
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    os.chmod(node, 0o666)  # whatever the umask: the node inside gets this mode
+    add = world.ours("lxc-device", "-n", "dvd-o", "add", node, "/dev/dv/zero")
+    assert add.returncode == 0, add.stderr
+    inside = world.ours(*attach, "sh", "-c",
+                        "ls -ln /dev/dv/zero; echo x > /dev/dv/zero && head -c 3 /dev/dv/zero "
+                        "| od -An -tx1")
+    assert inside.returncode == 0, inside.stderr
+    listing, data = inside.stdout.splitlines()
+    assert listing.split()[0] == "crw-rw-rw-" and listing.split()[4:6] == ["1,", "5"]
+    assert data.split() == ["00", "00", "00"]
+    assert "c 1:5 rwm" in world.ours("lxc-cgroup", "-n", "dvd-o", "devices.list").stdout
+    # a prefix of del, and "--" before the words, as LXC
+    gone = world.ours("lxc-device", "-n", "dvd-o", "--", "de", node, "/dev/dv/zero")
+    assert gone.returncode == 0, gone.stderr
+    after = world.ours(*attach, "ls", "/dev/dv/zero")
+    assert after.returncode != 0 and "No such file" in after.stderr
+    assert "c 1:5 rwm" not in world.ours("lxc-cgroup", "-n", "dvd-o", "devices.list").stdout
+    # not a device node, no such file: refused with LXC's line and our reason
+    for path in ("/etc/hostname", str(tmp_path / "missing")):
+        bad = world.ours("lxc-device", "-n", "dvd-o", "a", path)
+        assert bad.returncode == 1
+        assert f"lxc-device: dvd-o: Failed to add {path} to dvd-o\n" in bad.stderr
+        assert "hint:" in bad.stderr
+
+
+def test_device_like_lxc(world):
+    """lxc-device add/del /dev/loop-control beside real LXC: the same node inside, the same
+    device list, the same exit codes and lines for the failures."""
+    conf = os.path.join(world.root, "locked.conf")
+    with open(conf, "w") as handle:
+        handle.write(LOCKED)
+    start_ours(world, "dvd-x", config=LOCKED)
+    assert world.real("lxc-create", "-n", "dvd-x", "-t", "busybox", "-f", conf).returncode == 0
+    assert world.real("lxc-start", "-n", "dvd-x").returncode == 0
+    runs = {"ours": world.ours, "real": world.real}
+    seen = {}
+    for label, run in runs.items():
+        add = run("lxc-device", "-n", "dvd-x", "add", "/dev/loop-control")
+        assert add.returncode == 0, (label, add.stderr)
+        node = run("lxc-attach", "-n", "dvd-x", "--", "ls", "-ln", "/dev/loop-control")
+        listing = run("lxc-cgroup", "-n", "dvd-x", "devices.list").stdout
+        delete = run("lxc-device", "-n", "dvd-x", "del", "/dev/loop-control")
+        assert delete.returncode == 0, (label, delete.stderr)
+        after = run("lxc-attach", "-n", "dvd-x", "--", "ls", "/dev/loop-control")
+        seen[label] = (node.stdout.split()[:6], listing, after.returncode != 0,
+                       run("lxc-cgroup", "-n", "dvd-x", "devices.list").stdout)
+    assert seen["ours"] == seen["real"]
+    assert "c 10:237 rwm" in seen["ours"][1] and "c 10:237 rwm" not in seen["ours"][3]
+    for args in (("-n", "dvd-x", "x", "/dev/null"), ("-n", "dvd-x"), ("-n", "dvd-x", "add"),
+                 ("-n", "dvd-none", "add", "/dev/null"), ("dvd-none", "add", "/dev/null")):
+        mine, real = world.ours("lxc-device", *args), world.real("lxc-device", *args)
+        assert mine.returncode == real.returncode == 1, args
+        assert last_message(mine.stderr) == last_message(real.stderr), args
+
+
+def test_device_root_only():
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           ours("lxc-device"), "-n", "x", "add", "/dev/null"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "lxc-device: lxc-device must be run as root" in proc.stderr
+
+
+def test_device_moves_interfaces_in_a_test_netns(world, netns):
+    """A veth end of a test netns into a container started in that netns (renamed), then
+    back under another name; the host's namespace is never touched."""
+    ns = netns()
+    lp = os.path.join(world.root, "nslp")
+    env = world.env
+    conf = os.path.join(world.root, "dv.conf")
+    with open(conf, "w") as handle:
+        handle.write(CONFIG)
+    tool = ours
+
+    def run(name, *args):
+        return in_ns(ns, tool(name), "-P", lp, *args, env=env)
+
+    assert in_ns(ns, "ip", "link", "add", "dv-d0", "type", "veth", "peer", "name",
+                 "dv-d1").returncode == 0
+    assert run("lxc-create", "-n", "dvd-n", "-t", "busybox", "-f", conf).returncode == 0
+    assert run("lxc-start", "-n", "dvd-n").returncode == 0
+    try:
+        inside = ("lxc-attach", "-n", "dvd-n", "--", "sh", "-c",
+                  "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort")
+        add = run("lxc-device", "-n", "dvd-n", "add", "dv-d0", "eth7")
+        assert add.returncode == 0, add.stderr
+        assert run(*inside).stdout == "eth7\nlo\n"
+        assert "dv-d0" not in in_ns(ns, "ip", "-o", "link").stdout
+        back = run("lxc-device", "-n", "dvd-n", "del", "eth7", "dv-d0b")
+        assert back.returncode == 0, back.stderr
+        assert run(*inside).stdout == "lo\n"
+        assert "dv-d0b" in in_ns(ns, "ip", "-o", "link").stdout
+        # without DEST the name stays
+        assert run("lxc-device", "-n", "dvd-n", "add", "dv-d0b").returncode == 0
+        assert run(*inside).stdout == "dv-d0b\nlo\n"
+        # neither an interface nor a node: refused
+        none = run("lxc-device", "-n", "dvd-n", "add", "dv-none")
+        assert none.returncode == 1 and "Failed to add dv-none to dvd-n" in none.stderr
+    finally:
+        run("lxc-stop", "-n", "dvd-n", "-k")
+    assert "dv-d0" not in in_ns(ns, "ip", "-o", "link").stdout  # died with the container

@@ -1,15 +1,60 @@
 """lxc-device, lxc-top and lxc-unshare: the pure parts (words, sizes, rows, order, namespace
 names, LXC's refusals)."""
 
+import os
 import types
 
 import pytest
 
-from lxctools.cli import top, unshare as unshare_cli
+from lxctools.cli import device, top, unshare as unshare_cli
 from lxctools.errors import LxcError
 from lxctools.kernel import libc
 from lxctools.runtime import unshare
 from lxctools.runtime.cgroups import stats
+
+
+# -- lxc-device -------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, name, words", [
+    (["-n", "c1", "add", "/dev/loop-control"], "c1", ["add", "/dev/loop-control"]),
+    (["-n", "c1", "--", "del", "eth0", "eth1"], "c1", ["del", "eth0", "eth1"]),
+    (["c1", "a", "/dev/null", "/dev/x"], "c1", ["a", "/dev/null", "/dev/x"]),
+    (["-P", "/tmp/lp/", "c1", "add"], "c1", ["add"]),
+])
+def test_device_words(argv, name, words):
+    args, found = device.words_of(device.build_parser(), argv)
+    assert (args.name, found) == (name, words)
+
+
+def test_device_command_prefixes_as_lxc():
+    assert all("add".startswith(w) for w in ("", "a", "ad", "add"))
+    assert all("del".startswith(w) for w in ("d", "de", "del"))
+    assert not any("add".startswith(w) or "del".startswith(w) for w in ("x", "adds", "delete"))
+
+
+def test_device_cgroup_rule():
+    from lxctools.runtime.device import cgroup_rule
+    import stat
+    assert cgroup_rule(stat.S_IFCHR | 0o600, os.makedev(10, 237)) == "c 10:237 rwm"
+    assert cgroup_rule(stat.S_IFBLK | 0o660, os.makedev(7, 0)) == "b 7:0 rwm"
+
+
+def test_device_host_node_refuses_files(tmp_path):
+    from lxctools.runtime.device import DeviceError, host_node
+    plain = tmp_path / "f"
+    plain.write_text("")
+    with pytest.raises(DeviceError, match="is not a device node"):
+        host_node(str(plain))
+    with pytest.raises(DeviceError, match="No such file"):
+        host_node(str(tmp_path / "missing"))
+    assert host_node("/dev/null").st_rdev == os.makedev(1, 3)
+
+
+def test_device_interface_names():
+    from lxctools.runtime.device import is_interface
+    # paths and names longer than IFNAMSIZ are never interfaces (no netlink asked)
+    assert not is_interface("/dev/null")
+    assert not is_interface("x" * 16)
+    assert not is_interface("")
 
 
 # -- lxc-top ----------------------------------------------------------------------------------

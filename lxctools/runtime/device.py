@@ -1,0 +1,210 @@
+"""lxc-device: device nodes and network interfaces into and out of a running container
+(lxc-behaviour.md 2.19).
+
+Nodes: the caller stats the host's node, then a child joins the container's mount namespace
+(so every path, symlinks included, is resolved inside the container's root) and makes the
+node there (parent directories 0755, any old file at the place replaced, the host node's
+mode kept exactly); the device cgroup is then told (`devices.allow`/`devices.deny` of the
+v1 devices controller, through the supervisor). On a pure cgroup2 host our containers have
+no device program (LXC attaches a BPF one; we refuse lxc.cgroup2.devices.*), so there is no
+device list to change and nodes work as made. Removing a node denies its device again, as
+LXC: `del` of a second node of /dev/null's numbers cuts off /dev/null too. The numbers are
+the removed node's (LXC stats the destination path on the host, and `add A B` makes a node
+of B's host numbers; here A's numbers are used, at B).
+
+Interfaces (pyroute2): taken down, then moved into the init's network namespace under the
+new name in one message; `del` moves one back into the caller's network namespace.
+Wireless (phy) devices are not handled.
+"""
+
+import os
+import stat
+
+from ..errors import LxcError
+from ..kernel import libc
+
+
+class DeviceError(LxcError):
+    """A node or interface could not be added or removed."""
+
+
+# -- interfaces -------------------------------------------------------------------------------
+def is_interface(name, init_pid=None):
+    """Whether NAME is an interface of the caller's network namespace (or, with INIT_PID, of
+    that process's)."""
+    if not name or "/" in name or len(name) > 15:
+        return False
+    from pyroute2 import IPRoute
+    from .network.host import in_netns
+
+    target = f"/proc/{init_pid}/ns/net" if init_pid else None
+    try:
+        with in_netns(target), IPRoute() as ipr:
+            return bool(ipr.link_lookup(ifname=name))
+    except OSError:
+        return False
+
+
+def attach_interface(init_pid, ifname, dest=None):
+    """Move the caller's interface IFNAME into the container (renamed DEST)."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise DeviceError(f"no interface {ifname} here")
+        changes = {"net_ns_pid": init_pid}
+        if dest and dest != ifname:
+            changes["ifname"] = dest
+        try:
+            ipr.link("set", index=found[0], state="down")
+            ipr.link("set", index=found[0], **changes)
+        except NetlinkError as exc:
+            raise DeviceError(f"cannot move {ifname} into the container"
+                              f"{' as ' + dest if 'ifname' in changes else ''}: "
+                              f"{os.strerror(exc.code)}",
+                              hint="is the name taken there? (lxc-attach -- ip link)"
+                              if exc.code == 17 else None) from None
+
+
+def detach_interface(init_pid, ifname, dest=None):
+    """Move the container's interface IFNAME back to the caller's network namespace."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    from .network.host import in_netns
+
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with in_netns(f"/proc/{init_pid}/ns/net"), IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                raise DeviceError(f"the container has no interface {ifname}")
+            changes = {"net_ns_fd": own}
+            if dest and dest != ifname:
+                changes["ifname"] = dest
+            try:
+                ipr.link("set", index=found[0], state="down")
+                ipr.link("set", index=found[0], **changes)
+            except NetlinkError as exc:
+                raise DeviceError(f"cannot move {ifname} out of the container"
+                                  f"{' as ' + dest if 'ifname' in changes else ''}: "
+                                  f"{os.strerror(exc.code)}",
+                                  hint="is the name taken here? (ip link)"
+                                  if exc.code == 17 else None) from None
+    finally:
+        os.close(own)
+
+
+# -- device nodes -----------------------------------------------------------------------------
+def cgroup_rule(mode, rdev):
+    """'c MAJ:MIN rwm' for the device cgroup."""
+    kind = "c" if stat.S_ISCHR(mode) else "b"
+    return f"{kind} {os.major(rdev)}:{os.minor(rdev)} rwm"
+
+
+def host_node(path):
+    """os.stat_result of the host's device node PATH (symlinks followed)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise DeviceError(f"{path}: {exc.strerror}",
+                          hint="give a device node of the host (e.g. /dev/loop-control) or "
+                               "an interface name") from None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise DeviceError(f"{path} is not a device node",
+                          hint="lxc-device adds character and block devices and interfaces")
+    return st
+
+
+def add_node(init_pid, src, dest=None):
+    """Make the host's node SRC at DEST (default: the same path) inside the container;
+    returns the device cgroup rule to allow."""
+    st = host_node(src)
+    dest = dest or src
+    _in_mount_ns(init_pid, _make_node, dest, st.st_mode, st.st_rdev)
+    return cgroup_rule(st.st_mode, st.st_rdev)
+
+
+def remove_node(init_pid, src, dest=None):
+    """Remove the node at DEST (default SRC) inside the container; returns the cgroup rule
+    to deny (the removed node's numbers, else those of the host's SRC, as LXC)."""
+    dest = dest or src
+    found = _in_mount_ns(init_pid, _remove_node, dest)
+    if found is None:
+        try:
+            st = host_node(src)
+        except DeviceError:
+            raise DeviceError(f"no device node {dest} in the container",
+                              hint="lxc-attach -n NAME -- ls -l " + dest) from None
+        return cgroup_rule(st.st_mode, st.st_rdev)
+    mode, rdev = found
+    return cgroup_rule(mode, rdev)
+
+
+def _make_node(dest, mode, rdev):
+    if os.path.lexists(dest):
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            raise DeviceError(f"{dest} is a directory in the container")
+        os.unlink(dest)
+    parent = os.path.dirname(dest)
+    if parent:
+        os.makedirs(parent, 0o755, exist_ok=True)
+    os.mknod(dest, mode, rdev)
+    os.chmod(dest, stat.S_IMODE(mode))  # the host node's mode, whatever the umask
+    return True
+
+
+def _remove_node(dest):
+    try:
+        st = os.lstat(dest)
+    except FileNotFoundError:
+        return None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise DeviceError(f"{dest} is not a device node in the container")
+    os.unlink(dest)
+    return [st.st_mode, st.st_rdev]
+
+
+def _in_mount_ns(init_pid, function, *args):
+    """FUNCTION(*ARGS) in a child inside the container's mount namespace; its JSON-able
+    result, or its DeviceError/OSError raised here."""
+    import json
+
+    try:
+        ns = os.open(f"/proc/{init_pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise DeviceError(f"cannot open the mount namespace of PID {init_pid}: {exc.strerror}",
+                          hint="is the container still running? (lxc-info)") from None
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            libc.setns(ns, libc.CLONE_NEWNS)  # root and cwd become the container's /
+            answer = {"result": function(*args)}
+        except LxcError as exc:
+            answer = {"error": exc.message, "hint": exc.hint}
+        except OSError as exc:
+            answer = {"error": f"{exc.strerror}" + (f": {exc.filename}" if exc.filename
+                                                    else "")}
+        except BaseException as exc:  # noqa: BLE001
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            os.write(write_end, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(ns)
+    os.close(write_end)
+    data = b""
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    answer = json.loads(data or b'{"error": "the helper process died"}')
+    if "error" in answer:
+        raise DeviceError(answer["error"], hint=answer.get("hint"))
+    return answer["result"]
