@@ -10,9 +10,10 @@ META_CONFIG = ("lxc.mount.auto = proc:mixed sys:ro cgroup:mixed\n"
                "# LXC_NAME in a comment, substituted as LXC does\n")
 
 
-def busybox_rootfs(world, out, name="img-src", compress="J"):
+def busybox_rootfs(world, out, name="img-src", compress="J", prepare=None):
     """A rootfs tarball OUT from a busybox container made by our template (with /etc/hostname
-    and /etc/hosts carrying placeholders for the `templates` list)."""
+    and /etc/hosts carrying placeholders for the `templates` list); PREPARE(rootfs) may add
+    more before it is packed (numeric owners, xattrs and holes kept)."""
     made = world.ours("lxc-create", "-n", name, "-t", "busybox")
     assert made.returncode == 0, made.stderr
     rootfs = os.path.join(world.cdir(name), "rootfs")
@@ -20,8 +21,10 @@ def busybox_rootfs(world, out, name="img-src", compress="J"):
         handle.write("LXC_NAME\n")
     with open(os.path.join(rootfs, "etc/hosts"), "w") as handle:
         handle.write("127.0.0.1 localhost LXC_NAME\n")
-    subprocess.run(["tar", "--numeric-owner", "-C", rootfs, f"-c{compress}f", out, "."],
-                   check=True)
+    if prepare:
+        prepare(rootfs)
+    subprocess.run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-S", "-C", rootfs,
+                    f"-c{compress}f", out, "."], check=True)
     world.ours("lxc-destroy", "-n", name)
     return out
 

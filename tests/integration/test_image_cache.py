@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from imagekit import add_image, standard_meta, write_index
+from imagekit import add_image, busybox_rootfs, standard_meta, write_index
 from lxcenv import tree, world  # noqa: F401  (fixture)
 
 IN_OPEN = 0x20
@@ -46,13 +46,11 @@ class OpenWatch:
 
 def source_tree(world, name="src"):
     """A busybox rootfs with everything a copy can get wrong, as a tarball."""
-    made = world.ours("lxc-create", "-n", name, "-t", "busybox")
-    assert made.returncode == 0, made.stderr
-    root = os.path.join(world.cdir(name), "rootfs")
-    with open(os.path.join(root, "etc/hostname"), "w") as handle:
-        handle.write("LXC_NAME\n")
-    with open(os.path.join(root, "etc/hosts"), "w") as handle:
-        handle.write("127.0.0.1 localhost LXC_NAME\n")
+    return busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"), name=name,
+                          prepare=add_hard_cases)
+
+
+def add_hard_cases(root):
     os.makedirs(os.path.join(root, "srv/data"), exist_ok=True)
     with open(os.path.join(root, "srv/data/one"), "w") as handle:
         handle.write("shared inode\n")
@@ -71,11 +69,6 @@ def source_tree(world, name="src"):
     os.chmod(capped, 0o4755)
     # a version 2 file capability: cap_net_raw (bit 13) permitted and effective
     os.setxattr(capped, "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0))
-    out = os.path.join(world.root, "rootfs.tar.xz")
-    subprocess.run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-S", "-C", root,
-                    "-cJf", out, "."], check=True)
-    world.ours("lxc-destroy", "-n", name)
-    return out
 
 
 @pytest.fixture
@@ -97,6 +90,18 @@ def trees(world):
     from lxctools.runtime.images import rootcache
 
     return rootcache.trees(os.path.join(world.root, "cache", "lxctools", "unpacked"))
+
+
+def run_inside(world, name, script):
+    """Start NAME, run SCRIPT in it, stop it; the script's output."""
+    started = world.ours("lxc-start", "-n", name)
+    assert started.returncode == 0, started.stderr
+    try:
+        inside = world.ours("lxc-attach", "-n", name, "--", "sh", "-c", script)
+        assert inside.returncode == 0, inside.stderr
+        return inside.stdout
+    finally:
+        world.ours("lxc-stop", "-n", name, "-k")
 
 
 def create_local(world, name, image, *extra, env=None):
@@ -153,14 +158,7 @@ def test_second_create_copies_the_cached_tree_without_opening_the_tarball(world,
         null = os.lstat(os.path.join(rootfs, "dev/null"))
         assert os.major(null.st_rdev) == 1 and os.minor(null.st_rdev) == 3
     # the cached copy runs
-    started = world.ours("lxc-start", "-n", "ic-b")
-    assert started.returncode == 0, started.stderr
-    try:
-        inside = world.ours("lxc-attach", "-n", "ic-b", "--", "cat", "/etc/hostname",
-                            "/srv/data/two")
-        assert inside.stdout == "ic-b\nshared inode\n", inside.stderr
-    finally:
-        world.ours("lxc-stop", "-n", "ic-b", "-k")
+    assert run_inside(world, "ic-b", "cat /etc/hostname /srv/data/two") == "ic-b\nshared inode\n"
 
 
 def test_flush_cache_unpacks_the_tarball_again(world, image):
@@ -277,14 +275,8 @@ def test_overlay_create_uses_the_cached_tree_as_its_lower_layer(world, image):
     assert os.listdir(os.path.join(cdir, "rootfs")) == []  # a mount point, as LXC's
     assert os.lstat(os.path.join(tree_dir, "pin")).st_nlink == 2
 
-    started = world.ours("lxc-start", "-n", "ic-o1")
-    assert started.returncode == 0, started.stderr
-    try:
-        inside = world.ours("lxc-attach", "-n", "ic-o1", "--", "sh", "-c",
-                            "cat /etc/hostname /srv/data/two && echo new > /srv/data/one")
-        assert inside.stdout == "ic-o1\nshared inode\n", inside.stderr
-    finally:
-        world.ours("lxc-stop", "-n", "ic-o1", "-k")
+    assert run_inside(world, "ic-o1", "cat /etc/hostname /srv/data/two && echo new > /srv/data/one"
+                      ) == "ic-o1\nshared inode\n"
     assert tree(os.path.join(tree_dir, "rootfs")) == before  # the shared tree never changes
     with open(os.path.join(tree_dir, "rootfs", "srv/data/one")) as handle:
         assert handle.read() == "shared inode\n"

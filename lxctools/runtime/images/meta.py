@@ -120,22 +120,31 @@ def rewrite_rootfs_file(rootfs, relpath, edit):
     if fd is None:
         return False
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        old = _regular_text(fd)
+        if old is None:
             return False
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            old = handle.read().decode("utf-8", "surrogateescape")
         new = edit(old)
         if new != old:
-            data = new.encode("utf-8", "surrogateescape")
             os.lseek(fd, 0, os.SEEK_SET)
             os.ftruncate(fd, 0)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_text(fd, new)
         return True
     finally:
         os.close(fd)
+
+
+def _regular_text(fd):
+    """The text of FD if it is a regular file, else None."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        return handle.read().decode("utf-8", "surrogateescape")
+
+
+def _write_text(fd, text):
+    view = memoryview(text.encode("utf-8", "surrogateescape"))
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def rewrite_layered_file(lower, upper, relpath, edit):
@@ -149,12 +158,11 @@ def rewrite_layered_file(lower, upper, relpath, edit):
         return False
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return False
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            old = handle.read().decode("utf-8", "surrogateescape")
+        old = _regular_text(fd)
     finally:
         os.close(fd)
+    if old is None:
+        return False
     new = edit(old)
     if new == old:
         return True
@@ -179,9 +187,7 @@ def rewrite_layered_file(lower, upper, relpath, edit):
         out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                       | os.O_CLOEXEC, 0o600, dir_fd=up)
         try:
-            view = memoryview(new.encode("utf-8", "surrogateescape"))
-            while view:
-                view = view[os.write(out, view):]
+            _write_text(out, new)
             os.fchown(out, st.st_uid, st.st_gid)
             os.fchmod(out, stat.S_IMODE(st.st_mode))
         finally:
