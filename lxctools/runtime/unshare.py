@@ -217,7 +217,9 @@ def _command(options, error_w):
 
 
 def _fresh(source, target, fstype, mkdir=None, optional=False):
-    """Mount a new FSTYPE at TARGET in place of what was there."""
+    """Mount a new FSTYPE at TARGET in place of what was there. A mount the kernel refuses
+    (proc in a new user namespace without its own PID namespace, ...) leaves the old one and
+    is a warning: LXC goes on too (without any /proc)."""
     if mkdir is not None and not os.path.isdir(target):
         try:
             os.mkdir(target, mkdir)
@@ -225,18 +227,25 @@ def _fresh(source, target, fstype, mkdir=None, optional=False):
             if optional:
                 return
             raise
-    for _ in range(16):  # every mount stacked there (a host may have two on /dev/shm)
+    flags = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+    try:
+        libc.mount(source, target, fstype, flags)  # on top first: may we at all?
+    except OSError as exc:
+        if not optional:
+            hint = (" (a new user namespace mounts proc only with a new PID namespace: "
+                    "add PID to -s)" if fstype == "proc" else "")
+            sys.stderr.write(f"lxc-unshare: warning: -M: {target} left as it was: "
+                             f"{exc.strerror}{hint}\n")
+            sys.stderr.flush()
+        return
+    for _ in range(16):  # then every mount there goes (a host may have two on /dev/shm)
         try:
             libc.umount(target, libc.MNT_DETACH)
         except OSError as exc:
             if exc.errno != errno.EINVAL:  # EINVAL: nothing (more) mounted there
                 raise
             break
-    try:
-        libc.mount(source, target, fstype, libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
-    except OSError:
-        if not optional:
-            raise
+    libc.mount(source, target, fstype, flags)
 
 
 def _report(fd, exc):

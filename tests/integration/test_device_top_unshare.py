@@ -152,6 +152,13 @@ def test_unshare_remount_gives_a_fresh_proc():
     # the caller's mounts are untouched
     with open("/proc/self/mountinfo") as handle:
         assert " /proc " in handle.read()
+    # with NETWORK a fresh /sys too; a proc the kernel refuses (a new user namespace without
+    # its own PID namespace) leaves the old one, with a warning, and the command runs
+    mine = subprocess.run([ours("lxc-unshare"), "-s", "USER|NETWORK|MOUNT", "-M", "--",
+                           "sh", "-c", "ls /sys/class/net; ls /proc/self/ns/net"],
+                          capture_output=True, text=True, timeout=30)
+    assert (mine.returncode, mine.stdout) == (0, "lo\n/proc/self/ns/net\n"), mine.stderr
+    assert "warning: -M: /proc left as it was" in mine.stderr
 
 
 def test_unshare_daemon_does_not_wait(tmp_path):
@@ -283,6 +290,21 @@ def test_top_screen_like_lxc(world):
     row_real = head_real.split("\x1b[0m")[1].splitlines()[0]
     assert row_mine[:18] == row_real[:18] == "dvt-s".ljust(18)
     assert len(row_mine) == len(row_real)
+    # keys: m sorts by memory, m again reverses, r reverses; ^C quits with 0 and the
+    # terminal's modes are back (stty runs after lxc-top on the same terminal)
+    child = pexpect.spawn("sh", ["-c", f"trap true INT; {ours('lxc-top')} -P {world.lp} -d 5; "
+                                 "echo rc=$?; "
+                                 "stty -a"], dimensions=(30, 160), env=world.env,
+                          encoding="utf-8", timeout=20)
+    for key in "mmrn":
+        child.expect("TOTAL 1 of 1")
+        child.send(key)
+    child.expect("TOTAL 1 of 1")
+    child.sendintr()
+    child.expect("rc=0")
+    child.expect(pexpect.EOF)
+    modes = child.before.split()
+    assert "icanon" in modes and "echo" in modes and "-icanon" not in modes
     # without a terminal on stdin: the same refusal
     mine = world.ours("lxc-top", input="")
     real = world.real("lxc-top")
