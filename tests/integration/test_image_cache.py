@@ -330,3 +330,23 @@ def test_overlay_store_is_laid_out_as_lxc_lays_it_out(world):
         world.ours("lxc-stop", "-n", "ic-ob", "-k")
     assert os.path.exists(os.path.join(world.cdir("ic-ob"), "overlay", "delta", "written"))
     assert not os.path.exists(os.path.join(world.cdir("ic-ob"), "rootfs", "written"))
+
+
+def test_a_cache_that_cannot_be_filled_costs_a_warning_not_the_create(world, image):
+    """The cache on a full filesystem: the create succeeds, says why nothing was kept, and
+    leaves no half tree behind."""
+    import subprocess as sp
+
+    small = os.path.join(world.root, "cache", "lxctools", "unpacked")
+    os.makedirs(small, exist_ok=True)
+    sp.run(["mount", "-t", "tmpfs", "-o", "size=256k", "lxctools-test-cache", small], check=True)
+    try:
+        made = create_local(world, "ic-full", image)
+        assert "the image cache was not updated" in made.stderr, made.stderr
+        assert entries(world) == {} and trees(world) == {}
+        leftovers = os.listdir(os.path.join(small, "trees"))
+        assert leftovers == [], leftovers
+        again = create_local(world, "ic-full2", image)  # still works, unpacking again
+        assert comparable(world, "ic-full") == comparable(world, "ic-full2")
+    finally:
+        sp.run(["umount", small], check=True)

@@ -291,8 +291,12 @@ def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
             new = os.path.join(base, "trees", f".new.{tree_id}.{os.getpid()}")
             os.mkdir(new, 0o700)
             tree = os.path.join(new, "rootfs")
-            _make_tree_dir(tree)
-            _copy_tree(rootfs, tree)
+            try:
+                _make_tree_dir(tree)
+                _copy_tree(rootfs, tree)
+            except BaseException:
+                _delete_tree(new)  # a full disk must not leave half a tree behind
+                raise
             info = {"format": FORMAT, "key": entry.key, "source": os.path.realpath(tarball),
                     "build_id": build_id, "size": tree_size(tree),
                     "skipped_devices": skipped_devices, "created": time.time()}
