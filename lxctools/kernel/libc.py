@@ -79,6 +79,12 @@ SYS_pivot_root = 155
 SYS_pidfd_send_signal = 424
 SYS_pidfd_open = 434
 SYS_setns = 308
+SYS_open_tree = 428
+SYS_move_mount = 429
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -107,6 +113,19 @@ def mount(source, target, fstype=None, flags=0, data=None):
 
 def umount(target, flags=0):
     _check(_libc.umount2(_b(target), flags), f"umount {target}")
+
+
+def open_tree(path, flags=OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC):
+    """An fd of a detached copy of the mount at PATH (a bind mount not attached anywhere)."""
+    return _check(_libc.syscall(SYS_open_tree, ctypes.c_int(AT_FDCWD), _b(path),
+                                ctypes.c_uint(flags)), f"open_tree {path}")
+
+
+def move_mount_fd(fd, target):
+    """Attach the detached mount FD (open_tree) at TARGET, in the caller's mount namespace."""
+    _check(_libc.syscall(SYS_move_mount, ctypes.c_int(fd), b"", ctypes.c_int(AT_FDCWD),
+                         _b(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
+           f"move_mount onto {target}")
 
 
 def unshare(flags):

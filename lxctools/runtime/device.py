@@ -5,9 +5,10 @@ Nodes: the caller stats the host's node, then a child joins the container's moun
 (so every path, symlinks included, is resolved inside the container's root) and makes the
 node there (parent directories 0755, any old file at the place replaced, the host node's
 mode kept exactly); the device cgroup is then told (`devices.allow`/`devices.deny` of the
-v1 devices controller, through the supervisor). On a pure cgroup2 host our containers have
-no device program (LXC attaches a BPF one; we refuse lxc.cgroup2.devices.*), so there is no
-device list to change and nodes work as made. Removing a node denies its device again, as
+v1 devices controller, through the supervisor); a container with its own user namespace
+gets a bind mount of the host's node instead (see add_node). On a pure cgroup2 host our
+containers have no device program (LXC attaches a BPF one; we refuse
+lxc.cgroup2.devices.*), so there is no device list to change and nodes work as made. Removing a node denies its device again, as
 LXC: `del` of a second node of /dev/null's numbers cuts off /dev/null too. The numbers are
 the removed node's (LXC stats the destination path on the host, and `add A B` makes a node
 of B's host numbers; here A's numbers are used, at B).
@@ -119,10 +120,23 @@ def host_node(path):
 
 def add_node(init_pid, src, dest=None):
     """Make the host's node SRC at DEST (default: the same path) inside the container;
-    returns the device cgroup rule to allow."""
+    returns the device cgroup rule to allow. In a container with its own user namespace the
+    host's node is bind-mounted instead: its /dev belongs to that namespace, where host
+    root can make no file (EOVERFLOW) and a node made there could not be opened (nodev)."""
     st = host_node(src)
     dest = dest or src
-    _in_mount_ns(init_pid, _make_node, dest, st.st_mode, st.st_rdev)
+    ids = _userns_ids(init_pid)
+    if ids is None:
+        _in_mount_ns(init_pid, None, _make_node, dest, st.st_mode, st.st_rdev)
+    else:
+        try:
+            tree = libc.open_tree(src)
+        except OSError as exc:
+            raise DeviceError(f"cannot take a bind mount of {src}: {exc.strerror}") from None
+        try:
+            _in_mount_ns(init_pid, ids, _bind_node, dest, tree)
+        finally:
+            os.close(tree)
     return cgroup_rule(st.st_mode, st.st_rdev)
 
 
@@ -130,7 +144,7 @@ def remove_node(init_pid, src, dest=None):
     """Remove the node at DEST (default SRC) inside the container; returns the cgroup rule
     to deny (the removed node's numbers, else those of the host's SRC, as LXC)."""
     dest = dest or src
-    found = _in_mount_ns(init_pid, _remove_node, dest)
+    found = _in_mount_ns(init_pid, _userns_ids(init_pid), _remove_node, dest)
     if found is None:
         try:
             st = host_node(src)
@@ -155,33 +169,82 @@ def _make_node(dest, mode, rdev):
     return True
 
 
+def _bind_node(dest, tree):
+    if os.path.lexists(dest):
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            raise DeviceError(f"{dest} is a directory in the container")
+        _unmount_all(dest)
+        os.unlink(dest)
+    parent = os.path.dirname(dest)
+    if parent:
+        os.makedirs(parent, 0o755, exist_ok=True)
+    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    libc.move_mount_fd(tree, dest)
+    return True
+
+
+def _unmount_all(path):
+    import errno
+    for _ in range(16):
+        try:
+            libc.umount(path, libc.MNT_DETACH | libc.UMOUNT_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:  # EINVAL: no (more) mount there
+                raise
+            return
+
+
 def _remove_node(dest):
     try:
-        st = os.lstat(dest)
+        st = os.stat(dest) if os.path.ismount(dest) else os.lstat(dest)
     except FileNotFoundError:
         return None
     if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
         raise DeviceError(f"{dest} is not a device node in the container")
+    _unmount_all(dest)  # a bind-mounted node (containers with a user namespace)
     os.unlink(dest)
     return [st.st_mode, st.st_rdev]
 
 
-def _in_mount_ns(init_pid, function, *args):
-    """FUNCTION(*ARGS) in a child inside the container's mount namespace; its JSON-able
-    result, or its DeviceError/OSError raised here."""
+def _userns_ids(init_pid):
+    """(uid, gid) to take on in the init's user namespace (its root, as lxc-attach), or None
+    when the container shares ours."""
+    try:
+        if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+            return None
+    except OSError as exc:
+        raise DeviceError(f"cannot read the namespaces of PID {init_pid}: {exc.strerror}",
+                          hint="is the container still running? (lxc-info)") from None
+    from .attach import userns_root
+    return userns_root(init_pid)
+
+
+def _in_mount_ns(init_pid, ids, function, *args):
+    """FUNCTION(*ARGS) in a child inside the container's mount namespace (first its user
+    namespace as IDS, when given); its JSON-able result, or its error raised here."""
     import json
 
+    names = (["user"] if ids is not None else []) + ["mnt"]
+    fds = []
     try:
-        ns = os.open(f"/proc/{init_pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        for name in names:
+            fds.append(os.open(f"/proc/{init_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as exc:
-        raise DeviceError(f"cannot open the mount namespace of PID {init_pid}: {exc.strerror}",
+        for fd in fds:
+            os.close(fd)
+        raise DeviceError(f"cannot open the namespaces of PID {init_pid}: {exc.strerror}",
                           hint="is the container still running? (lxc-info)") from None
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         try:
-            libc.setns(ns, libc.CLONE_NEWNS)  # root and cwd become the container's /
+            if ids is not None:
+                libc.setns(fds.pop(0), libc.CLONE_NEWUSER)
+                os.setgroups([])
+                os.setresgid(ids[1], ids[1], ids[1])
+                os.setresuid(ids[0], ids[0], ids[0])
+            libc.setns(fds[0], libc.CLONE_NEWNS)  # root and cwd become the container's /
             answer = {"result": function(*args)}
         except LxcError as exc:
             answer = {"error": exc.message, "hint": exc.hint}
@@ -194,7 +257,8 @@ def _in_mount_ns(init_pid, function, *args):
             os.write(write_end, json.dumps(answer).encode())
         finally:
             os._exit(0)
-    os.close(ns)
+    for fd in fds:
+        os.close(fd)
     os.close(write_end)
     data = b""
     while True:

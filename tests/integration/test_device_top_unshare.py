@@ -435,3 +435,44 @@ def test_device_moves_interfaces_in_a_test_netns(world, netns):
     finally:
         run("lxc-stop", "-n", "dvd-n", "-k")
     assert "dv-d0" not in in_ns(ns, "ip", "-o", "link").stdout  # died with the container
+
+
+def test_device_node_in_a_container_with_a_user_namespace(world, tmp_path):
+    """Its /dev belongs to its user namespace: host root can make no node there (LXC's
+    mknod fails with EOVERFLOW) and a node made there could not be opened; the host's node
+    is bind-mounted instead, and unmounted again by del."""
+    import shutil
+    import tempfile
+
+    # the mapped root must reach its rootfs: not below pytest's 0700 directory
+    lp = tempfile.mkdtemp(prefix="dv-lp-")
+    os.chmod(lp, 0o755)
+    conf = os.path.join(lp, "dv.conf")
+    with open(conf, "w") as handle:
+        handle.write(CONFIG + "lxc.idmap = u 0 420000 65536\nlxc.idmap = g 0 420000 65536\n")
+
+    def run(*args):
+        return world.ours(*args, lxcpath=lp)
+
+    try:
+        assert run("lxc-create", "-n", "dvd-u", "-t", "busybox", "-f", conf).returncode == 0
+        assert run("lxc-start", "-n", "dvd-u").returncode == 0
+        node = str(tmp_path / "dv-zero")
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+        os.chmod(node, 0o666)
+        add = run("lxc-device", "-n", "dvd-u", "add", node, "/dev/dv/zero")
+        assert add.returncode == 0, add.stderr
+        attach = ("lxc-attach", "-n", "dvd-u", "--")
+        inside = run(*attach, "sh", "-c", "ls -ln /dev/dv/zero; echo x > /dev/dv/zero && "
+                     "head -c 2 /dev/dv/zero | od -An -tx1")
+        assert inside.returncode == 0, inside.stderr
+        listing, data = inside.stdout.splitlines()
+        assert listing.split()[0] == "crw-rw-rw-" and listing.split()[4:6] == ["1,", "5"]
+        assert data.split() == ["00", "00"]
+        assert run("lxc-device", "-n", "dvd-u", "del", node, "/dev/dv/zero").returncode == 0
+        after = run(*attach, "sh", "-c", "ls /dev/dv; grep -c /dev/dv /proc/self/mountinfo")
+        assert after.stdout == "0\n", after.stderr
+    finally:
+        run("lxc-stop", "-n", "dvd-u", "-k")
+        run("lxc-destroy", "-n", "dvd-u")
+        shutil.rmtree(lp, ignore_errors=True)
