@@ -107,10 +107,11 @@ def run(options):
     os.close(ready_w)
     os.close(go_r)
     os.close(error_w)
+    ready = os.read(ready_r, 1)
+    os.close(ready_r)
+    if ready != b"1":
+        return _failed(child, error_r)
     try:
-        if os.read(ready_r, 1) != b"1":
-            return _failed(child, error_r)
-        os.close(ready_r)
         if options.flags & libc.CLONE_NEWUSER and options.uid is not None:
             _write_map(child, f"{options.uid} {os.getuid()} 1\n")
         for ifname in options.ifnames:
@@ -173,8 +174,12 @@ def _child(options, ready_w, go_r, error_w):
     try:
         libc.unshare(flags)
     except OSError as exc:
-        raise UnshareError(f"Failed to unshare the namespaces: {exc.strerror}",
-                           hint="is the kernel built with them? (lxc-checkconfig)") from None
+        if exc.errno == errno.EPERM and not flags & libc.CLONE_NEWUSER and os.geteuid():
+            hint = "an ordinary user may unshare other namespaces only with USER: add it to -s"
+        else:
+            hint = "is the kernel built with them? (lxc-checkconfig)"
+        raise UnshareError(f"Failed to unshare the namespaces: {os.strerror(exc.errno)}",
+                           hint=hint) from None
     os.write(ready_w, b"1")
     os.close(ready_w)
     if os.read(go_r, 1) != b"1":

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import ours, real_lxc
+from conftest import ours, ours_for_anyone, real_lxc
 from lxcenv import lxc_messages, world  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.root, pytest.mark.oracle]
@@ -131,6 +131,32 @@ def test_unshare_exit_codes():
     mine = subprocess.run([ours("lxc-unshare"), "-s", "MOUNT", "--", "sh", "-c", "kill -9 $$"],
                           capture_output=True, text=True, timeout=30)
     assert mine.returncode == 137
+
+
+def test_unshare_as_an_ordinary_user():
+    """nobody: the USER namespace lets it have the others, as with LXC; without USER the same
+    refusal (our reason as a hint)."""
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    cases = [(("-s", "USER", "--", "id", "-u"), "65534\n"),
+             (("-s", "USER", "-u", "1", "--", "id", "-u"), "1\n"),
+             (("-s", "USER|UTSNAME", "-H", "dv-x", "--", "hostname"), "dv-x\n"),
+             (("-s", "USER|MOUNT|PID", "--", "sh", "-c", "echo $$"), "1\n"),
+             (("-s", "USER|NETWORK", "--", "sh", "-c", "tail -n +3 /proc/net/dev | wc -l"),
+              "1\n")]
+    for args, stdout in cases:
+        mine = subprocess.run(as_nobody + [ours_for_anyone("lxc-unshare"), *args],
+                              capture_output=True, text=True, timeout=60)
+        real = subprocess.run(as_nobody + [real_lxc("lxc-unshare"), *args],
+                              capture_output=True, text=True, timeout=60, env=SANE_ENV)
+        assert (mine.returncode, mine.stdout) == (real.returncode, real.stdout) == (0, stdout), \
+            (args, mine.stderr, real.stderr)
+    mine = subprocess.run(as_nobody + [ours_for_anyone("lxc-unshare"), "-s", "PID", "--",
+                                       "true"], capture_output=True, text=True, timeout=60)
+    real = subprocess.run(as_nobody + [real_lxc("lxc-unshare"), "-s", "PID", "--", "true"],
+                          capture_output=True, text=True, timeout=60, env=SANE_ENV)
+    assert mine.returncode == real.returncode == 1
+    assert "Operation not permitted" in mine.stderr and "add it to -s" in mine.stderr
+    assert "Traceback" not in mine.stderr
 
 
 def test_unshare_remount_gives_a_fresh_proc():
