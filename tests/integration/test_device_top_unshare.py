@@ -502,3 +502,22 @@ def test_device_node_in_a_container_with_a_user_namespace(world, tmp_path):
         run("lxc-stop", "-n", "dvd-u", "-k")
         run("lxc-destroy", "-n", "dvd-u")
         shutil.rmtree(lp, ignore_errors=True)
+
+
+def test_device_python_lxc_api(world, tmp_path):
+    """python-lxc's names over the same code: booleans, False for what fails."""
+    from lxctools.compat import lxc
+
+    start_ours(world, "dvd-p", config=LOCKED)
+    node = str(tmp_path / "dv-zero")
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    c = lxc.Container("dvd-p", world.lp)
+    assert c.add_device_node(node, "/dev/dv-zero") is True
+    assert c.get_cgroup_item("devices.list").count("c 1:5 rwm") == 1
+    assert world.ours("lxc-attach", "-n", "dvd-p", "--", "head", "-c", "1",
+                      "/dev/dv-zero").returncode == 0
+    assert c.remove_device_node(node, "/dev/dv-zero") is True
+    assert "c 1:5 rwm" not in c.get_cgroup_item("devices.list")
+    assert c.add_device_node("/etc/hostname") is False
+    assert c.attach_interface("dv-none0") is False
+    assert lxc.Container("dvd-none", world.lp).add_device_node(node) is False
