@@ -159,6 +159,22 @@ def test_unshare_bad_namespace_names(text):
         unshare.namespace_flags(text)
 
 
+@pytest.mark.parametrize("text", ["MOUNT|PID", "mnt|Uts|NET", "USER|IPC|CGROUP|TIME", "FOO",
+                                  "mount", "PID|", "NETWORK|network"])
+def test_unshare_names_as_lxc_attach(text):
+    """lxc-unshare reads -s with lxc-attach's rule (its own copy, to stay light)."""
+    from lxctools.runtime.attach import parse_namespaces
+    try:
+        expected = sum({libc.NAMESPACE_FLAGS[n] for n in parse_namespaces(text)})
+    except LxcError:
+        expected = None
+    try:
+        found = unshare.namespace_flags(text)
+    except LxcError:
+        found = None
+    assert found == expected
+
+
 def test_unshare_users():
     assert unshare.lookup_user("0") == 0
     assert unshare.lookup_user("root") == 0
