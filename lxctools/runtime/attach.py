@@ -25,6 +25,7 @@ import termios
 
 from ..errors import LxcError
 from ..kernel import libc
+from . import childpipe
 
 NS_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -263,7 +264,7 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
     # and LXC ignores them in lxc-attach itself so that its status is the command's
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-    pid_bytes = _read_all(pid_r)
+    pid_bytes = childpipe.read_all(pid_r)
     code = _wait(transient)
     child = int(pid_bytes) if pid_bytes else None
     if child is not None:
@@ -274,7 +275,7 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
             code = _wait(child)
     elif master is not None:
         os.close(master)
-    message = _read_all(error_r)
+    message = childpipe.read_all(error_r)
     if message:
         text, _, hint = message.decode(errors="replace").partition("\0")
         raise AttachError(text, hint=hint or None, exit_code=code if code else 1)
@@ -288,17 +289,6 @@ def _isatty(fd):
         return False
 
 
-def _read_all(fd):
-    data = b""
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(fd)
-    return data
-
-
 def _report(fd, exc):
     """EXC's message to the caller: over the error pipe, or on stderr (API: no pipe)."""
     if fd is None:
@@ -310,18 +300,7 @@ def _report(fd, exc):
         except OSError:
             pass
         return
-    if isinstance(exc, str):
-        text = exc
-    elif isinstance(exc, LxcError):
-        text = f"{exc}\0{exc.hint or ''}"
-    elif isinstance(exc, OSError):
-        text = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    try:
-        os.write(fd, text.encode())
-    except OSError:
-        pass
+    childpipe.report(fd, exc)
 
 
 def _transient(plan, slave, error_w, pid_w):

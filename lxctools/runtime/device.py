@@ -23,6 +23,7 @@ import stat
 
 from ..errors import LxcError
 from ..kernel import libc
+from . import childpipe
 
 
 class DeviceError(LxcError):
@@ -49,52 +50,44 @@ def is_interface(name, init_pid=None):
 def attach_interface(init_pid, ifname, dest=None):
     """Move the caller's interface IFNAME into the container (renamed DEST)."""
     from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
 
     with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=ifname)
-        if not found:
-            raise DeviceError(f"no interface {ifname} here")
-        changes = {"net_ns_pid": init_pid}
-        if dest and dest != ifname:
-            changes["ifname"] = dest
-        try:
-            ipr.link("set", index=found[0], state="down")
-            ipr.link("set", index=found[0], **changes)
-        except NetlinkError as exc:
-            raise DeviceError(f"cannot move {ifname} into the container"
-                              f"{' as ' + dest if 'ifname' in changes else ''}: "
-                              f"{os.strerror(exc.code)}",
-                              hint="is the name taken there? (lxc-attach -- ip link)"
-                              if exc.code == 17 else None) from None
+        _move_link(ipr, ifname, dest, {"net_ns_pid": init_pid}, missing="here",
+                   where="into the container", check="there? (lxc-attach -- ip link)")
 
 
 def detach_interface(init_pid, ifname, dest=None):
     """Move the container's interface IFNAME back to the caller's network namespace."""
     from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
     from .network.host import in_netns
 
     own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with in_netns(f"/proc/{init_pid}/ns/net"), IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=ifname)
-            if not found:
-                raise DeviceError(f"the container has no interface {ifname}")
-            changes = {"net_ns_fd": own}
-            if dest and dest != ifname:
-                changes["ifname"] = dest
-            try:
-                ipr.link("set", index=found[0], state="down")
-                ipr.link("set", index=found[0], **changes)
-            except NetlinkError as exc:
-                raise DeviceError(f"cannot move {ifname} out of the container"
-                                  f"{' as ' + dest if 'ifname' in changes else ''}: "
-                                  f"{os.strerror(exc.code)}",
-                                  hint="is the name taken here? (ip link)"
-                                  if exc.code == 17 else None) from None
+            _move_link(ipr, ifname, dest, {"net_ns_fd": own}, missing="in the container",
+                       where="out of the container", check="here? (ip link)")
     finally:
         os.close(own)
+
+
+def _move_link(ipr, ifname, dest, target, *, missing, where, check):
+    """Take IFNAME down and move it to TARGET's namespace (renamed DEST)."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    found = ipr.link_lookup(ifname=ifname)
+    if not found:
+        raise DeviceError(f"no interface {ifname} {missing}")
+    changes = dict(target)
+    if dest and dest != ifname:
+        changes["ifname"] = dest
+    try:
+        ipr.link("set", index=found[0], state="down")
+        ipr.link("set", index=found[0], **changes)
+    except NetlinkError as exc:
+        raise DeviceError(f"cannot move {ifname} {where}"
+                          f"{' as ' + dest if 'ifname' in changes else ''}: "
+                          f"{os.strerror(exc.code)}",
+                          hint=f"is the name taken {check}" if exc.code == 17 else None) from None
 
 
 # -- device nodes -----------------------------------------------------------------------------
@@ -260,13 +253,7 @@ def _in_mount_ns(init_pid, ids, function, *args):
     for fd in fds:
         os.close(fd)
     os.close(write_end)
-    data = b""
-    while True:
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(read_end)
+    data = childpipe.read_all(read_end)
     os.waitpid(pid, 0)
     answer = json.loads(data or b'{"error": "the helper process died"}')
     if "error" in answer:

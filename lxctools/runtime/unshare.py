@@ -22,6 +22,7 @@ import sys
 
 from ..errors import LxcError
 from ..kernel import libc
+from . import childpipe
 
 # exec failures as lxc-attach reports them
 EXEC_CODES = {errno.ENOENT: 127, errno.EACCES: 126, errno.ENOEXEC: 126}
@@ -107,7 +108,7 @@ def run(options):
         try:
             _child(options, ready_w, go_r, error_w)
         except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
-            _report(error_w, exc)
+            childpipe.report(error_w, exc)
         os._exit(1)
     os.close(ready_w)
     os.close(go_r)
@@ -133,7 +134,7 @@ def run(options):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the command's; its status is ours
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
     code = _wait(child)
-    message = _read_all(error_r)
+    message = childpipe.read_all(error_r)
     if message:
         text, _, hint = message.decode(errors="replace").partition("\0")
         raise UnshareError(text, hint=hint or None, exit_code=code or 1)
@@ -142,7 +143,7 @@ def run(options):
 
 def _failed(child, error_r):
     code = _wait(child)
-    message = _read_all(error_r).decode(errors="replace")
+    message = childpipe.read_all(error_r).decode(errors="replace")
     text, _, hint = message.partition("\0")
     raise UnshareError(text or "the child process died before unsharing", hint=hint or None,
                        exit_code=code or 1)
@@ -222,7 +223,7 @@ def _command(options, error_w):
     try:
         os.execvp(options.command[0], options.command)
     except OSError as exc:
-        _report(error_w, UnshareError(f"Failed to exec: '{options.command[0]}': {exc.strerror}"))
+        childpipe.report(error_w, UnshareError(f"Failed to exec: '{options.command[0]}': {exc.strerror}"))
         os._exit(EXEC_CODES.get(exc.errno, 1))
 
 
@@ -256,30 +257,6 @@ def _fresh(source, target, fstype, mkdir=None, optional=False):
                 raise
             break
     libc.mount(source, target, fstype, flags)
-
-
-def _report(fd, exc):
-    if isinstance(exc, LxcError):
-        text = f"{exc}\0{exc.hint or ''}"
-    elif isinstance(exc, OSError):
-        text = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    try:
-        os.write(fd, text.encode())
-    except OSError:
-        pass
-
-
-def _read_all(fd):
-    data = b""
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    os.close(fd)
-    return data
 
 
 def _wait_status(pid):
