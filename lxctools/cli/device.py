@@ -54,30 +54,21 @@ def body(argv):
     dest = words[2] if len(words) > 2 else None
     from ..runtime import device
 
+    # LXC: any prefix of add or del, the empty word included (it means add)
+    if "add".startswith(command):
+        verb, where, in_netns = "add", "to", None
+        move, node = container.attach_interface, container.add_device_node
+    elif "del".startswith(command):
+        verb, where, in_netns = "del", "from", container.init_pid
+        move, node = container.detach_interface, container.remove_device_node
+    else:
+        raise name_prefixed(LxcError("Error: Please use add or del (Please see --help output)",
+                                     hint="lxc-device -n NAME add|del DEV [DEST]"), args.name)
     try:
-        if "add".startswith(command):  # LXC: any prefix, the empty word included
-            try:
-                if device.is_interface(dev):
-                    container.attach_interface(dev, dest)
-                else:
-                    container.add_device_node(dev, dest)
-            except LxcError as exc:
-                raise LxcError(f"Failed to add {dev} to {args.name}",
-                               hint=_reason(exc)) from None
-        elif "del".startswith(command):
-            try:
-                if device.is_interface(dev, container.init_pid):
-                    container.detach_interface(dev, dest)
-                else:
-                    container.remove_device_node(dev, dest)
-            except LxcError as exc:
-                raise LxcError(f"Failed to del {dev} from {args.name}",
-                               hint=_reason(exc)) from None
-        else:
-            raise LxcError("Error: Please use add or del (Please see --help output)",
-                           hint="lxc-device -n NAME add|del DEV [DEST]")
+        (move if device.is_interface(dev, in_netns) else node)(dev, dest)
     except LxcError as exc:
-        raise name_prefixed(exc, args.name)
+        raise name_prefixed(LxcError(f"Failed to {verb} {dev} {where} {args.name}",
+                                     hint=_reason(exc)), args.name) from None
     return 0
 
 

@@ -167,6 +167,14 @@ def set_pdeathsig(sig):
     prctl(PR_SET_PDEATHSIG, sig)
 
 
+def die_with_parent():
+    """preexec_fn for helpers (rsync, cp, mkfs): a kill -9 of the lxc-* tool that runs them
+    must not leave them writing into a half-made container that the next lookup removes."""
+    import signal
+
+    set_pdeathsig(signal.SIGKILL)
+
+
 def set_child_subreaper():
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 

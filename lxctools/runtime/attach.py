@@ -327,7 +327,7 @@ def _transient(plan, slave, error_w, pid_w):
     pid = os.fork()
     if pid:
         if pid_w is None:
-            _mirror(_wait_status(pid))
+            _mirror(os.waitpid(pid, 0)[1])
         os.write(pid_w, str(pid).encode())
         return
     if pid_w is not None:
@@ -464,14 +464,6 @@ def _stdio(fds):
     for target, fd in enumerate(fds):
         if fd is not None and fd >= 0 and fd != target:
             os.dup2(fd, target)
-
-
-def _wait_status(pid):
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
 
 
 def _mirror(status):

@@ -197,7 +197,7 @@ def _child(options, ready_w, go_r, error_w):
             os.close(error_w)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-            _mirror(_wait_status(pid))
+            _mirror(os.waitpid(pid, 0)[1])
     _command(options, error_w)
 
 
@@ -259,16 +259,8 @@ def _fresh(source, target, fstype, mkdir=None, optional=False):
     libc.mount(source, target, fstype, flags)
 
 
-def _wait_status(pid):
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
-
-
 def _wait(pid):
-    status = _wait_status(pid)
+    status = os.waitpid(pid, 0)[1]
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.waitstatus_to_exitcode(status)

@@ -134,22 +134,16 @@ def rsync(src, dst):
     tool = shutil.which("rsync") or ("/usr/bin/rsync" if os.path.exists("/usr/bin/rsync") else None)
     if not tool:
         raise LxcError("rsync is needed to copy a rootfs", hint="apt-get install rsync")
+    from ..kernel.libc import die_with_parent
+
     done = subprocess.run([tool, "-aHXS", "--numeric-ids", "--delete", src.rstrip("/") + "/",
                            dst.rstrip("/") + "/"], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          preexec_fn=_die_with_parent)
+                          preexec_fn=die_with_parent)
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
         raise LxcError(f"copying {src} to {dst} failed: {detail}",
                        hint="is there room on the target filesystem?")
-
-
-def _die_with_parent():
-    # A kill -9 of lxc-copy must not leave rsync writing into the half-made clone while
-    # the next lookup removes it.
-    import signal
-    from ..kernel import libc
-    libc.set_pdeathsig(signal.SIGKILL)
 
 
 def overlay_dirs(newdir):

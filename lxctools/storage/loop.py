@@ -64,9 +64,11 @@ def create_image(path, size, fstype=None):
         os.write(fd, b"1")
     finally:
         os.close(fd)
+    from ..kernel.libc import die_with_parent
+
     try:
         done = subprocess.run([tool, path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+                              stderr=subprocess.STDOUT, text=True, preexec_fn=die_with_parent)
     except BaseException:
         os.unlink(path)
         raise
@@ -75,12 +77,6 @@ def create_image(path, size, fstype=None):
         detail = (done.stdout.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise LxcError(f"{os.path.basename(tool)} {path} failed: {detail}",
                        hint="is --fssize big enough for this filesystem?")
-
-
-def _die_with_parent():
-    import signal
-    from ..kernel import libc
-    libc.set_pdeathsig(signal.SIGKILL)
 
 
 def copy_image(src, dst):

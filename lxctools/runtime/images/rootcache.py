@@ -227,8 +227,10 @@ def _copy_tree(src, dst):
     method = "reflink" if _same_fs_with_reflink(src, dst) else "copy"
     cmd = ["cp", "-a", "--reflink=auto", "--sparse=auto", "--no-target-directory",
            src + "/.", dst]
+    from ...kernel.libc import die_with_parent
+
     done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+                          stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise LxcError(f"copying the cached image {src} into {dst} failed: {detail}",
@@ -248,24 +250,10 @@ def _same_fs_with_reflink(src, dst):
 
 
 def _fs_type(path):
-    """The filesystem type of PATH from /proc/self/mountinfo (longest mount point prefix)."""
-    real = os.path.realpath(path)
-    best, kind = "", None
-    with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            left, _, right = line.partition(" - ")
-            point = left.split()[4].replace("\\040", " ")
-            if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, kind = point, right.split()[0]
-    return kind
+    from ...kernel.mountinfo import mount_of
 
-
-def _die_with_parent():
-    import signal
-
-    from ...kernel import libc
-
-    libc.set_pdeathsig(signal.SIGKILL)
+    found = mount_of(os.path.realpath(path))
+    return found[1] if found else None
 
 
 def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
