@@ -332,7 +332,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                     run_hooks("clone", newname, doc.conf, config_path,
                               extra_env={"LXC_SRC_NAME": origin.name, "LXC_ROOTFS_MOUNT": root,
                                          "LXC_ROOTFS_PATH": new_spec},
-                              args=list(hookargs))
+                              args=list(hookargs), die_with_parent=True)
                 if not keepname:
                     _write_hostname(root, newname)
 

@@ -36,8 +36,14 @@ def base_env(name, conf, config_file):
     return env
 
 
-def run_hooks(hook_type, name, conf, config_file, *, extra_env=None, args=()):
-    """Run every lxc.hook.HOOK_TYPE in order; raise HookFailed at the first failure."""
+def run_hooks(hook_type, name, conf, config_file, *, extra_env=None, args=(),
+              die_with_parent=False):
+    """Run every lxc.hook.HOOK_TYPE in order; raise HookFailed at the first failure.
+
+    DIE_WITH_PARENT: a kill -9 of the caller kills the hook too (a clone hook must not go on
+    working in a clone that is being discarded, holding its loop device). Only for
+    single-threaded callers (the lxc-* tools): the kernel's parent-death signal follows the
+    thread that forked, so a supervisor's worker thread ending would kill its hooks."""
     hooks = conf.value(f"lxc.hook.{hook_type}") or []
     if not hooks:
         return
@@ -58,9 +64,16 @@ def run_hooks(hook_type, name, conf, config_file, *, extra_env=None, args=()):
         else:
             command = f"exec {hook} '{name}' 'lxc' '{hook_type}' {tail}".rstrip()
         proc = subprocess.run(["/bin/sh", "-c", command], env=env, stdout=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL, check=False)
+                              stdin=subprocess.DEVNULL, check=False,
+                              preexec_fn=_die_with_parent if die_with_parent else None)
         for line in proc.stdout.decode(errors="replace").splitlines():
             log.debug(f"{hook_type} hook: {line}")
         if proc.returncode != 0:
             raise HookFailed(f"{hook_type} hook {hook!r} failed with status {proc.returncode}",
                              key=f"lxc.hook.{hook_type}")
+
+
+def _die_with_parent():
+    from ..kernel.libc import die_with_parent
+
+    die_with_parent()

@@ -268,6 +268,19 @@ def _wait_for(path, timeout=30):
         time.sleep(0.01)
 
 
+def _wait_gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # dead; its reaper has yet to collect it
+        except FileNotFoundError:
+            return
+        assert time.monotonic() < deadline, f"clone hook {pid} outlived the killed lxc-copy"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("snapshot", [False, True])
 def test_kill_9_mid_copy_leaves_no_half_container(world, snapshot):
     from conftest import ours
@@ -290,8 +303,13 @@ def test_kill_9_mid_copy_leaves_no_half_container(world, snapshot):
         assert world.ours("lxc-ls", "-1").stdout == "cp-a\n"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        # the hook dies with lxc-copy (it would hold the clone's loop device, or write on)
+        _wait_gone(hook_pid)
     finally:
-        os.kill(hook_pid, signal.SIGKILL)
+        try:
+            os.kill(hook_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     assert os.path.exists(os.path.join(world.cdir("cp-k"), "partial"))
     assert world.ours("lxc-ls", "-1").stdout == "cp-a\n"
     assert world.ours("lxc-info", "-n", "cp-k").returncode == 1
