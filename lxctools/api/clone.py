@@ -284,8 +284,11 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 image = os.path.join(newdir, loop.IMAGE)
                 new_spec = loop.PREFIX + image
                 if kind == "loop" and not newsize:
+                    renewal = loop.uuid_renewal(where)
                     loop.copy_image(where, image)
                     rollback.made(image)
+                    if renewal:
+                        loop.renew_uuid(image, renewal)
                 else:
                     # As LXC: a new ext4 filesystem (-L size, else the default), the rootfs
                     # rsynced in; a loop origin is mounted too, on its own rootfs dir, in a

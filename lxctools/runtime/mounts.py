@@ -6,6 +6,7 @@ Every target is resolved inside the rootfs without following a symlink out of it
 container cannot make us mount over the host's files.
 """
 
+import errno
 import os
 import stat
 
@@ -163,8 +164,17 @@ def mount_rootfs(spec, target, options=None):
                 errors.append(exc)
                 continue
         what = f"{image} (via {source})" if loop_fd is not None else source
+        other = [exc for exc in errors if exc.errno != errno.EINVAL]
+        if other:
+            raise MountError(f"cannot mount the rootfs {what}: {other[0].strerror}",
+                             key="lxc.rootfs.path", hint="the kernel log (dmesg) says more")
+        # EINVAL from every type: none is there, or the kernel refused the one that is (xfs
+        # does so for a copy whose UUID a mounted filesystem has); only its log tells which.
         raise MountError(f"cannot mount the rootfs {what}: no ext4, xfs, btrfs, ext3 or ext2 "
-                         "filesystem found", key="lxc.rootfs.path")
+                         "filesystem found, or the kernel refused the one there",
+                         key="lxc.rootfs.path",
+                         hint="`dmesg | tail` says which (e.g. xfs: duplicate UUID, when a "
+                              "copied image's origin is mounted)")
     finally:
         if loop_fd is not None:
             os.close(loop_fd)

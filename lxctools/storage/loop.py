@@ -5,7 +5,9 @@ mounted through a loop device with autoclear (kernel/loop.py) by the runtime, in
 container's mount namespace only, and by lxc-create around the template.
 
 A clone of a loop container is a sparse copy of the image (SEEK_DATA/SEEK_HOLE), where LXC
-makes a fresh 1 GiB filesystem and rsyncs into it; snapshots are refused as LXC does.
+makes a fresh 1 GiB filesystem and rsyncs into it; snapshots are refused as LXC does. A copy
+of an xfs or btrfs image gets a UUID of its own (xfs refuses to mount a second filesystem
+with a mounted one's UUID; btrfs takes two alike for devices of one filesystem).
 """
 
 import errno
@@ -102,6 +104,46 @@ def copy_image(src, dst):
             os.close(fout)
     finally:
         os.close(fin)
+
+
+# Filesystem types whose copies need a fresh UUID, and the program that gives one. ext2/3/4
+# mount side by side under one UUID, so their copies keep it (tune2fs would have to add a
+# feature to a used filesystem first).
+_NEW_UUID = {"xfs": ("xfs_admin", "-U", "generate"), "btrfs": ("btrfstune", "-f", "-u")}
+
+
+def fs_type(image):
+    """The filesystem type in IMAGE as blkid probes it ("ext4", "xfs", ...), or None."""
+    done = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", image],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def uuid_renewal(image):
+    """The command that gives a copy of IMAGE a UUID of its own, or None when its filesystem
+    needs none; refused before the image is copied when that program is missing."""
+    fstype = fs_type(image)
+    command = _NEW_UUID.get(fstype)
+    if command is None:
+        return None
+    if shutil.which(command[0]) is None:
+        package = "xfsprogs" if fstype == "xfs" else "btrfs-progs"
+        raise LxcError(f"{command[0]} is not installed: a copy of the {fstype} image {image} "
+                       f"needs a UUID of its own ({fstype} cannot mount two filesystems "
+                       f"with one UUID)", hint=f"install {package}")
+    return command
+
+
+def renew_uuid(image, command):
+    """Run COMMAND (from uuid_renewal) on the copied IMAGE."""
+    from ..kernel.libc import die_with_parent
+
+    done = subprocess.run([*command, image], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, preexec_fn=die_with_parent)
+    if done.returncode != 0:
+        detail = (done.stdout.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise LxcError(f"{command[0]} {image} failed: {detail}",
+                       hint="the copy keeps its origin's UUID and cannot run beside it")
 
 
 def _copy_range(fin, fout, start, end):
