@@ -37,7 +37,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with LXC's conventions: usage errors exit 1, help goes to stderr."""
+    """argparse with LXC's conventions: usage errors exit 1. Help goes to stdout (LXC writes
+    it to stderr; stdout lets `lxc-start --help | less` work, and no script reads help)."""
 
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -46,6 +47,18 @@ class Parser(argparse.ArgumentParser):
 
     def print_help(self, file=None):
         super().print_help(file or sys.stdout)
+
+
+class _Usage(argparse.Action):
+    """--usage: the usage lines alone, exit 0 (as LXC's tools)."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_usage(sys.stdout)
+        parser.exit(0)
 
 
 def make_parser(prog, description, *, name=True, name_required=True, lxcpath=True, rcfile=True,
@@ -67,6 +80,7 @@ def make_parser(prog, description, *, name=True, name_required=True, lxcpath=Tru
                            help="log priority: TRACE DEBUG INFO NOTICE WARN ERROR CRIT ALERT FATAL")
         group.add_argument("-q", "--quiet", action="store_true", help="no output on stderr")
     group.add_argument("--version", action="version", version=__version__)
+    group.add_argument("--usage", action=_Usage, help="a short usage message")
     parser.set_defaults(_name_required=name and name_required)
     return parser
 

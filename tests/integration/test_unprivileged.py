@@ -159,3 +159,29 @@ def test_overlay_snapshot_clone_as_a_user(user):
         gone = as_user("lxc-destroy", "-n", name)
         assert gone.returncode == 0, gone.stderr
     assert os.listdir(base) == []
+
+
+def test_unpriv_start_and_attach_without_a_systemd_user_session(user):
+    """Debian's lxc-unpriv-start refuses wherever no systemd user session runs (this host has
+    none: no systemd at all); ours needs a scope only on a cgroup2-only host with an
+    undelegated cgroup, so here it starts the container, and lxc-unpriv-attach enters it."""
+    from conftest import real_lxc
+
+    entry = pwd.getpwnam(USER)
+    as_them = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+               "env", "-i", f"HOME={entry.pw_dir}", "PATH=/usr/bin:/bin", f"USER={USER}"]
+    theirs = subprocess.run(as_them + [real_lxc("lxc-unpriv-start"), "-n", "u5"],
+                            capture_output=True, text=True, cwd="/", timeout=60)
+    assert theirs.returncode == 1 and "systemd user session" in theirs.stdout
+    assert as_user("lxc-create", "-n", "u5", "-t", "busybox", login=False).returncode == 0
+    try:
+        started = as_user("lxc-unpriv-start", "-n", "u5", login=False)
+        assert started.returncode == 0, started.stderr
+        assert as_user("lxc-info", "-n", "u5", "-sH", login=False).stdout == "RUNNING\n"
+        who = as_user("lxc-unpriv-attach", "-n", "u5", "--", "id", "-u", login=False)
+        assert (who.returncode, who.stdout) == (0, "0\n"), who.stderr
+        usage = as_user("lxc-unpriv-start", "--usage", login=False)
+        assert usage.returncode == 0 and "Delegate=yes" in usage.stdout
+    finally:
+        as_user("lxc-stop", "-n", "u5", "-k", login=False)
+    assert as_user("lxc-destroy", "-n", "u5", login=False).returncode == 0
