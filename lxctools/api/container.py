@@ -239,12 +239,12 @@ class Container:
     def get_ips(self, interface=None, family=None):
         """Addresses inside the running container (loopback and link-local left out)."""
         from ..errors import NotRunning
-        from ..runtime import network
+        from ..runtime import netinfo
         try:
             pid = self.running_info()["init_pid"]
         except NotRunning:
             return []
-        v4, v6 = network.addresses(pid)
+        v4, v6 = netinfo.addresses(pid)
         if family == "inet":
             return v4
         if family == "inet6":
@@ -253,9 +253,9 @@ class Container:
 
     def get_interfaces(self):
         from ..errors import NotRunning
-        from ..runtime import network
+        from ..runtime import netinfo
         try:
-            return network.interfaces(self.running_info()["init_pid"])
+            return netinfo.interfaces(self.running_info()["init_pid"])
         except NotRunning:
             return []
 

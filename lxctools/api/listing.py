@@ -152,9 +152,9 @@ def fill_running(entry, info, wanted):
     if "PID" in wanted:
         entry.pid = pid if pid and pid > 0 else None
     if {"IPV4", "IPV6", "INTERFACE"} & set(wanted) and pid and pid > 0:
-        from ..runtime import network
-        entry.ipv4, entry.ipv6 = network.addresses(pid)
-        entry.interfaces = network.interfaces(pid)
+        from ..runtime import netinfo
+        entry.ipv4, entry.ipv6 = netinfo.addresses(pid)
+        entry.interfaces = netinfo.interfaces(pid)
     if {"RAM", "SWAP"} & set(wanted):
         stats = info.get("stats") or {}
         entry.ram = stats.get("memory_bytes")

@@ -6,7 +6,6 @@ facts(); running_facts() is the one place where the runtime's fields (PID, IP, C
 Memory/KMem use, Link/TX/RX/Total bytes) are added.
 """
 
-import os
 import sys
 
 from ._common import make_parser, parse, run_tool, lxcpath_of, print_json, complete_keys
@@ -84,7 +83,7 @@ def running_facts(container, sel, humanize):
                          f"({dead}): /proc/meminfo and friends fail inside; restart lxcfs, "
                          "then restart the container\n")
     if sel["ips"]:
-        from ..runtime.network import addresses
+        from ..runtime.netinfo import addresses
         v4, v6 = addresses(info["init_pid"])
         for address in v4 + v6:
             rows.append(("IP:", "ips", address))
@@ -101,7 +100,7 @@ def running_facts(container, sel, humanize):
             value = stats.get(key)
             if value is not None:
                 rows.append((label, key, human_size(value) if humanize else value))
-        from ..runtime.network import host_counters
+        from ..runtime.netinfo import host_counters
         for nic in info.get("network") or []:
             counters = host_counters(nic.get("host_name") or "")
             if counters is None:

@@ -428,7 +428,7 @@ class Container:
         """Addresses inside the container as liblxc lists them: not lo's (unless INTERFACE
         names it), IPv6 of SCOPE (an IPv6 scope id; default 0, not link-local); retried each
         second up to TIMEOUT (or $LXC_GETIP_TIMEOUT) while there are none."""
-        from ..runtime import network
+        from ..runtime import netinfo
 
         timeout = int(os.environ.get("LXC_GETIP_TIMEOUT", timeout))
         wanted_scope = 0 if scope is None else int(scope)
@@ -436,7 +436,7 @@ class Container:
             pid = self.init_pid
             found = []
             if pid > 0:
-                for iface, fam, scope_id, address in network.address_records(pid):
+                for iface, fam, scope_id, address in netinfo.address_records(pid):
                     if interface and iface != interface or not interface and iface == "lo":
                         continue
                     if family and fam != family:

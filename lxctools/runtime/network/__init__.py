@@ -10,7 +10,7 @@ host_counters/nic_stats read /proc for lxc-info and lxc-ls (info.py).
 
 from .host import (HostState, check_host_side, in_netns, locate, run_script, setup_host_side,
                    teardown)
-from .info import address_records, addresses, host_counters, interfaces, nic_stats
+from ..netinfo import address_records, addresses, host_counters, interfaces, nic_stats
 from .inside import configure_inside
 from .plan import Nic, NetworkError, plan
 

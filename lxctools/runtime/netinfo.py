@@ -1,7 +1,7 @@
 """What lxc-info and lxc-ls show about a running container's network. No netlink: /proc of
-the container's init shows its namespace, and pyroute2 takes 100 ms to import."""
-
-import ipaddress
+the container's init shows its namespace, and pyroute2 takes 100 ms to import. ipaddress
+is imported only when there is an IPv6 address to spell (~1 ms on every lxc-info and lxc-ls
+otherwise)."""
 
 
 def addresses(init_pid):
@@ -26,10 +26,17 @@ def addresses(init_pid):
                 fields = line.split()
                 if len(fields) >= 6 and fields[5] != "lo" and fields[3] != "20":  # not link-local
                     raw = fields[0]
-                    v6.append(str(ipaddress.IPv6Address(int(raw, 16))))
+                    v6.append(_ipv6(raw))
     except OSError:
         pass
     return v4, v6
+
+
+def _ipv6(raw):
+    """The address /proc/net/if_inet6 writes as 32 hex digits, in its canonical form."""
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(int(raw, 16)))
 
 
 def interfaces(init_pid):
@@ -77,7 +84,7 @@ def address_records(init_pid):
     IPv6 scope id (the interface index for link-local addresses, 0 otherwise)."""
     from pyroute2 import IPRoute
 
-    from .host import in_netns
+    from .network.host import in_netns
 
     try:
         with in_netns(f"/proc/{init_pid}/ns/net"):
