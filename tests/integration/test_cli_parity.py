@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import SCRIPTS, ours, real_lxc
+from lxcenv import world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.oracle
 
@@ -58,3 +59,25 @@ def test_each_long_option_of_lxc_is_accepted(tool):
                               timeout=30)
         assert usage.returncode == real.returncode == 0
         assert usage.stdout.lower().startswith(f"usage: {tool} ")
+
+
+# Failures a script meets every day: the same exit code as LXC's (ours say more).
+FAILING = [
+    ("lxc-start", "-n", "nosuch"), ("lxc-stop", "-n", "nosuch"), ("lxc-info", "-n", "nosuch"),
+    ("lxc-attach", "-n", "nosuch", "--", "true"), ("lxc-destroy", "-n", "nosuch"),
+    ("lxc-copy", "-n", "nosuch", "-N", "x"), ("lxc-snapshot", "-n", "nosuch", "-L"),
+    ("lxc-freeze", "-n", "nosuch"), ("lxc-unfreeze", "-n", "nosuch"),
+    ("lxc-wait", "-n", "nosuch", "-s", "RUNNING", "-t", "0"), ("lxc-console", "-n", "nosuch"),
+    ("lxc-cgroup", "-n", "nosuch", "memory.usage_in_bytes"),
+    ("lxc-execute", "-n", "nosuch", "--", "true"), ("lxc-create", "-n", "x"),
+    ("lxc-create", "-n", "x", "-t", "nosuchtemplate"), ("lxc-start",), ("lxc-ls", "--bogus"),
+    ("lxc-device", "-n", "nosuch", "add", "/dev/null"), ("lxc-info", "-n", "nosuch", "-c", "x"),
+]
+
+
+@pytest.mark.parametrize("argv", FAILING, ids=[" ".join(a) for a in FAILING])
+def test_failures_exit_as_lxc_does(world, argv):
+    tool, *args = argv
+    mine, theirs = world.ours(tool, *args, timeout=30), world.real(tool, *args, timeout=30)
+    assert mine.returncode == theirs.returncode != 0, (mine.stderr, theirs.stderr)
+    assert not os.path.exists(world.cdir("x")), "a failed create left its container"
