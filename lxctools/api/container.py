@@ -201,6 +201,11 @@ class Container:
                 raise LxcError("Container is already running", exit_code=0)
             self._warn(warnings)
             return launch(request)
+        from ..runtime import lxcsocket
+        if lxcsocket.state(self.lxcpath, self.name) not in (None, "STOPPED"):
+            # real LXC's monitor runs it: our supervisor cannot know, and a second init on
+            # the same rootfs would be ruin
+            raise LxcError("Container is already running", exit_code=0)
         from ..runtime.daemon import start_in_daemon
         answer = start_in_daemon(self.lxcpath, self.name, options)
         self._warn(answer.get("warnings", []))

@@ -94,8 +94,17 @@ class Channel:
 
 
 def request(lxcpath, name, command, timeout=10.0, **fields):
-    """Send COMMAND and return the supervisor's answer (a dict). NotRunning if there is none."""
-    channel = Channel(connect(lxcpath, name, timeout))
+    """Send COMMAND and return the supervisor's answer (a dict). NotRunning if there is none.
+    A container real LXC runs answers through LXC's own socket (lxcsocket.py)."""
+    try:
+        channel = Channel(connect(lxcpath, name, timeout))
+    except NotRunning:
+        from .lxcsocket import answer
+
+        found = answer(lxcpath, name, command, fields)
+        if found is None:
+            raise
+        return found
     try:
         channel.send(dict(fields, cmd=command))
         answer = channel.receive()
@@ -123,7 +132,7 @@ def active_names(lxcpath):
     try:
         recorded = os.listdir(directory)
     except OSError:
-        return []
+        recorded = []
     try:
         with open("/proc/net/unix", "rb") as handle:
             listening = handle.read()
@@ -134,4 +143,17 @@ def active_names(lxcpath):
         address = socket_name(lxcpath, name)[1:].encode()
         if b"@" + address in listening:
             live.append(name)
-    return live
+    return live + lxc_run_names(lxcpath, listening, exclude=live)
+
+
+def lxc_run_names(lxcpath, listening, exclude=()):
+    """Containers of LXCPATH that real LXC's monitor runs (its sockets in /proc/net/unix)."""
+    if b"/command" not in listening:
+        return []
+    try:
+        names = [n for n in os.listdir(lxcpath) if n not in exclude]
+    except OSError:
+        return []
+    from .lxcsocket import listening as lxc_listening
+
+    return lxc_listening(lxcpath, names, listening)

@@ -132,6 +132,16 @@ def wait_for(lxcpath, name, states, timeout):
         try:
             channel = commands.Channel(commands.connect(lxcpath, name))
         except NotRunning:
+            from .lxcsocket import state as lxc_state
+            current = lxc_state(lxcpath, name)
+            if current not in (None, "STOPPED"):
+                # real LXC runs it: poll its state (its own wait protocol is not ours)
+                if current in states:
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)
+                continue
             if "STOPPED" in states:
                 return True
             # not running yet: poll once a second, as lxc-wait does

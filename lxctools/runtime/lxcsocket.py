@@ -1,0 +1,117 @@
+"""Containers that real LXC started: a user who puts lxctools on PATH may have some running
+under LXC's own `[lxc monitor]` (started before the switch, or by lxc.service at boot). Our
+tools must see them as running -- never start a second init on the same rootfs -- and can
+stop them, wait for them and read their state and init pid through LXC's command socket.
+
+What is read of LXC 5.0 (src/lxc/commands.[ch]): the abstract socket
+`@LXCPATH/NAME/command` (or `@lxc/FNV1A64(LXCPATH/NAME)/command` when that does not fit
+sun_path); a request is the C struct {int cmd; int datalen; void *data} sent with
+SCM_CREDENTIALS; the answer {int ret; int datalen; void *data}, where GET_STATE and
+GET_INIT_PID carry their value in `data` itself; STOP answers nothing and closes the
+connection once init got its stop signal.
+"""
+
+import _socket
+import os
+
+from .commands import STATES, fnv64
+
+_STOP, _GET_STATE, _GET_INIT_PID = 2, 3, 4
+_SUN_PATH = 108
+
+
+def address(lxcpath, name):
+    path = f"{lxcpath}/{name}/command"
+    if len(path.encode()) >= _SUN_PATH - 2:
+        path = f"lxc/{fnv64(f'{lxcpath}/{name}')}/command"
+    return "\0" + path
+
+
+def _ask(lxcpath, name, command, timeout=10.0):
+    """(ret, value) of LXC's answer; None when no LXC monitor serves NAME; (None, None) when
+    it closed the connection without an answer (STOP's way, or it stopped meanwhile)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(address(lxcpath, name))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None  # the common case: a stopped container or one of ours
+        import struct
+
+        frame = struct.Struct("=iiQ")
+        credentials = struct.pack("=iII", os.getpid(), os.getuid(), os.getgid())
+        sock.sendmsg([frame.pack(command, 0, 0)],
+                     [(_socket.SOL_SOCKET, _socket.SCM_CREDENTIALS, credentials)])
+        data = b""
+        while len(data) < frame.size:
+            chunk = sock.recv(frame.size - len(data))
+            if not chunk:
+                return (None, None)
+            data += chunk
+        ret, _length, value = frame.unpack(data)
+        return ret, value
+    except (ConnectionResetError, BrokenPipeError):
+        return (None, None)
+    finally:
+        sock.close()
+
+
+def state(lxcpath, name):
+    """NAME's state under LXC's monitor, or None when LXC does not run it."""
+    answer = _ask(lxcpath, name, _GET_STATE)
+    if answer is None:
+        return None
+    value = answer[1]
+    if value is None:
+        return "STOPPED"
+    value &= 0xFFFFFFFF
+    return STATES[value] if value < len(STATES) else "STOPPED"
+
+
+def init_pid(lxcpath, name):
+    answer = _ask(lxcpath, name, _GET_INIT_PID)
+    if answer is None or answer[1] is None:
+        return None
+    pid = answer[1] & 0xFFFFFFFF
+    return pid if 0 < pid < 1 << 22 else None
+
+
+def listening(lxcpath, names, unix_table):
+    """Those of NAMES whose LXC command socket appears in UNIX_TABLE (/proc/net/unix)."""
+    return [n for n in names if b"@" + address(lxcpath, n)[1:].encode() in unix_table]
+
+
+def answer(lxcpath, name, command, fields):
+    """Our command socket's answer for a container LXC runs, or None when LXC does not run
+    NAME. The commands our tools need to see, wait for and stop it are served; the rest
+    (console, stats, cgroup, freeze, device moves) are refused with the way out."""
+    from ..errors import LxcError
+
+    current = state(lxcpath, name)
+    if current is None or current == "STOPPED":
+        return None
+    if command == "state":
+        return {"state": current}
+    pid = init_pid(lxcpath, name)
+    if pid is None:
+        return None
+    if command == "info":
+        return {"state": current, "init_pid": pid, "started_by": "lxc"}
+    if command == "stats":
+        return {"stats": {}}
+    if command == "signal":
+        from .control import send_signal
+
+        send_signal(pid, int(fields["signal"]))
+        return {}
+    if command == "stop":
+        reply = _ask(lxcpath, name, _STOP)
+        if reply is not None and reply[0] is not None and reply[0] < 0:
+            raise LxcError(f"LXC's monitor of {name} failed to stop it: "
+                           f"{os.strerror(-reply[0])}")
+        return {}
+    raise LxcError(f"{name} runs under real LXC's monitor (it was started with LXC's "
+                   f"lxc-start): lxctools cannot '{command}' it",
+                   hint=f"use LXC's own tool for this, or lxc-stop -n {name} and start it "
+                        "again with lxctools")
