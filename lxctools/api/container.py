@@ -410,7 +410,12 @@ class Container:
         stays ours while CHANNEL is open: close both when done."""
         from ..runtime import commands
 
-        channel = commands.Channel(commands.connect(self.lxcpath, self.name))
+        try:
+            channel = commands.Channel(commands.connect(self.lxcpath, self.name))
+        except Exception:
+            from ..runtime.lxcsocket import check_not_lxcs
+            check_not_lxcs(self.lxcpath, self.name, "attach a console to")
+            raise
         try:
             channel.send({"cmd": "console", "tty": ttynum})
             answer = channel.receive()

@@ -34,6 +34,8 @@ def body(argv):
     try:
         channel = commands.Channel(commands.connect(lxcpath, args.name))
     except NotRunning:
+        from ..runtime.lxcsocket import check_not_lxcs
+        check_not_lxcs(lxcpath, args.name, "attach a console to")  # LXC's monitor holds it
         raise LxcError(f"{args.name} is not running") from None
     try:
         channel.send({"cmd": "console", "tty": args.tty})

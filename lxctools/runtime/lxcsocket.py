@@ -7,8 +7,10 @@ What is read of LXC 5.0 (src/lxc/commands.[ch]): the abstract socket
 `@LXCPATH/NAME/command` (or `@lxc/FNV1A64(LXCPATH/NAME)/command` when that does not fit
 sun_path); a request is the C struct {int cmd; int datalen; void *data} sent with
 SCM_CREDENTIALS; the answer {int ret; int datalen; void *data}, where GET_STATE and
-GET_INIT_PID carry their value in `data` itself; STOP answers nothing and closes the
-connection once init got its stop signal.
+GET_INIT_PID carry their value in `data` itself (as does a request's small argument);
+STOP answers nothing and closes the connection once init got its stop signal;
+SERVE_STATE_CLIENTS sets the state the monitor reports, as liblxc's freeze does around its
+write of the freezer (v1: the monitor does not freeze).
 """
 
 import _socket
@@ -16,7 +18,7 @@ import os
 
 from .commands import STATES, fnv64
 
-_STOP, _GET_STATE, _GET_INIT_PID = 2, 3, 4
+_STOP, _GET_STATE, _GET_INIT_PID, _SERVE_STATE_CLIENTS = 2, 3, 4, 12
 _SUN_PATH = 108
 
 
@@ -27,7 +29,7 @@ def address(lxcpath, name):
     return "\0" + path
 
 
-def _ask(lxcpath, name, command, timeout=10.0):
+def _ask(lxcpath, name, command, value=0, timeout=10.0):
     """(ret, value) of LXC's answer; None when no LXC monitor serves NAME; (None, None) when
     it closed the connection without an answer (STOP's way, or it stopped meanwhile)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
@@ -41,7 +43,7 @@ def _ask(lxcpath, name, command, timeout=10.0):
 
         frame = struct.Struct("=iiQ")
         credentials = struct.pack("=iII", os.getpid(), os.getuid(), os.getgid())
-        sock.sendmsg([frame.pack(command, 0, 0)],
+        sock.sendmsg([frame.pack(command, 0, value)],
                      [(_socket.SOL_SOCKET, _socket.SCM_CREDENTIALS, credentials)])
         data = b""
         while len(data) < frame.size:
@@ -84,22 +86,19 @@ def listening(lxcpath, names, unix_table):
 
 def answer(lxcpath, name, command, fields):
     """Our command socket's answer for a container LXC runs, or None when LXC does not run
-    NAME. The commands our tools need to see, wait for and stop it are served; the rest
-    (console, stats, cgroup, freeze, device moves) are refused with the way out."""
+    NAME. What our tools need to see, wait for, enter, stop, freeze and measure it is served
+    (cgroup work on the cgroups its init sits in, as liblxc does on cgroup v1); the console
+    and device moves are refused with the way out."""
     from ..errors import LxcError
 
     current = state(lxcpath, name)
     if current is None or current == "STOPPED":
         return None
-    if command == "state":
+    if command == "state" and current != "RUNNING":
         return {"state": current}
     pid = init_pid(lxcpath, name)
     if pid is None:
         return None
-    if command == "info":
-        return {"state": current, "init_pid": pid, "started_by": "lxc"}
-    if command == "stats":
-        return {"stats": {}}
     if command == "signal":
         from .control import send_signal
 
@@ -111,7 +110,60 @@ def answer(lxcpath, name, command, fields):
             raise LxcError(f"LXC's monitor of {name} failed to stop it: "
                            f"{os.strerror(-reply[0])}")
         return {}
-    raise LxcError(f"{name} runs under real LXC's monitor (it was started with LXC's "
-                   f"lxc-start): lxctools cannot '{command}' it",
-                   hint=f"use LXC's own tool for this, or lxc-stop -n {name} and start it "
-                        "again with lxctools")
+    from .cgroups.core import Cgroups
+
+    cgroups = Cgroups.of_process(name, pid)
+    if current == "RUNNING":
+        try:
+            frozen = cgroups.freezer_state()
+        except (OSError, LxcError, AttributeError):
+            frozen = None
+        if frozen in ("FROZEN", "FREEZING"):
+            current = frozen  # LXC's monitor says RUNNING; its lxc-info reads the freezer too
+    if command == "state":
+        return {"state": current}
+    if command == "info":
+        out = {"state": current, "init_pid": pid, "started_by": "lxc",
+               "cgroups": cgroups.to_json()}
+        if fields.get("stats"):
+            out["stats"] = cgroups.stats()
+        return out
+    if command == "stats":
+        return {"stats": cgroups.stats()}
+    if command in ("freeze", "unfreeze"):
+        # liblxc's way: tell the monitor (FREEZING / THAWED), write the freezer, tell the
+        # outcome (FROZEN / RUNNING), so that LXC's tools and ours read the same state
+        before, after = (5, 6) if command == "freeze" else (7, 2)
+        _ask(lxcpath, name, _SERVE_STATE_CLIENTS, before)
+        try:
+            if command == "freeze":
+                cgroups.freeze()
+            else:
+                cgroups.unfreeze()
+        except BaseException:
+            _ask(lxcpath, name, _SERVE_STATE_CLIENTS, 2 if command == "freeze" else 6)
+            raise
+        _ask(lxcpath, name, _SERVE_STATE_CLIENTS, after)
+        return {}
+    if command == "cgroup":
+        if fields.get("value") is None:
+            return {"value": cgroups.get(fields["key"])}
+        cgroups.set(fields["key"], fields["value"])
+        return {}
+    raise refusal(name, f"'{command}'")
+
+
+def refusal(name, what):
+    """The error for what only LXC's monitor of NAME can do."""
+    from ..errors import LxcError
+
+    return LxcError(f"{name} runs under real LXC's monitor (it was started with LXC's "
+                    f"lxc-start): lxctools cannot {what} it",
+                    hint=f"use LXC's own tool for this, or lxc-stop -n {name} and start it "
+                         "again with lxctools")
+
+
+def check_not_lxcs(lxcpath, name, what):
+    """Raise refusal() when real LXC runs NAME (a stopped container passes)."""
+    if state(lxcpath, name) not in (None, "STOPPED"):
+        raise refusal(name, what)

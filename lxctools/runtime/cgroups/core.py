@@ -85,6 +85,20 @@ class Cgroups:
             placed.append(Placed(h, base))
         return cls(name, placed, H.layout(hierarchies), names, conf)
 
+    @classmethod
+    def of_process(cls, name, pid, proc="/proc"):
+        """The cgroups PID sits in, in every hierarchy: those of a container another manager
+        runs (real LXC's monitor, which does not tell them)."""
+        hierarchies = H.read_mountinfo(proc)
+        where = H.read_proc_cgroup(pid, proc)
+        placed = []
+        for h in hierarchies:
+            path = where.get(h.key)
+            if path is not None:
+                directory = h.dir_of(path)
+                placed.append(Placed(h, os.path.dirname(directory), directory, directory))
+        return cls(name, placed, H.layout(hierarchies))
+
     def to_json(self):
         return {"name": self.name, "layout": self.layout,
                 "hierarchies": [p.to_json() for p in self.placed]}
