@@ -148,8 +148,9 @@ def active_names(lxcpath):
 
 def lxc_run_names(lxcpath, listening, exclude=()):
     """Containers of LXCPATH that real LXC's monitor runs (its sockets in /proc/net/unix)."""
-    if b"/command" not in listening:
-        return []
+    if (b"@" + lxcpath.encode("utf-8", "surrogateescape") + b"/" not in listening
+            and b"@lxc/" not in listening):
+        return []  # no LXC monitor serves anything of LXCPATH: no need to list it
     try:
         names = [n for n in os.listdir(lxcpath) if n not in exclude]
     except OSError:
