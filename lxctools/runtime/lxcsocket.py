@@ -119,7 +119,7 @@ def answer(lxcpath, name, command, fields):
         except (OSError, LxcError, AttributeError):
             frozen = None
         if frozen in ("FROZEN", "FREEZING"):
-            current = frozen  # LXC's monitor says RUNNING; its lxc-info reads the freezer too
+            current = frozen  # frozen behind the monitor's back: the freezer is the truth
     if command == "state":
         return {"state": current}
     if command == "info":
@@ -133,7 +133,10 @@ def answer(lxcpath, name, command, fields):
     if command in ("freeze", "unfreeze"):
         # liblxc's way: tell the monitor (FREEZING / THAWED), write the freezer, tell the
         # outcome (FROZEN / RUNNING), so that LXC's tools and ours read the same state
-        before, after = (5, 6) if command == "freeze" else (7, 2)
+        code = STATES.index
+        before, after, undo = ((code("FREEZING"), code("FROZEN"), code("RUNNING"))
+                               if command == "freeze" else
+                               (code("THAWED"), code("RUNNING"), code("FROZEN")))
         _ask(lxcpath, name, _SERVE_STATE_CLIENTS, before)
         try:
             if command == "freeze":
@@ -141,7 +144,7 @@ def answer(lxcpath, name, command, fields):
             else:
                 cgroups.unfreeze()
         except BaseException:
-            _ask(lxcpath, name, _SERVE_STATE_CLIENTS, 2 if command == "freeze" else 6)
+            _ask(lxcpath, name, _SERVE_STATE_CLIENTS, undo)
             raise
         _ask(lxcpath, name, _SERVE_STATE_CLIENTS, after)
         return {}
