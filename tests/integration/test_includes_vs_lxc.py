@@ -13,6 +13,7 @@ from imagekit import busybox_rootfs, standard_meta
 from lxcenv import World, world  # noqa: F401  (fixture)
 from lxctools.config import keys as K
 from lxctools.paths import template_config_dir
+from lxctools.runtime.images.meta import template_config
 
 pytestmark = pytest.mark.oracle
 
@@ -100,13 +101,15 @@ def test_an_image_config_naming_common_conf_gets_ours_and_runs_confined(world):
     meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
     made = world.ours("lxc-create", "-n", "tc-img", "-t", "local", "--", "-m", meta, "-f", rootfs)
     assert made.returncode == 0, made.stderr
-    assert f"lxc.include = {OURS}/common.conf\n" in world.config("tc-img")
+    # the copy of ours in the lxcpath, with absolute paths (sharedconfig.py)
+    copy = template_config(world.lp)
+    assert f"lxc.include = {copy}/common.conf\n" in world.config("tc-img")
     assert "/usr/share/lxc" not in world.config("tc-img")
     info = world.ours("lxc-info", "-n", "tc-img", "-c", "lxc.mount.auto", "-c", "lxc.tty.dir",
                       "-c", "lxc.seccomp.profile")
     assert info.stdout == ("lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed\n"
                            "lxc.tty.dir = lxc\n"
-                           f"lxc.seccomp.profile = {OURS}/common.seccomp\n"), info.stderr
+                           f"lxc.seccomp.profile = {copy}/common.seccomp\n"), info.stderr
     started = world.ours("lxc-start", "-n", "tc-img")
     assert started.returncode == 0, started.stderr
     try:
@@ -156,3 +159,39 @@ def test_a_container_real_lxc_made_with_lxcs_common_conf_starts_under_us(world):
         stop = world.ours("lxc-stop", "-n", "tc-real", "--nokill", "-t", "10",
                           lxcpath=world.real_lp)
     assert stop.returncode == 0, stop.stderr
+
+
+def test_a_container_we_made_from_an_image_starts_under_real_lxc(world):
+    """The way back: a user who returns to LXC keeps the containers we made from images.
+    LXC resolves a relative lxc.include against its current directory, so the config names
+    our includes' copy with absolute paths; real LXC reads it as we do (run from another
+    directory) and runs the container confined as it says."""
+    rootfs = busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"))
+    config = ("lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.arch = linux64\n"
+              "lxc.signal.halt = SIGUSR1\n")
+    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
+    made = world.ours("lxc-create", "-n", "tc-back", "-t", "local", "--", "-m", meta,
+                      "-f", rootfs)
+    assert made.returncode == 0, made.stderr
+    asked = [a for k in ("lxc.seccomp.profile", "lxc.cap.drop", "lxc.tty.max", "lxc.tty.dir",
+                         "lxc.mount.auto", "lxc.pty.max", "lxc.include") for a in ("-c", k)]
+    mine = world.ours("lxc-info", "-n", "tc-back", *asked)
+    theirs = subprocess.run([real_lxc("lxc-info"), "-P", world.lp, "-n", "tc-back", *asked],
+                            capture_output=True, text=True, cwd="/", timeout=60,
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    assert theirs.returncode == 0 and theirs.stdout == mine.stdout, (theirs.stderr, mine.stdout)
+    started = world.real("lxc-start", "-n", "tc-back", lxcpath=world.lp)
+    assert started.returncode == 0, started.stderr
+    try:
+        pid = int(world.real("lxc-info", "-n", "tc-back", "-pH", lxcpath=world.lp).stdout)
+        with open(f"/proc/{pid}/status") as handle:
+            status = handle.read()
+        assert "\nSeccomp:\t2\n" in status
+        assert not int(status.split("CapBnd:\t")[1].split()[0], 16) & (1 << 16)
+    finally:
+        stop = world.real("lxc-stop", "-n", "tc-back", "-k", lxcpath=world.lp)
+    assert stop.returncode == 0, stop.stderr
+    # the copy is no container, to LXC or to us
+    assert world.real("lxc-ls", "-1", lxcpath=world.lp).stdout.split() == ["tc-back"]
+    assert world.ours("lxc-ls", "-1").stdout.split() == ["tc-back"]
+

@@ -29,9 +29,42 @@ def includes(path):
                 yield number, os.path.normpath(os.path.join(os.path.dirname(path), parsed[1]))
 
 
-def test_the_placeholder_names_our_directory():
-    assert template_config() == CONFIG
-    assert os.path.isfile(os.path.join(CONFIG, "common.conf"))
+def test_the_placeholder_names_a_copy_in_the_lxcpath_with_absolute_paths(tmp_path, monkeypatch):
+    """Real LXC resolves a relative include against its current directory: the copy the
+    containers name has none, and every path in it stays inside it."""
+    monkeypatch.delenv("LXCTOOLS_TEMPLATE_CONFIG", raising=False)
+    lxcpath = str(tmp_path / "lp")
+    copy = template_config(lxcpath)
+    assert os.path.dirname(copy) == os.path.join(lxcpath, ".lxctools-include")
+    assert template_config(lxcpath) == copy  # made once per set of shipped files
+    assert sorted(os.listdir(copy)) == sorted(os.listdir(CONFIG) + ["userns.conf.d"])
+    for top, _dirs, files in os.walk(copy):
+        for name in files:
+            path = os.path.join(top, name)
+            original = os.path.join(CONFIG, os.path.relpath(path, copy))
+            if not name.endswith(".conf"):
+                assert open(path, "rb").read() == open(original, "rb").read()
+                continue
+            for line in open(path):
+                parsed = split_line(line)
+                if parsed and parsed[0] in ("lxc.include", "lxc.seccomp.profile"):
+                    assert parsed[1].startswith(copy + "/"), (path, line)
+                    assert os.path.exists(parsed[1]), (path, line)
+    # what our parser reads through the copy is what it reads through the package
+    assert load(os.path.join(copy, "debian.common.conf")).items.keys() == \
+        load(os.path.join(CONFIG, "debian.common.conf")).items.keys()
+    # other shipped files (a new lxctools): another copy beside, the first one kept
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "common.conf").write_text("lxc.tty.max = 2\n")
+    from lxctools.runtime.images.sharedconfig import materialize
+    assert materialize(lxcpath, str(other)) not in (copy, None) and os.path.isdir(copy)
+
+
+def test_the_environment_names_another_directory_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("LXCTOOLS_TEMPLATE_CONFIG", str(tmp_path))
+    assert template_config(str(tmp_path / "lp")) == str(tmp_path)
+    assert not os.path.exists(tmp_path / "lp")
 
 
 @pytest.mark.parametrize("name", ["common.conf", "userns.conf", "nesting.conf", "oci.common.conf",

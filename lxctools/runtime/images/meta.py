@@ -50,21 +50,42 @@ def read_lines(path):
         return []
 
 
-def template_config():
+def template_config(lxcpath):
     """LXC_TEMPLATE_CONFIG: the includes lxctools ships (common.conf, <distro>.common.conf,
-    userns.conf, ...), never LXC's /usr/share/lxc/config."""
-    return template_config_dir()
+    userns.conf, ...), never LXC's /usr/share/lxc/config, as the copy in LXCPATH with
+    absolute paths that real LXC reads too (sharedconfig.py). $LXCTOOLS_TEMPLATE_CONFIG
+    names another directory as it is."""
+    if os.environ.get("LXCTOOLS_TEMPLATE_CONFIG"):
+        return template_config_dir()
+    from .sharedconfig import materialize
+
+    return materialize(lxcpath)
+
+
+class _Values(dict):
+    """The placeholders' values; LXC_TEMPLATE_CONFIG's copy is made only when named."""
+
+    def __init__(self, ctx):
+        super().__init__(LXC_NAME=ctx.name, LXC_PATH=ctx.path, LXC_ROOTFS=ctx.rootfs,
+                         LXC_HOOK_DIR=LXC_HOOK_DIR)
+        self.lxcpath = os.path.dirname(os.path.abspath(ctx.path))
+
+    def __missing__(self, key):
+        if key != "LXC_TEMPLATE_CONFIG":
+            raise KeyError(key)
+        self[key] = value = template_config(self.lxcpath)
+        return value
 
 
 def values(ctx):
-    return {"LXC_NAME": ctx.name, "LXC_PATH": ctx.path, "LXC_ROOTFS": ctx.rootfs,
-            "LXC_TEMPLATE_CONFIG": template_config(), "LXC_HOOK_DIR": LXC_HOOK_DIR}
+    return _Values(ctx)
 
 
 def substitute(text, mapping):
     """sed s#LXC_NAME#...#g and friends, in LXC's order, as literal text."""
     for key in PLACEHOLDERS:
-        text = text.replace(key, mapping[key])
+        if key in text:
+            text = text.replace(key, mapping[key])
     return text
 
 
