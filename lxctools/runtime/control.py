@@ -172,6 +172,19 @@ def wait_for(lxcpath, name, states, timeout):
             channel.close()
 
 
+def _wait_lxc_reboot(lxcpath, name, old_pid, timeout):
+    """True once a container real LXC runs is RUNNING with another init than OLD_PID."""
+    from . import lxcsocket
+
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        pid = lxcsocket.init_pid(lxcpath, name)
+        if pid and pid != old_pid and lxcsocket.state(lxcpath, name) == "RUNNING":
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=False):
     """lxc-stop. Raises NotRunning (exit 2) when there is nothing to stop."""
     info = commands.request(lxcpath, name, "info")
@@ -186,6 +199,12 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
             conf.value("lxc.signal.reboot") if conf is not None else None)
         sig = int(value) if value else signal.SIGINT
         commands.request(lxcpath, name, "signal", signal=sig, reboot=True)
+        if timeout != 0 and info.get("started_by") == "lxc":
+            # LXC's monitor reboots within itself, too fast for a poll to see STOPPING:
+            # the new init's pid tells
+            if not _wait_lxc_reboot(lxcpath, name, init_pid, timeout):
+                raise LxcError(f"{name} did not reboot within {timeout} s")
+            return
         if timeout != 0:
             # the container goes through STOPPING/STARTING back to RUNNING
             if not wait_for(lxcpath, name, ["STOPPING", "STOPPED"], timeout):

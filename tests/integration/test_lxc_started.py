@@ -68,6 +68,13 @@ def test_ours_see_wait_for_enter_and_stop_what_lxc_started(world):
         console.expect(pexpect.EOF)
         console.close()
         assert console.exitstatus == 1 and "real LXC's monitor" in console.before
+        # a reboot: LXC's monitor boots a new init
+        reboot = world.ours("lxc-stop", "-n", "ls-r", "-r", "-t", "30")
+        assert reboot.returncode == 0, reboot.stderr
+        new_pid = world.real("lxc-info", "-n", "ls-r", "-pH", lxcpath=lp).stdout.strip()
+        assert new_pid.isdigit() and new_pid != pid
+        assert world.ours("lxc-info", "-n", "ls-r", "-sH").stdout == "RUNNING\n"
+        pid = new_pid
         # a clean stop (busybox's init halts on LXC's SIGPWR) and, after a new start, a kill
         stop = world.ours("lxc-stop", "-n", "ls-r", "-t", "20")
         assert stop.returncode == 0, stop.stderr
