@@ -185,3 +185,35 @@ def test_unpriv_start_and_attach_without_a_systemd_user_session(user):
     finally:
         as_user("lxc-stop", "-n", "u5", "-k", login=False)
     assert as_user("lxc-destroy", "-n", "u5", login=False).returncode == 0
+
+
+def test_a_users_container_that_real_lxc_started(user):
+    """A user's container started by real LXC (its monitor runs as the user): ours see it
+    running, do not start it twice, enter it and stop it, through LXC's socket as the user."""
+    from conftest import real_lxc
+
+    entry = pwd.getpwnam(USER)
+    as_them = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups",
+               "env", "-i", f"HOME={entry.pw_dir}", "PATH=/usr/bin:/bin", f"USER={USER}"]
+
+    def real(tool, *args):
+        return subprocess.run(as_them + [real_lxc(tool), *args], capture_output=True,
+                              text=True, cwd="/", timeout=120)
+
+    made = real("lxc-create", "-n", "u6", "-t", "busybox")
+    assert made.returncode == 0, made.stderr
+    try:
+        assert real("lxc-start", "-n", "u6").returncode == 0
+        pid = real("lxc-info", "-n", "u6", "-pH").stdout.strip()
+        assert as_user("lxc-info", "-n", "u6", "-sH", login=False).stdout == "RUNNING\n"
+        again = as_user("lxc-start", "-n", "u6", login=False)
+        assert again.returncode == 0 and "already running" in again.stderr
+        assert real("lxc-info", "-n", "u6", "-pH").stdout.strip() == pid
+        who = as_user("lxc-attach", "-n", "u6", "--", "id", "-u", login=False)
+        assert (who.returncode, who.stdout) == (0, "0\n"), who.stderr
+        stop = as_user("lxc-stop", "-n", "u6", "-k", login=False)
+        assert stop.returncode == 0, stop.stderr
+        assert real("lxc-info", "-n", "u6", "-sH").stdout == "STOPPED\n"
+    finally:
+        real("lxc-stop", "-n", "u6", "-k")
+        real("lxc-destroy", "-n", "u6", "-f")

@@ -88,7 +88,9 @@ class Cgroups:
     @classmethod
     def of_process(cls, name, pid, proc="/proc"):
         """The cgroups PID sits in, in every hierarchy: those of a container another manager
-        runs (real LXC's monitor, which does not tell them)."""
+        runs (real LXC's monitor, which does not tell them). For an ordinary user only those
+        it may write: where nothing was delegated, a user's container stays in the user's
+        own cgroup, which is not the container's to enter or limit."""
         hierarchies = H.read_mountinfo(proc)
         where = H.read_proc_cgroup(pid, proc)
         placed = []
@@ -96,6 +98,9 @@ class Cgroups:
             path = where.get(h.key)
             if path is not None:
                 directory = h.dir_of(path)
+                if os.geteuid() != 0 and not os.access(os.path.join(directory, "cgroup.procs"),
+                                                       os.W_OK):
+                    continue
                 placed.append(Placed(h, os.path.dirname(directory), directory, directory))
         return cls(name, placed, H.layout(hierarchies))
 
