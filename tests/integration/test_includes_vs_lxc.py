@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ours, real_lxc, require_root
 from imagekit import busybox_rootfs, standard_meta
-from lxcenv import World, world  # noqa: F401  (fixture)
+from lxcenv import world  # noqa: F401  (fixture)
 from lxctools.config import keys as K
 from lxctools.paths import template_config_dir
 from lxctools.runtime.images.meta import template_config
@@ -94,13 +94,20 @@ def test_our_seccomp_profile_refuses_what_lxcs_refuses():
     assert denied(f"{OURS}/common.seccomp") == denied(f"{LXC}/common.seccomp")
 
 
-def test_an_image_config_naming_common_conf_gets_ours_and_runs_confined(world):
+def image_made(world, runner, name, include, **where):
+    """NAME created by RUNNER (world.ours or world.real) with -t local from a busybox image
+    whose config includes LXC_TEMPLATE_CONFIG/INCLUDE."""
     rootfs = busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"))
-    config = ("lxc.include = LXC_TEMPLATE_CONFIG/common.conf\nlxc.arch = linux64\n"
+    config = (f"lxc.include = LXC_TEMPLATE_CONFIG/{include}\nlxc.arch = linux64\n"
               "lxc.signal.halt = SIGUSR1\n")
     meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
-    made = world.ours("lxc-create", "-n", "tc-img", "-t", "local", "--", "-m", meta, "-f", rootfs)
+    made = runner("lxc-create", "-n", name, "-t", "local", "--", "-m", meta, "-f", rootfs,
+                  **where)
     assert made.returncode == 0, made.stderr
+
+
+def test_an_image_config_naming_common_conf_gets_ours_and_runs_confined(world):
+    image_made(world, world.ours, "tc-img", "common.conf")
     # the copy of ours in the lxcpath, with absolute paths (sharedconfig.py)
     copy = template_config(world.lp)
     assert f"lxc.include = {copy}/common.conf\n" in world.config("tc-img")
@@ -137,13 +144,7 @@ def test_a_container_real_lxc_made_with_lxcs_common_conf_starts_under_us(world):
     """Real lxc-create -t local names /usr/share/lxc/config/common.conf, which lists device
     rules for cgroup v1 and a cgroup2 copy: we enforce the v1 list on this host and skip the
     copy (a cgroup2 list alone is still refused)."""
-    rootfs = busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"))
-    config = ("lxc.include = LXC_TEMPLATE_CONFIG/common.conf\nlxc.arch = linux64\n"
-              "lxc.signal.halt = SIGUSR1\n")
-    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
-    made = world.real("lxc-create", "-n", "tc-real", "-t", "local", "--", "-m", meta,
-                      "-f", rootfs)
-    assert made.returncode == 0, made.stderr
+    image_made(world, world.real, "tc-real", "common.conf")
     assert f"lxc.include = {LXC}/common.conf\n" in world.config("tc-real", real=True)
     started = world.ours("lxc-start", "-n", "tc-real", lxcpath=world.real_lp)
     assert started.returncode == 0, started.stderr
@@ -166,13 +167,7 @@ def test_a_container_we_made_from_an_image_starts_under_real_lxc(world):
     LXC resolves a relative lxc.include against its current directory, so the config names
     our includes' copy with absolute paths; real LXC reads it as we do (run from another
     directory) and runs the container confined as it says."""
-    rootfs = busybox_rootfs(world, os.path.join(world.root, "rootfs.tar.xz"))
-    config = ("lxc.include = LXC_TEMPLATE_CONFIG/debian.common.conf\nlxc.arch = linux64\n"
-              "lxc.signal.halt = SIGUSR1\n")
-    meta = standard_meta(world, os.path.join(world.root, "meta.tar.xz"), config=config)
-    made = world.ours("lxc-create", "-n", "tc-back", "-t", "local", "--", "-m", meta,
-                      "-f", rootfs)
-    assert made.returncode == 0, made.stderr
+    image_made(world, world.ours, "tc-back", "debian.common.conf")
     asked = [a for k in ("lxc.seccomp.profile", "lxc.cap.drop", "lxc.tty.max", "lxc.tty.dir",
                          "lxc.mount.auto", "lxc.pty.max", "lxc.include") for a in ("-c", k)]
     mine = world.ours("lxc-info", "-n", "tc-back", *asked)
