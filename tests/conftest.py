@@ -36,6 +36,51 @@ def lxcpath(tmp_path):
     return str(path)
 
 
+def ordinary_user(name, first_subid, count=65536):
+    """A context: the ordinary user NAME made afresh with subordinate ids FIRST_SUBID..+COUNT
+    and a ~/.config/lxc/default.conf mapping them (network empty). Yields {"name", "uid",
+    "home", "base", "count", "lxcpath"}; afterwards kills the user's processes and its
+    containers' (their root is the subuid base), removes its lxcpath, the user and its
+    subordinate id lines."""
+    import contextlib
+    import pwd
+    import time
+
+    @contextlib.contextmanager
+    def made():
+        require_root()
+        forget = ["sed", "-i", f"/^{name}:/d", "/etc/subuid", "/etc/subgid"]
+        subprocess.run(["userdel", "-r", name], capture_output=True)
+        subprocess.run(forget)
+        subprocess.run(["useradd", "-m", "-s", "/bin/sh", name], check=True)
+        subprocess.run(forget)  # useradd's own ranges: the user has FIRST_SUBID's alone
+        ids = f"{first_subid}-{first_subid + count - 1}"
+        try:
+            subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, name],
+                           check=True)
+            entry = pwd.getpwnam(name)
+            conf = os.path.join(entry.pw_dir, ".config/lxc")
+            os.makedirs(conf)
+            with open(os.path.join(conf, "default.conf"), "w") as handle:
+                handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {first_subid} {count}\n"
+                             f"lxc.idmap = g 0 {first_subid} {count}\n")
+            subprocess.run(["chown", "-R", f"{name}:{name}",
+                            os.path.join(entry.pw_dir, ".config")], check=True)
+            yield {"name": name, "uid": entry.pw_uid, "home": entry.pw_dir,
+                   "base": first_subid, "count": count,
+                   "lxcpath": os.path.join(entry.pw_dir, ".local/share/lxc")}
+        finally:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+            subprocess.run(["pkill", "-KILL", "-u", str(first_subid)], capture_output=True)
+            time.sleep(0.2)
+            subprocess.run(["rm", "-rf", os.path.join("/home", name, ".local/share/lxc")],
+                           capture_output=True)
+            subprocess.run(["userdel", "-r", name], capture_output=True)
+            subprocess.run(forget)
+
+    return made()
+
+
 def require_root():
     if os.geteuid() != 0:
         pytest.skip("needs root: runs real containers (namespaces, mounts, cgroups)")

@@ -91,30 +91,10 @@ BT_USER = "bt-unpriv"  # this file's own user (others' tests use their own names
 @pytest.fixture
 def bt_user():
     """An ordinary user with subordinate ids and a default config mapping them."""
-    import pwd
-    from conftest import require_root
+    from conftest import ordinary_user
 
-    require_root()
-    subprocess.run(["userdel", "-r", BT_USER], capture_output=True)
-    subprocess.run(["sed", "-i", f"/^{BT_USER}:/d", "/etc/subuid", "/etc/subgid"])
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", BT_USER], check=True)
-    try:
-        start, count = 700000, 65536
-        subprocess.run(["usermod", "--add-subuids", f"{start}-{start + count - 1}",
-                        "--add-subgids", f"{start}-{start + count - 1}", BT_USER], check=True)
-        home = pwd.getpwnam(BT_USER).pw_dir
-        conf = os.path.join(home, ".config/lxc")
-        os.makedirs(conf)
-        with open(os.path.join(conf, "default.conf"), "w") as handle:
-            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {start} {count}\n"
-                         f"lxc.idmap = g 0 {start} {count}\n")
-        subprocess.run(["chown", "-R", f"{BT_USER}:{BT_USER}", os.path.join(home, ".config")],
-                       check=True)
-        yield {"name": BT_USER, "home": home, "base": start, "count": count}
-    finally:
-        subprocess.run(["pkill", "-KILL", "-u", BT_USER], capture_output=True)
-        subprocess.run(["userdel", "-r", BT_USER], capture_output=True)
-        subprocess.run(["sed", "-i", f"/^{BT_USER}:/d", "/etc/subuid", "/etc/subgid"])
+    with ordinary_user(BT_USER, 700000) as made:
+        yield made
 
 
 def as_bt_user(tool, *args):

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import ours_for_anyone, require_root
+from conftest import ordinary_user, ours_for_anyone
 from imagekit import add_image, meta_tarball, write_index
 
 USER = "img-unpriv"
@@ -22,27 +22,12 @@ BASE = 500000
 
 @pytest.fixture
 def user():
-    require_root()
-    subprocess.run(["userdel", "-r", USER], capture_output=True)
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)
     public = tempfile.mkdtemp(prefix="img-pub.")
     os.chmod(public, 0o755)
     try:
-        subprocess.run(["usermod", "--add-subuids", f"{BASE}-{BASE + 65535}", "--add-subgids",
-                        f"{BASE}-{BASE + 65535}", USER], check=True)
-        home = pwd.getpwnam(USER).pw_dir
-        conf = os.path.join(home, ".config/lxc")
-        os.makedirs(conf)
-        with open(os.path.join(conf, "default.conf"), "w") as handle:
-            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {BASE} 65536\n"
-                         f"lxc.idmap = g 0 {BASE} 65536\n")
-        subprocess.run(["chown", "-R", f"{USER}:{USER}", os.path.join(home, ".config")],
-                       check=True)
-        yield {"home": home, "public": public}
+        with ordinary_user(USER, BASE) as made:
+            yield dict(made, public=public)
     finally:
-        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
-        subprocess.run(["userdel", "-r", USER], capture_output=True)
-        subprocess.run(["sed", "-i", f"/^{USER}:/d", "/etc/subuid", "/etc/subgid"])
         shutil.rmtree(public, ignore_errors=True)
 
 

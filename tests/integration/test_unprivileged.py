@@ -9,44 +9,15 @@ import subprocess
 
 import pytest
 
-from conftest import ours_for_anyone, require_root
+from conftest import ordinary_user, ours_for_anyone
 
 USER = "lxct-unpriv"
 
 
-def subid_start(user, path):
-    for line in open(path):
-        name, start, count = line.strip().split(":")
-        if name == user:
-            return int(start), int(count)
-    return None
-
-
 @pytest.fixture
 def user():
-    require_root()
-    subprocess.run(["userdel", "-r", USER], capture_output=True)
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)
-    try:
-        if subid_start(USER, "/etc/subuid") is None:
-            subprocess.run(["usermod", "--add-subuids", "400000-465535", "--add-subgids",
-                            "400000-465535", USER], check=True)
-        start, count = subid_start(USER, "/etc/subuid")
-        home = pwd.getpwnam(USER).pw_dir
-        conf = os.path.join(home, ".config/lxc")
-        os.makedirs(conf)
-        with open(os.path.join(conf, "default.conf"), "w") as handle:
-            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {start} {count}\n"
-                         f"lxc.idmap = g 0 {start} {count}\n")
-        subprocess.run(["chown", "-R", f"{USER}:{USER}", os.path.join(home, ".config")],
-                       check=True)
-        yield {"home": home, "base": start, "count": count}
-    finally:
-        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
-        lxcpath = os.path.join(pwd.getpwnam(USER).pw_dir, ".local/share/lxc")
-        subprocess.run(["rm", "-rf", lxcpath], capture_output=True)
-        subprocess.run(["userdel", "-r", USER], capture_output=True)
-        subprocess.run(["sed", "-i", f"/^{USER}:/d", "/etc/subuid", "/etc/subgid"])
+    with ordinary_user(USER, 400000) as made:
+        yield made
 
 
 def as_user(tool, *args, login=True, input=None):

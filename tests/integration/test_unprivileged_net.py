@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ours_for_anyone, real_lxc, require_root
+from conftest import ordinary_user, ours_for_anyone, real_lxc
 
 USER = "un-netuser"
 SUBIDS = "700000-765535"
@@ -30,43 +30,10 @@ def host_links():
         ["ip", "-o", "link"], capture_output=True, text=True).stdout.splitlines())
 
 
-def subid_base(user):
-    for line in open("/etc/subuid"):
-        fields = line.strip().split(":")
-        if fields[0] == user:
-            return int(fields[1]), int(fields[2])
-    return None
-
-
 @pytest.fixture
 def user():
-    require_root()
-    subprocess.run(["userdel", "-r", USER], capture_output=True)
-    subprocess.run(["sed", "-i", f"/^{USER}:/d", "/etc/subuid", "/etc/subgid"])
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)
-    try:
-        subprocess.run(["usermod", "--add-subuids", SUBIDS, "--add-subgids", SUBIDS, USER],
-                       check=True)
-        start, count = subid_base(USER)
-        entry = pwd.getpwnam(USER)
-        conf = os.path.join(entry.pw_dir, ".config/lxc")
-        os.makedirs(conf)
-        with open(os.path.join(conf, "default.conf"), "w") as handle:
-            handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {start} {count}\n"
-                         f"lxc.idmap = g 0 {start} {count}\n")
-        subprocess.run(["chown", "-R", f"{USER}:{USER}", os.path.join(entry.pw_dir, ".config")],
-                       check=True)
-        yield {"name": USER, "uid": entry.pw_uid, "home": entry.pw_dir, "base": start,
-               "lxcpath": os.path.join(entry.pw_dir, ".local/share/lxc")}
-    finally:
-        # the user's tools, and containers a failed test left (their root is the subuid base)
-        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
-        subprocess.run(["pkill", "-KILL", "-u", SUBIDS.split("-")[0]], capture_output=True)
-        time.sleep(0.2)
-        home = os.path.join("/home", USER)
-        subprocess.run(["rm", "-rf", os.path.join(home, ".local/share/lxc")], capture_output=True)
-        subprocess.run(["userdel", "-r", USER], capture_output=True)
-        subprocess.run(["sed", "-i", f"/^{USER}:/d", "/etc/subuid", "/etc/subgid"])
+    with ordinary_user(USER, int(SUBIDS.split("-")[0])) as made:
+        yield made
 
 
 @pytest.fixture
