@@ -359,13 +359,9 @@ class Container:
         return info
 
     def _device_rule(self, info, key, rule):
-        """Write RULE to the v1 devices controller's KEY; nothing on a host without one
-        (pure cgroup2: our containers have no device program to change)."""
+        """Give RULE to the container's device control through its monitor: the v1 devices
+        controller's KEY, or its cgroup2 device program (replaced with the rule added)."""
         if rule is None or not info.get("cgroups"):
-            return
-        from ..runtime.cgroups import Cgroups
-        placed = Cgroups.from_json(info["cgroups"]).hierarchy_for("devices")
-        if placed is None or placed.h.version != 1:
             return
         self.set_cgroup_item(key, rule)
 

@@ -12,7 +12,7 @@ from ._common import make_parser, parse, run_tool, lxcpath_of, print_json, compl
 
 DESCRIPTION = """Query information about a container.
 
-lxc-info -n NAME [-c KEY]... [-s] [-p] [-i] [-S] [-H]"""
+lxc-info -n NAME [-c KEY]... [-s] [-p] [-i] [-S] [-H] [--devices]"""
 
 # LXC's getters end every item of these keys with a newline, so its lxc-info prints a blank
 # line after their values; scripts that read lxc-info output see the same here.
@@ -33,6 +33,9 @@ def build_parser():
     parser.add_argument("-i", "--ips", action="store_true", help="show the IP addresses")
     parser.add_argument("-S", "--stats", action="store_true", help="show CPU, block I/O, memory and network use")
     parser.add_argument("-H", "--no-humanize", action="store_true", help="raw numbers; a single fact bare")
+    parser.add_argument("--devices", action="store_true",
+                        help="show the device rules in force: the cgroup2 device program's or "
+                             "the v1 devices controller's list (beyond LXC)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="json: every fact and -c value as one object (beyond LXC)")
     return parser
@@ -112,6 +115,38 @@ def running_facts(container, sel, humanize):
                                       (" RX bytes:", "rx_bytes", rx),
                                       (" Total bytes:", "total_bytes", tx + rx)):
                 rows.append((label, key, human_size(value) if humanize else value))
+    if sel.get("devices"):
+        rows.extend(device_rows(info))
+    return rows
+
+
+def device_rows(info):
+    """The device control in force: rows of a summary, then one per rule (json: the whole
+    description under "devices")."""
+    from ..runtime.cgroups import Cgroups
+
+    if not info.get("cgroups"):
+        facts = {"control": "none"}
+    else:
+        facts = Cgroups.from_json(info["cgroups"]).device_rules()
+    control = facts["control"]
+    if control == "bpf":
+        head = f"cgroup2 program {facts['program']} on {facts['cgroup']}"
+        if not facts["attached"]:
+            head += " -- NOT ATTACHED: no device rule of its own is in force"
+        head += (", allow-list (all else denied)" if facts["default"] == "deny"
+                 else ", deny-list (all else allowed)")
+    elif control == "v1":
+        head = f"cgroup v1 devices controller, {facts['cgroup']}"
+    else:
+        head = "not restricted (no device rules)"
+    rows = [("Devices:", "devices", (head, facts))]
+    for rule in facts.get("rules", []):
+        verdict, _, text = rule.partition(" ")
+        rows.append((f" {verdict.capitalize()}:", "device_rule", text))
+    if facts.get("others"):
+        rows.append((" Also:", "device_rule", "programs of parent cgroups: " +
+                     " ".join(map(str, facts["others"]))))
     return rows
 
 
@@ -135,8 +170,8 @@ def dead_lxcfs(pid):
 
 def selection(args):
     sel = {"name": False, "state": args.state, "pid": args.pid, "ips": args.ips,
-           "stats": args.stats}
-    count = sum(1 for k in ("state", "pid", "ips", "stats") if sel[k])
+           "stats": args.stats, "devices": args.devices}
+    count = sum(1 for k in ("state", "pid", "ips", "stats", "devices") if sel[k])
     if not count and not args.config:
         sel.update(name=True, state=True, pid=True, ips=True, stats=True)
     return sel, count
@@ -171,6 +206,10 @@ def body(argv):
                 data.setdefault("links", []).append({"link": value})
             elif jkey in ("tx_bytes", "rx_bytes", "total_bytes"):
                 data["links"][-1][jkey] = value
+            elif jkey == "devices":
+                data["devices"] = value[1]
+            elif jkey == "device_rule":
+                continue
             else:
                 data[jkey] = value
         if args.config:
@@ -181,8 +220,10 @@ def body(argv):
     stats_keys = ("cpu_ns", "blkio_bytes", "memory_bytes", "kmem_bytes", "link", "tx_bytes",
                   "rx_bytes", "total_bytes")
     for label, jkey, value in rows:
+        if jkey == "devices":
+            value = value[0]
         # LXC prints usage with its labels even under -H; other single facts bare
-        bare = not humanize and count == 1 and jkey not in stats_keys
+        bare = not humanize and count == 1 and jkey not in stats_keys + ("devices", "device_rule")
         out.write(f"{value}\n" if bare else f"{label:<15} {value}\n")
     for key, value in values:
         if value is None:

@@ -16,6 +16,10 @@ _NET_RE = re.compile(r"lxc\.net\.(\d+)(?:\.(.+))?$")
 _PREFIX_CLEARS = ("lxc.net", "lxc.hook", "lxc.cgroup2", "lxc.sysctl", "lxc.prlimit", "lxc.proc",
                   "lxc.namespace.share")
 _CGROUP_V1_NOT_LIMITS = ("lxc.cgroup.dir", "lxc.cgroup.relative")
+# device rules, whose order across allow and deny decides what is allowed (a deny after an
+# allow of the same device takes it back): kept in line order besides the per-key lists
+DEVICE_KEYS = ("lxc.cgroup.devices.allow", "lxc.cgroup.devices.deny",
+               "lxc.cgroup2.devices.allow", "lxc.cgroup2.devices.deny")
 
 
 # What liblxc's getters print for a key nobody set (checked with real LXC 5.0.2's lxc-info -c
@@ -47,6 +51,7 @@ class Conf:
 
     def __init__(self):
         self.items = {}
+        self.device_lines = []  # [(key, value)] of DEVICE_KEYS in line order: device_rules()
 
     # -- writing -------------------------------------------------------------------------
     def apply(self, key, value):
@@ -82,6 +87,8 @@ class Conf:
                 entries.extend(stored)
             else:
                 entries.append(stored)
+            if key in DEVICE_KEYS:
+                self.device_lines.append((key, stored))
         else:
             self.items[key] = stored
 
@@ -97,6 +104,7 @@ class Conf:
             doomed = [key] if key in self.items else []
         for k in doomed:
             del self.items[k]
+        self.device_lines = [(k, v) for k, v in self.device_lines if k in self.items]
 
     def _check_exclusive(self, key, row):
         other = {"lxc.cap.drop": "lxc.cap.keep", "lxc.cap.keep": "lxc.cap.drop",
@@ -114,6 +122,18 @@ class Conf:
                               f"{' or '.join(row.net_types)} (this NIC is {net_type})", key=key)
 
     # -- reading -------------------------------------------------------------------------
+    def device_rules(self, family):
+        """[(devices.allow|devices.deny, value)] of FAMILY (lxc.cgroup or lxc.cgroup2) in line
+        order. A Conf rebuilt from `items` alone (a runtime record) has no line order: then
+        the deny list comes first, which is right for a list that starts by denying all."""
+        wanted = [k for k in DEVICE_KEYS if k.startswith(family + ".devices.")]
+        lines = [(k, v) for k, v in self.device_lines if k in wanted]
+        grouped = {k: [v for kk, v in lines if kk == k] for k in wanted}
+        if all(grouped[k] == (self.items.get(k) or []) for k in wanted):
+            return [(k[len(family) + 1:], v) for k, v in lines]
+        ordered = sorted(wanted, key=lambda k: not k.endswith(".deny"))
+        return [(k[len(family) + 1:], v) for k in ordered for v in self.items.get(k) or []]
+
     def has(self, key):
         return key in self.items
 

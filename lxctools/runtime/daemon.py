@@ -26,6 +26,7 @@ def daemon_socket(lxcpath):
 
 def request_to_json(request):
     return {"name": request.name, "lxcpath": request.lxcpath, "conf": request.conf.items,
+            "device_lines": request.conf.device_lines,
             "config_file": request.config_file, "argv": request.argv, "pidfile": request.pidfile,
             "after_stop": request.after_stop, "guest": request.guest}
 
@@ -36,6 +37,7 @@ def request_from_json(data):
 
     conf = Conf()
     conf.items = data["conf"]
+    conf.device_lines = [tuple(line) for line in data.get("device_lines") or []]
     return StartRequest(name=data["name"], lxcpath=data["lxcpath"], conf=conf,
                         config_file=data.get("config_file"), argv=data.get("argv") or [],
                         pidfile=data.get("pidfile"), after_stop=data.get("after_stop"),

@@ -4,11 +4,10 @@
 Nodes: the caller stats the host's node, then a child joins the container's mount namespace
 (so every path, symlinks included, is resolved inside the container's root) and makes the
 node there (parent directories 0755, any old file at the place replaced, the host node's
-mode kept exactly); the device cgroup is then told (`devices.allow`/`devices.deny` of the
-v1 devices controller, through the supervisor); a container with its own user namespace
-gets a bind mount of the host's node instead (see add_node). On a pure cgroup2 host our
-containers have no device program (LXC attaches a BPF one; we refuse
-lxc.cgroup2.devices.*), so there is no device list to change and nodes work as made. Removing a node denies its device again, as
+mode kept exactly); the device cgroup is then told (`devices.allow`/`devices.deny`
+through the supervisor: the v1 devices controller's file, or the cgroup2 device program,
+replaced with the rule added); a container with its own user namespace gets a bind mount
+of the host's node instead (see add_node). Removing a node denies its device again, as
 LXC: `del` of a second node of /dev/null's numbers cuts off /dev/null too. The numbers are
 the removed node's (LXC stats the destination path on the host, and `add A B` makes a node
 of B's host numbers; here A's numbers are used, at B).

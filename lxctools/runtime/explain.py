@@ -28,15 +28,20 @@ def plan_text(name, lxcpath, conf, argv):
     sections.append(("namespaces", ns_lines))
     idmap = conf.value("lxc.idmap") or []
     sections.append(("user id map", idmap or ["none (a privileged container)"]))
+    cgroups = None
     try:
         cgroups = Cgroups.for_container(name, lxcpath, conf)
         cg_lines = sorted(cgroups.planned().values())
     except CgroupError as exc:
         cg_lines = [f"cannot be made here: {exc}"]
     limits = [f"{k} = {v}" for k, v in conf.family("lxc.cgroup")
-              if not k.startswith("dir") and k != "relative"]
-    limits += [f"cgroup2 {k} = {v}" for k, v in conf.family("lxc.cgroup2")]
+              if not k.startswith("dir") and k != "relative" and not k.startswith("devices.")]
+    limits += [f"cgroup2 {k} = {v}" for k, v in conf.family("lxc.cgroup2")
+               if not k.startswith("devices.")]
     sections.append(("cgroups", cg_lines + [f"limit {line}" for line in limits]))
+    if cgroups is not None:
+        sections.append(("devices, once /dev and the console are set up",
+                         device_lines(conf, cgroups)))
     rootfs = rootfs_path(conf)
     mount_point = conf.value("lxc.rootfs.mount") or DEFAULT_ROOTFS_MOUNT
     mounts = [f"rootfs {conf.value('lxc.rootfs.path') or '(the host root)'} at {mount_point}"]
@@ -101,3 +106,28 @@ def render(sections):
         out.append(f"{title}:")
         out.extend(f"  {line}" for line in lines)
     return "\n".join(out) + "\n"
+
+
+def device_lines(conf, cgroups):
+    """How the device rules will be enforced (cgroups.devices.plan), with the rules in force."""
+    from ..errors import LxcError
+    from .cgroups.limits import device_plan
+
+    try:
+        plan = device_plan(conf, cgroups)
+    except LxcError as exc:
+        return [f"refused: {exc}" + (f" ({exc.hint})" if exc.hint else "")]
+    where = None
+    planned = cgroups.planned()
+    if plan.mode == "v1":
+        p = next((p for p in cgroups.placed if p.h.version == 1 and "devices" in p.h.controllers),
+                 None)
+        where = planned.get(p.h.key) if p else None
+    elif plan.mode == "bpf":
+        where = planned.get(cgroups.unified().h.key)
+    lines = plan.describe(where)
+    if plan.skipped:
+        other = "lxc.cgroup2" if plan.family == "lxc.cgroup" else "lxc.cgroup"
+        lines.append(f"{other}.devices.* skipped ({len(plan.skipped)} lines): the copy for "
+                     "the other cgroup version")
+    return lines + [f"warning: {w}" for w in plan.warnings] + plan.infos

@@ -19,6 +19,7 @@ import os
 from .commands import STATES, fnv64
 
 _STOP, _GET_STATE, _GET_INIT_PID, _SERVE_STATE_CLIENTS = 2, 3, 4, 12
+_ADD_BPF_DEVICE_CGROUP = 14
 _SUN_PATH = 108
 
 
@@ -29,9 +30,10 @@ def address(lxcpath, name):
     return "\0" + path
 
 
-def _ask(lxcpath, name, command, value=0, timeout=10.0):
+def _ask(lxcpath, name, command, value=0, timeout=10.0, data=b""):
     """(ret, value) of LXC's answer; None when no LXC monitor serves NAME; (None, None) when
-    it closed the connection without an answer (STOP's way, or it stopped meanwhile)."""
+    it closed the connection without an answer (STOP's way, or it stopped meanwhile). DATA,
+    when given, follows the request (its datalen), as liblxc sends a command's payload."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
     try:
@@ -43,8 +45,10 @@ def _ask(lxcpath, name, command, value=0, timeout=10.0):
 
         frame = struct.Struct("=iiQ")
         credentials = struct.pack("=iII", os.getpid(), os.getuid(), os.getgid())
-        sock.sendmsg([frame.pack(command, 0, value)],
+        sock.sendmsg([frame.pack(command, len(data), value)],
                      [(_socket.SOL_SOCKET, _socket.SCM_CREDENTIALS, credentials)])
+        if data:
+            sock.sendall(data)
         data = b""
         while len(data) < frame.size:
             chunk = sock.recv(frame.size - len(data))
@@ -151,9 +155,37 @@ def answer(lxcpath, name, command, fields):
     if command == "cgroup":
         if fields.get("value") is None:
             return {"value": cgroups.get(fields["key"])}
+        key = fields["key"].split("lxc.cgroup2.", 1)[-1].split("lxc.cgroup.", 1)[-1]
+        if key in ("devices.allow", "devices.deny") and cgroups.layout == "unified":
+            add_bpf_device(lxcpath, name, key, fields["value"])
+            return {}
         cgroups.set(fields["key"], fields["value"])
         return {}
     raise refusal(name, f"'{command}'")
+
+
+def add_bpf_device(lxcpath, name, key, value):
+    """A device rule for a container LXC runs on a cgroup2 host: its monitor owns the device
+    program, so the rule goes to it (LXC_CMD_ADD_BPF_DEVICE_CGROUP with liblxc's struct
+    device_item: char type; int major, minor; char access[4]; int allow; a list_head), as
+    liblxc's lxc-cgroup and lxc-device send it."""
+    import struct
+
+    from ..errors import LxcError
+    from .cgroups import devices
+
+    try:
+        rule = devices.parse(key, value)
+    except devices.DeviceRuleError as exc:
+        raise LxcError(exc.message, hint=exc.hint) from None
+    item = struct.pack("@cii4siPP", rule.type.encode(), rule.major, rule.minor,
+                       rule.access.encode(), int(rule.allow), 0, 0)
+    reply = _ask(lxcpath, name, _ADD_BPF_DEVICE_CGROUP, data=item)
+    if reply is None or reply[0] is None:
+        raise LxcError(f"LXC's monitor of {name} did not answer the device rule")
+    if reply[0] < 0:
+        raise LxcError(f"LXC's monitor of {name} refused the device rule {key} = {value}",
+                       hint="its log (lxc-start -l DEBUG -o FILE) says why")
 
 
 def refusal(name, what):

@@ -568,6 +568,8 @@ class Supervisor:
                 channel.send({"value": self.cgroups.get(key)})
             else:
                 self.cgroups.set(key, message["value"])
+                if "devices." in key:
+                    self.record()  # the device program's new id and list, for an adopter
                 channel.send({"ok": True})
         except (OSError, LxcError) as exc:
             # the CLI prints LXC's line; what went wrong exactly travels as the detail

@@ -378,22 +378,36 @@ def test_first_record_format_still_read():
     assert cg.unified().payload == "/sys/fs/cgroup/unified/lxc.payload.c"
 
 
-def test_v2_devices_refused_everywhere():
+def placed_on(layout):
+    """Cgroups planned on a fake host of LAYOUT (nothing made): which hierarchies it has is
+    all the device plan looks at."""
+    kinds = {"legacy": [("devices", 1, ["devices"])],
+             "hybrid": [("devices", 1, ["devices"]), (host.UNIFIED, 2, [])],
+             "unified": [(host.UNIFIED, 2, ["memory"])]}[layout]
+    hs = [host.Hierarchy(k, v, f"/fake/{k}", "/", c) for k, v, c in kinds]
+    return Cgroups("c", [core.Placed(h, h.mountpoint) for h in hs], layout)
+
+
+def test_v2_devices_need_a_cgroup2_hierarchy():
     conf = conf_lines("lxc.cgroup2.devices.deny = a")
-    with pytest.raises(LxcError, match="no controllers") as info:
-        limits.check(conf, "hybrid")
+    with pytest.raises(LxcError, match="cannot be enforced") as info:
+        limits.check(conf, placed_on("legacy"))
     assert info.value.key == "lxc.cgroup2.devices.deny"
-    with pytest.raises(LxcError, match="BPF"):
-        limits.check(conf, "unified")
+    # beyond LXC (which ignores them there): a program on the hybrid host's cgroup2 tree
+    assert limits.check(conf, placed_on("hybrid")).mode == "bpf"
+    assert limits.check(conf, placed_on("unified")).mode == "bpf"
 
 
 def test_v2_device_copy_of_a_v1_list_is_skipped_on_v1_hosts():
     both = conf_lines("lxc.cgroup.devices.deny = a", "lxc.cgroup.devices.allow = c 1:3 rwm",
                       "lxc.cgroup2.devices.deny = a", "lxc.cgroup2.devices.allow = c 1:3 rwm")
-    limits.check(both, "hybrid")  # LXC's common.conf: the v1 list is enforced
-    limits.check(both, "legacy")
-    with pytest.raises(LxcError, match="BPF"):
-        limits.check(both, "unified")
+    for layout in ("hybrid", "legacy"):  # LXC's common.conf: the v1 list is enforced
+        plan = limits.check(both, placed_on(layout))
+        assert (plan.mode, plan.family) == ("v1", "lxc.cgroup")
+        assert plan.skipped == [("devices.deny", "a"), ("devices.allow", "c 1:3 rwm")]
+    plan = limits.check(both, placed_on("unified"))  # and there the cgroup2 one
+    assert (plan.mode, plan.family) == ("bpf", "lxc.cgroup2")
+    assert plan.skipped == [("devices.deny", "a"), ("devices.allow", "c 1:3 rwm")]
 
 
 def test_explicit_container_dir_taken_is_an_error(tmp_path, fake_mkdir):

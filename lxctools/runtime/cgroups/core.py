@@ -50,12 +50,15 @@ class Placed:
 
 
 class Cgroups:
-    def __init__(self, name, placed, layout, names=None, conf=None):
+    def __init__(self, name, placed, layout, names=None, conf=None, devices=None):
         self.name = name
         self.placed = placed
         self.layout = layout
         self.names = names
         self.conf = conf
+        # how device rules are enforced, once applied (limits.apply_devices): {"mode": "v1"|
+        # "bpf"|"none", ...}; for bpf the cgroup, the program's id and its DeviceList
+        self.devices = devices
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -106,14 +109,15 @@ class Cgroups:
 
     def to_json(self):
         return {"name": self.name, "layout": self.layout,
-                "hierarchies": [p.to_json() for p in self.placed]}
+                "hierarchies": [p.to_json() for p in self.placed],
+                **({"devices": self.devices} if self.devices else {})}
 
     @classmethod
     def from_json(cls, data):
         if "hierarchies" not in data:
             return cls._from_first_format(data)
         return cls(data["name"], [Placed.from_json(p) for p in data["hierarchies"]],
-                   data.get("layout", "hybrid"))
+                   data.get("layout", "hybrid"), devices=data.get("devices"))
 
     @classmethod
     def _from_first_format(cls, data):
@@ -415,6 +419,11 @@ class Cgroups:
 
     def get(self, key):
         """The raw content of cgroup file KEY (with its newline), as lxc-cgroup prints it."""
+        key = _file_name(key)
+        if key.startswith("devices.") and self._device_program():
+            raise CgroupError(f"{key} cannot be read: this container's devices are a cgroup2 "
+                              "program, not files", hint=f"lxc-info -n {self.name} --devices "
+                                                         "shows its rules")
         p, path = self._file(key)
         if p.h.version == 2 and key.startswith("devices."):
             raise CgroupError(f"{key} cannot be read on cgroup2 (devices are a BPF program)")
@@ -426,6 +435,10 @@ class Cgroups:
 
     def set(self, key, value):
         from .limits import device_value
+        key = _file_name(key)
+        if key in ("devices.allow", "devices.deny") and self._device_program():
+            self._set_device_rule(key, value)
+            return
         _p, path = self._file(key)
         if key in ("devices.allow", "devices.deny"):
             value = device_value(value, key)
@@ -434,6 +447,74 @@ class Cgroups:
         except OSError as exc:
             raise CgroupError(f"cannot write {value!r} to {path}: {os.strerror(exc.errno)}",
                               hint=_hint_for_file(path, exc)) from None
+
+    # -- device rules --------------------------------------------------------------------------
+    def _device_program(self):
+        """Whether device rules go to a cgroup2 program: the container has one, or it has no
+        rules yet on a host without a v1 devices controller (LXC: a pure cgroup2 host)."""
+        mode = (self.devices or {}).get("mode")
+        if mode == "bpf":
+            return True
+        if mode == "v1":
+            return False
+        return self.hierarchy_for("devices") is None or \
+            self.hierarchy_for("devices").h.version == 2
+
+    def _set_device_rule(self, key, value):
+        """lxc-cgroup devices.allow/deny and lxc-device on a program: the rule is added to the
+        container's list as LXC adds it, and the program replaced in one step. A container
+        started without device rules has a deny-list (everything allowed), where an allow
+        changes nothing and a deny takes its device away (LXC would start an empty allow-list
+        there: the first lxc-device add would take every other device away)."""
+        from . import devices as D, devprog
+        try:
+            rule = D.parse(key, value)
+        except D.DeviceRuleError as exc:
+            raise CgroupError(exc.message, hint=exc.hint) from None
+        state = dict(self.devices or {})
+        if state.get("mode") == "bpf":
+            devices = D.DeviceList.from_json(state["list"])
+        else:
+            devices = D.DeviceList(default_allow=True)
+            state = {"mode": "bpf", "family": None, "prog": None}
+        if not devices.add(rule):
+            return  # LXC: "Device bpf program unaltered"
+        unified = self.unified()
+        directory = state.get("dir") or (unified.limit if unified else None)
+        if not directory:
+            raise CgroupError(f"{self.name} has no cgroup2 cgroup for a device program")
+        try:
+            state["prog"] = devprog.replace(directory, devices, state.get("prog"))
+        except devprog.DeviceProgramError as exc:
+            raise CgroupError(exc.message, hint=exc.hint) from None
+        state.update(dir=directory, list=devices.to_json())
+        self.devices = state
+
+    def device_rules(self):
+        """What restricts this container's devices now, for lxc-info --devices:
+        {"control": "bpf"|"v1"|"none", ...} read from the kernel where it can be."""
+        state = self.devices or {}
+        mode = state.get("mode")
+        if mode == "bpf":
+            from . import devices as D, devprog
+            devices = D.DeviceList.from_json(state["list"])
+            here = devprog.attached(state["dir"])
+            every = devprog.attached(state["dir"], effective=True)
+            return {"control": "bpf", "cgroup": state["dir"], "program": state["prog"],
+                    "attached": state["prog"] in here,
+                    "others": [i for i in every if i != state["prog"]],
+                    "default": "allow" if devices.default_allow else "deny",
+                    "rules": [("allow " if r.allow else "deny ") + r.text()
+                              for r in devices.rules]}
+        p = self.hierarchy_for("devices")
+        if mode != "none" and p is not None and p.h.version == 1 and p.limit:
+            try:
+                listed = _read(os.path.join(p.limit, "devices.list")).split("\n")
+            except OSError:
+                listed = []
+            return {"control": "v1", "cgroup": p.limit,
+                    "rules": ["allow " + line for line in listed if line]}
+        return {"control": "none"}
 
     # -- limits and stats ----------------------------------------------------------------------
     def apply_limits(self, conf=None, devices=True):
@@ -505,6 +586,15 @@ class Cgroups:
 
 
 # -- small helpers --------------------------------------------------------------------------------
+def _file_name(key):
+    """lxc-cgroup takes cgroup file names (LXC); a config key's spelling is read too
+    (`lxc.cgroup2.devices.allow` -> `devices.allow`)."""
+    for prefix in ("lxc.cgroup2.", "lxc.cgroup."):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
 def _writable(directory):
     return os.access(directory, os.W_OK) and os.access(os.path.join(directory, "cgroup.procs"),
                                                        os.W_OK)

@@ -6,8 +6,11 @@ below the memory limit); a device rule the kernel refuses with EPERM/EACCES is a
 (nested containers). Unlike LXC, which ignores v1 keys on a pure cgroup2 host and v2 keys on a
 v1/hybrid host with a warning, a key this host cannot take is an error naming it with the
 other spelling as the hint (a limit that silently does nothing is worse than a refused
-start), and lxc.cgroup2.devices.* is refused where it cannot be enforced -- except as the
-cgroup2 copy of a v1 device list given too (LXC's common.conf), which is skipped.
+start). Device rules are the exception, decided by devices.plan(): the v1 controller where
+the host has one and the config gives v1 rules (LXC's choice on a hybrid host), else a
+cgroup2 BPF program (devprog.py) from lxc.cgroup2.devices.*, or from the v1 rules when the
+config gives only those; the other family's list is then the copy LXC's common.conf
+carries, and is skipped.
 """
 
 import errno
@@ -73,47 +76,36 @@ def device_value(value, key="devices.allow"):
     return f"{kind} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {perms.strip() or 'rwm'}"
 
 
-def v2_device_copy_ignored(conf, layout):
-    """True when the config's lxc.cgroup2.devices.* lines are the cgroup2 copy of a device
-    list it also gives for v1, on a host whose devices controller is v1: LXC's common.conf
-    (which containers made by real LXC include) carries both lists; the v1 one is enforced
-    and the copy skipped. A cgroup2 list alone is still refused (it would protect nothing)."""
-    return layout != "unified" and any(k.startswith("devices.") for k, _v in v1_settings(conf))
+def device_plan(conf, cgroups):
+    """How CONF's device rules are enforced for CGROUPS (devices.Plan); raises for a rule
+    that cannot be read or enforced, before anything is written."""
+    from .devices import plan
+    v1 = any(p.h.version == 1 and "devices" in p.h.controllers for p in cgroups.placed)
+    return plan(conf, v1_devices=v1, unified=cgroups.unified() is not None,
+                root=os.geteuid() == 0)
 
 
-def check(conf, layout):
+def check(conf, cgroups):
     """What can be refused before anything is made (no cgroup needed)."""
-    v2 = v2_settings(conf)
-    devices = [k for k, _v in v2 if k.startswith("devices.")]
-    if devices and v2_device_copy_ignored(conf, layout):
-        log.info("lxc.cgroup2.devices.* skipped: the lxc.cgroup.devices.* list is enforced "
-                 "(this host's devices controller is cgroup v1)")
-        devices = []
-    if devices:
-        if layout != "unified":
-            raise LimitError(
-                f"lxc.cgroup2.{devices[0]}: this host's cgroup2 hierarchy has no controllers "
-                f"({layout} layout), so a device rule there cannot be enforced",
-                key=f"lxc.cgroup2.{devices[0]}",
-                hint="use lxc.cgroup.devices.allow/deny (cgroup v1) on this host")
-        raise LimitError(
-            f"lxc.cgroup2.{devices[0]}: cgroup2 device rules need a BPF device program, which "
-            "lxctools does not implement", key=f"lxc.cgroup2.{devices[0]}",
-            hint="remove the lxc.cgroup2.devices.* lines (or run this container with LXC)")
+    return device_plan(conf, cgroups)
 
 
 def apply(cgroups, conf, devices=True, others=True):
-    check(conf, cgroups.layout)
-    for key, value in v1_settings(conf):
-        if (key.startswith("devices.") and devices) or (not key.startswith("devices.") and others):
-            _set_v1(cgroups, key, value)
-    if not others:
-        return
+    plan = check(conf, cgroups)
+    if others:
+        for key, value in v1_settings(conf):
+            if not key.startswith("devices."):
+                _set_v1(cgroups, key, value)
+        _apply_v2(cgroups, conf)
+    if devices:
+        apply_devices(cgroups, plan)
+
+
+def _apply_v2(cgroups, conf):
     unified = cgroups.unified()
-    skip_devices = v2_device_copy_ignored(conf, cgroups.layout)
     for key, value in v2_settings(conf):
-        if skip_devices and key.startswith("devices."):
-            continue
+        if key.startswith("devices."):
+            continue  # the device plan's
         config_key = f"lxc.cgroup2.{key}"
         if unified is None or not unified.limit:
             raise LimitError(f"{config_key}: this host has no cgroup2 hierarchy for the "
@@ -126,6 +118,43 @@ def apply(cgroups, conf, devices=True, others=True):
                              f"({cgroups.layout} layout); its cgroup2 has no {key}",
                              key=config_key, hint=f"use lxc.cgroup.{v1_name(key)}")
         _write_limit(path, value, config_key)
+
+
+def apply_devices(cgroups, plan):
+    """Enforce PLAN: the v1 controller's files, or the cgroup2 program on the limit cgroup.
+    What was done is kept in cgroups.devices (and so in the runtime record)."""
+    for warning in plan.warnings:
+        log.warn(warning)
+    for note in plan.infos:
+        log.info(note)
+    if plan.skipped:
+        other = "lxc.cgroup2" if plan.family == "lxc.cgroup" else "lxc.cgroup"
+        log.info(f"{other}.devices.* skipped: the {plan.family}.devices.* list is enforced "
+                 f"({'the v1 devices controller' if plan.mode == 'v1' else 'a cgroup2 program'})")
+    if plan.mode == "v1":
+        for key, value in plan.rules:
+            _set_v1(cgroups, key, value)
+        cgroups.devices = {"mode": "v1", "family": plan.family,
+                           "dir": cgroups.hierarchy_for("devices").limit}
+        return
+    if plan.mode != "bpf":
+        cgroups.devices = {"mode": "none"}
+        return
+    from . import devprog
+    directory = cgroups.unified().limit
+    try:
+        prog = devprog.attach(directory, plan.devices)
+    except devprog.DeviceProgramError as exc:
+        if exc.not_permitted:
+            # as v1 rules refused with EPERM: lxctools nested in a container
+            log.warn(f"{exc.message} (continuing: {plan.family}.devices.* are not enforced; "
+                     f"{exc.hint})")
+            cgroups.devices = {"mode": "none"}
+            return
+        raise LimitError(exc.message, key=f"{plan.family}.{plan.rules[0][0]}",
+                         hint=exc.hint) from None
+    cgroups.devices = {"mode": "bpf", "family": plan.family, "dir": directory, "prog": prog,
+                       "list": plan.devices.to_json()}
 
 
 # the v1 file closest to a v2 one, for hints
