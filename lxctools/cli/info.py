@@ -134,8 +134,12 @@ def device_rows(info):
         head = f"cgroup2 program {facts['program']} on {facts['cgroup']}"
         if not facts["attached"]:
             head += " -- NOT ATTACHED: no device rule of its own is in force"
-        head += (", allow-list (all else denied)" if facts["default"] == "deny"
-                 else ", deny-list (all else allowed)")
+        if facts.get("owner"):
+            head += f", made by {facts['owner']}"
+        elif facts["default"] == "deny":
+            head += ", allow-list (all else denied)"
+        else:
+            head += ", deny-list (all else allowed)"
     elif control == "v1":
         head = f"cgroup v1 devices controller, {facts['cgroup']}"
     else:

@@ -96,6 +96,9 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
         root = preflight.rootfs_dir(spec) or preflight.overlay_view(spec)
         request.guest, _version, found = guestcheck.warnings(conf, argv, root)
         warnings = [f"{message} (fix: {fix})" for message, fix in found]
+    if conf.device_lines or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
+        from .cgroups.limits import device_warnings
+        warnings += device_warnings(conf)
     return request, warnings
 
 

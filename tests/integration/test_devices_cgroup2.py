@@ -215,9 +215,12 @@ def test_cgroup2_rules_alone_get_a_program_on_this_hosts_cgroup2_tree(world, dis
     devices controller is LXC's choice there, and LXC ignores cgroup2 rules); the program
     goes on the container's cgroup in the cgroup2 tree, which the kernel runs for it too.
     On a cgroup2-only host this is the ordinary case."""
-    busybox(world, "dv-v2", V2_LIST)
+    busybox(world, "dv-v2", V2_LIST + "lxc.cgroup2.devices.deny = c 10:229 rw\n")
     started = world.ours("lxc-start", "-n", "dv-v2")
     assert started.returncode == 0, started.stderr
+    # LXC's reading: that deny does not undo "c 10:229 rwm"; the start says so
+    assert "warning: lxc.cgroup2.devices.deny = c 10:229 rw does not take back c 10:229 rwm" \
+        in started.stderr
     major, minor, secret = disk
     attack = inside(world, "dv-v2", read_block(major, minor) + "; " + READ_KMSG + "; " + BASICS)
     assert "MKNOD-OK" in attack.stdout and "READ-OK" not in attack.stdout
@@ -257,12 +260,16 @@ def test_no_device_rules_no_program_and_a_deny_makes_a_deny_list(world):
     with the first rule)."""
     busybox(world, "dv-none", "")
     assert start_cgroup2_only(world, "dv-none").returncode == 0
-    assert "not restricted" in devices_of(world, "dv-none")
-    assert world.ours("lxc-cgroup", "-n", "dv-none", "devices.deny", "c 1:5 rwm").returncode == 0
-    after = inside(world, "dv-none", "head -c 1 /dev/zero >/dev/null 2>&1 || echo ZERO-DENIED; "
-                                     "echo x > /dev/null && echo NULL-OK")
-    assert "ZERO-DENIED" in after.stdout and "NULL-OK" in after.stdout
-    assert "deny-list" in devices_of(world, "dv-none")
+    zero = "head -c 1 /dev/zero >/dev/null 2>&1 || echo ZERO-DENIED; echo x > /dev/null && echo NULL-OK"
+    assert inside(world, "dv-none", zero).stdout.split() == ["NULL-OK"]
+    deny = world.ours("lxc-cgroup", "-n", "dv-none", "devices.deny", "c 1:5 rwm")
+    assert deny.returncode == 0, deny.stderr
+    assert inside(world, "dv-none", zero).stdout.split() == ["ZERO-DENIED", "NULL-OK"]
+    info = devices_of(world, "dv-none")
+    assert "deny-list" in info and " Deny:          c 1:5 rwm" in info, info
+    busybox(world, "dv-none2", "")
+    assert start_cgroup2_only(world, "dv-none2").returncode == 0
+    assert "not restricted" in devices_of(world, "dv-none2")
 
 
 def test_a_container_real_lxc_runs_gets_its_rules_through_lxcs_monitor(world):
@@ -285,3 +292,78 @@ def test_a_container_real_lxc_runs_gets_its_rules_through_lxcs_monitor(world):
     assert allow.returncode == 0, allow.stderr
     allowed = world.real("lxc-attach", "-n", "dv-real", "--", "sh", "-c", READ_KMSG)
     assert "KMSG-OK" in allowed.stdout, allowed.stdout
+    info = in_cgroup2_only_layout([ours("lxc-info"), "-P", world.real_lp, "-n", "dv-real",
+                                   "--devices"], world.env)
+    assert "cgroup2 program" in info.stdout and "made by its monitor" in info.stdout, info
+
+
+DETACH = r'''
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+def bpf(cmd, attr):
+    buf = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    if libc.syscall(NR, cmd, buf, 128) < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return buf.raw
+cgroup = os.open("/mnt", os.O_RDONLY | os.O_DIRECTORY)
+ids = (ctypes.c_uint32 * 16)()
+raw = bpf(16, struct.pack("=IIIIQI", cgroup, 6, 1, 0, ctypes.addressof(ids), 16))
+for prog in ids[:struct.unpack_from("=I", raw, 24)[0]]:
+    fd = libc.syscall(NR, 13, ctypes.create_string_buffer(struct.pack("=I", prog).ljust(128, b"\0"), 128), 128)
+    try:
+        bpf(9, struct.pack("=III", cgroup, fd, 6))
+        print("DETACHED", prog)
+    except OSError as exc:
+        print("KEPT", prog, exc.strerror)
+'''
+
+
+def with_python(world, name):
+    """The host's python3 in the container (its stdlib comes with the bound /usr/lib) and a
+    script that detaches every device program it can reach from the container's cgroup."""
+    import shutil
+    import sys
+
+    rootfs = os.path.join(world.cdir(name), "rootfs")
+    shutil.copy(os.path.realpath(sys.executable), os.path.join(rootfs, "bin", "python3"))
+    with open(os.path.join(rootfs, "detach.py"), "w") as handle:
+        handle.write(DETACH)
+
+
+def detach_from_inside(world, name):
+    return inside(world, name, "mkdir -p /mnt && mount -t cgroup2 none /mnt && "
+                               "python3 /detach.py; umount /mnt")
+
+
+def test_behind_an_inner_cgroup_the_containers_root_cannot_lift_the_program(world):
+    """Root of a privileged container keeps CAP_SYS_ADMIN: from its own cgroup it can
+    detach the program with bpf(2) (as under LXC; docs/SECURITY.md). With
+    lxc.cgroup.dir.container.inner the program sits on the outer cgroup, which the
+    container's cgroup namespace does not show: the detach fails and the rules hold."""
+    busybox(world, "dv-out", f"lxc.include = {LXC_COMMON}\n")
+    with_python(world, "dv-out")
+    assert start_cgroup2_only(world, "dv-out").returncode == 0
+    lifted = detach_from_inside(world, "dv-out")
+    assert "DETACHED" in lifted.stdout, lifted  # the script works: the limit of no inner
+    assert "NOT ATTACHED" in devices_of(world, "dv-out")
+    assert "KMSG-OK" in inside(world, "dv-out", READ_KMSG).stdout
+    # the next change puts a program back
+    assert world.ours("lxc-cgroup", "-n", "dv-out", "devices.allow", "c 1:9 rwm").returncode == 0
+    assert "NOT ATTACHED" not in devices_of(world, "dv-out")
+    assert "KMSG-OK" not in inside(world, "dv-out", READ_KMSG).stdout
+
+    busybox(world, "dv-in", f"lxc.include = {LXC_COMMON}\n"
+                            "lxc.cgroup.dir.container = dv-in.payload\n"
+                            "lxc.cgroup.dir.monitor = dv-in.monitor\n"
+                            "lxc.cgroup.dir.container.inner = inner\n")
+    with_python(world, "dv-in")
+    assert start_cgroup2_only(world, "dv-in").returncode == 0
+    info = devices_of(world, "dv-in")
+    assert "dv-in.payload," in info, info  # on the outer cgroup
+    attack = detach_from_inside(world, "dv-in")
+    assert "KEPT" in attack.stdout and "DETACHED" not in attack.stdout, attack
+    assert "NOT ATTACHED" not in devices_of(world, "dv-in")
+    read = inside(world, "dv-in", READ_KMSG)
+    assert "KMSG-OK" not in read.stdout and "Operation not permitted" in read.stdout

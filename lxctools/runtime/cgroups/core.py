@@ -474,15 +474,20 @@ class Cgroups:
         state = dict(self.devices or {})
         if state.get("mode") == "bpf":
             devices = D.DeviceList.from_json(state["list"])
+        elif os.geteuid() != 0:
+            return  # as at start (devices.plan): no program without root; the container's
+            # user namespace is what keeps host devices out
         else:
             devices = D.DeviceList(default_allow=True)
             state = {"mode": "bpf", "family": None, "prog": None}
-        if not devices.add(rule):
-            return  # LXC: "Device bpf program unaltered"
+        changed = devices.add(rule)
         unified = self.unified()
         directory = state.get("dir") or (unified.limit if unified else None)
         if not directory:
             raise CgroupError(f"{self.name} has no cgroup2 cgroup for a device program")
+        if not changed and (state.get("prog") is None or
+                            state["prog"] in devprog.attached(directory)):
+            return  # LXC: "Device bpf program unaltered" (one detached is put back, though)
         try:
             state["prog"] = devprog.replace(directory, devices, state.get("prog"))
         except devprog.DeviceProgramError as exc:
@@ -507,6 +512,16 @@ class Cgroups:
                     "rules": [("allow " if r.allow else "deny ") + r.text()
                               for r in devices.rules]}
         p = self.hierarchy_for("devices")
+        unified = self.unified()
+        if mode is None and unified is not None and unified.limit and \
+                (p is None or p.h.version == 2):
+            # a container another manager runs (real LXC's monitor): its program, if any
+            from . import devprog
+            theirs = devprog.attached(unified.limit)
+            if theirs:
+                return {"control": "bpf", "cgroup": unified.limit, "program": theirs[0],
+                        "attached": True, "others": [], "default": None, "rules": [],
+                        "owner": "its monitor (the rules are its own)"}
         if mode != "none" and p is not None and p.h.version == 1 and p.limit:
             try:
                 listed = _read(os.path.join(p.limit, "devices.list")).split("\n")

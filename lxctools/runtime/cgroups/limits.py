@@ -85,6 +85,22 @@ def device_plan(conf, cgroups):
                 root=os.geteuid() == 0)
 
 
+def device_warnings(conf):
+    """What the start should tell about CONF's device rules on this host (rules that cannot
+    do what they look meant to do); the caller prints them. A rule that cannot be read is
+    the start's error later, naming its key."""
+    from . import host
+    from .devices import plan
+    hierarchies = host.read_mountinfo()
+    try:
+        return plan(conf, v1_devices=any(h.version == 1 and "devices" in h.controllers
+                                         for h in hierarchies),
+                    unified=any(h.version == 2 for h in hierarchies),
+                    root=os.geteuid() == 0).warnings
+    except LxcError:
+        return []
+
+
 def check(conf, cgroups):
     """What can be refused before anything is made (no cgroup needed)."""
     return device_plan(conf, cgroups)
@@ -124,7 +140,7 @@ def apply_devices(cgroups, plan):
     """Enforce PLAN: the v1 controller's files, or the cgroup2 program on the limit cgroup.
     What was done is kept in cgroups.devices (and so in the runtime record)."""
     for warning in plan.warnings:
-        log.warn(warning)
+        log.log("WARN", warning)  # the caller printed it (device_warnings, before the start)
     for note in plan.infos:
         log.info(note)
     if plan.skipped:
