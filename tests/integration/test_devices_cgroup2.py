@@ -307,7 +307,7 @@ def bpf(cmd, attr):
     if libc.syscall(NR, cmd, buf, 128) < 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     return buf.raw
-cgroup = os.open("/mnt", os.O_RDONLY | os.O_DIRECTORY)
+cgroup = os.open("/sys/fs/cgroup", os.O_RDONLY | os.O_DIRECTORY)
 ids = (ctypes.c_uint32 * 16)()
 raw = bpf(16, struct.pack("=IIIIQI", cgroup, 6, 1, 0, ctypes.addressof(ids), 16))
 for prog in ids[:struct.unpack_from("=I", raw, 24)[0]]:
@@ -321,20 +321,24 @@ for prog in ids[:struct.unpack_from("=I", raw, 24)[0]]:
 
 
 def with_python(world, name):
-    """The host's python3 in the container (its stdlib comes with the bound /usr/lib) and a
-    script that detaches every device program it can reach from the container's cgroup."""
+    """The system's python3 in the container (its stdlib comes with the busybox template's
+    bind of /usr/lib; a pyenv build would not find its own) and a script that detaches every
+    device program it can reach from the container's cgroup."""
     import shutil
-    import sys
 
     rootfs = os.path.join(world.cdir(name), "rootfs")
-    shutil.copy(os.path.realpath(sys.executable), os.path.join(rootfs, "bin", "python3"))
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.fail("the detach attack runs the system's /usr/bin/python3 inside: install it")
+    shutil.copy(os.path.realpath("/usr/bin/python3"), os.path.join(rootfs, "bin", "python3"))
     with open(os.path.join(rootfs, "detach.py"), "w") as handle:
         handle.write(DETACH)
 
 
 def detach_from_inside(world, name):
-    return inside(world, name, "mkdir -p /mnt && mount -t cgroup2 none /mnt && "
-                               "python3 /detach.py; umount /mnt")
+    # where a container's systemd mounts it (and what LXC's AppArmor profile lets it mount):
+    # with CAP_SYS_ADMIN and a cgroup namespace, cgroup:mixed leaves that to the container
+    return inside(world, name, "mount -t cgroup2 none /sys/fs/cgroup && python3 /detach.py; "
+                               "umount /sys/fs/cgroup")
 
 
 def test_behind_an_inner_cgroup_the_containers_root_cannot_lift_the_program(world):
