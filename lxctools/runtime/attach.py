@@ -146,6 +146,24 @@ def userns_root(init_pid):
     return tuple(ids)
 
 
+def host_ids(init_pid, uid, gid):
+    """(uid, gid) on the host of UID and GID of the container's user namespace; None when
+    either is unmapped."""
+    ids = []
+    for name, inner_id in (("uid_map", uid), ("gid_map", gid)):
+        found = None
+        with open(f"/proc/{init_pid}/{name}") as handle:
+            for line in handle:
+                inner, outer, count = (int(x) for x in line.split())
+                if inner <= inner_id < inner + count:
+                    found = outer + inner_id - inner
+                    break
+        if found is None:
+            return None
+        ids.append(found)
+    return tuple(ids)
+
+
 def environment(conf, options):
     if options.clear_env:
         env = {k: os.environ[k] for k in options.keep_vars if k in os.environ}
@@ -225,6 +243,8 @@ class _Plan:
             except OSError:
                 pass
         self.tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)] if options.terminal else []
+        # who owns a host pty handed to a user namespace's root (the fallback, as LXC)
+        self.host_owner = host_ids(init_pid, self.uid, self.gid) if "user" in self.fds else None
         self.function = self.payload = None
 
 
@@ -235,10 +255,15 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
     loaded (the container's file or --rcfile), which gives the environment, prlimits and
     lxc.proc settings as with LXC. Default: CONF."""
     plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
-    master = slave = None
+    master = chan = child_chan = None
     if plan.tty_fds:
-        from .attach_tty import open_pty
-        master, slave = open_pty(init_pid)
+        import socket
+
+        from ..kernel import pty  # noqa: F401 - used by the transient after setns(mnt)
+        from .attach_tty import receive_master
+
+        # the pty is allocated inside, by the transient; its master comes back over this
+        chan, child_chan = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     libc.set_child_subreaper()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
@@ -246,10 +271,10 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
     if transient == 0:
         os.close(error_r)
         os.close(pid_r)
-        if master is not None:
-            os.close(master)
+        if chan is not None:
+            chan.close()
         try:
-            _transient(plan, slave, error_w, pid_w)
+            _transient(plan, child_chan, error_w, pid_w)
             os._exit(0)
         except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
             _report(error_w, exc)
@@ -258,12 +283,16 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
     os.close(pid_w)
     for fd in plan.fds.values():
         os.close(fd)
-    if slave is not None:
-        os.close(slave)
     # ^C and ^\ are for the command: without a terminal they reach the whole process group,
     # and LXC ignores them in lxc-attach itself so that its status is the command's
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    if chan is not None:
+        child_chan.close()
+        try:
+            master = receive_master(chan, plan.host_owner)
+        finally:
+            chan.close()
     pid_bytes = childpipe.read_all(pid_r)
     code = _wait(transient)
     child = int(pid_bytes) if pid_bytes else None
@@ -303,7 +332,7 @@ def _report(fd, exc):
     childpipe.report(fd, exc)
 
 
-def _transient(plan, slave, error_w, pid_w):
+def _transient(plan, chan, error_w, pid_w):
     """In the host's namespaces still: limits, cgroups, setns, then the command's process."""
     # set here, while we are still root of the host: fork passes them on (LXC sets them on
     # the attached pid from the outside)
@@ -324,8 +353,15 @@ def _transient(plan, slave, error_w, pid_w):
             os.chdir(plan.cwd)  # LXC keeps the caller's directory when the container has it
         except OSError:
             pass  # setns left us at the container's root
+    slave = None
+    if chan is not None:
+        from .attach_tty import allocate_inside
+        slave = allocate_inside(chan)
+        chan.close()
     pid = os.fork()
     if pid:
+        if slave is not None:
+            os.close(slave)
         if pid_w is None:
             _mirror(os.waitpid(pid, 0)[1])
         os.write(pid_w, str(pid).encode())

@@ -1,11 +1,16 @@
 """lxc-attach's terminal: a pty from the container's devpts, relayed to the caller's.
 
+The pty is allocated inside the container's mount namespace by the attach process itself
+(never through /proc/PID/root from the host: the container owns every path below its root);
+its master comes back to lxc-attach over a socket.
+
 LXC relays between the pty and the caller's controlling terminal (/dev/tty), whatever
 stdin and stdout are; the command gets the pty only on those of its stdio fds that were
 ttys. The relay ends when the command exits (a pidfd says so at once), after the output
 still in the pty has been copied.
 """
 
+import errno
 import os
 import select
 import signal
@@ -13,16 +18,59 @@ import signal
 from ..kernel import libc
 
 
-def open_pty(init_pid):
-    """A pty from the container's own devpts (so `tty` inside names a device it can see),
-    else from the host's."""
+# One message each way over a SOCK_SEQPACKET pair between lxc-attach and its transient child
+# (native/entry.c speaks the same): "C" + the container pty's master, or "H" (no usable devpts:
+# give me a host pty) answered by "S" + its slave.
+INSIDE, WANT_HOST, HOST_SLAVE = b"C", b"H", b"S"
+
+
+def allocate_inside(chan):
+    """In the transient, inside the container's mount namespace: the slave of a pty from the
+    container's own devpts (so `tty` inside names a device it can see), its master sent to
+    lxc-attach. Without a usable devpts, the slave of a host pty lxc-attach makes (as LXC)."""
+    import socket
+
+    from ..kernel import pty as kpty
+
     try:
-        master, slave, _number = libc.open_pty_in(f"/proc/{init_pid}/root/dev/pts")
+        master, slave = kpty.open_pair("/dev/pts")
     except OSError:
-        import pty
-        master, slave = pty.openpty()
-    os.set_inheritable(master, False)
-    return master, slave
+        chan.send(WANT_HOST)
+        _msg, fds, _flags, _addr = socket.recv_fds(chan, 16, 1)
+        if not fds:
+            raise OSError(errno.EIO, "lxc-attach sent no terminal") from None
+        return fds[0]
+    try:
+        socket.send_fds(chan, [INSIDE], [master])
+    finally:
+        os.close(master)
+    return slave
+
+
+def receive_master(chan, host_owner=None):
+    """In lxc-attach: the master of the pty the transient child allocated, or of a host pty
+    made here at its request (its slave owned by HOST_OWNER, (uid, gid) on the host, for a
+    user namespace's root, as LXC). None when the child died first."""
+    import socket
+
+    from ..kernel import pty as kpty
+
+    msg, fds, _flags, _addr = socket.recv_fds(chan, 16, 1)
+    if msg == INSIDE and fds and kpty.is_master(fds[0]):
+        os.set_inheritable(fds[0], False)
+        return fds[0]
+    for fd in fds:
+        os.close(fd)  # not a pty master of a devpts: never relayed
+    if msg != WANT_HOST:
+        return None
+    master, slave = os.openpty()
+    try:
+        if host_owner is not None:
+            os.fchown(slave, *host_owner)
+        socket.send_fds(chan, [HOST_SLAVE], [slave])
+    finally:
+        os.close(slave)
+    return master
 
 
 def _peer(tty_fds):
