@@ -29,12 +29,20 @@ _NS_NAMES = {CLONE_NEWUSER: "user", CLONE_NEWCGROUP: "cgroup", CLONE_NEWIPC: "ip
 _EXEC_CODES = {2: 127, 13: 126, 8: 126}  # ENOENT, EACCES, ENOEXEC, as liblxc
 
 
-def attach_run_command(cmd):
-    """`run` for Container.attach*: exec CMD (a list, or one program name) with the
-    container's PATH; 127/126 when it cannot be run, as liblxc."""
+def command_argv(cmd):
+    """attach_run_command's payload as an argv: a list, one program name, or python-lxc's
+    (program, argv)."""
     argv = [cmd] if isinstance(cmd, str) else list(cmd)
     if argv and isinstance(argv[0], (list, tuple)):
-        argv = list(argv[1])  # python-lxc also takes (program, argv)
+        argv = list(argv[1])
+    return argv
+
+
+def attach_run_command(cmd):
+    """`run` for Container.attach*: exec CMD (a list, or one program name) with the
+    container's PATH; 127/126 when it cannot be run, as liblxc. Container.attach gives this
+    one to the compiled entry helper instead of running Python inside (runtime/entry.py)."""
+    argv = command_argv(cmd)
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:

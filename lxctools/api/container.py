@@ -270,7 +270,7 @@ class Container:
         wait for. OPTIONS are python-lxc's keywords (attach_flags, namespaces, personality,
         initial_cwd, uid, gid, env_policy, extra_env_vars, extra_keep_env, stdin, stdout,
         stderr). -1 when the container is not running, as python-lxc."""
-        from .attach import options_from
+        from .attach import attach_run_command, attach_run_shell, command_argv, options_from
         from ..errors import NotRunning
         from ..runtime.attach import start
 
@@ -278,8 +278,13 @@ class Container:
             info, conf, local, cgroups = self._attach_context()
         except NotRunning:
             return -1
-        return start(info["init_pid"], conf, cgroups, options_from(**options), local_conf=local,
-                     function=run, payload=payload)
+        opts = options_from(**options)
+        # these two only exec: no Python needs to run inside the container for them
+        exec_only = run is attach_run_command or run is attach_run_shell
+        if run is attach_run_command:
+            opts.command = command_argv(payload)
+        return start(info["init_pid"], conf, cgroups, opts, local_conf=local,
+                     function=run, payload=payload, exec_only=exec_only)
 
     def attach_wait(self, run, payload=None, **options):
         """attach() and wait: the wait status (exit code << 8, or the signal number);

@@ -131,13 +131,25 @@ class Filter:
         """Version 1 profiles name syscalls by native number."""
         self.contexts[self.native].add_rule_exactly(action(kind), nr)
 
-    def load(self):
+    def _merged(self):
         main = self.contexts[self.native]
         for name, ctx in self.contexts.items():
             if name != self.native:
                 main.merge(ctx)
         self.contexts = {self.native: main}
-        main.load()
+        return main
+
+    def load(self):
+        self._merged().load()
+
+    def export_bpf(self):
+        """The program load() would load, as raw struct sock_filter records: for a process
+        that loads it itself (native/lxc-entry.c, which has no libseccomp)."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        with os.fdopen(fd, "w+b") as handle:
+            self._merged().export_bpf(handle)
+            handle.seek(0)
+            return handle.read()
 
 
 def active():

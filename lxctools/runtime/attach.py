@@ -1,15 +1,20 @@
 """lxc-attach: run a command inside a running container (lxc-behaviour.md 2.4).
 
-The caller becomes a child subreaper and forks a transient child that applies the
-container's prlimits and lxc.proc settings, joins its cgroups, opens nothing more and joins
-its namespaces (user first, mount last: the namespace files are opened before anything is
-joined), goes back to the caller's working directory when the container has it, forks the
-command's process (so that it is inside the PID namespace) and exits. The command's process
-is then the caller's child, as with LXC's CLONE_PARENT: nothing of ours lingers in the
-container's cgroup. It switches to the user namespace's root, gives up what the container's
-init gave up (capabilities, no_new_privs, seccomp) unless -e keeps it, switches to -u/-g and
-execs. Everything it needs after joining the mount namespace is imported and computed
-before: the host's files are gone then.
+Everything is decided here, before any process enters (_Plan). The caller becomes a child
+subreaper and starts a transient process: the compiled entry helper (native/lxc-entry.c,
+exec'd from a sealed memfd copy: runtime/entry.py), else a fork of ours. The transient is
+non-dumpable from the start; it applies the container's prlimits and lxc.proc settings (its
+cgroups are joined first), joins the namespaces (user first, mount last: their files were
+opened before anything was joined), goes back to the caller's working directory when the
+container has it, and then, still outside the container's pid namespace where nothing
+inside can see it: personality, the capability bounding set, no supplementary groups, the
+user namespace's root, the pty (allocated inside), the program's lookup, no_new_privs,
+seccomp, -u/-g, no capability outside the bounding set. Only then does it fork the
+command's process (the first one the container can see: it holds nothing its root lacks)
+and exit. The command's process is then the caller's child, as with LXC's CLONE_PARENT:
+nothing of ours lingers in the container's cgroup. It takes the pty as its controlling
+terminal and execs. In the Python transient everything used after joining the mount
+namespace is imported before: the host's files are gone then.
 
 Terminals as LXC: when any of stdin, stdout, stderr is a tty, a pty is taken from the
 container's own devpts and put in place of exactly those fds that are ttys; the others are
@@ -185,9 +190,16 @@ def environment(conf, options):
 
 
 def login_shell(uid):
-    """The shell of UID in the container's /etc/passwd (read after joining it), else None."""
+    """The shell of UID in the container's /etc/passwd (read after joining it), else None.
+    Only a regular file is read: a FIFO there must not hold the attach."""
+    import stat
+
     try:
-        with open("/etc/passwd") as handle:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        with open(fd, errors="replace") as handle:
             for line in handle:
                 fields = line.rstrip("\n").split(":")
                 if len(fields) >= 7 and fields[2] == str(uid) and fields[6]:
@@ -234,7 +246,10 @@ class _Plan:
         self.uid = options.uid if options.uid is not None else default[0]
         self.gid = options.gid if options.gid is not None else default[1]
         self.local_conf = local_conf
-        self.prlimits = bool(local_conf.family("lxc.prlimit"))
+        self.prlimit_values = []
+        if local_conf.family("lxc.prlimit"):
+            from .payload import prlimit_values
+            self.prlimit_values = prlimit_values(local_conf)
         self.proc = local_conf.family("lxc.proc")
         self.cwd = options.cwd
         if self.cwd is None:
@@ -254,48 +269,27 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
     CONF is the running configuration (security, architecture); LOCAL_CONF the one lxc-attach
     loaded (the container's file or --rcfile), which gives the environment, prlimits and
     lxc.proc settings as with LXC. Default: CONF."""
+    from . import entry
+
     plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
-    master = chan = child_chan = None
-    if plan.tty_fds:
-        import socket
-
-        from ..kernel import pty  # noqa: F401 - used by the transient after setns(mnt)
-        from .attach_tty import receive_master
-
-        # the pty is allocated inside, by the transient; its master comes back over this
-        chan, child_chan = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     libc.set_child_subreaper()
-    error_r, error_w = os.pipe2(os.O_CLOEXEC)
-    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
-    transient = os.fork()
-    if transient == 0:
-        os.close(error_r)
-        os.close(pid_r)
-        if chan is not None:
-            chan.close()
-        try:
-            _transient(plan, child_chan, error_w, pid_w)
-            os._exit(0)
-        except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
-            _report(error_w, exc)
-            os._exit(1)
-    os.close(error_w)
-    os.close(pid_w)
-    for fd in plan.fds.values():
-        os.close(fd)
+    # the transient's answers (command pid, pty, errors) come back over this; see entry.py
+    chan, child_chan = entry.channel()
+    try:
+        transient = _spawn(plan, chan, child_chan, api=False)
+    finally:
+        child_chan.close()
+        for fd in plan.fds.values():
+            os.close(fd)
     # ^C and ^\ are for the command: without a terminal they reach the whole process group,
     # and LXC ignores them in lxc-attach itself so that its status is the command's
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-    if chan is not None:
-        child_chan.close()
-        try:
-            master = receive_master(chan, plan.host_owner)
-        finally:
-            chan.close()
-    pid_bytes = childpipe.read_all(pid_r)
+    try:
+        master, child, message = _collect(chan, plan)
+    finally:
+        chan.close()
     code = _wait(transient)
-    child = int(pid_bytes) if pid_bytes else None
     if child is not None:
         if master is not None:
             from .attach_tty import relay_until_exit
@@ -304,11 +298,95 @@ def attach(init_pid, conf, cgroups, options, local_conf=None):
             code = _wait(child)
     elif master is not None:
         os.close(master)
-    message = childpipe.read_all(error_r)
     if message:
-        text, _, hint = message.decode(errors="replace").partition("\0")
+        text, _, hint = message.partition("\0")
         raise AttachError(text, hint=hint or None, exit_code=code if code else 1)
     return code
+
+
+def _spawn(plan, chan, child_chan, api):
+    """Start the transient process: the compiled entry helper when built (entry.py), else a
+    fork of ours. Returns its pid."""
+    from . import entry
+
+    if plan.function is None:
+        helper = entry.chosen()
+        if helper is not None:
+            try:
+                pid = entry.spawn(helper, child_chan)
+            except (OSError, ValueError) as exc:
+                entry.warn_python_path(f"cannot run {helper}: {exc}")
+            else:
+                # cgroups from here, before the helper does anything; it waits for its plan
+                try:
+                    if plan.cgroups is not None:
+                        plan.cgroups.enter_attached(pid)
+                    records, fds = entry.encode(plan, api)
+                    entry.send_plan(chan, records, fds)
+                except BaseException as exc:
+                    chan.close()  # the helper reads end of file and leaves with status 1
+                    if api and isinstance(exc, Exception):
+                        _report(None, exc)  # as a transient would have: on stderr
+                        return pid
+                    _wait(pid)
+                    if isinstance(exc, (LxcError, KeyboardInterrupt)):
+                        raise
+                    raise AttachError(childpipe.describe(exc)) from None
+                return pid
+    # the host's modules are out of reach after setns(mnt): import now what comes after
+    if plan.tty_fds:
+        from ..kernel import pty  # noqa: F401
+        from . import attach_tty  # noqa: F401
+    if plan.security is not None:
+        from ..kernel import caps  # noqa: F401
+        from .security import capabilities  # noqa: F401
+    pid = os.fork()
+    if pid == 0:
+        chan.close()
+        try:
+            _transient(plan, None if api else child_chan)
+        except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
+            _report(None if api else child_chan, exc)
+        os._exit(1)
+    return pid
+
+
+def _collect(chan, plan):
+    """Read the transient's answers until every copy of its end is closed (the command
+    runs, or everything ended): (pty master or None, command pid or None, error or "")."""
+    from . import entry
+
+    master = child = None
+    errors = []
+    while True:
+        msg, fds = entry.recv_fds(chan, 65536, 1)
+        if not msg:
+            break
+        kind, body = msg[:1], msg[1:]
+        if kind == b"C" and fds and master is None and _is_master(fds[0]):
+            master = fds.pop()
+        elif kind == b"H" and master is None and plan.tty_fds:
+            from .attach_tty import host_pty
+            master = host_pty(chan, plan.host_owner)
+        elif kind == b"P" and body.isdigit() and child is None:
+            child = int(body)
+        elif kind == b"E":
+            errors.append(_printable(body.decode(errors="replace")))
+        for fd in fds:
+            os.close(fd)  # anything else sent is never used
+    return master, child, errors[0] if errors else ""
+
+
+def _is_master(fd):
+    from ..kernel import pty
+
+    return pty.is_master(fd)
+
+
+def _printable(text):
+    """The container may have written that message: no terminal control codes reach the
+    caller's terminal."""
+    return "".join(c if c == "\0" or c.isprintable() else "?" for c in text)
 
 
 def _isatty(fd):
@@ -318,9 +396,9 @@ def _isatty(fd):
         return False
 
 
-def _report(fd, exc):
-    """EXC's message to the caller: over the error pipe, or on stderr (API: no pipe)."""
-    if fd is None:
+def _report(chan, exc):
+    """EXC's message to the caller: over CHAN, or on stderr (API: nobody listens)."""
+    if chan is None:
         text = exc if isinstance(exc, str) else str(exc)
         hint = getattr(exc, "hint", None)
         try:
@@ -329,16 +407,25 @@ def _report(fd, exc):
         except OSError:
             pass
         return
-    childpipe.report(fd, exc)
+    try:
+        chan.send(b"E" + childpipe.describe(exc).encode())
+    except OSError:
+        pass  # lxc-attach is gone: nobody to tell
 
 
-def _transient(plan, chan, error_w, pid_w):
-    """In the host's namespaces still: limits, cgroups, setns, then the command's process."""
+def _transient(plan, chan):
+    """What native/lxc-entry.c does, in Python (its header gives the order and the reasons).
+
+    Non-dumpable before anything: neither its memory nor its exe (the host's python3) may
+    be reached through /proc from inside. All the confinement happens here, before the fork
+    into the container's pid namespace: the command's process is visible there until its
+    exec, and it then holds nothing the container's root lacks."""
+    libc.set_dumpable(False)
     # set here, while we are still root of the host: fork passes them on (LXC sets them on
     # the attached pid from the outside)
-    if plan.prlimits:
-        from .payload import apply_prlimits
-        apply_prlimits(plan.local_conf)
+    for which, soft, hard in plan.prlimit_values:
+        import resource
+        resource.setrlimit(which, (soft, hard))
     for key, value in plan.proc:
         with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
             handle.write(value)
@@ -353,55 +440,11 @@ def _transient(plan, chan, error_w, pid_w):
             os.chdir(plan.cwd)  # LXC keeps the caller's directory when the container has it
         except OSError:
             pass  # setns left us at the container's root
-    slave = None
-    if chan is not None:
-        from .attach_tty import allocate_inside
-        slave = allocate_inside(chan)
-        chan.close()
-    pid = os.fork()
-    if pid:
-        if slave is not None:
-            os.close(slave)
-        if pid_w is None:
-            _mirror(os.waitpid(pid, 0)[1])
-        os.write(pid_w, str(pid).encode())
-        return
-    if pid_w is not None:
-        os.close(pid_w)
-    try:
-        _command(plan, slave, error_w)
-    except BaseException as exc:  # noqa: BLE001
-        _report(error_w, exc)
-        os._exit(1)
-
-
-def _command(plan, slave, error_w):
-    """The command's process, inside every namespace joined, PID namespace included."""
-    options = plan.options
-    if options.remount and "mnt" not in plan.fds:
-        libc.unshare(libc.CLONE_NEWNS)
-        libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
-        libc.umount("/proc", libc.MNT_DETACH)
-        libc.mount("proc", "/proc", "proc", 0)
-        try:
-            libc.umount("/sys", libc.MNT_DETACH)
-            libc.mount("sysfs", "/sys", "sysfs", 0)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:  # /sys was no mount point: leave it
-                raise
     if plan.persona is not None:
         libc.personality(plan.persona)
     if plan.security is not None:
         # bounding-set drops need CAP_SETPCAP: before any switch of user, as LXC
         plan.security.apply_caps()
-    if slave is not None:
-        os.setsid()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        for target in plan.tty_fds:
-            os.dup2(slave, target)
-    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT,
-                   signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
     try:
         os.setgroups([])
     except PermissionError:
@@ -409,65 +452,128 @@ def _command(plan, slave, error_w):
     if plan.setup_ids is not None:
         os.setresgid(plan.setup_ids[1], plan.setup_ids[1], plan.setup_ids[1])
         os.setresuid(plan.setup_ids[0], plan.setup_ids[0], plan.setup_ids[0])
-    if slave is not None:
+    slave = None
+    if plan.tty_fds:
+        from .attach_tty import allocate_inside
+        slave = allocate_inside(chan)
         if plan.uid != (plan.setup_ids or (0, 0))[0]:
             try:
                 os.fchown(slave, plan.uid, -1)  # the user's terminal is the user's
             except OSError:
                 pass
-        if slave not in (0, 1, 2):
-            os.close(slave)
-    command = options.command
-    if command:
+    command = plan.options.command
+    if plan.function is not None:
+        program = None
+    elif command:
         program = find_program(command[0], plan.env.get("PATH", DEFAULT_PATH))
     else:
-        shell = login_shell(plan.uid)
-        command = [shell or "/bin/sh"]
+        command = [login_shell(plan.uid) or "/bin/sh"]
         program = command[0]
+    remount = plan.options.remount and "mnt" not in plan.fds
+    if not remount:
+        _confine(plan)
+    pid = os.fork()
+    if pid:
+        if slave is not None:
+            os.close(slave)
+        if chan is None:
+            _mirror(os.waitpid(pid, 0)[1])
+        chan.send(b"P%d" % pid)
+        os._exit(0)
+    try:
+        if remount:
+            _remount_proc_sys()
+            _confine(plan)
+        _command(plan, slave, chan, command, program)
+    except BaseException as exc:  # noqa: BLE001
+        _report(chan, exc)
+        os._exit(1)
+
+
+def _confine(plan):
+    """What the container's init gave up (no_new_privs, seccomp), then -u/-g, then no
+    capability outside the bounding set."""
     if plan.security is not None:
         plan.security.apply()
     if (plan.uid, plan.gid) != (plan.setup_ids or (0, 0)):
         os.setresgid(plan.gid, plan.gid, plan.gid)
         os.setresuid(plan.uid, plan.uid, plan.uid)
+    if plan.security is not None:
+        plan.security.cut_caps()
+
+
+def _remount_proc_sys():
+    libc.unshare(libc.CLONE_NEWNS)
+    libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+    libc.umount("/proc", libc.MNT_DETACH)
+    libc.mount("proc", "/proc", "proc", 0)
+    try:
+        libc.umount("/sys", libc.MNT_DETACH)
+        libc.mount("sysfs", "/sys", "sysfs", 0)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # /sys was no mount point: leave it
+            raise
+
+
+def _command(plan, slave, chan, command, program):
+    """The command's process, inside every namespace joined, PID namespace included."""
+    if slave is not None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for target in plan.tty_fds:
+            os.dup2(slave, target)
+        if slave not in (0, 1, 2):
+            os.close(slave)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT,
+                   signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
     if plan.function is not None:
         _call(plan)
-    _stdio(options.stdio)
+    _stdio(plan.options.stdio)
     try:
         os.execve(program, command, plan.env)
     except OSError as exc:
-        if not options.command and program != "/bin/sh":
+        if not plan.options.command and program != "/bin/sh":
             try:
                 os.execve("/bin/sh", ["/bin/sh"], plan.env)
             except OSError:
                 pass
-        _report(error_w, f'{exc.strerror} - Failed to exec "{command[0]}"')
+        _report(chan, f'{exc.strerror} - Failed to exec "{command[0]}"')
         os._exit(EXEC_CODES.get(exc.errno, 255))
 
 
-def start(init_pid, conf, cgroups, options, local_conf=None, function=None, payload=None):
+def start(init_pid, conf, cgroups, options, local_conf=None, function=None, payload=None,
+          exec_only=False):
     """python-lxc's Container.attach: start OPTIONS.command, or FUNCTION(PAYLOAD), in the
     container and return at once the pid of a process whose wait status is the command's
     (its exit code, or death by the same signal). No terminal is made; OPTIONS.stdio gives
     the command's stdin, stdout and stderr. Failures are printed on stderr, as liblxc logs
-    them, and the status is then exit 1 (exit 255 for a FUNCTION that raised)."""
+    them, and the status is then exit 1 (exit 255 for a FUNCTION that raised).
+
+    EXEC_ONLY: FUNCTION is python-lxc's attach_run_command (OPTIONS.command holds its argv)
+    or attach_run_shell (no command): the entry helper does what they do, and no Python runs
+    inside the container."""
     import resource  # noqa: F401 - both used after setns(mnt): a failing FUNCTION's
     import traceback  # noqa: F401 - traceback, a command killed by a signal
+
+    from . import entry
 
     options.terminal = False
     plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
     plan.function, plan.payload = function, payload
+    if exec_only:
+        if entry.chosen() is not None:
+            plan.function = plan.payload = None
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the children would write the caller's pending output again
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _transient(plan, None, None, None)
-        except BaseException as exc:  # noqa: BLE001
-            _report(None, exc)
-        os._exit(1)
-    for fd in plan.fds.values():
-        os.close(fd)
-    return pid
+    chan, child_chan = entry.channel()
+    try:
+        return _spawn(plan, chan, child_chan, api=True)
+    finally:
+        chan.close()
+        child_chan.close()
+        for fd in plan.fds.values():
+            os.close(fd)
 
 
 def _call(plan):

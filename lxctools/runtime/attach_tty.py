@@ -28,46 +28,35 @@ def allocate_inside(chan):
     """In the transient, inside the container's mount namespace: the slave of a pty from the
     container's own devpts (so `tty` inside names a device it can see), its master sent to
     lxc-attach. Without a usable devpts, the slave of a host pty lxc-attach makes (as LXC)."""
-    import socket
-
     from ..kernel import pty as kpty
+    from .entry import recv_fds, send_fds
 
     try:
         master, slave = kpty.open_pair("/dev/pts")
     except OSError:
         chan.send(WANT_HOST)
-        _msg, fds, _flags, _addr = socket.recv_fds(chan, 16, 1)
+        _msg, fds = recv_fds(chan, 16, 1)
         if not fds:
             raise OSError(errno.EIO, "lxc-attach sent no terminal") from None
         return fds[0]
     try:
-        socket.send_fds(chan, [INSIDE], [master])
+        send_fds(chan, INSIDE, [master])
     finally:
         os.close(master)
     return slave
 
 
-def receive_master(chan, host_owner=None):
-    """In lxc-attach: the master of the pty the transient child allocated, or of a host pty
-    made here at its request (its slave owned by HOST_OWNER, (uid, gid) on the host, for a
-    user namespace's root, as LXC). None when the child died first."""
-    import socket
+def host_pty(chan, host_owner=None):
+    """In lxc-attach, when the child found no usable devpts inside: a host pty, its slave
+    sent to the child (owned by HOST_OWNER, (uid, gid) on the host, for a user namespace's
+    root, as LXC); returns its master."""
+    from .entry import send_fds
 
-    from ..kernel import pty as kpty
-
-    msg, fds, _flags, _addr = socket.recv_fds(chan, 16, 1)
-    if msg == INSIDE and fds and kpty.is_master(fds[0]):
-        os.set_inheritable(fds[0], False)
-        return fds[0]
-    for fd in fds:
-        os.close(fd)  # not a pty master of a devpts: never relayed
-    if msg != WANT_HOST:
-        return None
     master, slave = os.openpty()
     try:
         if host_owner is not None:
             os.fchown(slave, *host_owner)
-        socket.send_fds(chan, [HOST_SLAVE], [slave])
+        send_fds(chan, HOST_SLAVE, [slave])
     finally:
         os.close(slave)
     return master

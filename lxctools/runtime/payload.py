@@ -234,11 +234,14 @@ def stdio_on_console(plan):
     os.closerange(plan.sync_fd + 1, 65536)
 
 
-def apply_prlimits(conf):
+def prlimit_values(conf):
+    """[(resource number, soft, hard)] of CONF's lxc.prlimit.* keys (RLIM_INFINITY for
+    "unlimited")."""
     names = {"as": "AS", "core": "CORE", "cpu": "CPU", "data": "DATA", "fsize": "FSIZE",
              "locks": "LOCKS", "memlock": "MEMLOCK", "msgqueue": "MSGQUEUE", "nice": "NICE",
              "nofile": "NOFILE", "nproc": "NPROC", "rss": "RSS", "rtprio": "RTPRIO",
              "rttime": "RTTIME", "sigpending": "SIGPENDING", "stack": "STACK"}
+    values = []
     for key, value in conf.family("lxc.prlimit"):
         which = getattr(resource, "RLIMIT_" + names.get(key.lower(), key.upper()), None)
         if which is None:
@@ -250,7 +253,13 @@ def apply_prlimits(conf):
         def number(text):
             return resource.RLIM_INFINITY if text == "unlimited" else int(text)
 
-        resource.setrlimit(which, (number(soft), number(hard)))
+        values.append((which, number(soft), number(hard)))
+    return values
+
+
+def apply_prlimits(conf):
+    for which, soft, hard in prlimit_values(conf):
+        resource.setrlimit(which, (soft, hard))
 
 
 def switch_user(conf):

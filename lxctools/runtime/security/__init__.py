@@ -45,6 +45,19 @@ class Prepared:
             capabilities.drop(self.drop)
             self.touch_caps = False
 
+    def cut_caps(self):
+        """After apply() and any switch of user: no capability outside the bounding set
+        (lxc-attach's command process, until its exec)."""
+        from . import capabilities
+
+        capabilities.cut_to_bounding()
+
+    def drop_mask(self):
+        mask = 0
+        for cap in self.drop:
+            mask |= 1 << cap
+        return mask
+
     def apply(self):
         from . import capabilities
 

@@ -54,3 +54,21 @@ def drop(doomed):
     if inheritable & mask:
         caps.set_sets(effective, permitted, inheritable & ~mask)
     caps.clear_ambient()
+
+
+def cut_to_bounding():
+    """Clear from the effective, permitted and inheritable sets every capability the bounding
+    set no longer has. An exec would not keep them anyway; until then a process that entered
+    a container holds nothing the container's root lacks, should the container trace it."""
+    from ...kernel import caps
+
+    bounding = 0
+    for cap in range(64):
+        try:
+            if caps.in_bounding(cap):
+                bounding |= 1 << cap
+        except OSError:
+            break  # past the kernel's last capability
+    effective, permitted, inheritable = caps.get_sets()
+    if permitted & ~bounding:
+        caps.set_sets(effective & bounding, permitted & bounding, inheritable & bounding)

@@ -1,0 +1,66 @@
+"""The build step setuptools cannot infer from pyproject.toml: the compiled entry helper.
+
+native/lxc-entry.c becomes lxctools/libexec/lxc-entry, statically linked (libc only), on
+every `pip install` (in the wheel) and `pip install -e` (in the checkout). Without a C
+compiler or static libc the install still succeeds and lxctools enters containers through
+Python (runtime/entry.py says so once); docs/SECURITY.md says what that costs.
+"""
+
+import os
+import subprocess
+import sys
+
+from setuptools import Command, setup
+from setuptools.command.build import build
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join("native", "lxc-entry.c")
+TARGET = os.path.join("lxctools", "libexec", "lxc-entry")
+
+
+class build_entry(Command):
+    description = "compile native/lxc-entry.c into lxctools/libexec (static)"
+    user_options = []
+
+    def initialize_options(self):
+        self.editable_mode = False  # set by setuptools for pip install -e: build in place
+        self.build_lib = None
+        self.built = []
+
+    def finalize_options(self):
+        self.set_undefined_options("build_py", ("build_lib", "build_lib"))
+
+    def run(self):
+        target = os.path.join(HERE if self.editable_mode else self.build_lib, TARGET)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        cc = os.environ.get("CC", "cc")
+        flags = ["-Os", "-s", "-Wall", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
+        failures = []
+        # static-pie keeps address randomisation; plain -static where the toolchain lacks it
+        for link in (["-static-pie", "-fPIE"], ["-static"]):
+            cmd = [cc, *link, *flags, "-o", target + ".tmp", os.path.join(HERE, SOURCE)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode == 0:
+                os.replace(target + ".tmp", target)
+                self.built = [target]
+                return
+            failures.append(f"{' '.join(cmd)}: {proc.stderr.strip()[-300:]}")
+        if os.path.exists(target):
+            os.unlink(target)  # never leave a helper built from older sources
+        print("warning: the compiled entry helper was not built; lxctools will enter "
+              "containers through Python (docs/SECURITY.md):\n  " + "\n  ".join(failures),
+              file=sys.stderr)
+
+    def get_outputs(self):
+        return self.built
+
+    def get_output_mapping(self):
+        return {}
+
+    def get_source_files(self):
+        return [SOURCE]
+
+
+build.sub_commands.append(("build_entry", None))
+
+setup(cmdclass={"build_entry": build_entry})
