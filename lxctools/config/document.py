@@ -57,6 +57,10 @@ class ConfigDocument:
         if value == "":
             self.clear_item(key)
             return
+        if "\n" in value or "\r" in value or "\0" in value:
+            # appended as one line: a newline would smuggle in lines of its own
+            raise ConfigError(f"{key}: a value cannot hold a newline or NUL byte: {value!r}",
+                              key=key)
         trial = Loader(warn=None)
         trial.load_text(self.text() + f"{key} = {value}\n", self.path or "<config>", top=True)
         self.lines.append(f"{key} = {value}")

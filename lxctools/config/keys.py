@@ -17,10 +17,10 @@ class Key:
     """One row. A plain class: dataclasses costs every command 5 ms to import."""
 
     __slots__ = ("name", "grammar", "kind", "subsystem", "doc", "family", "empty_is_error",
-                 "net_types", "examples")
+                 "net_types", "examples", "subkey")
 
     def __init__(self, name, grammar=v.text, kind=SINGLE, subsystem="container", doc="",
-                 family=False, empty_is_error=False, net_types=(), examples=()):
+                 family=False, empty_is_error=False, net_types=(), examples=(), subkey=None):
         self.name = name                  # full name, or a family's prefix without the dot
         self.grammar = grammar
         self.kind = kind
@@ -30,6 +30,7 @@ class Key:
         self.empty_is_error = empty_is_error  # lxc.mount.fstab: LXC refuses an empty value
         self.net_types = net_types        # lxc.net.N.* rows: the types allowing the key
         self.examples = examples          # a valid sample value for tests and docs
+        self.subkey = subkey              # a family's check of the part after its name
 
     def __repr__(self):
         return f"Key({self.name!r})"
@@ -102,8 +103,8 @@ KEYS = [
     _k("lxc.cgroup2", v.text, LIST, subsystem="cgroups", family=True, examples=("max",)),
     _k("lxc.cgroup", v.text, LIST, subsystem="cgroups", family=True, examples=("1000",)),
     # capabilities
-    _k("lxc.cap.drop", v.cap_list, LIST, subsystem="security", examples=("sys_module mac_admin",)),
-    _k("lxc.cap.keep", v.cap_list, LIST, subsystem="security", examples=("sys_admin",)),
+    _k("lxc.cap.drop", v.cap_drop, LIST, subsystem="security", examples=("sys_module mac_admin",)),
+    _k("lxc.cap.keep", v.cap_keep, LIST, subsystem="security", examples=("sys_admin",)),
     # LSM / seccomp
     _k("lxc.apparmor.profile", v.text, subsystem="security", examples=("unconfined",)),
     _k("lxc.apparmor.allow_incomplete", v.boolean, subsystem="security", examples=("1",)),
@@ -121,9 +122,9 @@ KEYS = [
     _k("lxc.console.rotate", v.boolean, subsystem="console", examples=("1",)),
     _k("lxc.console.buffer.size", v.size, subsystem="console", examples=("auto",)),
     _k("lxc.console.size", v.size, subsystem="console", examples=("1MB",)),
-    _k("lxc.tty.max", v.uint, subsystem="dev", examples=("4",)),
+    _k("lxc.tty.max", v.pty_count, subsystem="dev", examples=("4",)),
     _k("lxc.tty.dir", v.tty_dir, subsystem="dev", examples=("lxc",)),
-    _k("lxc.pty.max", v.uint, subsystem="dev", examples=("1024",)),
+    _k("lxc.pty.max", v.pty_count, subsystem="dev", examples=("1024",)),
     _k("lxc.autodev", v.boolean, subsystem="dev", examples=("1",)),
     _k("lxc.autodev.tmpfs.size", v.uint, subsystem="dev", examples=("500000",)),
     # hooks
@@ -142,10 +143,12 @@ KEYS = [
     # namespaces, sysctl, proc, prlimit
     _k("lxc.namespace.clone", v.namespace_list, subsystem="namespaces", examples=("mnt pid",)),
     _k("lxc.namespace.keep", v.namespace_list, subsystem="namespaces", examples=("net",)),
-    _k("lxc.namespace.share", v.text, subsystem="namespaces", family=True, examples=("1",)),
+    _k("lxc.namespace.share", v.text, subsystem="namespaces", family=True, examples=("1",),
+       subkey=v.namespace_name),
     _k("lxc.sysctl", v.text, subsystem="sysctl", family=True, examples=("1",)),
     _k("lxc.proc", v.text, LIST, subsystem="proc", family=True, examples=("0",)),
-    _k("lxc.prlimit", v.prlimit, subsystem="prlimit", family=True, examples=("1024:2048",)),
+    _k("lxc.prlimit", v.prlimit, subsystem="prlimit", family=True, examples=("1024:2048",),
+       subkey=v.prlimit_name),
     # the include itself is handled by the parser; it has a row so lookup() knows it
     _k("lxc.include", v.text, LIST, subsystem="parser", examples=()),
     # lxc.net with an empty value clears every NIC

@@ -59,6 +59,11 @@ class Conf:
         row = K.lookup(key)
         if row is None:
             raise unknown_key(key)
+        if row.subkey is not None and key.startswith(row.name + "."):
+            try:
+                row.subkey(key[len(row.name) + 1:])
+            except BadValue as exc:
+                raise ConfigError(f"unknown key {key}: {exc}", key=key, hint=exc.hint) from None
         if value == "":
             if row.empty_is_error:
                 raise ConfigError(f"{key} needs a value", key=key,
@@ -74,17 +79,20 @@ class Conf:
         try:
             stored = row.grammar(value)
         except BadValue as exc:
-            raise ConfigError(f"invalid value for {key}: {exc}", key=key) from None
+            raise ConfigError(f"invalid value for {key}: {exc}", key=key, hint=exc.hint) from None
         self._check_exclusive(key, row)
         if row.net_types:
             self._check_net_type(key, row)
+        if key == "lxc.idmap":
+            self._check_idmap_overlap(stored)
         if row.kind == K.LIST:
             entries = self.items.setdefault(key, [])
             if isinstance(stored, list):
-                if key == "lxc.cap.keep" and "none" in stored:
-                    entries.clear()
-                    stored = [s for s in stored if s != "none"]
-                entries.extend(stored)
+                for item in stored:
+                    if key == "lxc.cap.keep" and item == "none":
+                        entries.clear()  # as LXC: "none" forgets what was kept before it
+                    else:
+                        entries.append(item)
             else:
                 entries.append(stored)
             if key in DEVICE_KEYS:
@@ -113,6 +121,26 @@ class Conf:
         if other and self.items.get(other):
             raise ConfigError(f"{key} cannot be used together with {other}", key=key,
                               hint=f'clear the other list first with "{other} ="')
+
+    def _check_idmap_overlap(self, line):
+        """The kernel refuses a uid_map or gid_map whose ranges overlap on either side (LXC
+        takes such lines and fails at start); say so at the line that overlaps."""
+        kind, nsid, hostid, count = line.split()
+        nsid, hostid, count = int(nsid), int(hostid), int(count)
+        for earlier in self.items.get("lxc.idmap", []):
+            other_kind, o_nsid, o_hostid, o_count = earlier.split()
+            if other_kind != kind:
+                continue
+            o_nsid, o_hostid, o_count = int(o_nsid), int(o_hostid), int(o_count)
+            if earlier == line:
+                raise ConfigError(f'lxc.idmap "{line}" repeats an earlier line', key="lxc.idmap",
+                                  hint="delete one of the two lines")
+            for side, first, o_first in (("container", nsid, o_nsid), ("host", hostid, o_hostid)):
+                if first < o_first + o_count and o_first < first + count:
+                    raise ConfigError(
+                        f'lxc.idmap "{line}" overlaps "{earlier}" on the {side} side: the '
+                        "kernel refuses overlapping ranges", key="lxc.idmap",
+                        hint="give each line its own container and host ids")
 
     def _check_net_type(self, key, row):
         index = _NET_RE.match(key).group(1)

@@ -35,6 +35,20 @@ def split_line(line):
     return key, value
 
 
+def _nul_line(line, path, number):
+    """A NUL byte: LXC silently stops reading the file there (the lines after it are lost);
+    we refuse, naming the line and, when it has one, its key."""
+    key = None
+    try:
+        parsed = split_line(line.replace("\0", ""))
+        key = parsed[0] if parsed else None
+    except ValueError:
+        pass
+    raise ConfigError("a NUL byte in the line" + (f" ({key})" if key else ""), path=path,
+                      line=number, key=key,
+                      hint="the file is damaged or not a config file: remove the NUL bytes")
+
+
 def random_hwaddr(template, rng=random):
     """Replace every x/X of a MAC template with a random hex digit (as liblxc does on read)."""
     return "".join(rng.choice("0123456789abcdef") if c in "xX" else c for c in template)
@@ -80,6 +94,8 @@ class Loader:
 
     def load_text(self, text, path="<config>", *, top=False):
         for number, line in enumerate(text.split("\n"), start=1):
+            if "\0" in line:
+                _nul_line(line, path, number)
             try:
                 parsed = split_line(line)
             except ValueError:

@@ -23,6 +23,9 @@ ARCHES_64 = ("aarch64 amd64 arm64 linux64 loongarch64 loong64 mips64 mips64el pp
 LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL"]
 
 NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time"]
+# the names people write for them, pointing at LXC's (for "did you mean")
+_NS_ALIASES = {"mount": "mnt", "network": "net", "hostname": "uts", "cgroups": "cgroup",
+               "users": "user", "newuser": "user", "newns": "mnt", "newnet": "net"}
 
 CAPABILITIES = (
     "chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap "
@@ -35,14 +38,67 @@ CAPABILITIES = (
 PRLIMITS = ("as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime "
             "sigpending stack").split()
 
+_CAP_NUMBERS = {name: number for number, name in enumerate(CAPABILITIES)}
+
 MOUNT_AUTO_TOKENS = {
     "proc": "proc:mixed", "proc:mixed": "proc:mixed", "proc:rw": "proc:rw",
     "sys": "sys:mixed", "sys:ro": "sys:ro", "sys:mixed": "sys:mixed", "sys:rw": "sys:rw",
 }
+# every token LXC's set_config_mount_auto knows (shmounts: takes a path), for "did you mean"
+MOUNT_AUTO_ALL = list(MOUNT_AUTO_TOKENS) + [
+    f"{base}{mode}{force}" for base in ("cgroup", "cgroup-full")
+    for mode in ("", ":mixed", ":ro", ":rw") for force in ("", ":force")] + [
+    "cgroup2", "cgroup2:ro", "cgroup2:force", "cgroup2:ro:force", "shmounts:"]
+
+
+UINT_MAX = 2 ** 32 - 1
+# the kernel's devpts limit (NR_UNIX98_PTY_MAX): a larger lxc.pty.max or lxc.tty.max can
+# never be mounted (LXC fails at start: "Failed to set max on filesystem context")
+PTY_LIMIT = 1 << 20
 
 
 class BadValue(ValueError):
-    """The value does not match the key's grammar; the message names the expected format."""
+    """The value does not match the key's grammar; the message names the expected format,
+    the hint (optional) the way out."""
+
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def closest(word, choices, cutoff=0.6):
+    """The member of CHOICES WORD was most likely meant to be (for "did you mean"), or None.
+    A case-only difference wins over any other near miss."""
+    for choice in choices:
+        if choice.lower() == word.lower():
+            return choice
+    import difflib  # only on the error path: ~2 ms
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word, choices, cutoff=0.6):
+    """' (did you mean "X"?)' for the closest choice, or ''."""
+    guess = closest(word, choices, cutoff)
+    return f' (did you mean "{guess}"?)' if guess else ""
+
+
+def c_ulong(text, limit=2 ** 64 - 1):
+    """TEXT read as LXC's lxc_safe_uint/ulong read it (strtoul base 0: leading blanks and a
+    "+" allowed, 0x hex, a leading 0 octal, no "-"), or None; None above LIMIT too."""
+    text = text.lstrip(" \t\n\v\f\r")
+    if text.startswith("+"):
+        text = text[1:]
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
+        number = int(text, 16)
+    elif re.fullmatch(r"0[0-7]*", text):
+        number = int(text, 8)
+    elif re.fullmatch(r"[1-9][0-9]*", text):
+        number = int(text)
+    else:
+        return None
+    return number if number <= limit else None
 
 
 def text(value):
@@ -56,9 +112,23 @@ def boolean(value):
 
 
 def uint(value):
-    if not re.fullmatch(r"\d+", value):
+    number = c_ulong(value, UINT_MAX)
+    if number is None:
+        if c_ulong(value) is not None or re.fullmatch(r"\+?\d+", value.strip()):
+            raise BadValue(f'"{value}" is too large: at most {UINT_MAX}')
         raise BadValue(f'expected an unsigned integer, got "{value}"')
-    return str(int(value))
+    return str(number)
+
+
+def pty_count(value):
+    """an unsigned number up to 1048576 (the kernel's devpts limit)
+
+    lxc.pty.max / lxc.tty.max: LXC takes up to 2^32-1 and fails at start above the limit."""
+    number = int(uint(value))
+    if number > PTY_LIMIT:
+        raise BadValue(f"{number} is more than the kernel allows ({PTY_LIMIT}, its devpts "
+                       "limit): the container could not start", hint="e.g. 1024")
+    return str(number)
 
 
 def integer(value):
@@ -68,9 +138,16 @@ def integer(value):
 
 
 def signal_number(value):
-    """LXC's sig_parse: a number, SIGNAME (must start with SIG), SIGRTMIN+n, SIGRTMAX-n."""
-    if re.fullmatch(r"\d+", value):
-        num = int(value)
+    """LXC's sig_parse: a number, SIGNAME (must start with SIG), SIGRTMIN+n, SIGRTMAX-n.
+
+    0 is LXC's "unset" (its default applies). Numbers past SIGRTMAX, which LXC takes and
+    kill(2) then refuses, are refused here."""
+    if value[:1].isdigit():
+        num = c_ulong(value)
+        if num is None:
+            raise BadValue(f'expected a signal number or name such as SIGPWR, got "{value}"')
+        if num == 0:
+            return "0"
     else:
         upper = value.upper()
         match = re.fullmatch(r"SIGRTMIN(?:\+(\d+))?|SIGRTMAX(?:-(\d+))?", upper)
@@ -82,7 +159,11 @@ def signal_number(value):
         elif upper in SIGNAL_NUMBERS:
             num = SIGNAL_NUMBERS[upper]
         else:
-            raise BadValue(f'expected a signal number or name such as SIGPWR or SIGRTMIN+3, got "{value}"')
+            guess = closest(upper if upper.startswith("SIG") else "SIG" + upper,
+                            list(SIGNAL_NUMBERS) + ["SIGRTMIN+N", "SIGRTMAX-N"])
+            raise BadValue(f'unknown signal "{value}"'
+                           + (f' (did you mean "{guess}"?)' if guess else ""),
+                           hint="a number or a name such as SIGPWR, SIGTERM or SIGRTMIN+3")
     if not 0 < num <= SIGRTMAX:
         raise BadValue(f'signal {num} out of range 1..{SIGRTMAX}')
     return str(num)
@@ -95,8 +176,13 @@ def arch(value):
 
 
 def hostname(value):
-    if len(value) > 64:
-        raise BadValue("a hostname has at most 64 characters")
+    raw = value.encode("utf-8", "surrogateescape")
+    if len(raw) > 64:
+        raise BadValue(f"a hostname has at most 64 bytes, this one {len(raw)}")
+    if raw.decode("utf-8", "replace") != value:
+        # the file is read with surrogateescape: bytes that are not UTF-8 show up here
+        raise BadValue(f"the hostname is not valid UTF-8: {raw!r}",
+                       hint="write the hostname in UTF-8 (letters, digits, -)")
     return value
 
 
@@ -112,16 +198,89 @@ def log_level(value):
 
 
 def idmap(value):
+    """u or g and three 32-bit numbers; the ranges of one kind may not overlap
+
+    Numbers as LXC reads them (strtoul base 0), stored in decimal. The kernel takes a range only when it fits in 32 bits (first + count < 2^32, count > 0):
+    LXC accepts more and fails at start, we refuse here."""
     fields = value.split()
-    if len(fields) != 4 or fields[0] not in ("u", "g") or not all(f.isdigit() for f in fields[1:]):
-        raise BadValue(f'expected "u|g NSID HOSTID RANGE", got "{value}"')
-    return " ".join(fields)
+    usage = 'expected "u|g NSID HOSTID RANGE", e.g. "u 0 100000 65536"'
+    if len(fields) != 4 or fields[0] not in ("u", "g"):
+        raise BadValue(f'{usage}, got "{value}"')
+    numbers = [c_ulong(f) for f in fields[1:]]
+    for name, text, number in zip(("NSID", "HOSTID", "RANGE"), fields[1:], numbers):
+        if number is None:
+            if re.fullmatch(r"\+?\d+", text):
+                raise BadValue(f'{name} {text} is too large: ids are 32-bit (at most {UINT_MAX - 1})')
+            raise BadValue(f'{name} "{text}" is not an unsigned number ({usage})')
+    nsid, hostid, count = numbers
+    if count == 0:
+        raise BadValue("RANGE is 0: a mapping maps at least one id")
+    for name, first in (("NSID", nsid), ("HOSTID", hostid)):
+        if first + count > UINT_MAX:
+            raise BadValue(f"{name} {first} + RANGE {count} goes past the largest id "
+                           f"({UINT_MAX - 1}): the kernel refuses such a map",
+                           hint="ids are 32-bit; e.g. u 0 100000 65536")
+    return f"{fields[0]} {nsid} {hostid} {count}"
 
 
-def cap_list(value):
-    """Space separated capability names without CAP_; unknown names are kept (LXC ignores them)."""
-    names = value.split()
-    return [n.lower() for n in names]
+def cap_last_cap():
+    """The running kernel's highest capability number (LXC reads the same file at parse
+    time, so a number above it is refused), else the highest we know by name."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return len(CAPABILITIES) - 1
+
+
+def cap_number(token):
+    """A capability token of lxc.cap.drop/keep (LXC's parse_cap: a lowercase name without
+    CAP_, or a number up to the kernel's cap_last_cap) -> its number, or None."""
+    if token in _CAP_NUMBERS:
+        return _CAP_NUMBERS[token]
+    number = c_ulong(token)
+    if number is None or number > cap_last_cap():
+        return None
+    return number
+
+
+def _cap_tokens(value, key, allow_none):
+    out = []
+    for token in value.split():
+        if token == "none":
+            if not allow_none:
+                raise BadValue('"none" is only valid in lxc.cap.keep (it keeps no capability)',
+                               hint="lxc.cap.keep = none drops every capability; to drop none, "
+                                    "remove the lxc.cap.drop lines")
+            out.append(token)
+            continue
+        if cap_number(token) is None:
+            # LXC refuses the whole line too ("Invalid capability specified"); silently
+            # ignoring a misspelt name would leave that capability in the container
+            bare = token.lower()[4:] if token.lower().startswith("cap_") else token
+            if c_ulong(token) is not None:
+                raise BadValue(f'capability number {token} is above this kernel\'s last '
+                               f'capability ({cap_last_cap()})',
+                               hint="use a name from capabilities(7) without CAP_, e.g. sys_admin")
+            raise BadValue(f'unknown capability "{token}"' + did_you_mean(bare, CAPABILITIES),
+                           hint="names from capabilities(7) in lowercase without CAP_ "
+                                "(e.g. sys_module), or numbers")
+        out.append(token)
+    return out
+
+
+def cap_drop(value):
+    """capability names (lowercase, without CAP_) or numbers
+
+    lxc.cap.drop: as LXC spells them, kept as written (its getter prints them so)."""
+    return _cap_tokens(value, "lxc.cap.drop", False)
+
+
+def cap_keep(value):
+    """capability names (lowercase, without CAP_) or numbers, or none
+
+    lxc.cap.keep: as cap_drop, plus "none" (forgets what was kept so far)."""
+    return _cap_tokens(value, "lxc.cap.keep", True)
 
 
 def mount_auto(value):
@@ -131,7 +290,8 @@ def mount_auto(value):
         if canon is None:
             canon = _cgroup_auto_token(token) or _shmounts_token(token)
         if canon is None:
-            raise BadValue(f'unknown lxc.mount.auto token "{token}" (known: proc[:mixed|rw], '
+            raise BadValue(f'unknown lxc.mount.auto token "{token}"'
+                           + did_you_mean(token, MOUNT_AUTO_ALL) + " (known: proc[:mixed|rw], "
                            "sys[:ro|mixed|rw], cgroup[:mixed|ro|rw][:force], cgroup-full[...], "
                            "cgroup2[:ro][:force], shmounts:HOSTPATH[:PATH])")
         out.append(canon)
@@ -157,9 +317,23 @@ def namespace_list(value):
     out = []
     for name in value.split():
         if name.lower() not in NAMESPACES:
-            raise BadValue(f'unknown namespace "{name}" (known: {" ".join(NAMESPACES)})')
+            raise BadValue(f'unknown namespace "{name}"' + _ns_guess(name)
+                           + f' (known: {" ".join(NAMESPACES)})')
         out.append(name.lower())
     return " ".join(out)
+
+
+def _ns_guess(name):
+    guess = _NS_ALIASES.get(name.lower()) or closest(name, NAMESPACES)
+    return f' (did you mean "{guess}"?)' if guess else ""
+
+
+def namespace_name(name):
+    """The NS of lxc.namespace.share.NS: as LXC, exactly one of NAMESPACES (lowercase)."""
+    if name not in NAMESPACES:
+        raise BadValue(f'unknown namespace "{name}"' + _ns_guess(name)
+                       + f' (known: {" ".join(NAMESPACES)})')
+    return name
 
 
 def environment(value):
@@ -181,11 +355,37 @@ def size(value):
     return value
 
 
+RLIM_INFINITY = 2 ** 64 - 1
+
+
+def prlimit_number(text):
+    """One side of SOFT[:HARD]: "unlimited" or a number as LXC reads it; None if neither."""
+    return RLIM_INFINITY if text == "unlimited" else c_ulong(text)
+
+
 def prlimit(value):
     parts = value.split(":")
-    if len(parts) > 2 or not all(p == "unlimited" or p.isdigit() for p in parts):
+    numbers = [prlimit_number(p) for p in parts]
+    if len(parts) > 2 or None in numbers:
         raise BadValue(f'expected SOFT[:HARD], each a number or "unlimited", got "{value}"')
+    if len(numbers) == 2 and numbers[0] > numbers[1]:
+        # setrlimit(2) refuses it (LXC fails at start)
+        raise BadValue(f'the soft limit {parts[0]} is above the hard limit {parts[1]}',
+                       hint="SOFT:HARD with SOFT <= HARD")
     return value
+
+
+def prlimit_name(name):
+    """The RESOURCE of lxc.prlimit.RESOURCE: a name of setrlimit(2) in lowercase without
+    RLIMIT_, or its number (LXC's parse_resource; it refuses others only at start)."""
+    if name in PRLIMITS:
+        return name
+    number = c_ulong(name)
+    if number is not None and number < len(PRLIMITS):
+        return name
+    bare = name.lower()[7:] if name.lower().startswith("rlimit_") else name
+    raise BadValue(f'unknown resource "{name}"' + did_you_mean(bare, PRLIMITS),
+                   hint="one of " + " ".join(PRLIMITS) + " (setrlimit(2) names in lowercase)")
 
 
 def time_offset(value):
@@ -220,10 +420,46 @@ def tty_dir(value):
     return value
 
 
+# mount(8) words the kernel's mount flags stand for (LXC's mount_opt and propagation_opt)
+MOUNT_FLAG_WORDS = (
+    "defaults rw ro suid nosuid dev nodev exec noexec sync async dirsync mand nomand atime "
+    "noatime diratime nodiratime relatime norelatime strictatime nostrictatime lazytime "
+    "nosymfollow bind rbind remount move private rprivate slave rslave shared rshared "
+    "unbindable runbindable").split()
+# LXC's own words (lxc_mount_options_info), and mount(8)'s userspace-only ones
+MOUNT_LXC_WORDS = ("create=dir", "create=file", "optional", "relative")
+MOUNT_USERSPACE_WORDS = ("auto", "noauto", "user", "users", "nouser", "owner", "group",
+                         "nofail", "_netdev")
+
+
+def mount_options(options):
+    """Refuse the option words a mount would silently drop: an LXC create= other than dir or
+    file, and on a bind mount (where the kernel ignores filesystem options) any word that is
+    not a mount flag: "bind,ro,nosiud" must not quietly give a mount without nosuid."""
+    words = [w for w in options.split(",") if w]
+    for word in words:
+        if word.startswith("create=") and word not in MOUNT_LXC_WORDS:
+            raise BadValue(f'unknown mount option "{word}"'
+                           + did_you_mean(word, ["create=dir", "create=file"]),
+                           hint="create=dir or create=file makes the target when missing")
+    if "bind" not in words and "rbind" not in words:
+        return  # filesystem options: the kernel judges them at mount time
+    known = MOUNT_FLAG_WORDS + list(MOUNT_LXC_WORDS) + list(MOUNT_USERSPACE_WORDS)
+    for word in words:
+        if word in known or word.startswith(("idmap=", "x-", "comment=")):
+            continue
+        raise BadValue(f'mount option "{word}" means nothing on a bind mount (the kernel '
+                       "would ignore it)" + did_you_mean(word, known),
+                       hint="bind mounts take mount flags (ro, nosuid, nodev, noexec, ...) "
+                            "and LXC's create=dir|file, optional, relative")
+
+
 def mount_entry(value):
     fields = value.split()
     if len(fields) < 3:
         raise BadValue(f'expected an fstab line "SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]", got "{value}"')
+    if len(fields) > 3:
+        mount_options(fields[3])
     return value
 
 

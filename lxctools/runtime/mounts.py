@@ -76,6 +76,11 @@ def mount_entry(line, root, where="lxc.mount.entry"):
     source, target, fstype, options = fields[0], fields[1], fields[2], fields[3]
     source = source.replace("\\040", " ")
     target = target.replace("\\040", " ")
+    if any(w.startswith("idmap=") for w in options.split(",")):
+        # LXC's idmapped bind mounts: without them the mount would quietly keep host ids
+        raise MountError(f"{where}: {line!r}: the idmap= option is not supported by lxctools",
+                         key=where, hint="drop idmap= (and shift the source's owners), or "
+                                         "start this container with LXC")
     flags, propagation, data, lxc = parse_options(options)
     path = inside(root, target)
     optional = "optional" in lxc
@@ -215,7 +220,7 @@ def bind_lxcfs(root):
 
 def read_fstab(path):
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             return [ln.strip() for ln in handle if ln.strip() and not ln.lstrip().startswith("#")]
     except OSError as exc:
         raise MountError(f"cannot read lxc.mount.fstab {path}: {exc.strerror}",

@@ -235,31 +235,45 @@ def stdio_on_console(plan):
 
 
 def prlimit_values(conf):
-    """[(resource number, soft, hard)] of CONF's lxc.prlimit.* keys (RLIM_INFINITY for
-    "unlimited")."""
-    names = {"as": "AS", "core": "CORE", "cpu": "CPU", "data": "DATA", "fsize": "FSIZE",
-             "locks": "LOCKS", "memlock": "MEMLOCK", "msgqueue": "MSGQUEUE", "nice": "NICE",
-             "nofile": "NOFILE", "nproc": "NPROC", "rss": "RSS", "rtprio": "RTPRIO",
-             "rttime": "RTTIME", "sigpending": "SIGPENDING", "stack": "STACK"}
+    """[(resource number, soft, hard)] of CONF's lxc.prlimit.* keys (for attach)."""
+    return [limit[:3] for limit in _prlimits(conf)]
+
+
+def _prlimits(conf):
+    """[(resource number, soft, hard, key, value)]: names and values were checked when the
+    config was read (config/values.py)."""
+    from ..config.values import prlimit_number
+
     values = []
     for key, value in conf.family("lxc.prlimit"):
-        which = getattr(resource, "RLIMIT_" + names.get(key.lower(), key.upper()), None)
+        if key.isdigit() or key.startswith(("0x", "0X", "+")):
+            which = prlimit_number(key)
+        else:
+            # RLIMIT_LOCKS is missing from Python's resource module (10 on every arch)
+            which = getattr(resource, "RLIMIT_" + key.upper(), 10 if key == "locks" else None)
         if which is None:
-            raise LxcError(f"lxc.prlimit.{key}: unknown resource", key=f"lxc.prlimit.{key}",
-                           hint="one of " + " ".join(sorted(names)))
+            raise LxcError(f"lxc.prlimit.{key}: unknown resource", key=f"lxc.prlimit.{key}")
         soft, _, hard = value.partition(":")
         hard = hard or soft
 
         def number(text):
-            return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+            # past 2^63 Python cannot pass it on; such a limit is unlimited in practice
+            got = prlimit_number(text)
+            return resource.RLIM_INFINITY if got >= 2 ** 63 else got
 
-        values.append((which, number(soft), number(hard)))
+        values.append((which, number(soft), number(hard), key, value))
     return values
 
 
 def apply_prlimits(conf):
-    for which, soft, hard in prlimit_values(conf):
-        resource.setrlimit(which, (soft, hard))
+    """The kernel may still refuse (raising a hard limit without the right)."""
+    for which, soft, hard, key, value in _prlimits(conf):
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (OSError, ValueError) as exc:
+            raise LxcError(f"lxc.prlimit.{key} = {value}: cannot set it: "
+                           f"{getattr(exc, 'strerror', None) or exc}", key=f"lxc.prlimit.{key}",
+                           hint="a hard limit can only be raised by root") from None
 
 
 def switch_user(conf):

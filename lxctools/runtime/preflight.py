@@ -4,6 +4,7 @@ exists inside it, is executable and is built for this machine."""
 
 import os
 import platform
+import stat
 
 from ..errors import LxcError
 from .rootpath import inside
@@ -27,6 +28,8 @@ def rootfs_dir(spec):
         return None
     kind, sep, rest = spec.partition(":")
     if not sep or kind.startswith("/"):
+        if not os.path.isdir(spec) and _is_image(spec):
+            return None  # a bare image file or block device: mounted through a loop, as LXC
         return spec
     if kind == "dir":
         return rest
@@ -44,12 +47,28 @@ def overlay_view(spec):
     return None
 
 
+def _is_image(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISBLK(mode)
+
+
 def check(conf, argv, *, execute=False):
     spec = conf.value("lxc.rootfs.path") or ""
     root = rootfs_dir(spec)
     if spec and root is not None and not os.path.isdir(root):
+        if os.path.lexists(root):
+            what = "a regular file" if os.path.isfile(root) else "not a directory"
+            raise PreflightError(f"rootfs {root} is {what}", key="lxc.rootfs.path",
+                                 hint=f"a dir: rootfs is a directory; for an image file write "
+                                      f"lxc.rootfs.path = loop:{root}")
         raise PreflightError(f"rootfs {root} does not exist", key="lxc.rootfs.path",
                              hint="create the container with lxc-create, or fix lxc.rootfs.path")
+    check_console(conf)
+    check_ptys(conf)
+    check_fstab(conf)
     if execute or root is None or not argv:
         return  # lxc-execute's command may come from a mount entry; others: cannot look
     program = argv[0]
@@ -63,6 +82,70 @@ def check(conf, argv, *, execute=False):
         raise PreflightError(f"{program}: not executable in the container's rootfs",
                              key="lxc.init.cmd", hint=f"chmod +x {found}")
     check_architecture(program, found, conf)
+
+
+def check_console(conf):
+    """lxc.console.path names a host file or terminal that the console is opened on: LXC
+    fails its start when it cannot be opened (a missing directory), so do we, first."""
+    path = conf.value("lxc.console.path") or ""
+    if not path or path == "none":
+        return
+    if not os.path.isabs(path):
+        raise PreflightError(f"lxc.console.path {path} is not an absolute path",
+                             key="lxc.console.path", hint='an absolute host path, or "none"')
+    if os.path.isdir(path):
+        raise PreflightError(f"lxc.console.path {path} is a directory", key="lxc.console.path",
+                             hint='name a file or terminal in it, or "none"')
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise PreflightError(f"lxc.console.path {path}: directory {parent} does not exist",
+                             key="lxc.console.path",
+                             hint=f'create it (mkdir -p {parent}) or set lxc.console.path = none')
+
+
+def check_ptys(conf):
+    """The devpts instance holds lxc.pty.max + lxc.tty.max ptys: above the kernel's limit
+    the mount fails (each key alone was checked when the config was read)."""
+    from ..config.values import PTY_LIMIT
+
+    total = int(conf.value("lxc.pty.max") or 0) + int(conf.value("lxc.tty.max") or 0)
+    if total > PTY_LIMIT:
+        raise PreflightError(f"lxc.pty.max + lxc.tty.max = {total} ptys, more than the "
+                             f"kernel's devpts allows ({PTY_LIMIT})", key="lxc.pty.max",
+                             hint="e.g. lxc.pty.max = 1024")
+
+
+def check_fstab(conf):
+    """lxc.mount.fstab: readable, and each line's options as lxc.mount.entry's are checked
+    when the config is read, so a bad line names the fstab's file and line."""
+    from ..config.values import BadValue, mount_options
+
+    path = conf.value("lxc.mount.fstab")
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise PreflightError(f"cannot read lxc.mount.fstab {path}: {exc.strerror}",
+                             key="lxc.mount.fstab", hint="fix the path, or remove the key") from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        problem = hint = None
+        if "\0" in line:
+            problem = "a NUL byte in the line"
+        elif len(fields) < 3:
+            problem = f'expected "SOURCE TARGET FSTYPE [OPTIONS [DUMP [PASS]]]", got "{line.strip()}"'
+        elif len(fields) > 3:
+            try:
+                mount_options(fields[3])
+            except BadValue as exc:
+                problem, hint = str(exc), exc.hint
+        if problem:
+            raise PreflightError(f"lxc.mount.fstab: {problem}", path=path, line=number,
+                                 key="lxc.mount.fstab", hint=hint)
 
 
 def find_inside(root, program):

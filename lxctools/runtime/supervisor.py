@@ -59,9 +59,10 @@ class Plan:
         self.tty_count = int(conf.value("lxc.tty.max") or 0)
         self.sync_fd = -1
         self.passthrough_stdio = request.passthrough_stdio
-        drop = conf.value("lxc.cap.drop") or []
-        keep = conf.value("lxc.cap.keep") or []
-        self.keeps_sys_admin = "sys_admin" not in drop and (not keep or "sys_admin" in keep)
+        from ..kernel import caps
+        from .security.capabilities import plan as caps_plan
+        # by number: lxc.cap.drop = 21 drops sys_admin as surely as its name does
+        self.keeps_sys_admin = caps.NUMBERS["sys_admin"] not in caps_plan(conf, caps.last_cap())
         self.configure_network = None
         self.security = None
         self.env = self.environment()

@@ -85,9 +85,15 @@ def test_compile_missing_file():
 
 def test_compile_common_profile(tmp_path):
     profile = tmp_path / "p"
-    profile.write_text(COMMON + "not_a_syscall_cg errno 1\n")
-    policy, filt = compile_profile(str(profile))  # an unknown syscall is skipped, as LXC
+    # a syscall newer than this libseccomp is skipped, as LXC skips what it cannot resolve
+    profile.write_text(COMMON + "mseal errno 1\n")
+    policy, filt = compile_profile(str(profile))
     assert len(policy.rules) == 7 and filt.contexts
+    # any other unknown name is a mistake: refused at its line (LXC would skip it silently)
+    profile.write_text(COMMON + "init_modul errno 1\n")
+    with pytest.raises(ConfigError, match='unknown syscall .init_modul. \\(did you mean "init_module"') as info:
+        compile_profile(str(profile))
+    assert info.value.line == 10 and info.value.path == str(profile)
 
 
 def caps_conf(*lines):
@@ -99,9 +105,12 @@ def caps_conf(*lines):
 
 
 def test_cap_drop_plan():
-    conf = caps_conf("lxc.cap.drop = sys_module mac_admin mac_override sys_time bogus")
-    assert capabilities.plan(conf, 40) == [16, 33, 32, 25]
-    assert capabilities.unknown_names(conf) == ["bogus"]
+    conf = caps_conf("lxc.cap.drop = sys_module mac_admin mac_override sys_time 0x10 +7")
+    assert capabilities.plan(conf, 40) == [16, 33, 32, 25, 7]
+    assert capabilities.unknown_names(conf) == []
+    # an unknown name is refused when the config is read (issue 24.3), never skipped
+    with pytest.raises(ConfigError, match='unknown capability "bogus"'):
+        caps_conf("lxc.cap.drop = sys_module bogus")
 
 
 def test_cap_keep_plan_and_none():

@@ -143,15 +143,34 @@ def compile_profile(path, conf=None):
                 filt.add_number(rule.action[0], rule.syscall)
             else:
                 value = rule.action[1] if len(rule.action) > 1 else 0
-                if not filt.add(rule.arch, rule.action[0], value, rule.syscall, rule.args):
-                    # LXC skips syscalls this host does not know; say so at least
-                    log.info(f"{path}:{rule.line}: syscall {rule.syscall} unknown here, skipped")
+                if kseccomp.resolve(None, rule.syscall) is None:
+                    _unknown_syscall(path, rule)
+                elif not filt.add(rule.arch, rule.action[0], value, rule.syscall, rule.args):
+                    log.info(f"{path}:{rule.line}: syscall {rule.syscall} does not exist on "
+                             "this host's architectures, skipped (as LXC)")
     except OSError as exc:
         raise ConfigError(f"seccomp profile: libseccomp refused the rule: {exc.strerror or exc}",
                           path=path, line=rule.line, key="lxc.seccomp.profile",
                           hint="a rule for the same syscall with another action, or bad "
                                "arguments") from None
     return policy, filt
+
+
+def _unknown_syscall(path, rule):
+    """A name libseccomp does not know. LXC skips it silently, which turns a misspelt
+    denylist line into a syscall left allowed: refused here, unless it is a real syscall
+    newer than this host's libseccomp (skipped with a warning: nothing here can filter it)."""
+    from ...config.values import did_you_mean
+    from ...kernel import seccomp as kseccomp
+
+    if rule.syscall in kseccomp.NEWER_SYSCALLS:
+        log.warn(f"{path}:{rule.line}: syscall {rule.syscall} is newer than this host's "
+                 "libseccomp: not filtered")
+        return
+    raise ConfigError(f"seccomp profile: unknown syscall {rule.syscall!r}"
+                      + did_you_mean(rule.syscall, kseccomp.known_names(), cutoff=0.7),
+                      path=path, line=rule.line, key="lxc.seccomp.profile",
+                      hint="syscall names as in syscalls(2), e.g. init_module")
 
 
 def apply(conf):

@@ -11,7 +11,7 @@ from ... import log
 def plan(conf, last_cap):
     """The capability numbers to drop (lxc.cap.drop in config order; for lxc.cap.keep every
     other one); [] when the config says nothing."""
-    from ...kernel.caps import number
+    from ...config.values import cap_number as number
 
     keep = conf.value("lxc.cap.keep") or []
     drop = conf.value("lxc.cap.drop") or []
@@ -23,7 +23,8 @@ def plan(conf, last_cap):
 
 
 def unknown_names(conf):
-    from ...kernel.caps import number
+    """Names the config engine would refuse (a Conf made in code may hold them)."""
+    from ...config.values import cap_number as number
     return [name for key in ("lxc.cap.keep", "lxc.cap.drop")
             for name in conf.value(key) or [] if number(name) is None]
 

@@ -86,7 +86,10 @@ def parse(text, path, native_arch):
     elif style.startswith(("allowlist", "whitelist")):
         deny = False
     else:
-        fail(2, f'bad policy style "{style_line}"', hint="allowlist or denylist")
+        from ...config.values import did_you_mean
+        fail(2, f'bad policy style "{style_line}"'
+             + did_you_mean(style, ["allowlist", "denylist", "whitelist", "blacklist"]),
+             hint="allowlist or denylist")
     default = _action(rest, 2, fail) if rest.strip() else None
     if default is None:
         default = ("allow",) if deny else ("kill",)
@@ -104,7 +107,9 @@ def parse(text, path, native_arch):
         if line.startswith("["):
             section = line.strip("[]").lower()
             if not line.endswith("]") or section not in SECTIONS:
-                fail(number, f'unsupported architecture "{line}"',
+                from ...config.values import did_you_mean
+                fail(number, f'unsupported architecture "{line}"'
+                     + did_you_mean(f"[{section}]", [f"[{s}]" for s in sorted(SECTIONS)]),
                      hint="sections: " + " ".join(f"[{s}]" for s in sorted(SECTIONS)))
             if section == "all":
                 arch, skipping = None, False
@@ -145,7 +150,9 @@ def _action(text, number, fail):
         if not re.fullmatch(r"-?\d+", value):
             fail(number, f"errno needs a number, got {text.strip()!r}", hint="e.g. errno 1")
         return ("errno", int(value))
-    fail(number, f"unknown seccomp action {word!r}",
+    from ...config.values import did_you_mean
+    fail(number, f"unknown seccomp action {word!r}"
+         + did_you_mean(word, ["kill", "allow", "trap", "notify", "errno"]),
          hint="one of kill, allow, trap, notify, errno N")
     return None
 

@@ -1,0 +1,272 @@
+"""Values that name a member of a set (capabilities, namespaces, signals, mount options and
+lxc.mount.auto tokens, prlimit resources), numbers past what LXC or the kernel takes, and
+bytes no config line may hold: refused when the config is read, naming the file, the line,
+the key and the member meant (issue 24.3, 24.5). Real LXC's answers to the same lines are
+compared in tests/integration/test_strict_values.py."""
+
+import pytest
+
+from lxctools.config.document import ConfigDocument
+from lxctools.config.model import Conf
+from lxctools.config.parser import loads
+from lxctools.errors import ConfigError
+
+
+def refused(text, *, line=2):
+    """Load TEXT after one good line; the ConfigError, checked to name <t>:LINE."""
+    with pytest.raises(ConfigError) as info:
+        loads("lxc.uts.name = c1\n" + text, path="/c/config")
+    assert (info.value.path, info.value.line) == ("/c/config", line), str(info.value)
+    return info.value
+
+
+def read(text):
+    return loads(text, path="/c/config")
+
+
+# -- capabilities ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["lxc.cap.drop", "lxc.cap.keep"])
+@pytest.mark.parametrize("token,guess", [
+    ("sys_modul", "sys_module"), ("SYS_MODULE", "sys_module"), ("CAP_SYS_MODULE", "sys_module"),
+    ("Sys_Module", "sys_module"), ("mac_admn", "mac_admin"), ("cap_net_raw", "net_raw"),
+])
+def test_unknown_capability_is_refused_with_the_name_meant(key, token, guess):
+    exc = refused(f"{key} = mac_override {token} sys_time\n")
+    assert exc.key == key
+    assert f'unknown capability "{token}" (did you mean "{guess}"?)' in exc.message
+    assert "capabilities(7)" in exc.hint
+
+
+@pytest.mark.parametrize("token", ["41", "99", "-1", "1e", "4294967296", "0x29"])
+def test_capability_numbers_above_the_kernels_last_are_refused(token, monkeypatch):
+    from lxctools.config import values
+    monkeypatch.setattr(values, "cap_last_cap", lambda: 40)
+    exc = refused(f"lxc.cap.drop = {token}\n")
+    assert token in exc.message
+
+
+def test_capability_numbers_as_lxc_reads_them(monkeypatch):
+    from lxctools.config import values
+    from lxctools.runtime.security import capabilities
+    monkeypatch.setattr(values, "cap_last_cap", lambda: 40)
+    conf = read("lxc.cap.drop = 40 0x10 010 +5 sys_admin\n")
+    # kept as written (LXC's getter prints them so), dropped by number
+    assert conf.get("lxc.cap.drop") == "40\n0x10\n010\n+5\nsys_admin"
+    assert capabilities.plan(conf, 40) == [40, 16, 8, 5, 21]
+
+
+def test_none_only_in_keep_and_in_order():
+    exc = refused("lxc.cap.drop = none\n")
+    assert "only valid in lxc.cap.keep" in exc.message
+    assert read("lxc.cap.keep = sys_admin none\n").get("lxc.cap.keep") == ""
+    assert read("lxc.cap.keep = none sys_admin\n").get("lxc.cap.keep") == "sys_admin"
+
+
+def test_a_misspelt_drop_never_reaches_the_runtime():
+    """The security hole of issue 24.3: sys_module stayed in the bounding set."""
+    from lxctools.runtime.security import capabilities
+    with pytest.raises(ConfigError):
+        read("lxc.cap.drop = sys_modul mac_admin\n")
+    assert 16 in capabilities.plan(read("lxc.cap.drop = sys_module mac_admin\n"), 40)
+
+
+# -- namespaces -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["lxc.namespace.clone", "lxc.namespace.keep"])
+@pytest.mark.parametrize("token,guess", [("pdi", "pid"), ("mount", "mnt"), ("network", "net"),
+                                         ("cgroups", "cgroup")])
+def test_unknown_namespace_is_refused(key, token, guess):
+    exc = refused(f"{key} = uts {token}\n")
+    assert exc.key == key and f'(did you mean "{guess}"?)' in exc.message
+
+
+def test_namespace_names_are_read_as_lxc():
+    assert read("lxc.namespace.clone = MNT pid\n").get("lxc.namespace.clone") == "mnt pid"
+
+
+@pytest.mark.parametrize("sub,guess", [("NET", "net"), ("foo", None), ("network", "net"),
+                                       ("pdi", "pid")])
+def test_namespace_share_names_a_namespace(sub, guess):
+    exc = refused(f"lxc.namespace.share.{sub} = 1\n")
+    assert exc.key == f"lxc.namespace.share.{sub}"
+    assert f'unknown namespace "{sub}"' in exc.message
+    if guess:
+        assert f'(did you mean "{guess}"?)' in exc.message
+    # an empty value is checked too (LXC: Invalid namespace name)
+    refused(f"lxc.namespace.share.{sub} =\n")
+
+
+def test_namespace_share_of_every_namespace():
+    from lxctools.config.values import NAMESPACES
+    conf = read("".join(f"lxc.namespace.share.{ns} = 1\n" for ns in NAMESPACES))
+    assert [k for k, _ in conf.family("lxc.namespace.share")] == NAMESPACES
+
+
+# -- signals --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["lxc.signal.halt", "lxc.signal.reboot", "lxc.signal.stop",
+                                 "lxc.monitor.signal.pdeath"])
+@pytest.mark.parametrize("value,guess", [("SIGPWRR", "SIGPWR"), ("PWR", "SIGPWR"),
+                                         ("SIGTREM", "SIGTERM"), ("sigkil", "SIGKILL")])
+def test_unknown_signal_is_refused(key, value, guess):
+    exc = refused(f"{key} = {value}\n")
+    assert exc.key == key and f'unknown signal "{value}" (did you mean "{guess}"?)' in exc.message
+
+
+@pytest.mark.parametrize("value,stored", [("0", "0"), ("0x1e", "30"), ("sigpwr", "30"),
+                                          ("SIGRTMAX-2", "62"), ("64", "64")])
+def test_signals_read_as_lxc(value, stored):
+    assert read(f"lxc.signal.halt = {value}\n").get("lxc.signal.halt") == stored
+
+
+@pytest.mark.parametrize("value", ["65", "1000", "SIGRTMIN+31", "9x"])
+def test_signals_no_kernel_has_are_refused(value):
+    refused(f"lxc.signal.stop = {value}\n")
+
+
+# -- lxc.mount.auto and mount options -------------------------------------------------------
+
+@pytest.mark.parametrize("token,guess", [("proc:mixd", "proc:mixed"), ("sys:mixd", "sys:mixed"),
+                                         ("cgroup:mixed:forse", "cgroup:mixed:force"),
+                                         ("cgruop", "cgroup")])
+def test_unknown_mount_auto_token(token, guess):
+    exc = refused(f"lxc.mount.auto = proc {token}\n")
+    assert exc.key == "lxc.mount.auto" and f'(did you mean "{guess}"?)' in exc.message
+
+
+@pytest.mark.parametrize("options,word,guess", [
+    ("bind,ro,nosiud", "nosiud", "nosuid"), ("rbind,noexce", "noexce", "noexec"),
+    ("bind,optinal", "optinal", "optional"), ("bind,nodve,create=dir", "nodve", "nodev"),
+])
+def test_bind_mount_options_the_kernel_would_ignore(options, word, guess):
+    exc = refused(f"lxc.mount.entry = /srv srv none {options} 0 0\n")
+    assert exc.key == "lxc.mount.entry"
+    assert f'"{word}" means nothing on a bind mount' in exc.message
+    assert f'(did you mean "{guess}"?)' in exc.message
+
+
+def test_create_takes_dir_or_file():
+    exc = refused("lxc.mount.entry = tmpfs tmp tmpfs create=dri 0 0\n")
+    assert '"create=dri" (did you mean "create=dir"?)' in exc.message
+
+
+@pytest.mark.parametrize("entry", [
+    "/srv srv none bind,ro,nosuid,nodev,noexec,create=dir,optional 0 0",
+    "/srv srv none rbind,rslave,relative,x-systemd.automount,nofail 0 0",
+    "tmpfs tmp tmpfs size=10m,mode=1777,create=dir 0 0",  # filesystem options: the kernel's
+    "proc dev/.lxc/proc proc create=dir,optional 0 0",
+    "/srv srv none bind",
+])
+def test_good_mount_entries(entry):
+    assert read(f"lxc.mount.entry = {entry}\n").get("lxc.mount.entry") == entry
+
+
+# -- prlimit --------------------------------------------------------------------------------
+
+def test_prlimit_names_a_resource():
+    exc = refused("lxc.prlimit.nofle = 10\n")
+    assert exc.key == "lxc.prlimit.nofle" and '(did you mean "nofile"?)' in exc.message
+    exc = refused("lxc.prlimit.RLIMIT_NOFILE = 10\n")
+    assert '(did you mean "nofile"?)' in exc.message
+    conf = read("lxc.prlimit.locks = 10\nlxc.prlimit.7 = 0x400:unlimited\n")
+    assert conf.get("lxc.prlimit.7") == "0x400:unlimited"
+
+
+def test_prlimit_soft_above_hard():
+    exc = refused("lxc.prlimit.nofile = 10:5\n")
+    assert "soft limit 10 is above the hard limit 5" in exc.message
+
+
+# -- idmap ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,needle", [
+    ("u 99999999999999999999 0 1", "NSID 99999999999999999999 is too large"),
+    ("u 0 4294967296 1", "goes past the largest id"),
+    ("u 0 100000 0", "RANGE is 0"),
+    ("g 4294967295 0 1", "goes past"),
+    ("u 0 -1 1", 'HOSTID "-1" is not an unsigned number'),
+    ("x 0 100000 65536", "u|g NSID HOSTID RANGE"),
+])
+def test_idmap_numbers(value, needle):
+    exc = refused(f"lxc.idmap = {value}\n")
+    assert exc.key == "lxc.idmap" and needle in exc.message
+
+
+def test_idmap_read_as_lxc():
+    assert read("lxc.idmap = u 0x10 100000 65536\n").get("lxc.idmap") == "u 16 100000 65536"
+
+
+@pytest.mark.parametrize("second,needle", [
+    ("u 0 100000 65536", "repeats an earlier line"),
+    ("u 1000 300000 10", "on the container side"),
+    ("u 70000 165535 10", "on the host side"),
+])
+def test_idmap_overlaps_are_refused(second, needle):
+    exc = refused(f"lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
+                  f"lxc.idmap = {second}\n", line=4)
+    assert needle in exc.message
+
+
+def test_idmap_disjoint_ranges_and_a_clear():
+    conf = read("lxc.idmap = u 0 100000 1000\nlxc.idmap = u 1000 1000 1\n"
+                "lxc.idmap = u 1001 101001 64535\nlxc.idmap = g 0 100000 65536\n")
+    assert len(conf.value("lxc.idmap")) == 4
+    read("lxc.idmap = u 0 100000 65536\nlxc.idmap =\nlxc.idmap = u 0 100000 65536\n")
+
+
+# -- numbers, bytes, lines ------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["lxc.pty.max", "lxc.tty.max"])
+def test_pty_counts(key):
+    assert "too large" in refused(f"{key} = 99999999999999999999\n").message
+    assert "devpts limit" in refused(f"{key} = 4294967295\n").message
+    assert read(f"{key} = 0x400\n").get(key) == "1024"
+
+
+@pytest.mark.parametrize("key", ["lxc.init.uid", "lxc.start.delay", "lxc.autodev.tmpfs.size"])
+def test_unsigned_numbers_past_32_bits(key):
+    exc = refused(f"{key} = 4294967296\n")
+    assert "at most 4294967295" in exc.message and exc.key == key
+
+
+def test_a_nul_byte_names_its_line_and_key():
+    exc = refused("lxc.mount.entry = /a b\0c none bind 0 0\nlxc.uts.name = x\n")
+    assert "NUL byte" in exc.message and exc.key == "lxc.mount.entry"
+    exc = refused("# a comment\0\n", line=2)
+    assert "NUL byte" in exc.message
+
+
+def test_hostname_bytes():
+    exc = refused("lxc.uts.name = h\udcff\udcfeost\n")  # what surrogateescape makes of \xff\xfe
+    assert exc.key == "lxc.uts.name" and "not valid UTF-8" in exc.message
+    exc = refused("lxc.uts.name = " + "\u00fc" * 33 + "\n")  # 66 bytes in 33 characters
+    assert "at most 64 bytes" in exc.message
+    assert read("lxc.uts.name = " + "\u00fc" * 32 + "\n")
+
+
+def test_invalid_utf8_in_a_file_is_named(tmp_path):
+    from lxctools.config.parser import load
+    path = tmp_path / "config"
+    path.write_bytes(b"lxc.net.0.type = empty\nlxc.uts.name = h\xff\xfeost\n")
+    with pytest.raises(ConfigError) as info:
+        load(str(path))
+    assert (info.value.path, info.value.line, info.value.key) == (str(path), 2, "lxc.uts.name")
+
+
+def test_set_item_cannot_smuggle_lines():
+    doc = ConfigDocument(None, "lxc.net.0.type = empty\n")
+    for value in ("c1\nlxc.cap.keep = none", "c1\rx", "c1\0"):
+        with pytest.raises(ConfigError, match="newline or NUL"):
+            doc.set_item("lxc.uts.name", value)
+    assert doc.text() == "lxc.net.0.type = empty\n"
+
+
+def test_every_refusal_goes_through_conf_apply_too():
+    """The API (python-lxc's set_config_item) refuses what the file reader refuses."""
+    conf = Conf()
+    for key, value in (("lxc.cap.drop", "sys_modul"), ("lxc.namespace.share.foo", "1"),
+                       ("lxc.signal.halt", "SIGFOO"), ("lxc.prlimit.nofle", "1")):
+        with pytest.raises(ConfigError) as info:
+            conf.apply(key, value)
+        assert info.value.key == key and "did you mean" in info.value.message or key.endswith("foo")
