@@ -14,7 +14,12 @@ def atomic_write(path, data, mode=0o644, *, uid=None, gid=None):
     directory = os.path.dirname(os.path.abspath(path))
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                   dir=directory)
+    except OSError as exc:
+        exc.filename = exc.filename or path
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -24,11 +29,14 @@ def atomic_write(path, data, mode=0o644, *, uid=None, gid=None):
                 os.fchown(handle.fileno(), -1 if uid is None else uid, -1 if gid is None else gid)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not exc.filename:
+            # a write that found the disk full names no file: the caller's message should
+            exc.filename = path
         raise
     try:
         dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -49,3 +49,31 @@ class NotRunning(LxcError):
 
 class UsageError(LxcError):
     """Bad command line."""
+
+
+def os_error(exc, doing=None, path=None):
+    """An LxcError for the OSError EXC: "DOING PATH: reason" and, for the errors the
+    environment causes (read-only or full filesystem, a name too long, no permission), the
+    fix. DOING names the action ("cannot create"); PATH defaults to EXC's file name."""
+    import errno as E  # a builtin module: free to import
+
+    path = path or exc.filename
+    reason = exc.strerror or str(exc)
+    where = " ".join(str(p) for p in (doing, path) if p)
+    fix = {
+        E.EROFS: "the filesystem is mounted read-only: remount it read-write (mount -o "
+                 "remount,rw), or use an lxcpath elsewhere (-P)",
+        E.ENOSPC: "the filesystem is full: free some space (df -h; du -sh) or use an "
+                  "lxcpath elsewhere (-P)",
+        E.EDQUOT: "the disk quota is used up: free some space or raise the quota",
+        E.ENAMETOOLONG: "a file name is at most 255 bytes and a path 4095: choose a shorter "
+                        "container name or lxcpath",
+        E.EACCES: "no permission: run as root, or give this user the right on the path",
+        E.EPERM: "not permitted: run as root (or fix the file's attributes: lsattr)",
+        E.EMFILE: "too many open files in this process: raise ulimit -n",
+        E.ENFILE: "too many open files on the system: raise fs.file-max",
+        E.ENOMEM: "out of memory",
+        E.ELOOP: "too many symlinks: fix the path",
+        E.EIO: "an I/O error: check the disk (dmesg)",
+    }.get(exc.errno)
+    return LxcError(f"{where}: {reason}" if where else reason, hint=fix)

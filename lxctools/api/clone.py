@@ -213,7 +213,8 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     newpath = newpath.rstrip("/") or "/"
     if newname == origin.name and newpath == origin.lxcpath:
         raise LxcError(f"clone: {newname} is the origin itself", hint="give another -N or -p")
-    from .container import valid_name
+    from .container import check_new_name, valid_name
+    check_new_name(newname)
     if not valid_name(newname):
         raise LxcError(f'invalid container name "{newname}"')
     newdir = os.path.join(newpath, newname)
@@ -346,8 +347,11 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
             marker.finish()
             marker = None
             return config_path
-        except BaseException:
+        except BaseException as exc:
             rollback.run()
+            if isinstance(exc, OSError):  # the environment's (read-only, full): say where
+                from ..errors import os_error
+                raise os_error(exc, "cannot create", exc.filename or newdir) from None
             raise
         finally:
             if marker is not None:

@@ -9,14 +9,37 @@ from ..errors import LxcError, NotDefined
 from ..paths import default_lxcpath, normalize_lxcpath
 
 
+# A name's lock file is .NAME (255 bytes at most, as any file name): longer names can be
+# handled by no tool, ours or LXC's.
+MAX_NAME = 254
+# What a container made or started here may have: its cgroup lxc.payload.NAME and the
+# supervisor's record NAME.PID.tmp must fit in 255 bytes too (LXC's start fails past it).
+MAX_NEW_NAME = 243
+
+
 def valid_name(name):
     """LXC refuses names that are empty, contain '/', or are '.' / '..'."""
-    return bool(name) and "/" not in name and name not in (".", "..") and "\0" not in name
+    return (bool(name) and "/" not in name and name not in (".", "..") and "\0" not in name
+            and len(name.encode("utf-8", "surrogateescape")) <= MAX_NAME)
+
+
+def check_new_name(name):
+    """Refuse a name a new (or renamed, or starting) container cannot have."""
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NEW_NAME:
+        raise LxcError(f"the container name is {size} bytes long: at most {MAX_NEW_NAME}",
+                       hint="its cgroup (lxc.payload.NAME) and run-time files must fit in "
+                            "255 bytes: choose a shorter name")
 
 
 class Container:
     def __init__(self, name, config_path=None, *, rcfile=None):
         if not valid_name(name):
+            if name and len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+                raise LxcError(f"the container name is {len(name.encode())} bytes long: "
+                               f"at most {MAX_NEW_NAME}",
+                               hint="a file name (the lock file .NAME) is at most 255 bytes: "
+                                    "choose a shorter name")
             raise LxcError(f'invalid container name "{name}"',
                            hint="a name may not be empty, contain '/', or be '.' or '..'")
         self.name = name
@@ -117,6 +140,7 @@ class Container:
 
         if self.rcfile:
             raise LxcError("--rcfile cannot be used with create", hint="use -f FILE")
+        check_new_name(self.name)
         create(name=self.name, lxcpath=self.lxcpath, template=template, args=list(args),
                bdev=bdev, rootfs_dir=dir, config_file=config_file, quiet=quiet,
                lock=lambda: container_lock(self.lxcpath, self.name), fstype=fstype,
@@ -183,6 +207,7 @@ class Container:
         import sys
 
         config_file = config_file or self.rcfile
+        check_new_name(self.name)
         options = {"rcfile": os.path.abspath(config_file) if config_file else None,
                    "defines": list(defines), "share": dict(share or {}),
                    "console_path": console_path, "console_log": console_log, "uid": uid,

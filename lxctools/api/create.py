@@ -131,8 +131,11 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
             marker.finish()
             marker = None
             return config_path
-        except BaseException:
+        except BaseException as exc:
             rollback.run()
+            if isinstance(exc, OSError):  # the environment's (read-only, full): say where
+                from ..errors import os_error
+                raise os_error(exc, "cannot create", exc.filename or container_dir) from None
             raise
         finally:
             if marker is not None:

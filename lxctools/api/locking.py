@@ -8,7 +8,7 @@ import fcntl
 import os
 from contextlib import contextmanager
 
-from ..errors import LxcError
+from ..errors import LxcError, os_error
 from ..paths import runtime_dir
 
 
@@ -20,8 +20,12 @@ def lock_path(lxcpath, name):
 def container_lock(lxcpath, name, *, wait=True):
     """Hold NAME's lock for the block; with wait=False, fail at once if another command holds it."""
     path = lock_path(lxcpath, name)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        # a name or lxcpath too long for a file name or path, a read-only or full /run
+        raise os_error(exc, f"cannot take {name}'s lock", path) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -139,6 +139,13 @@ def run_tool(prog, body, argv=None):
         except OSError:
             pass
         return 0
+    except OSError as exc:
+        # The last resort: an environment error (read-only or full filesystem, a name too
+        # long) nobody nearer the failure put into words. One line naming the path, the fix.
+        from ..errors import os_error
+        if "-q" not in argv and "--quiet" not in argv:
+            report(prog, os_error(exc))
+        return 1
 
 
 def name_prefixed(exc, name):

@@ -48,7 +48,9 @@ def body(argv):
 
     from ..atomic import atomic_write
     from ..config.legacy import update_text
-    from ..errors import LxcError
+    import errno
+
+    from ..errors import os_error
 
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -56,14 +58,19 @@ def body(argv):
         info = os.stat(path)
         shutil.copy2(path, path + ".backup")
     except OSError as exc:
-        raise LxcError(f"{path}: {exc.strerror}",
-                       hint="give the container's config file: lxc-update-config -c /var/lib/lxc/NAME/config") from None
+        error = os_error(exc, path=exc.filename or path)
+        if exc.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR):
+            error.hint = ("give the container's config file: lxc-update-config -c "
+                          "/var/lib/lxc/NAME/config")
+        raise error from None
     updated = update_text(text)
     if updated != text:
         try:
             atomic_write(path, updated, info.st_mode & 0o7777, uid=info.st_uid, gid=info.st_gid)
         except OSError as exc:
-            raise LxcError(f"{path}: {exc.strerror}", hint=f"the original is kept in {path}.backup") from None
+            error = os_error(exc, path=path)
+            error.hint = f"{error.hint + '; ' if error.hint else ''}the original is kept in {path}.backup"
+            raise error from None
     return 0
 
 

@@ -85,9 +85,12 @@ def remove_tree(path, *, dry_run=False, proc="/proc"):
             os.close(parent)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise LxcError(f"could not remove {errors[0]}{more}",
-                       hint="fix the cause (chattr -i for immutable files, umount for mounts) "
-                            "and run the command again")
+        hint = ("fix the cause (chattr -i for immutable files, umount for mounts) and run the "
+                "command again")
+        if errors[0].endswith(": " + os.strerror(errno.EROFS)):
+            hint = ("the filesystem is mounted read-only: remount it read-write (mount -o "
+                    "remount,rw) and run the command again")
+        raise LxcError(f"could not remove {errors[0]}{more}", hint=hint)
     return removed
 
 
