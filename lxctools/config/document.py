@@ -9,7 +9,7 @@ import re
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
-from .parser import Loader, split_line
+from .parser import Loader, NotAFile, read_text, split_line
 
 # Clearing one of these also removes every line of keys below it (lxc.net clears all NICs).
 _PREFIX_KEYS = ("lxc.net", "lxc.hook", "lxc.cgroup", "lxc.cgroup2", "lxc.network", "lxc.sysctl",
@@ -30,8 +30,10 @@ class ConfigDocument:
     @classmethod
     def read(cls, path, warn=None):
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-                text = handle.read()
+            text = read_text(path)
+        except NotAFile as exc:
+            raise ConfigError(f"the config {exc}", path=path,
+                              hint="a config is a regular text file") from None
         except FileNotFoundError:
             raise ConfigError("config file does not exist", path=path) from None
         except OSError as exc:

@@ -195,7 +195,7 @@ NET_KEYS = [
 _BY_NAME = {k.name: k for k in KEYS if not k.family}
 _FAMILIES = sorted((k for k in KEYS if k.family), key=lambda k: -len(k.name))
 _NET_BY_SUB = {k.name: k for k in NET_KEYS}
-_NET_RE = re.compile(r"lxc\.net\.(\d+)(?:\.(.+))?$")
+_NET_RE = re.compile(r"lxc\.net\.([0-9]+)(?:\.(.+))?$")
 
 
 def lookup(name):
@@ -230,7 +230,7 @@ def suggest(name):
     """The closest known key to a mistyped one, keeping the NIC index the user wrote."""
     import difflib
 
-    match = re.match(r"lxc\.net\.(\d+)\.", name)
+    match = re.match(r"lxc\.net\.([0-9]{1,9})\.", name)
     candidates = all_key_names(int(match.group(1)) if match else 0)
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
     return close[0] if close else None

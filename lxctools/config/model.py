@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from . import keys as K
 from .values import BadValue
 
-_NET_RE = re.compile(r"lxc\.net\.(\d+)(?:\.(.+))?$")
+_NET_RE = re.compile(r"lxc\.net\.([0-9]+)(?:\.(.+))?$")
 
 # Family roots whose empty value clears every key below them.
 _PREFIX_CLEARS = ("lxc.net", "lxc.hook", "lxc.cgroup2", "lxc.sysctl", "lxc.prlimit", "lxc.proc",
@@ -42,6 +42,8 @@ GETTER_DEFAULTS = {
     "lxc.hook.version": "0", "lxc.log.level": "NOTSET", "lxc.start.auto": "0",
     "lxc.start.delay": "0", "lxc.start.order": "0",
 }
+# the kernel's limit of lines in one uid_map or gid_map (UID_GID_MAP_MAX_EXTENTS)
+IDMAP_LINES = 340
 # keys liblxc can set but has no getter for: lxc-info -c says "KEY invalid"
 NO_GETTER = ("lxc.environment.runtime", "lxc.environment.hooks", "lxc.include")
 
@@ -59,6 +61,11 @@ class Conf:
         row = K.lookup(key)
         if row is None:
             raise unknown_key(key)
+        net = _NET_RE.match(key)
+        if net and (len(net.group(1)) > 10 or int(net.group(1)) > 2 ** 32 - 1):
+            # LXC reads the index as an unsigned int
+            raise ConfigError(f"{key}: the NIC index {net.group(1)} is too large (at most "
+                              "4294967295)", key=key, hint="number NICs from 0: lxc.net.0.type")
         if row.subkey is not None and key.startswith(row.name + "."):
             try:
                 row.subkey(key[len(row.name) + 1:])
@@ -127,7 +134,12 @@ class Conf:
         takes such lines and fails at start); say so at the line that overlaps."""
         kind, nsid, hostid, count = line.split()
         nsid, hostid, count = int(nsid), int(hostid), int(count)
-        for earlier in self.items.get("lxc.idmap", []):
+        same = [e for e in self.items.get("lxc.idmap", []) if e.startswith(kind + " ")]
+        if len(same) >= IDMAP_LINES:
+            raise ConfigError(f"more than {IDMAP_LINES} lxc.idmap lines of kind {kind}: the "
+                              "kernel takes no more in a uid_map or gid_map", key="lxc.idmap",
+                              hint="join adjacent ranges into one line")
+        for earlier in same:
             other_kind, o_nsid, o_hostid, o_count = earlier.split()
             if other_kind != kind:
                 continue

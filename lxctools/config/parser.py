@@ -35,6 +35,41 @@ def split_line(line):
     return key, value
 
 
+# LXC recurses through includes until its stack overflows (it segfaults on a loop through
+# a directory); nobody nests configs this deep on purpose.
+MAX_INCLUDE_DEPTH = 32
+# A config, fstab or seccomp profile is text a person wrote: larger is not one (and reading
+# it whole would only use up memory).
+MAX_FILE_BYTES = 16 << 20
+
+
+class NotAFile(ValueError):
+    """The path names a device, FIFO, socket or directory, or a file too large to be text."""
+
+
+def read_text(path, limit=MAX_FILE_BYTES):
+    """PATH's text (UTF-8, other bytes kept as surrogates). Only a regular file is read:
+    /dev/zero or a FIFO named by a config would never end. Raises OSError, NotAFile."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise NotAFile("is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAFile("is not a regular file (a device, FIFO or socket)")
+        if info.st_size > limit:
+            raise NotAFile(f"is {info.st_size} bytes: more than a config holds ({limit})")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise NotAFile(f"is more than {limit} bytes: more than a config holds")
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _nul_line(line, path, number):
     """A NUL byte: LXC silently stops reading the file there (the lines after it are lost);
     we refuse, naming the line and, when it has one, its key."""
@@ -69,9 +104,18 @@ class Loader:
         self._legacy_nic = -1
 
     def load_file(self, path, *, top=False, included_from=None):
+        if len(self._stack) >= MAX_INCLUDE_DEPTH:
+            src, line = included_from or (path, None)
+            raise ConfigError(f"includes nested more than {MAX_INCLUDE_DEPTH} deep", path=src,
+                              line=line, key="lxc.include",
+                              hint=" -> ".join(self._stack[:3] + ["..."] + self._stack[-2:]))
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-                text = handle.read()
+            text = read_text(path)
+        except NotAFile as exc:
+            src, line = included_from or (path, None)
+            raise ConfigError(f"{path} {exc}", path=src, line=line,
+                              key="lxc.include" if included_from else None,
+                              hint="a config is a regular text file") from None
         except FileNotFoundError:
             if included_from:
                 src, line = included_from

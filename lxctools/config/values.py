@@ -90,6 +90,8 @@ def c_ulong(text, limit=2 ** 64 - 1):
     text = text.lstrip(" \t\n\v\f\r")
     if text.startswith("+"):
         text = text[1:]
+    if len(text.lstrip("0")) > 24:
+        return None  # past 2^64 in any base (and int() refuses 4300 digits and more)
     if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
         number = int(text, 16)
     elif re.fullmatch(r"0[0-7]*", text):
@@ -114,7 +116,7 @@ def boolean(value):
 def uint(value):
     number = c_ulong(value, UINT_MAX)
     if number is None:
-        if c_ulong(value) is not None or re.fullmatch(r"\+?\d+", value.strip()):
+        if c_ulong(value) is not None or re.fullmatch(r"\+?[0-9]+", value.strip()):
             raise BadValue(f'"{value}" is too large: at most {UINT_MAX}')
         raise BadValue(f'expected an unsigned integer, got "{value}"')
     return str(number)
@@ -132,9 +134,15 @@ def pty_count(value):
 
 
 def integer(value):
-    if not re.fullmatch(r"[+-]?\d+", value):
+    """a signed 32-bit number (LXC's lxc_safe_int)"""
+    match = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F]+|[0-9]+)", value.strip())
+    number = c_ulong(match.group(2)) if match else None
+    if number is None:
         raise BadValue(f'expected an integer, got "{value}"')
-    return str(int(value))
+    number = -number if match.group(1) == "-" else number
+    if not -2 ** 31 <= number < 2 ** 31:
+        raise BadValue(f'{value} is out of range: -2147483648 to 2147483647')
+    return str(number)
 
 
 def signal_number(value):
@@ -150,7 +158,7 @@ def signal_number(value):
             return "0"
     else:
         upper = value.upper()
-        match = re.fullmatch(r"SIGRTMIN(?:\+(\d+))?|SIGRTMAX(?:-(\d+))?", upper)
+        match = re.fullmatch(r"SIGRTMIN(?:\+([0-9]{1,4}))?|SIGRTMAX(?:-([0-9]{1,4}))?", upper)
         if match:
             if upper.startswith("SIGRTMIN"):
                 num = SIGRTMIN + int(match.group(1) or 0)
@@ -187,7 +195,7 @@ def hostname(value):
 
 
 def log_level(value):
-    if re.fullmatch(r"\d", value) and int(value) <= 8:
+    if re.fullmatch(r"[0-8]", value):
         return LOG_LEVELS[int(value)]
     upper = value.upper()
     if upper == "WARNING":
@@ -209,7 +217,7 @@ def idmap(value):
     numbers = [c_ulong(f) for f in fields[1:]]
     for name, text, number in zip(("NSID", "HOSTID", "RANGE"), fields[1:], numbers):
         if number is None:
-            if re.fullmatch(r"\+?\d+", text):
+            if re.fullmatch(r"\+?[0-9]+", text):
                 raise BadValue(f'{name} {text} is too large: ids are 32-bit (at most {UINT_MAX - 1})')
             raise BadValue(f'{name} "{text}" is not an unsigned number ({usage})')
     nsid, hostid, count = numbers
@@ -350,7 +358,7 @@ def size(value):
     """auto or a byte size with an optional kB/MB/GB suffix (1024 based)."""
     if value == "auto":
         return value
-    if not re.fullmatch(r"\d+\s*([kKmMgG][bB])?", value):
+    if not re.fullmatch(r"[0-9]{1,19}\s*([kKmMgG][bB])?", value):
         raise BadValue(f'expected "auto" or a size such as 128kB, got "{value}"')
     return value
 
@@ -389,7 +397,7 @@ def prlimit_name(name):
 
 
 def time_offset(value):
-    if not re.fullmatch(r"[+-]?\d+(h|m|s|ms|us|ns)", value):
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}(h|m|s|ms|us|ns)", value):
         raise BadValue(f'expected a signed number with a unit h, m, s, ms, us or ns, got "{value}"')
     return value
 
@@ -544,21 +552,26 @@ def route(value):
     return value
 
 
+def _small_number(value):
+    """ASCII digits, not too many to convert (str.isdigit also takes "²", which int refuses)."""
+    return re.fullmatch(r"[0-9]{1,12}", value) is not None
+
+
 def vlan_id(value):
     if value == "none":
         return value
-    if not value.isdigit() or int(value) > 4094:
+    if not _small_number(value) or int(value) > 4094:
         raise BadValue(f'expected a VLAN id 0..4094, got "{value}"')
     return value
 
 
 def u16(value):
-    if not value.isdigit() or int(value) > 65535:
+    if not _small_number(value) or int(value) > 65535:
         raise BadValue(f'expected a number 0..65535, got "{value}"')
     return value
 
 
 def positive(value):
-    if not value.isdigit() or int(value) < 1:
+    if not _small_number(value) or int(value) < 1:
         raise BadValue(f'expected a number greater than 0, got "{value}"')
     return value

@@ -118,14 +118,17 @@ def check_ptys(conf):
 def check_fstab(conf):
     """lxc.mount.fstab: readable, and each line's options as lxc.mount.entry's are checked
     when the config is read, so a bad line names the fstab's file and line."""
+    from ..config.parser import NotAFile, read_text
     from ..config.values import BadValue, mount_options
 
     path = conf.value("lxc.mount.fstab")
     if not path:
         return
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
+        text = read_text(path)
+    except NotAFile as exc:
+        raise PreflightError(f"lxc.mount.fstab {path} {exc}", key="lxc.mount.fstab",
+                             hint="an fstab is a regular text file") from None
     except OSError as exc:
         raise PreflightError(f"cannot read lxc.mount.fstab {path}: {exc.strerror}",
                              key="lxc.mount.fstab", hint="fix the path, or remove the key") from None

@@ -270,3 +270,109 @@ def test_every_refusal_goes_through_conf_apply_too():
         with pytest.raises(ConfigError) as info:
             conf.apply(key, value)
         assert info.value.key == key and "did you mean" in info.value.message or key.endswith("foo")
+
+
+def test_idmap_lines_past_the_kernels_limit():
+    lines = "".join(f"lxc.idmap = u {i} {100000 + i} 1\n" for i in range(340))
+    conf = read(lines + "lxc.idmap = g 0 100000 65536\n")
+    assert len(conf.value("lxc.idmap")) == 341
+    exc = refused(lines + "lxc.idmap = u 340 100340 1\n", line=342)
+    assert "more than 340 lxc.idmap lines" in exc.message
+
+
+# -- includes: loops, chains and files that are no config (LXC segfaults on the loops) ------
+
+def load_main(tmp_path, text):
+    from lxctools.config.parser import load
+    main = tmp_path / "config"
+    main.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(str(main))
+    return info.value, str(main)
+
+
+def test_an_include_of_itself(tmp_path):
+    exc, main = load_main(tmp_path, f"lxc.uts.name = a\nlxc.include = {tmp_path}/config\n")
+    assert "includes itself" in exc.message
+
+
+def test_an_include_loop_through_two_files(tmp_path):
+    (tmp_path / "a.conf").write_text(f"lxc.include = {tmp_path}/b.conf\n")
+    (tmp_path / "b.conf").write_text(f"lxc.tty.max = 1\nlxc.include = {tmp_path}/a.conf\n")
+    exc, _ = load_main(tmp_path, f"lxc.include = {tmp_path}/a.conf\n")
+    assert "includes itself" in exc.message and "a.conf -> " in exc.hint
+
+
+def test_an_include_loop_through_a_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.conf").write_text(f"lxc.include = {tmp_path}/d\n")
+    exc, _ = load_main(tmp_path, f"lxc.include = {tmp_path}/d\n")
+    assert "includes itself" in exc.message
+
+
+def test_an_include_chain_too_deep(tmp_path):
+    for i in range(40):
+        (tmp_path / f"c{i}.conf").write_text(
+            f"lxc.environment = C{i}=1\n" + (f"lxc.include = {tmp_path}/c{i + 1}.conf\n"
+                                              if i < 39 else ""))
+    exc, _ = load_main(tmp_path, f"lxc.include = {tmp_path}/c0.conf\n")
+    assert "nested more than 32 deep" in exc.message and exc.key == "lxc.include"
+    assert exc.line == 2 and exc.path.endswith("c30.conf")
+    # 30 deep is fine
+    from lxctools.config.parser import load
+    (tmp_path / "config").write_text(f"lxc.include = {tmp_path}/c10.conf\n")
+    assert len(load(str(tmp_path / "config")).value("lxc.environment")) == 30
+
+
+@pytest.mark.parametrize("what", ["/dev/zero", "/dev/urandom", "fifo", "sparse", "dir.conf"])
+def test_an_include_of_what_is_no_config_file(tmp_path, what):
+    """/dev/zero or a FIFO would never end (a FIFO without a writer never even opens)."""
+    import os
+    if what == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    elif what == "sparse":
+        with open(tmp_path / "sparse", "wb") as handle:
+            handle.truncate(40 << 20)
+    path = what if what.startswith("/") else str(tmp_path / what)
+    if what == "dir.conf":
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "dir.conf").mkdir()
+        path = str(tmp_path / "d")
+    exc, main = load_main(tmp_path, f"lxc.uts.name = a\nlxc.include = {path}\n")
+    assert (exc.path, exc.line, exc.key) == (main, 2, "lxc.include"), str(exc)
+    assert "regular file" in exc.message or "bytes" in exc.message or "directory" in exc.message
+
+
+def test_a_seccomp_profile_or_fstab_that_is_no_file(tmp_path):
+    import os
+
+    from lxctools.runtime import preflight
+    from lxctools.runtime.security import compile_profile
+    os.mkfifo(tmp_path / "fifo")
+    for path in ("/dev/zero", str(tmp_path / "fifo")):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            compile_profile(path)
+        conf = read(f"lxc.mount.fstab = {path}\n")
+        with pytest.raises(preflight.PreflightError, match="not a regular file"):
+            preflight.check_fstab(conf)
+
+
+def test_a_nic_index_past_32_bits():
+    exc = refused("lxc.net.99999999999999999999.type = veth\n")
+    assert "NIC index 99999999999999999999 is too large" in exc.message
+    exc = refused("lxc.net.4294967296.type = veth\n")
+    assert "too large" in exc.message
+
+
+@pytest.mark.parametrize("key,value", [
+    ("lxc.start.order", "9" * 5000), ("lxc.signal.halt", "SIGRTMIN+" + "9" * 5000),
+    ("lxc.signal.halt", "9" * 5000), ("lxc.net.0.vlan.id", "\u00b2"), ("lxc.tty.max", "\u0663"),
+    ("lxc.time.offset.boot", "9" * 5000 + "s"), ("lxc.console.size", "9" * 5000),
+    ("lxc.idmap", "u 0 " + "9" * 5000 + " 1"), ("lxc.cap.drop", "9" * 5000),
+    ("lxc.prlimit.nofile", "9" * 5000),
+])
+def test_numbers_no_int_can_hold(key, value):
+    """Python's int() refuses 4300 digits and more, and "²" that isdigit() calls a digit."""
+    text = "lxc.net.0.type = vlan\n" if "vlan" in key else ""
+    exc = refused(text + f"{key} = {value}\n", line=3 if text else 2)
+    assert exc.key == key

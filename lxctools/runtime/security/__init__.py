@@ -113,9 +113,14 @@ def compile_profile(path, conf=None):
     from ...kernel import seccomp as kseccomp
     from .policy import parse
 
+    from ...config.parser import NotAFile, read_text
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        # bytes that are not UTF-8 become U+FFFD: a name is handed to libseccomp as UTF-8
+        text = read_text(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except NotAFile as exc:
+        raise ConfigError(f"the seccomp profile {path} {exc}", key="lxc.seccomp.profile",
+                          hint="fix lxc.seccomp.profile (a policy file on the host)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read the seccomp profile {path}: {exc.strerror}",
                           key="lxc.seccomp.profile",
