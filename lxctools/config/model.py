@@ -87,6 +87,9 @@ class Conf:
             stored = row.grammar(value)
         except BadValue as exc:
             raise ConfigError(f"invalid value for {key}: {exc}", key=key, hint=exc.hint) from None
+        if stored == "0" and key in ("lxc.signal.halt", "lxc.signal.reboot", "lxc.signal.stop"):
+            self.clear(key)  # LXC's 0 is "unset": its default signal applies (getter: 0)
+            return
         self._check_exclusive(key, row)
         if row.net_types:
             self._check_net_type(key, row)

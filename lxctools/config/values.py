@@ -179,7 +179,8 @@ def signal_number(value):
 
 def arch(value):
     if value not in ARCHES_32 and value not in ARCHES_64:
-        raise BadValue(f'unknown architecture "{value}" (known: {", ".join(ARCHES_64 + ARCHES_32)})')
+        raise BadValue(f'unknown architecture "{value}"' + did_you_mean(value, ARCHES_64 + ARCHES_32)
+                       + f' (known: {", ".join(ARCHES_64 + ARCHES_32)})')
     return value
 
 
@@ -201,7 +202,8 @@ def log_level(value):
     if upper == "WARNING":
         upper = "WARN"
     if upper not in LOG_LEVELS:
-        raise BadValue(f'expected a level 0-8 or one of {", ".join(LOG_LEVELS)}, got "{value}"')
+        raise BadValue(f'expected a level 0-8 or one of {", ".join(LOG_LEVELS)}, got "{value}"'
+                       + did_you_mean(upper, LOG_LEVELS))
     return upper
 
 
@@ -488,7 +490,8 @@ def gid_list(value):
 def one_of(*choices):
     def check(value):
         if value not in choices:
-            raise BadValue(f'expected one of {", ".join(choices)}, got "{value}"')
+            raise BadValue(f'expected one of {", ".join(choices)}, got "{value}"'
+                           + did_you_mean(value, choices))
         return value
     check.choices = choices
     return check

@@ -56,6 +56,8 @@ def every_tool(lp, name, net):
         ("start", ["lxc-start", "-P", lp, "-n", name], False),
         ("cgroup", ["lxc-cgroup", "-P", lp, "-n", name, "pids.current"], False),
         ("attach", ["lxc-attach", "-P", lp, "-n", name, "--", "true"], False),
+        ("device", ["lxc-device", "-P", lp, "-n", name, "add", "/dev/null", "/dev/ee-null"],
+         False),
         ("freeze", ["lxc-freeze", "-P", lp, "-n", name], False),
         ("unfreeze", ["lxc-unfreeze", "-P", lp, "-n", name], False),
         ("stop", ["lxc-stop", "-P", lp, "-n", name, "-k"], False),

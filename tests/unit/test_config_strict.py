@@ -376,3 +376,18 @@ def test_numbers_no_int_can_hold(key, value):
     text = "lxc.net.0.type = vlan\n" if "vlan" in key else ""
     exc = refused(text + f"{key} = {value}\n", line=3 if text else 2)
     assert exc.key == key
+
+
+@pytest.mark.parametrize("key,value,guess", [
+    ("lxc.net.0.type", "vth", "veth"), ("lxc.net.0.type", "emtpy", "empty"),
+    ("lxc.log.level", "DEBGU", "DEBUG"), ("lxc.arch", "x86-64", "x86_64"),
+    ("lxc.log.syslog", "deamon", "daemon"), ("lxctools.journal.link", "try_host", "try-host"),
+])
+def test_other_set_members_say_what_was_meant(key, value, guess):
+    exc = refused(f"{key} = {value}\n")
+    assert f'(did you mean "{guess}"?)' in exc.message
+
+
+def test_signal_zero_is_lxcs_unset():
+    conf = read("lxc.signal.halt = SIGUSR1\nlxc.signal.halt = 0\n")
+    assert not conf.has("lxc.signal.halt") and conf.get("lxc.signal.halt") == "0"
