@@ -33,6 +33,20 @@ def box(tmp_path_factory):
     yield {"lp": lp, "config": config, "base": base, "root": str(root)}
     for tool in (ours("lxc-stop"), real_lxc("lxc-stop")):
         subprocess.run([tool, "-P", lp, "-n", NAME, "-k"], capture_output=True)
+    remove_empty_cgroups(NAME)
+
+
+def remove_empty_cgroups(name):
+    """Real LXC's failed starts leave their empty lxc.monitor.NAME[-N] (and payload) cgroups
+    behind, in every hierarchy: remove them (only empty ones go: rmdir)."""
+    import glob
+    for pattern in (f"/sys/fs/cgroup/*/lxc.*.{name}*", f"/sys/fs/cgroup/lxc.*.{name}*"):
+        for top in glob.glob(pattern):
+            for directory, _dirs, _files in sorted(os.walk(top), reverse=True):
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    pass
 
 
 def with_line(box, line):
