@@ -148,15 +148,28 @@ def _has_hostname(spec):
 
 
 def _write_hostname(root, name):
-    """ROOT/etc/hostname := NAME, if it exists; never through a symlink (it could point at the host)."""
+    """ROOT/etc/hostname := NAME, if it exists; never through a symlink (it could point at
+    the host). Opened with openat2 RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS: the origin may be
+    running (lxc-copy -a) and swap its /etc while we look; only a regular file is written."""
+    import errno
+    import stat
+
+    from ..runtime.rootpath import NO_LINKS, open_in_root, reopen
+
     path = os.path.join(root, "etc", "hostname")
-    if os.path.islink(os.path.join(root, "etc")) or os.path.islink(path):
-        log.warn(f"{path} is a symlink: hostname not updated")
+    try:
+        fd = open_in_root(root, "etc/hostname", resolve=NO_LINKS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            log.warn(f"{path} is a symlink: hostname not updated")
         return
-    if not os.path.isfile(path):
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "w") as handle:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        out = reopen(fd, os.O_WRONLY | os.O_TRUNC | os.O_NOCTTY)
+    finally:
+        os.close(fd)
+    with os.fdopen(out, "w") as handle:
         handle.write(name)
 
 

@@ -156,19 +156,45 @@ def device_rows(info):
 
 def dead_lxcfs(pid):
     """The error of the container's lxcfs mounts when the lxcfs daemon behind them is gone
-    ("Transport endpoint is not connected"), else None."""
+    ("Transport endpoint is not connected"), else None.
+
+    The mount point comes from the container's mountinfo and is opened below /proc/PID/root
+    with openat2 RESOLVE_IN_ROOT and no link allowed: the container may have covered the
+    path with a link to a host file (a FIFO would hang us, a read would consume it). What
+    is read must be the FUSE file system itself."""
     try:
         with open(f"/proc/{pid}/mountinfo") as handle:
             points = [line.split()[4] for line in handle
                       if " - fuse.lxcfs " in line]
     except OSError:
         return None
+    import errno
+    import os
+
+    from ..kernel.libc import fstatfs_type
+    from ..kernel.openat2 import FUSE_SUPER_MAGIC
+    from ..runtime.rootpath import NO_LINKS, open_in_root, reopen
+
     for point in points[:1]:
         try:
-            with open(f"/proc/{pid}/root{point}", "rb") as handle:
-                handle.read(1)  # a stat may answer from the kernel's cache
+            fd = open_in_root(f"/proc/{pid}/root", point.replace("\\040", " "),
+                              resolve=NO_LINKS)
         except OSError as exc:
-            return exc.strerror
+            if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOENT, errno.ENOTDIR):
+                return None  # not the lxcfs mount any more: nothing to tell
+            return os.strerror(exc.errno)
+        try:
+            if fstatfs_type(fd) != FUSE_SUPER_MAGIC:
+                return None
+            data = reopen(fd, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+            try:
+                os.read(data, 1)  # a stat may answer from the kernel's cache
+            finally:
+                os.close(data)
+        except OSError as exc:
+            return os.strerror(exc.errno)  # a dead daemon fails the fstatfs already
+        finally:
+            os.close(fd)
     return None
 
 

@@ -128,6 +128,14 @@ def move_mount_fd(fd, target):
            f"move_mount onto {target}")
 
 
+def move_mount_at(fd, dir_fd, name):
+    """Attach the detached mount FD at NAME in the directory DIR_FD: one component, no path
+    walked, a symlink there not followed."""
+    _check(_libc.syscall(SYS_move_mount, ctypes.c_int(fd), b"", ctypes.c_int(dir_fd),
+                         _b(name), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
+           f"move_mount onto {name}")
+
+
 def unshare(flags):
     _check(_libc.unshare(flags), "unshare")
 

@@ -40,17 +40,31 @@ def waits_for_signals(init_pid):
 
 
 def initctl_fifo(init_pid):
-    """sysvinit's control FIFO inside the container, if its init listens on one."""
+    """sysvinit's control FIFO inside the container ("run/initctl"), if its init listens on
+    one. Looked up below /proc/PID/root with openat2 RESOLVE_IN_ROOT and no link allowed: a
+    link there (to the host's own /run/initctl) must not make us ask the host to halt."""
+    for path in ("run/initctl", "dev/initctl"):
+        fd = _open_initctl(init_pid, path)
+        if fd is not None:
+            os.close(fd)
+            return path
+    return None
+
+
+def _open_initctl(init_pid, path):
+    """An O_PATH fd of the FIFO PATH in INIT_PID's root, or None."""
     import stat
 
-    for path in ("run/initctl", "dev/initctl"):
-        full = f"/proc/{init_pid}/root/{path}"
-        try:
-            if stat.S_ISFIFO(os.stat(full).st_mode):
-                return full
-        except OSError:
-            continue
-    return None
+    from .rootpath import NO_LINKS, open_in_root
+
+    try:
+        fd = open_in_root(f"/proc/{init_pid}/root", path, resolve=NO_LINKS)
+    except OSError:
+        return None
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 def handles(init_pid, sig, patience=1.0):
@@ -83,12 +97,23 @@ def halt_action(conf, init_pid, configured=None):
     return "signal", signal.SIGPWR
 
 
-def request_runlevel(fifo, level):
-    """sysvinit's struct init_request: magic, INIT_CMD_RUNLVL, runlevel, sleeptime, padding."""
+def request_runlevel(init_pid, path, level):
+    """sysvinit's struct init_request: magic, INIT_CMD_RUNLVL, runlevel, sleeptime, padding.
+    Written to the FIFO at PATH in INIT_PID's root, found again as initctl_fifo did and
+    opened through its fd (never by a path a swap could redirect)."""
     import struct
 
+    from .rootpath import reopen
+
     packet = struct.pack("iiii", 0x03091969, 1, ord(level), 5).ljust(384, b"\0")
-    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    found = _open_initctl(init_pid, path)
+    if found is None:
+        raise LxcError(f"the container's /{path} is gone or no longer a FIFO",
+                       hint="lxc-stop -k kills the container")
+    try:
+        fd = reopen(found, os.O_WRONLY | os.O_NONBLOCK)
+    finally:
+        os.close(found)
     try:
         os.write(fd, packet)
     finally:
@@ -215,7 +240,7 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
     # the running container's own config decides (lxc-start -s may have changed it)
     kind, how = halt_action(conf, init_pid, info.get("halt_signal"))
     if kind == "initctl":
-        request_runlevel(how, "0")
+        request_runlevel(init_pid, how, "0")
     elif timeout != 0 and not handles(init_pid, how):
         # PID 1 ignores a signal it has no handler for: waiting would only waste the timeout.
         from .. import log

@@ -2,12 +2,13 @@
 (lxc-behaviour.md 2.19).
 
 Nodes: the caller stats the host's node, then a child joins the container's mount namespace
-(so every path, symlinks included, is resolved inside the container's root) and makes the
-node there (parent directories 0755, any old file at the place replaced, the host node's
-mode kept exactly); the device cgroup is then told (`devices.allow`/`devices.deny`
-through the supervisor: the v1 devices controller's file, or the cgroup2 device program,
-replaced with the rule added); a container with its own user namespace gets a bind mount
-of the host's node instead (see add_node). Removing a node denies its device again, as
+(so every path, symlinks included, is resolved inside the container's root; openat2's
+RESOLVE_NO_MAGICLINKS keeps /proc/PID/root-style links from leading back out) and makes the
+node there with mknodat() in its parent's fd (parent directories 0755, any old file at the
+place replaced, the host node's mode kept exactly); the device cgroup is then told
+(`devices.allow`/`devices.deny` through the supervisor: the v1 devices controller's file, or
+the cgroup2 device program, replaced with the rule added); a container with its own user
+namespace gets a bind mount of the host's node instead (see add_node). Removing a node denies its device again, as
 LXC: `del` of a second node of /dev/null's numbers cuts off /dev/null too. The numbers are
 the removed node's (LXC stats the destination path on the host, and `add A B` makes a node
 of B's host numbers; here A's numbers are used, at B).
@@ -22,7 +23,7 @@ import stat
 
 from ..errors import LxcError
 from ..kernel import libc
-from . import childpipe
+from . import childpipe, rootpath  # rootpath: imported here, the helper cannot once inside
 
 
 class DeviceError(LxcError):
@@ -148,54 +149,97 @@ def remove_node(init_pid, src, dest=None):
     return cgroup_rule(mode, rdev)
 
 
+def _parent(dest, create):
+    """(O_PATH fd of DEST's directory, DEST's last name). We run in the container's mount
+    namespace, where "/" is its root, so links cannot reach the host's tree -- except a
+    magic one (/proc/PID/root of a process entering the container): openat2 resolves with
+    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, and the node is then made relative to the fd."""
+    head, name = os.path.split(dest.rstrip("/"))
+    if name in ("", ".", ".."):
+        raise DeviceError(f"{dest} does not name a file")
+    if create:
+        return rootpath.makedirs_in_root("/", head or "/", 0o755), name
+    return rootpath.open_in_root("/", head or "/", os.O_PATH | os.O_DIRECTORY), name
+
+
+def _clear(parent, name, dest, unmount=False):
+    """Make room for a node at NAME: anything but a directory goes (with UNMOUNT, a node
+    bind-mounted there is unmounted first)."""
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise DeviceError(f"{dest} is a directory in the container")
+    if unmount:
+        _unmount_all(parent, name)
+    os.unlink(name, dir_fd=parent)
+
+
 def _make_node(dest, mode, rdev):
-    if os.path.lexists(dest):
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            raise DeviceError(f"{dest} is a directory in the container")
-        os.unlink(dest)
-    parent = os.path.dirname(dest)
-    if parent:
-        os.makedirs(parent, 0o755, exist_ok=True)
-    os.mknod(dest, mode, rdev)
-    os.chmod(dest, stat.S_IMODE(mode))  # the host node's mode, whatever the umask
+    parent, name = _parent(dest, create=True)
+    try:
+        _clear(parent, name, dest)
+        old = os.umask(0)  # the host node's mode exactly, whatever the umask
+        try:
+            os.mknod(name, mode, rdev, dir_fd=parent)
+        finally:
+            os.umask(old)
+    finally:
+        os.close(parent)
     return True
 
 
 def _bind_node(dest, tree):
-    if os.path.lexists(dest):
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            raise DeviceError(f"{dest} is a directory in the container")
-        _unmount_all(dest)
-        os.unlink(dest)
-    parent = os.path.dirname(dest)
-    if parent:
-        os.makedirs(parent, 0o755, exist_ok=True)
-    os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    libc.move_mount_fd(tree, dest)
+    parent, name = _parent(dest, create=True)
+    try:
+        _clear(parent, name, dest, unmount=True)
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644, dir_fd=parent))
+        libc.move_mount_at(tree, parent, name)
+    finally:
+        os.close(parent)
     return True
 
 
-def _unmount_all(path):
+def _unmount_all(parent, name):
+    """Every mount stacked on NAME in PARENT, by a one-component path from PARENT as cwd
+    (umount2 takes no directory fd); UMOUNT_NOFOLLOW: a link there is not followed."""
     import errno
-    for _ in range(16):
-        try:
-            libc.umount(path, libc.MNT_DETACH | libc.UMOUNT_NOFOLLOW)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:  # EINVAL: no (more) mount there
-                raise
-            return
+    here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    os.fchdir(parent)
+    try:
+        for _ in range(16):
+            try:
+                libc.umount(name, libc.MNT_DETACH | libc.UMOUNT_NOFOLLOW)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: no (more) mount there
+                    raise
+                return
+    finally:
+        os.fchdir(here)
+        os.close(here)
 
 
 def _remove_node(dest):
     try:
-        st = os.stat(dest) if os.path.ismount(dest) else os.lstat(dest)
+        parent, name = _parent(dest, create=False)
     except FileNotFoundError:
         return None
-    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        raise DeviceError(f"{dest} is not a device node in the container")
-    _unmount_all(dest)  # a bind-mounted node (containers with a user namespace)
-    os.unlink(dest)
-    return [st.st_mode, st.st_rdev]
+    try:
+        try:
+            # a lookup by name reaches the top of a mount stack: a bind-mounted node's
+            # numbers are the host node's
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise DeviceError(f"{dest} is not a device node in the container")
+        _unmount_all(parent, name)  # a bind-mounted node (containers with a user namespace)
+        os.unlink(name, dir_fd=parent)
+        return [st.st_mode, st.st_rdev]
+    finally:
+        os.close(parent)
 
 
 def _userns_ids(init_pid):

@@ -1,10 +1,14 @@
 """Before a start: what init the guest has, and whether it can work on this host. Findings
-are warnings with the reason and the fix; the start goes on (the user may know better)."""
+are warnings with the reason and the fix; the start goes on (the user may know better).
+
+The rootfs is the container's: every look into it goes through runtime/rootpath.py (openat2
+RESOLVE_IN_ROOT), files are read only when fstat says they are regular."""
 
 import os
 import re
+import stat
 
-from .rootpath import inside
+from . import rootpath
 
 
 def guest_init(root, argv):
@@ -12,42 +16,68 @@ def guest_init(root, argv):
     busybox or unknown; version only for systemd."""
     if not root or not argv:
         return "unknown", None
-    program = inside(root, argv[0])
-    target = os.path.realpath(program) if os.path.exists(program) else program
-    relative = target[len(root):] if target.startswith(root) else target
-    name = os.path.basename(relative)
-    if "systemd" in relative:
-        return "systemd", systemd_version(root)
-    busybox = inside(root, "/bin/busybox")
-    if name == "busybox" or (os.path.exists(busybox) and os.path.exists(target)
-                             and os.path.samefile(busybox, target)):
-        return "busybox", None  # LXC's template hard-links /sbin/init to busybox
-    if name == "openrc-init" or os.path.exists(inside(root, "/sbin/openrc")):
+    try:
+        top = rootpath.Root(root)
+    except OSError:
+        return "unknown", None
+    with top:
+        return _guest_init(top, argv[0])
+
+
+def _guest_init(top, program):
+    try:
+        fd = top.open(program)
+    except OSError:
+        fd = None
+    try:
+        # where the links inside the guest lead (/sbin/init -> /lib/systemd/systemd)
+        relative = (rootpath.path_in_root(top.fd, fd) if fd is not None else None) or program
+        name = os.path.basename(relative)
+        if "systemd" in relative:
+            return "systemd", systemd_version(top)
+        if name == "busybox" or (fd is not None and _same_file(top, "/bin/busybox", fd)):
+            return "busybox", None  # LXC's template hard-links /sbin/init to busybox
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if name == "openrc-init" or top.exists("/sbin/openrc"):
         return "openrc", None
-    if name == "init" and os.path.exists(inside(root, "/etc/inittab")):
+    if name == "init" and top.exists("/etc/inittab"):
         return "sysvinit", None
     return "unknown", None
 
 
-def systemd_version(root):
-    status = inside(root, "/var/lib/dpkg/status")
+def _same_file(top, path, fd):
     try:
-        with open(status, errors="replace") as handle:
-            text = handle.read()
+        other = top.open(path)
     except OSError:
-        text = ""
+        return False
+    try:
+        a, b = os.fstat(other), os.fstat(fd)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) and stat.S_ISREG(a.st_mode)
+    finally:
+        os.close(other)
+
+
+def systemd_version(root):
+    """ROOT: a path or rootpath.Root."""
+    data = rootpath.read_regular(root, "/var/lib/dpkg/status")
+    text = (data or b"").decode("utf-8", "replace")
     match = re.search(r"^Package: systemd\n(?:[^\n]+\n)*?Version: (\d+)", text, re.M)
     if match:
         return int(match.group(1))
-    for lib in ("/usr/lib/systemd/libsystemd-shared-", "/lib/systemd/libsystemd-shared-"):
-        directory = inside(root, os.path.dirname(lib))
+    for lib in ("/usr/lib/systemd", "/lib/systemd"):
         try:
-            for entry in os.listdir(directory):
+            fd = rootpath.open_in_root(root, lib, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            for entry in os.listdir(fd):
                 found = re.match(r"libsystemd-shared-(\d+)", entry)
                 if found:
                     return int(found.group(1))
-        except OSError:
-            continue
+        finally:
+            os.close(fd)
     return None
 
 

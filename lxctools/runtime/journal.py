@@ -13,7 +13,9 @@ The guest's journald writes /var/log/journal/MACHINE-ID. Modes:
   auto      bind JOURNAL_ROOT/MACHINE-ID when the host already has that directory
 
 Everything happens in the container's setup process before pivot_root (it still sees the
-host's file system and is root there: privileged containers only). The bind mount lives in
+host's file system and is root there: privileged containers only), so the guest's side is
+reached only through runtime/rootpath.py (openat2 RESOLVE_IN_ROOT): /etc/machine-id is read
+only when it is a regular file, the directory is made with mkdirat() and mounted by fd. The bind mount lives in
 the container's mount namespace; the host's mount table never changes. The machine id is the
 guest's /etc/machine-id, or, when that is empty or "uninitialized", the one its systemd will
 derive from $container_uuid (systemd's Container Interface).
@@ -23,7 +25,7 @@ import os
 import re
 
 from ..errors import LxcError
-from .rootpath import inside
+from .rootpath import read_regular
 
 MODES = ("no", "host", "try-host", "guest", "try-guest", "auto")
 KEY = "lxctools.journal.link"
@@ -39,12 +41,10 @@ class JournalError(LxcError):
 
 
 def machine_id(root, env):
-    """The guest's machine id (32 hex digits), or None when it has none and no uuid."""
-    try:
-        with open(inside(root, "/etc/machine-id"), encoding="ascii", errors="replace") as handle:
-            text = handle.read().strip().lower()
-    except OSError:
-        text = ""
+    """The guest's machine id (32 hex digits), or None when it has none and no uuid. ROOT:
+    a path or rootpath.Root (a FIFO or a link out of the guest reads as no id)."""
+    raw = read_regular(root, "/etc/machine-id", limit=4096)
+    text = (raw or b"").decode("ascii", "replace").strip().lower()
     if re.fullmatch(r"[0-9a-f]{32}", text):
         return text
     uuid = (env.get("container_uuid") or "").replace("-", "").lower()
@@ -83,7 +83,8 @@ def plan(conf, rootfs, idmapped):
 
 
 def link(spec, root, env):
-    """In the container's setup process, before pivot_root: link the journal as SPEC says."""
+    """In the container's setup process, before pivot_root: link the journal as SPEC says.
+    ROOT is the rootpath.Root of the mounted rootfs."""
     mode, host_root, base = spec
     trying = mode.startswith("try-") or mode == "auto"
     ident = machine_id(root, env)
@@ -106,14 +107,26 @@ def link(spec, root, env):
                                "would not be on the host", key=KEY,
                                hint=f"remove {host_dir}, or use {KEY} = guest")
         os.makedirs(host_dir, mode=0o755, exist_ok=True)
-        target = inside(root, inner)
-        os.makedirs(target, mode=0o755, exist_ok=True)
-        from ..kernel import libc
-        libc.mount(host_dir, target, None, libc.MS_BIND)
+        target = root.makedirs(inner, 0o755)
+        try:
+            from ..kernel import libc
+            from .rootpath import fd_path
+            libc.mount(host_dir, fd_path(target), None, libc.MS_BIND)
+        finally:
+            os.close(target)
         return host_dir
     # guest / try-guest: the directory stays in the guest, the host gets a symlink to it
-    guest_dir = os.path.join(base, inner.lstrip("/"))
-    os.makedirs(inside(root, inner), mode=0o755, exist_ok=True)  # lands in base (upper)
+    made = root.makedirs(inner, 0o755)  # lands in base (upper)
+    try:
+        from .rootpath import path_in_root
+        where = path_in_root(root.fd, made)
+    finally:
+        os.close(made)
+    if where is None:
+        raise JournalError(f"{KEY} = {mode}: the guest's {inner} is not in its rootfs", key=KEY)
+    # the host's link names the directory where it really is (a guest's /var/log may be a
+    # link), so that the host never follows the guest's links when it reads the journal
+    guest_dir = os.path.join(base, where.lstrip("/"))
     if os.path.lexists(host_dir):
         if os.path.islink(host_dir) and os.readlink(host_dir) == guest_dir:
             return host_dir

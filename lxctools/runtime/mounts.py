@@ -2,8 +2,14 @@
 rootfs, lxc.mount.auto, lxc.mount.fstab / lxc.mount.entry, /dev (autodev), devpts, console
 and tty binds (lxc-behaviour.md 4.4).
 
-Every target is resolved inside the rootfs without following a symlink out of it, so a
-container cannot make us mount over the host's files.
+This runs in the container's new mount namespace but *before* pivot_root: as root, with the
+host's whole file system in view. The rootfs is the container's, hence hostile, so no path
+below it is walked as a string: every target is opened through runtime/rootpath.py (openat2
+RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, and RESOLVE_NO_SYMLINKS for the fixed places -- /proc,
+/sys, /dev, /dev/pts, ptmx, console, ttys -- where no link is legitimate), made with *at()
+calls in its parent's fd, and mounted onto /proc/self/fd/N of that fd. A flag change of a
+mount just made (bind remount, propagation) looks it up again from the root: an fd taken
+before the mount holds what the mount covers.
 """
 
 import errno
@@ -12,7 +18,8 @@ import stat
 
 from ..errors import LxcError
 from ..kernel import libc
-from .rootpath import inside  # noqa: F401 - re-exported: mount targets resolve through it
+from ..kernel.openat2 import DEVPTS_SUPER_MAGIC, TMPFS_MAGIC
+from .rootpath import IN_ROOT, NO_LINKS, fd_path
 from ..kernel.libc import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
                            MS_REMOUNT, MS_SLAVE, MS_PRIVATE, MS_RELATIME, MS_STRICTATIME,
                            MS_NOATIME, MS_NODIRATIME, MS_SHARED, MS_UNBINDABLE, MS_DIRSYNC,
@@ -65,8 +72,50 @@ def parse_options(text):
     return flags, propagation, ",".join(data) or None, lxc
 
 
+def _mount(source, target_fd, fstype=None, flags=0, data=None, name=None):
+    """mount(2) onto the object TARGET_FD holds (its /proc/self/fd/N names exactly it);
+    errors name NAME, the place as the container sees it."""
+    try:
+        libc.mount(source, fd_path(target_fd), fstype, flags, data)
+    except OSError as exc:
+        raise OSError(exc.errno, os.strerror(exc.errno), name) from None
+
+
+def _on_top(root, rel, flags, data=None, resolve=IN_ROOT):
+    """A flag change (bind remount, propagation) of the mount just made at REL, looked up
+    again from the root: the fd it was mounted through still holds what it covers. Only
+    per-mount changes come here (MS_BIND remounts), never a superblock's."""
+    fd = root.open(rel, resolve=resolve)
+    try:
+        _mount(None, fd, None, flags, data, rel)
+    finally:
+        os.close(fd)
+
+
+def _fixed_dir(root, rel, key):
+    """The directory REL that lxctools mounts on (/proc, /sys, /dev, /dev/pts), made when
+    missing; a link there is refused, not followed."""
+    try:
+        return root.makedirs(rel, resolve=NO_LINKS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MountError(f"{key}: /{rel} in the rootfs is (or goes through) a symlink: "
+                             "refusing to mount there", key=key,
+                             hint=f"make /{rel} a plain directory in the rootfs") from None
+        raise MountError(f"{key}: cannot make /{rel} in the rootfs: {exc.strerror}",
+                         key=key) from None
+
+
+def _same_fs(fd, magic, what):
+    """What we just mounted is what we look at (not something planted over or beside it)."""
+    if libc.fstatfs_type(fd) != magic:
+        raise MountError(f"{what} in the container is not the file system just mounted there",
+                         hint="something in the rootfs raced the container's setup")
+
+
 def mount_entry(line, root, where="lxc.mount.entry"):
-    """One fstab-format line; targets are taken inside ROOT (absolute ones too, as LXC 3+)."""
+    """One fstab-format line; targets are taken inside ROOT (a rootpath.Root; absolute ones
+    too, as LXC 3+), links followed only inside it."""
     fields = line.split()
     if len(fields) < 4:
         fields += ["defaults"] * (4 - len(fields)) if len(fields) >= 3 else []
@@ -82,7 +131,6 @@ def mount_entry(line, root, where="lxc.mount.entry"):
                          key=where, hint="drop idmap= (and shift the source's owners), or "
                                          "start this container with LXC")
     flags, propagation, data, lxc = parse_options(options)
-    path = inside(root, target)
     optional = "optional" in lxc
     if flags & MS_BIND and not os.path.exists(source):
         if optional:
@@ -91,30 +139,38 @@ def mount_entry(line, root, where="lxc.mount.entry"):
                          hint="create it on the host, or add ,optional to the mount options")
     try:
         if "create=dir" in lxc:
-            os.makedirs(path, exist_ok=True)
-        elif "create=file" in lxc and not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "a"):
-                pass
-        if not os.path.exists(path):
-            if optional:
-                return
-            raise MountError(f"{where}: target {target} does not exist in the container",
-                             key=where, hint="add create=dir (or create=file) to the options")
-        if flags & MS_BIND:
-            libc.mount(source, path, None, MS_BIND | (flags & MS_REC))
-            if flags & ~(MS_BIND | MS_REC):
-                # bind ignores other flags: they need a remount of the new mount.
-                libc.mount(None, path, None, MS_REMOUNT | MS_BIND | (flags & ~MS_REC))
+            fd = root.makedirs(target)
+        elif "create=file" in lxc:
+            fd = root.create_file(target)
         else:
-            libc.mount(source, path, None if fstype == "none" else fstype, flags, data)
-        if propagation:
-            libc.mount(None, path, None, propagation)
+            fd = root.open(target)
+    except FileNotFoundError:
+        if optional:
+            return
+        raise MountError(f"{where}: target {target} does not exist in the container",
+                         key=where, hint="add create=dir (or create=file) to the options") from None
     except OSError as exc:
         if optional:
             return
         raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
                          key=where) from None
+    try:
+        if flags & MS_BIND:
+            _mount(source, fd, None, MS_BIND | (flags & MS_REC), name=target)
+            if flags & ~(MS_BIND | MS_REC):
+                # bind ignores other flags: they need a remount of the new mount.
+                _on_top(root, target, MS_REMOUNT | MS_BIND | (flags & ~MS_REC))
+        else:
+            _mount(source, fd, None if fstype == "none" else fstype, flags, data, target)
+        if propagation:
+            _on_top(root, target, propagation)
+    except OSError as exc:
+        if optional:
+            return
+        raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
+                         key=where) from None
+    finally:
+        os.close(fd)
 
 
 def mount_rootfs(spec, target, options=None):
@@ -200,22 +256,43 @@ def lxcfs_running(mountinfo="/proc/self/mountinfo"):
 
 def bind_lxcfs(root):
     """What LXC's lxcfs mount hook does, natively: lxcfs's per-container views of /proc files
-    and of /sys/devices/system/cpu over the container's own."""
+    and of /sys/devices/system/cpu over the container's own (the sources are the host's,
+    the targets taken inside ROOT, never through a link)."""
     proc = os.path.join(LXCFS, "proc")
     for name in sorted(os.listdir(proc)) if os.path.isdir(proc) else []:
-        target = os.path.join(root, "proc", name)
-        if os.path.exists(target):
-            libc.mount(os.path.join(proc, name), target, None, MS_BIND)
+        try:
+            fd = root.open(f"proc/{name}", resolve=NO_LINKS)
+        except OSError:
+            continue
+        try:
+            _mount(os.path.join(proc, name), fd, None, MS_BIND, name=f"/proc/{name}")
+        finally:
+            os.close(fd)
     cpu = os.path.join(LXCFS, "sys/devices/system/cpu")
-    target = os.path.join(root, "sys/devices/system/cpu")
-    if os.path.isdir(cpu) and os.path.isdir(target):
+    if not os.path.isdir(cpu):
+        return
+    try:
+        target = root.open("sys/devices/system/cpu", os.O_PATH | os.O_DIRECTORY,
+                           resolve=NO_LINKS)
+    except OSError:
+        return
+    try:
         if os.path.exists(os.path.join(cpu, "uevent")):
-            libc.mount(cpu, target, None, MS_BIND)
-        else:
-            for name in sorted(os.listdir(cpu)):
-                if os.path.exists(os.path.join(target, name)):
-                    libc.mount(os.path.join(cpu, name), os.path.join(target, name), None,
-                               MS_BIND)
+            _mount(cpu, target, None, MS_BIND, name="/sys/devices/system/cpu")
+            return
+        for name in sorted(os.listdir(cpu)):
+            try:
+                fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=target)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISLNK(os.fstat(fd).st_mode):
+                    _mount(os.path.join(cpu, name), fd, None, MS_BIND,
+                           name=f"/sys/devices/system/cpu/{name}")
+            finally:
+                os.close(fd)
+    finally:
+        os.close(target)
 
 
 def read_fstab(path):
@@ -227,10 +304,6 @@ def read_fstab(path):
                          key="lxc.mount.fstab") from None
 
 
-def _mkdirs(path):
-    os.makedirs(path, exist_ok=True)
-
-
 def mount_auto(conf, root, keeps_sys_admin, cgroup_ns):
     """lxc.mount.auto: proc, sys, cgroup (words as LXC's)."""
     words = (conf.value("lxc.mount.auto") or "").split()
@@ -238,41 +311,74 @@ def mount_auto(conf, root, keeps_sys_admin, cgroup_ns):
     sys_ = next((w for w in words if w.startswith("sys")), None)
     cgroup = next((w for w in words if w.startswith("cgroup")), None)
     if proc:
-        target = os.path.join(root, "proc")
-        _mkdirs(target)
-        libc.mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        fd = _fixed_dir(root, "proc", "lxc.mount.auto")
+        try:
+            _mount("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, name="/proc")
+        finally:
+            os.close(fd)
         if proc in ("proc", "proc:mixed"):
             # /proc/sys read-only except /proc/sys/net: bind net on itself, then a
             # recursive bind of sys (carrying the net mount along) remounted ro on top.
-            net = os.path.join(target, "sys/net")
-            if os.path.isdir(net):
-                libc.mount(net, net, None, MS_BIND)
-            sysdir = os.path.join(target, "sys")
-            libc.mount(sysdir, sysdir, None, MS_BIND | MS_REC)
-            libc.mount(None, sysdir, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-            trigger = os.path.join(target, "sysrq-trigger")
-            if os.path.exists(trigger):
-                libc.mount(trigger, trigger, None, MS_BIND)
-                libc.mount(None, trigger, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            _bind_on_itself(root, "proc/sys/net", optional=True)
+            _bind_on_itself(root, "proc/sys", MS_REC)
+            _on_top(root, "proc/sys", MS_REMOUNT | MS_BIND | MS_RDONLY, resolve=NO_LINKS)
+            if _bind_on_itself(root, "proc/sysrq-trigger", optional=True):
+                _on_top(root, "proc/sysrq-trigger", MS_REMOUNT | MS_BIND | MS_RDONLY,
+                        resolve=NO_LINKS)
     if sys_:
-        target = os.path.join(root, "sys")
-        _mkdirs(target)
+        fd = _fixed_dir(root, "sys", "lxc.mount.auto")
         mode = sys_.partition(":")[2] or "mixed"
         flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
         if mode in ("ro", "mixed"):
             flags |= MS_RDONLY
-        libc.mount("sysfs", target, "sysfs", flags)
+        try:
+            _mount("sysfs", fd, "sysfs", flags, name="/sys")
+        finally:
+            os.close(fd)
     if cgroup and not (keeps_sys_admin and cgroup_ns and ":force" not in cgroup):
         mount_cgroups(root, cgroup)
 
 
+def _bind_on_itself(root, rel, extra=0, optional=False):
+    """Bind REL (in the proc we just mounted) on itself; False when it is not there."""
+    try:
+        fd = root.open(rel, resolve=NO_LINKS)
+    except OSError:
+        if optional:
+            return False
+        raise
+    try:
+        _mount(fd_path(fd), fd, None, MS_BIND | extra, name="/" + rel)
+    finally:
+        os.close(fd)
+    return True
+
+
 def mount_cgroups(root, word):
     """A tmpfs at /sys/fs/cgroup with the host's hierarchies (seen through the cgroup ns)."""
-    base = os.path.join(root, "sys/fs/cgroup")
-    if not os.path.isdir(base):
+    try:
+        fd = root.open("sys/fs/cgroup", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+    except OSError:
         return
-    read_only = ":ro" in word
-    libc.mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    try:
+        _mount("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755",
+               name="/sys/fs/cgroup")
+    finally:
+        os.close(fd)
+    base = root.open("sys/fs/cgroup", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+    try:
+        _same_fs(base, TMPFS_MAGIC, "/sys/fs/cgroup")
+        _fill_cgroups(base, ":ro" in word)
+        # the tmpfs itself is read-only whatever the mode: only the hierarchies may be
+        # written (BASE is that mount's root: the remount reaches exactly it)
+        _mount(None, base, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+               | MS_NOEXEC, name="/sys/fs/cgroup")
+    finally:
+        os.close(base)
+
+
+def _fill_cgroups(base, read_only):
+    """The host's hierarchies in the tmpfs BASE (an fd), and its links (cpu -> cpu,cpuacct)."""
     with open("/proc/self/mountinfo") as handle:
         lines = handle.read().splitlines()
     done = set()
@@ -291,64 +397,83 @@ def mount_cgroups(root, word):
             sub = "systemd"
         else:
             continue
-        if "/" in sub or sub in done:
+        if "/" in sub or sub in done or sub in ("", ".", ".."):
             continue
         done.add(sub)
-        target = os.path.join(base, sub)
-        _mkdirs(target)
+        os.mkdir(sub, 0o755, dir_fd=base)
         flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (MS_RDONLY if read_only else 0)
         options = None
         if fstype == "cgroup":
             options = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
+        target = os.open(sub, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=base)
         try:
-            libc.mount("cgroup", target, fstype, flags, options)
+            _mount("cgroup", target, fstype, flags, options, name=f"/sys/fs/cgroup/{sub}")
         except OSError:
-            os.rmdir(target)
+            os.rmdir(sub, dir_fd=base)
+        finally:
+            os.close(target)
     for link in os.listdir("/sys/fs/cgroup"):
         full = os.path.join("/sys/fs/cgroup", link)
-        if os.path.islink(full) and not os.path.lexists(os.path.join(base, link)):
-            os.symlink(os.readlink(full), os.path.join(base, link))
-    # the tmpfs itself is read-only whatever the mode: only the hierarchies may be written.
-    libc.mount(None, base, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-               "mode=755")
+        if os.path.islink(full):
+            try:
+                os.symlink(os.readlink(full), link, dir_fd=base)
+            except FileExistsError:
+                pass
 
 
 def mount_dev(conf, root):
     """lxc.autodev, first half: a small tmpfs on /dev, mounted before the mount entries so
     that entries below /dev (shm, mqueue) land on it."""
-    dev = os.path.join(root, "dev")
-    _mkdirs(dev)
+    fd = _fixed_dir(root, "dev", "lxc.autodev")
     size = conf.value("lxc.autodev.tmpfs.size") or "500000"
-    libc.mount("none", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, f"size={size},mode=0755")
-    _mkdirs(os.path.join(dev, "pts"))
+    try:
+        _mount("none", fd, "tmpfs", MS_NOSUID | MS_NOEXEC, f"size={size},mode=0755",
+               name="/dev")
+    finally:
+        os.close(fd)
+    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+    try:
+        _same_fs(dev, TMPFS_MAGIC, "/dev")
+        os.mkdir("pts", 0o755, dir_fd=dev)
+    finally:
+        os.close(dev)
 
 
 def fill_dev(root):
-    """lxc.autodev, second half (after the autodev hooks): LXC's six nodes and fd links."""
-    dev = os.path.join(root, "dev")
+    """lxc.autodev, second half (after the autodev hooks): LXC's six nodes and fd links, in
+    the tmpfs mount_dev made (by its fd: a link planted by a hook is not followed)."""
+    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
     old = os.umask(0)
     try:
+        _same_fs(dev, TMPFS_MAGIC, "/dev")
         for name, major, minor in DEVICES:
-            path = os.path.join(dev, name)
             try:
-                os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+                os.mknod(name, 0o666 | stat.S_IFCHR, os.makedev(major, minor), dir_fd=dev)
             except PermissionError:
                 # in a user namespace mknod is refused: bind the host's node instead.
-                with open(path, "w"):
-                    pass
-                libc.mount(f"/dev/{name}", path, None, MS_BIND)
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o666, dir_fd=dev))
+                target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
+                try:
+                    _mount(f"/dev/{name}", target, None, MS_BIND, name=f"/dev/{name}")
+                finally:
+                    os.close(target)
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            os.symlink(target, name, dir_fd=dev)
     finally:
         os.umask(old)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, os.path.join(dev, name))
+        os.close(dev)
 
 
 def fresh_boot_id(root):
     """A boot id of the container's own over /proc/sys/kernel/random/boot_id (as LXC), kept
     in /dev so it goes with the container."""
-    target = os.path.join(root, "proc/sys/kernel/random/boot_id")
-    if not os.path.exists(target):
+    rel = "proc/sys/kernel/random/boot_id"
+    try:
+        target = root.open(rel, resolve=NO_LINKS)
+    except OSError:
         return
     # a random (version 4) uuid, made here: this process may not be able to import anything
     # (a user namespace's root cannot read an interpreter under /root)
@@ -356,47 +481,92 @@ def fresh_boot_id(root):
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
-    source = os.path.join(root, "dev/.lxc-boot-id")
-    with open(source, "w") as handle:
-        handle.write(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\n")
-    os.chmod(source, 0o444)
-    libc.mount(source, target, None, MS_BIND)
-    libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
-               | MS_NOEXEC)
+    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+    try:
+        fd = os.open(".lxc-boot-id", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o444, dir_fd=dev)
+        try:
+            os.write(fd, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}\n".encode())
+            os.fchmod(fd, 0o444)
+        finally:
+            os.close(fd)
+        source = os.open(".lxc-boot-id", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
+        try:
+            _mount(fd_path(source), target, None, MS_BIND, name="/" + rel)
+        finally:
+            os.close(source)
+    finally:
+        os.close(dev)
+        os.close(target)
+    _on_top(root, rel, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            resolve=NO_LINKS)
+
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+TIOCGPTPEER = 0x5441
+
+
+def _pty_pair(pts):
+    """(master, slave, number) from the devpts instance PTS (an fd we checked is devpts):
+    the slave comes from the master (TIOCGPTPEER), never from a path."""
+    import fcntl
+    import struct
+
+    master = os.open("ptmx", os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pts)
+    try:
+        _same_fs(master, DEVPTS_SUPER_MAGIC, "/dev/pts/ptmx")
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except BaseException:
+        os.close(master)
+        raise
+    return master, slave, number
 
 
 def allocate_ptys(root, console, count, tty_dir):
     """Pty pairs from the container's devpts, slaves bound over /dev/console and /dev/ttyN
     (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns (masters, slaves), console first:
     the supervisor keeps the slaves open, else a tty nobody inside opened reads as hung up."""
-    pts = os.path.join(root, "dev/pts")
     masters = []
     slaves = []
     names = (["console"] if console else []) + [f"tty{i}" for i in range(1, count + 1)]
+    held = []
     try:
+        pts = root.open("dev/pts", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+        held.append(pts)
+        _same_fs(pts, DEVPTS_SUPER_MAGIC, "/dev/pts")
+        dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+        held.append(dev)
+        ttys = dev
+        if tty_dir and count:
+            ttys = _fixed_dir(root, f"dev/{tty_dir}", "lxc.tty.dir")
+            held.append(ttys)
         for name in names:
-            master, slave, number = libc.open_pty_in(pts)
+            master, slave, _number = _pty_pair(pts)
             masters.append(master)
             slaves.append(slave)
             if name == "console" or not tty_dir:
-                target = os.path.join(root, "dev", name)
+                bind_tty(slave, dev, name)
             else:
-                os.makedirs(os.path.join(root, "dev", tty_dir), exist_ok=True)
-                target = os.path.join(root, "dev", tty_dir, name)
-                link = os.path.join(root, "dev", name)
-                if not os.path.lexists(link):
-                    os.symlink(f"{tty_dir}/{name}", link)
-            bind_tty(os.path.join(pts, str(number)), target)
+                bind_tty(slave, ttys, name)
+                try:
+                    os.symlink(f"{tty_dir}/{name}", name, dir_fd=dev)
+                except FileExistsError:
+                    pass
     except BaseException:
         for fd in masters + slaves:
             os.close(fd)
         raise
+    finally:
+        for fd in held:
+            os.close(fd)
     return masters, slaves
 
 
 def setup_devpts(conf, root, extra=0):
-    pts = os.path.join(root, "dev/pts")
-    _mkdirs(pts)
+    fd = _fixed_dir(root, "dev/pts", "lxc.pty.max")
     count = int(conf.value("lxc.pty.max") or 0) + int(conf.value("lxc.tty.max") or 0)
     if count:
         count += extra  # the console's pty comes from here too
@@ -404,39 +574,76 @@ def setup_devpts(conf, root, extra=0):
     if count:
         options += f",max={count}"
     try:
-        libc.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, options)
-    except OSError:
-        libc.mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
-                   options.replace(",gid=5", ""))
+        try:
+            _mount("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC, options, name="/dev/pts")
+        except OSError:
+            _mount("devpts", fd, "devpts", MS_NOSUID | MS_NOEXEC,
+                   options.replace(",gid=5", ""), name="/dev/pts")
+    finally:
+        os.close(fd)
     # /dev/ptmx: a bind of the new instance's ptmx (as LXC), a symlink if that fails
-    ptmx = os.path.join(root, "dev/ptmx")
-    if os.path.islink(ptmx):
-        os.unlink(ptmx)
+    pts = root.open("dev/pts", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
+    dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
     try:
-        if not os.path.exists(ptmx):
-            with open(ptmx, "a"):
-                pass
-        libc.mount(os.path.join(pts, "ptmx"), ptmx, None, MS_BIND)
-    except OSError:
-        if os.path.lexists(ptmx):
-            os.unlink(ptmx)
-        os.symlink("pts/ptmx", ptmx)
+        _same_fs(pts, DEVPTS_SUPER_MAGIC, "/dev/pts")
+        _drop_link(dev, "ptmx")
+        try:
+            target = _plain_file(dev, "ptmx", 0o666)
+            try:
+                source = os.open("ptmx", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pts)
+                try:
+                    _mount(fd_path(source), target, None, MS_BIND, name="/dev/ptmx")
+                finally:
+                    os.close(source)
+            finally:
+                os.close(target)
+        except OSError:
+            _drop_link(dev, "ptmx", anything=True)
+            os.symlink("pts/ptmx", "ptmx", dir_fd=dev)
+    finally:
+        os.close(pts)
+        os.close(dev)
 
 
-def bind_tty(slave_path, target):
-    """Bind a host pty (console or ttyN) over TARGET inside the container."""
-    if os.path.islink(target):
-        os.unlink(target)
-    if not os.path.exists(target):
-        with open(target, "a"):
-            pass
-        os.chmod(target, 0o600)
-    libc.mount(slave_path, target, None, MS_BIND)
+def _drop_link(dir_fd, name, anything=False):
+    """Remove NAME in DIR_FD when it is a symlink (or, with ANYTHING, whatever non-directory
+    it is): the place is ours to fill."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or (anything and not stat.S_ISDIR(st.st_mode)):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _plain_file(dir_fd, name, mode):
+    """An O_PATH fd of NAME in DIR_FD, made (MODE) when missing; never a symlink."""
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, mode, dir_fd=dir_fd))
+    except FileExistsError:
+        pass
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    if stat.S_ISLNK(os.fstat(fd).st_mode) or stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ELOOP, "a link or directory is in the way", name)
+    return fd
+
+
+def bind_tty(slave, dir_fd, name):
+    """Bind the pty SLAVE (an fd) over NAME (console, ttyN) in the container's DIR_FD."""
+    _drop_link(dir_fd, name)
+    fd = _plain_file(dir_fd, name, 0o600)
+    try:
+        _mount(fd_path(slave), fd, None, MS_BIND, name=f"/dev/{name}")
+    finally:
+        os.close(fd)
 
 
 def pivot_into(root):
-    """Make ROOT the root: pivot_root(".", ".") then detach the old root stacked underneath."""
-    os.chdir(root)
+    """Make ROOT (a rootpath.Root) the root: pivot_root(".", ".") then detach the old root
+    stacked underneath."""
+    os.chdir(root.path)
     libc.pivot_root(".", ".")
     libc.umount(".", MNT_DETACH)
     os.chdir("/")

@@ -121,13 +121,18 @@ def container_init(plan, sync):
         if plan.clone_flags & libc.CLONE_NEWNS:
             libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
         plan.run_hook("pre-mount")
-        root = plan.rootfs_mount
+        path = plan.rootfs_mount
         if plan.rootfs:
-            os.makedirs(root, exist_ok=True)
-            mounts.mount_rootfs(conf.value("lxc.rootfs.path"), root,
+            os.makedirs(path, exist_ok=True)
+            mounts.mount_rootfs(conf.value("lxc.rootfs.path"), path,
                                 conf.value("lxc.rootfs.options"))
         else:
-            root = "/"
+            path = "/"
+        # Everything below the rootfs is the container's, and we are still root in the
+        # host's file system: from here on every place in it is opened through this fd
+        # (runtime/rootpath.py), never walked as a path.
+        from .rootpath import Root
+        root = Root(path)
         if plan.rootfs and plan.autodev:
             mounts.mount_dev(conf, root)
         mounts.mount_auto(conf, root, plan.keeps_sys_admin,
@@ -155,6 +160,7 @@ def container_init(plan, sync):
             masters, slaves = mounts.allocate_ptys(root, plan.want_console, plan.tty_count,
                                                    conf.value("lxc.tty.dir"))
             mounts.pivot_into(root)
+        root.close()
         if plan.clone_flags & libc.CLONE_NEWUTS:
             libc.sethostname(plan.hostname)
         for key, value in conf.family("lxc.sysctl"):

@@ -1,13 +1,16 @@
 """Checks made before anything is cloned, so that the common mistakes are one clear line in
 the caller's terminal instead of a dead container: the rootfs exists, the command to run
-exists inside it, is executable and is built for this machine."""
+exists inside it, is executable and is built for this machine.
+
+The rootfs is the container's: the program is looked up with openat2 RESOLVE_IN_ROOT
+(runtime/rootpath.py), checked with fstat, and read only when it is a regular file."""
 
 import os
 import platform
 import stat
 
 from ..errors import LxcError
-from .rootpath import inside
+from . import rootpath
 
 # ELF e_machine values for the architectures a host may run
 ELF_MACHINES = {"x86_64": 62, "i686": 3, "i386": 3, "aarch64": 183, "armv7l": 40, "armv6l": 40,
@@ -78,10 +81,12 @@ def check(conf, argv, *, execute=False):
                              key="lxc.init.cmd",
                              hint="install an init in the rootfs, or start a command: "
                                   "lxc-start -n NAME -- /bin/sh")
-    if not os.access(found, os.X_OK):
+    where, st, head = found
+    if not st.st_mode & 0o111:
         raise PreflightError(f"{program}: not executable in the container's rootfs",
-                             key="lxc.init.cmd", hint=f"chmod +x {found}")
-    check_architecture(program, found, conf)
+                             key="lxc.init.cmd",
+                             hint=f"chmod +x {os.path.join(root, where.lstrip('/'))}")
+    check_architecture(program, head, conf)
 
 
 def check_console(conf):
@@ -152,21 +157,36 @@ def check_fstab(conf):
 
 
 def find_inside(root, program):
+    """(path inside the rootfs, stat, first 20 bytes) of the regular file PROGRAM names
+    there (searched in PATH when it has no "/"), or None."""
     candidates = [program] if "/" in program else [
         os.path.join(d, program) for d in SEARCH_PATH.split(":")]
-    for candidate in candidates:
-        path = inside(root, candidate)
-        if os.path.isfile(path):
-            return path
+    with rootpath.Root(root) as top:
+        for candidate in candidates:
+            try:
+                fd = top.open(candidate)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                where = rootpath.path_in_root(top.fd, fd) or candidate
+                try:
+                    data = rootpath.reopen(fd, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+                    try:
+                        head = os.read(data, 20)
+                    finally:
+                        os.close(data)
+                except OSError:
+                    head = b""
+                return where, st, head
+            finally:
+                os.close(fd)
     return None
 
 
-def check_architecture(program, path, conf):
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(20)
-    except OSError:
-        return
+def check_architecture(program, head, conf):
     if head[:2] == b"#!":
         return  # a script: its interpreter is the kernel's business
     if head[:4] != b"\x7fELF" or len(head) < 20:

@@ -111,17 +111,14 @@ def chown_to_container_root(idmap_lines, paths, owner_only=()):
 
 
 def _chown_tree(top, own_uid, own_gid):
-    for root, dirs, files in os.walk(top):
-        for name in [None] + dirs + files:
-            path = root if name is None else os.path.join(root, name)
-            st = os.lstat(path)
-            if st.st_uid != own_uid and st.st_gid != own_gid:
-                continue
-            uid = 0 if st.st_uid == own_uid else -1
-            gid = 0 if st.st_gid == own_gid else -1
-            os.lchown(path, uid, gid)
-            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared setuid/setgid
+    from .templates.idshift import chown_at, walk_tree
+
+    for dir_fd, name, st in walk_tree(top):
+        if st.st_uid != own_uid and st.st_gid != own_gid:
+            continue
+        uid = 0 if st.st_uid == own_uid else -1
+        gid = 0 if st.st_gid == own_gid else -1
+        chown_at(dir_fd, name, uid, gid, st)
 
 
 def subordinate_ranges(user, uid, path):
