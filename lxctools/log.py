@@ -8,6 +8,11 @@ import os
 import sys
 import time
 
+# -o FILE is made 0640 as LXC's log.c does now (5.0.2: 0660), whatever the caller's umask;
+# O_NOFOLLOW: a link planted where the log goes (a shared directory) is not followed.
+LOG_MODE = 0o640
+LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+
 LEVELS = ["TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "CRIT", "ALERT", "FATAL"]
 
 _state = {"file": None, "level": LEVELS.index("ERROR"), "prog": "lxc", "name": "", "quiet": False}
@@ -28,7 +33,15 @@ def setup(prog, name=None, logfile=None, priority=None, quiet=False):
     if logfile and logfile != "none":
         directory = os.path.dirname(os.path.abspath(logfile))
         os.makedirs(directory, exist_ok=True)
-        _state["file"] = open(logfile, "a", buffering=1, encoding="utf-8")
+        try:
+            fd = os.open(logfile, LOG_FLAGS, LOG_MODE)
+        except OSError as exc:
+            from .errors import os_error
+            error = os_error(exc, "cannot open the log file", logfile)
+            if exc.errno == 40:  # ELOOP: O_NOFOLLOW met a link
+                error.hint = "it is a symlink, not followed: give the real path"
+            raise error from None
+        _state["file"] = open(fd, "a", buffering=1, encoding="utf-8")
 
 
 def forget_file():

@@ -386,7 +386,12 @@ class Supervisor:
         # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
         path = os.path.join(commands.state_dir(self.lxcpath), self.name)
         temp = f"{path}.{os.getpid()}.tmp"
-        with open(temp, "w") as handle:
+        # 0600: the record holds the running config (environment, hooks); only its owner
+        # (who alone adopts and lists from this run dir) reads it
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        os.fchmod(fd, 0o600)
+        with open(fd, "w") as handle:
             handle.write(json.dumps(data))
         os.replace(temp, path)
 
@@ -787,7 +792,18 @@ class Supervisor:
         """The console log; the ptys themselves arrive with "ready" (take_ptys)."""
         logfile = self.conf.value("lxc.console.logfile")
         if plan.want_console and logfile:
-            self.console_log = open(logfile, "ab", buffering=0)
+            # 0600 as LXC's terminal.c, whatever the umask: the console carries what the
+            # container prints, passwords typed at its getty included; a link planted at
+            # the path is not followed
+            try:
+                fd = os.open(logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise LxcError(f"lxc.console.logfile {logfile}: {exc.strerror}",
+                               key="lxc.console.logfile",
+                               hint="it is a symlink: give the real path" if exc.errno == 40
+                               else None) from None
+            self.console_log = open(fd, "ab", buffering=0)
 
     def take_ptys(self, plan, fds):
         """The masters the container made in its devpts: console first, then tty1..N."""
