@@ -8,48 +8,30 @@ without crossing into another mount, and the slave comes from the master (TIOCGP
 from a path. native/entry.c makes the same checks in C.
 """
 
-import ctypes
 import errno
 import fcntl
 import os
 import struct
 
 from . import libc
+from .openat2 import (RESOLVE_BENEATH as _RESOLVE_BENEATH,
+                      RESOLVE_NO_MAGICLINKS as _RESOLVE_NO_MAGICLINKS,
+                      RESOLVE_NO_SYMLINKS as _RESOLVE_NO_SYMLINKS,
+                      RESOLVE_NO_XDEV as _RESOLVE_NO_XDEV, openat2 as _openat2)
 
 DEVPTS_SUPER_MAGIC = 0x1CD1
 TIOCGPTN = libc.TIOCGPTN
 TIOCSPTLCK = libc.TIOCSPTLCK
 TIOCGPTPEER = 0x5441
 
-# openat2(2). Private to this module until kernel/ has the shared wrapper (the review of every
-# host-side open below a container's root brings it); keep this one minimal.
-_SYS_openat2 = 437
-_RESOLVE_NO_XDEV = 0x01
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_NO_SYMLINKS = 0x04
-_RESOLVE_BENEATH = 0x08
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
-
-def _openat2(dirfd, path, flags, resolve):
-    how = _OpenHow(flags, 0, resolve)
-    fd = libc._libc.syscall(ctypes.c_long(_SYS_openat2), ctypes.c_int(dirfd), os.fsencode(path),
-                            ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return fd
 
 
 def _directory(path):
     """An O_PATH fd of directory PATH (absolute), reached through no symlink at all."""
     flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
     try:
-        return _openat2(libc.AT_FDCWD, path, flags, _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
+        return _openat2(libc.AT_FDCWD, path, flags,
+                        resolve=_RESOLVE_NO_SYMLINKS | _RESOLVE_NO_MAGICLINKS)
     except OSError as exc:
         if exc.errno != errno.ENOSYS:  # kernels before 5.6: one component at a time
             raise
@@ -73,18 +55,24 @@ def open_pair(devpts="/dev/pts"):
     symlink, or the kernel cannot hand out the slave by fd (TIOCGPTPEER, Linux 4.13)."""
     dirfd = _directory(devpts)
     try:
-        if libc.fstatfs_type(dirfd) != DEVPTS_SUPER_MAGIC:
-            raise OSError(errno.ENODEV, "not a devpts mount", devpts)
-        flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
-        try:
-            master = _openat2(dirfd, "ptmx", flags,
-                              _RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_XDEV)
-        except OSError as exc:
-            if exc.errno != errno.ENOSYS:
-                raise
-            master = os.open("ptmx", flags | os.O_NOFOLLOW, dir_fd=dirfd)
+        return open_pair_at(dirfd, devpts)
     finally:
         os.close(dirfd)
+
+
+def open_pair_at(dirfd, devpts="/dev/pts"):
+    """open_pair for a devpts already held as DIRFD (the container's setup process opens
+    its /dev/pts below the rootfs with runtime/rootpath.py); DEVPTS names it in errors."""
+    if libc.fstatfs_type(dirfd) != DEVPTS_SUPER_MAGIC:
+        raise OSError(errno.ENODEV, "not a devpts mount", devpts)
+    flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        master = _openat2(dirfd, "ptmx", flags,
+                          resolve=_RESOLVE_BENEATH | _RESOLVE_NO_SYMLINKS | _RESOLVE_NO_XDEV)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+        master = os.open("ptmx", flags | os.O_NOFOLLOW, dir_fd=dirfd)
     try:
         if libc.fstatfs_type(master) != DEVPTS_SUPER_MAGIC:  # something mounted over ptmx
             raise OSError(errno.ENODEV, "ptmx is not on the devpts", devpts)

@@ -17,7 +17,7 @@ import os
 import stat
 
 from ..errors import LxcError
-from ..kernel import libc
+from ..kernel import libc, pty
 from ..kernel.openat2 import DEVPTS_SUPER_MAGIC, TMPFS_MAGIC
 from .rootpath import IN_ROOT, NO_LINKS, fd_path
 from ..kernel.libc import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
@@ -502,29 +502,6 @@ def fresh_boot_id(root):
             resolve=NO_LINKS)
 
 
-TIOCSPTLCK = 0x40045431
-TIOCGPTN = 0x80045430
-TIOCGPTPEER = 0x5441
-
-
-def _pty_pair(pts):
-    """(master, slave, number) from the devpts instance PTS (an fd we checked is devpts):
-    the slave comes from the master (TIOCGPTPEER), never from a path."""
-    import fcntl
-    import struct
-
-    master = os.open("ptmx", os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pts)
-    try:
-        _same_fs(master, DEVPTS_SUPER_MAGIC, "/dev/pts/ptmx")
-        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
-        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except BaseException:
-        os.close(master)
-        raise
-    return master, slave, number
-
-
 def allocate_ptys(root, console, count, tty_dir):
     """Pty pairs from the container's devpts, slaves bound over /dev/console and /dev/ttyN
     (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns (masters, slaves), console first:
@@ -544,7 +521,7 @@ def allocate_ptys(root, console, count, tty_dir):
             ttys = _fixed_dir(root, f"dev/{tty_dir}", "lxc.tty.dir")
             held.append(ttys)
         for name in names:
-            master, slave, _number = _pty_pair(pts)
+            master, slave = pty.open_pair_at(pts, "/dev/pts")
             masters.append(master)
             slaves.append(slave)
             if name == "console" or not tty_dir:
