@@ -327,7 +327,15 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 if rollback.trees[0] != newdir:
                     rollback.made(new)
                 copy_file(old, new)
-            doc = ConfigDocument(config_path, result.text, warn=log.warn)
+            from ..runtime.images.sharedconfig import rehome
+
+            text = result.text
+            if not newpath.startswith(origin.lxcpath + "/"):
+                # another lxcpath gets its own include copy; a snapshot (NAME/snaps, below
+                # the origin's lxcpath) keeps naming the lxcpath's: LXC would take a copy
+                # in snaps/ for a snapshot
+                text = rehome(text, newpath)
+            doc = ConfigDocument(config_path, text, warn=log.warn)
             doc.save(config_path, mode=config_mode())
             if rollback.trees[0] != newdir:
                 rollback.made(config_path)

@@ -120,6 +120,9 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
         run_hooks("destroy", name, conf, config_file)
         _forget_origin(container_dir)
         removed = _remove(container_dir, conf)
+        from ..runtime.images.sharedconfig import collect
+
+        collect(lxcpath)  # the include copy its config named, when no other names it
     if outside and os.path.lexists(rootfs):
         log.warn(f"{name}: rootfs {rootfs} is outside {container_dir}: left in place "
                  "(remove it yourself if it is no longer needed)")

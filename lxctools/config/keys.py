@@ -54,6 +54,10 @@ KEYS = [
            "guest (files in the guest, a symlink on the host), try-host, try-guest (only when "
            "the host keeps /var/log/journal), auto (bind when the host has the directory), "
            "no (default); privileged containers", examples=("try-host",)),
+    _k("lxctools.unconfined", v.boolean, subsystem="security",
+       doc="1: this privileged container runs without device rules or seccomp on purpose, so "
+           "lxc-start does not warn about it (the busybox template and images include "
+           "common.conf, which confines them)", examples=("1",)),
     _k("lxc.arch", v.arch, doc="architecture personality", examples=("x86_64",)),
     _k("lxc.uts.name", v.hostname, subsystem="uts", doc="hostname", examples=("c1",)),
     _k("lxc.ephemeral", v.boolean, doc="destroy the container when it stops", examples=("1",)),

@@ -306,7 +306,9 @@ def read_fstab(path):
 
 def mount_auto(conf, root, keeps_sys_admin, cgroup_ns):
     """lxc.mount.auto: proc, sys, cgroup (words as LXC's)."""
-    words = (conf.value("lxc.mount.auto") or "").split()
+    # the last word of each kind wins, as in LXC (each word clears its kind's flags first):
+    # common.conf's sys:mixed followed by a template's sys:ro is sys:ro
+    words = (conf.value("lxc.mount.auto") or "").split()[::-1]
     proc = next((w for w in words if w.startswith("proc")), None)
     sys_ = next((w for w in words if w.startswith("sys")), None)
     cgroup = next((w for w in words if w.startswith("cgroup")), None)
@@ -517,13 +519,15 @@ def allocate_ptys(root, console, count, tty_dir):
         dev = root.open("dev", os.O_PATH | os.O_DIRECTORY, resolve=NO_LINKS)
         held.append(dev)
         ttys = dev
-        if tty_dir and count:
+        if tty_dir and (count or console):
             ttys = _fixed_dir(root, f"dev/{tty_dir}", "lxc.tty.dir")
             held.append(ttys)
         for name in names:
             master, slave = pty.open_pair_at(pts, "/dev/pts")
             masters.append(master)
             slaves.append(slave)
+            if name == "console" and tty_dir:
+                bind_tty(slave, ttys, name)  # as LXC: at /dev/TTY_DIR/console too
             if name == "console" or not tty_dir:
                 bind_tty(slave, dev, name)
             else:

@@ -95,6 +95,10 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
         spec = conf.value("lxc.rootfs.path") or ""
         root = preflight.rootfs_dir(spec) or preflight.overlay_view(spec)
         request.guest, _version, found = guestcheck.warnings(conf, argv, root)
+        from .security import confinement
+        unconfined = confinement.warning(conf, confinement.host_lsm())
+        if unconfined:
+            found.append(unconfined)
         warnings = [f"{message} (fix: {fix})" for message, fix in found]
     if conf.device_lines or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
         from .cgroups.limits import device_warnings

@@ -38,9 +38,13 @@ class World:
         # "--" must not let the host's default.conf (veth on lxcbr0) in.
         own = args[:args.index("--")] if "--" in args else args
         extra = ["-f", self.net_conf] if tool == "lxc-create" and "-f" not in own else []
-        return subprocess.run([real_lxc(tool), "-P", lxcpath or self.real_lp, *extra, *args],
+        done = subprocess.run([real_lxc(tool), "-P", lxcpath or self.real_lp, *extra, *args],
                               capture_output=True, text=True, timeout=timeout,
                               env=dict(os.environ, LANG="C", PATH=SANE_PATH))
+        if (tool == "lxc-create" and done.returncode == 0 and "-n" in own
+                and own[own.index("-n") + 1:][:1] and _template(own) == "busybox"):
+            confine_as_ours(os.path.join(lxcpath or self.real_lp, own[own.index("-n") + 1]))
+        return done
 
     def cdir(self, name, real=False):
         return os.path.join(self.real_lp if real else self.lp, name)
@@ -48,6 +52,30 @@ class World:
     def config(self, name, real=False):
         with open(os.path.join(self.cdir(name, real), "config")) as handle:
             return handle.read()
+
+
+def _template(args):
+    for flag in ("-t", "--template"):
+        if flag in args and args.index(flag) + 1 < len(args):
+            return args[args.index(flag) + 1]
+    return None
+
+
+def confine_as_ours(container_dir):
+    """Give real LXC's busybox container the lines our busybox template writes before LXC's
+    own (common.conf from the lxcpath's copy, which real LXC reads too): the same container
+    on both sides. LXC's template leaves it unconfined (docs/SECURITY.md); side-by-side
+    tests compare the runtimes, not that choice, which test_secure_defaults.py tests."""
+    from lxctools.runtime.templates.busybox import secure_defaults
+
+    path = os.path.join(container_dir, "config")
+    with open(path) as handle:
+        lines = handle.read().split("\n")
+    unprivileged = any(line.startswith("lxc.idmap") for line in lines)
+    at = next(i for i, line in enumerate(lines) if line.startswith("lxc.signal.halt"))
+    lines[at:at] = secure_defaults(os.path.dirname(container_dir), unprivileged)
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines))
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ INTENTIONAL = ("header template line", "nesting include path", "etc/udhcpc mode"
 def normalise_config(text, world, name, real):
     lp = world.real_lp if real else world.lp
     lines = []
-    for line in text.replace(os.path.join(lp, name), "@DIR@").replace(name, "@NAME@").splitlines():
+    text = text.replace(os.path.join(lp, name), "@DIR@").replace(lp, "@LP@")
+    for line in text.replace(name, "@NAME@").splitlines():
         if line.startswith("# Template used to create this container:"):
             line = "# Template used to create this container: @TEMPLATE@"
         if line.startswith("#lxc.include = ") and line.endswith("/nesting.conf"):

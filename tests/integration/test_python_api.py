@@ -44,6 +44,13 @@ show("network len", lambda: len(c.network))
 show("start undefined", lambda: c.start())
 show("create", lambda: c.create("busybox", lxc.LXC_CREATE_QUIET))
 show("create again", lambda: c.create("busybox", lxc.LXC_CREATE_QUIET))
+if os.environ.get("CONFINE_AS_OURS"):  # real LXC's side: the lines our template writes
+    path = os.path.join(lp, "api-twin", "config")
+    lines = open(path).read().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("lxc.signal.halt"))
+    lines[at:at] = os.environ["CONFINE_AS_OURS"].split("\n")
+    open(path, "w").write("\n".join(lines))
+    c = lxc.Container("api-twin", lp)
 show("defined", lambda: c.defined)
 show("uts", lambda: c.get_config_item("lxc.uts.name"))
 show("rootfs", lambda: c.get_config_item("lxc.rootfs.path"))
@@ -219,8 +226,11 @@ def test_same_results_as_python_lxc(world):
         pytest.skip("python3-lxc (Debian's binding, the oracle) is not installed")
     os.makedirs(world.real_lp)
     os.makedirs(world.lp)
+    from lxctools.runtime.templates.busybox import secure_defaults
+
+    confine = "\n".join(secure_defaults(world.real_lp, False))
     real = run_script("/usr/bin/python3", world.real_lp,
-                      dict(os.environ, PATH=SANE_PATH, LANG="C"))
+                      dict(os.environ, PATH=SANE_PATH, LANG="C", CONFINE_AS_OURS=confine))
     _remove_monitor_cgroups("api-twin")
     ours = run_script(sys.executable, world.lp, ours_env(world))
     assert real.returncode == 0, real.stderr

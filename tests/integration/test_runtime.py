@@ -81,7 +81,7 @@ def test_container_view_matches_real_lxc(world):
         ours_mounts = [m for m in mounts_seen(ours_pid)]
         # real LXC also mounts proc and sys under /dev/.lxc for its own use
         real_mounts = [m for m in mounts_seen(real_pid) if not m[1].startswith("/dev/.lxc/")]
-        assert ours_mounts == real_mounts
+        assert ours_mounts == real_mounts, (ours_mounts, real_mounts)
         ours_dev = inside(ours_pid, "ls", "/dev").stdout.split()
         real_dev = inside(real_pid, "ls", "-a", "/dev").stdout.split()
         ours_dev = inside(ours_pid, "ls", "-a", "/dev").stdout.split()
@@ -405,7 +405,7 @@ def test_explain_prints_the_plan_and_runs_nothing(world):
     text = proc.stdout
     for expected in ("new: cgroup ipc mnt net pid uts", "/sys/fs/cgroup/pids/lxc.payload.rt-x",
                      "limit pids.max = 50", "tmpfs on /dev", "pivot_root", "loopback only",
-                     "drop capabilities: sys_module mac_admin mac_override sys_time",
+                     "drop capabilities: sys_module sys_rawio sys_time mac_admin mac_override",
                      "pre-start: /bin/true", "init: /sbin/init", "halt with SIGUSR1"):
         assert expected in text, expected
     assert world.ours("lxc-info", "-n", "rt-x", "-sH").stdout.strip() == "STOPPED"

@@ -84,7 +84,9 @@ def section(roots, user, kconfig=None):
     layout = _cgroup_layout(ctx)
     _cgroup_delegation(ctx, layout)
     _systemd_guests(ctx, layout)
-    if not user.is_root:
+    if user.is_root:
+        _confinement(ctx, layout)
+    else:
         _user_networks(ctx)
     _busybox(ctx)
     return ctx.section
@@ -467,6 +469,35 @@ def _user_networks(ctx):
         ctx.add(label, WARNING, value=f"mode {mode:04o}, closed to {user.name}: slirp4netns "
                                       "cannot make the tap device (udev makes it 0666)",
                 fix=f"chmod 0666 {tun}")
+
+
+def _confinement(ctx, layout):
+    """What holds back root in a privileged container on this host (runtime/security/
+    confinement.py judges each container's config; lxc-start warns per container)."""
+    if any("devices" in host.v1_controllers(m) for m in layout.v1):
+        ctx.add("Device control", OK, value="cgroup v1 devices controller")
+    elif layout.v2:
+        ctx.add("Device control", OK, value="BPF device programs on cgroup2")
+    else:
+        ctx.add("Device control", WARNING, value="no devices controller and no cgroup2: "
+                "privileged containers can use every device node")
+    status = host.read_text(ctx.roots.in_proc("self", "status"), "") or ""
+    if "\nSeccomp:" in status:
+        ctx.add("Seccomp", OK, value="common.conf's profile refuses module loading, kexec "
+                                     "and open_by_handle_at")
+    else:
+        ctx.add("Seccomp", WARNING, value="this kernel has no seccomp: lxc.seccomp.profile "
+                                          "cannot be applied", fix="a kernel with CONFIG_SECCOMP_FILTER=y")
+    from ..security.confinement import host_lsm
+
+    lsm = host_lsm(ctx.roots.host_path("/sys"))
+    if lsm:
+        ctx.add("LSM", OK, value={"apparmor": "AppArmor", "selinux": "SELinux"}[lsm])
+    else:
+        ctx.add("LSM", WARNING, value="none enabled; privileged containers rely on device rules "
+                                      "and seccomp alone",
+                fix="prefer unprivileged containers (lxc.idmap), or boot with AppArmor "
+                    "(apparmor=1 security=apparmor)")
 
 
 def _busybox(ctx):

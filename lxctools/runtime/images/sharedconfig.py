@@ -91,3 +91,93 @@ def materialize(lxcpath, source=None):
 
             shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _named_by(lxcpath):
+    """The copies (KEY names) that some config in LXCPATH names: containers' and their
+    snapshots' (LXC keeps those in NAME/snaps/SNAP/config)."""
+    import glob
+
+    marker = f"/{DIRNAME}/"
+    named = set()
+    for config in glob.glob(os.path.join(glob.escape(lxcpath), "*", "config")) + glob.glob(
+            os.path.join(glob.escape(lxcpath), "*", "snaps", "*", "config")):
+        try:
+            with open(config, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        start = 0
+        while (at := text.find(marker, start)) >= 0:
+            start = at + len(marker)
+            named.add(text[start:start + 8])
+    return named
+
+
+def collect(lxcpath):
+    """Remove the copies in LXCPATH that no config there names any more (after a destroy),
+    and the directory when it is left empty: a destroyed last container leaves an empty
+    lxcpath, as with LXC. A clone in another lxcpath names a copy of its own (`rehome`)."""
+    top = os.path.join(lxcpath, DIRNAME)
+    try:
+        keys = os.listdir(top)
+    except OSError:
+        return
+    import shutil
+
+    named = _named_by(lxcpath)
+    for key in keys:
+        if key not in named and not key.startswith(".new-"):
+            shutil.rmtree(os.path.join(top, key), ignore_errors=True)
+    try:
+        os.rmdir(top)
+    except OSError:
+        pass  # still named, or another create filling it
+
+
+def rehome(text, new_lxcpath):
+    """TEXT (a clone's config) with the copies it names in other lxcpaths replaced by copies
+    in NEW_LXCPATH, made when missing: destroying the origin's lxcpath (and `collect`) never
+    breaks the clone. A copy keeps its KEY: same files, paths moved."""
+    import re
+
+    new_top = os.path.join(new_lxcpath, DIRNAME) + "/"
+    found = re.findall(r"(/[^\s\n]*?/" + re.escape(DIRNAME) + r"/)([0-9a-f]{8})\b", text)
+    for old_top, key in dict.fromkeys(found):
+        if old_top != new_top:
+            _copy(os.path.join(old_top, key), os.path.join(new_top, key), old_top, new_top)
+            text = text.replace(old_top + key, new_top + key)
+    return text
+
+
+def _copy(source, target, old_top, new_top):
+    if os.path.isdir(target) or not os.path.isdir(source):
+        return
+    import tempfile
+
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".new-", dir=os.path.dirname(target))
+    try:
+        os.chmod(work, 0o755)
+        for rel, data in _shipped(source):
+            path = os.path.join(work, rel)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            if rel.endswith(".conf"):
+                data = data.replace(old_top.encode(), new_top.encode())
+            with open(path, "wb") as handle:
+                handle.write(data)
+            os.chmod(path, 0o644)
+        for root, dirs, _files in os.walk(source):  # empty include directories too
+            for name in dirs:
+                os.makedirs(os.path.join(work, os.path.relpath(os.path.join(root, name), source)),
+                            mode=0o755, exist_ok=True)
+        try:
+            os.rename(work, target)
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+    finally:
+        if os.path.isdir(work):
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)

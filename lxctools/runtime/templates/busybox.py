@@ -339,4 +339,25 @@ def create(ctx, argv):
     lines = []
     if not ctx.config.conf.value("lxc.rootfs.path"):
         lines.append(f"lxc.rootfs.path = {rootfs}")
-    ctx.config.append_lines(lines + config_lines(ctx.name, rootfs))
+    unprivileged = ctx.mapped_uid >= 0 or bool(ctx.config.conf.value("lxc.idmap"))
+    ctx.config.append_lines(lines + secure_defaults(ctx.lxcpath, unprivileged)
+                            + config_lines(ctx.name, rootfs))
+
+
+def secure_defaults(lxcpath, unprivileged):
+    """The includes that confine the container, before the template's own lines (which
+    keep LXC's terminal counts and mounts).
+
+    Beyond LXC: its busybox template leaves every device allowed and no seccomp, so
+    container root can mknod and read the host's disks and open host files by handle
+    ("Shocker"). Ours includes common.conf (device allow-list, seccomp deny-list, dropped
+    capabilities) and, for an unprivileged container, userns.conf, as an image's config
+    does, from the lxcpath's copy that real LXC reads too. Opting out: docs/SECURITY.md."""
+    from ..images.meta import template_config
+
+    where = template_config(lxcpath)
+    lines = ["# lxctools: confined by default (docs/SECURITY.md says how to opt out)",
+             f"lxc.include = {os.path.join(where, 'common.conf')}"]
+    if unprivileged:
+        lines.append(f"lxc.include = {os.path.join(where, 'userns.conf')}")
+    return lines + [""]
