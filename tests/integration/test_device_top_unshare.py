@@ -226,12 +226,16 @@ def test_unshare_moves_interfaces_in_a_test_netns(netns):
 CONFIG = "lxc.net.0.type = empty\n"
 
 
-def start_ours(world, *names, config=CONFIG):
+def start_ours(world, *names, config=CONFIG, after=""):
+    """Busybox containers made with CONFIG (-f) and started; AFTER goes at the end of their
+    configs, after the template's lines (common.conf's device list among them)."""
     conf = os.path.join(world.root, "dv.conf")
     with open(conf, "w") as handle:
         handle.write(config)
     for name in names:
         assert world.ours("lxc-create", "-n", name, "-t", "busybox", "-f", conf).returncode == 0
+        with open(os.path.join(world.cdir(name), "config"), "a") as handle:
+            handle.write(after)
         assert world.ours("lxc-start", "-n", name).returncode == 0
 
 
@@ -359,7 +363,7 @@ lxc.cgroup.devices.allow = c 136:* rwm
 
 
 def test_device_node_usable_inside_then_gone(world, tmp_path):
-    start_ours(world, "dvd-o", config=LOCKED)
+    start_ours(world, "dvd-o", after=LOCKED)
     attach = ("lxc-attach", "-n", "dvd-o", "--")
     denied = world.ours(*attach, "sh", "-c", "head -c 4 /dev/zero")
     assert denied.returncode != 0 and "Operation not permitted" in denied.stderr
@@ -520,7 +524,7 @@ def test_device_python_lxc_api(world, tmp_path):
     """python-lxc's names over the same code: booleans, False for what fails."""
     from lxctools.compat import lxc
 
-    start_ours(world, "dvd-p", config=LOCKED)
+    start_ours(world, "dvd-p", after=LOCKED)
     node = str(tmp_path / "dv-zero")
     os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 5))
     c = lxc.Container("dvd-p", world.lp)

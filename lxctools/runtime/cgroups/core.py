@@ -231,6 +231,12 @@ class Cgroups:
             payload = os.path.join(target, inner)
             if p.h.version == 2 and self.layout == "unified":
                 _enable_controllers(target)
+            if p.h.version == 1 and "devices" in p.h.controllers and self.conf is not None:
+                # v1 refuses a rule "a" on a cgroup that has children (EINVAL): the limit
+                # cgroup gets its rules before its inner leaf exists, as with LXC, instead of
+                # at "ready"; the leaf inherits them and the container cannot widen them
+                self.apply_devices()
+                self._devices_applied = True
             os.mkdir(payload, 0o755)
             if p.h.version == 1 and "cpuset" in p.h.controllers:
                 _cpuset_inherit(payload)
@@ -543,6 +549,8 @@ class Cgroups:
 
     def apply_devices(self, conf=None):
         from .limits import apply
+        if getattr(self, "_devices_applied", False):
+            return  # on the limit cgroup already, before the inner leaf was made (_make)
         conf = conf or self.conf
         if conf is not None:
             apply(self, conf, devices=True, others=False)
