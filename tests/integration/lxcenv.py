@@ -32,7 +32,7 @@ class World:
         return subprocess.run([ours(tool), "-P", lxcpath or self.lp, *args], capture_output=True,
                               text=True, env=self.env, timeout=timeout, input=input)
 
-    def real(self, tool, *args, lxcpath=None, timeout=120):
+    def real(self, tool, *args, lxcpath=None, timeout=120, confine=True):
         """Real LXC: always our lxcpath choice and, for lxc-create, our -f config."""
         # Only lxc-create's own options count: a template's "-f" (lxc-local's fstree) after
         # "--" must not let the host's default.conf (veth on lxcbr0) in.
@@ -41,7 +41,7 @@ class World:
         done = subprocess.run([real_lxc(tool), "-P", lxcpath or self.real_lp, *extra, *args],
                               capture_output=True, text=True, timeout=timeout,
                               env=dict(os.environ, LANG="C", PATH=SANE_PATH))
-        if (tool == "lxc-create" and done.returncode == 0 and "-n" in own
+        if (confine and tool == "lxc-create" and done.returncode == 0 and "-n" in own
                 and own[own.index("-n") + 1:][:1] and _template(own) == "busybox"):
             confine_as_ours(os.path.join(lxcpath or self.real_lp, own[own.index("-n") + 1]))
         return done
