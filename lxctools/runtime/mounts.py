@@ -532,10 +532,10 @@ def allocate_ptys(root, console, count, tty_dir):
                 bind_tty(slave, dev, name)
             else:
                 bind_tty(slave, ttys, name)
-                try:
-                    os.symlink(f"{tty_dir}/{name}", name, dir_fd=dev)
-                except FileExistsError:
-                    pass
+                # /dev/ttyN names our tty whatever the rootfs had there (as LXC, which
+                # removes it): a planted link or file would leave the name pointing elsewhere
+                _drop_link(dev, name, anything=True)
+                os.symlink(f"{tty_dir}/{name}", name, dir_fd=dev)
     except BaseException:
         for fd in masters + slaves:
             os.close(fd)

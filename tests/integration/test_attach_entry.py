@@ -44,11 +44,11 @@ def confined(world):
     profile = os.path.join(world.root, "deny.seccomp")
     with open(profile, "w") as handle:
         handle.write("2\ndenylist\nreject_force_umount\n[all]\nsethostname errno 38\n")
-    conf = os.path.join(world.root, "confined.conf")
-    with open(conf, "w") as handle:
-        handle.write(f"lxc.net.0.type = empty\nlxc.seccomp.profile = {profile}\n"
+    assert world.ours("lxc-create", "-n", "ent-c", "-t", "busybox").returncode == 0
+    # after the template's lines: its common.conf names a seccomp profile of its own
+    with open(os.path.join(world.cdir("ent-c"), "config"), "a") as handle:
+        handle.write(f"lxc.seccomp.profile = {profile}\n"
                      "lxc.no_new_privs = 1\nlxc.cap.drop = sys_time\n")
-    assert world.ours("lxc-create", "-n", "ent-c", "-t", "busybox", "-f", conf).returncode == 0
     start = world.ours("lxc-start", "-n", "ent-c")
     assert start.returncode == 0, start.stderr
     yield world

@@ -103,7 +103,8 @@ def test_a_read_only_lxcpath(tmp_path):
         subprocess.run(["mount", "-o", "remount,ro", lp], check=True)
         check_all(every_tool(lp, "ee-ro", net), lp, "read-only")
         # nothing half-made, and the container as it was
-        assert sorted(os.listdir(lp)) == ["ee-ro"]
+        # (.lxctools-include: the includes ee-ro's config names, from its create)
+        assert sorted(os.listdir(lp)) == [".lxctools-include", "ee-ro"]
         assert tool("lxc-info", "-P", lp, "-n", "ee-ro", "-sH").stdout.strip() == "STOPPED"
     finally:
         tool("lxc-stop", "-P", lp, "-n", "ee-ro", "-k")
@@ -123,7 +124,7 @@ def test_a_full_lxcpath(tmp_path):
         cases = [c for c in every_tool(lp, "ee-full", net) if c[0] != "destroy"]
         check_all(cases, lp, "full")
         # the failed creates and copies left nothing (their rollback ran on a full disk)
-        assert sorted(os.listdir(lp)) == [".filler", "ee-full"]
+        assert sorted(os.listdir(lp)) == [".filler", ".lxctools-include", "ee-full"]
         assert os.listdir(os.path.join(lp, "ee-full", "snaps")) == ["snap0"]
         # and with the space back, the same container copies and destroys fine
         os.unlink(os.path.join(lp, ".filler"))

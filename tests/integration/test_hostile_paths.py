@@ -134,8 +134,11 @@ def test_console_and_tty_links_in_dev_are_replaced_not_followed(world, tmp_path)
     assert world.ours("lxc-start", "-n", "paths-cn").returncode == 0
     try:
         pid = init_pid(world, "paths-cn")
-        seen = inside(pid, "ls -l /dev/console /dev/tty1 /dev/ptmx").stdout
-        assert seen.count("\nc") + seen.startswith("c") == 3, seen  # char devices now
+        # char devices now (-L: with common.conf's lxc.tty.dir, /dev/tty1 is our link to
+        # lxc/tty1, replacing the planted one)
+        seen = inside(pid, "ls -lL /dev/console /dev/tty1 /dev/ptmx").stdout
+        assert seen.count("\nc") + seen.startswith("c") == 3, seen
+        assert "precious" not in inside(pid, "ls -l /dev/tty1").stdout
         untouched(host)
     finally:
         world.ours("lxc-stop", "-n", "paths-cn", "-k")
