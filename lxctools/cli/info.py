@@ -14,13 +14,6 @@ DESCRIPTION = """Query information about a container.
 
 lxc-info -n NAME [-c KEY]... [-s] [-p] [-i] [-S] [-H] [--devices]"""
 
-# LXC's getters end every item of these keys with a newline, so its lxc-info prints a blank
-# line after their values; scripts that read lxc-info output see the same here.
-_NEWLINE_KEYS = ("lxc.mount.entry", "lxc.cap.drop", "lxc.cap.keep", "lxc.group",
-                 "lxc.environment", "lxc.apparmor.raw", "lxc.namespace.keep",
-                 "lxc.namespace.clone", "lxc.sysctl", "lxc.prlimit", "lxc.proc", "lxc.cgroup",
-                 "lxc.cgroup2")
-_NEWLINE_PREFIXES = ("lxc.hook.", "lxc.environment.", "lxc.cgroup.", "lxc.cgroup2.")
 
 
 def build_parser():
@@ -39,13 +32,6 @@ def build_parser():
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="json: every fact and -c value as one object (beyond LXC)")
     return parser
-
-
-def ends_with_newline(key):
-    if key.startswith("lxc.cgroup.dir") or key in ("lxc.cgroup.relative", "lxc.hook.version"):
-        return False  # plain string getters, unlike the lxc.cgroup.* limit lists
-    return (key in _NEWLINE_KEYS or key.startswith(_NEWLINE_PREFIXES)
-            or key.startswith("lxc.time.offset."))
 
 
 def human_size(value):
@@ -255,6 +241,8 @@ def body(argv):
         # LXC prints usage with its labels even under -H; other single facts bare
         bare = not humanize and count == 1 and jkey not in stats_keys + ("devices", "device_rule")
         out.write(f"{value}\n" if bare else f"{label:<15} {value}\n")
+    if values:
+        from ..config.model import ends_with_newline
     for key, value in values:
         if value is None:
             out.flush()

@@ -269,3 +269,28 @@ def unknown_key(key):
     if suggestion:
         message += f' (did you mean "{suggestion}"?)'
     return ConfigError(message, key=key, hint="lxc-config --keys lists every key" if not suggestion else None)
+
+
+# LXC's getters end every item of these keys with a newline, so its lxc-info prints a blank
+# line after their values and LXC's command socket sends it (GET_CONFIG_ITEM).
+_NEWLINE_KEYS = ("lxc.mount.entry", "lxc.cap.drop", "lxc.cap.keep", "lxc.group",
+                 "lxc.environment", "lxc.apparmor.raw", "lxc.namespace.keep",
+                 "lxc.namespace.clone", "lxc.sysctl", "lxc.prlimit", "lxc.proc", "lxc.cgroup",
+                 "lxc.cgroup2")
+_NEWLINE_PREFIXES = ("lxc.hook.", "lxc.environment.", "lxc.cgroup.", "lxc.cgroup2.")
+
+
+def ends_with_newline(key):
+    if key.startswith("lxc.cgroup.dir") or key in ("lxc.cgroup.relative", "lxc.hook.version"):
+        return False  # plain string getters, unlike the lxc.cgroup.* limit lists
+    return (key in _NEWLINE_KEYS or key.startswith(_NEWLINE_PREFIXES)
+            or key.startswith("lxc.time.offset."))
+
+
+def getter_text(conf, key):
+    """liblxc's getter output for KEY, byte for byte: Conf.get's text plus the newline that
+    ends every item of a list key (what lxc-info -c and LXC's GET_CONFIG_ITEM print)."""
+    value = conf.get(key)
+    if value and ends_with_newline(key):
+        value += "\n"
+    return value

@@ -224,6 +224,7 @@ class Supervisor:
         self.init_pidfd = -1
         self.exit_status = None
         self.listener = None
+        self.lxc_server = None  # LXC's command socket (lxcsocket.Server) while bound
         self.loop = loop
         self.on_done = on_done
         self.on_event = on_event  # the daemon's broadcast to lxc-monitor
@@ -365,6 +366,15 @@ class Supervisor:
             sock.close()
             raise LxcError("Container is already running", exit_code=0) from None
         sock.listen(16)
+        try:
+            # LXC's own command socket too (runtime/lxcsocket.py): real LXC's tools and
+            # python3-lxc see, enter, wait for and stop the container; taken means real LXC
+            # runs it
+            from .lxcsocket import Server
+            self.lxc_server = Server(self).open()
+        except BaseException:
+            sock.close()
+            raise
         sock.setblocking(False)
         self.listener = sock
         self.loop.register(sock, self.accept)
@@ -402,6 +412,9 @@ class Supervisor:
             self.listener = None
         for channel in list(self.clients.values()):
             self.drop_client(channel)
+        if self.lxc_server is not None:
+            self.lxc_server.close()
+            self.lxc_server = None
         directory = commands.state_dir(self.lxcpath)
         try:
             os.unlink(os.path.join(directory, self.name))
@@ -414,6 +427,8 @@ class Supervisor:
         log.info(f"state {state}")
         if self.on_event is not None:
             self.on_event(self.name, {"state": state})
+        if self.lxc_server is not None:
+            self.lxc_server.state_changed(state)
         still = []
         for channel, wanted in self.waiters:
             try:
@@ -594,6 +609,8 @@ class Supervisor:
         state stays RUNNING and current_state() reads the freezer."""
         if self.on_event is not None:
             self.on_event(self.name, {"state": state})
+        if self.lxc_server is not None:
+            self.lxc_server.state_changed(state)
         still = []
         for waiter, wanted in self.waiters:
             try:

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from lxctools.api.listing import Entry, engine_keys, quick_keys
-from lxctools.cli.info import ends_with_newline, human_size
+from lxctools.cli.info import human_size
+from lxctools.config.model import ends_with_newline
 from lxctools.cli.ls import format_fancy, format_names, parse_columns
 from lxctools.errors import LxcError
 from lxctools.runtime import partial
