@@ -216,19 +216,21 @@ def find_program(name, path):
 
 
 def stdio_on_console(plan):
-    """Init's stdio: /dev/console (its controlling terminal); the caller's own stdio when the
-    supervisor runs in the foreground without a terminal (lxc-execute, lxc-start -F | ...);
-    else /dev/null. Every other inherited fd is closed, but the sync socket (close-on-exec:
-    its EOF tells the supervisor that exec worked)."""
+    """Init's stdio: /dev/console; the caller's own stdio when the supervisor runs in the
+    foreground without a terminal (lxc-execute, lxc-start -F | ...); else /dev/null. Every
+    other inherited fd is closed, but the sync socket (close-on-exec: its EOF tells the
+    supervisor that exec worked).
+
+    The console is never init's controlling terminal (O_NOCTTY: init leads a session of its
+    own), as with LXC, whose init gets the console pty as stdio and then calls setsid(): a
+    tty can control one session only, and the getty or shell init starts on the console
+    (busybox's askfirst, a getty's setsid + TIOCSCTTY) must be able to take it, or it runs
+    without job control (no ^C, ^Z, fg)."""
     fd = None
     if plan.passthrough_stdio:
         pass
     elif plan.rootfs and plan.want_console:
-        fd = os.open("/dev/console", os.O_RDWR)
-        try:
-            fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
-        except OSError:
-            pass
+        fd = os.open("/dev/console", os.O_RDWR | os.O_NOCTTY)
     else:
         fd = os.open(os.devnull, os.O_RDWR)
     if fd is not None:
