@@ -194,6 +194,24 @@ def container_init(plan, sync):
         _fail(sync, exc)
 
 
+def loopback_up():
+    """lo up in the container's new network namespace: what `lxc.net.N.type = empty` with
+    `flags = up` asks for (LXC's lxc_netdev_up("lo")). An ioctl, not netlink: a container
+    with only empty NICs never loads the network package."""
+    import struct
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack_from("16sH", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+    except OSError as exc:
+        raise LxcError(f"lxc.net.N.flags = up: cannot bring the loopback up: {exc.strerror}")\
+            from None
+    finally:
+        sock.close()
+
+
 def reset_signals():
     """Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: the container's
     init must start with default dispositions and an empty mask, as after a plain fork."""

@@ -776,7 +776,14 @@ class Supervisor:
     def prepare_network(self, plan):
         if not plan.clone_flags & NS_FLAGS["net"]:
             return None
-        if all(self.conf.nic(i).get("type") in ("empty", "none") for i in self.conf.nic_indices()):
+        # LXC brings the loopback up when a NIC has `flags = up` (an empty NIC is the
+        # loopback itself; any other brings lo up with it), and leaves it down otherwise
+        nics = [self.conf.nic(i) for i in self.conf.nic_indices()]
+        lo_up = any(n.get("flags") and n.get("type") != "none" for n in nics)
+        if all(n.get("type") in ("empty", "none") for n in nics):
+            if lo_up:
+                from .payload import loopback_up
+                plan.configure_network = loopback_up
             return None  # nothing to build or check (network.plan skips these): no import
         from . import network
         try:
@@ -786,7 +793,7 @@ class Supervisor:
         if not nics:
             return None
         network.check_host_side(nics, config_file=self.request.config_file)
-        plan.configure_network = lambda: network.configure_inside(nics)
+        plan.configure_network = lambda: network.configure_inside(nics, lo_up=lo_up)
         return nics
 
     def prepare_usermode(self, plan):

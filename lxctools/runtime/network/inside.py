@@ -6,10 +6,12 @@ import errno
 from .plan import NetworkError, broadcast_of
 
 
-def configure_inside(nics):
+def configure_inside(nics, lo_up=True):
     """Final names, MAC, MTU, addresses, up, default routes. NICs with a name of their own go
     first, then those left to the kernel (eth%d), so that a kernel-picked name cannot take a
-    name another NIC asked for (LXC's two passes)."""
+    name another NIC asked for (LXC's two passes). LO_UP: some NIC has `flags = up`, which
+    brings the loopback up with it (LXC: "the network is up, make the loopback up too");
+    without one lo stays down, as LXC leaves it."""
     from pyroute2 import IPRoute
 
     from .host import kernel_error
@@ -23,8 +25,7 @@ def configure_inside(nics):
                 raise
             except Exception as exc:  # noqa: BLE001 - NetlinkError: report the kernel's words
                 raise kernel_error(exc, f"{nic.key}: configuring the device failed") from None
-        # lo is up whenever the container has a network of its own
-        lo = ipr.link_lookup(ifname="lo")
+        lo = ipr.link_lookup(ifname="lo") if lo_up else None
         if lo:
             ipr.link("set", index=lo[0], state="up")
 
