@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from .. import __version__
+from .. import LXC_COMPAT_VERSION
 from ..errors import LxcError
 
 # argparse looks every message up through gettext while it builds a parser: that imports
@@ -79,7 +79,9 @@ def make_parser(prog, description, *, name=True, name_required=True, lxcpath=Tru
         group.add_argument("-l", "--logpriority", metavar="LEVEL",
                            help="log priority: TRACE DEBUG INFO NOTICE WARN ERROR CRIT ALERT FATAL")
         group.add_argument("-q", "--quiet", action="store_true", help="no output on stderr")
-    group.add_argument("--version", action="version", version=__version__)
+    group.add_argument("--version", action="version", version=LXC_COMPAT_VERSION,
+                       help="print the LXC version whose interface this follows "
+                            "(lxctools --version: our own)")
     group.add_argument("--usage", action=_Usage, help="a short usage message")
     parser.set_defaults(_name_required=name and name_required)
     return parser

@@ -4,6 +4,7 @@ readiness section for the calling user. CONFIG=FILE and MODNAME=NAME work as in 
 import os
 import sys
 
+from .. import version_line
 from ._common import make_parser, parse, run_tool
 
 PROG = "lxc-checkconfig"
@@ -43,11 +44,6 @@ def body(argv):
         argv0 = sys.argv[0] if os.path.basename(sys.argv[0]) == PROG else PROG
         sys.stdout.write(render_text(report, colour=colour, argv0=argv0))
     return 0
-
-
-def version_line():
-    from .. import LXC_COMPAT_VERSION, __version__
-    return f"lxctools {__version__} (LXC {LXC_COMPAT_VERSION} compatible)"
 
 
 def _no_config(exc, fmt):

@@ -120,6 +120,18 @@ def uuid5_url(name):
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def monitor_status(status):
+    """The exit status lxc-monitor shows for init's wait STATUS. A halt or poweroff (reboot(2)
+    in a PID namespace ends its init with SIGINT) and a reboot (SIGHUP) are clean ends: 0,
+    what LXC shows (it prints WEXITSTATUS, 0 for any signal). Any other signal is a kill:
+    128+N, where LXC would say 0 too (our deliberate difference: a killed init is not a
+    clean stop)."""
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return 0 if signum in (signal.SIGINT, signal.SIGHUP) else 128 + signum
+    return os.waitstatus_to_exitcode(status)
+
+
 def clone_flags(conf):
     names = set(DEFAULT_NAMESPACES)
     if conf.value("lxc.idmap"):
@@ -309,10 +321,10 @@ class Supervisor:
             return
         self.exit_status = status
         if self.on_event is not None:
-            self.on_event(self.name, {"exited": self.exit_code()})
+            self.on_event(self.name, {"exited": monitor_status(status)})
         for channel, _wanted in self.waiters:
             try:
-                channel.send({"exited": self.exit_code()})
+                channel.send({"exited": monitor_status(status)})
             except OSError:
                 pass
         self.loop.unregister(self.init_pidfd)
