@@ -81,6 +81,19 @@ def _forget_origin(container_dir):
         os.unlink(origin_file)
 
 
+def refuse_if_in_use(name, conf, container_dir):
+    """No removal while anything runs from the rootfs. The supervisor's word (lxc-destroy
+    asked it first) covers what it knows; /proc covers what nobody recorded -- an init left
+    by a crash, a chroot, real LXC's monitor of another lxcpath on the same rootfs."""
+    from ..runtime.inuse import describe, processes_on
+
+    users = processes_on(conf.value("lxc.rootfs.path"), container_dir)
+    if users:
+        raise LxcError(f"its rootfs is in use by process {describe(users)}: not removing",
+                       hint=f"stop the container (lxc-stop -k -n {name}); if it is not running, "
+                            f"end those processes (kill {' '.join(map(str, users[:5]))})")
+
+
 def _destroy_snapshots(container_dir, snaps):
     """lxc-destroy -s: each snapshot destroyed as a container first, so an overlay snapshot's
     entry in its origin's lxc_snapshots goes with it."""
@@ -109,6 +122,7 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
         raise LxcError(f"Container {name} has snapshots: not removing",
                        hint="lxc-destroy -s destroys the container with its snapshots")
     check_no_mounts(container_dir)
+    refuse_if_in_use(name, conf, container_dir)
     rootfs = rootfs_path(conf)
     outside = rootfs and os.path.isabs(rootfs) and not (
         canonical(rootfs) + "/").startswith(container_dir + "/")

@@ -182,12 +182,9 @@ def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopp
     need_keys = bool(groups) or bool(wanted & {"AUTOSTART", "GROUPS", "UNPRIVILEGED"})
     if need_state:
         # one look at which supervisors listen, then one request per running container
-        from ..runtime.commands import active_names as listening, state_dir
+        from ..runtime.commands import active_names as listening, recorded_names
         live = set(listening(lxcpath))
-        try:
-            recorded = set(os.listdir(state_dir(lxcpath)))
-        except OSError:
-            recorded = set()
+        recorded = set(recorded_names(lxcpath))
     for name in names:
         if regex is not None and not regex.search(name):
             continue

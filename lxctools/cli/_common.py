@@ -184,7 +184,8 @@ def complete_running(prefix, parsed_args=None, **_):
     from ..runtime.commands import active_names
 
     lxcpath = getattr(parsed_args, "lxcpath", None) or default_lxcpath()
-    return sorted(n for n in active_names(lxcpath) if n.startswith(prefix))
+    # settle=False: a tab press must not spawn a supervisor
+    return sorted(n for n in active_names(lxcpath, settle=False) if n.startswith(prefix))
 
 
 def complete_keys(prefix, **_):

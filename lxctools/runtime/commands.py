@@ -8,10 +8,11 @@ Kept import-light: lxc-info, lxc-ls and lxc-wait load this on their hot path.
 """
 
 import _socket  # not socket.py: its enum and selectors imports cost ~4 ms per command
+import _struct
 import json
 import os
 
-from ..errors import NotRunning
+from ..errors import LxcError, NotRunning
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED")
 
@@ -36,22 +37,48 @@ def state_dir(lxcpath):
     return os.path.join(runtime_dir(), "lxctools", "active", fnv64(lxcpath))
 
 
+def connect_address(address, timeout):
+    """A socket connected to ADDRESS, then in TIMEOUT mode (None: blocking).
+
+    The connect itself blocks, bounded by SO_SNDTIMEO: when a busy supervisor's listen queue
+    is full, a blocking connect waits for room, where a socket in timeout mode (non-blocking
+    underneath) fails at once with EAGAIN -- under a hundred parallel commands that read as
+    "not running". Refused/absent: ConnectionRefusedError/FileNotFoundError as usual."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        if timeout is not None:
+            seconds = int(timeout)
+            micros = int((timeout - seconds) * 1e6)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO,
+                            _struct.pack("@ll", seconds, micros))
+        sock.connect(address)
+        if timeout is not None:
+            # back to no send timeout: settimeout() alone governs the conversation
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO, _struct.pack("@ll", 0, 0))
+    except BlockingIOError:
+        sock.close()
+        raise TimeoutError(f"no answer within {timeout} s (its queue stayed full)") from None
+    except BaseException:
+        sock.close()
+        raise
+    sock.settimeout(timeout)
+    return sock
+
+
 def connect(lxcpath, name, timeout=10.0, adopt=True):
     """A connected socket to NAME's supervisor, or NotRunning."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    sock.settimeout(timeout)
     try:
-        sock.connect(socket_name(lxcpath, name))
+        return connect_address(socket_name(lxcpath, name), timeout)
     except (ConnectionRefusedError, FileNotFoundError):
-        sock.close()
-        # A record without a listening socket means its supervisor died while the
-        # container ran: a new supervisor adopts it, then we ask again.
-        if adopt and os.path.exists(os.path.join(state_dir(lxcpath), name)):
-            from .daemon import adopt_orphans_of
-            if adopt_orphans_of(lxcpath):
-                return connect(lxcpath, name, timeout, adopt=False)
-        raise NotRunning(f"{name} is not running") from None
-    return sock
+        pass
+    # A record without a listening socket means its supervisor died (supervisors remove the
+    # record before they close the socket): the lxcpath's supervisor settles it -- adopts a
+    # running init, undoes the rest -- and we ask again, getting the settled answer.
+    if adopt and os.path.exists(os.path.join(state_dir(lxcpath), name)):
+        from .daemon import recover
+        recover(lxcpath, name)
+        return connect(lxcpath, name, timeout, adopt=False)
+    raise NotRunning(f"{name} is not running")
 
 
 class Channel:
@@ -105,16 +132,26 @@ def request(lxcpath, name, command, timeout=10.0, **fields):
         if found is None:
             raise
         return found
+    except TimeoutError:
+        raise busy(name, timeout) from None
     try:
         channel.send(dict(fields, cmd=command))
         answer = channel.receive()
     except (ConnectionResetError, BrokenPipeError):
         answer = None
+    except TimeoutError:
+        raise busy(name, timeout) from None
     finally:
         channel.close()
     if answer is None:
         raise NotRunning(f"{name} is not running")
     return answer
+
+
+def busy(name, timeout):
+    """A supervisor that does not answer is not a stopped container: say so."""
+    return LxcError(f"{name}'s supervisor did not answer within {timeout:g} s",
+                    hint="it is busy (many commands at once?): try again")
 
 
 def state_of(lxcpath, name):
@@ -126,24 +163,42 @@ def state_of(lxcpath, name):
         return "STOPPED"
 
 
-def active_names(lxcpath):
-    """Names whose supervisor's socket is listening right now (one read of /proc/net/unix)."""
-    directory = state_dir(lxcpath)
+def recorded_names(lxcpath):
+    """Names with a record (not the temporary files records are written through)."""
     try:
-        recorded = os.listdir(directory)
+        entries = os.listdir(state_dir(lxcpath))
     except OSError:
-        recorded = []
+        return []
+    return [e for e in entries if not is_temp_record(e)]
+
+
+def is_temp_record(entry):
+    """NAME.PID.tmp: a record being written (or left by a writer killed mid-write)."""
+    head, _, pid = entry[:-4].rpartition(".") if entry.endswith(".tmp") else ("", "", "")
+    return bool(head) and pid.isdigit()
+
+
+def active_names(lxcpath, settle=True):
+    """Names whose supervisor's socket is listening right now (one read of /proc/net/unix).
+    A record whose socket does not listen is a supervisor's death seen: with SETTLE, the
+    lxcpath's supervisor settles it first (daemon.recover), so that a container whose
+    supervisor died is listed as what it is, and stale records go."""
+    recorded = recorded_names(lxcpath)
+    listening = _listening()
+    live = [n for n in recorded if b"@" + socket_name(lxcpath, n)[1:].encode() in listening]
+    if settle and len(live) < len(recorded):
+        from .daemon import recover
+        recover(lxcpath)
+        return active_names(lxcpath, settle=False)
+    return live + lxc_run_names(lxcpath, listening, exclude=live)
+
+
+def _listening():
     try:
         with open("/proc/net/unix", "rb") as handle:
-            listening = handle.read()
+            return handle.read()
     except OSError:
-        listening = b""
-    live = []
-    for name in recorded:
-        address = socket_name(lxcpath, name)[1:].encode()
-        if b"@" + address in listening:
-            live.append(name)
-    return live + lxc_run_names(lxcpath, listening, exclude=live)
+        return b""
 
 
 def lxc_run_names(lxcpath, listening, exclude=()):

@@ -6,9 +6,15 @@ container, spawning it first when there is none, and the supervisor runs every c
 `Supervisor` in one event loop. It exits when its last container stops.
 
 A crash of this process does not take the containers with it: their inits are reparented to
-the host's init and keep running. The next supervisor of the lxcpath adopts them from their
-records (`commands.state_dir`), re-binding their command sockets and watching their inits
-through pidfds; only their console ptys are lost.
+the host's init and keep running. The next supervisor of the lxcpath settles their records
+(`commands.state_dir`, `Supervisor.take_over`): a running init is adopted (its command socket
+bound again, watched through a pidfd; only its console ptys are lost), a start that never
+reported back is undone, a dead init gets the stop it missed. A command that finds a record
+whose socket does not listen asks for that (`recover`) and waits for it, so its answer is
+the settled one.
+
+Binding this socket's address is the lxcpath's lock: at most one of these processes serves
+an lxcpath at any time, and the kernel releases it when that process dies.
 """
 
 import _socket  # the client side needs only this; socket.py (enum, selectors) costs ~4 ms
@@ -47,7 +53,9 @@ def request_from_json(data):
 def start_in_daemon(lxcpath, name, options):
     """lxc-start's side: hand the start OPTIONS of NAME to the lxcpath's supervisor, which
     reads the config, checks and starts; raise its error if any, else return its answer
-    (with the warnings to print)."""
+    (with the warnings to print). Should the supervisor die before it answers, the next one
+    settles what that start left (an init it had not reported is killed) before it serves
+    this start again: a retry never makes a second init."""
     answer = None
     for _attempt in range(3):
         sock = connect_or_spawn(lxcpath)
@@ -62,7 +70,7 @@ def start_in_daemon(lxcpath, name, options):
             channel.close()
         if answer is not None:
             break
-        # the supervisor was exiting (its last container had just stopped): spawn a new one
+        # the supervisor was exiting (its last container had just stopped), or died
     if answer is None:
         raise LxcError("The container failed to start: its supervisor went away",
                        hint="run it in the foreground (lxc-start -F) to see why")
@@ -73,13 +81,10 @@ def start_in_daemon(lxcpath, name, options):
 
 
 def connect(lxcpath):
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(daemon_socket(lxcpath))
+        return commands.connect_address(daemon_socket(lxcpath), None)
     except (ConnectionRefusedError, FileNotFoundError):
-        sock.close()
         return None
-    return sock
 
 
 def connect_or_spawn(lxcpath):
@@ -93,8 +98,10 @@ def connect_or_spawn(lxcpath):
     return sock
 
 
-def spawn(lxcpath):
-    """Fork the lxcpath's supervisor; returns once it listens (or lost the race to another)."""
+def spawn(lxcpath, linger=True):
+    """Fork the lxcpath's supervisor; returns once it listens (or lost the race to another).
+    Without LINGER it leaves as soon as it has nothing to supervise (spawned only to settle
+    records), instead of waiting a few seconds for the start it was made for."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -107,53 +114,55 @@ def spawn(lxcpath):
             detach()
             os.closerange(3, write_end)
             os.closerange(write_end + 1, 65536)
-            code = Daemon(lxcpath).serve(write_end)
+            code = Daemon(lxcpath, linger=linger).serve(write_end)
         except BaseException:  # noqa: BLE001 - nobody to tell; the caller sees no socket
             code = 1
         finally:
             os._exit(code)
     os.close(write_end)
-    os.read(read_end, 1)  # EOF or one byte: either way it is listening now, or gave up
+    ready = os.read(read_end, 1)  # EOF or one byte: either way it is listening now, or gave up
     os.close(read_end)
     try:
-        os.waitpid(pid, os.WNOHANG)
+        # one that gave up (another won the bind) is exiting: reaped here, not left a zombie
+        os.waitpid(pid, 0 if not ready else os.WNOHANG)
     except ChildProcessError:
         pass
 
 
-def adopt_orphans_of(lxcpath):
-    """Called when a container's socket is refused: if its record says its init still lives,
-    a supervisor died under it; a new one adopts it. True when something was adopted."""
-    try:
-        names = os.listdir(commands.state_dir(lxcpath))
-    except OSError:
-        return False
-    if not any(orphan_record(lxcpath, n) for n in names):
-        return False
+def recover(lxcpath, name=None):
+    """A command found NAME's record without a listening socket (its supervisor died): have
+    the lxcpath's supervisor settle it (every record when NAME is None), and wait until it
+    has. A supervisor spawned for this settles every record as it starts, and leaves at once
+    when nothing is left to supervise."""
     sock = connect(lxcpath)
     if sock is None:
-        spawn(lxcpath)
-    else:
-        sock.close()
-    return True
+        spawn(lxcpath, linger=False)
+        sock = connect(lxcpath)
+        if sock is None:
+            return  # it settled everything and left already
+    channel = commands.Channel(sock)
+    try:
+        channel.sock.settimeout(None)
+        channel.send({"cmd": "recover", "name": name})
+        channel.receive()
+    except OSError:
+        pass  # it was leaving: whatever it had to settle, it did before serving anyone
+    finally:
+        channel.close()
 
 
-def orphan_record(lxcpath, name):
+def read_record(lxcpath, name):
+    """NAME's record as a dict; None when there is none. An unreadable one (a half-written
+    file cannot be: records are renamed into place) reads as {} (settled as stale)."""
     path = os.path.join(commands.state_dir(lxcpath), name)
     try:
         with open(path) as handle:
             record = json.load(handle)
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError):
-        return None
-    if record.get("lxcpath") != lxcpath or record.get("init_pid", -1) <= 0:
-        return None
-    if process_start_time(record["init_pid"]) != record.get("init_start"):
-        try:
-            os.unlink(path)  # a stale record: its container is gone
-        except OSError:
-            pass
-        return None
-    return record
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def process_start_time(pid):
@@ -165,25 +174,29 @@ def process_start_time(pid):
 
 
 class Daemon:
-    def __init__(self, lxcpath):
+    def __init__(self, lxcpath, linger=True):
         self.lxcpath = lxcpath
         self.supervisors = {}
         self.listener = None
         self.loop = None
-        self.quit = False
+        self.served = not linger  # once it has supervised something, idle means leave at once
         self.idle_since = None
         self.monitors = []  # lxc-monitor connections
 
     def idle(self):
-        """Exit once no container is left (at once after the last stops; a few seconds after
-        a start-up that found nothing to adopt and got no request)."""
+        """Exit once no container is left: at once after the last stops (or after settling
+        records, when spawned for that), a few seconds after a start-up that found nothing
+        to adopt and got no request. Judged on what is supervised now, never on a flag set
+        earlier in the same round of events: a start served after the last stop, in the
+        same round, keeps this process (leaving would orphan that container)."""
         import time
 
-        if self.quit:
-            return True
         if self.supervisors or self.monitors:
             self.idle_since = None
+            self.served = True
             return False
+        if self.served:
+            return True
         if self.idle_since is None:
             self.idle_since = time.monotonic()
         return time.monotonic() - self.idle_since > 5
@@ -201,7 +214,8 @@ class Daemon:
             sock.close()
             os.close(ready_fd)
             return 0  # another supervisor won the race: the caller will use that one
-        sock.listen(64)
+        # the kernel's maximum: hundreds of parallel lxc-start wait in the queue
+        sock.listen(socket.SOMAXCONN)
         self.listener = sock
         libc.set_child_subreaper()
         try:
@@ -243,6 +257,12 @@ class Daemon:
                 keep = True
             elif message and message.get("cmd") == "start":
                 channel.send(self.start(message["name"], message.get("options") or {}))
+            elif message and message.get("cmd") == "recover":
+                if message.get("name"):
+                    self.recover(message["name"])
+                else:
+                    self.adopt()
+                channel.send({"ok": True})
             elif message:
                 channel.send({"error": f"unknown command {message.get('cmd')!r}"})
         except (OSError, ValueError):
@@ -258,11 +278,16 @@ class Daemon:
 
     def start(self, name, options):
         current = self.supervisors.get(name)
+        if current is None:
+            # a record left by a dead supervisor (a foreground one, or this lxcpath's last):
+            # its init may run on, and must not get a twin
+            self.recover(name)
+            current = self.supervisors.get(name)
         if current is not None and not current.done:
             return {"error": "Container is already running", "exit_code": 0}
         from .start import prepare, prewarm_cgroups
         warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
-        from .supervisor import Supervisor
+        from .supervisor import Supervisor, Unsettled
 
         read_warnings = []  # the config reader's (legacy keys...): the caller prints them
         try:
@@ -279,7 +304,14 @@ class Daemon:
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
                                 on_event=self.broadcast)
         try:
-            supervisor.launch()
+            try:
+                supervisor.launch()
+            except Unsettled:
+                # a supervisor died between our look and the bind: settle, then once more
+                self.recover(name)
+                if name in self.supervisors:
+                    return {"error": "Container is already running", "exit_code": 0}
+                supervisor.launch()
         except LxcError as exc:
             return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}
         except Exception as exc:  # noqa: BLE001 - report anything rather than die
@@ -306,29 +338,58 @@ class Daemon:
     def forget(self, supervisor):
         if self.supervisors.get(supervisor.name) is supervisor:
             del self.supervisors[supervisor.name]
-        if not self.supervisors and not self.monitors:
-            self.quit = True
 
     def on_terminate(self):
         for supervisor in list(self.supervisors.values()):
             supervisor.on_terminate()
 
     def adopt(self):
-        from .supervisor import Supervisor
-
+        """Settle every record of the lxcpath (at start-up, before serving anyone)."""
         try:
             names = os.listdir(commands.state_dir(self.lxcpath))
         except OSError:
             return
         for name in names:
-            record = orphan_record(self.lxcpath, name)
-            if record is None:
+            if commands.is_temp_record(name):
+                # a record's temporary file whose writer was killed before its rename
+                if process_start_time(int(name[:-4].rpartition(".")[2])) is None:
+                    try:
+                        os.unlink(os.path.join(commands.state_dir(self.lxcpath), name))
+                    except OSError:
+                        pass
                 continue
+            self.recover(name)
+
+    def recover(self, name):
+        """Settle NAME's record if its supervisor died (Supervisor.take_over): adopt its
+        running init, undo the rest. Nothing when NAME is ours or a live supervisor (one in
+        the foreground) holds it."""
+        from .supervisor import Supervisor, hold_name
+
+        current = self.supervisors.get(name)
+        if current is not None and not current.done:
+            return
+        record = read_record(self.lxcpath, name)
+        if record is None:
+            return
+        if record.get("lxcpath") != self.lxcpath or not isinstance(record.get("request"), dict):
+            # not a record we can act on (malformed, foreign): removed, holding the name
+            held = hold_name(self.lxcpath, name)
+            if held is not None:
+                try:
+                    os.unlink(os.path.join(commands.state_dir(self.lxcpath), name))
+                except OSError:
+                    pass
+                held.close()
+            return
+        try:
             request = request_from_json(record["request"])
-            supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
-                                    on_event=self.broadcast)
-            try:
-                supervisor.adopt(record)
-            except (OSError, LxcError):
-                continue
-            self.supervisors[name] = supervisor
+        except (KeyError, TypeError, ValueError):
+            return
+        supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
+                                on_event=self.broadcast)
+        try:
+            if supervisor.take_over(record):
+                self.supervisors[name] = supervisor
+        except (OSError, LxcError):
+            pass  # a live supervisor holds it (or the cleanup failed: logged)

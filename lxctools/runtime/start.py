@@ -126,8 +126,17 @@ def destroy_command(lxcpath, name):
 
 def launch(request):
     """Start REQUEST; returns the exit code the CLI should return."""
-    from .supervisor import Supervisor
-    return Supervisor(request).run()
+    from .supervisor import Supervisor, Unsettled
+    try:
+        return Supervisor(request).run()
+    except Unsettled:
+        # a dead supervisor's record: the lxcpath's supervisor settles it (adopting an init
+        # that runs on: then this start finds it running), then once more
+        if request.warming is not None:
+            request.warming.join()  # nothing may fork beside it (cgroups.core.prewarm)
+        from .daemon import recover
+        recover(request.lxcpath, request.name)
+        return Supervisor(request).run()
 
 
 def detach():

@@ -27,6 +27,28 @@ class StartFailed(LxcError):
     """The container could not be started."""
 
 
+class Unsettled(LxcError):
+    """A record of the container is left by a supervisor that died: settle it first."""
+
+# states in which a record's live init is a running container (adopted); an init recorded
+# in any other state is that of a start that never finished (undone)
+RUNNING_STATES = ("RUNNING", "FREEZING", "FROZEN", "THAWED", "STOPPING")
+
+
+def hold_name(lxcpath, name):
+    """Bind and listen on NAME's command socket; None when a live supervisor holds it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(commands.socket_name(lxcpath, name))
+    except OSError:
+        sock.close()
+        return None
+    # the kernel's maximum: a hundred parallel commands for one container must wait in the
+    # queue, not be refused (a client's connect waits for room: commands.connect)
+    sock.listen(socket.SOMAXCONN)
+    return sock
+
+
 class Plan:
     """Everything the container side needs, computed in the supervisor before the fork."""
 
@@ -191,8 +213,30 @@ class Loop:
     def run(self, until):
         while not until():
             for key, mask in self.selector.select(timeout=1.0):
-                key.data(mask)
-            self.reap()
+                # An earlier callback of this same batch may have unregistered this fd (a
+                # container whose init exited closes its listener) or even registered a new
+                # one under the same number: such an event is stale, never dispatched.
+                if self._registered(key):
+                    self.dispatch(key.data, mask)
+            self.dispatch(lambda _mask: self.reap(), 0)
+
+    def _registered(self, key):
+        try:
+            return self.selector.get_key(key.fd) is key
+        except (KeyError, ValueError):
+            return False
+
+    @staticmethod
+    def dispatch(callback, mask):
+        """One callback. An exception in it is logged and the loop goes on: in the lxcpath's
+        supervisor one container's error must not take every other container's supervision
+        down with it (its death used to leave them to be adopted, with wrong answers to
+        every command meanwhile)."""
+        try:
+            callback(mask)
+        except Exception:  # noqa: BLE001 - see above
+            import traceback
+            log.error("supervisor: " + traceback.format_exc().replace("\n", " | "))
 
     def _on_wake(self, _mask):
         try:
@@ -215,7 +259,7 @@ class Loop:
                 return
             callback = self.children.pop(pid, None)
             if callback is not None:
-                callback(status)
+                self.dispatch(lambda _mask, c=callback, st=status: c(st), 0)
 
     def close(self):
         signal.set_wakeup_fd(-1)
@@ -255,6 +299,8 @@ class Supervisor:
         self.reboot_requested = False
         self.started_at = None
         self.foreground_tty = request.foreground and os.isatty(0) and not request.passthrough_stdio
+        self.cgroups_claim = None  # the cgroups about to be made (recorded before the mkdir)
+        self._request_json = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self):
@@ -271,8 +317,13 @@ class Supervisor:
         return self.exit_code()
 
     def launch(self):
-        """Bind the command socket and boot; raises (after cleaning up) when the boot fails."""
+        """Bind the command socket and boot; raises (after cleaning up) when the boot fails.
+        Unsettled when a dead supervisor's record of this container is still there: the
+        caller settles it (daemon.recover: its init may still run) and launches again."""
         self.bind()
+        if os.path.exists(os.path.join(commands.state_dir(self.lxcpath), self.name)):
+            self.unbind()
+            raise Unsettled(f"{self.name} has a record left by a supervisor that died")
         try:
             self.boot_or_abort()
         except BaseException as exc:
@@ -331,7 +382,12 @@ class Supervisor:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
-        reboot = self.finish()
+        try:
+            reboot = self.finish()
+        except Exception:  # noqa: BLE001 - the container is gone: what follows must happen
+            import traceback
+            log.error(f"stopping {self.name}: " + traceback.format_exc().replace("\n", " | "))
+            reboot = False
         if reboot:
             try:
                 self.boot_or_abort()
@@ -369,15 +425,15 @@ class Supervisor:
             pass
         self.report_fd = None
 
-    # -- the command socket ------------------------------------------------------------------
+    # -- the command socket and the record -----------------------------------------------------
     def bind(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            sock.bind(commands.socket_name(self.lxcpath, self.name))
-        except OSError:
-            sock.close()
-            raise LxcError("Container is already running", exit_code=0) from None
-        sock.listen(16)
+        """Take NAME's command socket. Binding its abstract address is also the container's
+        lock: only one live supervisor can hold it, and the kernel lets go of it when that
+        supervisor dies (even by SIGKILL), so whoever binds it next may settle what the dead
+        one left (take_over)."""
+        sock = hold_name(self.lxcpath, self.name)
+        if sock is None:
+            raise LxcError("Container is already running", exit_code=0)
         try:
             # LXC's own command socket too (runtime/lxcsocket.py): real LXC's tools and
             # python3-lxc see, enter, wait for and stop the container; taken means real LXC
@@ -390,35 +446,63 @@ class Supervisor:
         sock.setblocking(False)
         self.listener = sock
         self.loop.register(sock, self.accept)
-        directory = commands.state_dir(self.lxcpath)
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        self.record()
 
-    def record(self):
-
-        from .daemon import process_start_time, request_to_json
+    def record(self, required=False):
+        """Write the container's record (temp + rename: readers see the old or the new one).
+        Written at every step of a start that leaves something a crash would orphan: the
+        cgroups before they are made, init's pid before it may exec. REQUIRED writes raise:
+        a start whose init could outlive us unrecorded must not go on."""
+        from .daemon import process_start_time
 
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
                 "init_pid": self.init_pid, "state": self.state,
                 "init_start": process_start_time(self.init_pid) if self.init_pid > 0 else None,
                 "started_at": self.started_at,
-                "cgroups": self.cgroups.to_json() if self.cgroups else None,
-                "network": self.network_state.record() if self.network_state else None,
-                "request": request_to_json(self.request)}
+                "cgroups": self.cgroups.to_json() if self.cgroups else self.cgroups_claim,
+                "cgroups_made": self.cgroups is not None,
+                "network": self.network_state.record() if self.network_state else None}
+        if self._request_json is None:
+            from .daemon import request_to_json
+            self._request_json = json.dumps(request_to_json(self.request))
+        text = json.dumps(data)[:-1] + ', "request": ' + self._request_json + "}"
         # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
-        path = os.path.join(commands.state_dir(self.lxcpath), self.name)
+        directory = commands.state_dir(self.lxcpath)
+        path = os.path.join(directory, self.name)
         temp = f"{path}.{os.getpid()}.tmp"
         # 0600: the record holds the running config (environment, hooks); only its owner
         # (who alone adopts and lists from this run dir) reads it
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-        os.fchmod(fd, 0o600)
-        with open(fd, "w") as handle:
-            handle.write(json.dumps(data))
-        os.replace(temp, path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            try:
+                fd = os.open(temp, flags, 0o600)
+            except FileNotFoundError:
+                # the first record of the lxcpath, or the last supervisor's unbind() has just
+                # removed the empty directory
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+                fd = os.open(temp, flags, 0o600)
+            os.fchmod(fd, 0o600)
+            with open(fd, "w") as handle:
+                handle.write(text)
+            os.replace(temp, path)
+        except OSError as exc:
+            if required:
+                raise StartFailed(f"cannot write the record of {self.name} in {directory}: "
+                                  f"{exc.strerror}", hint="free space in /run (df /run)") from None
+            log.error(f"record of {self.name}: {exc}")
 
     def unbind(self):
+        # the record goes first: a record whose socket does not listen means "a supervisor
+        # died here" to everyone else (commands.connect), and must never mean "stopping"
+        directory = commands.state_dir(self.lxcpath)
         if self.listener is not None:
+            try:
+                os.unlink(os.path.join(directory, self.name))
+            except OSError:
+                pass
+            try:
+                os.rmdir(directory)  # only when it was the last one of its lxcpath
+            except OSError:
+                pass
             self.loop.unregister(self.listener)
             self.listener.close()
             self.listener = None
@@ -427,15 +511,12 @@ class Supervisor:
         if self.lxc_server is not None:
             self.lxc_server.close()
             self.lxc_server = None
-        directory = commands.state_dir(self.lxcpath)
-        try:
-            os.unlink(os.path.join(directory, self.name))
-            os.rmdir(directory)  # only when it was the last one of its lxcpath
-        except OSError:
-            pass
 
-    def set_state(self, state):
+    def set_state(self, state, required=False):
         self.state = state
+        # on record before anyone hears of it: what a command was told, a crash cannot undo
+        if self.listener is not None:
+            self.record(required=required)
         log.info(f"state {state}")
         if self.on_event is not None:
             self.on_event(self.name, {"state": state})
@@ -452,13 +533,10 @@ class Supervisor:
             else:
                 still.append((channel, wanted))
         self.waiters = still
-        if self.listener is not None:
-            try:
-                self.record()
-            except OSError:
-                pass
 
     def accept(self, _mask):
+        if self.listener is None:
+            return  # unbound meanwhile (Loop.run skips such events; this is the belt)
         try:
             sock, _ = self.listener.accept()
         except OSError:
@@ -709,7 +787,9 @@ class Supervisor:
             plan.share_fds[kind] = open_shared_ns(self.lxcpath, kind, value)
         plan.run_hook("pre-start")
         self.cgroups = make_cgroups(self.name, self.lxcpath, self.conf,
-                                    systemd_guest=getattr(request, "guest", None) == "systemd")
+                                    systemd_guest=getattr(request, "guest", None) == "systemd",
+                                    on_claim=self.claim_cgroups,
+                                    on_taken=lambda path: refuse_if_in_use(plan, path))
         self.open_ttys(plan)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan.sync_fd = child_sock.fileno()
@@ -740,6 +820,10 @@ class Supervisor:
                 from .network import usermode
                 self.usermode = usermode.start(slirp4netns, self.init_pid,
                                                bool(plan.clone_flags & NS_FLAGS["user"]))
+            # init's pid, its cgroups and network on record before it can get anywhere near
+            # its exec: should this process die from here on, whoever takes the container's
+            # socket next finds that init (take_over) instead of starting a second one
+            self.record(required=True)
             sync.send(net=True)
             ptys = self.expect(sync, "ptys")
             self.take_ptys(plan, ptys.get("_fds"))
@@ -765,7 +849,9 @@ class Supervisor:
         finally:
             parent_sock.close()
         self.started_at = time.time()
-        self.set_state("RUNNING")
+        # required: a start is reported only once its record says RUNNING (a crash after
+        # that is adopted, before it is undone: take_over)
+        self.set_state("RUNNING", required=True)
         if self.request.pidfile:
             from ..atomic import atomic_write
             atomic_write(self.request.pidfile, f"{os.getpid()}\n".encode(), mode=0o600)
@@ -873,10 +959,11 @@ class Supervisor:
     def drain_console(self):
         """What init wrote last (systemd's "Powering off.") is still in the pty: read it."""
         import select
+        poller = select.poll()  # not select(): the lxcpath's supervisor has fds past 1024
+        poller.register(self.console_master, select.POLLIN)
         for _ in range(64):
             try:
-                ready, _, _ = select.select([self.console_master], [], [], 0)
-                if not ready:
+                if not poller.poll(0):
                     return
                 data = os.read(self.console_master, 65536)
             except OSError:
@@ -903,20 +990,10 @@ class Supervisor:
         self.loop.unregister(self.init_pidfd)
         os.close(self.init_pidfd)
         self.init_pidfd = -1
-        try:
-            from .hooks import run_hooks
-            run_hooks("stop", self.name, self.conf, self.request.config_file or "",
-                      extra_env={"LXC_TARGET": "reboot" if reboot else "stop"})
-        except LxcError as exc:
-            log.error(str(exc))
+        self.run_stop_hooks("stop", reboot)
         self.cleanup()
         self.set_state("STOPPED")
-        try:
-            from .hooks import run_hooks
-            run_hooks("post-stop", self.name, self.conf, self.request.config_file or "",
-                      extra_env={"LXC_TARGET": "reboot" if reboot else "stop"})
-        except LxcError as exc:
-            log.error(str(exc))
+        if not self.run_stop_hooks("post-stop", reboot):
             reboot = False
         return reboot
 
@@ -942,6 +1019,7 @@ class Supervisor:
             except (OSError, LxcError) as exc:
                 log.error(f"cgroup cleanup: {exc}")
             self.cgroups = None
+        self.cgroups_claim = None
         if self.network_state is not None:
             try:
                 from . import network
@@ -950,7 +1028,10 @@ class Supervisor:
                 log.error(f"network cleanup: {exc}")
             self.network_state = None
         if self.console_master is not None:
-            self.drain_console()
+            try:
+                self.drain_console()
+            except Exception as exc:  # noqa: BLE001 - what is left of the output is not worth a leak
+                log.error(f"console drain: {exc}")
             self.unwatch_console()
             try:
                 os.close(self.console_master)
@@ -958,7 +1039,10 @@ class Supervisor:
                 pass
             self.console_master = None
         for fd in self.tty_masters + getattr(self, "pty_slaves", []):
-            os.close(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         self.tty_masters = []
         self.pty_slaves = []
         self.tty_busy = {}
@@ -985,29 +1069,123 @@ class Supervisor:
         if proc.returncode != 0:
             log.error(f"ephemeral container not removed: {proc.stderr.strip()}")
 
-    def adopt(self, record):
-        """Take over a container whose supervisor died (daemon.py): no ptys, no exit status."""
-        self.init_pid = record["init_pid"]
-        self.init_pidfd = libc.pidfd_open(self.init_pid)
-        if record.get("cgroups"):
-            try:
-                from .cgroups import Cgroups
-                self.cgroups = Cgroups.from_json(record["cgroups"])
-            except ImportError:
-                pass
-        self.network_state = None
-        if record.get("network"):
-            # the new supervisor cleans up the host side at stop, as the old one would have
-            from .network import HostState
-            self.network_state = HostState.from_record(record["network"], self.name,
-                                                       self.init_pid)
-        self.started_at = record.get("started_at")
-        self.bind()
-        self.set_state("RUNNING")
-        self.loop.register(self.init_pidfd, self.on_init_exit)
+    def claim_cgroups(self, claim):
+        """Cgroups.create's word before its mkdirs (the JSON of the cgroups about to be
+        made): recorded first, so a crash between the mkdir and the next record leaves a
+        name the next supervisor knows to remove, not a taken NAME that pushes the next
+        start to NAME-1."""
+        self.cgroups_claim = claim
+        self.record(required=True)
+
+    def take_over(self, record):
+        """Settle what a supervisor that died left of this container (daemon.recover), holding
+        its socket: a running init is adopted (no ptys, no exit status), anything else is
+        undone. An init recorded during a start that never reported back is killed, not
+        adopted: nobody was told it runs, and the start's retry is about to run one; what
+        dies with no supervisor gets the stop it missed. True when it runs on under us."""
+        from .daemon import process_start_time, read_record
+
+        self.bind()  # "already running" when a live supervisor holds the name
+        try:
+            record = read_record(self.lxcpath, self.name)  # again, now that the name is ours
+            if record is None:
+                self.unbind()
+                self.done = True
+                return False
+            was = record.get("state") or "STOPPED"
+            self.state = was
+            self.started_at = record.get("started_at")
+            pid = record.get("init_pid") or -1
+            if pid > 0 and process_start_time(pid) == record.get("init_start"):
+                try:
+                    self.init_pidfd = libc.pidfd_open(pid)
+                    self.init_pid = pid
+                except OSError:
+                    pass
+            claimed = None
+            if record.get("cgroups"):
+                try:
+                    from .cgroups import Cgroups
+                    found = Cgroups.from_json(record["cgroups"])
+                except ImportError:
+                    found = None
+                if record.get("cgroups_made", True):  # records before claims: made
+                    self.cgroups = found
+                else:
+                    claimed = found
+            if record.get("network"):
+                # the new supervisor cleans up the host side at stop, as the old one would have
+                from .network import HostState
+                self.network_state = HostState.from_record(record["network"], self.name,
+                                                           self.init_pid)
+            if self.init_pidfd >= 0 and was in RUNNING_STATES:
+                self.set_state("RUNNING")
+                self.loop.register(self.init_pidfd, self.on_init_exit)
+                return True
+            if self.init_pidfd >= 0 or was in ("STARTING", "ABORTING"):
+                self.set_state("ABORTING")
+                self.cleanup()
+                if claimed is not None:
+                    claimed.release_claim()
+                self.set_state("STOPPED")
+            else:
+                self.stopped_unsupervised(was)
+            self.unbind()
+            self.done = True
+            if was in RUNNING_STATES and self.conf.value("lxc.ephemeral") == "1":
+                self.destroy_ephemeral()
+            return False
+        except BaseException:
+            self.unbind()
+            raise
+
+    def stopped_unsupervised(self, was):
+        """Init died while no supervisor watched: the rest of the stop, from where the dead
+        supervisor left it (WAS, its last recorded state)."""
+        if was != "STOPPED":
+            self.set_state("STOPPING")
+            if was != "STOPPING":
+                self.run_stop_hooks("stop", reboot=False)
+        self.cleanup()
+        self.set_state("STOPPED")
+        if was != "STOPPED":
+            self.run_stop_hooks("post-stop", reboot=False)
+
+    def run_stop_hooks(self, kind, reboot):
+        """lxc.hook.stop / post-stop (LXC_TARGET says whether a reboot follows). False when
+        a hook failed (logged)."""
+        try:
+            from .hooks import run_hooks
+            run_hooks(kind, self.name, self.conf, self.request.config_file or "",
+                      extra_env={"LXC_TARGET": "reboot" if reboot else "stop"})
+        except LxcError as exc:
+            log.error(str(exc))
+            return False
+        return True
 
 
-def make_cgroups(name, lxcpath, conf, systemd_guest=False):
+def refuse_if_in_use(plan, path):
+    """Cgroups.create found PATH (the container's cgroup name) taken: before the start goes
+    on under NAME-1, make sure what sits there is not this very container, run by nobody's
+    record (a start whose supervisor died before recording its init). A second init on
+    the same rootfs would be ruin."""
+    if not plan.rootfs:
+        return
+    from .cgroups.core import member_pids
+    pids = member_pids(path)
+    if not pids:
+        return
+    from .inuse import describe, processes_on
+    container_dir = os.path.join(plan.request.lxcpath, plan.name)
+    users = processes_on(plan.conf.value("lxc.rootfs.path"), container_dir, pids=pids)
+    if users:
+        raise StartFailed(f"{plan.name} is already running outside any supervisor: "
+                          f"{describe(users)} in {path} run from its rootfs; not starting a "
+                          "second init", hint=f"kill them (kill -9 {' '.join(map(str, users))})"
+                                              ", then start it again")
+
+
+def make_cgroups(name, lxcpath, conf, systemd_guest=False, on_claim=None, on_taken=None):
     try:
         from .cgroups import Cgroups
     except ImportError:
@@ -1021,7 +1199,7 @@ def make_cgroups(name, lxcpath, conf, systemd_guest=False):
                 log.info(f"mounted a name=systemd hierarchy at {systemd_v1.mount_dir()} "
                          "(this host has none; systemd guests need one)")
         cgroups = Cgroups.for_container(name, lxcpath, conf, hierarchies=hierarchies)
-        cgroups.create()
+        cgroups.create(on_claim=on_claim, on_taken=on_taken)
     except LxcError as exc:
         if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
             raise

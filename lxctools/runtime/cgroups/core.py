@@ -168,15 +168,18 @@ class Cgroups:
         return next((p for p in self.placed if p.h.version == 2), None)
 
     # -- creation ----------------------------------------------------------------------------
-    def create(self):
+    def create(self, on_claim=None, on_taken=None):
         """mkdir the payload cgroup in every hierarchy, trying NAME-1, NAME-2, ... when the name
-        is already used (never with lxc.cgroup.dir.container)."""
-        self._create(monitor=False)
+        is already used (never with lxc.cgroup.dir.container). ON_CLAIM(json) hears of each
+        attempt's directories before they are made (the supervisor records them: a crash
+        between the mkdir and its next record must not leak them); ON_TAKEN(path) of a name
+        found taken, before the next is tried (it may raise: the container already runs)."""
+        self._create(monitor=False, on_claim=on_claim, on_taken=on_taken)
 
     def create_monitor(self):
         self._create(monitor=True)
 
-    def _create(self, monitor):
+    def _create(self, monitor, on_claim=None, on_taken=None):
         if self.names is None:
             raise CgroupError("cgroups rebuilt from a record cannot be created again")
         for index in range(naming.MAX_SUFFIX):
@@ -186,14 +189,18 @@ class Cgroups:
             else:
                 names = self.names.with_suffix(index)
                 rel, inner = names.limit, names.inner
+                if on_claim is not None:
+                    on_claim(self.claim_json(rel, inner))
             done = []
             try:
                 for p in self.placed:
                     self._make(p, rel, inner, monitor)
                     done.append(p)
-            except FileExistsError:
+            except FileExistsError as exc:
                 for p in done:
                     self._unmake(p, monitor)
+                if on_taken is not None and exc.filename:
+                    on_taken(exc.filename)
                 if not self.names.retry:
                     what = "monitor" if monitor else "container"
                     raise CgroupError(f"the {what} cgroup {rel} already exists",
@@ -211,6 +218,51 @@ class Cgroups:
         raise CgroupError(f"cannot create a cgroup for {self.name}: {rel} and "
                           f"{naming.MAX_SUFFIX - 1} suffixed names are all taken",
                           hint="remove stale lxc.payload.* / lxc.monitor.* cgroups with rmdir")
+
+    def claim_json(self, rel, inner):
+        """to_json() of these cgroups as they will be once REL (and INNER below it) are made."""
+        hierarchies = []
+        for p in self.placed:
+            data = p.to_json()
+            limit = os.path.join(p.base, rel)
+            data["limit"] = limit
+            data["payload"] = os.path.join(limit, inner) if inner else limit
+            parents = []
+            parent = os.path.dirname(limit)
+            while parent.startswith(p.base + "/") and parent != p.base:
+                parents.append(parent)
+                parent = os.path.dirname(parent)
+            data["made"] = sorted(set(p.made) | set(parents))
+            hierarchies.append(data)
+        return {"name": self.name, "layout": self.layout, "hierarchies": hierarchies}
+
+    def release_claim(self, timeout=1.0):
+        """Remove what a claim (claim_json) may have made, when a start died between its
+        mkdirs and its next record: each directory only if empty -- a claimed name may be one
+        another container already had (the mkdir then failed): never walk into it, never
+        kill. Its own processes, if any got there, are dying (they lost their supervisor):
+        waited for up to TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        for p in self.placed:
+            for directory in dict.fromkeys([p.payload, p.limit]):
+                if not directory:
+                    continue
+                while True:
+                    try:
+                        os.rmdir(directory)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError as exc:
+                        if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                            log.info(f"claimed cgroup {directory} left: {exc.strerror}")
+                            break
+                        time.sleep(0.02)
+            for d in sorted(p.made, reverse=True):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
 
     def _make(self, p, rel, inner, monitor):
         target = os.path.join(p.base, rel)
@@ -738,6 +790,14 @@ def _write(path, value):
         raise OSError(exc.errno, exc.strerror, path) from None
     finally:
         os.close(fd)
+
+
+def member_pids(directory):
+    """Every pid in the cgroup DIRECTORY and the cgroups below it."""
+    out = []
+    for current, _dirs, _files in os.walk(directory):
+        out.extend(_read_pids(os.path.join(current, "cgroup.procs")))
+    return out
 
 
 def _read_pids(path):
