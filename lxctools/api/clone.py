@@ -257,6 +257,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
         try:
             _makedirs(newpath)
             with container_lock(newpath, newname):
+                partial.remove_stale_temps(newdir)
                 state = partial.remove_if_stale(newdir, remove_half_made)
                 if state == partial.ONGOING or os.path.exists(config_path):
                     raise LxcError(f"error: clone: {config_path} exists",

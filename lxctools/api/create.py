@@ -150,6 +150,7 @@ def _makedirs(lxcpath):
 
 
 def _check_free(container_dir, config_path):
+    partial.remove_stale_temps(container_dir)
     state = partial.remove_if_stale(container_dir, remove_tree)
     if state == partial.ONGOING:
         raise LxcError("Container already exists",

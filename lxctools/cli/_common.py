@@ -87,12 +87,36 @@ def make_parser(prog, description, *, name=True, name_required=True, lxcpath=Tru
     return parser
 
 
+def getopt_values(parser, argv):
+    """ARGV with getopt's rule made explicit for argparse: an option that takes a value takes
+    the next word, whatever it looks like (LXC's tools accept `-n -x`, a container named
+    "-x"; argparse would see an option there). Such pairs become `-n=-x`. Stops at `--`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            out.extend(argv[i:])
+            break
+        action = parser._option_string_actions.get(word)  # noqa: SLF001 - argparse has no API
+        # nargs None: exactly one value (flags have nargs 0, optional values "?")
+        if (action is not None and action.nargs is None and i + 1 < len(argv)
+                and argv[i + 1].startswith("-") and argv[i + 1] != "-"):
+            out.append(f"{word}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
 def parse(parser, argv, *, positional_name=True):
     """Parse ARGV; like LXC, a first non-option argument stands for -n when -n is absent."""
     if "_ARGCOMPLETE" in os.environ:
         import argcomplete
         argcomplete.autocomplete(parser)
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(getopt_values(parser, argv))
     extra = [a for a in rest if a != "--"]
     if hasattr(args, "name"):
         if args.name is None and positional_name and extra and not extra[0].startswith("-"):

@@ -97,6 +97,32 @@ def remove_if_stale(container_dir, remove_tree):
         os.close(fd)
 
 
+def remove_stale_temps(container_dir):
+    """Remove `.partial.PID` files whose creator died between making the file and renaming
+    it to `partial` (Marker): nobody holds their lock. The caller holds the container's lock
+    (api/locking.py), so no live creator is between its open and its flock here."""
+    try:
+        entries = os.listdir(container_dir)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(f".{PARTIAL}.") and entry[len(PARTIAL) + 2:].isdigit()):
+            continue
+        path = os.path.join(container_dir, entry)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, path):
+                os.unlink(path)
+        except OSError:
+            pass  # locked: its creator lives
+        finally:
+            os.close(fd)
+
+
 def _same_file(fd, path):
     try:
         a, b = os.fstat(fd), os.lstat(path)

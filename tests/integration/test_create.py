@@ -286,6 +286,45 @@ def test_kill_9_then_create_cleans_up_by_itself(world):
     assert sorted(os.listdir(world.cdir("crt-k9b"))) == ["config"]
 
 
+def test_kill_9_between_marker_and_rename_is_cleaned_by_the_retry(world):
+    """kill -9 while lxc-create holds its lock, between making the `.partial.PID` marker
+    and renaming it to `partial` (strace injects the kill at that rename): the retry
+    succeeds and removes the orphaned temporary marker (it used to survive)."""
+    import shutil
+
+    from conftest import ours
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is missing: ./setup test installs it (APT_TEST)")
+    out = os.path.join(world.root, "strace.txt")
+    killed = subprocess.run([strace, "-f", "-o", out, "-e", "trace=rename",
+                             "-e", "inject=rename:signal=SIGKILL:when=1",
+                             ours("lxc-create"), "-P", world.lp, "-n", "crt-tmp", "-t", "busybox"],
+                            env=world.env, capture_output=True, text=True, timeout=120)
+    with open(out) as handle:
+        trace = handle.read()
+    assert "/crt-tmp/.partial." in trace and "+++ killed by SIGKILL +++" in trace, trace
+    left = os.listdir(world.cdir("crt-tmp"))
+    assert len(left) == 1 and left[0].startswith(".partial."), (killed.returncode, left)
+    assert world.ours("lxc-ls", "-1").stdout == ""
+    again = world.ours("lxc-create", "-n", "crt-tmp", "-t", "busybox")
+    assert again.returncode == 0, again.stderr
+    assert sorted(os.listdir(world.cdir("crt-tmp"))) == ["config", "rootfs"]
+
+
+def test_a_name_starting_with_a_dash_is_accepted_as_lxc_does(world):
+    """`-n -x`: getopt gives an option's value the next word whatever it looks like; LXC
+    creates, lists, shows and destroys a container named "-x", and so do we."""
+    for runner in (world.ours, world.real):
+        made = runner("lxc-create", "-n", "-x", "-t", "none")
+        assert made.returncode == 0, made.stderr
+        assert runner("lxc-ls", "-1").stdout == "-x\n"
+        shown = runner("lxc-info", "-n", "-x")
+        assert shown.returncode == 0 and "State:          STOPPED" in shown.stdout
+        assert runner("lxc-destroy", "-n", "-x").returncode == 0
+        assert runner("lxc-ls", "-1").stdout == ""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_ctrl_c_mid_create_rolls_back(world, sig):
     from conftest import ours
