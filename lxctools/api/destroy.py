@@ -26,6 +26,24 @@ def _remove(container_dir, conf):
     return dry
 
 
+def _remove_marked(container_dir):
+    """The container's tree removed under a locked `partial` marker (runtime/partial.py),
+    the marker last: a destroy killed midway leaves a half container the next lookup of the
+    name finishes removing -- not a directory without config that nothing lists, destroys
+    or creates over (LXC's killed destroy leaves a listed container whose start aborts)."""
+    from ..runtime.partial import PARTIAL, Marker
+
+    marker = Marker(container_dir)
+    try:
+        removed = [container_dir]
+        for entry in sorted(os.listdir(container_dir), key=lambda e: e == PARTIAL):
+            removed += remove_tree(os.path.join(container_dir, entry))
+        os.rmdir(container_dir)
+    finally:
+        marker.release()
+    return removed
+
+
 def _lines(path):
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
@@ -133,7 +151,10 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
             _destroy_snapshots(container_dir, snaps)
         run_hooks("destroy", name, conf, config_file)
         _forget_origin(container_dir)
-        removed = _remove(container_dir, conf)
+        if os.geteuid() == 0 or not conf.value("lxc.idmap"):
+            removed = _remove_marked(container_dir)
+        else:
+            removed = _remove(container_dir, conf)
         from ..runtime.images.sharedconfig import collect
 
         collect(lxcpath)  # the include copy its config named, when no other names it
