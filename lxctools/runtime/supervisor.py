@@ -790,6 +790,8 @@ class Supervisor:
                                     systemd_guest=getattr(request, "guest", None) == "systemd",
                                     on_claim=self.claim_cgroups,
                                     on_taken=lambda path: refuse_if_in_use(plan, path))
+        if self.cgroups is None:
+            self.cgroups_claim = None  # none could be made (an unprivileged start goes on)
         self.open_ttys(plan)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan.sync_fd = child_sock.fileno()
@@ -1200,6 +1202,8 @@ def make_cgroups(name, lxcpath, conf, systemd_guest=False, on_claim=None, on_tak
                          "(this host has none; systemd guests need one)")
         cgroups = Cgroups.for_container(name, lxcpath, conf, hierarchies=hierarchies)
         cgroups.create(on_claim=on_claim, on_taken=on_taken)
+    except StartFailed:
+        raise  # the container already runs (on_taken), or its record cannot be written
     except LxcError as exc:
         if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
             raise
