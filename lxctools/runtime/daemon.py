@@ -372,8 +372,11 @@ class Daemon:
         record = read_record(self.lxcpath, name)
         if record is None:
             return
-        if record.get("lxcpath") != self.lxcpath or not isinstance(record.get("request"), dict):
-            # not a record we can act on (malformed, foreign): removed, holding the name
+        request = record.get("request")
+        if (record.get("lxcpath") != self.lxcpath or not isinstance(request, dict)
+                or record.get("name") != name or request.get("name") != name):
+            # not a record we can act on (malformed, foreign, another name's): removed,
+            # holding the name
             held = hold_name(self.lxcpath, name)
             if held is not None:
                 try:

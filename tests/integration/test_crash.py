@@ -402,8 +402,8 @@ def test_destroy_refuses_an_overlay_rootfs_in_use(world):
 
 def test_stale_records_are_removed_by_the_next_command(world):
     """A record whose init is gone (STOPPING, init_start null: a supervisor that died while
-    stopping), one of a container that no longer exists, and a temporary record file whose
-    writer died: lxc-info naming the first answers STOPPED, lxc-ls (which reads the
+    stopping), one of a container that no longer exists, one whose content names another
+    container, and a temporary record file whose writer died: lxc-info naming the first answers STOPPED, lxc-ls (which reads the
     records) lists nothing running; all three are gone after them, and the supervisor
     spawned to settle them does not stay."""
     from lxctools.runtime import daemon
@@ -429,9 +429,11 @@ def test_stale_records_are_removed_by_the_next_command(world):
     temp = record_path(world, f"fi-stale.{dead.pid}.tmp")
     plant(record_path(world, "fi-gone"), records["fi-gone"])
     plant(temp, records["fi-stale"])
+    plant(record_path(world, "fi-alias"), records["fi-stale"])  # a record of another name
     listed = world.ours("lxc-ls", "-f")
     assert listed.returncode == 0 and "RUNNING" not in listed.stdout, listed.stdout
     assert not os.path.exists(record_path(world, "fi-gone"))
+    assert not os.path.exists(record_path(world, "fi-alias"))
     assert not os.path.exists(temp)
     plant(record_path(world, "fi-stale"), records["fi-stale"])
     proc = world.ours("lxc-info", "-n", "fi-stale")
