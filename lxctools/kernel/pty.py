@@ -91,6 +91,12 @@ def open_pair_at(dirfd, devpts="/dev/pts"):
     return master, slave
 
 
+def slave_of(master):
+    """A new fd of MASTER's slave, opened through the master itself (TIOCGPTPEER): no path in
+    anyone's devpts is looked up."""
+    return fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+
+
 def is_master(fd):
     """Whether FD is the master side of a pty on a devpts (what the relay may trust)."""
     try:

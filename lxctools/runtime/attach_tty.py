@@ -12,10 +12,10 @@ still in the pty has been copied.
 
 import errno
 import os
-import select
 import signal
 
 from ..kernel import libc
+from .fdlimit import readable
 
 
 # One message each way over a SOCK_SEQPACKET pair between lxc-attach and its transient child
@@ -95,10 +95,8 @@ def relay_until_exit(master, child, tty_fds, log_path=None):
     try:
         with RawMode(peer) if foreground else _Nothing():
             while True:
-                try:
-                    ready, _, _ = select.select(readers, [], [])
-                except InterruptedError:
-                    continue
+                # poll, not select: the API runs this in callers that may hold fds >= 1024
+                ready = readable(readers)
                 if master in ready:
                     try:
                         data = os.read(master, 65536)
@@ -145,7 +143,7 @@ def _out(peer, data, log, write_all):
 
 
 def _drain(master, peer, log, write_all):
-    while select.select([master], [], [], 0)[0]:
+    while readable([master], 0):
         try:
             data = os.read(master, 65536)
         except OSError:

@@ -5,12 +5,12 @@ pidfd, then wait for STOPPED on the command socket; the hard stop is the supervi
 """
 
 import os
-import select
 import signal
 import time
 
 from ..errors import LxcError, NotRunning
 from . import commands
+from .fdlimit import readable
 
 SIGRTMIN_3 = signal.SIGRTMIN + 3
 
@@ -181,8 +181,7 @@ def wait_for(lxcpath, name, states, timeout):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                ready, _, _ = select.select([channel.sock], [], [], remaining)
-                if not ready:
+                if not readable([channel.sock], remaining):  # poll: any fd number
                     return False
                 try:
                     message = channel.receive()

@@ -217,6 +217,10 @@ class Daemon:
         # the kernel's maximum: hundreds of parallel lxc-start wait in the queue
         sock.listen(socket.SOMAXCONN)
         self.listener = sock
+        # a few descriptors per container (ARCHITECTURE.md, "Descriptors"): the soft limit
+        # of 1024 most shells give would end the lxcpath near a hundred containers
+        from .fdlimit import raise_soft_limit
+        raise_soft_limit()
         libc.set_child_subreaper()
         try:
             libc.set_process_name("lxc monitor")

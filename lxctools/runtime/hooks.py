@@ -65,12 +65,26 @@ def run_hooks(hook_type, name, conf, config_file, *, extra_env=None, args=(),
             command = f"exec {hook} '{name}' 'lxc' '{hook_type}' {tail}".rstrip()
         proc = subprocess.run(["/bin/sh", "-c", command], env=env, stdout=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, check=False,
-                              preexec_fn=_die_with_parent if die_with_parent else None)
+                              preexec_fn=_preexec(die_with_parent))
         for line in proc.stdout.decode(errors="replace").splitlines():
             log.debug(f"{hook_type} hook: {line}")
         if proc.returncode != 0:
             raise HookFailed(f"{hook_type} hook {hook!r} failed with status {proc.returncode}",
                              key=f"lxc.hook.{hook_type}")
+
+
+def _preexec(die_with_parent):
+    """What a hook's child does before exec: die with the caller (DIE_WITH_PARENT), and in
+    a supervisor that raised its open-file limit, go back to the one it was started with
+    (runtime/fdlimit.py). None when there is nothing to do: Python then spawns faster."""
+    from . import fdlimit
+
+    steps = [fdlimit.restore_soft_limit] if fdlimit.raised() else []
+    if die_with_parent:
+        steps.append(_die_with_parent)
+    if not steps:
+        return None
+    return lambda: [step() for step in steps]
 
 
 def _die_with_parent():

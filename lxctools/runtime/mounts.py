@@ -506,8 +506,8 @@ def fresh_boot_id(root):
 
 def allocate_ptys(root, console, count, tty_dir):
     """Pty pairs from the container's devpts, slaves bound over /dev/console and /dev/ttyN
-    (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns (masters, slaves), console first:
-    the supervisor keeps the slaves open, else a tty nobody inside opened reads as hung up."""
+    (or /dev/TTY_DIR/ttyN with a /dev/ttyN link). Returns (masters, slaves), console first;
+    the supervisor gets the masters and the console's slave (Supervisor.take_ptys)."""
     masters = []
     slaves = []
     names = (["console"] if console else []) + [f"tty{i}" for i in range(1, count + 1)]

@@ -21,6 +21,7 @@ import termios  # noqa: F401
 
 from ..errors import LxcError
 from ..kernel import libc
+from . import fdlimit
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -169,11 +170,20 @@ def container_init(plan, sync):
         for key, value in conf.family("lxc.proc"):
             with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
                 handle.write(value)
-        apply_prlimits(conf)
-        sync.send(ptys=len(masters), fds=masters + slaves)
+        apply_prlimits(conf, nofile=False)  # that one once the inherited fds are closed
+        # the supervisor keeps the masters and the console's slave alone (it watches the
+        # console master, and a master with no slave open reports a hang-up to epoll without
+        # end); a tty's slave it opens from the master while an lxc-console holds that tty
+        held = slaves[:1] if plan.want_console else []
+        sync.send(ptys=len(masters), fds=masters + held)
         for fd in masters + slaves:
             os.close(fd)
         stdio_on_console(plan)  # before "ready": device rules come then and may forbid it
+        # The open-file limit the supervisor was started with, not the one it raised for
+        # itself, then lxc.prlimit.nofile: only now, with the supervisor's descriptors closed
+        # (thousands of them, all below a limit of 1024 otherwise: no open() would succeed).
+        fdlimit.restore_soft_limit()
+        apply_prlimits(conf, only=resource.RLIMIT_NOFILE)
         sync.send(ready=True)
         sync.expect("exec")
         plan.run_hook("start", inside=True)
@@ -257,7 +267,8 @@ def stdio_on_console(plan):
         if fd > 2:
             os.close(fd)
     os.closerange(3, plan.sync_fd)
-    os.closerange(plan.sync_fd + 1, 65536)
+    # up to the hard limit: a supervisor of many containers holds descriptors above 65536
+    os.closerange(plan.sync_fd + 1, fdlimit.ceiling())
 
 
 def prlimit_values(conf):
@@ -291,9 +302,14 @@ def _prlimits(conf):
     return values
 
 
-def apply_prlimits(conf):
-    """The kernel may still refuse (raising a hard limit without the right)."""
+def apply_prlimits(conf, nofile=True, only=None):
+    """lxc.prlimit.*: every one, or all but nofile (NOFILE false), or ONLY that one. The
+    kernel may still refuse (raising a hard limit without the right)."""
     for which, soft, hard, key, value in _prlimits(conf):
+        if only is not None and which != only:
+            continue
+        if not nofile and which == resource.RLIMIT_NOFILE:
+            continue
         try:
             resource.setrlimit(which, (soft, hard))
         except (OSError, ValueError) as exc:

@@ -292,6 +292,8 @@ class Supervisor:
         self.network_state = None
         self.console_master = None
         self.tty_masters = []
+        self.pty_slaves = []  # the console's, held (take_ptys)
+        self.tty_peers = {}  # tty -> its slave, opened while an lxc-console holds it
         self.tty_busy = {}
         self.console_busy = None
         self.console_log = None
@@ -561,6 +563,7 @@ class Supervisor:
         for tty, holder in list(self.tty_busy.items()):
             if holder is channel:
                 del self.tty_busy[tty]
+                self.release_tty_peer(tty)
         if self.console_busy is channel:
             self.console_busy = None
             if self.console_master is not None:
@@ -748,9 +751,23 @@ class Supervisor:
         if wanted in self.tty_busy:
             channel.send({"error": f"tty {wanted} is in use by another lxc-console"})
             return False
+        master = self.tty_masters[wanted - 1]
+        try:
+            # while the client holds it, the tty has an open slave even if nothing inside
+            # opened it: the client's reads wait instead of failing with EIO (hung up)
+            from ..kernel.pty import slave_of
+            self.tty_peers[wanted] = slave_of(master)
+        except OSError as exc:
+            channel.send({"error": f"tty {wanted}: {exc.strerror}"})
+            return False
         self.tty_busy[wanted] = channel
-        channel.send({"tty": wanted}, fds=[self.tty_masters[wanted - 1]])
+        channel.send({"tty": wanted}, fds=[master])
         return True
+
+    def release_tty_peer(self, tty):
+        fd = self.tty_peers.pop(tty, None)
+        if fd is not None:
+            os.close(fd)
 
     def kill_init(self, sig):
         if self.init_pidfd >= 0:
@@ -930,13 +947,18 @@ class Supervisor:
             self.console_log = open(fd, "ab", buffering=0)
 
     def take_ptys(self, plan, fds):
-        """The masters the container made in its devpts: console first, then tty1..N."""
+        """The masters the container made in its devpts, console first, then tty1..N, and
+        the console's slave last. The console master is watched (drained into the log), and
+        a master whose slave nobody holds reads as hung up (epoll would report it without
+        end): so the console's slave stays open here. A tty's slave is opened from its
+        master only while an lxc-console holds that tty (tty_peers): one descriptor less
+        per tty while nobody looks, where LXC's monitor keeps both ends of every tty."""
         fds = list(fds or [])
         for fd in fds:
             os.set_inheritable(fd, False)
-        half = len(fds) // 2
-        fds, self.pty_slaves = fds[:half], fds[half:]  # slaves held: see allocate_ptys
+        self.pty_slaves = []
         if plan.want_console and plan.rootfs and fds:
+            self.pty_slaves = [fds.pop()]
             self.console_master = fds.pop(0)
             if not self.foreground_tty:
                 self.watch_console()
@@ -960,12 +982,10 @@ class Supervisor:
 
     def drain_console(self):
         """What init wrote last (systemd's "Powering off.") is still in the pty: read it."""
-        import select
-        poller = select.poll()  # not select(): the lxcpath's supervisor has fds past 1024
-        poller.register(self.console_master, select.POLLIN)
+        from .fdlimit import readable
         for _ in range(64):
             try:
-                if not poller.poll(0):
+                if not readable([self.console_master], 0):
                     return
                 data = os.read(self.console_master, 65536)
             except OSError:
@@ -1040,13 +1060,15 @@ class Supervisor:
             except OSError:
                 pass
             self.console_master = None
-        for fd in self.tty_masters + getattr(self, "pty_slaves", []):
+        for fd in (self.tty_masters + getattr(self, "pty_slaves", [])
+                   + list(getattr(self, "tty_peers", {}).values())):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.tty_masters = []
         self.pty_slaves = []
+        self.tty_peers = {}
         self.tty_busy = {}
         for fd in getattr(self, "plan", None) and self.plan.share_fds.values() or ():
             os.close(fd)

@@ -90,8 +90,8 @@ def write_all(fd, data):
         try:
             written = os.write(fd, view)
         except BlockingIOError:
-            import select
-            select.select([], [fd], [], 1.0)
+            from .fdlimit import wait_writable
+            wait_writable(fd, 1.0)
             continue
         except OSError:
             return

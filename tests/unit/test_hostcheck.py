@@ -516,3 +516,58 @@ def test_user_networks_helper_quota_and_tun(tmp_path):
     # root needs none of it
     assert not [c for c in host.run(ROOT).section("Host readiness").checks
                 if c.label.startswith(("lxc-user-nic", "Network quota"))]
+
+
+# -- readiness: how many containers one lxcpath can hold ------------------------------------------
+LIMITS = """Limit                     Soft Limit           Hard Limit           Units
+Max processes             96367                96367                processes
+Max open files            {soft:<20} {hard:<20} files
+Max locked memory         8388608              8388608              bytes
+"""
+
+
+def test_a_low_hard_open_file_limit_warns_with_the_containers_it_allows(tmp_path):
+    host = FakeHost(tmp_path)
+    host.file("proc/self/limits", LIMITS.format(soft=1024, hard=4096))
+    host.file("proc/sys/fs/nr_open", "1048576\n")
+    limit = check(host.run(ROOT), "Host readiness", "Open files")
+    assert limit.state == H.WARNING
+    # (4096 - 32 of the supervisor's own) // 9 descriptors of a busybox container
+    assert limit.value.startswith("hard limit 4096: ~451 containers per lxcpath at most")
+    assert limit.fix.startswith("ulimit -Hn 1048576   #")
+    # a user cannot raise its own hard limit: root's limits.d line, then a new login
+    limit = check(host.run(ALICE), "Host readiness", "Open files")
+    assert limit.fix == ("echo 'alice hard nofile 1048576' >> /etc/security/limits.d/lxc.conf"
+                         "   # as root; then log in again")
+    # the kernel's own ceiling first when it is below what the fix asks for
+    host.file("proc/sys/fs/nr_open", "32768\n")
+    limit = check(host.run(ROOT), "Host readiness", "Open files")
+    assert limit.fix.splitlines() == [
+        "sysctl -w fs.nr_open=65536",
+        "ulimit -Hn 65536   # in the shell or service (LimitNOFILE=1024:65536) that starts "
+        "containers"]
+
+
+def test_a_high_hard_open_file_limit_is_ok_whatever_the_soft_one(tmp_path):
+    host = FakeHost(tmp_path)
+    host.file("proc/self/limits", LIMITS.format(soft=1024, hard=1048576))
+    limit = check(host.run(ROOT), "Host readiness", "Open files")
+    assert limit.state == H.OK and limit.fix is None
+    assert limit.value.startswith("soft 1024, hard 1048576: ~116504 containers per lxcpath")
+    # no limits file (an odd /proc): no line rather than a guess
+    os.unlink(tmp_path / "proc/self/limits")
+    assert not [c for c in host.run(ROOT).section("Host readiness").checks
+                if c.label.startswith("Open files")]
+
+
+def test_kernel_pty_max_gives_the_containers_their_ptys_allow(tmp_path):
+    host = FakeHost(tmp_path)
+    host.file("proc/sys/kernel/pty/max", "4096\n")
+    host.file("proc/sys/kernel/pty/reserve", "1024\n")
+    ptys = check(host.run(ROOT), "Host readiness", "kernel.pty.max")
+    assert ptys.state == H.INFO
+    assert "containers share 3072 ptys" in ptys.value
+    assert "~512 containers (sysctl -w kernel.pty.max=7024 for 1,000)" in ptys.value
+    host.file("proc/sys/kernel/pty/max", "100000\n")
+    assert check(host.run(ROOT), "Host readiness", "kernel.pty.max").value.endswith(
+        "~16496 containers")

@@ -88,6 +88,8 @@ def section(roots, user, kconfig=None):
         _confinement(ctx, layout)
     else:
         _user_networks(ctx)
+    _open_files(ctx)
+    _ptys(ctx)
     _busybox(ctx)
     return ctx.section
 
@@ -516,3 +518,87 @@ def _busybox(ctx):
                 fix="apt-get install busybox-static")
     else:
         ctx.add(label, OK, value=f"{path}" + (", statically linked" if static else ""))
+
+
+# -- how many containers an lxcpath can hold ---------------------------------------------------
+BUSYBOX_TTYS = 5  # the busybox template's lxc.tty.max: the figures below are for it
+ENOUGH_FILES = 65536
+
+
+def read_limit(text, name):
+    """(soft, hard) of NAME ("Max open files") in a /proc/PID/limits text; None if absent.
+    "unlimited" is returned as None inside the pair."""
+    for line in (text or "").splitlines():
+        if line.startswith(name):
+            fields = line[len(name):].split()
+            if len(fields) < 2:
+                return None
+
+            def number(word):
+                return None if word == "unlimited" else int(word)
+            try:
+                return number(fields[0]), number(fields[1])
+            except ValueError:
+                return None
+    return None
+
+
+def _open_files(ctx):
+    """The lxcpath's supervisor (forked by the caller's first lxc-start, so with the caller's
+    limits) raises its soft open-file limit to the hard one; the hard limit is what caps the
+    number of containers of one lxcpath."""
+    from ..fdlimit import SUPERVISOR_OWN, per_container
+
+    limits = read_limit(host.read_text(ctx.roots.in_proc("self", "limits")), "Max open files")
+    if limits is None:
+        return
+    soft, hard = limits
+    label = "Open files (RLIMIT_NOFILE)"
+    each = per_container(BUSYBOX_TTYS)
+    how = (f"the supervisor of an lxcpath raises its soft limit to the hard one and holds "
+           f"{per_container(0)} + lxc.tty.max descriptors per container, {each} with the "
+           "busybox template's 5 ttys")
+    if hard is None or hard >= ENOUGH_FILES:
+        room = "no limit" if hard is None else f"~{(hard - SUPERVISOR_OWN) // each} containers"
+        ctx.add(label, OK, value=f"soft {soft or 'unlimited'}, hard {hard or 'unlimited'}: "
+                                 f"{room} per lxcpath; {how}")
+        return
+    raw = host.read_text(ctx.roots.in_proc("sys", "fs", "nr_open"))
+    try:
+        nr_open = int(raw.strip()) if raw else 1048576
+    except ValueError:
+        nr_open = 1048576
+    target = max(ENOUGH_FILES, min(1048576, nr_open))
+    fix = []
+    if nr_open < target:
+        fix.append(f"sysctl -w fs.nr_open={target}")
+    if ctx.user.is_root:
+        fix.append(f"ulimit -Hn {target}   # in the shell or service (LimitNOFILE=1024:{target})"
+                   " that starts containers")
+    else:
+        fix.append(f"echo '{ctx.user.name} hard nofile {target}' >> "
+                   "/etc/security/limits.d/lxc.conf   # as root; then log in again")
+    ctx.add(label, WARNING, value=f"hard limit {hard}: ~{max(0, hard - SUPERVISOR_OWN) // each} "
+                                  f"containers per lxcpath at most; {how}", fix="\n".join(fix))
+
+
+def _ptys(ctx):
+    """Every container's devpts draws its console and ttys from kernel.pty.max less what the
+    host's own devpts keeps (kernel.pty.reserve): a capacity figure, not a fault."""
+    raw = host.read_text(ctx.roots.in_proc("sys", "kernel", "pty", "max"))
+    if raw is None:
+        return
+    try:
+        total = int(raw.strip())
+        reserve = int((host.read_text(ctx.roots.in_proc("sys", "kernel", "pty", "reserve"))
+                       or "0").strip())
+    except ValueError:
+        return
+    shared = max(0, total - reserve)
+    each = 1 + BUSYBOX_TTYS
+    ctx.add("kernel.pty.max", INFO,
+            value=f"{total}, {reserve} kept for the host: containers share {shared} ptys; "
+                  f"each takes 1 + lxc.tty.max ({each} with the busybox template's 5 ttys) "
+                  f"and what is opened inside (lxc-attach, ssh): ~{shared // each} containers"
+                  + (f" (sysctl -w kernel.pty.max={reserve + 1000 * each} for 1,000)"
+                     if shared // each < 1000 else ""))

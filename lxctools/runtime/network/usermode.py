@@ -75,9 +75,10 @@ def _user_name():
 def start(binary, init_pid, user_namespace, timeout=10):
     """Run slirp4netns on INIT_PID's network namespace; returns the fd whose closing ends it
     (its --exit-fd). Its own words are in the error when it does not come up."""
-    import select
     import subprocess
     import tempfile
+
+    from ..fdlimit import readable
 
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe2(os.O_CLOEXEC)
@@ -97,8 +98,7 @@ def start(binary, init_pid, user_namespace, timeout=10):
         os.close(ready_w)
         os.close(exit_r)
     try:
-        ready, _, _ = select.select([ready_r], [], [], timeout)
-        ok = bool(ready) and os.read(ready_r, 1) == b"1"
+        ok = bool(readable([ready_r], timeout)) and os.read(ready_r, 1) == b"1"
     finally:
         os.close(ready_r)
     if not ok:
