@@ -11,11 +11,12 @@ For the same reason nothing in the supervisor (or the API, which runs in callers
 of any size) waits with select.select(): `readable` and `wait_writable` use poll().
 """
 
-# What a supervisor holds for each running container: its command socket, a pidfd on its
-# init, the console's master and slave (when it has a console), the master of each tty.
-# Connected clients (lxc-console, lxc-wait, lxc-monitor) come on top while they last.
+# What a supervisor holds for each running container: its command socket and LXC's (real
+# LXC's tools and python3-lxc see it: runtime/lxcsocket.py), a pidfd on its init, the
+# console's master and slave (when it has a console), the master of each tty. Connected
+# clients (lxc-console, lxc-wait, lxc-monitor) come on top while they last.
 def per_container(ttys, console=True):
-    return 2 + (2 if console else 0) + ttys
+    return 3 + (2 if console else 0) + ttys
 
 
 SUPERVISOR_OWN = 32  # its stdio, epoll, signal pipe, listener, and room for a few clients
