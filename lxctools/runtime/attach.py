@@ -32,7 +32,7 @@ from ..errors import LxcError
 from ..kernel import libc
 from . import childpipe
 
-NS_ORDER = ("user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt")
+NS_ORDER = libc.JOIN_ORDER
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ARCHES_32 = {"x86", "i386", "i486", "i586", "i686", "linux32", "armel", "armhf", "armv7l",
              "arm", "ppc", "s390", "mips", "mipsel", "armv7"}

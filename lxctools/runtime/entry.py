@@ -202,8 +202,8 @@ def encode(plan, api=False):
     for key, value in plan.proc:
         out.append(_record(TAG_PROC, _string(key.replace(".", "/")) + _string(value)))
     from ..kernel.libc import NAMESPACE_FLAGS
-    from .attach import NS_ORDER
-    for name in NS_ORDER:
+    from ..kernel.libc import JOIN_ORDER
+    for name in JOIN_ORDER:
         if name in plan.fds:
             out.append(_record(TAG_NS, struct.pack("=II", index(plan.fds[name]),
                                                    NAMESPACE_FLAGS[name])))
