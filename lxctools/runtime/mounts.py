@@ -5,8 +5,9 @@ and tty binds (lxc-behaviour.md 4.4).
 This runs in the container's new mount namespace but *before* pivot_root: as root, with the
 host's whole file system in view. The rootfs is the container's, hence hostile, so no path
 below it is walked as a string: every target is opened through runtime/rootpath.py (openat2
-RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, and RESOLVE_NO_SYMLINKS for the fixed places -- /proc,
-/sys, /dev, /dev/pts, ptmx, console, ttys -- where no link is legitimate), made with *at()
+RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS: no link is followed on the way
+to a mount target -- /proc, /sys, /dev, /dev/pts, ptmx, console, ttys, lxc.mount.entry --
+as LXC's safe_mount refuses them), made with *at()
 calls in its parent's fd, and mounted onto /proc/self/fd/N of that fd. A flag change of a
 mount just made (bind remount, propagation) looks it up again from the root: an fd taken
 before the mount holds what the mount covers.
@@ -99,8 +100,10 @@ def _fixed_dir(root, rel, key):
         return root.makedirs(rel, resolve=NO_LINKS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise MountError(f"{key}: /{rel} in the rootfs is (or goes through) a symlink: "
-                             "refusing to mount there", key=key,
+            found = first_link(root, rel)
+            what = ("{} in the rootfs is a symlink (to {})".format(*found) if found
+                    else f"/{rel} in the rootfs is (or goes through) a symlink")
+            raise MountError(f"{key}: {what}: refusing to mount there", key=key,
                              hint=f"make /{rel} a plain directory in the rootfs") from None
         raise MountError(f"{key}: cannot make /{rel} in the rootfs: {exc.strerror}",
                          key=key) from None
@@ -113,9 +116,63 @@ def _same_fs(fd, magic, what):
                          hint="something in the rootfs raced the container's setup")
 
 
-def mount_entry(line, root, where="lxc.mount.entry"):
-    """One fstab-format line; targets are taken inside ROOT (a rootpath.Root; absolute ones
-    too, as LXC 3+), links followed only inside it."""
+def _target_in_root(target, prefixes):
+    """The place in the container an entry's TARGET names. A relative target is taken from
+    the root. An absolute one that starts with the rootfs's host path (PREFIXES: LXC allows
+    LXCPATH/NAME/rootfs of the global lxcpath and the rootfs path itself) is the rest of it,
+    as LXC's mount_entry_on_absolute_rootfs reads it; any other absolute target is a path in
+    the container (LXC 5.0.2 ignores it with a warning: ours mounts where it says)."""
+    if target.startswith("/"):
+        for prefix in prefixes:
+            prefix = prefix.rstrip("/")
+            if prefix and (target == prefix or target.startswith(prefix + "/")):
+                return target[len(prefix):].lstrip("/") or "."
+    return target
+
+
+def first_link(root, rel):
+    """(the first component of REL inside ROOT that is a symlink, its text), or None: what
+    a refusal names. Each prefix is looked up from the root with links refused, so the
+    answer is the link the walk stopped at (a magic link included)."""
+    parts = [p for p in rel.split("/") if p and p != "."]
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        try:
+            os.close(root.open(prefix, resolve=NO_LINKS))
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                return None
+            parent = root.open("/".join(parts[:i - 1]) or ".", os.O_PATH | os.O_DIRECTORY,
+                               resolve=NO_LINKS)
+            try:
+                text = os.readlink(parts[i - 1], dir_fd=parent)
+            except OSError:
+                text = "?"
+            finally:
+                os.close(parent)
+            return "/" + prefix, text
+    return None
+
+
+def _refuse_link(root, rel, where, target, role="target"):
+    found = first_link(root, rel)
+    place = f"/{rel.lstrip('/')}"
+    if found:
+        what = "{} in the rootfs is a symlink (to {})".format(*found)
+    else:
+        what = f"{place} in the rootfs is (or goes through) a symlink"
+    return MountError(f"{where}: {role} {target}: {what}: refusing to mount through it",
+                      key=where,
+                      hint="make each component of the target a real directory (or file) in "
+                           "the rootfs, or name where the link points in the entry")
+
+
+def mount_entry(line, root, where="lxc.mount.entry", prefixes=()):
+    """One fstab-format line. The target is taken inside ROOT (a rootpath.Root) and no
+    component of it may be a symlink, as LXC's safe_mount refuses one (CVE-2015-1335): a link
+    the container planted could otherwise steer a mount (or create=dir) elsewhere, and one
+    swapped in between a check and the mount would not be seen. create=dir|file make what is
+    missing through the same walk, so nothing is made through a link either."""
     fields = line.split()
     if len(fields) < 4:
         fields += ["defaults"] * (4 - len(fields)) if len(fields) >= 3 else []
@@ -132,45 +189,68 @@ def mount_entry(line, root, where="lxc.mount.entry"):
                                          "start this container with LXC")
     flags, propagation, data, lxc = parse_options(options)
     optional = "optional" in lxc
-    if flags & MS_BIND and not os.path.exists(source):
-        if optional:
-            return
-        raise MountError(f"{where}: source {source} does not exist", key=where,
-                         hint="create it on the host, or add ,optional to the mount options")
+    rel = _target_in_root(target, prefixes)
+    source_fd = -1
     try:
-        if "create=dir" in lxc:
-            fd = root.makedirs(target)
-        elif "create=file" in lxc:
-            fd = root.create_file(target)
-        else:
-            fd = root.open(target)
-    except FileNotFoundError:
-        if optional:
-            return
-        raise MountError(f"{where}: target {target} does not exist in the container",
-                         key=where, hint="add create=dir (or create=file) to the options") from None
-    except OSError as exc:
-        if optional:
-            return
-        raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
-                         key=where) from None
-    try:
-        if flags & MS_BIND:
-            _mount(source, fd, None, MS_BIND | (flags & MS_REC), name=target)
-            if flags & ~(MS_BIND | MS_REC):
-                # bind ignores other flags: they need a remount of the new mount.
-                _on_top(root, target, MS_REMOUNT | MS_BIND | (flags & ~MS_REC))
-        else:
-            _mount(source, fd, None if fstype == "none" else fstype, flags, data, target)
-        if propagation:
-            _on_top(root, target, propagation)
-    except OSError as exc:
-        if optional:
-            return
-        raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
-                         key=where) from None
+        if "relative" in lxc:
+            # the source is the container's too (LXC: ROOTFS/SOURCE): by fd, no links
+            try:
+                source_fd = root.open(source, resolve=NO_LINKS)
+            except OSError as exc:
+                if optional:
+                    return
+                if exc.errno == errno.ELOOP:
+                    raise _refuse_link(root, source, where, source, "source") from None
+                raise MountError(f"{where}: source {source} (relative to the rootfs): "
+                                 f"{exc.strerror}", key=where) from None
+            source = fd_path(source_fd)
+        elif flags & MS_BIND and not os.path.exists(source):
+            if optional:
+                return
+            raise MountError(f"{where}: source {source} does not exist", key=where,
+                             hint="create it on the host, or add ,optional to the mount options")
+        try:
+            if "create=dir" in lxc:
+                fd = root.makedirs(rel, resolve=NO_LINKS)
+            elif "create=file" in lxc:
+                fd = root.create_file(rel, resolve=NO_LINKS)
+            else:
+                fd = root.open(rel, resolve=NO_LINKS)
+        except OSError as exc:
+            if optional:
+                return
+            if exc.errno == errno.ELOOP:
+                raise _refuse_link(root, rel, where, target) from None
+            if exc.errno == errno.ENOENT:
+                raise MountError(f"{where}: target {target} does not exist in the container",
+                                 key=where, hint="add create=dir (or create=file) to the "
+                                                 "options") from None
+            raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
+                             key=where) from None
+        try:
+            if flags & MS_BIND:
+                _mount(source, fd, None, MS_BIND | (flags & MS_REC), name=target)
+                if flags & ~(MS_BIND | MS_REC):
+                    # bind ignores other flags: they need a remount of the new mount.
+                    _on_top(root, rel, MS_REMOUNT | MS_BIND | (flags & ~MS_REC),
+                            resolve=NO_LINKS)
+            else:
+                _mount(source, fd, None if fstype == "none" else fstype, flags, data, target)
+            if propagation:
+                _on_top(root, rel, propagation, resolve=NO_LINKS)
+        except OSError as exc:
+            if optional:
+                return
+            if exc.errno == errno.ELOOP:
+                # a link swapped in over what we just mounted (the remount's lookup saw it)
+                raise _refuse_link(root, rel, where, target) from None
+            raise MountError(f"{where}: cannot mount {source} on {target}: {exc.strerror}",
+                             key=where) from None
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
+        if source_fd >= 0:
+            os.close(source_fd)
 
 
 def mount_rootfs(spec, target, options=None):

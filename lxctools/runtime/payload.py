@@ -140,9 +140,9 @@ def container_init(plan, sync):
                           bool(plan.clone_flags & libc.CLONE_NEWCGROUP))
         fstab = conf.value("lxc.mount.fstab")
         for line in (mounts.read_fstab(fstab) if fstab else []):
-            mounts.mount_entry(line, root, "lxc.mount.fstab")
+            mounts.mount_entry(line, root, "lxc.mount.fstab", plan.mount_prefixes)
         for line in conf.value("lxc.mount.entry") or []:
-            mounts.mount_entry(line, root)
+            mounts.mount_entry(line, root, prefixes=plan.mount_prefixes)
         if plan.lxcfs:
             mounts.bind_lxcfs(root)
         if plan.journal:

@@ -71,6 +71,12 @@ class Plan:
                 mount_point = os.path.join(runtime_dir(), "lxctools", "rootfs.mount")
                 os.makedirs(mount_point, exist_ok=True)
         self.rootfs_mount = mount_point
+        # absolute lxc.mount.entry targets may start with these host paths of the rootfs
+        # (LXC's mount_entry_on_absolute_rootfs): computed here, the setup process reads no
+        # lxc.conf
+        from ..paths import default_lxcpath
+        self.mount_prefixes = tuple(p for p in (
+            os.path.join(default_lxcpath(), request.name, "rootfs"), self.rootfs) if p)
         self.hostname = conf.value("lxc.uts.name") or request.name
         self.autodev = (conf.value("lxc.autodev") or "1") != "0"
         self.execute = request.execute

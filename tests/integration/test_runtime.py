@@ -234,10 +234,17 @@ def test_mount_entry_cannot_escape_through_a_symlink(world, tmp_path):
     busybox(world, "rt-m", f"lxc.mount.entry = {source} mnt/share none bind,create=dir 0 0\n"
                            f"lxc.mount.entry = {source} evil none bind,create=dir 0 0\n")
     os.symlink(str(host_dir), os.path.join(world.cdir("rt-m"), "rootfs/evil"))
+    # the target is a link (to a host path): refused as LXC's safe_mount does, naming it
+    start = world.ours("lxc-start", "-n", "rt-m")
+    assert start.returncode == 1
+    assert "/evil in the rootfs is a symlink" in start.stderr, start.stderr
+    assert os.listdir(host_dir) == ["precious"]
+    world.ours("lxc-stop", "-n", "rt-m", "-k")
+    # without the link the same container starts and the other entry is there
+    os.unlink(os.path.join(world.cdir("rt-m"), "rootfs/evil"))
     assert world.ours("lxc-start", "-n", "rt-m").returncode == 0
     pid = init_pid(world, "rt-m")
     assert inside(pid, "cat", "/mnt/share/shared").stdout == "from the host\n"
-    # the symlink pointed at a host path: the mount landed inside the rootfs instead
     assert os.listdir(host_dir) == ["precious"]
     assert world.ours("lxc-stop", "-n", "rt-m", "-k").returncode == 0
 
