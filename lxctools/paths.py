@@ -56,34 +56,55 @@ def system_conf_path():
 
 
 @lru_cache(maxsize=None)
-def _read_system_conf(path):
-    if not os.path.exists(path):
-        return {}
-    from configobj import ConfigObj, ConfigObjError
-
+def _system_conf_lines(path):
+    """lxc.conf's lines as liblxc's getline() loop sees them (bytes up to a NUL, newline
+    kept), or () when it cannot be opened: liblxc then uses its defaults without a word."""
     try:
-        conf = ConfigObj(path, list_values=False, interpolation=False, encoding="utf-8",
-                         file_error=True)
-    except ConfigObjError as exc:
-        raise ConfigError(f"cannot read system config: {exc}", path=path,
-                          hint="each line must be 'KEY = VALUE'; see lxc.system.conf(5)") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read system config: {exc.strerror}", path=path) from exc
-    return {k: v for k, v in conf.items() if isinstance(v, str)}
+        with open(path, "rb") as handle:
+            data = handle.read(1 << 24)
+    except OSError:
+        return ()
+    return tuple(line.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                 for line in data.splitlines(keepends=True))
+
+
+def read_system_conf_value(lines, key):
+    """KEY's value in lxc.conf LINES exactly as liblxc's lxc_global_config_value() reads it,
+    or None. The first line that matches wins: a line starting with "#" (in its first column
+    only) is skipped; KEY may have spaces or tabs before it, then only spaces or tabs up to
+    the first "="; spaces and tabs after "=" are dropped, and the rest of the line less its
+    newline is the value (a "#" there, quotes, trailing blanks and a CR are part of it). A
+    line with nothing after "=" before the end of the file is skipped; one with only a
+    newline gives "". No [sections], no escapes; anything else is skipped."""
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        at = line.find(key)
+        if at < 0 or line[:at].strip(" \t"):
+            continue
+        eq = line.find("=", at)
+        if eq < 0 or line[at + len(key):eq].strip(" \t"):
+            continue
+        value = line[eq + 1:].lstrip(" \t")
+        if not value:
+            continue
+        return value[:-1] if value.endswith("\n") else value
+    return None
 
 
 def global_value(key):
-    """The value of an lxc.conf key for this caller (lxc-config KEY)."""
+    """The value of an lxc.conf key for this caller (lxc-config KEY), as liblxc reads it."""
     if key not in GLOBAL_DEFAULTS:
         raise ConfigError(f'unknown system config key "{key}"',
                           hint="lxc-config -l lists the known keys", exit_code=1)
-    value = _read_system_conf(system_conf_path()).get(key)
-    if value is not None and value != "":
-        if key == "lxc.lxcpath":
-            value = value.rstrip("/") or "/"
-        return value
+    value = read_system_conf_value(_system_conf_lines(system_conf_path()), key)
     if key == "lxc.lxcpath":
-        return SYSTEM_LXCPATH if is_root() else os.path.join(home(), ".local/share/lxc")
+        if value is None:
+            value = SYSTEM_LXCPATH if is_root() else os.path.join(home(), ".local/share/lxc")
+        # liblxc's remove_trailing_slashes: "/" and "" both end up ""
+        return value.rstrip("/\n")
+    if value is not None:
+        return value
     if key == "lxc.default_config":
         return SYSTEM_DEFAULT_CONFIG if is_root() else os.path.join(home(), ".config/lxc/default.conf")
     return GLOBAL_DEFAULTS[key]

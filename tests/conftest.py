@@ -112,10 +112,10 @@ def ours_for_anyone(tool):
         base = tempfile.mkdtemp(prefix="lxctools-anyone-")
         shutil.copytree(os.path.join(REPO, "lxctools"), os.path.join(base, "lxctools"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-        # and the dependencies (pyroute2 for networks, configobj, ...): /usr/bin/python3 has
+        # and the dependencies (pyroute2 for networks, ...): /usr/bin/python3 has
         # none of them
         import importlib.util
-        for module in ("configobj", "validate", "pyroute2", "pyseccomp", "argcomplete"):
+        for module in ("pyroute2", "pyseccomp", "argcomplete"):
             spec = importlib.util.find_spec(module)
             if spec is None:
                 continue

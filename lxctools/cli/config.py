@@ -16,7 +16,9 @@ USAGE = """Usage: lxc-config -l: list all available configuration items
 
 
 def body(argv):
-    if not argv or argv[0] in ("-h", "--help", "--usage"):
+    # LXC compares by prefix: "-", "--h", even "" ask for the usage, "-l" lists
+    if not argv or "-h".startswith(argv[0]) or "--help".startswith(argv[0]) or \
+            argv[0] == "--usage":
         sys.stdout.write(USAGE)
         return 0
     if argv[0] == "-l":
@@ -33,7 +35,8 @@ def body(argv):
         return 1
     from ..paths import global_value
     value = global_value(item)
-    sys.stdout.write(f"{value}\n" if value is not None else f"{item} is not set.\n")
+    # (LXC names what was typed, a prefix maybe, in "is not set")
+    sys.stdout.write(f"{value}\n" if value is not None else f"{argv[0]} is not set.\n")
     return 0
 
 

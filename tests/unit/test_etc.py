@@ -106,6 +106,9 @@ def test_samples_are_read_by_our_readers():
 
     conf = load(os.path.join(ROOT, "etc/lxc/default.conf"), warn=lambda *a, **k: None)
     assert conf.get("lxc.net.0.type") == "empty"
-    from configobj import ConfigObj
-    system = ConfigObj(os.path.join(ROOT, "etc/lxc/lxc.conf"))
-    assert dict(system) == {}  # every item is a commented default
+    from lxctools.paths import GLOBAL_DEFAULTS, read_system_conf_value
+    with open(os.path.join(ROOT, "etc/lxc/lxc.conf")) as handle:
+        lines = handle.readlines()
+    # every item is a commented default
+    assert [read_system_conf_value(lines, key) for key in GLOBAL_DEFAULTS] == \
+        [None] * len(GLOBAL_DEFAULTS)
