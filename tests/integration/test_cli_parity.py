@@ -19,7 +19,10 @@ NOT_SHIPPED = {
 
 
 def real_tools():
+    # lxc-test-*: Debian's lxc-tests package (LXC's own test programs, run against ours by
+    # test_lxc_shell_tests.py), not tools
     return sorted(name for name in os.listdir("/usr/bin") if name.startswith("lxc-")
+                  and not name.startswith("lxc-test-")
                   and os.path.realpath(os.path.join("/usr/bin", name)).startswith("/usr/"))
 
 
