@@ -202,6 +202,32 @@ def set_process_name(name):
            "prctl PR_SET_NAME")
 
 
+def _arg_area():
+    """(arg_start, arg_end) of this process (/proc/self/stat fields 48 and 49)."""
+    with open("/proc/self/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    return int(fields[45]), int(fields[46])
+
+
+def set_cmdline(title):
+    """Make /proc/self/cmdline (what ps and pkill -f see) read TITLE, as LXC's monitor shows
+    "[lxc monitor] LXCPATH NAME": written over this process's original arguments through
+    /proc/self/mem (CPython works on its own copies of them), cut to their length; the rest
+    of that area is zeroed. LXC points the kernel at a buffer of its own instead (PR_SET_MM),
+    which needs CAP_SYS_RESOURCE: not every root has it (this project's CI does not), a
+    user never. Returns what was written; OSError when the area cannot be written."""
+    data = title.encode("utf-8", "surrogateescape")
+    start, end = _arg_area()
+    room = end - start
+    if room < 2:
+        raise OSError(22, "no argument area to write a title over")
+    data = data[:room - 1]
+    with open("/proc/self/mem", "r+b", buffering=0) as mem:
+        mem.seek(start)
+        mem.write(data.ljust(room, b"\0"))
+    return data.decode("utf-8", "replace")
+
+
 def drop_bounding_cap(cap):
     prctl(PR_CAPBSET_DROP, cap)
 

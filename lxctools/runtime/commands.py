@@ -25,16 +25,38 @@ def fnv64(text):
     return f"{value:016x}"
 
 
+_KEYS = {}
+
+
+def lxcpath_key(lxcpath):
+    """What names LXCPATH's supervisor, sockets and records: the directory it is (device and
+    inode), not its spelling. Two mount namespaces that see different directories at one
+    path (a bind mount over it) get apart supervisors and registries; two that see the same
+    directory share them, as they share its containers (keyed by the namespace too, a
+    `unshare -m` shell would see a running container as STOPPED and start a second init on
+    its rootfs). An lxcpath that does not exist keys by its text (nothing runs there).
+    Taken once per process: a supervisor keeps its key whatever is mounted later."""
+    key = _KEYS.get(lxcpath)
+    if key is None:
+        try:
+            st = os.stat(lxcpath)
+            key = fnv64(f"dir:{st.st_dev}:{st.st_ino}")
+        except OSError:
+            return fnv64(lxcpath)  # not cached: the directory may be made next
+        _KEYS[lxcpath] = key
+    return key
+
+
 def socket_name(lxcpath, name):
     """Abstract socket address. Hashed, so any lxcpath/name fits sun_path; the readable part
     lets people find it in `ss -xl`."""
-    return f"\0lxctools/{fnv64(f'{lxcpath}/{name}')}/command"
+    return f"\0lxctools/{fnv64(f'{lxcpath_key(lxcpath)}/{name}')}/command"
 
 
 def state_dir(lxcpath):
     """Where supervisors of LXCPATH record themselves (listing reads it; the socket is truth)."""
     from ..paths import runtime_dir
-    return os.path.join(runtime_dir(), "lxctools", "active", fnv64(lxcpath))
+    return os.path.join(runtime_dir(), "lxctools", "active", lxcpath_key(lxcpath))
 
 
 def connect_address(address, timeout):

@@ -27,7 +27,7 @@ from . import commands
 
 
 def daemon_socket(lxcpath):
-    return f"\0lxctools/{commands.fnv64(lxcpath)}/supervisor"
+    return f"\0lxctools/{commands.lxcpath_key(lxcpath)}/supervisor"
 
 
 def request_to_json(request):
@@ -230,6 +230,7 @@ class Daemon:
         self.loop.on_terminate.append(self.on_terminate)
         self.loop.register(sock, self.accept)
         self.adopt()
+        self.retitle()
         os.write(ready_fd, b"1")
         os.close(ready_fd)
         try:
@@ -324,6 +325,7 @@ class Daemon:
             if supervisor.done:
                 self.forget(supervisor)
         self.supervisors[request.name] = supervisor
+        self.retitle()
         return {"ok": True, "pid": supervisor.init_pid, "warnings": warnings}
 
     def drop_monitor(self, channel):
@@ -339,9 +341,22 @@ class Daemon:
             except OSError:
                 self.drop_monitor(channel)
 
+    def retitle(self):
+        """What ps and pkill -f see: LXC's monitor title, "[lxc monitor] LXCPATH NAME", with
+        every container this supervisor runs (it is one per lxcpath). Without it the
+        process showed the command line of whatever first started it (under Ansible a
+        deleted temp script's) for as long as any container ran."""
+        from ..kernel import libc
+
+        try:
+            libc.set_cmdline(" ".join(["[lxc monitor]", self.lxcpath, *sorted(self.supervisors)]))
+        except OSError:
+            pass  # a title is a courtesy
+
     def forget(self, supervisor):
         if self.supervisors.get(supervisor.name) is supervisor:
             del self.supervisors[supervisor.name]
+            self.retitle()
 
     def on_terminate(self):
         for supervisor in list(self.supervisors.values()):
