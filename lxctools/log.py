@@ -42,6 +42,55 @@ def setup(prog, name=None, logfile=None, priority=None, quiet=False):
                 error.hint = "it is a symlink, not followed: give the real path"
             raise error from None
         _state["file"] = open(fd, "a", buffering=1, encoding="utf-8")
+        _state["path"] = os.path.abspath(logfile)
+
+
+def enabled(level):
+    """True when a line at LEVEL would be written (to skip work done only for the log)."""
+    return _state["file"] is not None and LEVELS.index(level) >= _state["level"]
+
+
+def target():
+    """What -o/-l asked for, for a process that logs on this tool's behalf (the supervisor
+    starting a container in the background): None without -o."""
+    handle = _state["file"]
+    if handle is None:
+        return None
+    return {"logfile": _state.get("path"), "priority": LEVELS[_state["level"]],
+            "prog": _state["prog"]}
+
+
+class borrowed:
+    """`with borrowed(TARGET, NAME):` log to a tool's -o file at its -l level while the
+    supervisor starts NAME for it (LXC's monitor writes the start to lxc-start's -o log),
+    then back to the supervisor's own (none). A file that cannot be opened is skipped: the
+    tool opened it a moment ago, and the start must not fail over its log."""
+
+    def __init__(self, spec, name):
+        self.spec = spec
+        self.name = name
+        self.saved = None
+
+    def __enter__(self):
+        if not self.spec or not self.spec.get("logfile"):
+            return self
+        self.saved = dict(_state)
+        try:
+            setup(self.spec.get("prog") or "lxc-start", self.name, self.spec["logfile"],
+                  self.spec.get("priority"), quiet=True)
+        except Exception:  # noqa: BLE001 - see the docstring
+            _state.clear()
+            _state.update(self.saved)
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            handle = _state["file"]
+            _state.clear()
+            _state.update(self.saved)
+            if handle is not None and handle is not _state["file"]:
+                handle.close()
 
 
 def forget_file():
@@ -56,15 +105,19 @@ def log(level, message, category="lxctools"):
         return
     now = time.time()
     stamp = time.strftime("%Y%m%d%H%M%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-    handle.write(f"{_state['prog']} {_state['name']} {stamp} {level:<8} {category} - {message}\n")
+    try:
+        handle.write(f"{_state['prog']} {_state['name']} {stamp} {level:<8} {category} - "
+                     f"{message}\n")
+    except (OSError, ValueError):
+        pass  # a full disk or a closed file: the log is no reason to fail
 
 
-def debug(message):
-    log("DEBUG", message)
+def debug(message, category="lxctools"):
+    log("DEBUG", message, category)
 
 
-def info(message):
-    log("INFO", message)
+def info(message, category="lxctools"):
+    log("INFO", message, category)
 
 
 def warn(message):
@@ -74,5 +127,5 @@ def warn(message):
         print(f"{_state['prog']}: warning: {message}", file=sys.stderr)
 
 
-def error(message):
-    log("ERROR", message)
+def error(message, category="lxctools"):
+    log("ERROR", message, category)

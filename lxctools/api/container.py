@@ -214,6 +214,8 @@ class Container:
                    "gid": gid, "argv": list(argv or []), "execute": execute,
                    "foreground": foreground, "pidfile": pidfile,
                    "passthrough": foreground and (execute or not sys.stdin.isatty())}
+        from .. import log
+        options["log"] = log.target()  # the supervisor writes the start there too
         if foreground or explain:
             from ..runtime.start import launch, prepare
             request, warnings = prepare(self.name, self.lxcpath, options)

@@ -154,6 +154,7 @@ def run_tool(prog, body, argv=None):
         quiet = "-q" in argv or "--quiet" in argv
         if not quiet:
             report(prog, exc)
+        _log_failure(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
@@ -169,9 +170,21 @@ def run_tool(prog, body, argv=None):
         # The last resort: an environment error (read-only or full filesystem, a name too
         # long) nobody nearer the failure put into words. One line naming the path, the fix.
         from ..errors import os_error
+        error = os_error(exc)
         if "-q" not in argv and "--quiet" not in argv:
-            report(prog, os_error(exc))
+            report(prog, error)
+        _log_failure(error)
         return 1
+
+
+def _log_failure(exc):
+    """The error into -o's file too, as LXC's tools log theirs (with -q, as Ansible runs
+    lxc-create, the log is the only place it shows). Not when it says the container is
+    already in the asked state (exit 0, as LXC's "is already running")."""
+    if exc.exit_code == 0:
+        return
+    from .. import log
+    log.error(str(exc) + (f" (hint: {exc.hint})" if exc.hint else ""))
 
 
 def name_prefixed(exc, name):

@@ -68,7 +68,10 @@ def body(argv):
             uid=args.uid, gid=args.gid, arch=args.arch, remount=args.remount_sys_proc,
             pty_log=args.pty_log)
         container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
-        return container.attach_command(options)
+        code = container.attach_command(options)
+        from .. import log
+        log.info(f'Attached to "{args.name}": exit status {code}', "lxc_attach")
+        return code
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
 

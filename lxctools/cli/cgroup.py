@@ -42,8 +42,12 @@ def body(argv):
         raise LxcError(f"Failed to retrieve value of '{args.key}' for '{lxcpath}:{args.name}'",
                        hint=hint or "the key is a cgroup file name such as "
                                     "memory.usage_in_bytes or pids.max")
+    from .. import log
     if args.value is None:
         sys.stdout.write(answer["value"] + "\n")  # LXC adds a newline after the file's own
+        log.debug(f'Read "{args.key}" of "{args.name}"', "lxc_cgroup")
+    else:
+        log.debug(f'Set "{args.key}" of "{args.name}" to "{args.value}"', "lxc_cgroup")
     return 0
 
 

@@ -72,6 +72,9 @@ def body(argv):
               allow_running=args.allowrunning, hookargs=command, newsize=newsize)
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
+    from .. import log
+    log.info(f'Created "{args.newname}" as a ' + ("snapshot" if args.snapshot else "copy")
+             + f' of "{args.name}"', "lxc_copy")
     return 0
 
 

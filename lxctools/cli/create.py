@@ -95,6 +95,9 @@ def body(argv):
                          fssize=fssize)
     except LxcError as exc:
         raise name_prefixed(exc, args.name)
+    from .. import log
+    log.info(f'Created container "{args.name}" with template "{args.template or "none"}"',
+             "lxc_create")
     return 0
 
 

@@ -32,6 +32,9 @@ def body(argv):
         raise name_prefixed(exc, args.name)
     if args.dry_run:
         sys.stdout.write("".join(p + "\n" for p in removed))
+    else:
+        from .. import log
+        log.info(f"Destroyed container {args.name}", "lxc_destroy")
     return 0
 
 

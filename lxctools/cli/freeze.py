@@ -25,6 +25,9 @@ def body(argv, prog="lxc-freeze", command="freeze"):
                        f"no container {args.name} in {lxcpath}") from None
     if "error" in answer:
         raise LxcError(answer["error"], hint=answer.get("hint"))
+    from .. import log
+    log.info(f'Container "{args.name}" is ' + ("FROZEN" if command == "freeze" else "THAWED"),
+             prog.replace("-", "_"))
     return 0
 
 

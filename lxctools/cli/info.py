@@ -201,6 +201,9 @@ def body(argv):
     container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
     if not container.running and not (container.defined or args.rcfile):
         raise NotDefined(f"{args.name} doesn't exist")
+    from .. import log
+    if log.enabled("DEBUG") and container.running:
+        log.debug(f'Container "{args.name}" is in "{container.state}" state', "lxc_info")
     sel, count = selection(args)
     humanize = not args.no_humanize and args.format != "json"
     rows = facts(container, sel, humanize)

@@ -72,6 +72,10 @@ def body(argv):
             raise name_prefixed(exc, args.name)
         exc = name_prefixed(exc, args.name)
         raise
+    if not args.explain:
+        from .. import log
+        log.info(f'Container "{args.name}" ' + ("ended" if args.foreground else "started"),
+                 "lxc_start")
     # LXC's lxc-start -F does not pass the container's exit status on.
     return 0 if code is not None else 0
 

@@ -54,6 +54,9 @@ def body(argv):
         if exc.message == f"{args.name} is not running":
             raise
         raise name_prefixed(exc, args.name)
+    from .. import log
+    log.info(f'Container "{args.name}" has ' + ("rebooted" if args.reboot else "stopped"),
+             "lxc_stop")
     return 0
 
 

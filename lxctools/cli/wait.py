@@ -34,7 +34,14 @@ def body(argv):
     except ValueError:
         timeout = 0  # atol() of junk is 0, as in LXC
     container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
-    return 0 if container.wait(states, timeout) else 1
+    reached = container.wait(states, timeout)
+    from .. import log
+    if reached:
+        log.debug(f'Container "{args.name}" is in a state of "{args.state}"', "lxc_wait")
+    else:
+        log.error(f'Container "{args.name}" did not reach "{args.state}" within {timeout} s',
+                  "lxc_wait")
+    return 0 if reached else 1
 
 
 def main(argv=None):

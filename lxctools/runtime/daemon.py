@@ -290,8 +290,15 @@ class Daemon:
             current = self.supervisors.get(name)
         if current is not None and not current.done:
             return {"error": "Container is already running", "exit_code": 0}
-        from .start import prepare, prewarm_cgroups
+        from .start import prewarm_cgroups
         warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
+        from .. import log
+
+        with log.borrowed(options.get("log"), name):
+            return self._start(name, options, warming)
+
+    def _start(self, name, options, warming):
+        from .start import prepare
         from .supervisor import Supervisor, Unsettled
 
         read_warnings = []  # the config reader's (legacy keys...): the caller prints them
