@@ -1,8 +1,9 @@
-"""The build step setuptools cannot infer from pyproject.toml: the compiled entry helper.
+"""The build step setuptools cannot infer from pyproject.toml: the compiled helpers.
 
-native/lxc-entry.c becomes lxctools/libexec/lxc-entry, statically linked (libc only), on
-every `pip install` (in the wheel) and `pip install -e` (in the checkout). Without a C
-compiler or static libc the install still succeeds and lxctools enters containers through
+native/lxc-entry.c (the entry helper of lxc-attach) and native/lxc-execinit.c (the init of
+lxc-execute) become lxctools/libexec/lxc-entry and lxc-execinit, statically linked (libc
+only), on every `pip install` (in the wheel) and `pip install -e` (in the checkout). Without
+a C compiler or static libc the install still succeeds and lxctools runs those processes in
 Python (runtime/entry.py says so once); docs/SECURITY.md says what that costs.
 """
 
@@ -14,12 +15,13 @@ from setuptools import Command, setup
 from setuptools.command.build import build
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join("native", "lxc-entry.c")
-TARGET = os.path.join("lxctools", "libexec", "lxc-entry")
+# (source, target): each built on its own, so one that fails leaves the other
+HELPERS = [(os.path.join("native", name + ".c"), os.path.join("lxctools", "libexec", name))
+           for name in ("lxc-entry", "lxc-execinit")]
 
 
 class build_entry(Command):
-    description = "compile native/lxc-entry.c into lxctools/libexec (static)"
+    description = "compile native/lxc-entry.c and lxc-execinit.c into lxctools/libexec (static)"
     user_options = []
 
     def initialize_options(self):
@@ -31,25 +33,28 @@ class build_entry(Command):
         self.set_undefined_options("build_py", ("build_lib", "build_lib"))
 
     def run(self):
-        target = os.path.join(HERE if self.editable_mode else self.build_lib, TARGET)
+        for source, target in HELPERS:
+            self.build_one(source, os.path.join(HERE if self.editable_mode else self.build_lib,
+                                                target))
+
+    def build_one(self, source, target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         cc = os.environ.get("CC", "cc")
         flags = ["-Os", "-s", "-Wall", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
         failures = []
         # static-pie keeps address randomisation; plain -static where the toolchain lacks it
         for link in (["-static-pie", "-fPIE"], ["-static"]):
-            cmd = [cc, *link, *flags, "-o", target + ".tmp", os.path.join(HERE, SOURCE)]
+            cmd = [cc, *link, *flags, "-o", target + ".tmp", os.path.join(HERE, source)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode == 0:
                 os.replace(target + ".tmp", target)
-                self.built = [target]
+                self.built.append(target)
                 return
             failures.append(f"{' '.join(cmd)}: {proc.stderr.strip()[-300:]}")
         if os.path.exists(target):
             os.unlink(target)  # never leave a helper built from older sources
-        print("warning: the compiled entry helper was not built; lxctools will enter "
-              "containers through Python (docs/SECURITY.md):\n  " + "\n  ".join(failures),
-              file=sys.stderr)
+        print(f"warning: {os.path.basename(target)} was not built; lxctools will run it in "
+              "Python (docs/SECURITY.md):\n  " + "\n  ".join(failures), file=sys.stderr)
 
     def get_outputs(self):
         return self.built
@@ -58,7 +63,7 @@ class build_entry(Command):
         return {}
 
     def get_source_files(self):
-        return [SOURCE]
+        return [source for source, _target in HELPERS]
 
 
 build.sub_commands.append(("build_entry", None))

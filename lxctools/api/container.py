@@ -15,6 +15,9 @@ MAX_NAME = 254
 # What a container made or started here may have: its cgroup lxc.payload.NAME and the
 # supervisor's record NAME.PID.tmp must fit in 255 bytes too (LXC's start fails past it).
 MAX_NEW_NAME = 243
+# states whose init pid is the container's init, past its exec (runtime/supervisor.py's
+# RUNNING_STATES): the only ones anything may attach to
+ATTACHABLE = ("RUNNING", "FREEZING", "FROZEN", "THAWED", "STOPPING")
 
 
 def valid_name(name):
@@ -332,8 +335,15 @@ class Container:
     def _attach_context(self):
         """(supervisor info, running config, the config attach reads itself, cgroups)."""
         from ..config.model import Conf
+        from ..errors import NotRunning
 
         info = self.running_info()
+        if info.get("state") not in ATTACHABLE:
+            # Before RUNNING the init pid is that of the setup process, still the host's
+            # python3, its mount namespace not yet pivoted: nothing may enter it. The
+            # supervisor answers no command while it boots (its loop waits), so this is the
+            # belt; docs/SECURITY.md, "Entering a container".
+            raise NotRunning(f"{self.name} is not running ({info.get('state')})")
         conf = Conf()
         conf.items = info.get("conf") or {}
         if not conf.items:
@@ -359,8 +369,8 @@ class Container:
                            hint="-f/--rcfile names a config file to read")
         try:
             info, conf, local, cgroups = self._attach_context()
-        except NotRunning:
-            raise LxcError(f"{self.name} is not running", hint=f"lxc-start -n {self.name}") from None
+        except NotRunning as exc:
+            raise LxcError(str(exc), hint=f"lxc-start -n {self.name}") from None
         return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
 
     def freeze(self):

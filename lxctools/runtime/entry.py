@@ -47,8 +47,20 @@ The socket is close-on-exec: its end of file means the command runs (or everythi
 
 Where the helper is not built (no C compiler at install), runtime/attach.py does the same in
 Python, less well (docs/SECURITY.md): lxctools says so once per boot.
+
+The init of lxc-execute (native/lxc-execinit.c) is the other compiled helper, for the same
+reason: it is PID 1 of the container for its whole life. It runs from a sealed memfd too
+(`sealed_copy`, made by the supervisor before anything is cloned), exec'd by the container's
+setup process once everything is done and confined (runtime/payload.py exec_init). Its plan
+is what little is left (`init_plan`), on its fd 4, a pipe: NUL-terminated fields
+
+    INIT_MARKER, lxc.init.uid, lxc.init.gid ("-" when unset), the command's program
+
+with argv "init" + the command's argv, the command's environment, and the start's sync
+socket on fd 3.
 """
 
+import errno
 import os
 import struct
 
@@ -77,6 +89,12 @@ F_NO_NEW_PRIVS = 4
 F_DROP_CAPS = 8
 
 CHUNK = 60000  # records per message after the first: well below a socket's buffer
+
+MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)  # linux/memfd.h; os has it from Python 3.12
+
+ENTRY = "lxc-entry"
+INIT = "lxc-execinit"
+INIT_MARKER = b"lxctools-init-plan-1\0"
 
 
 # The socket pair and its fd passing, over _socket: socket.py's enum and selectors imports
@@ -110,28 +128,39 @@ def recv_fds(sock, size, maxfds):
     return msg, fds
 
 
-def helper_path():
-    """The built helper beside the package (lxctools/libexec/lxc-entry), or None: not built
+def libexec_path(name):
+    """The built helper NAME beside the package (lxctools/libexec/NAME), or None: not built
     (no C compiler at install)."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "libexec", "lxc-entry")
+                        "libexec", name)
     return path if os.path.isfile(path) else None
 
 
-def chosen():
-    """The helper to run, or None for the Python path: not built, or LXCTOOLS_ENTRY=python
-    (tests of the Python path, debugging)."""
+def helper_path():
+    """The entry helper (lxc-entry), or None: not built."""
+    return libexec_path(ENTRY)
+
+
+def init_path():
+    """lxc-execute's init (lxc-execinit), or None: not built."""
+    return libexec_path(INIT)
+
+
+def chosen(which=ENTRY):
+    """The helper WHICH (ENTRY or INIT) to run, or None for the Python path: not built, or
+    LXCTOOLS_ENTRY=python (tests of the Python path, debugging; it covers both helpers)."""
     if os.environ.get("LXCTOOLS_ENTRY") == "python":
         return None
-    path = helper_path()
+    path = helper_path() if which == ENTRY else init_path()
     if path is None:
-        warn_python_path("the compiled entry helper is not built: no C compiler at install")
+        warn_python_path(f"the compiled helper {which} is not built: no C compiler at install")
     return path
 
 
-def sealed_copy(path):
-    """A memfd holding the helper at PATH, sealed against any change (size and content), its
-    fd above 3; ValueError when it was built from another plan version."""
+def sealed_copy(path, name="lxc-attach", marker=MARKER):
+    """A memfd named NAME holding the helper at PATH, sealed against any change (size and
+    content), its fd above 3 (and 4); ValueError when it was built from another plan version
+    (MARKER is not in it)."""
     import fcntl
 
     src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -139,16 +168,24 @@ def sealed_copy(path):
         data = os.read(src, os.fstat(src).st_size + 1)
     finally:
         os.close(src)
-    if MARKER not in data:
+    if marker not in data:
         raise ValueError(f"{path} speaks another plan version (rebuild: pip install .)")
-    fd = os.memfd_create("lxc-attach", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        # executable, said outright: where vm.memfd_noexec = 1 (a pid namespace's choice,
+        # kernel 6.3+) a memfd made without it could not be exec'd
+        fd = os.memfd_create(name, flags | MFD_EXEC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EACCES: vm.memfd_noexec = 2, no executable memfd
+            raise
+        fd = os.memfd_create(name, flags)  # a kernel older than MFD_EXEC
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
                     | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-        if fd <= 3:  # fd 3 is the helper's socket: the copy must not be there
+        if fd <= 4:  # fds 3 and 4 are the helpers' plan: the copy must not be there
             high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
             os.close(fd)
             fd = high
@@ -167,6 +204,15 @@ def spawn(path, child_sock):
                               file_actions=[(os.POSIX_SPAWN_DUP2, child_sock.fileno(), 3)])
     finally:
         os.close(memfd)
+
+
+def init_plan(uid, gid, program):
+    """The init's plan (its fd 4): lxc.init.uid and lxc.init.gid (None: unset), the program."""
+    def field(value):
+        return b"-" if value is None else b"%d" % int(value)
+
+    return b"".join(part + b"\0" for part in (INIT_MARKER[:-1], field(uid), field(gid),
+                                               os.fsencode(program)))
 
 
 def _record(tag, value):
@@ -244,7 +290,8 @@ _warned = False
 
 def warn_python_path(reason):
     """Say once per boot (a stamp in the runtime dir, else once per process) that processes
-    enter containers through Python."""
+    enter containers through Python (lxc-attach's, and lxc-execute's init: both helpers are
+    built by the same compiler, or neither)."""
     global _warned
     if _warned:
         return
@@ -262,4 +309,5 @@ def warn_python_path(reason):
     except OSError:
         pass
     log.warn(f"entering containers through Python ({reason}): the container can see the "
-             "host's python3 until the command starts; see docs/SECURITY.md")
+             "host's python3 until an attached command starts, and as lxc-execute's init; "
+             "see docs/SECURITY.md")

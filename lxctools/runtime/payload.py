@@ -186,6 +186,11 @@ def container_init(plan, sync):
         apply_prlimits(conf, only=resource.RLIMIT_NOFILE)
         sync.send(ready=True)
         sync.expect("exec")
+        # Confined before the start hooks, as LXC: a start hook is a program of the
+        # container's (found in its rootfs) and must get no capability, nor escape a filter,
+        # that the container's own processes do not have. Also what lxc-execute's init runs
+        # under (exec_init).
+        plan.apply_security()
         plan.run_hook("start", inside=True)
         reset_signals()
         argv = plan.argv
@@ -193,8 +198,9 @@ def container_init(plan, sync):
         program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
         os.chdir(conf.value("lxc.init.cwd") or "/")
         if plan.execute:
+            if plan.init_fd is not None:
+                exec_init(plan, program, argv, env, sync)
             minimal_init(plan, program, argv, env, sync)
-        plan.apply_security()
         switch_user(conf)
         os.execve(program, argv, env)
     except BaseException as exc:  # noqa: BLE001
@@ -266,9 +272,13 @@ def stdio_on_console(plan):
             os.dup2(fd, target)
         if fd > 2:
             os.close(fd)
-    os.closerange(3, plan.sync_fd)
-    # up to the hard limit: a supervisor of many containers holds descriptors above 65536
-    os.closerange(plan.sync_fd + 1, fdlimit.ceiling())
+    # all but the sync socket and lxc-execute's init (its sealed copy), up to the hard limit:
+    # a supervisor of many containers holds descriptors above 65536
+    low = 3
+    for fd in sorted(fd for fd in (plan.sync_fd, plan.init_fd) if fd is not None):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, fdlimit.ceiling())
 
 
 def prlimit_values(conf):
@@ -328,28 +338,130 @@ def switch_user(conf):
         os.setresuid(int(uid), int(uid), int(uid))
 
 
+_init_copies = {}  # (dev, ino, mtime) of the built init -> its sealed memfd, in this process
+
+
+def init_copy():
+    """lxc-execute's init, compiled (native/lxc-execinit.c): a sealed memfd copy of it, for the
+    supervisor to hand to the container before it is cloned (the caller closes it); None
+    where it is not built (then the Python init below, said once per boot) or not usable.
+
+    One sealed copy per supervisor process, shared by every container it starts: sealed, it
+    cannot change, and the inits of a hundred containers share its pages (~0.7 MiB)."""
+    from . import entry
+
+    path = entry.chosen(entry.INIT)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+        if key not in _init_copies:
+            for old in _init_copies.values():
+                os.close(old)  # reinstalled meanwhile
+            _init_copies.clear()
+            _init_copies[key] = entry.sealed_copy(path, "lxc-init", entry.INIT_MARKER)
+        return fcntl.fcntl(_init_copies[key], fcntl.F_DUPFD_CLOEXEC, 10)
+    except (OSError, ValueError) as exc:
+        entry.warn_python_path(f"cannot run {path}: {exc}")
+        return None
+
+
+def init_ids(conf):
+    """(lxc.init.uid, lxc.init.gid) as numbers, None where unset."""
+    uid = conf.value("lxc.init.uid")
+    gid = conf.value("lxc.init.gid")
+    return (int(uid) if uid else None), (int(gid) if gid else None)
+
+
+def exec_init(plan, program, argv, env, sync):
+    """lxc-execute: become the compiled init (native/lxc-execinit.c says what it does), so
+    that nothing of the host's Python stays in the container for its life. Everything is
+    done and confined already (container_init); the init gets the sync socket on fd 3 (its
+    command's exec closes it: the supervisor's sign that the command runs), its plan on
+    fd 4, "init" + the command's argv, the command's environment. Returns only if the exec
+    failed, by raising."""
+    from . import entry  # imported by the supervisor already (init_copy): after pivot_root
+
+    uid, gid = init_ids(plan.conf)
+    read, write = os.pipe()
+    os.write(write, entry.init_plan(uid, gid, program))  # a few hundred bytes: never blocks
+    os.close(write)
+    # out of the way first (any of them may sit at 3 or 4), then into place
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            for fd in (plan.init_fd, sync.sock.fileno(), read)]
+    os.close(read)
+    memfd, sync_high, plan_high = high
+    os.dup2(sync_high, 3)  # inheritable
+    os.dup2(plan_high, 4)
+    try:
+        # by fd (execveat): the memfd is reachable without /proc, and is the init's exe
+        os.execve(memfd, ["init", *argv], env)
+    except OSError as exc:
+        # the socket _fail reports on: the fd the Sync knew may be the plan's pipe now
+        sync.sock = socket.socket(fileno=sync_high)
+        raise LxcError(f"cannot run lxc-execute's init ({entry.INIT}, from its memfd): "
+                       f"{exc.strerror}", hint="LXCTOOLS_ENTRY=python runs the Python init "
+                       "instead (docs/SECURITY.md says what that costs)") from None
+
+
+# what an init passes on to its command (as native/lxc-execinit.c, and LXC's lxc-init): every
+# signal but the faults of the init itself, SIGCHLD (its own), and what cannot be caught
+FORWARDED = sorted(set(signal.valid_signals()) - {
+    signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGILL, signal.SIGSEGV,
+    signal.SIGBUS, signal.SIGFPE, signal.SIGTRAP, signal.SIGSYS})
+
+
 def minimal_init(plan, program, argv, env, sync):
-    """lxc-execute: we stay PID 1 (already in memory, no binary needed inside the rootfs),
-    run the command, reap orphans, pass signals on, and exit with the command's status."""
+    """lxc-execute where the compiled init is not built: we stay PID 1 (already in memory,
+    no binary needed inside the rootfs), run the command, reap orphans, pass signals on, and
+    exit with the command's status. The container can see this host python3 for its whole
+    life (docs/SECURITY.md): it is confined (container_init), holds no capability outside
+    the bounding set, and is non-dumpable, so only a container root that keeps sys_ptrace
+    (and sys_admin, for map_files) reaches it."""
+    if plan.security is not None:
+        plan.security.cut_caps()
+    if not plan.clone_flags & libc.CLONE_NEWUSER:
+        # In a user namespace this would shut the namespace's owner out of /proc/1 (ns files:
+        # lxc-attach) until exit: the memory of this process was made by an exec on the host
+        # (the spawner made it dumpable for the same reason); its root, an unprivileged uid
+        # of the host, can write none of the host's files anyway.
+        libc.set_dumpable(False)
+    # signals wait until the handlers below can pass them on to the command
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     child = os.fork()
     if child == 0:
         try:
-            plan.apply_security()
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
             switch_user(plan.conf)
             os.execve(program, argv, env)
         except BaseException as exc:  # noqa: BLE001
             _fail(sync, exc)
     sync.sock.close()
+    try:
+        pidfd = os.pidfd_open(child)  # names that very process, even once its pid is reused
+    except OSError:
+        pidfd = None
+    reaped = False
 
     def forward(signum, _frame):
+        if reaped:
+            return
         try:
-            os.kill(child, signum)
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(child, signum)
         except ProcessLookupError:
             pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                   signal.SIGUSR2, signal.SIGPWR, signal.SIGCONT):
+    for signum in FORWARDED:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    # kill -1 reaches every process the caller may signal in its pid namespace: only the
+    # container's own init may send it (with lxc.namespace.keep/share.pid that namespace is
+    # the host's or another container's; the supervisor kills what is left in our cgroup)
+    is_init = os.getpid() == 1
     status = 0
     while True:
         try:
@@ -360,6 +472,9 @@ def minimal_init(plan, program, argv, env, sync):
             continue
         if pid == child:
             status = raw
+            reaped = True
+            if not is_init:
+                break
             # the command is done: everything else it left behind goes too.
             try:
                 os.kill(-1, signal.SIGKILL)

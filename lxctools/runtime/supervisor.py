@@ -86,6 +86,7 @@ class Plan:
         self.want_console = conf.value("lxc.console.path") != "none"
         self.tty_count = int(conf.value("lxc.tty.max") or 0)
         self.sync_fd = -1
+        self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
         self.passthrough_stdio = request.passthrough_stdio
         from ..kernel import caps
         from .security.capabilities import plan as caps_plan
@@ -818,11 +819,18 @@ class Supervisor:
         self.open_ttys(plan)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         plan.sync_fd = child_sock.fileno()
-        spawner = os.fork()
-        if spawner == 0:
-            parent_sock.close()
-            payload.spawner(plan, child_sock)
-        child_sock.close()
+        # lxc-execute's init, a sealed copy taken here on the host before anything is cloned
+        # (entry.py): the container's setup process execs it once everything is done
+        plan.init_fd = payload.init_copy() if plan.execute else None
+        try:
+            spawner = os.fork()
+            if spawner == 0:
+                parent_sock.close()
+                payload.spawner(plan, child_sock)
+        finally:
+            child_sock.close()
+            if plan.init_fd is not None:
+                os.close(plan.init_fd)
         sync = Sync(parent_sock)
         try:
             if self.cgroups is not None:

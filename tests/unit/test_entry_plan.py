@@ -89,3 +89,18 @@ def test_encoding():
     assert (entry.TAG_CWD, b"/tmp\0") in got  # the mount namespace is joined
     assert [v for t, v in got if t == entry.TAG_ARG] == [b"sh\0", b"-c\0", b"exit 3\0"]
     assert tags.index(entry.TAG_PRLIMIT) < tags.index(entry.TAG_NS)
+
+
+INIT_SOURCE = os.path.join(os.path.dirname(__file__), "..", "..", "native", "lxc-execinit.c")
+
+
+def test_the_init_plan_matches_its_reader():
+    """lxc-execute's init (native/lxc-execinit.c) and payload.exec_init agree on the marker,
+    which sealed_copy looks for in the binary and the init at the head of its plan."""
+    with open(INIT_SOURCE) as handle:
+        text = handle.read()
+    marker = re.search(r'#define INIT_MARKER "([^"]+)"', text).group(1)
+    assert marker.encode() + b"\0" == entry.INIT_MARKER
+    assert entry.init_plan(None, 1000, "/bin/sh") == entry.INIT_MARKER + b"-\0001000\0/bin/sh\0"
+    assert entry.init_plan(0, None, b"/x\xff".decode("utf-8", "surrogateescape")) == \
+        entry.INIT_MARKER + b"0\0-\0/x\xff\0"

@@ -10,9 +10,12 @@
  *   map PID LINK DEV INO | map-write PID LINK ok|errno
  *   status PID CapEff CapBnd Seccomp NoNewPrivs
  *   ptrace PID ok|errno
+ *   fd PID N LINK | fd PID ERR errno  (what the process holds open)
  *   later-write PID LINK ok|errno  (reopening a held O_PATH fd of the exe at the end)
- *   caught PID fanotify|poll
- * Built static by the test; runs until /watch-stop exists. */
+ *   caught PID fanotify|poll|arg
+ * Built static by the test; runs until /watch-stop exists. `watcher --pid N` inspects N
+ * alone (lxc-execute's init: PID 1 for the container's whole life) and ends; its
+ * init-status line is then its own, the yardstick of what the container's processes get. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -88,6 +91,24 @@ static void inspect(int pid, const char *how)
 				close(fd);
 		}
 		closedir(dir);
+	}
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *fds = opendir(path);
+	if (fds) {
+		struct dirent *ent;
+		while ((ent = readdir(fds))) {
+			char entry[512];
+			if (ent->d_name[0] == '.')
+				continue;
+			snprintf(entry, sizeof(entry), "%s/%s", path, ent->d_name);
+			n = readlink(entry, link, sizeof(link) - 1);
+			link[n > 0 ? n : 0] = 0;
+			printf("fd %d %s %s\n", pid, ent->d_name, n > 0 ? link : "-");
+		}
+		closedir(fds);
+	} else {
+		printf("fd %d ERR %s\n", pid, strerrorname_np(errno));
 	}
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
@@ -172,9 +193,30 @@ static void poller(void)
 	_exit(0);
 }
 
-int main(void)
+static void own_status(const char *path)
+{
+	/* what the container's own root is allowed: the yardstick for what we catch */
+	FILE *status = fopen(path, "re");
+	char line[512], bnd[32] = "0", sec[8] = "0";
+	while (status && fgets(line, sizeof(line), status)) {
+		sscanf(line, "CapBnd: %31s", bnd);
+		sscanf(line, "Seccomp: %7s", sec);
+	}
+	if (status)
+		fclose(status);
+	printf("init-status %s %s\n", bnd, sec);
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "--pid")) {
+		own_status("/proc/self/status");
+		inspect(atoi(argv[2]), "arg");
+		later_writes();
+		printf("done\n");
+		return 0;
+	}
 	int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC, O_RDONLY | O_CLOEXEC);
 	if (fan < 0) {
 		printf("error fanotify_init %s\n", strerrorname_np(errno));
@@ -185,16 +227,7 @@ int main(void)
 		printf("error fanotify_mark %s\n", strerrorname_np(errno));
 		return 1;
 	}
-	/* what the container's own root is allowed: the yardstick for what we catch */
-	FILE *status = fopen("/proc/1/status", "re");
-	char line[512], bnd[32] = "0", sec[8] = "0";
-	while (status && fgets(line, sizeof(line), status)) {
-		sscanf(line, "CapBnd: %31s", bnd);
-		sscanf(line, "Seccomp: %7s", sec);
-	}
-	if (status)
-		fclose(status);
-	printf("init-status %s %s\n", bnd, sec);
+	own_status("/proc/1/status");
 	if (fork() == 0)
 		poller();
 	creat("/watch-ready", 0644);
