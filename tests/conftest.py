@@ -81,6 +81,41 @@ def ordinary_user(name, first_subid, count=65536):
     return made()
 
 
+def module_busybox(root, name):
+    """A busybox container NAME made by our lxc-create in ROOT/lp (network empty), for a
+    module's tests to share; returns (lxcpath, path of its config)."""
+    require_root()
+    lp = os.path.join(str(root), "lp")
+    net = os.path.join(str(root), "net.conf")
+    with open(net, "w") as handle:
+        handle.write("lxc.net.0.type = empty\n")
+    made = subprocess.run([ours("lxc-create"), "-P", lp, "-n", name, "-t", "busybox", "-f",
+                           net], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    return lp, os.path.join(lp, name, "config")
+
+
+def conf_lines(*lines):
+    """A Conf from "KEY = VALUE" lines, as a config file's would be applied."""
+    from lxctools.config.model import Conf
+
+    conf = Conf()
+    for line in lines:
+        key, _, value = line.partition("=")
+        conf.apply(key.strip(), value.strip())
+    return conf
+
+
+# LXC's common.conf device list, as (key below lxc.cgroup, value) pairs
+COMMON_DEVICES = [
+    ("devices.deny", "a"), ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m"),
+    ("devices.allow", "c 1:3 rwm"), ("devices.allow", "c 1:5 rwm"),
+    ("devices.allow", "c 1:7 rwm"), ("devices.allow", "c 5:0 rwm"),
+    ("devices.allow", "c 5:1 rwm"), ("devices.allow", "c 5:2 rwm"),
+    ("devices.allow", "c 1:8 rwm"), ("devices.allow", "c 1:9 rwm"),
+    ("devices.allow", "c 136:* rwm"), ("devices.allow", "c 10:229 rwm")]
+
+
 def require_root():
     if os.geteuid() != 0:
         pytest.skip("needs root: runs real containers (namespaces, mounts, cgroups)")

@@ -100,6 +100,17 @@ def world(tmp_path):
 _LXC_SOURCE = re.compile(r"^(lxc-\w+): ([^:]*): \.\./src/lxc/[\w/]+\.c: \w+: \d+ ", re.M)
 
 
+def busybox(world, name, extra=""):
+    """Create a busybox container NAME with our lxc-create, append EXTRA to its config;
+    returns its rootfs."""
+    proc = world.ours("lxc-create", "-n", name, "-t", "busybox")
+    assert proc.returncode == 0, proc.stderr
+    if extra:
+        with open(os.path.join(world.cdir(name), "config"), "a") as handle:
+            handle.write(extra)
+    return os.path.join(world.cdir(name), "rootfs")
+
+
 def lxc_messages(stderr):
     """Real LXC's stderr with the 'file.c: func: line' part removed."""
     return _LXC_SOURCE.sub(r"\1: \2: ", stderr)

@@ -15,15 +15,7 @@ from lxctools.config.model import Conf
 from lxctools.errors import LxcError
 from lxctools.runtime.cgroups import Cgroups, host
 
-from conftest import require_root
-
-
-def conf_lines(*lines):
-    conf = Conf()
-    for line in lines:
-        key, _, value = line.partition("=")
-        conf.apply(key.strip(), value.strip())
-    return conf
+from conftest import conf_lines, require_root
 
 
 def leftovers(tag):

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from conftest import ours
-from lxcenv import world  # noqa: F401  (fixture)
+from lxcenv import busybox, world  # noqa: F401  (fixture)
 
 SCALE = max(1, int(os.environ.get("LXCTOOLS_TEST_SCALE", "1")))
 
@@ -34,11 +34,6 @@ def strace():
     if path is None:
         pytest.fail("strace is missing: ./setup test installs it (APT_TEST)")
     return path
-
-
-def busybox(world, name):
-    proc = world.ours("lxc-create", "-n", name, "-t", "busybox")
-    assert proc.returncode == 0, proc.stderr
 
 
 def rootfs_of(world, name):
@@ -98,6 +93,20 @@ def payload_cgroups(world, name):
             if entry == f"lxc.payload.{name}" or entry.startswith(f"lxc.payload.{name}-"):
                 found.add(entry)
     return found
+
+
+def kill_lost_init(world, name, init):
+    """Clean up after a test that made a container nobody knows runs: kill its init, and
+    remove its payload cgroups once the kernel has let go of them."""
+    os.kill(init, signal.SIGKILL)
+    for base in cgroup_bases(world, name).values():
+        directory = os.path.join(base, f"lxc.payload.{name}")
+        deadline = time.monotonic() + 10
+        while os.path.isdir(directory) and time.monotonic() < deadline:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                time.sleep(0.05)
 
 
 def record_path(world, name):
@@ -338,15 +347,7 @@ def test_an_init_nobody_recorded_is_never_doubled_nor_its_rootfs_destroyed(world
         assert os.path.exists(os.path.join(world.cdir("fi-lost"), "config"))
         assert os.path.isdir(os.path.join(rootfs_of(world, "fi-lost"), "bin"))
     finally:
-        os.kill(init, signal.SIGKILL)
-        for base in cgroup_bases(world, "fi-lost").values():
-            directory = os.path.join(base, "lxc.payload.fi-lost")
-            deadline = time.monotonic() + 10
-            while os.path.isdir(directory) and time.monotonic() < deadline:
-                try:
-                    os.rmdir(directory)
-                except OSError:
-                    time.sleep(0.05)
+        kill_lost_init(world, "fi-lost", init)
     assert world.ours("lxc-destroy", "-n", "fi-lost").returncode == 0
 
 
@@ -387,15 +388,7 @@ def test_destroy_refuses_an_overlay_rootfs_in_use(world):
         assert f"in use by process {init} (init)" in gone.stderr
         assert os.path.exists(os.path.join(world.cdir("fi-ov"), "config"))
     finally:
-        os.kill(init, signal.SIGKILL)
-        for base in cgroup_bases(world, "fi-ov").values():
-            directory = os.path.join(base, "lxc.payload.fi-ov")
-            deadline = time.monotonic() + 10
-            while os.path.isdir(directory) and time.monotonic() < deadline:
-                try:
-                    os.rmdir(directory)
-                except OSError:
-                    time.sleep(0.05)
+        kill_lost_init(world, "fi-ov", init)
     assert world.ours("lxc-destroy", "-n", "fi-ov").returncode == 0
     assert world.ours("lxc-destroy", "-n", "fi-base").returncode == 0
 

@@ -13,16 +13,11 @@ import tempfile
 
 import pytest
 
-from conftest import require_root
+from conftest import COMMON_DEVICES, require_root
 from lxctools.kernel import bpf
 from lxctools.runtime.cgroups import devices as D, devprog, host
 
-COMMON = [("devices.deny", "a"), ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m"),
-          ("devices.allow", "c 1:3 rwm"), ("devices.allow", "c 1:5 rwm"),
-          ("devices.allow", "c 1:7 rwm"), ("devices.allow", "c 5:0 rwm"),
-          ("devices.allow", "c 5:1 rwm"), ("devices.allow", "c 5:2 rwm"),
-          ("devices.allow", "c 1:8 rwm"), ("devices.allow", "c 1:9 rwm"),
-          ("devices.allow", "c 136:* rwm"), ("devices.allow", "c 10:229 rwm")]
+COMMON = COMMON_DEVICES
 
 # (what, device, access) tried under each program: opens of host nodes, mknods in a tmp dir
 TRIALS = [("open", "/dev/null", "r"), ("open", "/dev/null", "rw"), ("open", "/dev/zero", "r"),

@@ -13,7 +13,6 @@ never do (kill -1 outside its own pid namespace), and exit codes, signals and or
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 

@@ -18,7 +18,7 @@ import traceback
 import pytest
 
 from configfuzz import Fuzzer
-from conftest import ours, require_root
+from conftest import module_busybox, ours
 
 NAME = "fz-box"
 SEED = int(os.environ.get("LXCTOOLS_FUZZ_SEED", "24"))
@@ -30,15 +30,9 @@ CALL_TIMEOUT = 10      # seconds for one in-process call; a hang fails the case
 
 @pytest.fixture(scope="module")
 def fuzzer(tmp_path_factory):
-    require_root()
     root = tmp_path_factory.mktemp("fuzz")
-    lp = str(root / "lp")
-    net = root / "net.conf"
-    net.write_text("lxc.net.0.type = empty\n")
-    made = subprocess.run([ours("lxc-create"), "-P", lp, "-n", NAME, "-t", "busybox", "-f",
-                           str(net)], capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr
-    with open(os.path.join(lp, NAME, "config")) as handle:
+    lp, config = module_busybox(root, NAME)
+    with open(config) as handle:
         base = handle.read()
     work = str(root / "work")
     yield Fuzzer(SEED, lp, NAME, base, work)

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from lxcenv import world  # noqa: F401  (fixture)
+from lxcenv import busybox, world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.root
 
@@ -28,15 +28,6 @@ def resolver(request, world):
 
 
 PRECIOUS = "host file: must not change\n"
-
-
-def busybox(world, name, extra=""):
-    proc = world.ours("lxc-create", "-n", name, "-t", "busybox")
-    assert proc.returncode == 0, proc.stderr
-    if extra:
-        with open(os.path.join(world.cdir(name), "config"), "a") as handle:
-            handle.write(extra)
-    return os.path.join(world.cdir(name), "rootfs")
 
 
 def host_dir(tmp_path):

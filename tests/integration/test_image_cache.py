@@ -5,7 +5,6 @@ capabilities, device nodes, fifos, sparse files), the placeholders are each cont
 the bound evicts least recently used trees, --flush-cache unpacks again."""
 
 import ctypes
-import json
 import os
 import select
 import struct

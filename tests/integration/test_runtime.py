@@ -8,15 +8,7 @@ import time
 
 import pytest
 
-from lxcenv import World, world  # noqa: F401  (fixture)
-
-
-def busybox(world, name, extra=""):
-    proc = world.ours("lxc-create", "-n", name, "-t", "busybox")
-    assert proc.returncode == 0, proc.stderr
-    if extra:
-        with open(os.path.join(world.cdir(name), "config"), "a") as handle:
-            handle.write(extra)
+from lxcenv import World, busybox, world  # noqa: F401  (fixture)
 
 
 def init_pid(world, name):

@@ -11,18 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ours
-from lxcenv import World, world  # noqa: F401  (fixture)
+from lxcenv import World, busybox, world  # noqa: F401  (fixture)
 from lxctools.runtime.fdlimit import per_container
 
 SOFT = 1024
-
-
-def busybox(world, name, extra=""):
-    proc = world.ours("lxc-create", "-n", name, "-t", "busybox")
-    assert proc.returncode == 0, proc.stderr
-    if extra:
-        with open(os.path.join(world.cdir(name), "config"), "a") as handle:
-            handle.write(extra)
 
 
 def start_under_soft_limit(world, name):

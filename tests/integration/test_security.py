@@ -9,7 +9,7 @@ import pytest
 from lxctools.config.model import Conf
 from lxctools.runtime import security
 
-from conftest import require_root
+from conftest import conf_lines, require_root
 
 PROBE = r"""
 import ctypes, errno, os, sys
@@ -46,14 +46,6 @@ def run_confined(conf, tmp_path):
     text = out.read_text()
     assert os.waitstatus_to_exitcode(status) == 0, text
     return dict(line.split(None, 1) for line in text.splitlines() if " " in line)
-
-
-def conf_lines(*lines):
-    conf = Conf()
-    for line in lines:
-        key, _, value = line.partition("=")
-        conf.apply(key.strip(), value.strip())
-    return conf
 
 
 def bits(hexa):

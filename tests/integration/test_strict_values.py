@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import ours, real_lxc, require_root
+from conftest import module_busybox, ours, real_lxc
 
 NAME = "sv-box"
 SANE = dict(os.environ, LANG="C", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -18,15 +18,8 @@ SANE = dict(os.environ, LANG="C", PATH="/usr/sbin:/usr/bin:/sbin:/bin")
 @pytest.fixture(scope="module")
 def box(tmp_path_factory):
     """A busybox container (ours made it; real LXC starts it as well), network empty."""
-    require_root()
     root = tmp_path_factory.mktemp("strict")
-    lp = str(root / "lp")
-    net = root / "net.conf"
-    net.write_text("lxc.net.0.type = empty\n")
-    made = subprocess.run([ours("lxc-create"), "-P", lp, "-n", NAME, "-t", "busybox", "-f",
-                           str(net)], capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr
-    config = os.path.join(lp, NAME, "config")
+    lp, config = module_busybox(root, NAME)
     with open(config) as handle:
         base = handle.read()
     assert "lxc.net.0.type = empty" in base and "veth" not in base

@@ -12,20 +12,13 @@ from lxctools.config.model import Conf
 from lxctools.errors import ConfigError, LxcError
 from lxctools.runtime.cgroups import Cgroups, host, limits, naming
 from lxctools.runtime.cgroups import core
+from conftest import conf_lines
 
 
 def conf_of(**items):
     conf = Conf()
     for key, value in items.items():
         conf.apply(key.replace("_", "."), value)
-    return conf
-
-
-def conf_lines(*lines):
-    conf = Conf()
-    for line in lines:
-        key, _, value = line.partition("=")
-        conf.apply(key.strip(), value.strip())
     return conf
 
 

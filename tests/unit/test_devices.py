@@ -14,21 +14,9 @@ import pytest
 
 from lxctools.config.model import Conf
 from lxctools.runtime.cgroups import devices as D
+from conftest import conf_lines, COMMON_DEVICES
 
-COMMON = [("devices.deny", "a"), ("devices.allow", "c *:* m"), ("devices.allow", "b *:* m"),
-          ("devices.allow", "c 1:3 rwm"), ("devices.allow", "c 1:5 rwm"),
-          ("devices.allow", "c 1:7 rwm"), ("devices.allow", "c 5:0 rwm"),
-          ("devices.allow", "c 5:1 rwm"), ("devices.allow", "c 5:2 rwm"),
-          ("devices.allow", "c 1:8 rwm"), ("devices.allow", "c 1:9 rwm"),
-          ("devices.allow", "c 136:* rwm"), ("devices.allow", "c 10:229 rwm")]
-
-
-def conf_lines(*lines):
-    conf = Conf()
-    for line in lines:
-        key, _, value = line.partition("=")
-        conf.apply(key.strip(), value.strip())
-    return conf
+COMMON = COMMON_DEVICES
 
 
 # -- a tiny BPF interpreter (the opcodes devices.py emits, nothing else) ----------------------
