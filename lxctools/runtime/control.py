@@ -39,28 +39,64 @@ def waits_for_signals(init_pid):
         return False
 
 
-def initctl_fifo(init_pid):
+def initctl_fifo(init_pid, pidfd=None):
     """sysvinit's control FIFO inside the container ("run/initctl"), if its init listens on
-    one. Looked up below /proc/PID/root with openat2 RESOLVE_IN_ROOT and no link allowed: a
+    one. Looked up below init's root with openat2 RESOLVE_IN_ROOT and no link allowed: a
     link there (to the host's own /run/initctl) must not make us ask the host to halt."""
     for path in ("run/initctl", "dev/initctl"):
-        fd = _open_initctl(init_pid, path)
+        fd = _open_initctl(init_pid, path, pidfd)
         if fd is not None:
             os.close(fd)
             return path
     return None
 
 
-def _open_initctl(init_pid, path):
-    """An O_PATH fd of the FIFO PATH in INIT_PID's root, or None."""
+def pidfd_pid(pidfd):
+    """The pid a pidfd names now (its fdinfo's Pid:), -1 once that process has exited."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as handle:
+        for line in handle:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise OSError(f"fd {pidfd} is not a pidfd")
+
+
+def init_root(init_pid, pidfd):
+    """An O_PATH fd of the root of the process PIDFD names, which must be INIT_PID, or None.
+
+    /proc/PID/root by a bare pid would be the root of whatever process has that pid when it
+    is opened: once init has exited, its pid may be reused by a host process, whose root is
+    the host's (and a halt request written to "its" /run/initctl would halt the host). So:
+    the pidfd (the monitor's own, which cannot name another process) must name INIT_PID
+    before the open and still be alive after it; then the directory opened was init's."""
+    from .rootpath import open_root
+
+    if pidfd is None or pidfd_pid(pidfd) != init_pid:
+        return None
+    try:
+        fd = open_root(f"/proc/{init_pid}/root")
+    except OSError:
+        return None
+    if pidfd_pid(pidfd) != init_pid:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _open_initctl(init_pid, path, pidfd):
+    """An O_PATH fd of the FIFO PATH in init's root, or None."""
     import stat
 
     from .rootpath import NO_LINKS, open_in_root
 
+    root = init_root(init_pid, pidfd)
+    if root is None:
+        return None
     try:
-        fd = open_in_root(f"/proc/{init_pid}/root", path, resolve=NO_LINKS)
+        fd = open_in_root(root, path, resolve=NO_LINKS)
     except OSError:
         return None
+    finally:
+        os.close(root)
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)
         return None
@@ -79,7 +115,7 @@ def handles(init_pid, sig, patience=1.0):
         time.sleep(0.05)
 
 
-def halt_action(conf, init_pid, configured=None):
+def halt_action(conf, init_pid, configured=None, get_pidfd=lambda: None):
     """How to ask this init to shut down: ("signal", N) or ("initctl", fifo).
 
     lxc.signal.halt when set; else SIGRTMIN+3 for an init that catches it (systemd); else
@@ -91,13 +127,18 @@ def halt_action(conf, init_pid, configured=None):
     caught = caught_signals(init_pid)
     if SIGRTMIN_3 in caught:
         return "signal", SIGRTMIN_3
-    fifo = initctl_fifo(init_pid)
+    pidfd = get_pidfd()
+    try:
+        fifo = initctl_fifo(init_pid, pidfd)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
     if fifo:
         return "initctl", fifo
     return "signal", signal.SIGPWR
 
 
-def request_runlevel(init_pid, path, level):
+def request_runlevel(init_pid, path, level, pidfd):
     """sysvinit's struct init_request: magic, INIT_CMD_RUNLVL, runlevel, sleeptime, padding.
     Written to the FIFO at PATH in INIT_PID's root, found again as initctl_fifo did and
     opened through its fd (never by a path a swap could redirect)."""
@@ -106,7 +147,7 @@ def request_runlevel(init_pid, path, level):
     from .rootpath import reopen
 
     packet = struct.pack("iiii", 0x03091969, 1, ord(level), 5).ljust(384, b"\0")
-    found = _open_initctl(init_pid, path)
+    found = _open_initctl(init_pid, path, pidfd)
     if found is None:
         raise LxcError(f"the container's /{path} is gone or no longer a FIFO",
                        hint="lxc-stop -k kills the container")
@@ -237,9 +278,19 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
                 raise LxcError(f"{name} did not come back after the reboot")
         return
     # the running container's own config decides (lxc-start -s may have changed it)
-    kind, how = halt_action(conf, init_pid, info.get("halt_signal"))
+    from . import lxcsocket
+
+    def get_pidfd():
+        return lxcsocket.init_pidfd(lxcpath, name)
+
+    kind, how = halt_action(conf, init_pid, info.get("halt_signal"), get_pidfd)
     if kind == "initctl":
-        request_runlevel(init_pid, how, "0")
+        pidfd = get_pidfd()
+        try:
+            request_runlevel(init_pid, how, "0", pidfd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
     elif timeout != 0 and not handles(init_pid, how):
         # PID 1 ignores a signal it has no handler for: waiting would only waste the timeout.
         from .. import log

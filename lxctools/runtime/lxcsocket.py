@@ -129,6 +129,22 @@ def init_pid(lxcpath, name):
     return pid if 0 < pid < 1 << 22 else None
 
 
+def init_pidfd(lxcpath, name):
+    """A pidfd of NAME's init from the monitor that runs it (LXC's or ours: GET_INIT_PIDFD),
+    or None. The caller owns it. Unlike a pid, it cannot come to name another process."""
+    answer = call(lxcpath, name, COMMANDS.index("GET_INIT_PIDFD"), max_fds=1)
+    if answer is None:
+        return None
+    ret, _value, _body, fds = answer
+    for extra in fds[1:]:
+        os.close(extra)
+    if ret != 0 or not fds:
+        if fds:
+            os.close(fds[0])
+        return None
+    return fds[0]
+
+
 def listening(lxcpath, names, unix_table):
     """Those of NAMES whose LXC command socket appears in UNIX_TABLE (/proc/net/unix)."""
     return [n for n in names if b"@" + address(lxcpath, n)[1:].encode() in unix_table]

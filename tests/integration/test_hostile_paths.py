@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -285,6 +286,40 @@ def test_lxc_stop_still_asks_the_containers_own_initctl(world):
         assert got["r"].stdout.split()[:4] == ["69", "19", "09", "03"], got["r"]
     finally:
         world.ours("lxc-stop", "-n", "paths-i2", "-k")
+
+
+def test_initctl_lookup_never_follows_a_reused_pid(tmp_path):
+    """lxc-stop learns init's pid, then looks for /run/initctl below /proc/PID/root. If init
+    exits in between and a host process gets its pid, that path is the host's root. The
+    stand-in for such a process: one in a mount namespace of its own whose /run holds an
+    initctl FIFO, its root the host's /. The lookup must find nothing unless the monitor's
+    pidfd names that very process while the root is opened."""
+    from lxctools.kernel import libc
+    from lxctools.runtime import control
+
+    dead = subprocess.Popen(["true"])
+    dead_fd = libc.pidfd_open(dead.pid)
+    dead.wait()
+    host = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                             "mount -t tmpfs none /run && mkfifo /run/initctl && "
+                             "touch /run/ready && exec sleep 60"])
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(f"/proc/{host.pid}/root/run/ready"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert control.initctl_fifo(host.pid, None) is None
+        assert control.initctl_fifo(host.pid, dead_fd) is None
+        live_fd = libc.pidfd_open(host.pid)
+        try:
+            # the check itself can tell: with the right pidfd the FIFO is found
+            assert control.initctl_fifo(host.pid, live_fd) == "run/initctl"
+        finally:
+            os.close(live_fd)
+    finally:
+        os.close(dead_fd)
+        host.kill()
+        host.wait()
 
 
 FUSE_MOUNT = r"""
