@@ -221,6 +221,9 @@ class Daemon:
         # of 1024 most shells give would end the lxcpath near a hundred containers
         from .fdlimit import raise_soft_limit
         raise_soft_limit()
+        # out of the caller's cgroup (a unit systemd kills when it ends), as LXC's monitor
+        from .cgroups import monitor
+        monitor_cgroups = monitor.enter(self.lxcpath)
         libc.set_child_subreaper()
         try:
             libc.set_process_name("lxc monitor")
@@ -238,6 +241,7 @@ class Daemon:
         finally:
             self.loop.unregister(sock)
             sock.close()
+            monitor.leave(monitor_cgroups)
         return 0
 
     def accept(self, _mask):

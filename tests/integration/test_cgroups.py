@@ -3,6 +3,7 @@ a forked `sleep` stands in for the payload. Names start with cg- (other helpers 
 """
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -183,3 +184,50 @@ def test_v2_core_files_on_the_unified_hierarchy(tag, sleeper):
     cg.kill_all()
     assert sleeper.wait(timeout=5) == -signal.SIGKILL
     cg.destroy()
+
+
+def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path):
+    """As LXC's monitor: a background container's supervisor does not stay in the cgroup of
+    whoever started it (a systemd unit is killed whole when it ends; tests/vm runs that for
+    real), it sits in lxc.monitor.lxctools-HASH beside the payloads, removed when it exits."""
+    from conftest import ours
+
+    lp = str(tmp_path / "lxc")
+    conf = tmp_path / "c.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    assert subprocess.run([ours("lxc-create"), "-P", lp, "-n", tag, "-t", "busybox", "-f",
+                           str(conf)], capture_output=True).returncode == 0
+    caller = []  # the starting shell's cgroup in every hierarchy: a stand-in for a unit's
+    for h in hierarchies().values():
+        path = os.path.join(h.mountpoint, tag)
+        os.mkdir(path)
+        if h.version == 1 and "cpuset" in h.controllers:
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(h.mountpoint, name)) as src, \
+                        open(os.path.join(path, name), "w") as dst:
+                    dst.write(src.read())
+        caller.append(path)
+    pidfile = tmp_path / "pid"
+    enter = "; ".join(f"echo $$ > {p}/cgroup.procs" for p in caller)
+    started = subprocess.run(["sh", "-c", f"{enter}; exec {ours('lxc-start')} -P {lp} -n {tag} "
+                              f"-p {pidfile}"], capture_output=True, text=True)
+    try:
+        assert started.returncode == 0, started.stderr
+        supervisor = int(pidfile.read_text())
+        lines = open(f"/proc/{supervisor}/cgroup").read().splitlines()
+        assert len(lines) == len(caller)
+        for line in lines:
+            assert re.search(r":/lxc\.monitor\.lxctools-[0-9a-f]{16}$", line), line
+        for path in caller:  # the shell is gone, and nothing it started is left there
+            assert open(os.path.join(path, "cgroup.procs")).read() == ""
+        monitor = [line.split(":", 2)[2] for line in lines]
+    finally:
+        subprocess.run([ours("lxc-stop"), "-P", lp, "-n", tag, "-k"], capture_output=True)
+    deadline = time.monotonic() + 10
+    while any(os.path.isdir(os.path.join(h.mountpoint, m.lstrip("/")))
+              for h, m in zip(hierarchies().values(), monitor)):
+        assert time.monotonic() < deadline, "the monitor cgroup outlived its supervisor"
+        time.sleep(0.2)
+    subprocess.run([ours("lxc-destroy"), "-P", lp, "-n", tag], capture_output=True)
+    for path in caller:
+        os.rmdir(path)
