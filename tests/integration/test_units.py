@@ -40,7 +40,7 @@ def unit_commands(source, instance=None):
         if key in ("ExecStart", "ExecStop"):
             value = value.replace("%i", instance or "")
             value = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value)
-            commands[key] = shlex.split(value)
+            commands[key] = [word.replace("$$", "$") for word in shlex.split(value)]
     return commands
 
 
@@ -60,12 +60,16 @@ def test_container_unit_commands(world):
     assert w.ours("lxc-create", "-n", "doc-unit", "-t", "busybox").returncode == 0
     cmds = unit_commands("systemd/system/lxc@.service", "doc-unit")
     assert cmds["ExecStart"] == [f"{SCRIPTS}/lxc-start", "-F", "-n", "doc-unit"]
+    # ExecStop stops only while the main process lives (systemd sets $MAINPID then)
+    idle = subprocess.run(cmds["ExecStop"], capture_output=True, text=True, env=w.env)
+    assert idle.returncode == 0 and idle.stderr == ""
     main = subprocess.Popen(cmds["ExecStart"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=w.env, start_new_session=True)
     try:
         w.ours("lxc-wait", "-n", "doc-unit", "-s", "RUNNING", "-t", "30")
         assert state(w, "doc-unit") == "RUNNING"
-        stop = subprocess.run(cmds["ExecStop"], capture_output=True, text=True, env=w.env, timeout=150)
+        stop = subprocess.run(cmds["ExecStop"], capture_output=True, text=True, timeout=150,
+                              env=dict(w.env, MAINPID=str(main.pid)))
         assert stop.returncode == 0, stop.stderr
         # the unit's main process ends with the container, cleanly: systemd sees the unit stop
         assert main.wait(timeout=60) == 0
