@@ -12,6 +12,28 @@ SCRIPTS = sysconfig.get_path("scripts")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def vm_init():
+    """"systemd" or "openrc" inside a VM of the harness (tests/vm/vmkit.py: the kernel
+    command line says lxctools.vm), None on any other host."""
+    try:
+        with open("/proc/cmdline") as handle:
+            if "lxctools.vm" not in handle.read().split():
+                return None
+        with open("/etc/lxctools-vm/init") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+# tests/vm/ is the VM tier: test_systemd_*.py are collected only inside the systemd image,
+# test_openrc_*.py only inside the OpenRC one (./setup test boots them: tests/vm/tier.py).
+collect_ignore_glob = [f"vm/test_{init}_*.py" for init in ("systemd", "openrc")
+                       if init != vm_init()]
+if vm_init():
+    # the integration tests' helpers (lxcenv's World, ...) serve the VM's tests too
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+
 def ours(tool):
     """Absolute path of our console script TOOL (e.g. "lxc-start")."""
     path = os.path.join(SCRIPTS, tool)

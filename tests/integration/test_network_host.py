@@ -207,6 +207,9 @@ def test_l2proxy(host, spawn):
     pid = spawn()
     conf = ("lxc.net.0.type = veth\nlxc.net.0.link = net-br0\nlxc.net.0.l2proxy = 1\n"
             "lxc.net.0.ipv4.address = 10.203.0.9/24\n")
+    # a new namespace inherits IPv4 forwarding from the host's (net.core.devconf_inherit_init_net
+    # = 0), which Debian's lxc-net turns on: start from off, whatever the host
+    sh(host, "sysctl", "-qw", "net.ipv4.conf.net-br0.forwarding=0")
     with pytest.raises(LxcError) as info:
         network.check_host_side(nics_of(conf), host_netns=host)
     assert "net.ipv4.conf.net-br0.forwarding=1" in str(info.value)

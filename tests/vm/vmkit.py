@@ -4,6 +4,7 @@
     vmkit.py run [--image NAME] [--timeout S] [--quiet] -- COMMAND [ARGS...]
     vmkit.py build [--image NAME]...      build (or find in the cache) and say where
     vmkit.py check                        can a VM boot here? (exit 0, or 1 with why)
+    vmkit.py tier [--image NAME]...       the VM tier of the test suite (tests/vm/tier.py)
 
 Images are made from Debian packages only: the kernel package linux-image-amd64 depends on
 (`apt-get download`, unpacked with dpkg-deb), a `debootstrap --variant=minbase` root with
@@ -69,10 +70,16 @@ IMAGES = {
         "append": "systemd.unified_cgroup_hierarchy=1 systemd.show_status=error",
     },
     # Debian's openrc package with its own PID 1, openrc-init (as Gentoo can boot), cgroups
-    # mounted by OpenRC's cgroups service.
+    # mounted by OpenRC's cgroups service; Debian's initscripts for what Gentoo's OpenRC
+    # mounts itself (/dev/pts, /dev/shm, ...: Debian's openrc leaves that to them), installed
+    # after debootstrap (which would resolve its "sysv-rc | openrc" to sysv-rc, conflicting
+    # with openrc); Debian's lxc beside ours, with apparmor (Debian's kernel enables it:
+    # without LXC's profiles loaded real LXC starts nothing).
     "debian-openrc": {
         "init": "openrc",
-        "packages": BASE_PACKAGES + ["openrc", "sysvinit-utils"],
+        "packages": BASE_PACKAGES + ["openrc", "sysvinit-utils", "lxc", "dnsmasq-base",
+                                     "apparmor"],
+        "after_debootstrap": ["initscripts"],
         "append": "init=/sbin/openrc-init",
     },
 }
@@ -204,7 +211,9 @@ def recipe(name):
         digest.update(inspect.getsource(function).encode())
     wheels = sorted(n for n in os.listdir(dependency_wheels()) if n.endswith(".whl"))
     return {"image": name, "suite": SUITE, "init": spec["init"], "wheels": wheels,
-            "packages": sorted(spec["packages"]), "kernel": [pkg, version],
+            "packages": sorted(spec["packages"]),
+            "after_debootstrap": spec.get("after_debootstrap", []),
+            "kernel": [pkg, version],
             "revision": REVISION, "masked": MASKED_UNITS, "module_skip": MODULE_SKIP,
             "initrd_modules": INITRD_MODULES, "venv": VENV, "build_code": digest.hexdigest()}
 
@@ -322,6 +331,16 @@ def _build_into(work, name, rec, kernel):
     if got.returncode != 0:
         tail = (got.stdout + got.stderr).strip().splitlines()[-15:]
         raise VMError("debootstrap failed:\n  " + "\n  ".join(tail))
+    if rec["after_debootstrap"]:
+        # fetched by the host's apt, installed by dpkg inside: its dependencies are there
+        os.makedirs(os.path.join(root, "tmp/late"))
+        got = sh("apt-get", "download", *rec["after_debootstrap"], cwd=os.path.join(root, "tmp/late"),
+                 check=False, capture_output=True, text=True)
+        if got.returncode != 0:
+            raise VMError(f"apt-get download {' '.join(rec['after_debootstrap'])} failed: "
+                          f"{got.stderr.strip()[-300:]}")
+        _chroot(root, "DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/late/*.deb >/dev/null\n"
+                      "rm -rf /tmp/late")
     # the kernel's modules (less what no test host uses), indexed for this tree
     modules = os.path.join(root, "lib/modules", release)
     shutil.copytree(os.path.join(kernel, "lib/modules", release), modules, symlinks=True,
@@ -515,11 +534,14 @@ def _prepare():
 set -e
 mkdir -p {q(REPO)}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 src {q(REPO)}
-# the dependencies are in the image already
-{VENV}/bin/pip install -q --disable-pip-version-check --no-index --no-deps \\
-    /run/lxctools-vm/wheels/lxctools-*.whl
-# pip drops the -S of our launchers (see ./setup)
-{VENV}/bin/python {q(REPO)}/tools/make-launchers.py --fix-installed {VENV}/bin
+# once per run (a reboot keeps the disk): the dependencies are in the image already
+if [ ! -e {VENV}/.lxctools-installed ]; then
+    {VENV}/bin/pip install -q --disable-pip-version-check --no-index --no-deps \\
+        /run/lxctools-vm/wheels/lxctools-*.whl
+    # pip drops the -S of our launchers (see ./setup)
+    {VENV}/bin/python {q(REPO)}/tools/make-launchers.py --fix-installed {VENV}/bin
+    touch {VENV}/.lxctools-installed
+fi
 """
 
 
@@ -534,7 +556,7 @@ if [ "$(cat $ctl/prepare-status)" != 0 ]; then
     cat $ctl/prepare.log >&2
     exit 125
 fi
-cut -d' ' -f1 /proc/uptime > $ctl/command-started
+cut -d' ' -f1 /proc/uptime > $ctl/command-started.$LXCTOOLS_VM_BOOT
 export PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 HOME=/root
 {exports}cd {q(cwd)}
@@ -542,9 +564,10 @@ exec {shlex.join(argv)}
 """
 
 
-def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2):
+def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2, reboots=False):
     """qemu's command line: IMAGE's files in DIRECTORY, the control share CTL (and the
-    checkout), the serial console into CTL/console.log, no network device."""
+    checkout), the serial console into CTL/console.log, no network device. REBOOTS: a guest
+    reboot restarts the machine (the disk snapshot lives on) instead of ending qemu."""
     spec = IMAGES[image]
     console = os.path.join(ctl, "console.log")
     verbose = bool(os.environ.get("LXCTOOLS_VM_VERBOSE"))
@@ -554,7 +577,7 @@ def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2):
         cmdline = cmdline.replace("systemd.show_status=error", "systemd.show_status=yes")
         log(f"serial console: {console}")
     return ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
-            "-no-reboot", *accelerator(), "-m", memory, "-smp", str(cpus),
+            *([] if reboots else ["-no-reboot"]), *accelerator(), "-m", memory, "-smp", str(cpus),
             "-kernel", os.path.join(directory, "vmlinuz"),
             "-initrd", os.path.join(directory, "initrd.gz"), "-append", cmdline,
             # snapshot=on: the guest's writes go to a temp file, the image stays pristine
@@ -569,10 +592,12 @@ def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2):
 
 
 def run(argv, image=DEFAULT_IMAGE, timeout=1800, stream=True, env=None, cwd=None,
-        memory="2G", cpus=2):
+        memory="2G", cpus=2, boots=1):
     """Boot IMAGE, run ARGV as root inside (cwd: CWD, default the caller's directory when it
     is in the checkout, else the checkout), power off. Returns a Result; never leaves qemu
-    running. STREAM copies the command's output to ours as it comes."""
+    running. STREAM copies the command's output to ours as it comes. BOOTS > 1 lets ARGV ask
+    for a reboot (touch /run/lxctools-vm/reboot) up to BOOTS - 1 times: each boot runs ARGV
+    again with LXCTOOLS_VM_BOOT=N; the status is the first failing boot's."""
     reason = why_not(need_build=False)
     if reason:
         raise VMError(reason)
@@ -584,10 +609,11 @@ def run(argv, image=DEFAULT_IMAGE, timeout=1800, stream=True, env=None, cwd=None
     ctl = tempfile.mkdtemp(prefix=f"{image}.", dir=os.path.join(CACHE, "runs"))
     try:
         lxctools_wheel(os.path.join(ctl, "wheels"))
-        for name, text in (("prepare", _prepare()), ("script", _script(argv, cwd, env or {}))):
+        for name, text in (("prepare", _prepare()), ("script", _script(argv, cwd, env or {})),
+                           ("max-boots", f"{boots}\n")):
             with open(os.path.join(ctl, name), "w") as handle:
                 handle.write(text)
-        qemu = qemu_argv(directory, image, ctl, memory=memory, cpus=cpus)
+        qemu = qemu_argv(directory, image, ctl, memory=memory, cpus=cpus, reboots=boots > 1)
         return _boot(qemu, ctl, timeout, stream)
     finally:
         shutil.rmtree(ctl, ignore_errors=True)
@@ -604,7 +630,7 @@ def _interrupt(*_):
 
 
 def _boot(qemu, ctl, timeout, stream):
-    files = {name: os.path.join(ctl, name) for name in ("stdout", "stderr", "status")}
+    files = {name: os.path.join(ctl, name) for name in ("stdout", "stderr")}
     offsets = {"stdout": 0, "stderr": 0}
     sinks = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
     collected = {"stdout": bytearray(), "stderr": bytearray()}
@@ -635,7 +661,7 @@ def _boot(qemu, ctl, timeout, stream):
         while proc.poll() is None:
             pump()
             if "boot_to_script" not in timings and \
-                    os.path.exists(os.path.join(ctl, "command-started")):
+                    os.path.exists(os.path.join(ctl, "command-started.1")):
                 timings["boot_to_script"] = round(time.monotonic() - started, 1)
             if time.monotonic() - started > timeout:
                 timed_out = True
@@ -653,15 +679,26 @@ def _boot(qemu, ctl, timeout, stream):
     qemu_out = proc.stdout.read().decode(errors="replace")
     pump()
     timings["total"] = round(time.monotonic() - started, 1)
-    for name in ("script-started", "command-started"):
+    for name in ("script-started.1", "command-started.1"):
         try:
-            timings[f"uptime_at_{name.replace('-', '_')}"] = float(open(os.path.join(ctl, name)).read())
+            key = "uptime_at_" + name[:-2].replace("-", "_")
+            timings[key] = float(open(os.path.join(ctl, name)).read())
         except (OSError, ValueError):
             pass
+    status = None
     try:
-        status = int(open(files["status"]).read())
+        boots = int(open(os.path.join(ctl, "boots")).read())
     except (OSError, ValueError):
-        status = None
+        boots = 0
+    timings["boots"] = boots
+    for boot in range(1, boots + 1):
+        try:
+            code = int(open(os.path.join(ctl, f"status.{boot}")).read())
+        except (OSError, ValueError):
+            status = None  # a boot that never ended its script: no answer
+            break
+        if status in (None, 0):
+            status = code
     try:
         console = open(os.path.join(ctl, "console.log"), errors="replace").read()
     except OSError:
@@ -695,12 +732,22 @@ def main(argv=None):
     p_run.add_argument("--image", default=DEFAULT_IMAGE, choices=sorted(IMAGES))
     p_run.add_argument("--timeout", type=float, default=3600)
     p_run.add_argument("--quiet", action="store_true", help="no timings on stderr")
+    p_run.add_argument("--boots", type=int, default=1,
+                       help="allow COMMAND to reboot the VM (touch /run/lxctools-vm/reboot) "
+                            "and run again, up to this many boots in all")
     p_run.add_argument("command", nargs=argparse.REMAINDER)
     p_build = sub.add_parser("build", help="build the images (or find them in the cache)")
     p_build.add_argument("--image", action="append", choices=sorted(IMAGES))
     sub.add_parser("check", help="can a VM boot here?")
-    args = parser.parse_args(argv)
+    sub.add_parser("tier", help="the VM tier of the test suite (tests/vm/tier.py)",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.action != "tier":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
+        if args.action == "tier":
+            import tier
+            return tier.main(rest)
         if args.action == "check":
             reason = why_not(need_build=not _all_built())
             if reason:
@@ -715,7 +762,7 @@ def main(argv=None):
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             parser.error("no command: vmkit.py run [--image NAME] -- COMMAND [ARGS...]")
-        result = run(command, image=args.image, timeout=args.timeout)
+        result = run(command, image=args.image, timeout=args.timeout, boots=args.boots)
         if result.status is None:
             report_failure(result, args.image, args.timeout)
             return 124 if result.timed_out else 125

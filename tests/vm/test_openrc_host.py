@@ -1,0 +1,163 @@
+"""lxctools on an OpenRC host, in the VM: Debian's openrc package with openrc-init as PID 1.
+A busybox container's life under OpenRC's hybrid cgroups, side by side with real LXC; the
+OpenRC script for real (`rc-update add lxc default`, Gentoo's `lxc.NAME` symlink for one
+container): started at boot, stopped at shutdown -- the reboot between the two boots also
+switches OpenRC from rc_cgroup_mode hybrid (its default) to unified."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, ours
+from lxcenv import world  # noqa: F401  (fixture)
+from vmtier import halted_cleanly, note_clean_halts, request_reboot
+
+LP = "/var/lib/lxc"  # the script passes no -P unless conf.d says: the host's lxcpath
+CG = "/sys/fs/cgroup"
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def fstype(path):
+    return subprocess.run(["stat", "-fc", "%T", path], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def rc(*args, check=True):
+    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, f"{' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc
+
+
+def tool(name, *args):
+    return subprocess.run([ours(name), "-P", LP, *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def state(name):
+    return tool("lxc-info", "-n", name, "-sH").stdout.strip()
+
+
+def create(name, extra=""):
+    conf = f"/tmp/{name}.conf"
+    with open(conf, "w") as handle:
+        handle.write("lxc.net.0.type = empty\n" + extra)
+    made = tool("lxc-create", "-n", name, "-t", "busybox", "-f", conf)
+    assert made.returncode == 0, made.stderr
+    note_clean_halts(f"{LP}/{name}/rootfs")
+
+
+def test_the_host_runs_openrc_as_pid_1():
+    assert read("/proc/1/comm").strip() == "openrc-init"
+    assert read("/run/openrc/softlevel").strip() == "default"
+    assert read("/run/lxctools-vm/boot-state").strip() == "running"  # nothing crashed
+    # rc_cgroup_mode hybrid: v1 controllers on a tmpfs, cgroup2 at unified, OpenRC's own
+    assert fstype(CG) == "tmpfs"
+    assert fstype(f"{CG}/unified") == "cgroup2fs"
+    assert "name=openrc" in read("/proc/self/mounts")
+    assert os.path.isdir(f"{CG}/memory")
+
+
+def test_busybox_whole_life_under_openrc_side_by_side(world):
+    conf = os.path.join(world.root, "c.conf")
+    with open(conf, "w") as handle:
+        handle.write("lxc.net.0.type = empty\nlxc.cgroup.memory.limit_in_bytes = 48M\n"
+                     "lxc.cgroup.pids.max = 40\n")
+    for run, name in ((world.ours, "vm-or-o"), (world.real, "vm-or-r")):
+        made = run("lxc-create", "-n", name, "-t", "busybox", "-f", conf)
+        assert made.returncode == 0, made.stderr
+        assert run("lxc-start", "-n", name).returncode == 0
+    try:
+        pids = {n: int(r("lxc-info", "-n", n, "-pH").stdout)
+                for r, n in ((world.ours, "vm-or-o"), (world.real, "vm-or-r"))}
+        # every hierarchy, OpenRC's name=openrc one included, as real LXC places them
+        assert read(f"/proc/{pids['vm-or-o']}/cgroup").replace("vm-or-o", "N") == \
+            read(f"/proc/{pids['vm-or-r']}/cgroup").replace("vm-or-r", "N")
+        assert "1:name=openrc:/lxc.payload.vm-or-o\n" in read(f"/proc/{pids['vm-or-o']}/cgroup")
+        assert read(f"{CG}/memory/lxc.payload.vm-or-o/memory.limit_in_bytes") == f"{48 << 20}\n"
+        assert read(f"{CG}/pids/lxc.payload.vm-or-o/pids.max") == "40\n"
+        out = world.ours("lxc-attach", "-n", "vm-or-o", "--", "echo", "inside")
+        assert out.stdout == "inside\n", out.stderr
+        assert "Memory use:" in world.ours("lxc-info", "-n", "vm-or-o", "-S").stdout
+        for key in ("memory.limit_in_bytes", "pids.max"):
+            o = world.ours("lxc-cgroup", "-n", "vm-or-o", key)
+            r = world.real("lxc-cgroup", "-n", "vm-or-r", key)
+            assert (o.returncode, o.stdout) == (r.returncode, r.stdout), key
+        assert world.ours("lxc-freeze", "-n", "vm-or-o").returncode == 0
+        assert read(f"{CG}/freezer/lxc.payload.vm-or-o/freezer.state") == "FROZEN\n"
+        assert world.ours("lxc-unfreeze", "-n", "vm-or-o").returncode == 0
+        assert world.ours("lxc-stop", "-n", "vm-or-o").returncode == 0
+        assert world.ours("lxc-info", "-n", "vm-or-o", "-sH").stdout.strip() == "STOPPED"
+        assert not os.path.exists(f"{CG}/memory/lxc.payload.vm-or-o")
+    finally:
+        world.ours("lxc-stop", "-n", "vm-or-o", "-k")
+        world.real("lxc-stop", "-n", "vm-or-r", "-k")
+    assert world.ours("lxc-destroy", "-n", "vm-or-o").returncode == 0
+
+
+def test_the_openrc_script_starts_containers_for_real():
+    """/etc/init.d/lxc (the autostart set) and lxc.vm-rc1 (one container, Gentoo's symlink),
+    under openrc-run, in the default runlevel; then a reboot (and unified cgroups next)."""
+    got = subprocess.run([sys.executable, os.path.join(REPO, "tools/install-etc.py"), "--init",
+                          "openrc", "--no-completion"], capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    os.symlink("lxc", "/etc/init.d/lxc.vm-rc1")
+    create("vm-rc-auto", "lxc.start.auto = 1\n")
+    create("vm-rc1")
+    create("vm-rc-off")
+    rc("rc-update", "add", "lxc", "default")
+    rc("rc-update", "add", "lxc.vm-rc1", "default")
+    # Debian's lxc script (same name) already ran at this boot: OpenRC would find `lxc`
+    # started and start nothing; a restart runs ours (the next boot would too)
+    rc("rc-service", "lxc", "restart")
+    rc("rc-service", "lxc.vm-rc1", "start")
+    assert [state(n) for n in ("vm-rc-auto", "vm-rc1", "vm-rc-off")] == [
+        "RUNNING", "RUNNING", "STOPPED"]
+    assert "started" in rc("rc-service", "lxc.vm-rc1", "status").stdout
+    # OpenRC moved each service into a cgroup of its own; the containers are not there
+    for name in ("vm-rc-auto", "vm-rc1"):
+        pid = tool("lxc-info", "-n", name, "-pH").stdout.strip()
+        assert f"1:name=openrc:/lxc.payload.{name}\n" in read(f"/proc/{pid}/cgroup")
+    assert rc("rc-service", "lxc.vm-rc1", "stop").returncode == 0
+    assert state("vm-rc1") == "STOPPED"
+    assert halted_cleanly(f"{LP}/vm-rc1/rootfs")
+    rc("rc-service", "lxc.vm-rc1", "start")
+    for name in ("vm-rc-auto", "vm-rc1"):
+        note_clean_halts(f"{LP}/{name}/rootfs")
+    # the next boot with cgroup2 only
+    with open("/etc/rc.conf", "a") as handle:
+        handle.write('rc_cgroup_mode="unified"\n')
+    request_reboot()
+
+
+@pytest.mark.after_reboot
+def test_the_openrc_script_brings_them_back_under_unified_cgroups():
+    try:
+        assert read("/proc/1/comm").strip() == "openrc-init"
+        assert fstype(CG) == "cgroup2fs"  # rc_cgroup_mode="unified" now
+        assert [state(n) for n in ("vm-rc-auto", "vm-rc1", "vm-rc-off")] == [
+            "RUNNING", "RUNNING", "STOPPED"]
+        for name in ("vm-rc-auto", "vm-rc1"):
+            pid = tool("lxc-info", "-n", name, "-pH").stdout.strip()
+            assert read(f"/proc/{pid}/cgroup") == f"0::/lxc.payload.{name}\n"
+        # the shutdown before this boot halted them (their inits ran their shutdown actions),
+        # not killed them
+        for name in ("vm-rc-auto", "vm-rc1"):
+            assert halted_cleanly(f"{LP}/{name}/rootfs"), name
+        # and now by hand
+        rc("rc-service", "lxc.vm-rc1", "stop")
+        rc("rc-service", "lxc", "stop")
+        assert [state(n) for n in ("vm-rc-auto", "vm-rc1")] == ["STOPPED", "STOPPED"]
+        assert not [d for d in os.listdir(CG) if d.startswith("lxc.payload.vm-rc")]
+    finally:
+        for name in ("vm-rc-auto", "vm-rc1", "vm-rc-off"):
+            tool("lxc-stop", "-n", name, "-k")
+            tool("lxc-destroy", "-n", name)
+        rc("rc-update", "del", "lxc.vm-rc1", "default", check=False)
+        rc("rc-update", "del", "lxc", "default", check=False)
