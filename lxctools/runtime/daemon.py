@@ -182,6 +182,7 @@ class Daemon:
         self.served = not linger  # once it has supervised something, idle means leave at once
         self.idle_since = None
         self.monitors = []  # lxc-monitor connections
+        self.monitor_cgroups = []  # where this process sits (cgroups.monitor.enter)
 
     def idle(self):
         """Exit once no container is left: at once after the last stops (or after settling
@@ -223,7 +224,7 @@ class Daemon:
         raise_soft_limit()
         # out of the caller's cgroup (a unit systemd kills when it ends), as LXC's monitor
         from .cgroups import monitor
-        monitor_cgroups = monitor.enter(self.lxcpath)
+        monitor_cgroups = self.monitor_cgroups = monitor.enter(self.lxcpath)
         libc.set_child_subreaper()
         try:
             libc.set_process_name("lxc monitor")
@@ -250,6 +251,7 @@ class Daemon:
         except OSError:
             return
         creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+        peer = int.from_bytes(creds[0:4], sys.byteorder)
         if int.from_bytes(creds[4:8], sys.byteorder) not in (0, os.geteuid()):
             conn.close()
             return
@@ -265,6 +267,8 @@ class Daemon:
                 self.loop.register(conn, lambda _m, c=channel: self.drop_monitor(c))
                 keep = True
             elif message and message.get("cmd") == "start":
+                from .cgroups import monitor
+                monitor.take_client(peer, self.monitor_cgroups)
                 channel.send(self.start(message["name"], message.get("options") or {}))
             elif message and message.get("cmd") == "recover":
                 if message.get("name"):

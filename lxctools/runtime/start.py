@@ -127,16 +127,27 @@ def destroy_command(lxcpath, name):
 def launch(request):
     """Start REQUEST; returns the exit code the CLI should return."""
     from .supervisor import Supervisor, Unsettled
+    entered = []
+    if os.geteuid() != 0:
+        # an ordinary user's lxc-start -F in a cgroup delegated to it (its lxc@NAME user
+        # unit): out of the payloads' base on cgroup2, as the background supervisor and
+        # LXC's monitor (cgroups/monitor.py); root's -F stays where the unit put it
+        from .cgroups import monitor
+        entered = monitor.enter(request.lxcpath)
     try:
-        return Supervisor(request).run()
-    except Unsettled:
-        # a dead supervisor's record: the lxcpath's supervisor settles it (adopting an init
-        # that runs on: then this start finds it running), then once more
-        if request.warming is not None:
-            request.warming.join()  # nothing may fork beside it (cgroups.core.prewarm)
-        from .daemon import recover
-        recover(request.lxcpath, request.name)
-        return Supervisor(request).run()
+        try:
+            return Supervisor(request).run()
+        except Unsettled:
+            # a dead supervisor's record: the lxcpath's supervisor settles it (adopting an
+            # init that runs on: then this start finds it running), then once more
+            if request.warming is not None:
+                request.warming.join()  # nothing may fork beside it (cgroups.core.prewarm)
+            from .daemon import recover
+            recover(request.lxcpath, request.name)
+            return Supervisor(request).run()
+    finally:
+        if entered:
+            monitor.leave(entered)
 
 
 def detach():

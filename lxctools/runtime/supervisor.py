@@ -835,6 +835,10 @@ class Supervisor:
         try:
             if self.cgroups is not None:
                 self.cgroups.enter(spawner)
+                if self.conf.value("lxc.idmap"):
+                    # after the move (as LXC): an ordinary user may no longer write the
+                    # payload's cgroup.procs once they are the container root's
+                    self.cgroups.give_to_container_root(self.conf.value("lxc.idmap"))
             sync.send(go=True)
             message = self.expect(sync, "pid", "userns")
             if "userns" in message:

@@ -298,6 +298,19 @@ def test_unprivileged_container(world):
         pid = int(world.ours("lxc-info", "-n", "att-u", "-pH", lxcpath=lp).stdout)
         with open(f"/proc/{pid}/status") as handle:
             assert any(l.split()[1:2] == ["300000"] for l in handle if l.startswith("Uid:"))
+        # as LXC: the container's root owns its payload cgroups in every hierarchy (an init
+        # such as systemd makes its own below), the limits stay root's
+        from lxctools.runtime.cgroups import host as H
+
+        where = H.read_proc_cgroup(pid)
+        dirs = {h.key: h.dir_of(where[h.key]) for h in H.read_mountinfo() if h.key in where}
+        for key, directory in dirs.items():
+            st = os.stat(directory)
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (300000, 300000, 0o775), key
+            st = os.stat(os.path.join(directory, "cgroup.procs"))
+            assert (st.st_uid, st.st_mode & 0o777) == (300000, 0o664), key
+        assert {"memory", "unified"} <= set(dirs)
+        assert os.stat(os.path.join(dirs["memory"], "memory.limit_in_bytes")).st_uid == 0
     finally:
         world.ours("lxc-stop", "-n", "att-u", "-k", lxcpath=lp)
         world.ours("lxc-destroy", "-n", "att-u", lxcpath=lp)

@@ -419,3 +419,27 @@ def test_device_path_converted():
     assert limits.device_value("b 8:* r") == "b 8:* r"
     with pytest.raises(LxcError, match="not a device"):
         limits.device_value("/etc/passwd r")
+
+
+def test_an_ordinary_users_supervisor_in_its_monitor_cgroup_plans_beside_it(tmp_path):
+    """On cgroup2 an ordinary user's supervisor moves into lxc.monitor.lxctools-KEY inside its
+    delegated scope (cgroups/monitor.py): the containers still go into that scope, beside it,
+    not below the supervisor's own cgroup (which holds a process, so its children could get
+    no controllers)."""
+    from lxctools.runtime.cgroups import monitor
+
+    mount = tmp_path / "cg"
+    scope = mount / "user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope"
+    (scope / f"{monitor.PREFIX}0123456789abcdef").mkdir(parents=True)
+    (scope / "cgroup.procs").write_text("")
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self/mountinfo").write_text(
+        f"31 25 0:27 / {mount} rw shared:10 - cgroup2 cgroup2 rw,nsdelegate\n")
+    (proc / "self/cgroup").write_text(
+        f"0::/{scope.relative_to(mount)}/{monitor.PREFIX}0123456789abcdef\n")
+    planned = Cgroups.for_container("c1", "/lp", conf_of(), proc=str(proc), euid=1000)
+    assert [p.base for p in planned.placed] == [str(scope)]
+    # a cgroup merely named like LXC's monitors is no supervisor's: it stays the base
+    assert monitor.base_of("/a/lxc.monitor.c1") == "/a/lxc.monitor.c1"
+    assert monitor.base_of(f"/{monitor.PREFIX}0123456789abcdef") == "/"

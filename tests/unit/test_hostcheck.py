@@ -436,6 +436,20 @@ def test_delegated_v2_subtree(tmp_path):
     assert check(report, "Host readiness", "systemd guests").state == H.OK
 
 
+def test_undelegated_v2_under_systemd_points_at_a_delegated_scope(tmp_path):
+    """systemd owns the cgroup2 tree: the fix is LXC's documented way, a delegated scope
+    (tests/vm runs it for real), not a hand-made cgroup."""
+    host = FakeHost(tmp_path, mounts=V2_MOUNTS, pid1="systemd",
+                    own_cgroups="0::/user.slice/user-1000.slice/session-1.scope\n")
+    deleg = check(host.run(), "Host readiness", "Cgroups for alice")
+    assert deleg.state == H.WARNING and "Delegate=yes" in deleg.value
+    assert deleg.fix.splitlines() == [
+        "lxc-unpriv-start -n NAME   # or: systemd-run --user --scope -p Delegate=yes -- "
+        "lxc-start -n NAME",
+        "loginctl enable-linger alice   # as root, once: alice's systemd manager, which "
+        "makes the scope"]
+
+
 def test_systemd_guests_need_name_systemd_without_systemd_pid1(tmp_path):
     mounts = "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
     report = FakeHost(tmp_path / "a", mounts=mounts).run(user=ROOT)

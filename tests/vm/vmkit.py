@@ -542,6 +542,10 @@ if [ ! -e {VENV}/.lxctools-installed ]; then
     {VENV}/bin/python {q(REPO)}/tools/make-launchers.py --fix-installed {VENV}/bin
     touch {VENV}/.lxctools-installed
 fi
+# the kernel's config where its package puts it on a real host (lxc-checkconfig reads it);
+# given per run so that the images' recipe stays as it is
+release=$(uname -r)
+[ -e /boot/config-$release ] || cp /run/lxctools-vm/kernel-config /boot/config-$release
 """
 
 
@@ -609,6 +613,11 @@ def run(argv, image=DEFAULT_IMAGE, timeout=1800, stream=True, env=None, cwd=None
     ctl = tempfile.mkdtemp(prefix=f"{image}.", dir=os.path.join(CACHE, "runs"))
     try:
         lxctools_wheel(os.path.join(ctl, "wheels"))
+        with open(os.path.join(directory, "recipe.json")) as handle:
+            pkg, version = json.load(handle)["kernel"]
+        shutil.copy(os.path.join(kernel_tree(pkg, version), "boot",
+                                 f"config-{pkg[len('linux-image-'):]}"),
+                    os.path.join(ctl, "kernel-config"))
         for name, text in (("prepare", _prepare()), ("script", _script(argv, cwd, env or {})),
                            ("max-boots", f"{boots}\n")):
             with open(os.path.join(ctl, name), "w") as handle:

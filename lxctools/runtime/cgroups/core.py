@@ -75,7 +75,9 @@ class Cgroups:
         if euid == 0 and not relative:
             where = {k: H.prune_init_scope(p) for k, p in H.read_proc_cgroup(1, proc).items()}
         else:
-            where = H.read_proc_cgroup("self", proc)
+            from .monitor import base_of  # a supervisor's own cgroup is not the base
+
+            where = {k: base_of(p) for k, p in H.read_proc_cgroup("self", proc).items()}
         placed = []
         for h in hierarchies:
             path = where.get(h.key)
@@ -311,6 +313,26 @@ class Cgroups:
             except OSError:
                 pass
 
+    def give_to_container_root(self, idmap_lines):
+        """As LXC for an lxc.idmap container (chown_cgroup_wrapper): its root may use its
+        payload cgroups, so an init such as systemd can make its own inside. Root gives them
+        to the host ids of container root. An ordinary user keeps owning them (lxc-attach,
+        lxc-cgroup and their removal stay the user's) and gives them the container root's
+        group, group-writable: as root of a user namespace with the container's map (LXC's
+        userns_exec_1), since only there may it chown to that group."""
+        from ..userns import parse_idmap, run_in_userns
+
+        maps = parse_idmap(idmap_lines)
+        ids = [next((outer for inner, outer, _n in maps[kind] if inner == 0), None)
+               for kind in ("u", "g")]
+        if None in ids:
+            return  # container root is not mapped: nothing of it to own
+        if os.geteuid() == 0:
+            self.chown(*ids)
+            return
+        run_in_userns(idmap_lines, lambda own_uid, _gid: self.chown(own_uid, 0),
+                      "giving the cgroups to the container's root")
+
     def chown(self, uid, gid):
         """Give the payload cgroups to the container's root (lxc.idmap: the host ids of
         container uid/gid 0), as LXC does, so an init such as systemd can make its own
@@ -320,12 +342,14 @@ class Cgroups:
                 continue
             dirs = [p.payload] + ([p.limit] if p.limit != p.payload else [])
             for directory in dirs:
+                # the modes LXC gives: its group (container root's) may write them too
                 os.chown(directory, uid, gid)
-                for name in ("cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads",
-                             "cgroup.clone_children"):
+                os.chmod(directory, 0o775)
+                for name in _DELEGATED + _kernel_delegates():
                     path = os.path.join(directory, name)
                     if os.path.exists(path):
                         os.chown(path, uid, gid)
+                        os.chmod(path, 0o664)
 
     # -- processes ---------------------------------------------------------------------------
     def enter(self, pid):
@@ -764,6 +788,19 @@ def _attach(directory, pid):
     except OSError as exc:
         raise CgroupError(f"cannot move process {pid} into {directory}: {os.strerror(exc.errno)}",
                           hint=_hint_for_create(exc)) from None
+
+
+_DELEGATED = ("cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads",
+              "cgroup.clone_children")
+
+
+def _kernel_delegates():
+    """The files cgroup2 says a delegatee owns (memory.oom.group, memory.reclaim, ...), as
+    LXC reads them."""
+    try:
+        return tuple(_read("/sys/kernel/cgroup/delegate").split())
+    except OSError:
+        return ()
 
 
 def _remove_tree(directory):

@@ -9,8 +9,14 @@ to `lxc.monitor.lxctools-KEY` (KEY: `commands.lxcpath_key`, as its socket's) at 
 place, and when it exits back to that place's parent cgroup (`lxc.pivot`, LXC's parking
 cgroup, below a non-root base) so that its own can be removed. Everything here is best effort: a host where the move fails
 (a read-only cgroupfs, a foreign manager's rules) starts containers as before, in place.
-Ordinary users' supervisors stay where they are, as their containers' cgroups do (their base is
-their own cgroup).
+
+An ordinary user's containers go below the user's own cgroup (a scope systemd delegated, as
+`systemd-run --user --scope -p Delegate=yes` or lxc-unpriv-start make). On cgroup2 that
+cgroup can hand its controllers (memory, pids, ...) to the payloads below it only while no
+process sits in it directly: so there, as LXC's monitor does, the supervisor moves to
+`lxc.monitor.lxctools-KEY` inside it, and so does the lxc-start that asked for a start when
+it sits there too (LXC's "transient pid"). The supervisor's base for its containers stays
+that cgroup (`base_of`).
 """
 
 import errno
@@ -36,11 +42,19 @@ def _bases(proc="/proc"):
     return [(h, h.dir_of(where[h.key])) for h in H.read_mountinfo(proc) if h.key in where]
 
 
+def base_of(path):
+    """Where containers go for a process in PATH (a cgroup as /proc/PID/cgroup names it): a
+    supervisor's own monitor cgroup is not a base, its parent is."""
+    if os.path.basename(path).startswith(PREFIX):
+        return os.path.dirname(path) or "/"
+    return path
+
+
 def enter(lxcpath):
     """Move this process (the supervisor, before it forks anything) to its monitor cgroup in
     every hierarchy. Returns the directories it now sits in (for `leave`)."""
     if os.geteuid() != 0:
-        return []
+        return _enter_delegated(lxcpath)
     from .core import _cpuset_inherit, _write
 
     entered = []
@@ -68,6 +82,58 @@ def enter(lxcpath):
                              f"{target}: {os.strerror(exc.errno)}")
                     break
     return entered
+
+
+def _enter_delegated(lxcpath):
+    """An ordinary user's supervisor, on a cgroup2-only host in a cgroup delegated to the
+    user: to lxc.monitor.lxctools-KEY inside it (see the module's text)."""
+    from .core import _write
+
+    try:
+        hierarchies = H.read_mountinfo()
+        if H.layout(hierarchies) != "unified":
+            return []
+        [v2] = [h for h in hierarchies if h.key == H.UNIFIED]
+        base = v2.dir_of(H.read_proc_cgroup("self").get(H.UNIFIED, "/"))
+    except (OSError, ValueError):
+        return []
+    if not (os.access(base, os.W_OK) and os.access(os.path.join(base, "cgroup.procs"), os.W_OK)):
+        return []  # not delegated: the containers get no cgroups there anyway
+    target = os.path.join(base, _name(lxcpath))
+    try:
+        try:
+            os.mkdir(target, 0o755)
+        except FileExistsError:
+            pass
+        _write(os.path.join(target, "cgroup.procs"), "0")
+    except OSError as exc:
+        log.info(f"supervisor stays in {base}: cannot enter {target}: {os.strerror(exc.errno)}")
+        return []
+    return [target]
+
+
+def take_client(pid, entered):
+    """The process PID asked this supervisor for a start: when it sits in the cgroup the
+    supervisor left (the payloads' base), move it to the supervisor's monitor cgroup, so that
+    the base holds no process and can hand its controllers down (LXC's transient pid).
+    Best effort: it is about to exit anyway."""
+    from .core import _write
+
+    if not entered or not pid:
+        return
+    try:
+        theirs = H.read_proc_cgroup(pid).get(H.UNIFIED)
+    except (OSError, ValueError):
+        return
+    for target in entered:
+        h = next((m for m in _safe_mounts() if m.key == H.UNIFIED
+                  and target.startswith(m.mountpoint + "/")), None)
+        if h is None or theirs is None or h.dir_of(theirs) != os.path.dirname(target):
+            continue
+        try:
+            _write(os.path.join(target, "cgroup.procs"), str(pid))
+        except OSError:
+            pass
 
 
 def leave(entered):

@@ -342,11 +342,21 @@ def _cgroup_delegation(ctx, layout):
             ctx.add(label, OK, value=f"cgroup2 subtree {own.get('', '/')} is delegated")
         else:
             target = layout.v2[0].target
-            ctx.add(label, WARNING, value="no writable cgroup2 subtree: containers run without "
-                                          "cgroup limits and cannot be frozen",
-                    fix=f"mkdir -p {target}/user/{user.name} && "
-                        f"chown -R {user.name} {target}/user/{user.name} && "
-                        f"echo {os.getppid()} > {target}/user/{user.name}/cgroup.procs")
+            value = ("no writable cgroup2 subtree: containers run without cgroup limits and "
+                     "cannot be frozen")
+            if host.pid1_is_systemd(roots):
+                # systemd owns the tree: what LXC's documentation tells users, a scope
+                # systemd delegates (needs the user's systemd manager: lingering or a login)
+                fix = ("lxc-unpriv-start -n NAME   # or: systemd-run --user --scope "
+                       "-p Delegate=yes -- lxc-start -n NAME\n"
+                       f"loginctl enable-linger {user.name}   # as root, once: {user.name}'s "
+                       "systemd manager, which makes the scope")
+                value += " (systemd delegates one to a scope with Delegate=yes)"
+            else:
+                fix = (f"mkdir -p {target}/user/{user.name} && "
+                       f"chown -R {user.name} {target}/user/{user.name} && "
+                       f"echo {os.getppid()} > {target}/user/{user.name}/cgroup.procs")
+            ctx.add(label, WARNING, value=value, fix=fix)
         return
     detail = (f"delegated: {' '.join(usable) or 'none'}; not delegated: {' '.join(missing)}"
               if missing else f"delegated: {' '.join(usable)}")
