@@ -47,15 +47,16 @@ def guest(world, layers, name, real):
     with open(os.path.join(upper, "etc/fstab"), "w") as handle:
         handle.write("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n")
     console = os.path.join(world.root, f"{name}.console")
-    config = os.path.join(world.root, f"{name}.conf")
-    with open(config, "w") as handle:
+    run = world.real if real else world.ours
+    # the rootfs goes in afterwards: LXC's lxc-create -t none wants an overlay's path to
+    # exist as a directory, "/:UPPER" and all
+    made = run("lxc-create", "-n", name, "-t", "none", "-f", world.net_conf)
+    assert made.returncode == 0, made.stderr
+    with open(os.path.join(world.cdir(name, real=real), "config"), "a") as handle:
         handle.write("lxc.include = /usr/share/lxc/config/common.conf\n"
                      f"lxc.rootfs.path = overlay:/:{upper}\n"
                      f"lxc.uts.name = {name}\nlxc.net.0.type = empty\n"
                      f"lxc.console.logfile = {console}\n")
-    run = world.real if real else world.ours
-    made = run("lxc-create", "-n", name, "-t", "none", "-f", config)
-    assert made.returncode == 0, made.stderr
     return run, console
 
 
