@@ -1,10 +1,13 @@
 """The build step setuptools cannot infer from pyproject.toml: the compiled helpers.
 
-native/lxc-entry.c (the entry helper of lxc-attach) and native/lxc-execinit.c (the init of
-lxc-execute) become lxctools/libexec/lxc-entry and lxc-execinit, statically linked (libc
-only), on every `pip install` (in the wheel) and `pip install -e` (in the checkout). Without
-a C compiler or static libc the install still succeeds and lxctools runs those processes in
-Python (runtime/entry.py says so once); docs/SECURITY.md says what that costs.
+native/lxc-entry.c (the entry helper of lxc-attach), native/lxc-execinit.c (the init of
+lxc-execute) and native/lxc-front.c (the compiled front door of lxc-info, lxc-wait and
+lxc-stop) become lxctools/libexec/lxc-entry, lxc-execinit and lxc-front, statically linked
+(libc only), on every `pip install` (in the wheel) and `pip install -e` (in the checkout).
+Without a C compiler or static libc the install still succeeds and lxctools runs those
+processes in Python (runtime/entry.py says so once; the tools stay the Python launchers);
+docs/SECURITY.md says what that costs. tools/make-launchers.py --fix-installed puts the
+front door in place of the Python launchers it serves.
 """
 
 import os
@@ -17,11 +20,11 @@ from setuptools.command.build import build
 HERE = os.path.dirname(os.path.abspath(__file__))
 # (source, target): each built on its own, so one that fails leaves the other
 HELPERS = [(os.path.join("native", name + ".c"), os.path.join("lxctools", "libexec", name))
-           for name in ("lxc-entry", "lxc-execinit")]
+           for name in ("lxc-entry", "lxc-execinit", "lxc-front")]
 
 
 class build_entry(Command):
-    description = "compile native/lxc-entry.c and lxc-execinit.c into lxctools/libexec (static)"
+    description = "compile native/lxc-entry.c, lxc-execinit.c and lxc-front.c into lxctools/libexec (static)"
     user_options = []
 
     def initialize_options(self):

@@ -255,7 +255,10 @@ class Container:
 
         conf = None
         try:
-            conf = self.conf
+            # -k asks the supervisor to kill: the config is not read (its warnings would be
+            # about nothing done here, and the compiled lxc-stop does not read it either)
+            if not kill:
+                conf = self.conf
         except LxcError:
             pass
         try:

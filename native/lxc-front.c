@@ -1,0 +1,986 @@
+/* lxc-front: the compiled front door of lxc-info, lxc-wait and lxc-stop (issue 21 item 1).
+ *
+ * Why: every lxctools command pays CPython's start (17-30 ms) before it does anything, where
+ * LXC's C tools answer `lxc-info -s` in 2-3 ms. The questions scripts ask in loops -- what
+ * state, which pid, is it running yet, kill it -- are one round trip to the container's
+ * supervisor. This program asks that round trip itself, as the caller (no new trust
+ * boundary: the supervisor's socket is the one the Python tools use), and prints exactly what
+ * the Python tool prints. Anything else -- an option it does not know, a container whose
+ * supervisor does not answer (Python adopts orphans), one real LXC runs, an error that needs
+ * its file:line message, a stopped container whose config must be read -- it hands to the
+ * Python tool by exec with the same argv: never a different answer, only a slower one.
+ * LXCTOOLS_PURE_PYTHON=1 (any value but "" and "0") forces the Python tool.
+ *
+ * Installed (tools/make-launchers.py --fix-installed, which ./setup runs) as BINDIR/lxc-info,
+ * lxc-wait and lxc-stop, a copy of lxctools/libexec/lxc-front; the Python launchers pip wrote
+ * there move to BINDIR/../libexec/lxctools/, where this program finds them from its own
+ * /proc/self/exe. Called by its own name (lxc-front), it prints what it knows of the
+ * protocol, for tests/unit/test_front_door.py to compare with the Python side.
+ *
+ * The protocol (runtime/commands.py; the monitor's typed protocol module when it lands): one
+ * abstract unix socket per running container, named from FNV-1a 64 of the lxcpath's device
+ * and inode and the name; one JSON object per line each way.
+ *
+ * libc only, static; no allocation beyond a few buffers; every failure of our own is a
+ * fallback to Python, which then says what is wrong in its words.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the protocol's constants (tests/unit/test_front_door.py checks them against Python) - */
+
+/* runtime/commands.py STATES, in its order */
+static const char *const STATES[] = {
+    "STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED",
+};
+#define NSTATES (sizeof(STATES) / sizeof(STATES[0]))
+/* lxcpath_key: fnv64 of this text for an lxcpath that exists */
+#define KEY_FORMAT "dir:%llu:%llu"
+/* socket_name: "\0" then this, from fnv64(KEY "/" NAME) */
+#define SOCKET_FORMAT "lxctools/%016llx/command"
+/* the supervisor's commands this program sends (Supervisor.cmd_*) */
+#define CMD_INFO "info"
+#define CMD_STATE "state"
+#define CMD_WAIT "wait"
+#define CMD_STOP "stop"
+/* commands.request's default: connect and answer within this many seconds */
+#define REQUEST_TIMEOUT 10
+/* lxc-stop -k then waits this long for STOPPED (cli/stop.py) */
+#define KILL_WAIT 10
+/* Container: a name is at most this many bytes (api/container.py MAX_NAME) */
+#define MAX_NAME 254
+
+#define FALLBACK (-1000) /* a handler's "let Python answer" */
+
+static const char *prog = "lxc-front";
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static unsigned long long fnv64(const char *data, size_t len)
+{
+    unsigned long long value = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++)
+        value = (value ^ (unsigned char)data[i]) * 0x100000001b3ULL;
+    return value;
+}
+
+/* Python's surrogateescape round trip is the identity for ASCII only when the locale is
+ * unusual: anything else goes to Python, which decides */
+static int plain_ascii(const char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char)*text >= 0x80)
+            return 0;
+    return 1;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t done = write(fd, data, len);
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        data += done;
+        len -= (size_t)done;
+    }
+    return 0;
+}
+
+/* ---- where things are: paths.py ------------------------------------------------------- */
+
+/* paths.read_system_conf_value over the whole file: the first line that gives KEY wins.
+ * Returns 1 with the value in OUT, 0 when no line gives it, -1 when Python must decide (a
+ * byte Python's bytes.splitlines would cut differently from liblxc's getline: \r, NUL). */
+static int conf_value(const char *path, const char *key, char *out, size_t size)
+{
+    static char data[1 << 16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* liblxc and paths.py: the defaults, without a word */
+    size_t len = 0;
+    for (;;) {
+        if (len == sizeof(data) - 1) {
+            close(fd);
+            return -1; /* a big lxc.conf: Python reads it */
+        }
+        ssize_t got = read(fd, data + len, sizeof(data) - 1 - len);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            return 0; /* an OSError while reading: the defaults, as paths.py */
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    data[len] = 0;
+    if (memchr(data, '\r', len) || memchr(data, 0, len))
+        return -1;
+    size_t klen = strlen(key);
+    for (char *line = data; line < data + len;) {
+        char *end = memchr(line, '\n', (size_t)(data + len - line));
+        char *next = end ? end + 1 : data + len;
+        if (*line != '#') {
+            char *at = memmem(line, (size_t)(next - line), key, klen);
+            int ok = at != NULL;
+            for (char *c = line; ok && c < at; c++)
+                ok = *c == ' ' || *c == '\t';
+            char *eq = ok ? memchr(at, '=', (size_t)(next - at)) : NULL;
+            ok = eq != NULL;
+            for (char *c = ok ? at + klen : NULL; ok && c < eq; c++)
+                ok = *c == ' ' || *c == '\t';
+            if (ok) {
+                char *value = eq + 1;
+                while (value < next && (*value == ' ' || *value == '\t'))
+                    value++;
+                if (value < next) { /* nothing after "=" before the end of the file: skipped */
+                    size_t vlen = (size_t)((end ? end : next) - value);
+                    if (vlen >= size)
+                        return -1;
+                    memcpy(out, value, vlen);
+                    out[vlen] = 0;
+                    return 1;
+                }
+            }
+        }
+        line = next;
+    }
+    return 0;
+}
+
+/* paths.default_lxcpath for this caller; 0, or -1 when Python must decide */
+static int default_lxcpath(char *out, size_t size)
+{
+    char conf[PATH_MAX];
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        home = "/";
+    const char *override = getenv("LXC_GLOBAL_CONF");
+    if (override && *override)
+        snprintf(conf, sizeof(conf), "%s", override);
+    else if (geteuid() == 0)
+        snprintf(conf, sizeof(conf), "/etc/lxc/lxc.conf");
+    else if (snprintf(conf, sizeof(conf), "%s%s.config/lxc/lxc.conf", home,
+                      home[strlen(home) - 1] == '/' ? "" : "/") >= (int)sizeof(conf))
+        return -1;
+    int found = conf_value(conf, "lxc.lxcpath", out, size);
+    if (found < 0)
+        return -1;
+    if (!found) {
+        if (geteuid() == 0)
+            snprintf(out, size, "/var/lib/lxc");
+        else if (snprintf(out, size, "%s%s.local/share/lxc", home,
+                          home[strlen(home) - 1] == '/' ? "" : "/") >= (int)size)
+            return -1;
+    }
+    /* liblxc's remove_trailing_slashes, as paths.global_value: value.rstrip("/\n") */
+    size_t len = strlen(out);
+    while (len && (out[len - 1] == '/' || out[len - 1] == '\n'))
+        out[--len] = 0;
+    return len ? 0 : -1; /* "": Python says what that means */
+}
+
+/* paths.normalize_lxcpath (rstrip "/", then os.path.abspath) for the plain cases; a path with
+ * "." or ".." or "//" inside (abspath folds them by text, stat by the links) goes to Python */
+static int normalize_lxcpath(const char *given, char *out, size_t size)
+{
+    char cwd[PATH_MAX];
+    size_t len = strlen(given);
+    while (len > 1 && given[len - 1] == '/')
+        len--;
+    if (!len)
+        return -1;
+    if (given[0] == '/') {
+        if (len >= size)
+            return -1;
+        memcpy(out, given, len);
+        out[len] = 0;
+    } else {
+        if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
+            return -1;
+        if (snprintf(out, size, "%s%s%.*s", cwd, strcmp(cwd, "/") ? "/" : "", (int)len,
+                     given) >= (int)size)
+            return -1;
+    }
+    /* every component after the leading "/" must be a plain name */
+    for (const char *c = out + 1; *c;) {
+        const char *slash = strchr(c, '/');
+        size_t n = slash ? (size_t)(slash - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return -1;
+        c += n + (slash ? 1 : 0);
+    }
+    return 0;
+}
+
+/* ---- the supervisor's socket: runtime/commands.py -------------------------------------- */
+
+/* commands.socket_name of an lxcpath that exists; -1 when it does not (Python decides) */
+static int socket_address(const char *lxcpath, const char *name, struct sockaddr_un *addr,
+                          socklen_t *addrlen)
+{
+    struct stat st;
+    char text[64 + MAX_NAME + 2];
+    if (stat(lxcpath, &st) < 0)
+        return -1;
+    int n = snprintf(text, sizeof(text), KEY_FORMAT, (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino);
+    unsigned long long key = fnv64(text, (size_t)n);
+    n = snprintf(text, sizeof(text), "%016llx/%s", key, name);
+    if (n < 0 || n >= (int)sizeof(text))
+        return -1;
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1, SOCKET_FORMAT,
+                 fnv64(text, (size_t)n));
+    *addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    return 0;
+}
+
+/* commands.connect_address with a timeout: a connected socket, or -1 (refused, absent, a
+ * full queue: Python's way handles each) */
+static int connect_supervisor(const char *lxcpath, const char *name)
+{
+    struct sockaddr_un addr;
+    socklen_t addrlen;
+    if (socket_address(lxcpath, name, &addr, &addrlen) < 0)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {REQUEST_TIMEOUT, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&addr, addrlen) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* one line of the supervisor's, NUL-terminated in BUF (no newline); 0, or -1 at end of file,
+ * on a timeout, or past the buffer */
+struct reader {
+    int fd;
+    char buf[1 << 20];
+    size_t have;
+};
+
+static int read_line(struct reader *r, char **line, int timeout_ms)
+{
+    for (;;) {
+        char *nl = memchr(r->buf, '\n', r->have);
+        if (nl) {
+            *nl = 0;
+            *line = r->buf;
+            return (int)(nl - r->buf) + 1;
+        }
+        if (r->have == sizeof(r->buf))
+            return -1;
+        if (timeout_ms >= 0) {
+            struct pollfd p = {r->fd, POLLIN, 0};
+            int ready = poll(&p, 1, timeout_ms);
+            if (ready <= 0)
+                return -1;
+        }
+        ssize_t got = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        r->have += (size_t)got;
+    }
+}
+
+static void consume_line(struct reader *r, int used)
+{
+    memmove(r->buf, r->buf + used, r->have - (size_t)used);
+    r->have -= (size_t)used;
+}
+
+/* ---- just enough JSON: the supervisor's answers are json.dumps of plain dicts ---------- */
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* past one JSON value, or NULL when it is not one */
+static const char *skip_value(const char *p, int depth)
+{
+    p = skip_ws(p);
+    if (depth > 64)
+        return NULL;
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++)
+            if (*p == '\\' && !*++p)
+                return NULL;
+        return *p == '"' ? p + 1 : NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        p = skip_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                p = skip_value(p, depth + 1); /* the key */
+                if (!p || *(p = skip_ws(p)) != ':')
+                    return NULL;
+                p++;
+            }
+            p = skip_value(p, depth + 1);
+            if (!p)
+                return NULL;
+            p = skip_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p++;
+        }
+    }
+    const char *start = p;
+    while (*p && (strchr("+-.0123456789eE", *p) || (*p >= 'a' && *p <= 'z')))
+        p++;
+    return p > start ? p : NULL;
+}
+
+/* the value of KEY in the object at OBJ (start and end), or NULL; -1 in *bad when OBJ is not
+ * an object this reader understands */
+static const char *member(const char *obj, const char *key, const char **end)
+{
+    const char *p = skip_ws(obj);
+    size_t klen = strlen(key);
+    if (*p != '{')
+        return NULL;
+    p = skip_ws(p + 1);
+    if (*p == '}')
+        return NULL;
+    for (;;) {
+        const char *kstart = p;
+        const char *kend = skip_value(p, 0);
+        if (!kend || *kstart != '"')
+            return NULL;
+        p = skip_ws(kend);
+        if (*p != ':')
+            return NULL;
+        const char *value = skip_ws(p + 1);
+        const char *vend = skip_value(value, 0);
+        if (!vend)
+            return NULL;
+        if ((size_t)(kend - kstart) == klen + 2 && !memcmp(kstart + 1, key, klen)) {
+            if (end)
+                *end = vend;
+            return value;
+        }
+        p = skip_ws(vend);
+        if (*p != ',')
+            return NULL;
+        p = skip_ws(p + 1);
+    }
+}
+
+static int is_null(const char *value)
+{
+    return value && !strncmp(value, "null", 4);
+}
+
+/* a JSON integer (no fraction, no exponent): 1 with *out, 0 otherwise */
+static int integer(const char *value, const char *end, long long *out)
+{
+    char text[32];
+    size_t len = (size_t)(end - value);
+    if (!value || len == 0 || len >= sizeof(text))
+        return 0;
+    memcpy(text, value, len);
+    text[len] = 0;
+    const char *digits = text[0] == '-' ? text + 1 : text;
+    if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18)
+        return 0;
+    *out = strtoll(text, NULL, 10);
+    return 1;
+}
+
+/* a state name of STATES from a JSON string value, or NULL */
+static const char *state_value(const char *value, const char *end)
+{
+    if (!value || *value != '"')
+        return NULL;
+    for (size_t i = 0; i < NSTATES; i++) {
+        size_t len = strlen(STATES[i]);
+        if ((size_t)(end - value) == len + 2 && !memcmp(value + 1, STATES[i], len))
+            return STATES[i];
+    }
+    return NULL;
+}
+
+/* ---- the command line: argparse's forms this program takes; any other goes to Python --- */
+
+struct args {
+    const char *name;
+    const char *lxcpath;
+    int quiet;
+    /* lxc-info */
+    int state, pid, stats, raw;
+    /* lxc-wait */
+    const char *states;
+    const char *timeout;
+    /* lxc-stop */
+    int kill, nowait, nolock;
+};
+
+struct option_spec {
+    const char *short_form; /* "-s", or NULL */
+    const char *long_form;  /* "--state" */
+    int takes_value;
+    size_t offset; /* in struct args: an int flag, or a const char * value */
+};
+
+#define FLAG(s, l, field) {s, l, 0, offsetof(struct args, field)}
+#define VALUE(s, l, field) {s, l, 1, offsetof(struct args, field)}
+
+static const struct option_spec COMMON[] = {
+    VALUE("-n", "--name", name), VALUE("-P", "--lxcpath", lxcpath), FLAG("-q", "--quiet", quiet),
+    {NULL, NULL, 0, 0},
+};
+static const struct option_spec INFO[] = {
+    FLAG("-s", "--state", state), FLAG("-p", "--pid", pid), FLAG("-S", "--stats", stats),
+    FLAG("-H", "--no-humanize", raw), {NULL, NULL, 0, 0},
+};
+static const struct option_spec WAIT[] = {
+    VALUE("-s", "--state", states), VALUE("-t", "--timeout", timeout), {NULL, NULL, 0, 0},
+};
+static const struct option_spec STOP[] = {
+    FLAG("-k", "--kill", kill), FLAG("-W", "--nowait", nowait), FLAG(NULL, "--nolock", nolock),
+    {NULL, NULL, 0, 0},
+};
+
+static const struct option_spec *find_option(const struct option_spec *table, const char *word,
+                                             const char **attached)
+{
+    for (; table->long_form; table++) {
+        size_t llen = strlen(table->long_form);
+        if ((table->short_form && !strcmp(word, table->short_form)) ||
+            !strcmp(word, table->long_form)) {
+            *attached = NULL;
+            return table;
+        }
+        /* --name=VALUE (argparse's explicit value); -nVALUE is left to Python */
+        if (table->takes_value && !strncmp(word, table->long_form, llen) && word[llen] == '=') {
+            *attached = word + llen + 1;
+            return table;
+        }
+    }
+    return NULL;
+}
+
+/* 0, or FALLBACK for anything but the plain forms: each option at most once (values), the
+ * name by -n or as the one positional word, no value that starts with "-" (getopt_values'
+ * rule is Python's to apply), no "--", no abbreviation, no bundled flags */
+static int parse_args(int argc, char **argv, const struct option_spec *own, struct args *a)
+{
+    const char *positional = NULL;
+    memset(a, 0, sizeof(*a));
+    for (int i = 1; i < argc; i++) {
+        const char *word = argv[i];
+        const char *attached;
+        const struct option_spec *opt = NULL;
+        if (word[0] != '-') {
+            if (positional || !*word)
+                return FALLBACK;
+            positional = word;
+            continue;
+        }
+        opt = find_option(COMMON, word, &attached);
+        if (!opt)
+            opt = find_option(own, word, &attached);
+        if (!opt)
+            return FALLBACK;
+        char *field = (char *)a + opt->offset;
+        if (!opt->takes_value) {
+            *(int *)field = 1;
+            continue;
+        }
+        const char *value = attached;
+        if (!value) {
+            if (i + 1 >= argc)
+                return FALLBACK;
+            value = argv[++i];
+        }
+        /* a value that starts with "-": getopt_values' rule is Python's to apply, but for
+         * lxc-wait's -t -1 (a number is no option) */
+        if (*(const char **)field || !*value ||
+            (value[0] == '-' && (opt->offset != offsetof(struct args, timeout) ||
+                                 strspn(value + 1, "0123456789") != strlen(value + 1))))
+            return FALLBACK;
+        *(const char **)field = value;
+    }
+    if (positional) {
+        if (a->name)
+            return FALLBACK; /* argparse: "unrecognized arguments" */
+        a->name = positional;
+    }
+    if (!a->name)
+        return FALLBACK;
+    return 0;
+}
+
+/* api/container.py valid_name, within what this program answers */
+static int plain_name(const char *name)
+{
+    size_t len = strlen(name);
+    return len && len <= MAX_NAME && !strchr(name, '/') && strcmp(name, ".") &&
+           strcmp(name, "..") && plain_ascii(name);
+}
+
+/* Container(name, lxcpath): the lxcpath as the Python tool sees it, checks that the name is
+ * one it takes without a word, and that no half-made container is there to settle */
+static int container_path(const struct args *a, char *lxcpath, size_t size)
+{
+    if (!plain_name(a->name))
+        return FALLBACK;
+    if (a->lxcpath ? normalize_lxcpath(a->lxcpath, lxcpath, size) : default_lxcpath(lxcpath, size))
+        return FALLBACK;
+    if (!plain_ascii(lxcpath))
+        return FALLBACK;
+    char partial[PATH_MAX];
+    struct stat st;
+    if (snprintf(partial, sizeof(partial), "%s/%s/partial", lxcpath, a->name) >=
+            (int)sizeof(partial) ||
+        stat(partial, &st) == 0)
+        return FALLBACK; /* a `partial` marker: Python settles it first */
+    return 0;
+}
+
+/* send one request line; 0, or -1 */
+static int send_request(int fd, const char *json)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%s\n", json);
+    if (n < 0 || n >= (int)sizeof(line))
+        return -1;
+    return send(fd, line, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* ---- lxc-info ------------------------------------------------------------------------- */
+
+/* cli/info.py human_size: LXC's size_to_human_readable */
+static void human_size(char *out, size_t size, long long value)
+{
+    static const struct { const char *unit; double scale; } UNITS[] = {
+        {"GiB", 1073741824.0}, {"MiB", 1048576.0}, {"KiB", 1024.0},
+    };
+    for (size_t i = 0; i < 3; i++)
+        if (value >= (long long)UNITS[i].scale) {
+            snprintf(out, size, "%.2f %s", (double)value / UNITS[i].scale, UNITS[i].unit);
+            return;
+        }
+    snprintf(out, size, "%lld bytes", value);
+}
+
+/* append one row as cli/info.py writes it: "%-15s %s", or the value bare */
+static int row(char *out, size_t size, size_t *used, const char *label, const char *value, int bare)
+{
+    int n = bare ? snprintf(out + *used, size - *used, "%s\n", value)
+                 : snprintf(out + *used, size - *used, "%-15s %s\n", label, value);
+    if (n < 0 || (size_t)n >= size - *used)
+        return -1;
+    *used += (size_t)n;
+    return 0;
+}
+
+/* cli/info.py dead_lxcfs looks at the container's lxcfs mounts: with any, Python answers
+ * (its warning, its checks). A mountinfo Python would not decode as UTF-8 goes there too. */
+static int has_lxcfs(long long pid)
+{
+    static char data[1 << 18];
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%lld/mountinfo", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* Python: OSError -> nothing to tell */
+    size_t len = 0;
+    for (;;) {
+        ssize_t got = read(fd, data + len, sizeof(data) - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            close(fd);
+            return 1;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len == sizeof(data) - 1) {
+            close(fd);
+            return 1;
+        }
+    }
+    close(fd);
+    data[len] = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)data[i] >= 0x80 || !data[i])
+            return 1;
+    return strstr(data, " - fuse.lxcfs ") != NULL;
+}
+
+static struct reader reader;
+
+static int lxc_info(int argc, char **argv)
+{
+    struct args a;
+    char lxcpath[PATH_MAX];
+    if (parse_args(argc, argv, INFO, &a) || container_path(&a, lxcpath, sizeof(lxcpath)))
+        return FALLBACK;
+    int count = a.state + a.pid + a.stats;
+    if (!count)
+        return FALLBACK; /* every fact, -i's addresses with them: Python */
+    int fd = connect_supervisor(lxcpath, a.name);
+    if (fd < 0)
+        return FALLBACK;
+    /* one "info" (with the usage when -S asks) answers what Python asks in three requests */
+    char *line;
+    reader.fd = fd;
+    if (send_request(fd, a.stats ? "{\"cmd\": \"" CMD_INFO "\", \"stats\": true}"
+                                 : "{\"cmd\": \"" CMD_INFO "\"}") ||
+        read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
+        close(fd);
+        return FALLBACK;
+    }
+    close(fd);
+    const char *end = NULL;
+    const char *value = member(line, "state", &end);
+    const char *state = state_value(value, end);
+    if (!state || !strcmp(state, "STOPPED") || member(line, "error", NULL))
+        return FALLBACK;
+    long long pid;
+    value = member(line, "init_pid", &end);
+    if (!integer(value, end, &pid) || pid <= 0)
+        return FALLBACK;
+    if (has_lxcfs(pid))
+        return FALLBACK;
+
+    static char out[4096];
+    size_t used = 0;
+    char text[64];
+    int bare = a.raw && count == 1;
+    if (a.state && row(out, sizeof(out), &used, "State:", state, bare))
+        return FALLBACK;
+    if (a.pid) {
+        snprintf(text, sizeof(text), "%lld", pid);
+        if (row(out, sizeof(out), &used, "PID:", text, bare))
+            return FALLBACK;
+    }
+    if (a.stats) {
+        /* a network's Link/TX/RX rows read the host's counters: Python's */
+        const char *network = member(line, "network", &end);
+        if (network && !is_null(network) && strncmp(skip_ws(network + 1), "]", 1) != 0)
+            return FALLBACK;
+        const char *stats = member(line, "stats", NULL);
+        if (!stats || *stats != '{')
+            return FALLBACK;
+        static const struct { const char *label, *key; } USAGE[] = {
+            {"CPU use:", "cpu_ns"}, {"BlkIO use:", "blkio_bytes"},
+            {"Memory use:", "memory_bytes"}, {"KMem use:", "kmem_bytes"},
+        };
+        for (size_t i = 0; i < 4; i++) {
+            long long number;
+            value = member(stats, USAGE[i].key, &end);
+            if (!value || is_null(value))
+                continue; /* stats.get(key) is None: no row */
+            if (!integer(value, end, &number))
+                return FALLBACK;
+            if (a.raw)
+                snprintf(text, sizeof(text), "%lld", number);
+            else if (i == 0)
+                snprintf(text, sizeof(text), "%.2f seconds", (double)number / 1e9);
+            else
+                human_size(text, sizeof(text), number);
+            /* LXC prints usage with its labels even under -H */
+            if (row(out, sizeof(out), &used, USAGE[i].label, text, 0))
+                return FALLBACK;
+        }
+    }
+    write_all(1, out, used);
+    return 0;
+}
+
+/* ---- lxc-wait ------------------------------------------------------------------------- */
+
+/* answered when the container is already in one of the states (the common "is it up yet"):
+ * any real wait goes to Python, which times it and follows restarts */
+static int lxc_wait(int argc, char **argv)
+{
+    struct args a;
+    char lxcpath[PATH_MAX];
+    if (parse_args(argc, argv, WAIT, &a) || !a.states)
+        return FALLBACK;
+    /* STATES: "|"-separated names of STATES, each known (else Python's error); sorted for the
+     * request as control.wait_for sends them */
+    int wanted[NSTATES] = {0};
+    char copy[256];
+    if (strlen(a.states) >= sizeof(copy))
+        return FALLBACK;
+    strcpy(copy, a.states);
+    for (char *item = copy, *next; item; item = next) {
+        next = strchr(item, '|');
+        if (next)
+            *next++ = 0;
+        size_t i;
+        for (i = 0; i < NSTATES && strcmp(item, STATES[i]); i++)
+            ;
+        if (i == NSTATES)
+            return FALLBACK;
+        wanted[i] = 1;
+    }
+    long timeout = -1;
+    if (a.timeout) {
+        const char *digits = a.timeout[0] == '-' ? a.timeout + 1 : a.timeout;
+        if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
+            return FALLBACK;
+        timeout = strtol(a.timeout, NULL, 10);
+    }
+    if (container_path(&a, lxcpath, sizeof(lxcpath)))
+        return FALLBACK;
+    int fd = connect_supervisor(lxcpath, a.name);
+    if (fd < 0)
+        return FALLBACK;
+    /* -t 0: one look at the state (commands.state_of); else the wait's first answer, which is
+     * the current state */
+    char request[256];
+    if (timeout == 0) {
+        snprintf(request, sizeof(request), "{\"cmd\": \"" CMD_STATE "\"}");
+    } else {
+        size_t n = (size_t)snprintf(request, sizeof(request), "{\"cmd\": \"" CMD_WAIT "\", \"states\": [");
+        /* sorted() of the names: by their text */
+        const char *sorted[NSTATES];
+        size_t count = 0;
+        for (size_t i = 0; i < NSTATES; i++)
+            if (wanted[i])
+                sorted[count++] = STATES[i];
+        for (size_t i = 1; i < count; i++)
+            for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+                const char *t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        for (size_t i = 0; i < count; i++)
+            n += (size_t)snprintf(request + n, sizeof(request) - n, "%s\"%s\"", i ? ", " : "",
+                                  sorted[i]);
+        snprintf(request + n, sizeof(request) - n, "]}");
+    }
+    char *line;
+    reader.fd = fd;
+    if (send_request(fd, request) || read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
+        close(fd);
+        return FALLBACK;
+    }
+    close(fd);
+    const char *end = NULL;
+    const char *value = member(line, "state", &end); /* before end is read */
+    const char *state = state_value(value, end);
+    if (!state)
+        return FALLBACK;
+    for (size_t i = 0; i < NSTATES; i++)
+        if (wanted[i] && !strcmp(state, STATES[i]))
+            return 0;
+    if (timeout == 0)
+        return 1; /* not in the states, no wait asked: exit 1 (the log line is -o's only) */
+    return FALLBACK;
+}
+
+/* ---- lxc-stop -k ---------------------------------------------------------------------- */
+
+static int lxc_stop(int argc, char **argv)
+{
+    struct args a;
+    char lxcpath[PATH_MAX];
+    if (parse_args(argc, argv, STOP, &a) || !a.kill || container_path(&a, lxcpath, sizeof(lxcpath)))
+        return FALLBACK; /* the clean halt reads the config and /proc: Python's */
+    int fd = connect_supervisor(lxcpath, a.name);
+    if (fd < 0)
+        return FALLBACK; /* not running (exit 2), real LXC's, an orphan: Python says */
+    char *line;
+    reader.fd = fd;
+    if (send_request(fd, "{\"cmd\": \"" CMD_STOP "\"}")) {
+        close(fd);
+        return FALLBACK; /* nothing asked yet */
+    }
+    int used = read_line(&reader, &line, REQUEST_TIMEOUT * 1000);
+    close(fd);
+    if (used < 0) {
+        /* asked, no answer: the supervisor went (commands.request: NotRunning, exit 2) */
+        if (!a.quiet) {
+            char message[MAX_NAME + 64];
+            int n = snprintf(message, sizeof(message), "%s: %s is not running\n", prog, a.name);
+            write_all(2, message, (size_t)n);
+        }
+        return 2;
+    }
+    if (a.nowait)
+        return 0;
+    /* control.wait_for(STOPPED, 10): the supervisor says STOPPED or goes away; its answer
+     * is not the exit status (-k exits 0 either way) */
+    fd = connect_supervisor(lxcpath, a.name);
+    if (fd < 0)
+        return 0;
+    struct reader *r = &reader;
+    r->fd = fd;
+    r->have = 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    if (send_request(fd, "{\"cmd\": \"" CMD_WAIT "\", \"states\": [\"STOPPED\"]}") == 0) {
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (spent >= KILL_WAIT * 1000)
+                break;
+            used = read_line(r, &line, (int)(KILL_WAIT * 1000 - spent));
+            if (used < 0)
+                break;
+            const char *end = NULL;
+            const char *value = member(line, "state", &end); /* before end is read */
+            const char *state = state_value(value, end);
+            if (state && !strcmp(state, "STOPPED"))
+                break;
+            consume_line(r, used);
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+/* ---- the door ------------------------------------------------------------------------- */
+
+/* run_tool's Ctrl-C: "PROG: interrupted", exit 130 */
+static void interrupted(int sig)
+{
+    (void)sig;
+    char message[64];
+    int n = snprintf(message, sizeof(message), "%s: interrupted\n", prog);
+    if (n > 0)
+        (void)!write(2, message, (size_t)n);
+    _exit(130);
+}
+
+/* exec the Python tool: BINDIR/../libexec/lxctools/TOOL, where --fix-installed put it */
+static int python_tool(const char *exe, const char *tool, char **argv)
+{
+    char path[PATH_MAX];
+    const char *slash = strrchr(exe, '/');
+    size_t bindir = slash ? (size_t)(slash - exe) : 0;
+    while (bindir > 0 && exe[bindir - 1] != '/')
+        bindir--;
+    /* exe is PREFIX/bin/TOOL: PREFIX/libexec/lxctools/TOOL */
+    if (snprintf(path, sizeof(path), "%.*slibexec/lxctools/%s", (int)bindir, exe, tool) >=
+        (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+    } else {
+        signal(SIGINT, SIG_DFL);
+        execv(path, argv);
+    }
+    char message[PATH_MAX + 128];
+    int n = snprintf(message, sizeof(message),
+                     "%s: cannot run the Python tool %s: %s (reinstall lxctools)\n", tool, path,
+                     strerror(errno));
+    write_all(2, message, (size_t)n);
+    return 1;
+}
+
+/* called as lxc-front: what tests/unit/test_front_door.py compares with the Python side */
+static int diagnose(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "protocol")) {
+        printf("states");
+        for (size_t i = 0; i < NSTATES; i++)
+            printf(" %s", STATES[i]);
+        printf("\ncommands %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP);
+        printf("timeout %d\nkill-wait %d\nmax-name %d\n", REQUEST_TIMEOUT, KILL_WAIT, MAX_NAME);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "socket-name")) {
+        struct sockaddr_un addr;
+        socklen_t len;
+        if (socket_address(argv[2], argv[3], &addr, &len) < 0)
+            return 1;
+        printf("@%.*s\n", (int)(len - offsetof(struct sockaddr_un, sun_path) - 1), addr.sun_path + 1);
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "lxcpath")) {
+        char path[PATH_MAX];
+        if (default_lxcpath(path, sizeof(path)))
+            return 1;
+        printf("%s\n", path);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "normalize")) {
+        char path[PATH_MAX];
+        if (normalize_lxcpath(argv[2], path, sizeof(path)))
+            return 1;
+        printf("%s\n", path);
+        return 0;
+    }
+    fprintf(stderr, "usage: lxc-front protocol | socket-name LXCPATH NAME | lxcpath | "
+                    "normalize PATH\n(installed as lxc-info, lxc-wait and lxc-stop: "
+                    "tools/make-launchers.py --fix-installed)\n");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (len <= 0) {
+        fprintf(stderr, "%s: cannot find my own path (/proc/self/exe): %s\n",
+                argc ? argv[0] : "lxc-front", strerror(errno));
+        return 1;
+    }
+    exe[len] = 0;
+    const char *tool = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    if (!strcmp(tool, "lxc-front"))
+        return diagnose(argc, argv);
+    prog = tool;
+    if (argc < 1)
+        return python_tool(exe, tool, argv);
+    const char *pure = getenv("LXCTOOLS_PURE_PYTHON");
+    /* argcomplete runs the tool to complete a word: Python's */
+    if ((pure && *pure && strcmp(pure, "0")) || getenv("_ARGCOMPLETE"))
+        return python_tool(exe, tool, argv);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = interrupted;
+    sigaction(SIGINT, &sa, NULL);
+    int code = FALLBACK;
+    if (!strcmp(tool, "lxc-info"))
+        code = lxc_info(argc, argv);
+    else if (!strcmp(tool, "lxc-wait"))
+        code = lxc_wait(argc, argv);
+    else if (!strcmp(tool, "lxc-stop"))
+        code = lxc_stop(argc, argv);
+    if (code == FALLBACK)
+        return python_tool(exe, tool, argv);
+    return code;
+}

@@ -1,0 +1,254 @@
+"""The compiled front door (native/lxc-front.c) answers exactly as the Python tools: the same
+command lines through the installed lxc-info, lxc-wait and lxc-stop (the front door, which
+execs Python for what it does not answer) and through LXCTOOLS_PURE_PYTHON=1 give the same
+stdout, stderr and exit status, byte for byte (issue 21 items 1 and 4).
+
+Each case also says who must answer it: a copy of the front door whose "Python tool" is a
+stub that fails (exit 99) proves that the cases it answers never reach Python, and that
+the cases it leaves to Python do reach it -- an equivalence that holds only because
+everything fell back would prove nothing.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ours, require_root
+
+FRONT = ("lxc-info", "lxc-wait", "lxc-stop")
+STUB = "#!/bin/sh\necho FALLBACK >&2\nexit 99\n"
+# containers of this module; names apart from other modules' (cgroups are shared by lxcpaths)
+RUN, FROZEN, OFF, KILL = "fdoor-run", "fdoor-frozen", "fdoor-off", "fdoor-kill"
+
+
+class Door:
+    def __init__(self, root):
+        require_root()
+        self.root = root
+        self.lp = os.path.join(root, "lp")
+        net = os.path.join(root, "net.conf")
+        with open(net, "w") as handle:
+            handle.write("lxc.net.0.type = empty\n")
+        conf = os.path.join(root, "lxc.conf")
+        with open(conf, "w") as handle:
+            handle.write(f"lxc.default_config = {net}\n")
+        self.env = dict(os.environ, LXC_GLOBAL_CONF=conf)
+        self.env.pop("LXCTOOLS_PURE_PYTHON", None)
+        # the strict copy: PREFIX/bin/TOOL is the front door, PREFIX/libexec/lxctools/TOOL
+        # the stub it execs for anything it leaves to Python
+        import lxctools
+        binary = os.path.join(os.path.dirname(lxctools.__file__), "libexec", "lxc-front")
+        if not os.access(binary, os.X_OK):
+            pytest.fail(f"the front door was not built ({binary}): pip install -e . builds it "
+                        "(gcc and libc6-dev)")
+        self.strict = os.path.join(root, "strict")
+        os.makedirs(os.path.join(self.strict, "bin"))
+        os.makedirs(os.path.join(self.strict, "libexec", "lxctools"))
+        for tool in FRONT:
+            shutil.copy(binary, os.path.join(self.strict, "bin", tool))
+            stub = os.path.join(self.strict, "libexec", "lxctools", tool)
+            with open(stub, "w") as handle:
+                handle.write(STUB)
+            os.chmod(stub, 0o755)
+
+    def run(self, path, args, pure=False, cwd=None):
+        env = dict(self.env, LXCTOOLS_PURE_PYTHON="1") if pure else self.env
+        done = subprocess.run([path, *args], capture_output=True, env=env, cwd=cwd,
+                              timeout=120)
+        return done.returncode, done.stdout, done.stderr
+
+    def installed(self, tool, args, **kw):
+        return self.run(ours(tool), args, **kw)
+
+    def python(self, tool, args, **kw):
+        return self.run(ours(tool), args, pure=True, **kw)
+
+    def front_only(self, tool, args, **kw):
+        return self.run(os.path.join(self.strict, "bin", tool), args, **kw)
+
+    def ok(self, tool, *args):
+        done = self.python(tool, ["-P", self.lp, *args])
+        assert done[0] == 0, done
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory):
+    d = Door(str(tmp_path_factory.mktemp("frontdoor")))
+    for name in (RUN, FROZEN, OFF, KILL):
+        done = subprocess.run([ours("lxc-create"), "-P", d.lp, "-n", name, "-t", "busybox"],
+                              capture_output=True, text=True, env=d.env)
+        assert done.returncode == 0, done.stderr
+    for name in (RUN, FROZEN):
+        subprocess.run([ours("lxc-start"), "-P", d.lp, "-n", name], check=True, env=d.env)
+    # frozen: its usage figures hold still between two runs, so -S compares byte for byte
+    subprocess.run([ours("lxc-freeze"), "-P", d.lp, "-n", FROZEN], check=True, env=d.env)
+    yield d
+    for name in (RUN, FROZEN, KILL):
+        d.python("lxc-stop", ["-P", d.lp, "-n", name, "-k"])
+
+
+def test_installed_tools_are_the_front_door(door):
+    for tool in FRONT:
+        with open(ours(tool), "rb") as handle:
+            assert handle.read(4) == b"\x7fELF", f"{ours(tool)} is not the front door"
+
+
+# (tool, args after -P LXCPATH, answered by the front door itself)
+CASES = [
+    ("lxc-info", ["-n", RUN, "-s"], True),
+    ("lxc-info", ["-n", RUN, "-p"], True),
+    ("lxc-info", ["-n", RUN, "-s", "-p"], True),
+    ("lxc-info", ["-n", RUN, "-p", "-s"], True),
+    ("lxc-info", ["-n", RUN, "-H", "-s"], True),
+    ("lxc-info", ["-n", RUN, "-p", "-H"], True),
+    ("lxc-info", ["-n", RUN, "-H", "-s", "-p"], True),
+    ("lxc-info", ["--name", RUN, "--state", "--pid"], True),
+    ("lxc-info", [f"--name={RUN}", "--state"], True),
+    ("lxc-info", [RUN, "-s"], True),
+    ("lxc-info", ["-s", RUN], True),
+    ("lxc-info", ["-q", "-n", RUN, "-s"], True),
+    ("lxc-info", ["-n", RUN, "-s", "-s"], True),
+    ("lxc-info", ["-n", FROZEN, "-s"], True),
+    ("lxc-info", ["-n", FROZEN, "-S"], True),
+    ("lxc-info", ["-n", FROZEN, "-S", "-H"], True),
+    ("lxc-info", ["-n", FROZEN, "-s", "-p", "-S"], True),
+    ("lxc-info", ["-n", FROZEN, "--stats", "--no-humanize", "-s"], True),
+    # left to Python: every fact (addresses), -i, -c, JSON, bundled flags, errors, stopped
+    ("lxc-info", ["-n", RUN], False),
+    ("lxc-info", ["-n", FROZEN], False),
+    ("lxc-info", ["-n", RUN, "-i"], False),
+    ("lxc-info", ["-n", RUN, "-s", "-c", "lxc.uts.name"], False),
+    ("lxc-info", ["-n", RUN, "-s", "--format", "json"], False),
+    ("lxc-info", ["-n", RUN, "-sp"], False),
+    ("lxc-info", ["-n", RUN, "--sta"], False),
+    ("lxc-info", ["-n", RUN, "-s", "-x"], False),
+    ("lxc-info", ["-n", RUN, "-s", "extra"], False),
+    ("lxc-info", ["-n", RUN, "-s", "-o", "/dev/null"], False),
+    ("lxc-info", ["-n", OFF, "-s"], False),
+    ("lxc-info", ["-n", OFF, "-s", "-p"], False),
+    ("lxc-info", ["-n", "fdoor-nothere", "-s"], False),
+    ("lxc-info", ["-n", "a/b", "-s"], False),
+    ("lxc-info", ["-n", "..", "-s"], False),
+    ("lxc-info", ["-s"], False),
+    ("lxc-info", ["-n", RUN, "--usage"], False),
+    ("lxc-info", ["--version"], False),
+    ("lxc-wait", ["-n", RUN, "-s", "RUNNING"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "STOPPED|RUNNING"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "RUNNING", "-t", "5"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "RUNNING", "-t", "-1"], True),
+    ("lxc-wait", ["-n", RUN, "--state=RUNNING", "--timeout=0"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "STOPPED", "-t", "0"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "FROZEN|STOPPED", "-t", "0"], True),
+    ("lxc-wait", ["-n", FROZEN, "-s", "FROZEN"], True),
+    ("lxc-wait", [RUN, "-s", "RUNNING"], True),
+    ("lxc-wait", ["-n", RUN, "-s", "STOPPED", "-t", "1"], False),  # a real wait: Python's
+    ("lxc-wait", ["-n", RUN, "-s", "RUNNING", "-t", "x"], False),
+    ("lxc-wait", ["-n", RUN, "-s", "running"], False),
+    ("lxc-wait", ["-n", RUN, "-s", "RUNNING|"], False),
+    ("lxc-wait", ["-n", RUN], False),
+    ("lxc-wait", ["-n", OFF, "-s", "STOPPED"], False),
+    ("lxc-wait", ["-n", OFF, "-s", "RUNNING", "-t", "0"], False),
+    ("lxc-wait", ["-n", "fdoor-nothere", "-s", "STOPPED"], False),
+    ("lxc-stop", ["-n", OFF, "-k"], False),
+    ("lxc-stop", ["-n", OFF], False),
+    ("lxc-stop", ["-n", RUN, "-k", "-r"], False),
+    ("lxc-stop", ["-n", RUN, "-k", "-t", "5"], False),
+    ("lxc-stop", ["-n", RUN, "--nolock"], False),
+]
+
+
+def _id(case):
+    return f"{case[0]} {' '.join(case[1])}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_same_answer_through_both_paths(door, case):
+    tool, args, answered = case
+    argv = ["-P", door.lp, *args]
+    python = door.python(tool, argv)
+    assert door.installed(tool, argv) == python
+    alone = door.front_only(tool, argv)
+    if answered:
+        assert alone == python, "the front door must answer this one itself"
+    else:
+        assert alone == (99, b"", b"FALLBACK\n"), "this one is Python's to answer"
+
+
+def test_lxcpath_spellings(door):
+    """-P as a relative path, with trailing slashes, the default lxcpath from lxc.conf: the
+    same socket found (commands.lxcpath_key: the directory's device and inode)."""
+    python = door.python("lxc-info", ["-P", door.lp, "-n", RUN, "-s", "-p"])
+    assert python[0] == 0
+    for spelling, cwd in ((door.lp + "//", None), ("lp", door.root), ("./lp", door.root),
+                          ("../" + os.path.basename(door.root) + "/lp", door.root)):
+        argv = ["-P", spelling, "-n", RUN, "-s", "-p"]
+        assert door.installed("lxc-info", argv, cwd=cwd) == python, spelling
+        assert door.python("lxc-info", argv, cwd=cwd) == python, spelling
+    # the default lxcpath, from lxc.conf
+    conf = os.path.join(door.root, "lxc.conf")
+    with open(conf) as handle:
+        saved = handle.read()
+    try:
+        with open(conf, "a") as handle:
+            handle.write(f"lxc.lxcpath = {door.lp}/\n")
+        argv = ["-n", RUN, "-s", "-p"]
+        assert door.front_only("lxc-info", argv) == python
+        assert door.installed("lxc-info", argv) == door.python("lxc-info", argv) == python
+    finally:
+        with open(conf, "w") as handle:
+            handle.write(saved)
+
+
+def test_pure_python_forces_python(door):
+    argv = ["-P", door.lp, "-n", RUN, "-s"]
+    assert door.run(os.path.join(door.strict, "bin", "lxc-info"), argv, pure=True) == \
+        (99, b"", b"FALLBACK\n")
+    env_zero = dict(door.env, LXCTOOLS_PURE_PYTHON="0")
+    done = subprocess.run([os.path.join(door.strict, "bin", "lxc-info"), *argv],
+                          capture_output=True, env=env_zero)
+    assert done.returncode == 0 and done.stdout.startswith(b"State:")
+
+
+def test_a_supervisor_that_does_not_answer_goes_to_python(door, tmp_path):
+    """A socket that takes the connection and closes it: the front door must not print a
+    state of its own (Python decides: not running)."""
+    import socket
+    from lxctools.runtime.commands import socket_name
+
+    name = "fdoor-mute"
+    os.makedirs(os.path.join(door.lp, name), exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_name(door.lp, name))
+    listener.listen(8)
+    try:
+        proc = subprocess.Popen([os.path.join(door.strict, "bin", "lxc-info"), "-P", door.lp,
+                                 "-n", name, "-s"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=door.env)
+        conn, _ = listener.accept()
+        conn.recv(100)
+        conn.close()
+        out, err = proc.communicate(timeout=30)
+        assert (proc.returncode, out, err) == (99, b"", b"FALLBACK\n")
+    finally:
+        listener.close()
+
+
+def test_stop_kill_same_through_both_paths(door):
+    """lxc-stop -k: the front door asks the supervisor to kill and waits for STOPPED, as
+    Python does; then the same on a second start through Python."""
+    results = []
+    for runner in (door.front_only, door.python):
+        door.ok("lxc-start", "-n", KILL)
+        door.ok("lxc-wait", "-n", KILL, "-s", "RUNNING", "-t", "30")
+        results.append(runner("lxc-stop", ["-P", door.lp, "-n", KILL, "-k"]))
+        # stopped when it returns (it waited), as through Python
+        assert door.python("lxc-info", ["-P", door.lp, "-n", KILL, "-s"]) == \
+            (0, b"State:          STOPPED\n", b"")
+    assert results[0] == results[1] == (0, b"", b"")
+    # -k -W: asked, not waited for
+    door.ok("lxc-start", "-n", KILL)
+    door.ok("lxc-wait", "-n", KILL, "-s", "RUNNING", "-t", "30")
+    assert door.front_only("lxc-stop", ["-P", door.lp, "-n", KILL, "-k", "-W"]) == (0, b"", b"")
+    door.ok("lxc-wait", "-n", KILL, "-s", "STOPPED", "-t", "30")

@@ -1,0 +1,156 @@
+"""The compiled front door (native/lxc-front.c) and the Python side agree on the protocol:
+the states, the supervisor's commands it sends, the socket name of an lxcpath and a name,
+the default lxcpath read from lxc.conf, how -P is normalised. Run as `lxc-front`, the
+program prints what it computed; these tests compare that with runtime/commands.py and
+paths.py (the single definition on the Python side)."""
+
+import inspect
+import os
+import subprocess
+import sys
+
+import pytest
+
+import lxctools
+
+BINARY = os.path.join(os.path.dirname(lxctools.__file__), "libexec", "lxc-front")
+
+
+def front(*args, env=None, cwd=None):
+    if not os.access(BINARY, os.X_OK):
+        pytest.fail(f"the front door was not built ({BINARY}): pip install -e . builds it")
+    done = subprocess.run([BINARY, *args], capture_output=True, env=env, cwd=cwd)
+    return done.returncode, done.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def protocol():
+    code, out = front("protocol")
+    assert code == 0
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+
+
+def test_states_are_the_protocols():
+    from lxctools.runtime.commands import STATES
+    assert tuple(protocol()["states"]) == tuple(STATES)
+
+
+def test_commands_are_the_supervisors():
+    from lxctools.runtime.supervisor import Supervisor
+    for command in protocol()["commands"]:
+        assert callable(getattr(Supervisor, "cmd_" + command, None)), command
+
+
+def test_timeouts_and_limits_are_the_pythons():
+    from lxctools.api.container import MAX_NAME
+    from lxctools.runtime.commands import request
+    known = protocol()
+    assert float(known["timeout"][0]) == inspect.signature(request).parameters["timeout"].default
+    assert int(known["max-name"][0]) == MAX_NAME
+    # lxc-stop -k waits this long for STOPPED (runtime/control.py stop)
+    from lxctools.runtime import control
+    assert f'wait_for(lxcpath, name, ["STOPPED"], {known["kill-wait"][0]})' in \
+        inspect.getsource(control.stop)
+
+
+@pytest.mark.parametrize("name", ["c1", "a-much-longer-name.with.dots_and_more", "x" * 254,
+                                  "ünïcode", "sp ace"])
+def test_socket_name_is_the_pythons(tmp_path, name):
+    from lxctools.runtime.commands import socket_name
+    for lxcpath in (str(tmp_path), "/", "/tmp", os.path.join(str(tmp_path), ".")):
+        code, out = front("socket-name", lxcpath, name)
+        assert code == 0
+        expected = socket_name(lxcpath, name)
+        assert "\0" + out[1:] == expected and out[0] == "@"
+
+
+@pytest.mark.parametrize("text", [
+    None,  # no lxc.conf: the default
+    "lxc.lxcpath = /srv/lxc\n",
+    "lxc.lxcpath = /srv/lxc///\n",
+    "lxc.lxcpath=/srv/a b  \n",
+    "\t lxc.lxcpath \t=\t/srv/tab\n",
+    "# lxc.lxcpath = /no\nlxc.lxcpath = /yes\n",
+    "lxc.lxcpathx = /no\nlxc.lxcpath = /yes\n",
+    "xlxc.lxcpath = /no\n",
+    "lxc.lxcpath = /first\nlxc.lxcpath = /second\n",
+    "lxc.lxcpath = /srv/no-newline",
+    "lxc.lxcpath =",
+    "lxc.lxcpath =\nlxc.lxcpath = /after\n",
+    "lxc.lxcpath = /x # not a comment\n",
+    "lxc.default_config = /d\n",
+])
+def test_default_lxcpath_is_the_pythons(tmp_path, text):
+    conf = tmp_path / "lxc.conf"
+    if text is not None:
+        conf.write_text(text)
+    env = dict(os.environ, LXC_GLOBAL_CONF=str(conf))
+    expected = subprocess.run([sys.executable, "-c",
+                               "from lxctools.paths import default_lxcpath; "
+                               "print(default_lxcpath())"],
+                              capture_output=True, text=True, env=env, check=True).stdout[:-1]
+    code, out = front("lxcpath", env=env)
+    if code:
+        assert expected == "", "only an empty lxcpath is left to Python"
+    else:
+        assert out == expected
+
+
+@pytest.mark.parametrize("given", ["/srv/lxc", "/srv/lxc/", "/srv/lxc///", "/", "rel",
+                                   "rel/deeper/", "/a/./b", "/a/../b", "//a", "a/..", ".",
+                                   "/a//b"])
+def test_normalized_lxcpath_is_the_pythons(tmp_path, given):
+    """What the front door takes, it spells as paths.normalize_lxcpath; what it does not
+    ("." "..", "//": abspath folds them by text, stat would by the links) goes to Python."""
+    from lxctools.paths import normalize_lxcpath
+    code, out = front("normalize", given, cwd=str(tmp_path))
+    here = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        expected = normalize_lxcpath(given)
+    finally:
+        os.chdir(here)
+    if code == 0:
+        assert out == expected
+    else:
+        parts = given.split("/")
+        assert "." in parts or ".." in parts or "//" in given.rstrip("/"), given
+
+
+def test_install_puts_the_front_door_in_place_and_back(tmp_path):
+    """--fix-installed: BINDIR's lxc-info/wait/stop become the front door, their Python
+    launchers move to PREFIX/libexec/lxctools (where lxc-front.c looks); a pip reinstall's
+    fresh launcher replaces the moved one; with no front door built, they come back."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "make_launchers", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "tools", "make-launchers.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    binary = tmp_path / "lxc-front"
+    binary.write_bytes(b"\x7fELF front door")
+
+    def pip_writes(version):
+        for tool in (*gen.FRONT_DOOR, "lxc-start"):
+            (bindir / tool).write_text(f"#!/usr/bin/python3\n# {version}\n")
+
+    pip_writes("v1")
+    gen.install_front_door(str(bindir), str(binary))
+    pydir = tmp_path / "libexec" / "lxctools"
+    assert gen.python_launcher_dir(str(bindir)) == str(pydir)
+    for tool in gen.FRONT_DOOR:
+        assert (bindir / tool).read_bytes() == binary.read_bytes()
+        assert os.access(bindir / tool, os.X_OK)
+        assert (pydir / tool).read_text().endswith("# v1\n")
+    assert (bindir / "lxc-start").read_text().endswith("# v1\n")  # not a front-door tool
+    gen.install_front_door(str(bindir), str(binary))  # twice: nothing changes
+    assert (pydir / "lxc-info").read_text().endswith("# v1\n")
+    pip_writes("v2")
+    gen.install_front_door(str(bindir), str(binary))
+    assert (pydir / "lxc-info").read_text().endswith("# v2\n")
+    assert (bindir / "lxc-info").read_bytes() == binary.read_bytes()
+    gen.install_front_door(str(bindir), None)
+    for tool in gen.FRONT_DOOR:
+        assert (bindir / tool).read_text().endswith("# v2\n")
+        assert not (pydir / tool).exists()
