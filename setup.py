@@ -1,8 +1,8 @@
 """The build step setuptools cannot infer from pyproject.toml: the compiled helpers.
 
 native/lxc-entry.c (the entry helper of lxc-attach), native/lxc-execinit.c (the init of
-lxc-execute) and native/lxc-front.c (the compiled front door of lxc-info, lxc-wait and
-lxc-stop) become lxctools/libexec/lxc-entry, lxc-execinit and lxc-front, statically linked
+lxc-execute) and native/lxc-front.c (the compiled front door of lxc-info, lxc-wait,
+lxc-stop and lxc-ls) become lxctools/libexec/lxc-entry, lxc-execinit and lxc-front, statically linked
 (libc only), on every `pip install` (in the wheel) and `pip install -e` (in the checkout).
 Without a C compiler or static libc the install still succeeds and lxctools runs those
 processes in Python (runtime/entry.py says so once; the tools stay the Python launchers);

@@ -1,4 +1,5 @@
-/* lxc-front: the compiled front door of lxc-info, lxc-wait and lxc-stop (issue 21 item 1).
+/* lxc-front: the compiled front door of lxc-info, lxc-wait, lxc-stop and lxc-ls (issue 21
+ * item 1).
  *
  * Why: every lxctools command pays CPython's start (17-30 ms) before it does anything, where
  * LXC's C tools answer `lxc-info -s` in 2-3 ms. The questions scripts ask in loops -- what
@@ -12,10 +13,10 @@
  * LXCTOOLS_PURE_PYTHON=1 (any value but "" and "0") forces the Python tool.
  *
  * Installed (tools/make-launchers.py --fix-installed, which ./setup runs) as BINDIR/lxc-info,
- * lxc-wait and lxc-stop, a copy of lxctools/libexec/lxc-front; the Python launchers pip wrote
+ * lxc-wait, lxc-stop and lxc-ls, a copy of lxctools/libexec/lxc-front; the Python launchers pip wrote
  * there move to BINDIR/../libexec/lxctools/, where this program finds them from its own
  * /proc/self/exe. Called by its own name (lxc-front), it prints what it knows of the
- * protocol, for tests/unit/test_front_door.py to compare with the Python side.
+ * protocol, for tests/unit/test_front_door_protocol.py to compare with the Python side.
  *
  * The protocol (runtime/commands.py; the monitor's typed protocol module when it lands): one
  * abstract unix socket per running container, named from FNV-1a 64 of the lxcpath's device
@@ -35,6 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -42,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the protocol's constants (tests/unit/test_front_door.py checks them against Python) - */
+/* ---- the protocol's constants (tests/unit/test_front_door_protocol.py checks them against Python) - */
 
 /* runtime/commands.py STATES, in its order */
 static const char *const STATES[] = {
@@ -62,6 +66,9 @@ static const char *const STATES[] = {
 #define REQUEST_TIMEOUT 10
 /* lxc-stop -k then waits this long for STOPPED (cli/stop.py) */
 #define KILL_WAIT 10
+/* LXC's own command socket, lxcsocket.address: @LXCPATH/NAME/command, or when that does not
+ * fit sun_path (this size), @lxc/FNV64(LXCPATH/NAME)/command */
+#define LXC_SUN_PATH 108
 /* Container: a name is at most this many bytes (api/container.py MAX_NAME) */
 #define MAX_NAME 254
 
@@ -450,6 +457,8 @@ struct args {
     const char *timeout;
     /* lxc-stop */
     int kill, nowait, nolock;
+    /* lxc-ls */
+    int line, fancy;
 };
 
 struct option_spec {
@@ -472,6 +481,13 @@ static const struct option_spec INFO[] = {
 };
 static const struct option_spec WAIT[] = {
     VALUE("-s", "--state", states), VALUE("-t", "--timeout", timeout), {NULL, NULL, 0, 0},
+};
+/* lxc-ls has no name and no -n */
+static const struct option_spec COMMON_LS[] = {
+    VALUE("-P", "--lxcpath", lxcpath), FLAG("-q", "--quiet", quiet), {NULL, NULL, 0, 0},
+};
+static const struct option_spec LS[] = {
+    FLAG("-1", "--line", line), FLAG("-f", "--fancy", fancy), {NULL, NULL, 0, 0},
 };
 static const struct option_spec STOP[] = {
     FLAG("-k", "--kill", kill), FLAG("-W", "--nowait", nowait), FLAG(NULL, "--nolock", nolock),
@@ -503,18 +519,19 @@ static const struct option_spec *find_option(const struct option_spec *table, co
 static int parse_args(int argc, char **argv, const struct option_spec *own, struct args *a)
 {
     const char *positional = NULL;
+    int named = own != LS;
     memset(a, 0, sizeof(*a));
     for (int i = 1; i < argc; i++) {
         const char *word = argv[i];
         const char *attached;
         const struct option_spec *opt = NULL;
         if (word[0] != '-') {
-            if (positional || !*word)
-                return FALLBACK;
+            if (positional || !*word || !named)
+                return FALLBACK; /* lxc-ls: a word is a filter (a regular expression) */
             positional = word;
             continue;
         }
-        opt = find_option(COMMON, word, &attached);
+        opt = find_option(named ? COMMON : COMMON_LS, word, &attached);
         if (!opt)
             opt = find_option(own, word, &attached);
         if (!opt)
@@ -543,7 +560,7 @@ static int parse_args(int argc, char **argv, const struct option_spec *own, stru
             return FALLBACK; /* argparse: "unrecognized arguments" */
         a->name = positional;
     }
-    if (!a->name)
+    if (!a->name && named)
         return FALLBACK;
     return 0;
 }
@@ -873,6 +890,595 @@ static int lxc_stop(int argc, char **argv)
     return 0;
 }
 
+/* ---- lxc-ls --------------------------------------------------------------------------- */
+
+/* a whole (small) file into a malloc'd NUL-terminated buffer; NULL when it cannot be read */
+static char *slurp(const char *path, size_t limit, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 1 << 14, len = 0;
+    char *data = malloc(cap);
+    while (data) {
+        if (len + 1 == cap) {
+            if (cap >= limit) {
+                free(data);
+                data = NULL;
+                break;
+            }
+            char *bigger = realloc(data, cap *= 2);
+            if (!bigger) {
+                free(data);
+                data = NULL;
+                break;
+            }
+            data = bigger;
+        }
+        ssize_t got = read(fd, data + len, cap - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            free(data);
+            data = NULL;
+            break;
+        }
+        if (got == 0) {
+            data[len] = 0;
+            if (size)
+                *size = len;
+            break;
+        }
+        len += (size_t)got;
+    }
+    close(fd);
+    return data;
+}
+
+/* paths.runtime_dir */
+static int runtime_dir(char *out, size_t size)
+{
+    const char *value = getenv("LXCTOOLS_RUNDIR");
+    if (value && *value)
+        return snprintf(out, size, "%s", value) >= (int)size ? -1 : 0;
+    if (geteuid() == 0)
+        return snprintf(out, size, "/run") >= (int)size ? -1 : 0;
+    value = getenv("XDG_RUNTIME_DIR");
+    if (value && *value)
+        return snprintf(out, size, "%s", value) >= (int)size ? -1 : 0;
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        home = "/";
+    return snprintf(out, size, "%s%s.cache/lxc/run", home,
+                    home[strlen(home) - 1] == '/' ? "" : "/") >= (int)size ? -1 : 0;
+}
+
+/* a sorted list of names (strcmp: Python's sort of their bytes) */
+struct names {
+    char **items;
+    size_t count, cap;
+};
+
+static int add_name(struct names *list, const char *name)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        char **bigger = realloc(list->items, cap * sizeof(char *));
+        if (!bigger)
+            return -1;
+        list->items = bigger;
+        list->cap = cap;
+    }
+    list->items[list->count] = strdup(name);
+    return list->items[list->count++] ? 0 : -1;
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_name(const struct names *list, const char *name)
+{
+    return list->count && bsearch(&name, list->items, list->count, sizeof(char *), by_bytes);
+}
+
+/* api/listing.py defined_names: directories with a config (a regular file); a `partial`
+ * marker anywhere means Python (it settles it); -1 for Python */
+static int defined_names(const char *lxcpath, struct names *out)
+{
+    DIR *dir = opendir(lxcpath);
+    if (!dir)
+        return 0; /* OSError: none */
+    struct dirent *entry;
+    int result = 0;
+    char path[PATH_MAX];
+    struct stat st;
+    while ((entry = readdir(dir))) {
+        const char *name = entry->d_name;
+        if (name[0] == '.')
+            continue;
+        if (!plain_ascii(name) ||
+            snprintf(path, sizeof(path), "%s/%s/partial", lxcpath, name) >= (int)sizeof(path)) {
+            result = -1;
+            break;
+        }
+        if (stat(path, &st) == 0) {
+            result = -1;
+            break;
+        }
+        if (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name) < (int)sizeof(path) &&
+            stat(path, &st) == 0 && S_ISREG(st.st_mode) && add_name(out, name)) {
+            result = -1;
+            break;
+        }
+    }
+    closedir(dir);
+    if (!result)
+        qsort(out->items, out->count, sizeof(char *), by_bytes);
+    return result;
+}
+
+/* commands.is_temp_record: NAME.PID.tmp */
+static int temp_record(const char *entry)
+{
+    size_t len = strlen(entry);
+    if (len < 4 || strcmp(entry + len - 4, ".tmp"))
+        return 0;
+    const char *dot = NULL;
+    for (const char *c = entry; c < entry + len - 4; c++)
+        if (*c == '.')
+            dot = c;
+    if (!dot || dot == entry)
+        return 0;
+    size_t digits = (size_t)(entry + len - 4 - (dot + 1));
+    return digits && strspn(dot + 1, "0123456789") >= digits;
+}
+
+/* commands.active_names: the records of LXCPATH's supervisors whose sockets listen (one
+ * read of /proc/net/unix); -1 for Python: a record without its socket (a supervisor's death
+ * to settle), a container of LXCPATH that real LXC's monitor may run */
+static int active_names(const char *lxcpath, struct names *out)
+{
+    char dir[PATH_MAX], run[PATH_MAX];
+    struct stat st;
+    if (runtime_dir(run, sizeof(run)) || stat(lxcpath, &st) < 0)
+        return -1;
+    char text[64];
+    int n = snprintf(text, sizeof(text), KEY_FORMAT, (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino);
+    if (snprintf(dir, sizeof(dir), "%s/lxctools/active/%016llx", run,
+                 fnv64(text, (size_t)n)) >= (int)sizeof(dir))
+        return -1;
+    size_t size = 0;
+    char *unix_table = slurp("/proc/net/unix", 1 << 28, &size);
+    if (!unix_table)
+        unix_table = strdup(""), size = 0; /* commands._listening: b"" */
+    if (!unix_table)
+        return -1;
+    int result = 0;
+    DIR *records = opendir(dir);
+    struct dirent *entry;
+    while (records && (entry = readdir(records))) {
+        const char *name = entry->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..") || temp_record(name))
+            continue;
+        struct sockaddr_un addr;
+        socklen_t len;
+        if (!plain_name(name) || socket_address(lxcpath, name, &addr, &len) < 0) {
+            result = -1;
+            break;
+        }
+        addr.sun_path[0] = '@';
+        size_t alen = len - offsetof(struct sockaddr_un, sun_path);
+        if (!memmem(unix_table, size, addr.sun_path, alen)) {
+            result = -1; /* recorded, not listening: Python settles it */
+            break;
+        }
+        if (add_name(out, name)) {
+            result = -1;
+            break;
+        }
+    }
+    if (records)
+        closedir(records);
+    if (!result)
+        qsort(out->items, out->count, sizeof(char *), by_bytes);
+    /* commands.lxc_run_names: a container of LXCPATH that real LXC's monitor runs (its
+     * command socket, lxcsocket.address, listening) is Python's to list */
+    char mark[PATH_MAX + 2];
+    snprintf(mark, sizeof(mark), "@%s/", lxcpath);
+    DIR *all = NULL;
+    if (!result && (memmem(unix_table, size, mark, strlen(mark)) ||
+                    memmem(unix_table, size, "@lxc/", 5)))
+        all = opendir(lxcpath);
+    while (all && (entry = readdir(all))) {
+        const char *name = entry->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..") || has_name(out, name))
+            continue;
+        char address[PATH_MAX + 64];
+        if (!plain_ascii(name)) {
+            result = -1;
+            break;
+        }
+        int n = snprintf(address, sizeof(address), "@%s/%s/command", lxcpath, name);
+        if (n < 0 || n >= (int)sizeof(address)) {
+            result = -1;
+            break;
+        }
+        if (n - 1 >= LXC_SUN_PATH - 2) {
+            /* the text between "@" and "/command", which fits: it came from it */
+            memmove(address, address + 1, (size_t)n - 9);
+            address[n - 9] = 0;
+            unsigned long long hash = fnv64(address, strlen(address));
+            snprintf(address, sizeof(address), "@lxc/%016llx/command", hash);
+        }
+        if (memmem(unix_table, size, address, strlen(address))) {
+            result = -1;
+            break;
+        }
+    }
+    if (all)
+        closedir(all);
+    free(unix_table);
+    return result;
+}
+
+/* api/listing.py quick_keys over the config at PATH: lxc.start.auto, lxc.group, lxc.idmap;
+ * -1 where Python decides (lxc.include, a legacy key: the engine; bytes past ASCII) */
+struct keys {
+    char autostart[64];
+    char groups[1024]; /* ", "-joined */
+    int idmaps;
+};
+
+static int quick_keys(const char *path, struct keys *keys)
+{
+    memset(keys, 0, sizeof(*keys));
+    size_t size;
+    char *data = slurp(path, 1 << 24, &size);
+    if (!data)
+        return 0; /* OSError: {} */
+    int result = 0;
+    for (size_t i = 0; i < size; i++)
+        if ((unsigned char)data[i] >= 0x80 || !data[i])
+            result = -1;
+    for (char *line = data, *next; !result && line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        line += strspn(line, " \t");
+        if (strncmp(line, "lxc.", 4))
+            continue;
+        char *eq = strchr(line, '=');
+        char *kend = eq ? eq : line + strlen(line);
+        while (kend > line && (kend[-1] == ' ' || kend[-1] == '\t'))
+            kend--;
+        size_t klen = (size_t)(kend - line);
+        if ((klen == 11 && !strncmp(line, "lxc.include", 11)) ||
+            (klen == 10 && !strncmp(line, "lxc.id_map", 10))) {
+            result = -1;
+            break;
+        }
+        if (!eq)
+            continue;
+        /* value.strip(b" \t\r\n"), then one pair of matching quotes */
+        char *value = eq + 1, *vend = value + strlen(value);
+        while (*value && strchr(" \t\r\n", *value))
+            value++;
+        while (vend > value && strchr(" \t\r\n", vend[-1]))
+            vend--;
+        if (vend - value > 1 && (*value == '\'' || *value == '"') && vend[-1] == *value) {
+            value++;
+            vend--;
+        }
+        *vend = 0;
+        if (klen == 14 && !strncmp(line, "lxc.start.auto", 14)) {
+            if (snprintf(keys->autostart, sizeof(keys->autostart), "%s", value) >=
+                (int)sizeof(keys->autostart))
+                result = -1;
+        } else if (klen == 9 && !strncmp(line, "lxc.group", 9)) {
+            if (!*value) {
+                keys->groups[0] = 0;
+                continue;
+            }
+            /* str.split(): runs of ASCII whitespace */
+            static const char WS[] = " \t\n\r\v\f\x1c\x1d\x1e\x1f";
+            for (char *word = value + strspn(value, WS); *word; word += strspn(word, WS)) {
+                size_t wlen = strcspn(word, WS);
+                size_t used = strlen(keys->groups);
+                if (used + wlen + 3 >= sizeof(keys->groups)) {
+                    result = -1;
+                    break;
+                }
+                snprintf(keys->groups + used, sizeof(keys->groups) - used, "%s%.*s",
+                         used ? ", " : "", (int)wlen, word);
+                word += wlen;
+            }
+        } else if (klen == 9 && !strncmp(line, "lxc.idmap", 9)) {
+            keys->idmaps = *value ? keys->idmaps + 1 : 0;
+        }
+    }
+    free(data);
+    return result;
+}
+
+/* runtime/netinfo.py addresses: ", "-joined IPv4 (from fib_trie) and IPv6 (if_inet6); -1
+ * for Python (an address Python spells differently: IPv4 inside IPv6) */
+static int addresses(long long pid, char *v4, size_t v4size, char *v6, size_t v6size)
+{
+    char path[64];
+    v4[0] = v6[0] = 0;
+    snprintf(path, sizeof(path), "/proc/%lld/net/fib_trie", pid);
+    char *data = slurp(path, 1 << 26, NULL);
+    char previous[64] = "";
+    int result = 0;
+    for (char *line = data, *next; data && line && !result; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        char *text = line + strspn(line, " \t\r\v\f");
+        if (!strncmp(text, "|--", 3)) {
+            char *value = text + 3;
+            value += strspn(value, " \t\r\v\f");
+            size_t len = strlen(value);
+            while (len && strchr(" \t\r\v\f", value[len - 1]))
+                len--;
+            if (len >= sizeof(previous)) {
+                result = -1;
+                break;
+            }
+            memcpy(previous, value, len);
+            previous[len] = 0;
+        } else if (!strncmp(text, "/32 host LOCAL", 14) && previous[0] &&
+                   strncmp(previous, "127.", 4)) {
+            /* not already listed */
+            size_t plen = strlen(previous);
+            int seen = 0;
+            for (char *at = v4; (at = strstr(at, previous)); at += plen)
+                if ((at == v4 || at[-1] == ' ') && (at[plen] == ',' || at[plen] == 0))
+                    seen = 1;
+            if (!seen) {
+                size_t used = strlen(v4);
+                if (used + plen + 3 >= v4size)
+                    result = -1;
+                else
+                    snprintf(v4 + used, v4size - used, "%s%s", used ? ", " : "", previous);
+            }
+        }
+    }
+    free(data);
+    if (result)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%lld/net/if_inet6", pid);
+    data = slurp(path, 1 << 24, NULL);
+    for (char *line = data, *next; data && line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        char fields[6][64];
+        int count = 0;
+        for (char *word = line + strspn(line, " \t"); *word && count < 6;
+             word += strspn(word, " \t")) {
+            size_t wlen = strcspn(word, " \t");
+            if (wlen >= sizeof(fields[0])) {
+                free(data);
+                return -1;
+            }
+            memcpy(fields[count], word, wlen);
+            fields[count++][wlen] = 0;
+            word += wlen;
+        }
+        if (count < 6 || !strcmp(fields[5], "lo") || !strcmp(fields[3], "20"))
+            continue;
+        unsigned char raw[16];
+        if (strlen(fields[0]) != 32) {
+            free(data);
+            return -1;
+        }
+        for (int i = 0; i < 16; i++) {
+            unsigned int byte;
+            if (sscanf(fields[0] + 2 * i, "%2x", &byte) != 1) {
+                free(data);
+                return -1;
+            }
+            raw[i] = (unsigned char)byte;
+        }
+        static const unsigned char zeros[10] = {0};
+        if (!memcmp(raw, zeros, 10)) {
+            free(data);
+            return -1; /* ::ffff:a.b.c.d and friends: inet_ntop and ipaddress differ */
+        }
+        char text[INET6_ADDRSTRLEN];
+        if (!inet_ntop(AF_INET6, raw, text, sizeof(text))) {
+            free(data);
+            return -1;
+        }
+        size_t used = strlen(v6);
+        if (used + strlen(text) + 3 >= v6size) {
+            free(data);
+            return -1;
+        }
+        snprintf(v6 + used, v6size - used, "%s%s", used ? ", " : "", text);
+    }
+    free(data);
+    return 0;
+}
+
+/* cli/ls.py terminal_width: stdout's columns on a terminal, else 0 */
+static int terminal_width(void)
+{
+    struct winsize size;
+    if (!isatty(1) || ioctl(1, TIOCGWINSZ, &size) < 0)
+        return 0;
+    return size.ws_col;
+}
+
+#define LS_COLUMNS 7 /* listing.FANCY_DEFAULT */
+static const char *const FANCY[LS_COLUMNS] = {
+    "NAME", "STATE", "AUTOSTART", "GROUPS", "IPV4", "IPV6", "UNPRIVILEGED",
+};
+
+struct out {
+    char *data;
+    size_t len, cap;
+};
+
+static int put(struct out *o, const char *text, size_t len)
+{
+    if (o->len + len + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + len + 1)
+            cap *= 2;
+        char *bigger = realloc(o->data, cap);
+        if (!bigger)
+            return -1;
+        o->data = bigger;
+        o->cap = cap;
+    }
+    memcpy(o->data + o->len, text, len);
+    o->len += len;
+    return 0;
+}
+
+static int put_padded(struct out *o, const char *text, size_t width)
+{
+    size_t len = strlen(text);
+    if (put(o, text, len))
+        return -1;
+    for (; len < width; len++)
+        if (put(o, " ", 1))
+            return -1;
+    return 0;
+}
+
+static int lxc_ls(int argc, char **argv)
+{
+    struct args a;
+    char lxcpath[PATH_MAX];
+    if (parse_args(argc, argv, LS, &a))
+        return FALLBACK;
+    if (a.lxcpath ? normalize_lxcpath(a.lxcpath, lxcpath, sizeof(lxcpath))
+                  : default_lxcpath(lxcpath, sizeof(lxcpath)))
+        return FALLBACK;
+    if (!plain_ascii(lxcpath))
+        return FALLBACK;
+    struct names known = {0}, active = {0}, all = {0};
+    if (defined_names(lxcpath, &known) || active_names(lxcpath, &active))
+        return FALLBACK;
+    /* sorted(known | actives) */
+    for (size_t i = 0; i < known.count; i++)
+        if (add_name(&all, known.items[i]))
+            return FALLBACK;
+    for (size_t i = 0; i < active.count; i++)
+        if (!has_name(&known, active.items[i]) && add_name(&all, active.items[i]))
+            return FALLBACK;
+    qsort(all.items, all.count, sizeof(char *), by_bytes);
+    struct out o = {0};
+    if (!a.fancy) {
+        /* cli/ls.py format_names */
+        size_t pad = 0;
+        for (size_t i = 0; i < all.count; i++)
+            if (strlen(all.items[i]) > pad)
+                pad = strlen(all.items[i]);
+        int width = a.line ? 0 : terminal_width();
+        size_t used = 0;
+        for (size_t i = 0; i < all.count; i++) {
+            if (a.line) {
+                if (put(&o, all.items[i], strlen(all.items[i])) || put(&o, "\n", 1))
+                    return FALLBACK;
+                continue;
+            }
+            if (put_padded(&o, all.items[i], pad))
+                return FALLBACK;
+            used += pad;
+            if ((long)(used + pad) >= (long)width) {
+                if (put(&o, "\n", 1))
+                    return FALLBACK;
+                used = 0;
+            } else {
+                if (put(&o, " ", 1))
+                    return FALLBACK;
+                used++;
+            }
+        }
+        if (used && put(&o, "\n", 1))
+            return FALLBACK;
+        if (o.len)
+            write_all(1, o.data, o.len);
+        return 0;
+    }
+    /* -f: cli/ls.py format_fancy over listing.list_containers' rows */
+    size_t rows = all.count;
+    char *(*cells)[LS_COLUMNS] = calloc(rows ? rows : 1, sizeof(*cells));
+    if (!cells)
+        return FALLBACK;
+    for (size_t r = 0; r < rows; r++) {
+        const char *name = all.items[r];
+        char path[PATH_MAX];
+        struct keys keys;
+        if (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name) >= (int)sizeof(path) ||
+            quick_keys(path, &keys))
+            return FALLBACK;
+        const char *state = "STOPPED";
+        char v4[4096] = "", v6[4096] = "";
+        if (has_name(&active, name)) {
+            /* live_info: one "info" per running container */
+            int fd = connect_supervisor(lxcpath, name);
+            char *line;
+            if (fd < 0)
+                return FALLBACK;
+            reader.fd = fd;
+            reader.have = 0;
+            if (send_request(fd, "{\"cmd\": \"" CMD_INFO "\", \"stats\": false}") ||
+                read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
+                close(fd);
+                return FALLBACK;
+            }
+            close(fd);
+            const char *end = NULL;
+            const char *value = member(line, "state", &end);
+            state = state_value(value, end);
+            if (!state)
+                return FALLBACK;
+            if (strcmp(state, "STOPPED")) {
+                long long pid = 0;
+                value = member(line, "init_pid", &end);
+                if (value && !is_null(value) && !integer(value, end, &pid))
+                    return FALLBACK;
+                if (pid > 0 && addresses(pid, v4, sizeof(v4), v6, sizeof(v6)))
+                    return FALLBACK;
+            }
+        }
+        const char *values[LS_COLUMNS] = {
+            name, state, keys.autostart[0] ? keys.autostart : "0",
+            keys.groups[0] ? keys.groups : "-", v4[0] ? v4 : "-", v6[0] ? v6 : "-",
+            keys.idmaps ? "true" : "false",
+        };
+        for (int c = 0; c < LS_COLUMNS; c++)
+            if (!(cells[r][c] = strdup(values[c])))
+                return FALLBACK;
+    }
+    if (rows) { /* like LXC, no rows: not even the header */
+        size_t widths[LS_COLUMNS];
+        for (int c = 0; c < LS_COLUMNS; c++) {
+            widths[c] = strlen(FANCY[c]);
+            for (size_t r = 0; r < rows; r++)
+                if (strlen(cells[r][c]) > widths[c])
+                    widths[c] = strlen(cells[r][c]);
+        }
+        for (size_t r = 0; r <= rows; r++) {
+            for (int c = 0; c < LS_COLUMNS; c++)
+                if (put_padded(&o, r ? cells[r - 1][c] : FANCY[c], widths[c]) || put(&o, " ", 1))
+                    return FALLBACK;
+            if (put(&o, "\n", 1))
+                return FALLBACK;
+        }
+        write_all(1, o.data, o.len);
+    }
+    return 0;
+}
+
 /* ---- the door ------------------------------------------------------------------------- */
 
 /* run_tool's Ctrl-C: "PROG: interrupted", exit 130 */
@@ -910,7 +1516,7 @@ static int python_tool(const char *exe, const char *tool, char **argv)
     return 1;
 }
 
-/* called as lxc-front: what tests/unit/test_front_door.py compares with the Python side */
+/* called as lxc-front: what tests/unit/test_front_door_protocol.py compares with the Python side */
 static int diagnose(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "protocol")) {
@@ -918,7 +1524,8 @@ static int diagnose(int argc, char **argv)
         for (size_t i = 0; i < NSTATES; i++)
             printf(" %s", STATES[i]);
         printf("\ncommands %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP);
-        printf("timeout %d\nkill-wait %d\nmax-name %d\n", REQUEST_TIMEOUT, KILL_WAIT, MAX_NAME);
+        printf("timeout %d\nkill-wait %d\nmax-name %d\nlxc-sun-path %d\n", REQUEST_TIMEOUT,
+               KILL_WAIT, MAX_NAME, LXC_SUN_PATH);
         return 0;
     }
     if (argc == 4 && !strcmp(argv[1], "socket-name")) {
@@ -944,7 +1551,7 @@ static int diagnose(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: lxc-front protocol | socket-name LXCPATH NAME | lxcpath | "
-                    "normalize PATH\n(installed as lxc-info, lxc-wait and lxc-stop: "
+                    "normalize PATH\n(installed as lxc-info, lxc-wait, lxc-stop and lxc-ls: "
                     "tools/make-launchers.py --fix-installed)\n");
     return 1;
 }
@@ -980,6 +1587,8 @@ int main(int argc, char **argv)
         code = lxc_wait(argc, argv);
     else if (!strcmp(tool, "lxc-stop"))
         code = lxc_stop(argc, argv);
+    else if (!strcmp(tool, "lxc-ls"))
+        code = lxc_ls(argc, argv);
     if (code == FALLBACK)
         return python_tool(exe, tool, argv);
     return code;

@@ -5,7 +5,7 @@ Run after adding a tool; tests/unit/test_launchers.py fails when bin/ and the ta
 
 --fix-installed BINDIR (./setup runs it after every pip install): puts back the -S pip drops,
 then installs the compiled front door (native/lxc-front.c, built by setup.py into
-lxctools/libexec/lxc-front) as BINDIR's lxc-info, lxc-wait and lxc-stop; their Python
+lxctools/libexec/lxc-front) as BINDIR's lxc-info, lxc-wait, lxc-stop and lxc-ls; their Python
 launchers move to BINDIR/../libexec/lxctools/, where the front door execs them for whatever
 it does not answer itself. Without a built front door the Python launchers stay (or come
 back) in BINDIR."""
@@ -87,7 +87,7 @@ def render(tool, target):
 
 
 # the tools the compiled front door answers (native/lxc-front.c dispatches on these names)
-FRONT_DOOR = ("lxc-info", "lxc-wait", "lxc-stop")
+FRONT_DOOR = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls")
 
 
 def add_no_site_flag(bindir):

@@ -17,10 +17,11 @@ import pytest
 
 from conftest import ours, require_root
 
-FRONT = ("lxc-info", "lxc-wait", "lxc-stop")
+FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls")
 STUB = "#!/bin/sh\necho FALLBACK >&2\nexit 99\n"
 # containers of this module; names apart from other modules' (cgroups are shared by lxcpaths)
 RUN, FROZEN, OFF, KILL = "fdoor-run", "fdoor-frozen", "fdoor-off", "fdoor-kill"
+FLAT = "fdoor-flat"  # lxc-ls -f's: a running container whose config includes nothing
 
 
 class Door:
@@ -73,9 +74,44 @@ class Door:
         assert done[0] == 0, done
 
 
+def flatten(config):
+    """Put the files a config includes in place of its lxc.include lines (one level: what
+    our busybox template writes), so that lxc-ls reads its keys by the quick scan."""
+    with open(config) as handle:
+        lines = handle.read().splitlines()
+    out = []
+    for line in lines:
+        if line.startswith("lxc.include"):
+            with open(line.partition("=")[2].strip()) as handle:
+                out.extend(x for x in handle.read().splitlines()
+                           if not x.startswith("lxc.include"))
+        else:
+            out.append(line)
+    with open(config, "w") as handle:
+        handle.write("\n".join(out) + "\n")
+
+
 @pytest.fixture(scope="module")
 def door(tmp_path_factory):
     d = Door(str(tmp_path_factory.mktemp("frontdoor")))
+    # lxc-ls's own lxcpath: containers without includes, one of them running
+    d.ls = os.path.join(d.root, "ls")
+    d.empty = os.path.join(d.root, "empty")
+    os.makedirs(d.empty)
+    for name, template in (("fdoor-a", "none"), ("fdoor-bb", "none"), ("fdoor-c", "none"),
+                           ("fdoor-longer-name", "none"), (FLAT, "busybox")):
+        done = subprocess.run([ours("lxc-create"), "-P", d.ls, "-n", name, "-t", template],
+                              capture_output=True, text=True, env=d.env)
+        assert done.returncode == 0, done.stderr
+    with open(os.path.join(d.ls, "fdoor-a", "config"), "a") as handle:
+        handle.write("lxc.group = web\nlxc.group = db onboot\nlxc.start.auto = 1\n"
+                     "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n")
+    with open(os.path.join(d.ls, "fdoor-c", "config"), "a") as handle:
+        handle.write("  lxc.group = 'web'\nlxc.group =\nlxc.group\t=\tlast\t\n")
+    os.makedirs(os.path.join(d.ls, ".hidden"))
+    os.makedirs(os.path.join(d.ls, "fdoor-noconfig"))
+    flatten(os.path.join(d.ls, FLAT, "config"))
+    subprocess.run([ours("lxc-start"), "-P", d.ls, "-n", FLAT], check=True, env=d.env)
     for name in (RUN, FROZEN, OFF, KILL):
         done = subprocess.run([ours("lxc-create"), "-P", d.lp, "-n", name, "-t", "busybox"],
                               capture_output=True, text=True, env=d.env)
@@ -87,6 +123,7 @@ def door(tmp_path_factory):
     yield d
     for name in (RUN, FROZEN, KILL):
         d.python("lxc-stop", ["-P", d.lp, "-n", name, "-k"])
+    d.python("lxc-stop", ["-P", d.ls, "-n", FLAT, "-k"])
 
 
 def test_installed_tools_are_the_front_door(door):
@@ -156,6 +193,25 @@ CASES = [
     ("lxc-stop", ["-n", RUN, "-k", "-r"], False),
     ("lxc-stop", ["-n", RUN, "-k", "-t", "5"], False),
     ("lxc-stop", ["-n", RUN, "--nolock"], False),
+    # lxc-ls in an lxcpath of busybox containers (their configs include common.conf: -f
+    # reads them through Python's config engine)
+    ("lxc-ls", [], True),
+    ("lxc-ls", ["-1"], True),
+    ("lxc-ls", ["--line", "-q"], True),
+    ("lxc-ls", ["-f"], False),
+    ("lxc-ls", ["fdoor"], False),
+    ("lxc-ls", ["--running"], False),
+]
+
+# lxc-ls in its own lxcpath (LS) and an empty one (EMPTY): (args, answered)
+LS_CASES = [
+    ([], True), (["-1"], True), (["-f"], True), (["--fancy"], True), (["-f", "-1"], True),
+    (["-1", "-f"], True), (["-q", "-f"], True),
+    (["-F", "NAME,STATE"], False), (["-f", "-F", "name,pid,ram"], False),
+    (["--running"], False), (["--active", "-1"], False), (["--stopped", "-f"], False),
+    (["--defined"], False), (["--frozen"], False), (["-g", "web"], False),
+    (["fdoor-(a|c)"], False), (["--filter", "b"], False), (["--format", "json"], False),
+    (["--nesting"], False), (["-n", "fdoor-a"], False), (["-x"], False),
 ]
 
 
@@ -174,6 +230,47 @@ def test_same_answer_through_both_paths(door, case):
         assert alone == python, "the front door must answer this one itself"
     else:
         assert alone == (99, b"", b"FALLBACK\n"), "this one is Python's to answer"
+
+
+@pytest.mark.parametrize("case", LS_CASES, ids=[" ".join(c[0]) or "plain" for c in LS_CASES])
+@pytest.mark.parametrize("where", ["ls", "empty"])
+def test_ls_same_answer_through_both_paths(door, case, where):
+    args, answered = case
+    argv = ["-P", getattr(door, where), *args]
+    python = door.python("lxc-ls", argv)
+    assert door.installed("lxc-ls", argv) == python
+    alone = door.front_only("lxc-ls", argv)
+    if answered:
+        assert alone == python, "the front door must answer this one itself"
+    else:
+        assert alone == (99, b"", b"FALLBACK\n"), "this one is Python's to answer"
+
+
+def test_ls_fancy_shows_the_running_one(door):
+    """Not a vacuous table: the running container is there, RUNNING, with its keys."""
+    code, out, err = door.front_only("lxc-ls", ["-P", door.ls, "-f"])
+    assert code == 0 and not err
+    rows = {line.split()[0]: line.split() for line in out.decode().splitlines()[1:]}
+    assert rows[FLAT][1] == "RUNNING"
+    assert rows["fdoor-a"][1:5] == ["STOPPED", "1", "web,", "db,"]
+    assert rows["fdoor-a"][-1] == "true" and rows["fdoor-c"][3] == "last"
+
+
+@pytest.mark.parametrize("cols", [20, 40, 80])
+def test_ls_columns_on_a_terminal(door, cols):
+    """The plain layout wraps at the terminal's width (TIOCGWINSZ), as Python's."""
+    import shlex
+    outs = []
+    for tool, pure in ((os.path.join(door.strict, "bin", "lxc-ls"), False),
+                       (ours("lxc-ls"), True)):
+        script = f"stty cols {cols}; {shlex.join([tool, '-P', door.ls])}"
+        env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+        done = subprocess.run(["script", "-qec", script, "/dev/null"], capture_output=True,
+                              env=env, timeout=60)
+        assert done.returncode == 0, done
+        outs.append(done.stdout)
+    assert outs[0] == outs[1]
+    assert b"fdoor-a" in outs[0]
 
 
 def test_lxcpath_spellings(door):

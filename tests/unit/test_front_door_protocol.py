@@ -46,6 +46,8 @@ def test_timeouts_and_limits_are_the_pythons():
     known = protocol()
     assert float(known["timeout"][0]) == inspect.signature(request).parameters["timeout"].default
     assert int(known["max-name"][0]) == MAX_NAME
+    from lxctools.runtime import lxcsocket
+    assert int(known["lxc-sun-path"][0]) == lxcsocket._SUN_PATH  # noqa: SLF001
     # lxc-stop -k waits this long for STOPPED (runtime/control.py stop)
     from lxctools.runtime import control
     assert f'wait_for(lxcpath, name, ["STOPPED"], {known["kill-wait"][0]})' in \
