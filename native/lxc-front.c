@@ -62,6 +62,12 @@ static const char *const STATES[] = {
 #define CMD_STATE "state"
 #define CMD_WAIT "wait"
 #define CMD_STOP "stop"
+/* the protocol's version (requests carry it as "v"), and each request's start */
+#define PROTOCOL_VERSION "1"
+#define REQUEST(cmd) "{\"cmd\": \"" cmd "\", \"v\": " PROTOCOL_VERSION
+/* the fields sent and read, for the agreement test (diagnose) */
+#define SENDS "info stats\nstate\nwait states\nstop"
+#define READS "info state init_pid network stats\nstate state\nwait state\nerror error"
 /* commands.request's default: connect and answer within this many seconds */
 #define REQUEST_TIMEOUT 10
 /* lxc-stop -k then waits this long for STOPPED (cli/stop.py) */
@@ -681,8 +687,8 @@ static int lxc_info(int argc, char **argv)
     /* one "info" (with the usage when -S asks) answers what Python asks in three requests */
     char *line;
     reader.fd = fd;
-    if (send_request(fd, a.stats ? "{\"cmd\": \"" CMD_INFO "\", \"stats\": true}"
-                                 : "{\"cmd\": \"" CMD_INFO "\"}") ||
+    if (send_request(fd, a.stats ? REQUEST(CMD_INFO) ", \"stats\": true}"
+                                 : REQUEST(CMD_INFO) "}") ||
         read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
         close(fd);
         return FALLBACK;
@@ -789,9 +795,9 @@ static int lxc_wait(int argc, char **argv)
      * the current state */
     char request[256];
     if (timeout == 0) {
-        snprintf(request, sizeof(request), "{\"cmd\": \"" CMD_STATE "\"}");
+        snprintf(request, sizeof(request), REQUEST(CMD_STATE) "}");
     } else {
-        size_t n = (size_t)snprintf(request, sizeof(request), "{\"cmd\": \"" CMD_WAIT "\", \"states\": [");
+        size_t n = (size_t)snprintf(request, sizeof(request), REQUEST(CMD_WAIT) ", \"states\": [");
         /* sorted() of the names: by their text */
         const char *sorted[NSTATES];
         size_t count = 0;
@@ -842,7 +848,7 @@ static int lxc_stop(int argc, char **argv)
         return FALLBACK; /* not running (exit 2), real LXC's, an orphan: Python says */
     char *line;
     reader.fd = fd;
-    if (send_request(fd, "{\"cmd\": \"" CMD_STOP "\"}")) {
+    if (send_request(fd, REQUEST(CMD_STOP) "}")) {
         close(fd);
         return FALLBACK; /* nothing asked yet */
     }
@@ -869,7 +875,7 @@ static int lxc_stop(int argc, char **argv)
     r->have = 0;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    if (send_request(fd, "{\"cmd\": \"" CMD_WAIT "\", \"states\": [\"STOPPED\"]}") == 0) {
+    if (send_request(fd, REQUEST(CMD_WAIT) ", \"states\": [\"STOPPED\"]}") == 0) {
         for (;;) {
             clock_gettime(CLOCK_MONOTONIC, &now);
             long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
@@ -1430,7 +1436,7 @@ static int lxc_ls(int argc, char **argv)
                 return FALLBACK;
             reader.fd = fd;
             reader.have = 0;
-            if (send_request(fd, "{\"cmd\": \"" CMD_INFO "\", \"stats\": false}") ||
+            if (send_request(fd, REQUEST(CMD_INFO) ", \"stats\": false}") ||
                 read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
                 close(fd);
                 return FALLBACK;
@@ -1524,6 +1530,11 @@ static int diagnose(int argc, char **argv)
         for (size_t i = 0; i < NSTATES; i++)
             printf(" %s", STATES[i]);
         printf("\ncommands %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP);
+        printf("version %s\n", PROTOCOL_VERSION);
+        for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
+            printf("sends %.*s\n", (int)(strchr(line, '\n') - line), line);
+        for (const char *line = READS "\n"; *line; line = strchr(line, '\n') + 1)
+            printf("reads %.*s\n", (int)(strchr(line, '\n') - line), line);
         printf("timeout %d\nkill-wait %d\nmax-name %d\nlxc-sun-path %d\n", REQUEST_TIMEOUT,
                KILL_WAIT, MAX_NAME, LXC_SUN_PATH);
         return 0;

@@ -24,9 +24,29 @@ def front(*args, env=None, cwd=None):
 
 
 def protocol():
+    """{word: [values]} of `lxc-front protocol`; "sends" and "reads" (one line per request)
+    as [[command, field...], ...]."""
     code, out = front("protocol")
     assert code == 0
-    return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+    known = {"sends": [], "reads": []}
+    for line in out.splitlines():
+        word, *values = line.split()
+        if word in ("sends", "reads"):
+            known[word].append(values)
+        else:
+            known[word] = values
+    return known
+
+
+def protocol_module():
+    """The monitor's typed protocol module (issue 20), where this tree has it."""
+    import importlib
+    for name in ("lxctools.monitor.protocol", "lxctools.runtime.protocol"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
 
 
 def test_states_are_the_protocols():
@@ -38,6 +58,38 @@ def test_commands_are_the_supervisors():
     from lxctools.runtime.supervisor import Supervisor
     for command in protocol()["commands"]:
         assert callable(getattr(Supervisor, "cmd_" + command, None)), command
+
+
+def test_requests_and_replies_are_the_protocols():
+    """Every request the front door sends is a command of the supervisor, with fields it
+    takes; every field it reads is one of the reply's (the typed protocol module's classes
+    where it exists, else the supervisor's handlers and the replies they build)."""
+    import inspect as _inspect
+    from lxctools.runtime.supervisor import Supervisor
+
+    known = protocol()
+    module = protocol_module()
+    if module is None:
+        for command, *fields in known["sends"]:
+            source = _inspect.getsource(getattr(Supervisor, "cmd_" + command))
+            for field in fields:
+                assert f'"{field}"' in source, (command, field)
+        for command, *fields in known["reads"]:
+            source = (_inspect.getsource(Supervisor) if command != "error" else "\"error\"")
+            for field in fields:
+                assert f'"{field}"' in source, (command, field)
+        return
+    assert known["version"] == [str(module.VERSION)]
+    requests = {cls.CMD: cls for cls in vars(module).values()
+                if isinstance(cls, type) and getattr(cls, "CMD", None)}
+    for command, *fields in known["sends"]:
+        assert command in requests, command
+        names = {name for name, _types, _default in requests[command].FIELDS}
+        assert set(fields) <= names, (command, fields, names)
+    for command, *fields in known["reads"]:
+        reply = module.ErrorReply if command == "error" else requests[command].REPLY
+        names = {name for name, _types, _default in reply.FIELDS}
+        assert set(fields) <= names, (command, fields, names)
 
 
 def test_timeouts_and_limits_are_the_pythons():
