@@ -332,6 +332,37 @@ def test_a_supervisor_that_does_not_answer_goes_to_python(door, tmp_path):
         listener.close()
 
 
+@pytest.mark.parametrize("sig,expected", [("SIGINT", (130, b"", b"lxc-info: interrupted\n")),
+                                          ("SIGTERM", (-15, b"", b""))])
+def test_signals_while_waiting_for_the_supervisor(door, sig, expected):
+    """Ctrl-C while the supervisor has not answered: "interrupted" and 130, as Python's
+    run_tool; SIGTERM ends both by that signal. The same through both paths."""
+    import signal
+    import socket
+    from lxctools.runtime.commands import socket_name
+
+    name = "fdoor-slow"
+    got = []
+    for path, pure in ((os.path.join(door.strict, "bin", "lxc-info"), False),
+                       (ours("lxc-info"), True)):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(socket_name(door.lp, name))
+        listener.listen(8)
+        try:
+            env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+            proc = subprocess.Popen([path, "-P", door.lp, "-n", name, "-s"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            conn, _ = listener.accept()
+            assert b"\n" in conn.recv(1000)  # asked: now waiting for the answer
+            proc.send_signal(getattr(signal, sig))
+            out, err = proc.communicate(timeout=30)
+            conn.close()
+            got.append((proc.returncode, out, err))
+        finally:
+            listener.close()
+    assert got[0] == got[1] == expected
+
+
 def test_stop_kill_same_through_both_paths(door):
     """lxc-stop -k: the front door asks the supervisor to kill and waits for STOPPED, as
     Python does; then the same on a second start through Python."""
