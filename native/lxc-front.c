@@ -291,8 +291,8 @@ static int connect_supervisor(const char *lxcpath, const char *name)
     return fd;
 }
 
-/* one line of the supervisor's, NUL-terminated in BUF (no newline); 0, or -1 at end of file,
- * on a timeout, or past the buffer */
+/* one line of the supervisor's, NUL-terminated in BUF (no newline): its length with the
+ * newline; -1 at end of file (or a reset), -2 on a timeout or past the buffer */
 struct reader {
     int fd;
     char buf[1 << 20];
@@ -309,12 +309,14 @@ static int read_line(struct reader *r, char **line, int timeout_ms)
             return (int)(nl - r->buf) + 1;
         }
         if (r->have == sizeof(r->buf))
-            return -1;
+            return -2;
         if (timeout_ms >= 0) {
             struct pollfd p = {r->fd, POLLIN, 0};
             int ready = poll(&p, 1, timeout_ms);
+            if (ready < 0 && errno == EINTR)
+                continue;
             if (ready <= 0)
-                return -1;
+                return -2;
         }
         ssize_t got = read(r->fd, r->buf + r->have, sizeof(r->buf) - r->have);
         if (got < 0 && errno == EINTR)
@@ -608,6 +610,46 @@ static int send_request(int fd, const char *json)
     return send(fd, line, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
 }
 
+static struct reader reader;
+
+/* wait (at most a second) until NAME's supervisor's socket takes no connection any more;
+ * a probe that finds the queue full (EAGAIN: it listens, but does not accept) finds it there */
+static void wait_gone(const char *lxcpath, const char *name)
+{
+    struct sockaddr_un addr;
+    socklen_t addrlen;
+    if (socket_address(lxcpath, name, &addr, &addrlen) < 0)
+        return;
+    for (int i = 0; i < 100; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            return;
+        int there = connect(fd, (struct sockaddr *)&addr, addrlen) == 0 || errno == EAGAIN;
+        close(fd);
+        if (!there)
+            return;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* one request on FD and the first line of its answer; -1 when there is none. A supervisor
+ * that closes without an answer is dying: a SIGKILLed one's socket still takes connections
+ * for a moment (and Python, 30 ms slower to get there, would not have seen it). So wait for
+ * the socket to go before the caller hands over to Python, which then finds the record
+ * without a listener and has the lxcpath's supervisor adopt the container. */
+static int ask(const char *lxcpath, const char *name, int fd, const char *request, char **line)
+{
+    reader.fd = fd;
+    reader.have = 0;
+    int got = send_request(fd, request) ? -1 : read_line(&reader, line, REQUEST_TIMEOUT * 1000);
+    if (got >= 0)
+        return got;
+    if (got == -1)
+        wait_gone(lxcpath, name);
+    return -1;
+}
+
 /* ---- lxc-info ------------------------------------------------------------------------- */
 
 /* cli/info.py human_size: LXC's size_to_human_readable */
@@ -670,8 +712,6 @@ static int has_lxcfs(long long pid)
     return strstr(data, " - fuse.lxcfs ") != NULL;
 }
 
-static struct reader reader;
-
 static int lxc_info(int argc, char **argv)
 {
     struct args a;
@@ -686,14 +726,11 @@ static int lxc_info(int argc, char **argv)
         return FALLBACK;
     /* one "info" (with the usage when -S asks) answers what Python asks in three requests */
     char *line;
-    reader.fd = fd;
-    if (send_request(fd, a.stats ? REQUEST(CMD_INFO) ", \"stats\": true}"
-                                 : REQUEST(CMD_INFO) "}") ||
-        read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
-        close(fd);
-        return FALLBACK;
-    }
+    int got = ask(lxcpath, a.name, fd,
+                  a.stats ? REQUEST(CMD_INFO) ", \"stats\": true}" : REQUEST(CMD_INFO) "}", &line);
     close(fd);
+    if (got < 0)
+        return FALLBACK;
     const char *end = NULL;
     const char *value = member(line, "state", &end);
     const char *state = state_value(value, end);
@@ -816,12 +853,10 @@ static int lxc_wait(int argc, char **argv)
         snprintf(request + n, sizeof(request) - n, "]}");
     }
     char *line;
-    reader.fd = fd;
-    if (send_request(fd, request) || read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
-        close(fd);
-        return FALLBACK;
-    }
+    int got = ask(lxcpath, a.name, fd, request, &line);
     close(fd);
+    if (got < 0)
+        return FALLBACK;
     const char *end = NULL;
     const char *value = member(line, "state", &end); /* before end is read */
     const char *state = state_value(value, end);
@@ -847,22 +882,10 @@ static int lxc_stop(int argc, char **argv)
     if (fd < 0)
         return FALLBACK; /* not running (exit 2), real LXC's, an orphan: Python says */
     char *line;
-    reader.fd = fd;
-    if (send_request(fd, REQUEST(CMD_STOP) "}")) {
-        close(fd);
-        return FALLBACK; /* nothing asked yet */
-    }
-    int used = read_line(&reader, &line, REQUEST_TIMEOUT * 1000);
+    int used = ask(lxcpath, a.name, fd, REQUEST(CMD_STOP) "}", &line);
     close(fd);
-    if (used < 0) {
-        /* asked, no answer: the supervisor went (commands.request: NotRunning, exit 2) */
-        if (!a.quiet) {
-            char message[MAX_NAME + 64];
-            int n = snprintf(message, sizeof(message), "%s: %s is not running\n", prog, a.name);
-            write_all(2, message, (size_t)n);
-        }
-        return 2;
-    }
+    if (used < 0)
+        return FALLBACK; /* no answer: a dying supervisor (gone now), Python settles it */
     if (a.nowait)
         return 0;
     /* control.wait_for(STOPPED, 10): the supervisor says STOPPED or goes away; its answer
@@ -1434,14 +1457,10 @@ static int lxc_ls(int argc, char **argv)
             char *line;
             if (fd < 0)
                 return FALLBACK;
-            reader.fd = fd;
-            reader.have = 0;
-            if (send_request(fd, REQUEST(CMD_INFO) ", \"stats\": false}") ||
-                read_line(&reader, &line, REQUEST_TIMEOUT * 1000) < 0) {
-                close(fd);
-                return FALLBACK;
-            }
+            int got = ask(lxcpath, name, fd, REQUEST(CMD_INFO) ", \"stats\": false}", &line);
             close(fd);
+            if (got < 0)
+                return FALLBACK;
             const char *end = NULL;
             const char *value = member(line, "state", &end);
             state = state_value(value, end);

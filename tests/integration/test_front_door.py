@@ -363,6 +363,36 @@ def test_signals_while_waiting_for_the_supervisor(door, sig, expected):
     assert got[0] == got[1] == expected
 
 
+def test_a_supervisor_that_dies_without_answering_stop_goes_to_python(door):
+    """lxc-stop -k right after the supervisor was SIGKILLed: its socket may still take the
+    connection and the request, then close without an answer. The front door must not say
+    "not running" (the container runs on, orphaned): it waits until the socket is gone, then
+    hands over to Python, which has the orphan adopted and stopped. Here a stand-in takes
+    the request and closes; the front door's next probe of the socket shows that it waits."""
+    import socket
+    from lxctools.runtime.commands import socket_name
+
+    name = "fdoor-dying"
+    os.makedirs(os.path.join(door.lp, name), exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_name(door.lp, name))
+    listener.listen(64)
+    listener.settimeout(60)
+    try:
+        proc = subprocess.Popen([os.path.join(door.strict, "bin", "lxc-stop"), "-P", door.lp,
+                                 "-n", name, "-k"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=door.env)
+        conn, _ = listener.accept()
+        assert b'"stop"' in conn.recv(1000)
+        conn.close()  # dies without answering
+        probe, _ = listener.accept()  # the front door looks whether the socket is still there
+        probe.close()
+    finally:
+        listener.close()
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (99, b"", b"FALLBACK\n")
+
+
 def test_stop_kill_same_through_both_paths(door):
     """lxc-stop -k: the front door asks the supervisor to kill and waits for STOPPED, as
     Python does; then the same on a second start through Python."""
