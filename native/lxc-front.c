@@ -1556,6 +1556,14 @@ static int diagnose(int argc, char **argv)
             printf("reads %.*s\n", (int)(strchr(line, '\n') - line), line);
         printf("timeout %d\nkill-wait %d\nmax-name %d\nlxc-sun-path %d\n", REQUEST_TIMEOUT,
                KILL_WAIT, MAX_NAME, LXC_SUN_PATH);
+        printf("fancy");
+        for (int c = 0; c < LS_COLUMNS; c++)
+            printf(" %s", FANCY[c]);
+        printf("\n");
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "temp-record")) {
+        printf("%d\n", temp_record(argv[2]));
         return 0;
     }
     if (argc == 4 && !strcmp(argv[1], "socket-name")) {
@@ -1581,7 +1589,7 @@ static int diagnose(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: lxc-front protocol | socket-name LXCPATH NAME | lxcpath | "
-                    "normalize PATH\n(installed as lxc-info, lxc-wait, lxc-stop and lxc-ls: "
+                    "normalize PATH | temp-record NAME\n(installed as lxc-info, lxc-wait, lxc-stop and lxc-ls: "
                     "tools/make-launchers.py --fix-installed)\n");
     return 1;
 }

@@ -208,3 +208,16 @@ def test_install_puts_the_front_door_in_place_and_back(tmp_path):
     for tool in gen.FRONT_DOOR:
         assert (bindir / tool).read_text().endswith("# v2\n")
         assert not (pydir / tool).exists()
+
+
+def test_lxc_ls_columns_are_the_listings():
+    from lxctools.api.listing import FANCY_DEFAULT
+    assert tuple(protocol()["fancy"]) == tuple(FANCY_DEFAULT)
+
+
+@pytest.mark.parametrize("entry", ["c1", "c1.tmp", "c1.123.tmp", "c.1.123.tmp", ".123.tmp",
+                                   "c1..tmp", "c1.12a.tmp", "c1.123.tmpx", "123.tmp", ".tmp",
+                                   "a.b.tmp", "x.0.tmp"])
+def test_temp_records_are_the_pythons(entry):
+    from lxctools.runtime.commands import is_temp_record
+    assert front("temp-record", entry) == (0, "1" if is_temp_record(entry) else "0")
