@@ -5,7 +5,7 @@ Sections below belong to different areas of the project; each fills its own meth
 
 import os
 
-from ..errors import LxcError, NotDefined
+from ..errors import LxcError, NotDefined, NotRunning
 from ..paths import default_lxcpath, normalize_lxcpath
 
 
@@ -151,8 +151,9 @@ class Container:
         self._doc = None
         return True
 
-    def destroy(self, force=False, snapshots=False, dry_run=False):
-        """lxc-destroy. Returns the paths removed (with dry_run: the paths that would go)."""
+    def destroy(self, force=False, snapshots=False, dry_run=False, plan=None):
+        """lxc-destroy. Returns the paths removed (with dry_run: the paths that would go;
+        PLAN, a dict, then receives the facts of lxc-destroy --dry-run's summary)."""
         from . import destroy as destroyer
         from .locking import container_lock
 
@@ -161,7 +162,7 @@ class Container:
         if self.running:
             if not force:
                 raise LxcError(f"{self.name} is running",
-                               hint="stop it first (lxc-stop), or use lxc-destroy -f")
+                               hint="stop it first (lxc-stop -n NAME), or use lxc-destroy -n NAME -f")
             if dry_run:
                 raise LxcError(f"{self.name} is running: -f would stop it first",
                                hint="run without --dry-run, or stop it first")
@@ -170,7 +171,8 @@ class Container:
                 return []
         with container_lock(self.lxcpath, self.name):
             removed = destroyer.destroy(self.name, self.lxcpath, self.config_file_name,
-                                        self.document, snapshots=snapshots, dry_run=dry_run)
+                                        self.document, snapshots=snapshots, dry_run=dry_run,
+                                        plan=plan)
         self._doc = None
         return removed
 
@@ -265,7 +267,10 @@ class Container:
             control.stop(self.lxcpath, self.name, conf, timeout=timeout, kill=kill,
                          nokill=nokill, reboot=reboot)
         except NotRunning:
-            raise NotRunning(f"{self.name} is not running", exit_code=2) from None
+            error = self.not_running()
+            error.exit_code = 2  # LXC's lxc-stop: 2 for a container that does not run
+            error.hint = None
+            raise error from None
         return True
 
     def wait(self, states, timeout=-1):
@@ -373,8 +378,21 @@ class Container:
         try:
             info, conf, local, cgroups = self._attach_context()
         except NotRunning as exc:
-            raise LxcError(str(exc), hint=f"lxc-start -n {self.name}") from None
+            # a defined container keeps the supervisor's word (e.g. "(STARTING)")
+            raise self.not_running(exc.message) from None
         return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
+
+    def not_running(self, message=None):
+        """The error for a container that runs nowhere: "does not exist" when there is no
+        such container either (LXC's tools say "not running" for both, exit 1)."""
+        from ..errors import command
+
+        if self.defined or (self.rcfile and os.path.isfile(self.rcfile)):
+            return NotRunning(message or f"{self.name} is not running",
+                              hint=command("lxc-start", self.name, self.lxcpath))
+        return NotDefined(f"{self.name} does not exist in {self.lxcpath}",
+                          hint=f"{command('lxc-ls', None, self.lxcpath)} lists the containers "
+                               "there")
 
     def freeze(self):
         """Freeze every process (NotRunning when stopped)."""
@@ -395,12 +413,10 @@ class Container:
 
     # -- devices (lxc-device) --------------------------------------------------------------
     def _running_init(self):
-        from ..errors import NotRunning
         try:
             info = self.running_info()
         except NotRunning:
-            raise LxcError(f"{self.name} is not running",
-                           hint=f"lxc-start -n {self.name}") from None
+            raise self.not_running() from None
         return info
 
     def _device_rule(self, info, key, rule):

@@ -103,13 +103,40 @@ def refuse_if_in_use(name, conf, container_dir):
     """No removal while anything runs from the rootfs. The supervisor's word (lxc-destroy
     asked it first) covers what it knows; /proc covers what nobody recorded -- an init left
     by a crash, a chroot, real LXC's monitor of another lxcpath on the same rootfs."""
+    from ..errors import command
     from ..runtime.inuse import describe, processes_on
 
     users = processes_on(conf.value("lxc.rootfs.path"), container_dir)
     if users:
         raise LxcError(f"its rootfs is in use by process {describe(users)}: not removing",
-                       hint=f"stop the container (lxc-stop -k -n {name}); if it is not running, "
+                       hint=f"stop the container ("
+                            f"{command('lxc-stop -k', name, os.path.dirname(container_dir))}); "
+                            "if it is not running, "
                             f"end those processes (kill {' '.join(map(str, users[:5]))})")
+
+
+def _origin_file(container_dir):
+    rdeps = _lines(os.path.join(container_dir, "lxc_rdepends"))
+    return os.path.join(rdeps[0], rdeps[1], "lxc_snapshots") if len(rdeps) >= 2 else None
+
+
+def _kept(conf, container_dir):
+    """[(path, why)]: what the container uses that its destroy leaves in place."""
+    spec = conf.value("lxc.rootfs.path") or ""
+    kept = []
+    kind, _, rest = spec.partition(":")
+    if kind in ("overlay", "overlayfs"):
+        layers = rest.split(":")[:-1]  # the last is the container's own upper layer
+        for lower in layers:
+            if not (canonical(lower) + "/").startswith(container_dir + "/"):
+                kept.append((lower, "the overlay's lower layer: its origin's rootfs or a "
+                                    "cached image, shared"))
+    else:
+        rootfs = rootfs_path(conf)
+        if rootfs and os.path.isabs(rootfs) and not (
+                canonical(rootfs) + "/").startswith(container_dir + "/"):
+            kept.append((rootfs, "the rootfs, outside the container directory"))
+    return kept
 
 
 def _destroy_snapshots(container_dir, snaps):
@@ -124,8 +151,13 @@ def _destroy_snapshots(container_dir, snaps):
             found.destroy()
 
 
-def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=False):
-    """Remove container NAME (stopped, locked by the caller); return the paths removed."""
+def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=False,
+            plan=None):
+    """Remove container NAME (stopped, locked by the caller); return the paths removed.
+    PLAN, a dict, receives what a dry run found for lxc-destroy's summary: "usage" (files,
+    dirs, bytes), "kept" ([(path, why)]: what is not removed with it), "snapshots", "hooks"
+    (the lxc.hook.destroy commands that would run), "origin" (the lxc_snapshots file an
+    overlay clone would drop its entry from)."""
     container_dir = canonical(os.path.join(lxcpath, name))
     conf = document.conf
     clones = clones_of(container_dir)
@@ -138,14 +170,19 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
     snaps = snapshots_of(container_dir)
     if snaps and not snapshots:
         raise LxcError(f"Container {name} has snapshots: not removing",
-                       hint="lxc-destroy -s destroys the container with its snapshots")
+                       hint="lxc-destroy -n NAME -s destroys the container with its snapshots")
     check_no_mounts(container_dir)
     refuse_if_in_use(name, conf, container_dir)
     rootfs = rootfs_path(conf)
     outside = rootfs and os.path.isabs(rootfs) and not (
         canonical(rootfs) + "/").startswith(container_dir + "/")
     if dry_run:
-        removed = remove_tree(container_dir, dry_run=True)
+        usage = {}
+        removed = remove_tree(container_dir, dry_run=True, usage=usage)
+        if plan is not None:
+            plan.update(usage=usage, snapshots=snaps, kept=_kept(conf, container_dir),
+                        hooks=list(conf.value("lxc.hook.destroy") or []),
+                        origin=_origin_file(container_dir))
     else:
         if snaps:
             _destroy_snapshots(container_dir, snaps)

@@ -7,6 +7,7 @@ answer is always the engine's. The state comes from Container.state (the runtime
 running-only facts come from one supervisor request per running container (fill_running).
 """
 
+import errno
 import os
 
 from .container import Container
@@ -46,22 +47,38 @@ class Entry:
                 "unprivileged": bool(self.unprivileged), "defined": self.defined}
 
 
-def defined_names(lxcpath):
+def defined_names(lxcpath, problems=None):
     """Directories of LXCPATH holding a config and no creation in progress, sorted (strcmp).
 
     A `partial` marker left by a dead lxc-create makes the entry invisible and is cleaned up
-    on the way (as any lookup of that name would).
+    on the way (as any lookup of that name would). PROBLEMS, a list, receives (name, reason)
+    for each entry that looks like a container but cannot be read (its config not a regular
+    file, no permission): lxc-ls says so on stderr and lists the rest. An lxcpath that
+    cannot be listed is (lxcpath, reason); one that does not exist is no problem (LXC).
     """
+    import stat
+
     try:
         entries = os.listdir(lxcpath)
-    except OSError:
+    except OSError as exc:
+        if problems is not None and exc.errno != errno.ENOENT:
+            problems.append((lxcpath, f"cannot list the lxcpath: {exc.strerror}"))
         return []
     names = []
     for entry in entries:
         if entry.startswith("."):
             continue
         base = os.path.join(lxcpath, entry)
-        if not os.path.isfile(os.path.join(base, "config")):
+        try:
+            mode = os.stat(os.path.join(base, "config")).st_mode
+        except OSError as exc:
+            mode = 0
+            if problems is not None and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                problems.append((entry, f"cannot read {base}/config: {exc.strerror}"))
+        else:
+            if problems is not None and not stat.S_ISREG(mode):
+                problems.append((entry, f"{base}/config is not a regular file"))
+        if not stat.S_ISREG(mode):
             # lxc-copy writes the config after the rootfs: a copy killed mid-rsync has none.
             if os.path.exists(os.path.join(base, "partial")):
                 Container(entry, lxcpath)
@@ -80,17 +97,24 @@ def active_names(lxcpath):
     return listening(lxcpath)
 
 
-def quick_keys(config_path):
+def quick_keys(config_path, problems=None):
     """{key: value} for lxc-ls's keys by a line scan, or None when the engine must decide."""
     try:
         with open(config_path, "rb") as handle:
             data = handle.read()
-    except OSError:
+    except OSError as exc:
+        if problems is not None:
+            problems.append((os.path.basename(os.path.dirname(config_path)),
+                             f"cannot read {config_path}: {exc.strerror}"))
         return {}
     found = {"lxc.start.auto": None, "lxc.group": [], "lxc.idmap": []}
+    if b"\0" in data:
+        return None  # the engine names the line
     for raw in data.split(b"\n"):
         line = raw.lstrip(b" \t")
         if not line.startswith(b"lxc."):
+            if line.strip() and not line.startswith((b"#", b"lxctools.")):
+                return None  # not a config line: the engine says what is wrong, and where
             continue
         key, eq, value = line.partition(b"=")
         key = key.rstrip(b" \t")
@@ -114,14 +138,16 @@ def quick_keys(config_path):
     return found
 
 
-def engine_keys(config_path):
+def engine_keys(config_path, problems=None):
     """The same keys through the full config engine (includes, legacy names)."""
     from ..config.parser import load
     from ..errors import LxcError
 
     try:
         conf = load(config_path)
-    except LxcError:
+    except LxcError as exc:
+        if problems is not None:
+            problems.append((os.path.basename(os.path.dirname(config_path)), str(exc)))
         return {}
     return {"lxc.start.auto": conf.value("lxc.start.auto"),
             "lxc.group": list(conf.value("lxc.group") or []),
@@ -162,18 +188,19 @@ def fill_running(entry, info, wanted):
 
 
 def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopped=False,
-                    defined=False, groups=None, regex=None, wanted=()):
+                    defined=False, groups=None, regex=None, wanted=(), problems=None):
     """lxc-ls's selection (lxc-behaviour.md 2.8) as Entry rows sorted by name.
 
     WANTED is the set of column names whose values are needed; NAME alone needs no config
-    read and no state query unless a state filter asks for it.
+    read and no state query unless a state filter asks for it. PROBLEMS (a list) receives
+    (name, reason) for what could not be read (defined_names, the config's keys).
     """
     wanted = set(wanted)
     if active or frozen:
         names = sorted(set(active_names(lxcpath)))
-        known = set(defined_names(lxcpath))
+        known = set(defined_names(lxcpath, problems))
     else:
-        known = set(defined_names(lxcpath))
+        known = set(defined_names(lxcpath, problems))
         actives = set() if defined else set(active_names(lxcpath))
         names = sorted(known | actives, key=lambda n: n.encode("utf-8", "surrogateescape"))
     rows = []
@@ -194,9 +221,9 @@ def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopp
             continue
         if need_keys:
             path = os.path.join(lxcpath, name, "config")
-            keys = quick_keys(path)
+            keys = quick_keys(path, problems)
             if keys is None:
-                keys = engine_keys(path)
+                keys = engine_keys(path, problems)
             entry.autostart = keys.get("lxc.start.auto") or "0"
             entry.groups = keys.get("lxc.group") or []
             entry.unprivileged = bool(keys.get("lxc.idmap"))

@@ -111,6 +111,23 @@ def getopt_values(parser, argv):
     return out
 
 
+def closest_options(parser, words):
+    """" (did you mean --daemon?)" for mistyped long options among WORDS, else "".
+    difflib is imported here, on the error path only."""
+    import difflib
+
+    known = [o for o in parser._option_string_actions if o.startswith("--")]
+    meant = []
+    for word in words:
+        option = word.split("=", 1)[0]
+        if not option.startswith("--") or option in known:
+            continue
+        found = difflib.get_close_matches(option, known, n=1, cutoff=0.6)
+        if found:
+            meant.append(f"{found[0]} for {option}" if len(words) > 1 else found[0])
+    return f" (did you mean {', '.join(meant)}?)" if meant else ""
+
+
 def parse(parser, argv, *, positional_name=True):
     """Parse ARGV; like LXC, a first non-option argument stands for -n when -n is absent."""
     if "_ARGCOMPLETE" in os.environ:
@@ -123,17 +140,46 @@ def parse(parser, argv, *, positional_name=True):
             args.name = extra.pop(0)
     unknown = [a for a in extra if a.startswith("-")]
     if unknown or (extra and not getattr(args, "_accept_extra", False)):
-        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}"
+                     + closest_options(parser, unknown))
     if getattr(args, "_name_required", False) and not getattr(args, "name", None):
         sys.stderr.write(f"{parser.prog}: No container name specified\n")
         raise SystemExit(1)
     if getattr(args, "lxcpath", None):
         from ..paths import normalize_lxcpath
         args.lxcpath = normalize_lxcpath(args.lxcpath)
+    GIVEN.update(name=getattr(args, "name", None), lxcpath=getattr(args, "lxcpath", None))
     if hasattr(args, "logfile"):
         from .. import log
         log.setup(parser.prog, getattr(args, "name", None), args.logfile, args.logpriority, args.quiet)
     return args
+
+
+# What this command line named (set by parse()): hints repeat it so they can be pasted.
+GIVEN = {"name": None, "lxcpath": None}
+
+
+def pasteable(hint, name=None, lxcpath=None):
+    """HINT with the user's own -n and -P: "-n NAME" becomes the name given, and each
+    `lxc-TOOL -n X` without a -P of its own gets the -P the user gave (the hint's command
+    would otherwise act on the default lxcpath)."""
+    import re
+    import shlex
+
+    name = name or GIVEN["name"]
+    lxcpath = lxcpath or GIVEN["lxcpath"]
+    if name:
+        hint = hint.replace("-n NAME", "-n " + shlex.quote(name))
+    if not lxcpath:
+        return hint
+    out, at = [], 0
+    for found in re.finditer(r"\blxc-[a-z-]+ -n [^\s(),;]+", hint):
+        rest = re.split(r"[(),;]| or ", hint[found.end():], maxsplit=1)[0]
+        out.append(hint[at:found.end()])
+        if not re.search(r"(^|\s)(-P|--lxcpath)\b", rest):
+            out.append(" -P " + shlex.quote(lxcpath))
+        at = found.end()
+    return "".join(out) + hint[at:]
 
 
 def lxcpath_of(args):
@@ -198,7 +244,7 @@ def name_prefixed(exc, name):
 def report(prog, exc):
     sys.stderr.write(f"{prog}: {exc}\n")
     if exc.hint:
-        sys.stderr.write(f"{prog}: hint: {exc.hint}\n")
+        sys.stderr.write(f"{prog}: hint: {pasteable(exc.hint)}\n")
 
 
 def complete_names(prefix, parsed_args=None, **_):

@@ -19,7 +19,7 @@ def build_parser():
 def body(argv):
     parser = build_parser()
     args = parse(parser, argv, positional_name=False)
-    from ..errors import LxcError, NotRunning
+    from ..errors import LxcError, NotDefined, NotRunning
     from ..runtime import commands
 
     if not args.name and args.key:
@@ -31,7 +31,12 @@ def body(argv):
     try:
         answer = commands.request(lxcpath, args.name, "cgroup", key=args.key, value=args.value)
     except NotRunning:
-        raise LxcError(f"'{lxcpath}:{args.name}' is not running") from None
+        from ..api.container import Container
+        # LXC's line (scripts match it); the hint says which of the two it is
+        cause = Container(args.name, lxcpath).not_running()
+        raise LxcError(f"'{lxcpath}:{args.name}' is not running",
+                       hint=f"{cause.message}: {cause.hint}" if isinstance(cause, NotDefined)
+                       else cause.hint) from None
     if "error" in answer:
         # LXC's lines; our reason (file, errno, a close file name) goes in the hint
         detail = answer.get("detail")

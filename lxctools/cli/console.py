@@ -28,23 +28,26 @@ def body(argv):
     from ..runtime import commands, terminal
 
     lxcpath = lxcpath_of(args)
-    if not os.isatty(0):
-        raise LxcError("Failed to add stdin handler: stdin is not a terminal",
-                       hint=f"to run commands without a terminal use lxc-attach -n {args.name} -- CMD")
     try:
         channel = commands.Channel(commands.connect(lxcpath, args.name))
     except NotRunning:
+        from ..api.container import Container
         from ..runtime.lxcsocket import check_not_lxcs
         check_not_lxcs(lxcpath, args.name, "attach a console to")  # LXC's monitor holds it
-        raise LxcError(f"{args.name} is not running") from None
+        # as LXC, whether it runs is said before whether stdin is a terminal
+        raise Container(args.name, lxcpath, rcfile=args.rcfile).not_running() from None
+    if not os.isatty(0):
+        channel.close()
+        raise LxcError("Failed to add stdin handler: stdin is not a terminal",
+                       hint=f"to run commands without a terminal use lxc-attach -n {args.name} -- CMD")
     try:
         channel.send({"cmd": "console", "tty": args.tty})
         answer = channel.receive()
         if answer is None:
             raise LxcError(f"{args.name} is not running")
         if "error" in answer:
-            raise LxcError(answer["error"], hint="lxc-console -t 0 is the console; "
-                                                 "lxc-info shows whether it runs")
+            raise LxcError(answer["error"], hint="lxc-console -n NAME -t 0 is the console; "
+                                                 "lxc-info -n NAME shows whether it runs")
         master = channel.fds[0]
         escape = terminal.escape_code(args.escape)
         letter = args.escape[-1:] if escape else "a"

@@ -38,15 +38,17 @@ def body(argv):
     parser = build_parser()
     args, words = words_of(parser, argv)
     from ..api.container import Container
-    from ..errors import LxcError
+    from ..errors import LxcError, NotDefined
 
     if os.geteuid() != 0:
         raise LxcError("lxc-device must be run as root",
                        hint="device nodes and interfaces of the host are root's to give")
     container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
     if not container.running:
+        cause = container.not_running()  # LXC's line; the hint says which of the two it is
         raise LxcError(f"{args.name}: Container {args.name} is not running",
-                       hint=f"lxc-start -n {args.name}")
+                       hint=f"{cause.message}: {cause.hint}" if isinstance(cause, NotDefined)
+                       else cause.hint)
     if len(words) < 2:
         raise name_prefixed(LxcError("Error: no command given (Please see --help output)",
                                      hint="lxc-device -n NAME add|del DEV [DEST]"), args.name)

@@ -136,9 +136,16 @@ def body(argv):
     groups = [g for g in (args.groups or "").split(",") if g] or None
     json_out = args.format == "json"
     wanted = COLUMNS if json_out else (columns if args.fancy else ("NAME",))
+    problems = []
     rows = list_containers(lxcpath_of(args), active=args.active, running=args.running,
                            frozen=args.frozen, stopped=args.stopped, defined=args.defined,
-                           groups=groups, regex=regex, wanted=wanted)
+                           groups=groups, regex=regex, wanted=wanted, problems=problems)
+    if not args.quiet:
+        # what could not be read, named on stderr; the rest is listed as usual (LXC hides
+        # such a container, or hangs on a config that is a FIFO)
+        for name, reason in sorted(problems):
+            if regex is None or regex.search(name):
+                sys.stderr.write(f"lxc-ls: {name}: {reason}\n")
     if json_out:
         print_json([e.as_dict() for e in rows])
     elif args.fancy:

@@ -51,7 +51,7 @@ def body(argv):
         container = Container(args.name, lxcpath_of(args), rcfile=args.rcfile)
         container.stop(timeout=timeout, kill=args.kill, nokill=args.nokill, reboot=args.reboot)
     except LxcError as exc:
-        if exc.message == f"{args.name} is not running":
+        if exc.exit_code == 2:  # "NAME is not running" / "does not exist": LXC's line as it is
             raise
         raise name_prefixed(exc, args.name)
     from .. import log

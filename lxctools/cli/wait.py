@@ -28,7 +28,9 @@ def body(argv):
     states = args.state.split("|")
     bad = [s for s in states if s not in STATES]
     if bad:
-        raise LxcError(f"invalid state {bad[0]!r}", hint="one of " + " ".join(STATES))
+        from ..config.values import did_you_mean
+        raise LxcError(f"invalid state {bad[0]!r}" + did_you_mean(bad[0].upper(), STATES),
+                       hint="one of " + " ".join(STATES))
     try:
         timeout = int(args.timeout)
     except ValueError:

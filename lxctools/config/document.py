@@ -17,10 +17,24 @@ _PREFIX_KEYS = ("lxc.net", "lxc.hook", "lxc.cgroup", "lxc.cgroup2", "lxc.network
 _NET_ROOT = re.compile(r"lxc\.net\.\d+$")
 
 
+class _Given(str):
+    """A line that is in no file (`lxc-start -s KEY=VALUE`): LABEL is what a message about
+    it names instead of FILE:LINE. A str, so the document's list and text stay plain."""
+
+    label = None
+
+
+def _given(text, label):
+    line = _Given(text)
+    line.label = label
+    return line
+
+
 class ConfigDocument:
     def __init__(self, path=None, text="", warn=None):
         self.path = path
         self.warn = warn
+        self._warned = set()  # each set_item re-reads the whole text: say each warning once
         self.lines = text.split("\n") if text else []
         if self.lines and self.lines[-1] == "":
             self.lines.pop()
@@ -40,10 +54,22 @@ class ConfigDocument:
             raise ConfigError(f"cannot read config file: {exc.strerror}", path=path) from None
         return cls(path, text, warn=warn)
 
+    def _labels(self):
+        return {index: line.label for index, line in enumerate(self.lines, start=1)
+                if isinstance(line, _Given)}
+
+    def _warn_once(self, message):
+        if self.warn and message not in self._warned:
+            self._warned.add(message)
+            self.warn(message)
+
     def _reload(self):
-        loader = Loader(warn=self.warn)
+        loader = Loader(warn=self._warn_once)
+        loader.labels = self._labels()
         loader.load_text(self.text(), self.path or "<config>", top=True)
         for index, line in loader.hwaddr_fixes.items():
+            if isinstance(self.lines[index], _Given):
+                line = _given(line, self.lines[index].label)
             self.lines[index] = line
         self.conf = loader.conf
 
@@ -54,18 +80,24 @@ class ConfigDocument:
     def get_item(self, key):
         return self.conf.get(key)
 
-    def set_item(self, key, value):
-        """set_config_item: append KEY = VALUE (validated first), or remove KEY's lines if empty."""
+    def set_item(self, key, value, source=None):
+        """set_config_item: append KEY = VALUE (validated first), or remove KEY's lines if empty.
+        SOURCE names where the item came from when that is not this file (e.g. "command line
+        (-s lxc.uts.name=web)"): errors and warnings about it name SOURCE, not FILE:LINE."""
         if value == "":
             self.clear_item(key)
             return
         if "\n" in value or "\r" in value or "\0" in value:
             # appended as one line: a newline would smuggle in lines of its own
             raise ConfigError(f"{key}: a value cannot hold a newline or NUL byte: {value!r}",
-                              key=key)
+                              key=key, path=source)
+        line = f"{key} = {value}" if source is None else _given(f"{key} = {value}", source)
         trial = Loader(warn=None)
-        trial.load_text(self.text() + f"{key} = {value}\n", self.path or "<config>", top=True)
-        self.lines.append(f"{key} = {value}")
+        trial.labels = self._labels()
+        if source is not None:
+            trial.labels[len(self.lines) + 1] = source
+        trial.load_text(self.text() + line + "\n", self.path or "<config>", top=True)
+        self.lines.append(line)
         self._reload()
 
     def append_item(self, key, value):

@@ -100,6 +100,10 @@ class Loader:
         self.conf = conf if conf is not None else Conf()
         self.warn = warn or (lambda message: None)
         self.hwaddr_fixes = {}
+        # Top-level line number -> where that line really came from, for lines that are in
+        # no file: `lxc-start -s KEY=VALUE` is appended to the document for validation, and
+        # an error in it must name the command line, not a line the file does not have.
+        self.labels = {}
         self._stack = []
         self._legacy_nic = -1
 
@@ -136,41 +140,49 @@ class Loader:
             self._stack.pop()
         return self.conf
 
+    def place(self, path, number, top=True):
+        """(path, line) to name in a message about line NUMBER of PATH."""
+        label = self.labels.get(number) if top else None
+        return (label, None) if label else (path, number)
+
     def load_text(self, text, path="<config>", *, top=False):
         for number, line in enumerate(text.split("\n"), start=1):
             if "\0" in line:
-                _nul_line(line, path, number)
+                _nul_line(line, *self.place(path, number, top))
             try:
                 parsed = split_line(line)
             except ValueError:
+                where, at = self.place(path, number, top)
                 raise ConfigError(f'invalid line "{line.strip()}": expected "lxc.KEY = VALUE"',
-                                  path=path, line=number) from None
+                                  path=where, line=at) from None
             if parsed is None:
                 continue
             key, value = parsed
             try:
                 self._apply(key, value, path, number, line, top)
             except ConfigError as exc:
-                if exc.path is None:
-                    exc.path, exc.line = path, number
+                if exc.path is None or (exc.path == path and exc.line == number):
+                    exc.path, exc.line = self.place(path, number, top)
                 raise
         return self.conf
 
     def _apply(self, key, value, path, number, line, top):
         if key == "lxc.include":
             if value:
-                self._include(value, path, number)
+                self._include(value, path, number, top)
             return
         if key.startswith("lxc.network.") and key.endswith(".type") or key == "lxc.network.type":
             if key == "lxc.network.type":
                 self._legacy_nic += 1
         if legacy.is_legacy(key) and not self._known(key):
+            where, at = self.place(path, number, top)
+            where = f"{where}:{at}" if at else where
             if key in legacy.DROPPED:
-                self.warn(f"{path}:{number}: {key} is obsolete and ignored (remove the line)")
+                self.warn(f"{where}: {key} is obsolete and ignored (remove the line)")
                 return
             new = legacy.modern_name(key, max(self._legacy_nic, 0))
-            self.warn(f'{path}:{number}: "{key}" is deprecated, use "{new}" '
-                      f"(lxc-update-config -c {path} rewrites the file)")
+            self.warn(f'{where}: "{key}" is deprecated, use "{new}"'
+                      + (f" (lxc-update-config -c {path} rewrites the file)" if at else ""))
             if key == "lxc.rootfs" and value and ":" not in value.split("/")[0]:
                 value = value  # bare path: storage type detected later, as LXC does
             key = new
@@ -190,7 +202,8 @@ class Loader:
         from .keys import lookup
         return lookup(key) is not None
 
-    def _include(self, value, path, number):
+    def _include(self, value, path, number, top=False):
+        source = self.place(path, number, top)
         target = value
         if not os.path.isabs(target):
             target = os.path.join(os.path.dirname(os.path.abspath(path)), target)
@@ -200,9 +213,9 @@ class Loader:
             # LXC reads readdir() order; we sort so a container reads the same on every host.
             for entry in sorted(os.listdir(target)):
                 if len(entry) >= 6 and entry.endswith(".conf"):
-                    self.load_file(os.path.join(target, entry), included_from=(path, number))
+                    self.load_file(os.path.join(target, entry), included_from=source)
             return
-        self.load_file(target, included_from=(path, number))
+        self.load_file(target, included_from=source)
 
 
 def load(path, *, warn=None, conf=None):

@@ -150,7 +150,7 @@ def request_runlevel(init_pid, path, level, pidfd):
     found = _open_initctl(init_pid, path, pidfd)
     if found is None:
         raise LxcError(f"the container's /{path} is gone or no longer a FIFO",
-                       hint="lxc-stop -k kills the container")
+                       hint="lxc-stop -n NAME -k kills the container")
     try:
         fd = reopen(found, os.O_WRONLY | os.O_NONBLOCK)
     finally:
@@ -311,7 +311,7 @@ def stop(lxcpath, name, conf, *, timeout=60, kill=False, nokill=False, reboot=Fa
         return
     if nokill:
         raise LxcError(f"{name} did not stop within {timeout} s",
-                       hint="lxc-stop -k kills it; without --nokill that happens by itself")
+                       hint="lxc-stop -n NAME -k kills it; without --nokill that happens by itself")
     try:
         commands.request(lxcpath, name, "stop")
     except NotRunning:

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from ..errors import LxcError
+from ..errors import LxcError, command
 from . import commands
 
 
@@ -73,7 +73,7 @@ def start_in_daemon(lxcpath, name, options):
         # the supervisor was exiting (its last container had just stopped), or died
     if answer is None:
         raise LxcError("The container failed to start: its supervisor went away",
-                       hint="run it in the foreground (lxc-start -F) to see why")
+                       hint=f"run it in the foreground ({command('lxc-start', name, lxcpath, '-F')}) to see why")
     if "error" in answer:
         raise LxcError(answer["error"], hint=answer.get("hint"),
                        exit_code=answer.get("exit_code", 1))

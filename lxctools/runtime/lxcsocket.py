@@ -247,7 +247,7 @@ def add_bpf_device(lxcpath, name, key, value):
         raise LxcError(f"LXC's monitor of {name} did not answer the device rule")
     if reply[0] < 0:
         raise LxcError(f"LXC's monitor of {name} refused the device rule {key} = {value}",
-                       hint="its log (lxc-start -l DEBUG -o FILE) says why")
+                       hint="its log (lxc-start -n NAME -l DEBUG -o FILE) says why")
 
 
 def refusal(name, what):

@@ -35,7 +35,7 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
     read and amended, the command chosen, the checks made before anything is cloned."""
     import shlex
     from ..config.document import ConfigDocument
-    from ..errors import ConfigError, NotDefined
+    from ..errors import ConfigError, NotDefined, command
     from .. import log
     from . import guestcheck, preflight
 
@@ -53,24 +53,27 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
     else:
         raise NotDefined("No container config specified" if not execute else
                          "Executing a container with no configuration file may crash the host",
-                         hint=f"create it first (lxc-create -n {name} -t busybox), "
-                              "or pass a config with -f FILE")
+                         hint=f"create it first ({command('lxc-create', name, lxcpath)} -t "
+                              "busybox), or pass a config with -f FILE")
     doc = ConfigDocument.read(top, warn=warn or log.warn)
     for item in options.get("defines") or []:
         key, sep, value = item.partition("=")
+        where = f"command line (-s {item})"
         if not sep or not key.startswith(("lxc.", "lxctools.")):
-            raise ConfigError(f"-s {item!r}: expected lxc.KEY=VALUE",
+            raise ConfigError("expected lxc.KEY=VALUE", path=where,
                               hint="e.g. -s lxc.uts.name=web1")
-        doc.set_item(key.strip(), value.strip())
+        doc.set_item(key.strip(), value.strip(), source=where)
     for key, value in (options.get("share") or {}).items():
-        doc.set_item(f"lxc.namespace.share.{key}", value)
-    for option, key in (("console_path", "lxc.console.path"),
-                        ("console_log", "lxc.console.logfile")):
+        doc.set_item(f"lxc.namespace.share.{key}", value,
+                     source=f"command line (--share-{key} {value})")
+    for option, key, flag in (("console_path", "lxc.console.path", "-c"),
+                              ("console_log", "lxc.console.logfile", "-L")):
         if options.get(option):
-            doc.set_item(key, options[option])
-    for option, key in (("uid", "lxc.init.uid"), ("gid", "lxc.init.gid")):
+            doc.set_item(key, options[option], source=f"command line ({flag} {options[option]})")
+    for option, key, flag in (("uid", "lxc.init.uid", "-u"), ("gid", "lxc.init.gid", "-g")):
         if options.get(option) is not None:
-            doc.set_item(key, str(options[option]))
+            doc.set_item(key, str(options[option]),
+                         source=f"command line ({flag} {options[option]})")
     conf = doc.conf
     argv = list(options.get("argv") or [])
     if not argv:

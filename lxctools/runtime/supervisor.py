@@ -15,7 +15,7 @@ import sys
 import time
 
 from .. import log
-from ..errors import LxcError
+from ..errors import LxcError, command
 from ..kernel import libc
 from . import commands
 from .payload import DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync
@@ -897,7 +897,7 @@ class Supervisor:
         message = sync.receive()
         if message is None:
             raise StartFailed("the container's setup process died",
-                              hint="run lxc-start -F -l DEBUG -o FILE to see more")
+                              hint=f"run {command('lxc-start', self.request.name, self.request.lxcpath, '-F -l DEBUG -o FILE')} to see more")
         if "error" in message:
             raise StartFailed(message["error"], hint=message.get("hint"))
         if not any(k in message for k in keys):

@@ -45,17 +45,25 @@ def check_no_mounts(path, proc="/proc"):
                             hint="unmount first (umount " + found[-1] + "), then try again")
 
 
-def remove_tree(path, *, dry_run=False, proc="/proc"):
+def remove_tree(path, *, dry_run=False, proc="/proc", usage=None):
     """Remove PATH and everything below it; return the removed paths (pre-order).
 
     With dry_run, remove nothing and return what would go. A missing PATH is not an error.
+    USAGE, a dict, is filled with what would go: "files" (non-directories), "dirs" and
+    "bytes" (allocated blocks, each inode once however many links it has).
     """
     path = canonical(path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return []
+    if usage is not None:
+        usage.update(files=0, dirs=0, bytes=0)
+        usage["_seen"] = set()
+        _count(usage, st)
     if not stat.S_ISDIR(st.st_mode):
+        if usage is not None:
+            usage.pop("_seen", None)
         if not dry_run:
             os.unlink(path)
         return [path]
@@ -74,9 +82,11 @@ def remove_tree(path, *, dry_run=False, proc="/proc"):
         finally:
             os.close(parent)
     try:
-        _remove_below(top, path, os.fstat(top).st_dev, mounts, dry_run, removed, errors)
+        _remove_below(top, path, os.fstat(top).st_dev, mounts, dry_run, removed, errors, usage)
     finally:
         os.close(top)
+        if usage is not None:
+            usage.pop("_seen", None)
     if not dry_run:
         parent = os.open(os.path.dirname(path), _DIR_FLAGS)
         try:
@@ -148,7 +158,14 @@ def _rmdir(parent_fd, name, path, subvol, errors):
             errors.append(f"{path}: {exc.strerror}")
 
 
-def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
+def _count(usage, st):
+    usage["dirs" if stat.S_ISDIR(st.st_mode) else "files"] += 1
+    if (st.st_dev, st.st_ino) not in usage["_seen"]:
+        usage["_seen"].add((st.st_dev, st.st_ino))
+        usage["bytes"] += st.st_blocks * 512
+
+
+def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors, usage=None):
     # An explicit stack instead of recursion: rootfs trees can be deeper than Python's limit.
     stack = [(top_fd, top_path, _entries(top_fd), None, dev, False)]
     while stack:
@@ -189,9 +206,16 @@ def _remove_below(top_fd, top_path, dev, mounts, dry_run, removed, errors):
                     removed.append(child)
                     continue
             removed.append(child)
+            if usage is not None:
+                _count(usage, os.fstat(child_fd))
             stack.append((child_fd, child, _entries(child_fd), entry_name, child_dev, subvol))
             continue
         removed.append(child)
+        if usage is not None:
+            try:
+                _count(usage, os.stat(entry_name, dir_fd=fd, follow_symlinks=False))
+            except OSError:
+                pass
         if not dry_run:
             try:
                 os.unlink(entry_name, dir_fd=fd)

@@ -103,8 +103,8 @@ def test_rootfs_symlink_to_host_dir_keeps_its_target(world):
     os.symlink(host, rootfs)
     with open(os.path.join(world.cdir("crt-sym"), "config"), "a") as handle:
         handle.write(f"lxc.rootfs.path = dir:{rootfs}\n")
-    dry = world.ours("lxc-destroy", "-n", "crt-sym", "--dry-run")
-    assert dry.stdout.splitlines() == [world.cdir("crt-sym"), os.path.join(world.cdir("crt-sym"), "config"), rootfs]
+    dry = world.ours("lxc-destroy", "-n", "crt-sym", "--dry-run", "--verbose")
+    assert listed_paths(dry.stdout) == [world.cdir("crt-sym"), os.path.join(world.cdir("crt-sym"), "config"), rootfs]
     proc = world.ours("lxc-destroy", "-n", "crt-sym")
     assert proc.returncode == 0, proc.stderr
     assert not os.path.lexists(world.cdir("crt-sym"))
@@ -130,17 +130,52 @@ def test_rootfs_outside_the_container_dir_is_left_in_place(world):
     assert os.path.exists(os.path.join(elsewhere, "bin", "busybox"))
 
 
+def listed_paths(stdout):
+    """The path list of lxc-destroy --dry-run --verbose: the lines before its summary."""
+    lines = stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("would destroy "))
+    return lines[:at]
+
+
 def test_dry_run_lists_and_removes_nothing(world):
     assert world.ours("lxc-create", "-n", "crt-dry", "-t", "busybox").returncode == 0
-    proc = world.ours("lxc-destroy", "-n", "crt-dry", "--dry-run")
-    assert proc.returncode == 0
-    listed = proc.stdout.splitlines()
     d = world.cdir("crt-dry")
-    assert listed[:3] == [d, f"{d}/config", f"{d}/rootfs"]
-    assert f"{d}/rootfs/bin/busybox" in listed and f"{d}/rootfs/sbin/init" in listed
     everything = [d] + [os.path.join(t, n) for t, ds, fs in os.walk(d) for n in ds + fs]
-    assert sorted(listed) == sorted(everything)
+    for how in (["--verbose"], ["-l", "DEBUG"]):
+        proc = world.ours("lxc-destroy", "-n", "crt-dry", "--dry-run", *how)
+        assert proc.returncode == 0
+        listed = listed_paths(proc.stdout)
+        assert listed[:3] == [d, f"{d}/config", f"{d}/rootfs"]
+        assert f"{d}/rootfs/bin/busybox" in listed and f"{d}/rootfs/sbin/init" in listed
+        assert sorted(listed) == sorted(everything)
     assert os.path.exists(f"{d}/rootfs/bin/busybox")
+
+
+def test_dry_run_says_what_how_many_how_much_and_what_stays(world):
+    """Without --verbose: a few lines, not a line per file (issue 22, item 3)."""
+    elsewhere = os.path.join(world.root, "dry-elsewhere")
+    assert world.ours("lxc-create", "-n", "crt-sum", "-t", "busybox", "--dir",
+                      elsewhere).returncode == 0
+    d = world.cdir("crt-sum")
+    with open(f"{d}/config", "a") as handle:
+        handle.write("lxc.hook.destroy = /bin/true\n")
+    with open(f"{d}/big", "wb") as handle:
+        handle.write(b"x" * (3 << 20))
+    proc = world.ours("lxc-destroy", "-n", "crt-sum", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) <= 5, proc.stdout
+    files = sum(len(fs) for _t, _ds, fs in os.walk(d))
+    dirs = 1 + sum(len(ds) for _t, ds, _fs in os.walk(d))
+    assert dirs == 1 and files == 2  # config and big: the rootfs is elsewhere
+    assert lines[0] == (f"would destroy crt-sum: {d} (2 files, 1 directory, "
+                        + lines[0].rsplit(", ", 1)[1])
+    assert lines[0].endswith(" MiB)") and float(lines[0].rsplit(" ", 2)[1]) >= 3.0
+    assert "  runs lxc.hook.destroy first: /bin/true" in lines
+    assert f"  kept: {elsewhere} (the rootfs, outside the container directory)" in lines
+    assert "--verbose" in lines[-1]
+    assert os.path.exists(f"{d}/big") and os.path.exists(f"{elsewhere}/bin/busybox")
+    assert world.ours("lxc-destroy", "-n", "crt-sum").returncode == 0
 
 
 def test_snapshots_need_s_like_lxc(world):
@@ -153,7 +188,9 @@ def test_snapshots_need_s_like_lxc(world):
             handle.write(f"lxc.rootfs.path = dir:{snap}/rootfs\n")
     mine, theirs = world.ours("lxc-destroy", "-n", "crt-snap"), world.real("lxc-destroy", "-n", "crt-snap")
     assert mine.returncode == theirs.returncode == 1
-    assert "has snapshots" in mine.stderr and "lxc-destroy -s" in mine.stderr
+    # the hint is pasteable: the user's -n and -P, then -s
+    assert "has snapshots" in mine.stderr
+    assert f"lxc-destroy -n crt-snap -P {world.lp} -s" in mine.stderr
     assert os.path.exists(world.cdir("crt-snap"))
     mine, theirs = (world.ours("lxc-destroy", "-n", "crt-snap", "-s"),
                     world.real("lxc-destroy", "-n", "crt-snap", "-s"))

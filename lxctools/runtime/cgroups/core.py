@@ -681,7 +681,7 @@ class Cgroups:
             raise CgroupError(f"cannot remove the cgroup {directory}: {os.strerror(exc.errno)}"
                               + (f" (processes still inside: {' '.join(map(str, left))})"
                                  if left else ""),
-                              hint="kill what is left (lxc-stop -k), then rmdir the directory")
+                              hint="kill what is left (lxc-stop -n NAME -k), then rmdir the directory")
 
 
 # -- small helpers --------------------------------------------------------------------------------

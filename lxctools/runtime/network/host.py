@@ -123,7 +123,7 @@ def kernel_error(exc, what):
         reason = f"{os.strerror(code)} (errno {errnos.errorcode.get(code, code)})"
     else:
         reason = str(exc)
-    return NetworkError(f"{what}: {reason}", hint="lxc-start -F -l DEBUG -o FILE shows more")
+    return NetworkError(f"{what}: {reason}", hint="lxc-start -n NAME -F -l DEBUG -o FILE shows more")
 
 
 def _lookup(ipr, name):

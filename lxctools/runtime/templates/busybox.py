@@ -140,7 +140,9 @@ def parse_args(argv):
             opts[names[arg]] = argv[i + 1]
             i += 2
             continue
-        raise LxcError(f"busybox template: unknown argument {arg}",
+        from ...config.values import did_you_mean
+        raise LxcError(f"busybox template: unknown argument {arg}"
+                       + did_you_mean(key, [n for n in names if n.startswith("--")]),
                        hint="lxc-create -t busybox -h lists the template's arguments")
     return opts
 

@@ -49,7 +49,11 @@ def parse_args(argv, short, long, template):
     try:
         opts, rest = getopt.gnu_getopt(argv, short, long)
     except getopt.GetoptError as exc:
-        raise LxcError(f"{template} template: {exc.msg}",
+        meant = ""
+        if exc.opt and len(exc.opt) > 1:
+            from ...config.values import did_you_mean
+            meant = did_you_mean("--" + exc.opt, ["--" + o.rstrip("=") for o in long])
+        raise LxcError(f"{template} template: {exc.msg}{meant}",
                        hint=f"lxc-create -t {template} -h lists the template's arguments") from None
     return opts, rest
 
