@@ -13,6 +13,14 @@ from imagekit import standard_meta
 from lxcenv import world  # noqa: F401  (fixture)
 
 
+@pytest.fixture(params=["libarchive", "tarfile"], autouse=True)
+def reader(request, monkeypatch):
+    """Every attack through both readers (runtime/images/tarread.py): the checks must not
+    depend on which one parsed the member. Set before `world` copies the environment."""
+    monkeypatch.setenv("LXCTOOLS_TAR_READER", request.param)
+    return request.param
+
+
 def _add(tar, name, kind=tarfile.REGTYPE, data=b"", linkname="", mode=0o644, dev=(0, 0)):
     info = tarfile.TarInfo(name)
     info.type = kind

@@ -194,10 +194,7 @@ def test_interrupted_extraction_leaves_no_container(world, sig):
                              "--", "-m", meta, "-f", big], env=world.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     data = os.path.join(world.cdir("img-k9"), "rootfs", "data")
-    deadline = time.monotonic() + 30
-    while not (os.path.isdir(data) and len(os.listdir(data)) >= 2):
-        assert time.monotonic() < deadline and proc.poll() is None, "extraction never started"
-        time.sleep(0.01)
+
     # the decompressor reads the tarball on its stdin; it must not outlive us
     def readers():
         found = []
@@ -205,14 +202,31 @@ def test_interrupted_extraction_leaves_no_container(world, sig):
                                   text=True).stdout.split():
             try:
                 if os.readlink(f"/proc/{pid}/fd/0") == big:
-                    found.append(pid)
+                    found.append(int(pid))
             except OSError:
                 pass
         return found
-    assert readers(), "no zstd reading the tarball: the check below would prove nothing"
-    assert world.ours("lxc-ls", "-1").stdout == ""  # being created: not listed
-    os.kill(proc.pid, getattr(signal, "SIG" + sig))
-    proc.wait(timeout=30)
+
+    deadline = time.monotonic() + 30
+    while not (os.path.isdir(data) and os.listdir(data) and readers()):
+        assert time.monotonic() < deadline and proc.poll() is None, "extraction never started"
+        time.sleep(0.01)
+    # The decompressor stopped: the extraction is certainly under way when the signal comes
+    # (however fast it is), and resumes only for the decompressor to find its reader gone.
+    stopped = readers()
+    assert stopped, "no zstd reading the tarball: the check below would prove nothing"
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        assert world.ours("lxc-ls", "-1").stdout == ""  # being created: not listed
+        os.kill(proc.pid, getattr(signal, "SIG" + sig))
+        proc.wait(timeout=30)
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
     assert proc.returncode != 0
     assert world.ours("lxc-ls", "-1").stdout == ""
     assert world.ours("lxc-info", "-n", "img-k9").returncode == 1

@@ -24,6 +24,7 @@ import stat
 import tarfile
 
 from ...errors import LxcError
+from . import tarread
 
 XZ, GZIP, ZSTD, BZIP2, PLAIN = "xz", "gzip", "zstd", "bzip2", "tar"
 
@@ -33,10 +34,16 @@ _WRITERS = 3                  # threads creating small files
 _SMALL_FILE = 1 << 20         # larger files are written by the reading thread itself
 _INFLIGHT_BYTES = 32 << 20    # file data held for the writers at most
 _INFLIGHT_FILES = 256
+_BATCH_FILES = 16             # small files handed to a writer at once (one task, not 16)
+_BATCH_BYTES = 1 << 20
 
 
 class Refused(LxcError):
     """An unsafe or unsupported member: the archive is not extracted."""
+
+
+class WriteFailed(LxcError):
+    """The destination could not be written (full, read-only...): not the archive's fault."""
 
 
 def compression(path):
@@ -185,8 +192,20 @@ class Summary:
         self.xattr_failures = 0
 
 
+class _Batch:
+    """Small files for one writer task: (dir fd, leaf, data, plan) each, and their names."""
+
+    __slots__ = ("jobs", "names", "size", "future")
+
+    def __init__(self):
+        self.jobs = []
+        self.names = []
+        self.size = 0
+        self.future = None
+
+
 class _Extractor:
-    def __init__(self, archive, dest, *, excludes, devices, owners, idmap, summary):
+    def __init__(self, archive, dest, *, excludes, devices, owners, idmap, summary, umask=0o022):
         self.archive = archive
         self.dest = dest
         self.excludes = [_norm_pattern(p) for p in excludes if p.strip()]
@@ -196,12 +215,29 @@ class _Extractor:
         self.summary = summary
         self.root = os.open(dest, _DIR_FLAGS)
         self.dirs = {(): self.root}
+        # Every syscall per member counts (a rootfs has thousands; tar makes 4-5 per file):
+        # - into an empty destination, a name not made before cannot be taken, so it needs no
+        #   lstat first (`made` holds the hashes of the names made: a collision only costs
+        #   that lstat); O_EXCL|O_NOFOLLOW still refuses anything that would be there;
+        # - the owner a file gets by being created (ours; the directories we make are not
+        #   setgid until their attributes are set, last) needs no fchown;
+        # - a mode the umask leaves alone and without setuid/setgid/sticky bits is given at
+        #   creation and needs no fchmod.
+        root = os.fstat(self.root)
+        with os.scandir(self.root) as listing:
+            self.fresh = next(listing, None) is None
+        self.made = set()
+        # (a directory that was there may be setgid: its files get its group, not ours)
+        self.creator = ((os.geteuid(), os.getegid())
+                        if self.fresh and not root.st_mode & stat.S_ISGID else None)
+        self.umask = umask
         self.pool = None
-        self.pending = {}            # parts -> future of a file being written
+        self.pending = {}            # parts -> the _Batch writing that file
+        self.batch = None            # the _Batch being filled (not handed to a writer yet)
         import collections
 
-        self.inflight = collections.deque()
-        self.inflight_bytes = 0
+        self.inflight = collections.deque()  # _Batches handed over, oldest first
+        self.inflight_bytes = self.inflight_files = 0
         self.delayed = []  # directories' attributes, applied last (children change mtimes)
 
     # -- errors ----------------------------------------------------------------------------
@@ -233,6 +269,7 @@ class _Extractor:
             fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
             os.mkdir(leaf, 0o755, dir_fd=parent)
+            self.made.add(hash(parts))
             fd = os.open(leaf, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
@@ -243,6 +280,8 @@ class _Extractor:
                 self.refuse(member, f"its path goes through the symlink {where!r}")
             self.refuse(member, f"its path goes through {where!r}, which is not a directory")
         if len(self.dirs) >= _FD_CACHE:
+            # writers use the cached fds themselves: none may be closed under a write
+            self.drain()
             self.close_dirs()
         self.dirs[parts] = fd
         return fd
@@ -259,8 +298,8 @@ class _Extractor:
             # caller's rollback removes the tree). Queued writes run (at most a few hundred
             # small files): each owns a dup'd dir fd that only the write closes.
             self.pool.shutdown(wait=True)
-            for future, _ in self.inflight:
-                future.exception()  # retrieved: an error here is moot after a refusal
+            for batch in self.inflight:
+                batch.future.exception()  # retrieved: an error here is moot after a refusal
         self.close_dirs()
         os.close(self.root)
 
@@ -279,8 +318,15 @@ class _Extractor:
                 return True
         return False
 
-    def clear_place(self, member, parent, leaf, kind):
-        """Remove a non-directory already at LEAF (a later member replaces it, as in tar)."""
+    def clear_place(self, member, parent, leaf, kind, parts=None):
+        """Remove a non-directory already at LEAF (a later member replaces it, as in tar).
+        PARTS: LEAF's path, to skip the lstat where nothing can be (see __init__)."""
+        if parts is not None:
+            key = hash(parts)
+            if self.fresh and key not in self.made:
+                self.made.add(key)
+                return
+            self.made.add(key)
         try:
             st = os.lstat(leaf, dir_fd=parent)
         except FileNotFoundError:
@@ -299,40 +345,33 @@ class _Extractor:
             return host_uid, host_gid
         return uid, gid
 
-    def xattrs(self, member):
-        out = []
-        for key, value in member.pax_headers.items():
-            if key.startswith("SCHILY.xattr."):
-                out.append((key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")))
-            elif key.startswith("LIBARCHIVE.xattr."):
-                import base64
-                from urllib.parse import unquote
-
-                name = unquote(key[len("LIBARCHIVE.xattr."):])
-                try:
-                    out.append((name, base64.b64decode(value + "=" * (-len(value) % 4))))
-                except ValueError:
-                    pass
-        return out
-
-    def plan_attributes(self, member):
-        """(owner or None, mode, xattrs, mtime ns): computed (and refused) up front, so a
-        writer thread only applies them."""
-        pairs = self.xattrs(member)
+    def plan_attributes(self, member, creating=False):
+        """(owner or None, mode or None, xattrs, mtime ns, mode to create with): computed (and
+        refused) up front, so a writer thread only applies them. CREATING: for a file this
+        creates, whose owner and mode may come with its creation (see __init__)."""
+        pairs = member.xattrs
         if pairs and self.idmap is not None:
             root_uid = self.idmap.host_uid(0)
             pairs = [(n, _caps_for_userns(v, root_uid) if n == "security.capability" else v)
                      for n, v in pairs]
-        return (self.ids(member) if self.owners else None, stat.S_IMODE(member.mode), pairs,
-                _mtime_ns(member))
+        owner = self.ids(member) if self.owners else None
+        mode = stat.S_IMODE(member.mode)
+        create_mode = 0o600
+        if creating:
+            if owner == self.creator:
+                owner = None
+            if not mode & 0o7000 and not mode & self.umask:
+                create_mode, mode = mode, None
+        return owner, mode, pairs, member.mtime_ns, create_mode
 
     def apply_attributes(self, fd, plan):
         """Owner, mode, xattrs, mtime on an open file or directory, in the order that keeps
         setuid bits and file capabilities (chown clears both)."""
-        owner, mode, pairs, mtime = plan
+        owner, mode, pairs, mtime, _ = plan
         if owner is not None:
             os.fchown(fd, *owner)
-        os.fchmod(fd, mode)
+        if mode is not None:
+            os.fchmod(fd, mode)
         for name, value in pairs:
             try:
                 os.setxattr(fd, name, value)
@@ -346,64 +385,83 @@ class _Extractor:
     # -- writer threads ----------------------------------------------------------------------
     def wait_for(self, parts):
         """Finish a pending write at PARTS before anything else touches that name."""
-        future = self.pending.pop(parts, None)
-        if future is not None:
-            future.result()
+        batch = self.pending.pop(parts, None)
+        if batch is not None:
+            if batch.future is None:
+                self.hand_over()
+            batch.future.result()
 
     def submit(self, parts, parent, leaf, data, plan):
         """Create a small file on a writer thread: creating an inode costs ~0.5 ms of waiting
         in the kernel on this kind of host, and several can wait at once (tar makes them one
-        by one). The thread gets its own dup of the checked parent dir fd."""
+        by one). Files go in batches (_BATCH_FILES): a task per file cost more in hand-overs
+        between threads (futex calls, the GIL) than its write. The thread uses the checked
+        parent dir fd itself: the cache closes none before every write is done (dir_fd)."""
+        batch = self.batch
+        if batch is None:
+            batch = self.batch = _Batch()
+        batch.jobs.append((parent, leaf, data, plan))
+        batch.names.append(parts)
+        batch.size += len(data)
+        self.pending[parts] = batch
+        if len(batch.jobs) >= _BATCH_FILES or batch.size >= _BATCH_BYTES:
+            self.hand_over()
+
+    def hand_over(self):
+        """The batch being filled to a writer thread."""
+        batch, self.batch = self.batch, None
+        if batch is None:
+            return
         if self.pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self.pool = ThreadPoolExecutor(max_workers=_WRITERS)
-        dirfd = os.dup(parent)
-        try:
-            future = self.pool.submit(self.write_file, dirfd, leaf, data, plan)
-        except BaseException:
-            os.close(dirfd)
-            raise
-        self.pending[parts] = future
-        self.inflight.append((future, len(data)))
-        self.inflight_bytes += len(data)
+        batch.future = self.pool.submit(self.write_files, batch.jobs)
+        self.inflight.append(batch)
+        self.inflight_bytes += batch.size
+        self.inflight_files += len(batch.jobs)
         while self.inflight and (self.inflight_bytes > _INFLIGHT_BYTES
-                                 or len(self.inflight) > _INFLIGHT_FILES
-                                 or self.inflight[0][0].done()):
-            done, size = self.inflight.popleft()
-            self.inflight_bytes -= size
-            done.result()  # a writer's error surfaces here, early
+                                 or self.inflight_files > _INFLIGHT_FILES
+                                 or self.inflight[0].future.done()):
+            done = self.inflight.popleft()
+            self.inflight_bytes -= done.size
+            self.inflight_files -= len(done.jobs)
+            done.future.result()  # a writer's error surfaces here, early
+            for name in done.names:
+                if self.pending.get(name) is done:
+                    del self.pending[name]
 
-    def write_file(self, dirfd, leaf, data, plan):
-        try:
-            fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         0o600, dir_fd=dirfd)
+    def write_files(self, jobs):
+        """A writer thread's task: create each file, write its data, set its attributes."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        for dirfd, leaf, data, plan in jobs:
+            fd = os.open(leaf, flags, plan[4], dir_fd=dirfd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                if data:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
                 self.apply_attributes(fd, plan)
             finally:
                 os.close(fd)
-        finally:
-            os.close(dirfd)
 
     def drain(self):
         """Wait for every writer; the first error is raised."""
+        self.hand_over()
         error = None
-        for future, _ in self.inflight:
+        for batch in self.inflight:
             try:
-                future.result()
+                batch.future.result()
             except BaseException as exc:  # noqa: B902 - re-raised below
                 error = error or exc
         self.inflight.clear()
-        self.inflight_bytes = 0
+        self.inflight_bytes = self.inflight_files = 0
         self.pending.clear()
         if error is not None:
             raise error
 
     # -- members -----------------------------------------------------------------------------
-    def member(self, tar, member):
+    def member(self, member):
         parts = self.parts(member, member.name)
         if parts and self.excluded(parts):
             self.summary.excluded += 1
@@ -411,66 +469,68 @@ class _Extractor:
         self.summary.members += 1
         if self.pending:
             self.wait_for(parts)
-        if member.isdir():
+        kind = member.kind
+        if kind == tarread.DIR:
             self.directory(member, parts)
             return
         if not parts:
             self.refuse(member, "the archive's root is not a directory")
         parent = self.dir_fd(member, parts[:-1])
         leaf = parts[-1]
-        if member.isreg():
-            self.regular(tar, member, parts, parent, leaf)
-        elif member.issym():
+        if kind == tarread.REG:
+            self.regular(member, parts, parent, leaf)
+        elif kind == tarread.SYM:
             self.symlink(member, parts, parent, leaf)
-        elif member.islnk():
-            self.hardlink(member, parent, leaf)
-        elif member.ischr() or member.isblk() or member.isfifo():
+        elif kind == tarread.LNK:
+            self.hardlink(member, parts, parent, leaf)
+        elif kind in (tarread.CHR, tarread.BLK, tarread.FIFO):
             self.special(member, parts, parent, leaf)
         else:
-            self.refuse(member, f"unsupported member type {member.type!r}")
+            self.refuse(member, f"unsupported member type ({kind})")
 
     def directory(self, member, parts):
         if parts:
             parent = self.dir_fd(member, parts[:-1])
             leaf = parts[-1]
             try:
-                st = os.lstat(leaf, dir_fd=parent)
-            except FileNotFoundError:
-                st = None
-            if st is not None and stat.S_ISLNK(st.st_mode):
-                self.refuse(member, "a symlink of that name is already there (a link, then "
-                                    "a directory through it)")
-            if st is not None and not stat.S_ISDIR(st.st_mode):
-                os.unlink(leaf, dir_fd=parent)
-                st = None
-            if st is None:
+                # mkdir never follows a link at LEAF: EEXIST, then look at what is there
                 os.mkdir(leaf, 0o700, dir_fd=parent)
+            except FileExistsError:
+                st = os.lstat(leaf, dir_fd=parent)
+                if stat.S_ISLNK(st.st_mode):
+                    self.refuse(member, "a symlink of that name is already there (a link, "
+                                        "then a directory through it)")
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(leaf, dir_fd=parent)
+                    os.mkdir(leaf, 0o700, dir_fd=parent)
+            self.made.add(hash(parts))
         self.delayed.append((parts, member))
 
-    def regular(self, tar, member, parts, parent, leaf):
-        self.clear_place(member, parent, leaf, "file")
+    def regular(self, member, parts, parent, leaf):
+        self.clear_place(member, parent, leaf, "file", parts)
+        plan = self.plan_attributes(member, creating=True)
         if not member.sparse and member.size <= _SMALL_FILE:
-            source = tar.extractfile(member)
-            data = source.read(member.size)
+            data = member.data() if member.size else b""
             if len(data) != member.size:
                 raise tarfile.ReadError("unexpected end of data")
-            self.submit(parts, parent, leaf, data, self.plan_attributes(member))
+            self.submit(parts, parent, leaf, data, plan)
             return
         fd = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent)
+                     plan[4], dir_fd=parent)
         try:
-            source = tar.extractfile(member)
+            # Only the data is written: the holes of a sparse file stay holes.
+            written = 0
+            for offset, chunk in member.chunks():
+                view = memoryview(chunk)
+                while view:
+                    done = os.pwrite(fd, view, offset)
+                    view, offset = view[done:], offset + done
+                written += len(chunk)
             if member.sparse:
-                # Only the data blocks are written: holes stay holes. The unbuffered reader
-                # seeks forward over holes without reading them.
-                source = source.raw
-                for offset, size in member.sparse:
-                    source.seek(offset)
-                    _copy(source, fd, size, offset)
                 os.ftruncate(fd, member.size)
-            else:
-                _copy(source, fd, member.size, None)
-            self.attributes(member, fd)
+            elif written != member.size:
+                raise tarfile.ReadError("unexpected end of data")
+            self.apply_attributes(fd, plan)
         finally:
             os.close(fd)
 
@@ -487,14 +547,14 @@ class _Extractor:
                         self.refuse(member, f"symlink target {target!r} leaves the rootfs")
                 elif comp not in ("", "."):
                     depth += 1
-        self.clear_place(member, parent, leaf, "symlink")
+        self.clear_place(member, parent, leaf, "symlink", parts)
         os.symlink(target, leaf, dir_fd=parent)
-        if self.owners:
+        if self.owners and self.ids(member) != self.creator:
             os.chown(leaf, *self.ids(member), dir_fd=parent, follow_symlinks=False)
-        mtime = _mtime_ns(member)
+        mtime = member.mtime_ns
         os.utime(leaf, ns=(mtime, mtime), dir_fd=parent, follow_symlinks=False)
 
-    def hardlink(self, member, parent, leaf):
+    def hardlink(self, member, parts, parent, leaf):
         tparts = self.parts(member, member.linkname)
         if not tparts:
             self.refuse(member, "hard link to the archive's root")
@@ -508,23 +568,24 @@ class _Extractor:
         if stat.S_ISDIR(st.st_mode):
             self.refuse(member, f"hard link to the directory {member.linkname!r}")
         # The same inode under two names already in place: nothing to do (tar agrees).
-        self.clear_place(member, parent, leaf, "hard link")
+        self.clear_place(member, parent, leaf, "hard link", parts)
         os.link(tparts[-1], leaf, src_dir_fd=tparent, dst_dir_fd=parent, follow_symlinks=False)
 
     def special(self, member, parts, parent, leaf):
-        kind = "FIFO" if member.isfifo() else "device node"
+        fifo = member.kind == tarread.FIFO
+        kind = "FIFO" if fifo else "device node"
         if self.devices == "refuse":
             self.refuse(member, f"{kind} (not allowed in this archive)")
-        if not member.isfifo() and parts[0] != "dev":
+        if not fifo and parts[0] != "dev":
             self.refuse(member, "device node outside /dev")
         if self.devices == "skip":
             self.summary.skipped_devices.append("/".join(parts))
             return
-        self.clear_place(member, parent, leaf, kind)
-        if member.isfifo():
+        self.clear_place(member, parent, leaf, kind, parts)
+        if fifo:
             os.mkfifo(leaf, 0o600, dir_fd=parent)
         else:
-            flag = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            flag = stat.S_IFCHR if member.kind == tarread.CHR else stat.S_IFBLK
             os.mknod(leaf, 0o600 | flag, os.makedev(member.devmajor, member.devminor),
                      dir_fd=parent)
         fd = os.open(leaf, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
@@ -534,7 +595,7 @@ class _Extractor:
             if self.owners:
                 os.chown(path, *self.ids(member))
             os.chmod(path, stat.S_IMODE(member.mode))
-            mtime = _mtime_ns(member)
+            mtime = member.mtime_ns
             os.utime(path, ns=(mtime, mtime))
         finally:
             os.close(fd)
@@ -545,20 +606,6 @@ class _Extractor:
         for parts, member in sorted(self.delayed, key=lambda item: len(item[0]), reverse=True):
             fd = self.dir_fd(member, parts)
             self.attributes(member, fd)
-
-
-def _mtime_ns(member):
-    """The member's mtime in ns, exact for pax's decimal strings (a float loses the last
-    digits)."""
-    text = member.pax_headers.get("mtime")
-    if text:
-        from decimal import Decimal, InvalidOperation
-
-        try:
-            return int(Decimal(text) * 1_000_000_000)
-        except InvalidOperation:
-            pass
-    return int(member.mtime * 1_000_000_000)
 
 
 def _caps_for_userns(value, root_uid):
@@ -574,22 +621,6 @@ def _caps_for_userns(value, root_uid):
     if version not in (0x02000000, 0x03000000):
         return value
     return struct.pack("<I", 0x03000000 | flags) + value[4:20] + struct.pack("<I", root_uid)
-
-
-def _copy(source, fd, size, offset):
-    left = size
-    while left > 0:
-        chunk = source.read(min(left, 1 << 20))
-        if not chunk:
-            raise tarfile.ReadError("unexpected end of data")
-        if offset is None:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-        else:
-            os.pwrite(fd, chunk, offset)
-            offset += len(chunk)
-        left -= len(chunk)
 
 
 def _norm_pattern(pattern):
@@ -610,30 +641,38 @@ def extract(archive, dest, *, excludes=(), devices="refuse", owners=None, idmap=
     """
     if owners is None:
         owners = os.geteuid() == 0
+    umask = os.umask(0o022)
+    os.umask(umask)
     summary = Summary()
-    stream, closer = open_stream(archive, progress)
-    extractor = None
+    closer, where, reading = _open_reader(archive, progress)
+    extractor = reader = None
     try:
+        reader = reading()
         extractor = _Extractor(archive, dest, excludes=excludes, devices=devices,
-                               owners=owners, idmap=idmap, summary=summary)
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 18) as tar:
-            for member in tar:
-                extractor.member(tar, member)
+                               owners=owners, idmap=idmap, summary=summary, umask=umask)
+        if where is None:
+            for member in reader:
+                extractor.member(member)
+        else:
+            # the progress bar follows the offset the decompressor (or libarchive) reads
+            # the file at: a clock look per member, the offset at most 10 times a second
+            import time
+
+            due = 0.0
+            for member in reader:
+                extractor.member(member)
+                now = time.monotonic()
+                if now >= due:
+                    due = now + 0.1
+                    progress.update(os.lseek(where, 0, os.SEEK_CUR))
         extractor.finish()
         if isinstance(closer, _Piped):
-            # A stream cut at a header boundary looks like a short archive to tarfile:
+            # A stream cut at a header boundary looks like a short archive to a reader:
             # only the decompressor can tell.
             complaint = closer.failure(drain=True)
             if complaint:
                 raise LxcError(f"{archive}: damaged compressed data ({complaint})",
                                hint="download or build the tarball again")
-    except (tarfile.TarError, EOFError) as exc:
-        complaint = closer.failure() if isinstance(closer, _Piped) else None
-        if complaint:
-            raise LxcError(f"{archive}: damaged compressed data ({complaint})",
-                           hint="download or build the tarball again") from None
-        raise LxcError(f"{archive}: not a valid tar archive ({exc})",
-                       hint="the file is damaged, truncated or not a tarball") from None
     except LxcError:
         raise
     except OSError as exc:
@@ -641,15 +680,26 @@ def extract(archive, dest, *, excludes=(), devices="refuse", owners=None, idmap=
             raise LxcError(f"{archive}: damaged compressed data ({exc})",
                            hint="download or build the tarball again") from None
         what = f" ({exc.filename})" if exc.filename else ""
-        raise LxcError(f"cannot extract {archive}: {exc.strerror or exc}{what}") from None
+        raise WriteFailed(f"cannot extract {archive}: {exc.strerror or exc}{what}") from None
     except Exception as exc:
-        if type(exc).__module__ not in ("lzma", "_lzma", "zlib", "bz2", "_bz2", "zstandard"):
+        complaint = closer.failure() if isinstance(closer, _Piped) else None
+        if complaint:
+            raise LxcError(f"{archive}: damaged compressed data ({complaint})",
+                           hint="download or build the tarball again") from None
+        module = type(exc).__module__.split(".")[0]
+        if isinstance(exc, (tarfile.TarError, EOFError)) or (
+                module == "libarchive" and not _compressed_in_process(closer, exc)):
+            raise LxcError(f"{archive}: not a valid tar archive ({_reason(exc)})",
+                           hint="the file is damaged, truncated or not a tarball") from None
+        if module not in ("lzma", "_lzma", "zlib", "bz2", "_bz2", "zstandard", "libarchive"):
             raise
-        raise LxcError(f"{archive}: damaged compressed data ({exc})",
+        raise LxcError(f"{archive}: damaged compressed data ({_reason(exc)})",
                        hint="download or build the tarball again") from None
     finally:
         if extractor is not None:
             extractor.close()
+        if reader is not None:
+            reader.close()
         if isinstance(closer, _Piped):
             if closer.status is None:
                 closer.kill()  # tar's end marker came before the end of the stream
@@ -659,6 +709,48 @@ def extract(archive, dest, *, excludes=(), devices="refuse", owners=None, idmap=
         if progress is not None:
             progress.finish()
     return summary
+
+
+def _open_reader(archive, progress):
+    """(closer, fd whose offset is the progress or None, a function that opens the members)
+    for ARCHIVE: libarchive over the decompressor's pipe (or decompressing itself when no
+    program is installed), else tarfile over open_stream's stream (tarread.choose)."""
+    if tarread.choose() == "tarfile":
+        stream, closer = open_stream(archive, progress)
+        return closer, None, lambda: tarread.TarfileReader(stream)
+    kind = compression(archive)
+    try:
+        raw = open(archive, "rb")
+    except OSError as exc:
+        raise LxcError(f"cannot open {archive}: {exc.strerror}") from None
+    closer = raw
+    fd = raw.fileno()
+    if progress is not None and progress.total is None:
+        progress.total = os.fstat(fd).st_size
+    if kind in _PROGRAMS:
+        import shutil
+
+        binary = shutil.which(_PROGRAMS[kind][0])
+        if binary is not None:
+            closer = _Piped([binary, *_PROGRAMS[kind][1:]], raw, None)
+            fd = closer.proc.stdout.fileno()
+    return (closer, raw.fileno() if progress is not None else None,
+            lambda: tarread.LibarchiveReader(fd))
+
+
+def _compressed_in_process(closer, exc):
+    """A libarchive error while libarchive itself decompressed: bad compressed data, unless
+    it says the archive's format is wrong."""
+    text = str(exc).lower()
+    return not isinstance(closer, _Piped) and not any(
+        word in text for word in ("unrecognized archive format", "damaged tar archive",
+                                  "truncated tar archive"))
+
+
+def _reason(exc):
+    """An exception's words without libarchive-c's repr noise."""
+    text = getattr(exc, "msg", None) or str(exc)
+    return text if isinstance(text, str) else repr(text)
 
 
 def list_names(archive):

@@ -256,16 +256,83 @@ def _fs_type(path):
     return found[1] if found else None
 
 
-def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
-         skipped_devices=0):
-    """Keep a copy of ROOTFS (just unpacked from TARBALL, before any placeholder was
-    substituted) as the tree of this unpack's key, then evict down to the size bound. Best
-    effort: a cache that cannot be written costs a warning, never the create."""
+def worth_filling(tarball, rootfs, *, overlay, excludes, devices, idmap_lines):
+    """Should this create (a miss) unpack into the cache and make ROOTFS from the tree?
+
+    Yes when the container is then made without copying (an overlay over the tree, a btrfs
+    snapshot of it), or when this unpack was made before (it is reused: later creates copy
+    it). No for the first create of an image that would be copied: on a filesystem where
+    every inode costs (ext4), unpacking into the cache and copying into the container costs
+    1.7 of one unpack, and a first create must cost no more than `tar -xJf` (issue 22.6);
+    it unpacks into the container and notes the key as seen."""
+    if size_limit() == 0:
+        return False
+    key = key_for(tarball, excludes=excludes, devices=devices, idmap_lines=idmap_lines)
+    base = base_dir()
+    if os.path.exists(os.path.join(base, key + ".seen")):
+        return True
+    anchor = _existing(base)
+    target = _existing(os.path.dirname(rootfs))
+    try:
+        if overlay:
+            return os.stat(anchor).st_dev == os.stat(target).st_dev  # the pin is a hard link
+        return _fs_type(anchor) == _fs_type(target) == "btrfs" and _same_btrfs(anchor, target)
+    except OSError:
+        return False
+
+
+def _existing(path):
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _same_btrfs(one, two):
+    from ...kernel import btrfs
+
+    fds = [btrfs.open_dir(one), btrfs.open_dir(two)]
+    try:
+        return btrfs.fsid(fds[0]) == btrfs.fsid(fds[1])
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def mark_seen(tarball, *, excludes, devices, idmap_lines):
+    """Note that this unpack was made (into a container, not the cache): the image is
+    reused from the next create on, which fills the cache (and so does any create after
+    the key is flushed or evicted). Best effort. The mark holds the tarball's identity, so
+    that collect() drops it once that file is gone or replaced."""
+    if size_limit() == 0:
+        return
+    base = base_dir()
+    try:
+        os.makedirs(base, 0o700, exist_ok=True)
+        key = key_for(tarball, excludes=excludes, devices=devices, idmap_lines=idmap_lines)
+        with open(os.path.join(base, key + ".seen"), "w") as handle:
+            json.dump(_identity(tarball), handle)
+    except OSError:
+        pass
+
+
+def _identity(tarball):
+    st = os.stat(tarball)
+    return [os.path.realpath(tarball), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def fill(tarball, extract_into, *, excludes, devices, idmap_lines, build_id=None):
+    """Unpack TARBALL into a new tree of this unpack's key (EXTRACT_INTO(tree) returns the
+    number of device nodes skipped), keep it, evict down to the size bound, and return the
+    key's Entry locked shared for the caller to make its rootfs from. None when the cache
+    does not take it -- off, another create filling this key, or the cache cannot be
+    written (a warning) -- and the caller unpacks into the container itself. Errors of the
+    extraction itself (a refused or damaged archive) are raised, the half tree removed."""
     limit = size_limit()
     if limit == 0:
         return None
     base = base_dir()
     entry = None
+    new = None
     try:
         os.makedirs(os.path.join(base, "trees"), 0o700, exist_ok=True)
         entry = Entry(base, key_for(tarball, excludes=excludes, devices=devices,
@@ -273,44 +340,50 @@ def fill(rootfs, tarball, *, excludes, devices, idmap_lines, build_id=None,
         if not entry.lock(exclusive=True, wait=False):
             return None  # another create of this image is filling it
         try:
-            if entry.resolve() is not None and entry.info() is not None:
-                return entry
-            tree_id = f"{entry.key[:16]}-{time.time_ns():x}"
-            new = os.path.join(base, "trees", f".new.{tree_id}.{os.getpid()}")
-            os.mkdir(new, 0o700)
-            tree = os.path.join(new, "rootfs")
-            try:
+            if entry.resolve() is None or entry.info() is None:
+                tree_id = f"{entry.key[:16]}-{time.time_ns():x}"
+                new = os.path.join(base, "trees", f".new.{tree_id}.{os.getpid()}")
+                os.mkdir(new, 0o700)
+                tree = os.path.join(new, "rootfs")
                 _make_tree_dir(tree)
-                _copy_tree(rootfs, tree)
-            except BaseException:
-                _delete_tree(new)  # a full disk must not leave half a tree behind
-                raise
-            info = {"format": FORMAT, "key": entry.key, "source": os.path.realpath(tarball),
-                    "build_id": build_id, "size": tree_size(tree),
-                    "skipped_devices": skipped_devices, "created": time.time()}
-            # No atomic writes needed inside: the whole tree appears by the rename below.
-            with open(os.path.join(new, "info.json"), "w") as handle:
-                json.dump(info, handle, indent=1)
-            os.close(os.open(os.path.join(new, "pin"), os.O_WRONLY | os.O_CREAT, 0o600))
-            final = os.path.join(base, "trees", tree_id)
-            os.rename(new, final)
-            _point(base, entry.key, "trees/" + tree_id)
-            entry.tree_dir = final
+                skipped = extract_into(tree)
+                info = {"format": FORMAT, "key": entry.key, "source": os.path.realpath(tarball),
+                        "build_id": build_id, "size": tree_size(tree),
+                        "skipped_devices": skipped, "created": time.time()}
+                # No atomic writes needed inside: the whole tree appears by the rename below.
+                with open(os.path.join(new, "info.json"), "w") as handle:
+                    json.dump(info, handle, indent=1)
+                os.close(os.open(os.path.join(new, "pin"), os.O_WRONLY | os.O_CREAT, 0o600))
+                final = os.path.join(base, "trees", tree_id)
+                os.rename(new, final)
+                new = None
+                _point(base, entry.key, "trees/" + tree_id)
         finally:
             entry.unlock()
+            if new is not None:
+                _delete_tree(new)  # a refusal or a full disk leaves no half tree behind
         evict(limit, keep=entry.key)
-        return entry
-    except (OSError, LxcError) as exc:
-        from ... import log
+        return lookup(tarball, excludes=excludes, devices=devices, idmap_lines=idmap_lines)
+    except LxcError as exc:
+        from .extract import WriteFailed
 
-        message = exc.message if isinstance(exc, LxcError) else (exc.strerror or str(exc))
-        log.warn(f"the image cache was not updated: {message}")
-        return None
+        if not isinstance(exc, WriteFailed):
+            raise  # the archive's fault: the caller's create fails as it would have
+        return _not_updated(exc.message)
+    except OSError as exc:
+        return _not_updated(exc.strerror or str(exc))
     finally:
         try:
             collect(base)
         except OSError:
             pass
+
+
+def _not_updated(message):
+    from ... import log
+
+    log.warn(f"the image cache was not updated: {message}")
+    return None
 
 
 def _point(base, key, target):
@@ -364,7 +437,7 @@ def entries(base=None):
     except FileNotFoundError:
         return []
     for name in names:
-        if name.startswith(".") or name.endswith(".lock") or name == "trees":
+        if name.startswith(".") or name.endswith((".lock", ".seen")) or name == "trees":
             continue
         entry = Entry(base, name)
         if entry.resolve() is None:
@@ -447,6 +520,7 @@ def collect(base=None):
     base = base or base_dir()
     pointed = {entry_tree for _, entry_tree, _, _ in entries(base)}
     kept = []
+    _collect_seen(base)
     tree_root = os.path.join(base, "trees")
     try:
         names = os.listdir(tree_root)
@@ -472,6 +546,31 @@ def collect(base=None):
                 continue
             _delete_tree(trash)
     return kept
+
+
+def _collect_seen(base):
+    """Drop the marks of unpacks whose tarball is gone or replaced (its key cannot come
+    back: the inode and mtime are in it)."""
+    try:
+        names = [n for n in os.listdir(base) if n.endswith(".seen")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(base, name)
+        try:
+            with open(path) as handle:
+                ident = json.load(handle)
+            try:
+                current = _identity(ident[0])
+            except OSError:
+                current = None
+            if current != ident:
+                os.unlink(path)
+        except (OSError, ValueError, TypeError, IndexError):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def _delete_tree(path):

@@ -125,43 +125,63 @@ def unpack_rootfs(ctx, tarball, rootfs, excludes, mode, build_id=None):
     make dev/pts. Device nodes are skipped (one summary line) for an lxc.idmap container,
     which could not create them in its user namespace either.
 
-    The unpacked tree is kept in the image cache (runtime/images/rootcache.py) before the
-    template's placeholders touch it; a later create of the same image copies it from there
-    (btrfs snapshot, reflink or plain copy) instead of reading the tarball again."""
+    Unpacked trees are kept in the image cache (runtime/images/rootcache.py) before the
+    template's placeholders touch them; a later create of the same image makes its rootfs
+    from there (overlay, btrfs snapshot, reflink or plain copy) instead of reading the
+    tarball again. The first create of an image that would have to be copied unpacks into
+    the container alone (as fast as tar), and the next one fills the cache
+    (rootcache.worth_filling)."""
     from ..images import rootcache
 
     devices = "skip" if mode == "user" else "create"
     idmap = _idmap(ctx)
     # The cached tree's owners went through this map: it is part of the entry's key.
     map_lines = (ctx.config.conf.value("lxc.idmap") or []) if idmap is not None else []
-    entry = rootcache.lookup(tarball, excludes=excludes, devices=devices, idmap_lines=map_lines)
+    keyed = {"excludes": excludes, "devices": devices, "idmap_lines": map_lines}
+
+    def unpack(tree):
+        found = _extract(ctx, tarball, tree, excludes, devices, idmap)
+        _finish_tree(tree, idmap)
+        return found
+
+    entry = rootcache.lookup(tarball, **keyed)
+    fresh = False
+    if entry is None and rootcache.worth_filling(
+            tarball, rootfs, overlay=_overlay_upper(ctx, rootfs) is not None, **keyed):
+        entry = rootcache.fill(tarball, unpack, build_id=build_id, **keyed)
+        fresh = entry is not None
     if entry is not None:
         try:
             method = _over_cached_tree(ctx, entry, rootfs) or rootcache.populate(entry, rootfs)
             skipped = (entry.info() or {}).get("skipped_devices", 0)
         finally:
             entry.unlock()
-        _say_cached(ctx, tarball, method)
+        if not fresh:
+            _say_cached(ctx, tarball, method)
+        if "overlay_layers" not in ctx.extra:  # an overlay's lower layer is the tree itself
+            _finish_tree(rootfs, idmap)
     else:
-        skipped = _extract(ctx, tarball, rootfs, excludes, devices, idmap)
+        skipped = unpack(rootfs)
+        rootcache.mark_seen(tarball, **keyed)
     if idmap is not None:
         # Owners went through the map as they were extracted; the runner must not shift
-        # them again. The rootfs dir itself when the archive has no "./" member:
-        owner = (idmap.host_uid(0), idmap.host_gid(0))
-        st = os.lstat(rootfs)
-        if (st.st_uid, st.st_gid) == (0, 0):
-            os.chown(rootfs, *owner, follow_symlinks=False)
+        # them again.
         ctx.rootfs_shifted = True
-    else:
-        owner = None
     if skipped:
         ctx.say(f"Skipped {skipped} device node(s) under /dev "
                 "(an unprivileged container cannot create them)")
-    if "overlay_layers" not in ctx.extra:  # the cached tree has dev/pts already
-        make_dev_pts(rootfs, owner)
-    if entry is None:
-        rootcache.fill(rootfs, tarball, excludes=excludes, devices=devices,
-                       idmap_lines=map_lines, build_id=build_id, skipped_devices=skipped)
+
+
+def _finish_tree(tree, idmap):
+    """What an unpacked tree gets before it is a rootfs or the cache's tree: with an id map,
+    its own directory is container root's when the archive had no "./" member; dev/pts."""
+    owner = None
+    if idmap is not None:
+        owner = (idmap.host_uid(0), idmap.host_gid(0))
+        st = os.lstat(tree)
+        if (st.st_uid, st.st_gid) == (0, 0):
+            os.chown(tree, *owner, follow_symlinks=False)
+    make_dev_pts(tree, owner)
 
 
 def _over_cached_tree(ctx, entry, rootfs):
@@ -169,11 +189,8 @@ def _over_cached_tree(ctx, entry, rootfs):
     place of LXC's fresh unpack into NAME/rootfs, pinned so that eviction keeps it while the
     container exists. "overlay", or None when this create is not such an overlay or the
     cache is on another filesystem (the pin is a hard link)."""
-    spec = ctx.config.conf.value("lxc.rootfs.path") or ""
-    kind, _, rest = spec.partition(":")
-    lower, _, upper = rest.rpartition(":")
-    if kind not in ("overlay", "overlayfs") or os.geteuid() != 0 or not upper \
-            or os.path.realpath(lower) != os.path.realpath(rootfs):
+    upper = _overlay_upper(ctx, rootfs)
+    if upper is None:
         return None
     from ..images import rootcache
 
@@ -182,6 +199,18 @@ def _over_cached_tree(ctx, entry, rootfs):
     ctx.config.replace_item("lxc.rootfs.path", f"overlay:{entry.tree}:{upper}")
     ctx.extra["overlay_layers"] = (entry.tree, upper)
     return "overlay"
+
+
+def _overlay_upper(ctx, rootfs):
+    """The upper layer of this `lxc-create -B overlay` (as root) whose lower layer is ROOTFS,
+    or None when this create is no such overlay."""
+    spec = ctx.config.conf.value("lxc.rootfs.path") or ""
+    kind, _, rest = spec.partition(":")
+    lower, _, upper = rest.rpartition(":")
+    if kind not in ("overlay", "overlayfs") or os.geteuid() != 0 or not upper \
+            or os.path.realpath(lower) != os.path.realpath(rootfs):
+        return None
+    return upper
 
 
 def _extract(ctx, tarball, rootfs, excludes, devices, idmap):
