@@ -1,0 +1,113 @@
+"""What the install tools share (install-etc.py, install-templates.py): write a file only
+where it is ours to write, and say what was done.
+
+A manifest under the root (var/lib/lxctools/installed.json) holds the sha256 of each file we
+installed. A file already at a destination is replaced only when it is what we installed
+(its hash is in the manifest: the admin did not edit it) or the same bytes; anything else
+is someone else's (Debian's lxc package, the admin's edit) and is left alone unless
+--force. Writes are atomic (temp file, fsync, rename) and keep no half file.
+"""
+
+import hashlib
+import json
+import os
+
+MANIFEST = "var/lib/lxctools/installed.json"
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Installer:
+    def __init__(self, root="/", force=False, dry_run=False, out=print):
+        self.root = root
+        self.force = force
+        self.dry_run = dry_run
+        self.out = out
+        self.path = os.path.join(root, MANIFEST)
+        try:
+            with open(self.path) as handle:
+                self.manifest = json.load(handle)
+        except (OSError, ValueError):
+            self.manifest = {}
+        self.refused = []
+
+    def target(self, dest):
+        """DEST (relative to the root) as a path on this machine."""
+        return os.path.join(self.root, dest.lstrip("/"))
+
+    def install(self, dest, data, mode, replace=True):
+        """Write DATA (bytes) at DEST; one line says what happened. REPLACE=False: a file
+        that is there stays whoever made it (sample configs)."""
+        path = self.target(dest)
+        key = "/" + dest.lstrip("/")
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read()
+        except FileNotFoundError:
+            current = None
+        if current is not None:
+            if current == data:
+                self._note(key, data)
+                self.out(f"unchanged  {path}")
+                return "unchanged"
+            ours = self.manifest.get(key) == digest(current)
+            if not replace and not self.force:
+                self.out(f"kept       {path} (already there; --force replaces it)")
+                return "kept"
+            if not ours and not self.force:
+                self.refused.append(path)
+                self.out(f"refused    {path}: not installed by lxctools (or edited since); "
+                         "--force replaces it")
+                return "refused"
+        if self.dry_run:
+            self.out(f"would {'replace' if current is not None else 'install'} {path}")
+            return "dry-run"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.lxctools-new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        self._note(key, data)
+        self.out(f"{'replaced' if current is not None else 'installed':<10} {path}")
+        return "replaced" if current is not None else "installed"
+
+    def remove(self, dest):
+        """Remove DEST if it is what we installed (unless --force)."""
+        path = self.target(dest)
+        key = "/" + dest.lstrip("/")
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read()
+        except FileNotFoundError:
+            self.manifest.pop(key, None)
+            return "absent"
+        if self.manifest.get(key) != digest(current) and not self.force:
+            self.refused.append(path)
+            self.out(f"refused    {path}: not installed by lxctools (or edited since)")
+            return "refused"
+        if not self.dry_run:
+            os.unlink(path)
+            self.manifest.pop(key, None)
+        self.out(f"removed    {path}")
+        return "removed"
+
+    def _note(self, key, data):
+        if not self.dry_run:
+            self.manifest[key] = digest(data)
+
+    def save(self):
+        if self.dry_run:
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        tmp = self.path + ".new"
+        with open(tmp, "w") as handle:
+            json.dump(self.manifest, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.rename(tmp, self.path)
