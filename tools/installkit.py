@@ -32,6 +32,7 @@ class Installer:
         except (OSError, ValueError):
             self.manifest = {}
         self.refused = []
+        self.actions = {}  # path -> what install() or remove() did there
 
     def target(self, dest):
         """DEST (relative to the root) as a path on this machine."""
@@ -41,6 +42,10 @@ class Installer:
         """Write DATA (bytes) at DEST; one line says what happened. REPLACE=False: a file
         that is there stays whoever made it (sample configs)."""
         path = self.target(dest)
+        self.actions[path] = action = self._install(path, dest, data, mode, replace)
+        return action
+
+    def _install(self, path, dest, data, mode, replace):
         key = "/" + dest.lstrip("/")
         try:
             with open(path, "rb") as handle:

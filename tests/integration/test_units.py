@@ -1,6 +1,6 @@
 """The commands the service files run, run as their init would run them: lxc@.service's
-ExecStart/ExecStop (%i expanded, stdin /dev/null, no terminal), lxc.service's with its
-Environment= expanded, and the OpenRC script's start/status/stop both as `lxc` and through a
+ExecStart/ExecStop (%i expanded, stdin /dev/null, no terminal), lxc.service's (lxc-containers
+start|stop), and the OpenRC script's start/status/stop both as `lxc` and through a
 `lxc.NAME` symlink, with OpenRC's ebegin/eend/einfo/eerror as small shell functions (the
 script's logic, fast; tests/integration/test_openrc.py runs it under the real openrc-run)."""
 
@@ -25,9 +25,9 @@ def installer():
     return module
 
 
-def unit_commands(source, instance=None):
+def unit_commands(source, instance=None, libexecdir="/usr/libexec/lxctools"):
     """{ExecStart: argv, ...} of a unit from etc/, as systemd would expand them."""
-    text = installer().render(source, SCRIPTS)
+    text = installer().render(source, SCRIPTS, libexecdir)
     env = {}
     for line in text.splitlines():
         if line.startswith("Environment="):
@@ -80,15 +80,22 @@ def test_container_unit_commands(world):
             main.wait(timeout=30)
 
 
-def test_autostart_unit_commands(world):
+def test_autostart_unit_commands(world, tmp_path):
     w = private_world(world)
+    # lxc.service runs lxc-containers (tests/integration/test_service_defaults.py: each of
+    # /etc/default/lxc's settings); here as the unit names it, from where it was put
+    libexec = tmp_path / "libexec"
+    libexec.mkdir()
+    (libexec / "lxc-containers").write_text(installer().render("lxc-containers", SCRIPTS))
+    (libexec / "lxc-containers").chmod(0o755)
     for name, extra in (("doc-boot", "lxc.start.auto = 1\nlxc.group = onboot\n"),
                         ("doc-plain", "lxc.start.auto = 1\n"),
                         ("doc-web", "lxc.start.auto = 1\nlxc.group = web\n")):
         assert w.ours("lxc-create", "-n", name, "-t", "busybox").returncode == 0
         with open(os.path.join(w.cdir(name), "config"), "a") as handle:
             handle.write(extra)
-    cmds = unit_commands("systemd/system/lxc.service")
+    cmds = unit_commands("systemd/system/lxc.service", libexecdir=str(libexec))
+    assert cmds["ExecStart"] == [str(libexec / "lxc-containers"), "start"]
     try:
         start = subprocess.run(cmds["ExecStart"], capture_output=True, text=True, env=w.env, timeout=120)
         assert start.returncode == 0, start.stderr
