@@ -83,10 +83,60 @@ class Installer:
         self.out(f"{'replaced' if current is not None else 'installed':<10} {path}")
         return "replaced" if current is not None else "installed"
 
+    def link(self, dest, target):
+        """A symlink at DEST to TARGET (a command of an environment off PATH, linked into
+        /usr/local/bin). A file or another link there is replaced only if we made it."""
+        path = self.target(dest)
+        key = "/" + dest.lstrip("/")
+        mark = "link:" + target
+        try:
+            current = os.readlink(path)
+        except FileNotFoundError:
+            current = None
+        except OSError:  # there, and not a link: someone's file
+            current = ""
+        if current == target:
+            self._mark(key, mark)
+            self.out(f"unchanged  {path} -> {target}")
+            action = "unchanged"
+        elif current is not None and self.manifest.get(key) != "link:" + current \
+                and not self.force:
+            self.refused.append(path)
+            self.out(f"refused    {path}: not installed by lxctools; --force replaces it")
+            action = "refused"
+        elif self.dry_run:
+            self.out(f"would link {path} -> {target}")
+            action = "dry-run"
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.lxctools-new"
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            os.symlink(target, tmp)
+            os.rename(tmp, path)
+            self._mark(key, mark)
+            action = "replaced" if current is not None else "linked"
+            self.out(f"{action:<10} {path} -> {target}")
+        self.actions[path] = action
+        return action
+
     def remove(self, dest):
         """Remove DEST if it is what we installed (unless --force)."""
         path = self.target(dest)
         key = "/" + dest.lstrip("/")
+        if os.path.islink(path):
+            ours = self.manifest.get(key) == "link:" + os.readlink(path)
+            if not ours and not self.force:
+                self.refused.append(path)
+                self.out(f"refused    {path}: not installed by lxctools")
+                return "refused"
+            if not self.dry_run:
+                os.unlink(path)
+                self.manifest.pop(key, None)
+            self.out(f"removed    {path}")
+            return "removed"
         try:
             with open(path, "rb") as handle:
                 current = handle.read()
@@ -104,8 +154,11 @@ class Installer:
         return "removed"
 
     def _note(self, key, data):
+        self._mark(key, digest(data))
+
+    def _mark(self, key, value):
         if not self.dry_run:
-            self.manifest[key] = digest(data)
+            self.manifest[key] = value
 
     def save(self):
         if self.dry_run:
