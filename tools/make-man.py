@@ -244,37 +244,80 @@ def _grammar_name(key):
     return doc[0] if doc else getattr(key.grammar, "__name__", "text").replace("_", " ")
 
 
-def _key_entry(name, key):
+# a sample value for the rows of the key table that have none
+EXAMPLES = {"lxc.include": "/usr/share/lxc/config/common.conf", "lxc.net": ""}
+# the name a family's example uses for the part after its prefix
+FAMILY_EXAMPLES = {"lxc.cgroup2": "lxc.cgroup2.memory.max", "lxc.cgroup": "lxc.cgroup.cpu.shares",
+                   "lxc.namespace.share": "lxc.namespace.share.net",
+                   "lxc.sysctl": "lxc.sysctl.net.ipv4.ip_forward",
+                   "lxc.proc": "lxc.proc.oom_score_adj", "lxc.prlimit": "lxc.prlimit.nofile"}
+
+
+def _key_entry(name, key, doc):
+    """A key's .TP entry: what it does, its value, repeatable or not, its default and an
+    example (DOC: keydocs' (text, default))."""
+    text, default = doc
     lines = [".TP", f"\\fB{esc(name)}\\fR"]
-    facts = []
-    if key.doc:
-        facts.append(key.doc[:1].upper() + key.doc[1:] + ".")
+    facts = [text]
     facts.append(f"Value: {_grammar_name(key)}.")
     if key.kind == "list":
         facts.append("Repeatable: each line adds a value; an empty value clears the list.")
     if key.net_types:
         facts.append(f"Only for type {', '.join(key.net_types)}.")
-    if key.examples:
-        facts.append(f"Example: {name.replace('*', 'KEY')} = {key.examples[0]}")
+    facts.append(f"Default: {default}.")
     lines += wrap(" ".join(facts))
+    example = key.examples[0] if key.examples else EXAMPLES[key.name]
+    shown = FAMILY_EXAMPLES.get(key.name, name) if key.family else name
+    lines += [".RS", ".PP", "Example:", ".EX", esc(f"{shown} = {example}".rstrip()), ".EE", ".RE"]
     return lines
 
 
+CONTAINER_CONF_INTRO = """\
+A container is described by one file, LXCPATH/NAME/config (LXCPATH is /var/lib/lxc for root,
+~/.local/share/lxc for other users; see lxc.system.conf(5)). lxc-create writes it from the
+default configuration (lxc.default_config: /etc/lxc/default.conf, or
+~/.config/lxc/default.conf), the -f file and what the template adds; lxc-copy copies it; the
+other tools read it, and lxc-start -s KEY=VALUE sets a key for one start.
+
+Each line is KEY = VALUE, blanks around the = ignored, a value in matching quotes taken without
+them; a line starting with # (after blanks) is a comment, and a line starting with neither
+lxc. nor lxctools. is skipped, as liblxc skips it (so real LXC skips lxctools' own lxctools.*
+keys). A repeatable key (marked below) accumulates one value per line, and the same key with
+an empty value clears what came before; for any other key the last line wins. lxc.include
+reads another file, or each *.conf file of a directory, where it stands. A key that is not
+known, or a value its grammar refuses, is reported with the file, line and the key meant.
+
+The keys are lxctools' key table, the one every tool reads, checks and completes from,
+grouped by the part of the runtime that applies them. Network interfaces are
+lxc.net.N.* groups, N counting from 0."""
+
+CONTAINER_CONF_EXAMPLE = """\
+# a privileged container on the bridge lxcbr0, started at boot
+lxc.include = /usr/share/lxc/config/common.conf
+lxc.arch = x86_64
+lxc.rootfs.path = dir:/var/lib/lxc/web/rootfs
+lxc.uts.name = web
+lxc.net.0.type = veth
+lxc.net.0.link = lxcbr0
+lxc.net.0.flags = up
+lxc.net.0.ipv4.address = 10.0.3.10/24
+lxc.net.0.ipv4.gateway = 10.0.3.1
+lxc.start.auto = 1
+lxc.group = onboot
+lxc.cgroup2.memory.max = 1G
+lxc.mount.entry = /srv/www srv/www none bind,create=dir 0 0"""
+
+
 def render_keys():
+    from lxctools.config import keydocs
     from lxctools.config import keys as k
     from lxctools.config import legacy
 
     lines = [f'.TH LXC.CONTAINER.CONF 5 "{DATE}" "{SOURCE}" "lxctools file formats"',
              ".SH NAME", "lxc.container.conf \\- container configuration keys read by lxctools",
-             ".SH DESCRIPTION",
-             "A container's configuration is a file of \\fIkey\\fR = \\fIvalue\\fR lines;",
-             "lines starting with # are comments. A repeatable key accumulates values and an",
-             "empty value clears it; for any other key the last line wins.",
-             "\\fBlxc.include\\fR reads a file, or every *.conf file of a directory, in place.",
-             ".PP",
-             "The keys below are lxctools' key table, the one every tool reads, checks and",
-             "completes from. Each entry names the part of the runtime that applies it.",
-             ".SH KEYS"]
+             ".SH DESCRIPTION"]
+    lines += paragraphs(CONTAINER_CONF_INTRO)
+    lines.append(".SH KEYS")
     by_subsystem = {}
     for key in k.KEYS:
         by_subsystem.setdefault(key.subsystem, []).append(key)
@@ -282,12 +325,17 @@ def render_keys():
         lines.append(f".SS {esc(subsystem)}")
         for key in by_subsystem[subsystem]:
             name = f"{key.name}.*" if key.family and key.name != "lxc.net" else key.name
-            lines += _key_entry(name, key)
+            lines += _key_entry(name, key, keydocs.DOCS[key.name])
     lines += [".SS network interfaces",
               "Each \\fBlxc.net.\\fIN\\fB.*\\fR group describes one interface, N counting",
               "from 0; \\fBlxc.net\\fR with an empty value removes every interface."]
     for key in k.NET_KEYS:
-        lines += _key_entry(f"lxc.net.N.{key.name}", key)
+        lines += _key_entry(f"lxc.net.N.{key.name}", key, keydocs.NET_DOCS[key.name])
+    lines += [".SH EXAMPLE", ".EX", *(esc(line) for line in CONTAINER_CONF_EXAMPLE.splitlines()),
+              ".EE", ".SH KEYS LXC DOCUMENTS AND DOES NOT READ"]
+    for name, why in sorted(keydocs.LXC_DOCUMENTED_NOT_READ.items()):
+        # italic, not bold: a bold head is a key of the table (tests/unit/test_man.py)
+        lines += [".TP", f"\\fI{esc(name)}\\fR"] + wrap(why[:1].upper() + why[1:] + ".")
     lines += [".SH LEGACY KEYS",
               "Keys of LXC before 3.0 are read with a warning naming the current key;",
               "\\fBlxc\\-update\\-config\\fR(1) rewrites a file to the current names.",
@@ -300,7 +348,8 @@ def render_keys():
               f"{esc('lxc.network.ipv6')}\t{esc('lxc.net.N.ipv6.address')}"]
     for old in sorted(legacy.DROPPED):
         lines.append(f"{esc(old)}\t(removed)")
-    lines += [".TE", ".SH SEE ALSO"] + see_also(sorted(tools()))
+    lines += [".TE", ".SH SEE ALSO", "\\fBlxc\\fR(7),", "\\fBlxc.system.conf\\fR(5),",
+              "\\fBlxc\\-usernet\\fR(5),"] + see_also(sorted(tools()))
     lines[-1] = lines[-1].rstrip(",")
     return "\n".join(lines) + "\n"
 
@@ -348,6 +397,159 @@ def render_system_conf():
     return "\n".join(lines) + "\n"
 
 
+USERNET_DESCRIPTION = """\
+/etc/lxc/lxc-usernet is read by LXC's setuid helper lxc-user-nic, which makes the veth pairs
+of unprivileged containers: a user cannot create an interface in the host's network
+namespace, so lxc-start asks the helper, and it does so only within the quotas this file
+grants. lxctools calls the same helper as liblxc does, and reads this file itself first to
+name what is missing before the helper would only say "Quota reached"."""
+
+USERNET_FIELDS = [
+    ("\\fIUSER\\fR, \\fB@\\fR\\fIGROUP\\fR",
+     "A user name, or @ and a group name: every member of the group."),
+    ("\\fITYPE\\fR", "veth, the only type lxc-user-nic makes."),
+    ("\\fIBRIDGE\\fR", "The host bridge the host end is attached to (lxc.net.N.link of the "
+                        "container), or an Open vSwitch bridge."),
+    ("\\fICOUNT\\fR", "How many such interfaces may exist at once. The counts of every line "
+                       "that matches the user (by name or by one of its groups) and the bridge "
+                       "are added up."),
+]
+
+USERNET_AFTER = """\
+lxc-checkconfig reports whether lxc-user-nic is present and setuid, and whether the file
+grants the user anything. Without a bridge, lxctools.net.usermode = slirp4netns gives an
+unprivileged container a user-mode network (see lxc.container.conf(5))."""
+
+
+def render_usernet():
+    lines = [f'.TH LXC\\-USERNET 5 "{DATE}" "{SOURCE}" "lxctools file formats"', ".SH NAME",
+             "lxc\\-usernet \\- which users may attach how many veth interfaces to which bridge",
+             ".SH DESCRIPTION"]
+    lines += paragraphs(USERNET_DESCRIPTION)
+    lines += [".SH FORMAT", "One grant per line, fields separated by blanks; # starts a comment.",
+              ".PP", ".EX", "USER TYPE BRIDGE COUNT", "@GROUP TYPE BRIDGE COUNT", ".EE"]
+    for head, text in USERNET_FIELDS:
+        lines += [".TP", head] + wrap(text)
+    lines += [".PP"] + wrap("What is in use is recorded by lxc-user-nic in /run/lxc/nics, "
+                            "readable by root only; an interface leaves it when its container "
+                            "stops.")
+    lines += [".SH EXAMPLE", ".EX",
+              esc("# alice: 10 interfaces on lxcbr0; each member of lxcusers: 2 on br0"),
+              "alice veth lxcbr0 10", "@lxcusers veth br0 2", ".EE", ".PP",
+              "The container's configuration then uses, as that user:", ".PP", ".EX",
+              "lxc.net.0.type = veth", "lxc.net.0.link = lxcbr0", "lxc.net.0.flags = up", ".EE",
+              ".PP"]
+    lines += paragraphs(USERNET_AFTER)
+    lines += [".SH SEE ALSO", "\\fBlxc\\fR(7),", "\\fBlxc.container.conf\\fR(5),",
+              "\\fBlxc\\-start\\fR(1),", "\\fBlxc\\-checkconfig\\fR(1)"]
+    return "\n".join(lines) + "\n"
+
+
+LXC7_INTRO = """\
+lxctools is the LXC command suite (lxc-create, lxc-start, lxc-attach, ...) with its own
+runtime in Python: the same options, lxc.* keys, files, directory layout and exit codes as
+LXC 5.0, and no liblxc. A container is a directory LXCPATH/NAME holding its configuration
+(config, lxc.container.conf(5)) and usually its root filesystem (rootfs); the tools find it
+by name (-n) in an lxcpath (-P, default lxc.lxcpath of lxc.system.conf(5)).
+
+A container's life: lxc-create makes it from a template (busybox, download, local, or an
+LXC template script), lxc-start runs its init in new namespaces under a supervisor
+(lxc-start -F stays in the foreground), lxc-attach runs a command inside, lxc-console reaches
+its ttys, lxc-info and lxc-ls report, lxc-freeze and lxc-unfreeze pause it, lxc-stop halts
+it, lxc-copy and lxc-snapshot copy it, lxc-destroy removes it. lxc-autostart acts on the
+containers marked lxc.start.auto (at boot: lxc.service)."""
+
+LXC7_FILES = """\
+/etc/lxc/lxc.conf (~/.config/lxc/lxc.conf): the tools' settings, lxc.system.conf(5).
+
+/etc/lxc/default.conf (~/.config/lxc/default.conf): the configuration every new container
+starts from.
+
+/etc/lxc/lxc-usernet: the veth quotas of unprivileged users, lxc-usernet(5).
+
+/var/lib/lxc (~/.local/share/lxc): the containers; /var/cache/lxc (~/.cache/lxc): downloaded
+images.
+
+/etc/default/lxc: what lxc.service starts at boot and how it stops the containers at
+shutdown (LXC_AUTO, BOOTGROUPS, OPTIONS, SHUTDOWNDELAY, STOPOPTS); /etc/conf.d/lxc for
+OpenRC."""
+
+LXC7_UNPRIVILEGED = """\
+Containers of an ordinary user run in a user namespace: root inside is an unprivileged id
+on the host. The user needs subordinate ids, given by root in /etc/subuid and /etc/subgid
+(usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER), and the same ranges
+in ~/.config/lxc/default.conf:
+
+    lxc.idmap = u 0 100000 65536
+    lxc.idmap = g 0 100000 65536
+    lxc.net.0.type = empty
+
+newuidmap and newgidmap (Debian's uidmap package) write the mappings. Resource limits
+(lxc.cgroup2.*) need a cgroup the user owns: lxc-unpriv-start and lxc-unpriv-attach run
+lxc-start and lxc-attach in one delegated by the user's systemd where the host needs it. For
+a network: a veth on a
+bridge that root grants in lxc-usernet(5), or lxctools.net.usermode = slirp4netns, which needs
+no grant. lxc-checkconfig says what is missing and how to fix it; lxc-create, lxc-start and
+lxc-attach then work as for root, with the containers in ~/.local/share/lxc."""
+
+LXC7_DIFFERENCES = """\
+What lxctools adds or does otherwise than LXC 5.0.2:
+
+The lxctools.* keys (lxctools.net.usermode, lxctools.journal.link, lxctools.unconfined),
+which LXC skips.
+
+No AppArmor or SELinux profile is loaded: lxc.apparmor.* and lxc.selinux.* are read and
+kept, not applied. Confinement is the capability set, the cgroup device rules and seccomp.
+
+Errors name the file, line and key, with a hint to paste; options and keys a letter off get
+the one meant. lxc-destroy --dry-run says what would be removed; lxc-info and lxc-ls take
+--format json.
+
+The busybox template is built in (no network), and download and local templates verify and
+cache images and unpack them safely; templates/ holds lxc-busybox, lxc-download and
+lxc-local for real LXC's lxc-create, installed as lxc-lxctools-NAME.
+
+A container started by real LXC is seen, entered, frozen and stopped by lxctools' tools, and
+lxctools answers LXC's command socket, so LXC's tools and python3-lxc work on containers
+lxctools runs. Every lxc-* --version prints 5.0.2, the interface followed; lxctools
+--version prints lxctools' own version."""
+
+
+def tool_summaries(rendered):
+    """{tool: its NAME line's summary} from the rendered section-1 pages."""
+    out = {}
+    for name, text in rendered.items():
+        if not name.endswith(".1"):
+            continue
+        body = text.split(".SH NAME\n", 1)[1].split("\n.SH ", 1)[0]
+        summary = " ".join(body.split()).split(" \\- ", 1)[1]
+        out[name[:-2]] = summary.replace("\\-", "-").replace("\\e", "\\")  # wrap() escapes
+    return out
+
+
+def render_lxc7(rendered):
+    lines = [f'.TH LXC 7 "{DATE}" "{SOURCE}" "lxctools overview"', ".SH NAME",
+             "lxc \\- Linux containers with lxctools: an overview", ".SH DESCRIPTION"]
+    lines += paragraphs(LXC7_INTRO)
+    lines.append(".SH COMMANDS")
+    for tool, summary in sorted(tool_summaries(rendered).items()):
+        lines += [".TP", f"\\fB{esc(tool)}\\fR(1)"] + wrap(summary)
+    lines.append(".SH FILES")
+    lines += paragraphs(LXC7_FILES)
+    lines.append(".SH UNPRIVILEGED CONTAINERS")
+    intro, rest = LXC7_UNPRIVILEGED.split("\n\n    lxc.idmap", 1)
+    sample, after = ("    lxc.idmap" + rest).split("\n\n", 1)
+    lines += paragraphs(intro) + [".PP", ".EX"]
+    lines += [esc(line.strip()) for line in sample.splitlines()] + [".EE", ".PP"]
+    lines += paragraphs(after)
+    lines.append(".SH DIFFERENCES FROM LXC")
+    lines += paragraphs(LXC7_DIFFERENCES)
+    lines += [".SH SEE ALSO", "\\fBlxc.container.conf\\fR(5),", "\\fBlxc.system.conf\\fR(5),",
+              "\\fBlxc\\-usernet\\fR(5),"] + see_also(sorted(tools()))
+    lines[-1] = lines[-1].rstrip(",")
+    return "\n".join(lines) + "\n"
+
+
 def pages():
     """{file name under man/: text} for every page."""
     out = {}
@@ -359,6 +561,8 @@ def pages():
             out[f"{tool}.1"] = render_handwritten(tool, module)
     out["lxc.container.conf.5"] = render_keys()
     out["lxc.system.conf.5"] = render_system_conf()
+    out["lxc-usernet.5"] = render_usernet()
+    out["lxc.7"] = render_lxc7(out)
     return out
 
 
@@ -367,7 +571,7 @@ def main():
     os.makedirs(mandir, exist_ok=True)
     wanted = pages()
     for name in os.listdir(mandir):
-        if name not in wanted and name.endswith((".1", ".5")):
+        if name not in wanted and name.endswith((".1", ".5", ".7")):
             os.unlink(os.path.join(mandir, name))
     for name, text in wanted.items():
         with open(os.path.join(mandir, name), "w") as handle:

@@ -87,6 +87,8 @@ def test_setup_install_into_a_fresh_venv_then_uninstall(tmp_path):
         ("man-start", f"{shell_env} man -w lxc-start"),
         ("man-conf", f"{shell_env} man -w lxc.container.conf"),
         ("man-system", f"{shell_env} man -w lxc.system.conf"),
+        ("man-overview", f"{shell_env} man -w lxc"),
+        ("man-usernet", f"{shell_env} man -w lxc-usernet"),
         ("import", f"{shell_env} python3 -c 'import lxc, lxctools; print(lxc.__file__, "
                    f"lxc.Container.__module__)'"),
         # /etc/profile resets PATH for a login shell: the user's ~/.profile would add the venv
@@ -105,6 +107,8 @@ def test_setup_install_into_a_fresh_venv_then_uninstall(tmp_path):
     assert results["man-start"] == (0, f"{man}/man1/lxc-start.1"), report
     assert results["man-conf"] == (0, f"{man}/man5/lxc.container.conf.5"), report
     assert results["man-system"] == (0, f"{man}/man5/lxc.system.conf.5"), report
+    assert results["man-overview"] == (0, f"{man}/man7/lxc.7"), report
+    assert results["man-usernet"] == (0, f"{man}/man5/lxc-usernet.5"), report
     assert results["import"] == (0, f"{venv}/lib/python3.{sys.version_info.minor}/site-packages/"
                                     "lxc/__init__.py lxctools.compat.lxc"), report
     for shell in ("login-shell", "rc-shell"):

@@ -84,7 +84,7 @@ def test_option_heads_are_found():
         page_options(read("lxc-attach.1"))
 
 
-@pytest.mark.parametrize("name", sorted(n for n in os.listdir(MAN) if n[-2:] in (".1", ".5")))
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(MAN) if n[-2:] in (".1", ".5", ".7")))
 def test_mandoc_lint_clean(name):
     mandoc = shutil.which("mandoc")
     if mandoc is None:
@@ -102,3 +102,80 @@ def test_system_conf_lists_every_lxc_conf_key():
     in_page = {unescape(head[3:-3]) for before, head in zip(lines, lines[1:])
                if before == ".TP" and head.startswith("\\fBlxc")}
     assert in_page == set(paths.GLOBAL_DEFAULTS)
+
+
+def entries(text):
+    """{head line: [body lines]} of a page's .TP entries."""
+    lines = text.splitlines()
+    out = {}
+    for i, line in enumerate(lines):
+        if line == ".TP" and i + 1 < len(lines):
+            body = []
+            for rest in lines[i + 2:]:
+                if rest in (".TP",) or rest.startswith((".SH", ".SS")):
+                    break
+                body.append(rest)
+            out[lines[i + 1]] = body
+    return out
+
+
+def test_keydocs_cover_the_key_table_exactly():
+    from lxctools.config import keydocs, keys
+
+    assert set(keydocs.DOCS) == {key.name for key in keys.KEYS}
+    assert set(keydocs.NET_DOCS) == {key.name for key in keys.NET_KEYS}
+    for name, (text, default) in [*keydocs.DOCS.items(), *keydocs.NET_DOCS.items()]:
+        assert len(text) > 20 and text.endswith("."), name
+        assert default and not default.endswith("."), name
+
+
+def test_every_key_says_what_it_does_its_default_and_an_example():
+    from lxctools.config import keydocs, keys
+
+    found = {unescape(head[3:-3]): " ".join(body)
+             for head, body in entries(read("lxc.container.conf.5")).items()
+             if head.startswith("\\fBlxc")}
+    for key in keys.KEYS:
+        name = f"{key.name}.*" if key.family and key.name != "lxc.net" else key.name
+        if name.startswith("lxctools."):
+            continue  # their heads are \fBlxctools...: checked below
+        body = unescape(found[name])
+        text, default = keydocs.DOCS[key.name]
+        assert text.split()[0] in body and f"Default: {default}" in " ".join(body.split()), name
+        assert "Example:" in body and ".EX" in body, name
+    for key in keys.NET_KEYS:
+        body = unescape(found[f"lxc.net.N.{key.name}"])
+        assert "Default:" in body and "Example:" in body, key.name
+    own = [head for head in entries(read("lxc.container.conf.5")) if head.startswith("\\fBlxctools")]
+    assert len(own) == sum(1 for key in keys.KEYS if key.name.startswith("lxctools."))
+
+
+def test_every_option_of_every_tool_is_described():
+    for tool in GEN.tools():
+        for head, body in entries(read(f"{tool}.1")).items():
+            if head.startswith("\\fB\\-"):
+                assert body and body != ["\\&"], (tool, head)
+
+
+def test_lxc7_overview_names_every_tool_the_files_and_the_unprivileged_setup():
+    text = read("lxc.7")
+    heads = entries(text)
+    assert {unescape(h[3:-6]) for h in heads if h.endswith("\\fR(1)")} == set(GEN.tools())
+    plain = unescape(text)
+    for needle in (".SH UNPRIVILEGED CONTAINERS", "/etc/subuid", "lxc.idmap = u 0 100000 65536",
+                   "lxc-usernet(5)", ".SH DIFFERENCES FROM LXC", ".SH FILES",
+                   "/etc/default/lxc"):
+        assert needle in plain, needle
+
+
+def test_lxc_usernet_page_gives_the_format_and_an_example():
+    text = unescape(read("lxc-usernet.5"))
+    assert ".SH FORMAT" in text and "USER TYPE BRIDGE COUNT" in text
+    assert "@GROUP TYPE BRIDGE COUNT" in text and "alice veth lxcbr0 10" in text
+
+
+def test_pages_name_each_other():
+    # SEE ALSO reaches the overview and the file formats from the config page
+    text = read("lxc.container.conf.5")
+    for page in ("\\fBlxc\\fR(7)", "\\fBlxc.system.conf\\fR(5)", "\\fBlxc\\-usernet\\fR(5)"):
+        assert page in text
