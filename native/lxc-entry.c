@@ -14,7 +14,8 @@
  *
  * What it does, in order (runtime/attach.py does the same in Python where this helper is not
  * built, and its docstring gives the reasons):
- *   in the host's namespaces: prlimits, lxc.proc writes (its cgroups were set by lxctools)
+ *   in the host's namespaces: prlimits, lxc.proc writes, the AppArmor label for the exec
+ *   (its cgroups were set by lxctools)
  *   setns in the order given (user first, mount last), chdir
  *   personality, capability bounding set, no supplementary groups, the user namespace's root
  *   the pty, allocated here, inside the container's mount namespace (as kernel/pty.py)
@@ -58,9 +59,9 @@
 /* The plan (lxctools/runtime/entry.py). Changing a tag or the layout of a record changes
  * PLAN_VERSION on both sides. */
 #define PLAN_MAGIC "LXEP"
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2
 /* marker lxctools looks for before running a helper built from other sources */
-const char plan_marker[] __attribute__((used)) = "lxctools-entry-plan-1";
+const char plan_marker[] __attribute__((used)) = "lxctools-entry-plan-2";
 
 enum tag {
 	TAG_FLAGS = 1,      /* u32 F_* bits */
@@ -77,6 +78,7 @@ enum tag {
 	TAG_ARG = 12,       /* string, one record each: argv (none: the login shell) */
 	TAG_PRLIMIT = 13,   /* u32 resource, u64 soft, u64 hard */
 	TAG_PROC = 14,      /* string path below /proc/self, \0, string value */
+	TAG_LSM = 15,       /* string: the AppArmor label to exec the command under */
 };
 
 enum flag {
@@ -117,6 +119,7 @@ struct plan {
 	int nlimits;
 	const char *proc_path[32], *proc_value[32];
 	int nproc;
+	const char *lsm_label;
 };
 
 static int chan = 3;   /* the socket to lxctools; -1 once closed (API mode) */
@@ -302,6 +305,9 @@ static void read_plan(struct plan *plan)
 				plan->proc_value[plan->nproc++] = v + strlen(v) + 1;
 			}
 			break;
+		case TAG_LSM:
+			plan->lsm_label = v;
+			break;
 		default:
 			die("entry helper: unknown plan record %u", tag);
 		}
@@ -481,6 +487,22 @@ static void switch_ids(uid_t uid, gid_t gid)
 		die("setresgid %u: %s", gid, strerror(errno));
 	if (setresuid(uid, uid, uid))
 		die("setresuid %u: %s", uid, strerror(errno));
+}
+
+static void set_exec_label(const char *label)
+{
+	int fd = open("/proc/self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open("/proc/self/attr/exec", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die_hint("lxc-attach -e LSM runs it under lxc-attach's own label",
+			 "cannot set the AppArmor profile %s: %s", label, strerror(errno));
+	char command[4096];
+	int n = snprintf(command, sizeof(command), "exec %s", label);
+	if (n < 0 || (size_t)n >= sizeof(command) || write(fd, command, n) != n)
+		die_hint("is the profile still loaded? (cat /sys/kernel/security/apparmor/profiles)",
+			 "Failed to change AppArmor profile to %s: %s", label, strerror(errno));
+	close(fd);
 }
 
 /* what the container's init gave up, then -u/-g: last, just before the fork */
@@ -732,6 +754,10 @@ int main(int argc, char **argv)
 			die("%s: %s", path, strerror(errno));
 		close(fd);
 	}
+	/* The container's AppArmor label, taken at the command's exec (fork keeps it): written
+	 * here, while /proc is the host's (inside, /proc is the container's to fake) */
+	if (plan.lsm_label)
+		set_exec_label(plan.lsm_label);
 	for (int i = 0; i < plan.nns; i++) {
 		if (setns(plan.ns_fd[i], plan.ns_type[i]))
 			die("setns: %s", strerror(errno));

@@ -230,6 +230,15 @@ class _Plan:
         self.cgroups = cgroups if "CGROUP" not in options.elevated else None
         # what init gave up, the attached command gives up too (unless -e CAP keeps it)
         self.security = security.prepare(conf) if "CAP" not in options.elevated else None
+        # the AppArmor label the container's init runs under, as LXC takes it (-e LSM:
+        # the caller's own); only with its mount namespace, where the label's paths mean
+        # what they mean to init
+        self.lsm_label = None
+        if "LSM" not in options.elevated and "mnt" in self.fds:
+            from .security import apparmor
+            label = apparmor.label_of(init_pid)
+            if label not in (None, apparmor.UNCONFINED):
+                self.lsm_label = label
         self.env = environment(local_conf, options)
         self.persona = None
         if options.persona is not None:
@@ -431,6 +440,19 @@ def _transient(plan, chan):
             handle.write(value)
     if plan.cgroups is not None:
         plan.cgroups.enter_attached(os.getpid())
+    lsm_fd = None
+    if plan.lsm_label:
+        # the host's /proc still: the container's label at the command's exec (fork
+        # keeps it); a Python function that runs without exec switches at once (below)
+        from .security import apparmor
+        if plan.function is None:
+            fd = apparmor.open_exec_attr()
+            try:
+                apparmor.write_exec(fd, plan.lsm_label)
+            finally:
+                os.close(fd)
+        else:
+            lsm_fd = apparmor.open_current_attr()
     for name in NS_ORDER:
         if name in plan.fds:
             libc.setns(plan.fds[name], 0)
@@ -470,6 +492,8 @@ def _transient(plan, chan):
         command = [login_shell(plan.uid) or "/bin/sh"]
         program = command[0]
     remount = plan.options.remount and "mnt" not in plan.fds
+    if lsm_fd is not None:
+        apparmor.change_now(lsm_fd, plan.lsm_label)  # before no_new_privs, as LXC
     if not remount:
         _confine(plan)
     pid = os.fork()

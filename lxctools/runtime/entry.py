@@ -37,6 +37,9 @@ index. Further messages carry the rest of the records.
     12   ARG         string: the command's argv, one record each (none: the login shell)
     13   PRLIMIT     u32 resource, u64 soft, u64 hard
     14   PROC        string path below /proc/self, string value (lxc.proc.*)
+    15   LSM         string: the AppArmor label the command execs under (the init's), set
+                     with "exec LABEL" on /proc/self/attr/apparmor/exec (else attr/exec)
+                     before any setns, while the host's /proc is in view; fork keeps it
 
 Answers, one message each, on the same socket:
     "P" + decimal pid   the command's process (lxc-attach waits for it: it is reparented)
@@ -65,7 +68,7 @@ import os
 import struct
 
 PLAN_MAGIC = b"LXEP"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 MARKER = b"lxctools-entry-plan-%d\0" % PLAN_VERSION
 
 TAG_FLAGS = 1
@@ -82,6 +85,7 @@ TAG_ENV = 11
 TAG_ARG = 12
 TAG_PRLIMIT = 13
 TAG_PROC = 14
+TAG_LSM = 15
 
 F_API = 1
 F_REMOUNT = 2
@@ -247,6 +251,8 @@ def encode(plan, api=False):
         out.append(_record(TAG_PRLIMIT, struct.pack("=IQQ", which, soft, hard)))
     for key, value in plan.proc:
         out.append(_record(TAG_PROC, _string(key.replace(".", "/")) + _string(value)))
+    if getattr(plan, "lsm_label", None):
+        out.append(_record(TAG_LSM, _string(plan.lsm_label)))
     from ..kernel.libc import NAMESPACE_FLAGS
     from ..kernel.libc import JOIN_ORDER
     for name in JOIN_ORDER:

@@ -113,6 +113,10 @@ def container_init(plan, sync):
 
     try:
         os.setsid()
+        if plan.security is not None:
+            # the AppArmor attr of this very task, through the host's /proc (after
+            # pivot_root /proc is the container's): written just before exec
+            plan.security.open_lsm()
         # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
         # supervisor dies during setup, the next receive() gets EOF and we exit.
         sync.expect("net")

@@ -99,9 +99,13 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
         root = preflight.rootfs_dir(spec) or preflight.overlay_view(spec)
         request.guest, _version, found = guestcheck.warnings(conf, argv, root)
         from .security import confinement
-        unconfined = confinement.warning(conf, confinement.host_lsm())
+        lsm = confinement.host_lsm()
+        unconfined = confinement.warning(conf, lsm)
         if unconfined:
             found.append(unconfined)
+        ignored = confinement.lsm_ignored(conf, lsm)
+        if ignored:
+            found.append(ignored)
         warnings = [f"{message} (fix: {fix})" for message, fix in found]
     if conf.device_lines or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
         from .cgroups.limits import device_warnings

@@ -297,6 +297,7 @@ class Supervisor:
         self.clients = {}
         self.cgroups = None
         self.network_state = None
+        self.apparmor = None  # security/apparmor.Decision of the running start
         self.console_master = None
         self.tty_masters = []
         self.pty_slaves = []  # the console's, held (take_ptys)
@@ -805,6 +806,7 @@ class Supervisor:
                 # nothing from here on may fork with that thread alive (network checks and
                 # hooks run programs): a child would inherit the locks it holds
                 warming.join()
+        self.prepare_apparmor(plan)  # runs apparmor_parser: not with that thread alive
         nics = self.prepare_network(plan)
         slirp4netns = self.prepare_usermode(plan)
         for kind, value in self.conf.family("lxc.namespace.share"):
@@ -907,6 +909,14 @@ class Supervisor:
     def prepare_security(self, plan):
         from . import security
         plan.security = security.prepare(self.conf)
+
+    def prepare_apparmor(self, plan):
+        """lxc.apparmor.*: the label init execs under, a generated profile loaded
+        (security/apparmor.py); undone by cleanup()."""
+        from .security import apparmor
+        self.apparmor = apparmor.prepare(self.conf, self.name, self.lxcpath)
+        if self.apparmor is not None and plan.security is not None:
+            plan.security.lsm_label = self.apparmor.label
 
     def prepare_network(self, plan):
         if not plan.clone_flags & NS_FLAGS["net"]:
@@ -1060,6 +1070,10 @@ class Supervisor:
                 log.error(f"cgroup cleanup: {exc}")
             self.cgroups = None
         self.cgroups_claim = None
+        apparmor = getattr(self, "apparmor", None)
+        if apparmor is not None:
+            self.apparmor = None
+            apparmor.cleanup()  # a generated profile, once init and the cgroup are gone
         if self.network_state is not None:
             try:
                 from . import network

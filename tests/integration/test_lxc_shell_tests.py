@@ -45,8 +45,8 @@ NOT_RUN = {
     "lxc-test-automount": "cgroup v1 era: the script exits 0 at once on any kernel with "
                           "cgroup namespaces (a run would pass without checking anything); "
                           "cgroup mount.auto is tested in test_cgroups.py",
-    "lxc-test-apparmor-generated": "needs AppArmor; this host has no LSM and lxctools applies "
-                                   "none (docs/SECURITY.md)",
+    "lxc-test-apparmor-generated": "needs AppArmor, which this host lacks; the VM test "
+                                   "tests/vm/test_systemd_apparmor.py checks the same",
     "lxc-test-apparmor-mount": "needs AppArmor (see lxc-test-apparmor-generated)",
     "lxc-test-checkpoint-restore": "lxc-checkpoint (CRIU) is not part of lxctools",
     "lxc-test-unpriv": "its user's default.conf asks for a veth on lxcbr0 (a host bridge: "

@@ -589,3 +589,30 @@ def test_kernel_pty_max_gives_the_containers_their_ptys_allow(tmp_path):
     host.file("proc/sys/kernel/pty/max", "100000\n")
     assert check(host.run(ROOT), "Host readiness", "kernel.pty.max").value.endswith(
         "~16496 containers")
+
+
+def test_apparmor_host_says_what_lxc_apparmor_profile_can_use(tmp_path):
+    host = FakeHost(tmp_path)
+    sys_root = str(tmp_path / "sys")
+    write(f"{sys_root}/module/apparmor/parameters/enabled", "Y\n")
+    aa = f"{sys_root}/kernel/security/apparmor"
+    write(f"{aa}/profiles", "lxc-container-default-cgns (enforce)\n/usr/bin/man (enforce)\n")
+    write(f"{aa}/features/mount/mask", "mount umount pivot_root\n")
+    write(f"{tmp_path}/bin/apparmor_parser", "#!/bin/sh\n", 0o755)
+    report = host.run(user=ROOT)
+    checks = {c.label: c for c in report.section("Host readiness").checks}
+    assert checks["LSM"].value == "AppArmor"
+    assert checks["AppArmor default profile"].state == H.OK
+    assert checks["apparmor_parser"].state == H.OK
+    assert "AppArmor mount mediation" not in checks
+    # LXC's profiles not loaded, no parser, no mount mediation: each said, with the fix
+    write(f"{aa}/profiles", "/usr/bin/man (enforce)\n")
+    os.unlink(f"{aa}/features/mount/mask")
+    os.unlink(f"{tmp_path}/bin/apparmor_parser")
+    report = host.run(user=ROOT)
+    checks = {c.label: c for c in report.section("Host readiness").checks}
+    assert checks["AppArmor default profile"].state == H.WARNING
+    assert "apparmor_parser -r /etc/apparmor.d/lxc-containers" in checks[
+        "AppArmor default profile"].fix
+    assert checks["AppArmor mount mediation"].state == H.WARNING
+    assert checks["apparmor_parser"].state == H.WARNING

@@ -505,11 +505,46 @@ def _confinement(ctx, layout):
     lsm = host_lsm(ctx.roots.host_path("/sys"))
     if lsm:
         ctx.add("LSM", OK, value={"apparmor": "AppArmor", "selinux": "SELinux"}[lsm])
+        if lsm == "apparmor":
+            _apparmor(ctx)
     else:
         ctx.add("LSM", WARNING, value="none enabled; privileged containers rely on device rules "
                                       "and seccomp alone",
                 fix="prefer unprivileged containers (lxc.idmap), or boot with AppArmor "
                     "(apparmor=1 security=apparmor)")
+
+
+def _apparmor(ctx):
+    """What lxc.apparmor.profile can use here (runtime/security/apparmor.py applies it)."""
+    from ..security import apparmor
+
+    aa = apparmor.Host(ctx.roots.host_path("/sys"))
+    if not aa.mounts:
+        ctx.add("AppArmor mount mediation", WARNING,
+                value="missing: profiles cannot stop mounts; confined containers start only "
+                      "with lxc.apparmor.allow_incomplete = 1",
+                fix="a kernel whose AppArmor mediates mounts (Debian's and Ubuntu's do)")
+    loaded = aa.loaded()
+    default = apparmor.DEFAULT_PROFILE_CGNS
+    if loaded is None:
+        ctx.add("AppArmor default profile", INFO,
+                value=f"{default}: the loaded profiles are readable by root only")
+    elif default in loaded:
+        ctx.add("AppArmor default profile", OK, value=f"{default} loaded (LXC's; what a "
+                "container without lxc.apparmor.profile runs under)")
+    else:
+        ctx.add("AppArmor default profile", WARNING,
+                value=f"{default} not loaded: a container without lxc.apparmor.profile does "
+                      "not start",
+                fix=f"apparmor_parser -r {apparmor.LXC_PROFILES} (Debian/Ubuntu: apt-get "
+                    "install lxc), or lxc.apparmor.profile = generated in the containers")
+    parser = host.find_program("apparmor_parser", ctx.roots)
+    if parser:
+        ctx.add("apparmor_parser", OK, value=f"{parser} (lxc.apparmor.profile = generated)")
+    else:
+        ctx.add("apparmor_parser", WARNING,
+                value="not found: lxc.apparmor.profile = generated cannot be used",
+                fix="apt-get install apparmor")
 
 
 def _busybox(ctx):

@@ -1,7 +1,8 @@
 """Security settings applied in the container's init just before exec (and by attach).
 
-Order as LXC: capabilities (lxc.cap.drop / lxc.cap.keep), then lxc.no_new_privs, then the
-seccomp filter (lxc.seccomp.profile).
+Order as LXC: the AppArmor label (lxc.apparmor.*, apparmor.py: switched to at exec), then
+capabilities (lxc.cap.drop / lxc.cap.keep), then lxc.no_new_privs, then the seccomp filter
+(lxc.seccomp.profile).
 
 `prepare(conf)` runs in the supervisor (or attach's parent) before anything is cloned: it
 reads and compiles the profile, so a bad profile is one clear line naming its file and line,
@@ -10,6 +11,8 @@ seccomp filter). `Prepared.apply()` then only makes syscalls: it runs after pivo
 neither the host's profile nor a /proc may be at hand. `check(conf)` is prepare() for
 validation; `apply(conf)` does both in one process.
 """
+
+import os
 
 from ... import log
 from ...errors import ConfigError, LxcError
@@ -30,6 +33,11 @@ class Prepared:
         self.touch_caps = bool(self.drop) or conf.has("lxc.cap.keep")
         self.no_new_privs = (conf.value("lxc.no_new_privs") or "0") == "1"
         self.filter = None
+        # AppArmor (apparmor.py): the label init execs under, set by the supervisor once
+        # it is decided (and the profile loaded); the attr fd is opened by the setup
+        # process while the host's /proc is still in view (open_lsm)
+        self.lsm_label = None
+        self.lsm_fd = None
         self.profile = conf.value("lxc.seccomp.profile") or None
         if self.profile:
             _policy, filt = compile_profile(self.profile, conf)
@@ -58,9 +66,23 @@ class Prepared:
             mask |= 1 << cap
         return mask
 
+    def open_lsm(self):
+        """Before pivot_root: the fd apply() switches the AppArmor label through."""
+        if self.lsm_label and self.lsm_fd is None:
+            from .apparmor import open_exec_attr
+            self.lsm_fd = open_exec_attr()
+
     def apply(self):
         from . import capabilities
 
+        if self.lsm_label:
+            # first, while nothing else is confined: from unconfined any change is allowed
+            from .apparmor import write_exec
+            self.open_lsm()
+            write_exec(self.lsm_fd, self.lsm_label)
+            os.close(self.lsm_fd)
+            self.lsm_fd = None
+            self.lsm_label = None  # once
         if self.touch_caps:
             capabilities.drop(self.drop)
             self.touch_caps = False

@@ -26,7 +26,8 @@ def missing(conf, lsm=None):
         lacking.append("device rules")
     if not conf.value("lxc.seccomp.profile"):
         lacking.append("seccomp")
-    if lsm == "apparmor" and (conf.value("lxc.apparmor.profile") or "") == "unconfined":
+    if lsm == "apparmor" and (conf.value("lxc.apparmor.profile") or "") in ("unconfined",
+                                                                          "unchanged"):
         lacking.append("AppArmor")
     return lacking
 
@@ -48,6 +49,17 @@ def warning(conf, lsm=None):
 
     return (f"privileged container with no {what}: its root can " + " and ".join(harm),
             FIX.format(common=os.path.join(template_config_dir(), "common.conf")))
+
+
+def lsm_ignored(conf, lsm=None):
+    """(message, fix) when CONF names an AppArmor profile this host cannot apply (no
+    AppArmor: LXC then runs the container unconfined, saying so in its log only)."""
+    profile = conf.value("lxc.apparmor.profile") or ""
+    if lsm == "apparmor" or profile in ("", "unconfined", "unchanged"):
+        return None
+    return (f"lxc.apparmor.profile = {profile}: this host has no AppArmor, the container "
+            "runs without it (as with LXC)",
+            "boot with AppArmor (apparmor=1 security=apparmor), or remove the line")
 
 
 def host_lsm(sys_root="/sys"):
