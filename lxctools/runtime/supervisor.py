@@ -470,7 +470,10 @@ class Supervisor:
                 "started_at": self.started_at,
                 "cgroups": self.cgroups.to_json() if self.cgroups else self.cgroups_claim,
                 "cgroups_made": self.cgroups is not None,
-                "network": self.network_state.record() if self.network_state else None}
+                "network": self.network_state.record() if self.network_state else None,
+                # a generated AppArmor profile to unload at the stop (adopter's job too)
+                "apparmor": (list(self.apparmor.generated)
+                             if self.apparmor is not None and self.apparmor.generated else None)}
         if self._request_json is None:
             from .daemon import request_to_json
             self._request_json = json.dumps(request_to_json(self.request))
@@ -1174,6 +1177,9 @@ class Supervisor:
                 from .network import HostState
                 self.network_state = HostState.from_record(record["network"], self.name,
                                                            self.init_pid)
+            if record.get("apparmor"):
+                from .security.apparmor import Decision
+                self.apparmor = Decision(None, tuple(record["apparmor"]))
             if self.init_pidfd >= 0 and was in RUNNING_STATES:
                 self.set_state("RUNNING")
                 self.loop.register(self.init_pidfd, self.on_init_exit)
