@@ -257,7 +257,7 @@ def stdio_on_console(plan):
     """Init's stdio: /dev/console; the caller's own stdio when the supervisor runs in the
     foreground without a terminal (lxc-execute, lxc-start -F | ...); else /dev/null. Every
     other inherited fd is closed, but the sync socket (close-on-exec: its EOF tells the
-    supervisor that exec worked).
+    supervisor that exec worked), lxc-execute's init and the AppArmor attr (open_lsm).
 
     The console is never init's controlling terminal (O_NOCTTY: init leads a session of its
     own), as with LXC, whose init gets the console pty as stdio and then calls setsid(): a
@@ -279,7 +279,8 @@ def stdio_on_console(plan):
     # all but the sync socket and lxc-execute's init (its sealed copy), up to the hard limit:
     # a supervisor of many containers holds descriptors above 65536
     low = 3
-    for fd in sorted(fd for fd in (plan.sync_fd, plan.init_fd) if fd is not None):
+    lsm_fd = plan.security.lsm_fd if plan.security is not None else None
+    for fd in sorted(fd for fd in (plan.sync_fd, plan.init_fd, lsm_fd) if fd is not None):
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, fdlimit.ceiling())

@@ -300,7 +300,8 @@ def test_clear_errors(world):
 
 
 def test_checkconfig_reports_apparmor(world):
-    out = world.ours("lxc-checkconfig").stdout
+    out = subprocess.run([ours_tool("lxc-checkconfig")], capture_output=True, text=True,
+                         env=world.env).stdout
     out = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert re.search(r"^LSM: .*AppArmor", out, re.M), out
     assert re.search(r"^AppArmor default profile: .*lxc-container-default-cgns loaded", out,

@@ -12,6 +12,7 @@ neither the host's profile nor a /proc may be at hand. `check(conf)` is prepare(
 validation; `apply(conf)` does both in one process.
 """
 
+import fcntl
 import os
 
 from ... import log
@@ -70,7 +71,10 @@ class Prepared:
         """Before pivot_root: the fd apply() switches the AppArmor label through."""
         if self.lsm_label and self.lsm_fd is None:
             from .apparmor import open_exec_attr
-            self.lsm_fd = open_exec_attr()
+            fd = open_exec_attr()
+            # above stdio, which the setup process replaces later (stdio_on_console)
+            self.lsm_fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            os.close(fd)
 
     def apply(self):
         from . import capabilities
