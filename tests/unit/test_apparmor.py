@@ -78,7 +78,7 @@ def test_sys_writes_only_in_cgroups_and_network_devices():
     assert 'change_profile -> ":ns:*",' in stacked
 
 
-def test_mounts_never_onto_proc_sys_or_dev_and_remounts_only_read_only():
+def test_binds_never_of_proc_sys_or_dev_and_remounts_only_read_only():
     profile = aaprofile.generate("p", {"namespace": None})
     binds = re.findall(r"^  mount options=\(rw,bind\) (\S+),$", profile, re.M)
     for allowed in ("/mnt/x", "/home/a/b", "/dev/shm", "/dev/pts/0", "/srv", "/prx", "/procs",

@@ -7,7 +7,8 @@ their places, bind mounts and read-only remounts of the container's own paths), 
 what lets a privileged container's root reach the host through the kernel's interfaces:
 writes to /proc/sysrq-trigger, /proc/kcore, /proc/sys outside the namespaced parts, /sys
 outside cgroups and network devices, /sys/kernel (securityfs, debugfs, uevent_helper), and
-any mount onto /proc or /sys, or read-write remount of a bind mount (which would lift a
+a fresh proc or sysfs outside its place, a bind or move of /proc, /sys or what is below
+them (a writable copy), or a read-write remount of a bind mount (which would lift a
 read-only mount the host set up), or of the cgroup tree (which would lift device rules).
 
 AppArmor's `deny` always wins over an allow, so "deny writes below DIR except these trees"
@@ -59,9 +60,10 @@ def _class_char(char):
     return "\\" + char if char in "]\\^-" else char
 
 
-# Mount targets a bind mount, a move or a read-only remount may not name: /proc and /sys
+# What a bind mount or a move may not take (its source) and a read-only remount may not
+# name (its target), as LXC's profile: /proc and /sys
 # (and what is below), /dev itself and LXC's /dev/.lxc (where LXC keeps what nesting needs)
-PROTECTED_TARGETS = {"proc": TREE, "sys": TREE, "dev": EXACT, "dev/.lxc": TREE}
+PROTECTED = {"proc": TREE, "sys": TREE, "dev": EXACT, "dev/.lxc": TREE}
 
 # /proc/sys entries a container may write: the ones its namespaces make its own
 PROC_SYS_WRITABLE = {"kernel/shm": PREFIX, "kernel/msg": PREFIX, "kernel/sem": PREFIX,
@@ -140,7 +142,7 @@ def generate(name, conf_flags, raw=()):
     for kind in ("slave", "rslave", "shared", "rshared", "private", "rprivate",
                  "unbindable", "runbindable"):
         add(f"  mount options=(rw,make-{kind}) -> /,")
-    protected = outside("/", PROTECTED_TARGETS)
+    protected = outside("/", PROTECTED)
     add("  # binds and moves of anything but /proc, /sys and /dev")
     for option in ("bind", "rbind", "move"):
         for glob in protected:
