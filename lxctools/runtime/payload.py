@@ -115,7 +115,9 @@ def container_init(plan, sync):
         os.setsid()
         if plan.security is not None:
             # the AppArmor attr of this very task, through the host's /proc (after
-            # pivot_root /proc is the container's): written just before exec
+            # pivot_root /proc is the container's): written just before exec; lxc-execute's
+            # Python init (minimal_init) never execs, so it switches at once, as LXC does
+            plan.security.lsm_now = plan.execute and plan.init_fd is None
             plan.security.open_lsm()
         # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
         # supervisor dies during setup, the next receive() gets EOF and we exit.

@@ -264,11 +264,17 @@ def test_attach_elevated_lsm_and_the_python_paths(world):
         assert done.stdout.strip() == "lxc-container-default-cgns (enforce)", done.stderr
     finally:
         run("lxc-stop", "-n", "aa-att", "-k")
-    # lxc-execute: its init (and so the command) under the container's label, as LXC's
+    # lxc-execute: its init (PID 1) and the command under the container's label, as LXC's;
+    # ours with the compiled init and with the Python one (which never execs)
+    both = ["sh", "-c", "cat /proc/self/attr/current; cat /proc/1/attr/current"]
+    confined = ["lxc-container-default-cgns (enforce)"] * 2
     for real in (False, True):
         runner = make(world, "aa-exe", real=real)
-        done = runner("lxc-execute", "-n", "aa-exe", "--", "cat", "/proc/self/attr/current")
-        assert done.stdout.strip() == "lxc-container-default-cgns (enforce)", done.stderr
+        done = runner("lxc-execute", "-n", "aa-exe", "--", *both)
+        assert done.stdout.split("\n")[:2] == confined, done.stdout + done.stderr
+    done = subprocess.run([ours_tool("lxc-execute"), "-P", world.lp, "-n", "aa-exe", "--",
+                           *both], capture_output=True, text=True, env=env)
+    assert done.stdout.split("\n")[:2] == confined, done.stdout + done.stderr
 
 
 def test_clear_errors(world):

@@ -39,6 +39,8 @@ class Prepared:
         # process while the host's /proc is still in view (open_lsm)
         self.lsm_label = None
         self.lsm_fd = None
+        # switch at once instead of at exec: lxc-execute's Python init, which never execs
+        self.lsm_now = False
         self.profile = conf.value("lxc.seccomp.profile") or None
         if self.profile:
             _policy, filt = compile_profile(self.profile, conf)
@@ -70,8 +72,8 @@ class Prepared:
     def open_lsm(self):
         """Before pivot_root: the fd apply() switches the AppArmor label through."""
         if self.lsm_label and self.lsm_fd is None:
-            from .apparmor import open_exec_attr
-            fd = open_exec_attr()
+            from .apparmor import open_current_attr, open_exec_attr
+            fd = open_current_attr() if self.lsm_now else open_exec_attr()
             # above stdio, which the setup process replaces later (stdio_on_console)
             self.lsm_fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
             os.close(fd)
@@ -81,10 +83,13 @@ class Prepared:
 
         if self.lsm_label:
             # first, while nothing else is confined: from unconfined any change is allowed
-            from .apparmor import write_exec
+            from .apparmor import change_now, write_exec
             self.open_lsm()
-            write_exec(self.lsm_fd, self.lsm_label)
-            os.close(self.lsm_fd)
+            if self.lsm_now:
+                change_now(self.lsm_fd, self.lsm_label)  # closes it
+            else:
+                write_exec(self.lsm_fd, self.lsm_label)
+                os.close(self.lsm_fd)
             self.lsm_fd = None
             self.lsm_label = None  # once
         if self.touch_caps:
