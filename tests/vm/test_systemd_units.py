@@ -79,7 +79,9 @@ def units():
                           "systemd", "--no-completion"], capture_output=True, text=True)
     assert got.returncode == 0, got.stderr
     with open("/etc/systemd/system/lxc.service") as handle:
-        assert f"{os.path.dirname(sys.executable)}/lxc-autostart" in handle.read()
+        assert "ExecStart=/usr/libexec/lxctools/lxc-containers start" in handle.read()
+    with open("/usr/libexec/lxctools/lxc-containers") as handle:  # reads /etc/default/lxc
+        assert f'bindir="{os.path.dirname(sys.executable)}"' in handle.read()
     systemctl("daemon-reload")
 
 
