@@ -1013,12 +1013,14 @@ static int has_name(const struct names *list, const char *name)
 }
 
 /* api/listing.py defined_names: directories with a config (a regular file); a `partial`
- * marker anywhere means Python (it settles it); -1 for Python */
+ * marker anywhere means Python (it settles it), and so does anything Python names on
+ * stderr: an lxcpath it cannot list (other than a missing one), a config that is not a
+ * regular file or cannot be stat'ed; -1 for Python */
 static int defined_names(const char *lxcpath, struct names *out)
 {
     DIR *dir = opendir(lxcpath);
     if (!dir)
-        return 0; /* OSError: none */
+        return errno == ENOENT ? 0 : -1; /* a missing lxcpath lists nothing, as LXC's */
     struct dirent *entry;
     int result = 0;
     char path[PATH_MAX];
@@ -1036,9 +1038,18 @@ static int defined_names(const char *lxcpath, struct names *out)
             result = -1;
             break;
         }
-        if (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name) < (int)sizeof(path) &&
-            stat(path, &st) == 0 && S_ISREG(st.st_mode) && add_name(out, name)) {
+        if (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name) >= (int)sizeof(path)) {
             result = -1;
+            break;
+        }
+        if (stat(path, &st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue; /* not a container */
+            result = -1; /* Python says why it cannot read it */
+            break;
+        }
+        if (!S_ISREG(st.st_mode) || add_name(out, name)) {
+            result = -1; /* a FIFO or a directory as config: Python names it */
             break;
         }
     }

@@ -19,9 +19,23 @@ def _other_binding():
         if os.path.abspath(entry or os.getcwd()) == _HERE:
             continue
         spec = importlib.machinery.PathFinder.find_spec("lxc", [entry or os.getcwd()])
-        if spec is not None and spec.origin and os.path.dirname(os.path.dirname(spec.origin)) != _HERE:
+        if spec is not None and spec.origin and os.path.dirname(os.path.dirname(spec.origin)) != _HERE \
+                and not _ours(spec.origin):
             return spec
     return None
+
+
+def _ours(origin):
+    """Is the package at ORIGIN another copy of this one (an installed copy beside the source
+    tree on PYTHONPATH, say)? Then it is no other binding to choose from."""
+    try:
+        with open(origin, "rb") as handle:
+            return handle.read(len(_MARK)) == _MARK
+    except OSError:
+        return False
+
+
+_MARK = b'"""`import lxc` on lxctools: '
 
 
 def _choose():
