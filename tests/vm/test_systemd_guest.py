@@ -57,6 +57,11 @@ def guest(world, layers, name, real):
                      f"lxc.rootfs.path = overlay:/:{upper}\n"
                      f"lxc.uts.name = {name}\nlxc.net.0.type = empty\n"
                      f"lxc.console.logfile = {console}\n")
+        if real:
+            # ours applies no AppArmor profile yet (issue 17 item 4): LXC's side unconfined
+            # too, for a like-for-like boot time (under lxc-container-default-cgns this
+            # guest ends degraded: logind, sysctl, sysusers, tmpfiles fail)
+            handle.write("lxc.apparmor.profile = unconfined\n")
     return run, console
 
 
@@ -76,14 +81,17 @@ def boot(run, name):
 
 
 def test_a_systemd_guest_boots_to_running_and_halts_cleanly_under_both(world, layers, capsys):
-    took = {}
+    took, states = {}, {}
     for which in ("ours", "real"):
         name = f"vm-sd-{which}"
         run, console = guest(world, layers, name, real=which == "real")
         try:
             state, took[which], pid = boot(run, name)
             failed = inside(pid, "systemctl", "--failed", "--no-legend").stdout
-            assert state == "running", f"{which}: {state}; failed units:\n{failed}"
+            # ours must reach running; real LXC is the reference, whatever it reaches
+            wanted = ("running",) if which == "ours" else ("running", "degraded")
+            assert state in wanted, f"{which}: {state}; failed units:\n{failed}"
+            states[which] = state
             assert inside(pid, "systemd-detect-virt").stdout.strip() == "lxc"
             # systemd's own cgroups below the container's, which cgroup:mixed lets it make
             assert inside(pid, "cat", "/proc/1/cgroup").stdout.strip() == "0::/init.scope"
@@ -97,4 +105,5 @@ def test_a_systemd_guest_boots_to_running_and_halts_cleanly_under_both(world, la
         assert run("lxc-destroy", "-n", name).returncode == 0
     with capsys.disabled():  # for bench/RESULTS.md's VM row, in the tier's output
         print(f"\nVM row: systemd guest lxc-start to running: ours {took['ours']:.1f} s, "
-              f"LXC {took['real']:.1f} s, ratio {took['ours'] / took['real']:.2f}")
+              f"LXC {took['real']:.1f} s ({states['real']}), "
+              f"ratio {took['ours'] / took['real']:.2f}")
