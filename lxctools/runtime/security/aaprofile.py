@@ -7,8 +7,9 @@ their places, bind mounts and read-only remounts of the container's own paths), 
 what lets a privileged container's root reach the host through the kernel's interfaces:
 writes to /proc/sysrq-trigger, /proc/kcore, /proc/sys outside the namespaced parts, /sys
 outside cgroups and network devices, /sys/kernel (securityfs, debugfs, uevent_helper), and
-a fresh proc or sysfs outside its place, a bind or move of /proc, /sys or what is below
-them (a writable copy), or a read-write remount of a bind mount (which would lift a
+a fresh proc or sysfs outside its place, binds and moves whose source is in /proc or /sys
+(AppArmor let a bind of /proc/sys through in the VM, LXC's profile alike: the copy stays
+read-only), or a read-write remount of a bind mount (which would lift a
 read-only mount the host set up), or of the cgroup tree (which would lift device rules).
 
 AppArmor's `deny` always wins over an allow, so "deny writes below DIR except these trees"
