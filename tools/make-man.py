@@ -498,8 +498,11 @@ What lxctools adds or does otherwise than LXC 5.0.2:
 The lxctools.* keys (lxctools.net.usermode, lxctools.journal.link, lxctools.unconfined),
 which LXC skips.
 
-No AppArmor or SELinux profile is loaded: lxc.apparmor.* and lxc.selinux.* are read and
-kept, not applied. Confinement is the capability set, the cgroup device rules and seccomp.
+AppArmor is applied as LXC applies it (lxc.apparmor.*: LXC's default profile, a generated
+one, a named one); a named profile that is not loaded is refused before the start. SELinux
+contexts are not applied: lxc-start refuses a config with lxc.selinux.context. Without an
+LSM, confinement is the capability set, the cgroup device rules and seccomp, and lxc-start
+warns about a privileged container that lacks them.
 
 Errors name the file, line and key, with a hint to paste; options and keys a letter off get
 the one meant. lxc-destroy --dry-run says what would be removed; lxc-info and lxc-ls take

@@ -171,24 +171,25 @@ DOCS = {
         "lxc.cap.drop.", "every capability"),
     # LSM / seccomp
     "lxc.apparmor.profile": (
-        "The AppArmor profile of the container (unconfined, generated, or a loaded "
-        "profile's name). lxctools: read and kept, not applied (it loads no AppArmor "
-        "profile).", "generated (LXC)"),
+        "The AppArmor profile init and attached processes run under: unconfined, "
+        "unchanged, generated (a profile written for the container and loaded with "
+        "apparmor_parser), or a loaded profile's name (refused before the start when not "
+        "loaded). Ignored, with a warning, where the host has no AppArmor.",
+        "lxc-container-default-cgns (LXC's default profile)"),
     "lxc.apparmor.allow_incomplete": (
-        "1 lets the container start when the kernel's AppArmor cannot mediate mounts. "
-        "lxctools: read, not applied.", "0"),
+        "1 lets the container start when the kernel's AppArmor cannot mediate mounts "
+        "(else such a start is refused).", "0"),
     "lxc.apparmor.allow_nesting": (
-        "1 lets the container run its own containers under LXC's generated profile. "
-        "lxctools: read, not applied.", "0"),
+        "1 lets the container run its own containers under the generated profile (it "
+        "allows mounts: see docs/SECURITY.md).", "0"),
     "lxc.apparmor.raw": (
-        "A line added to LXC's generated AppArmor profile. lxctools: read, not applied.",
-        "none"),
+        "A line added to the generated AppArmor profile.", "none"),
     "lxc.selinux.context": (
-        "The SELinux context the container runs in. lxctools: read and kept, not applied.",
-        "unset"),
+        "The SELinux context the container runs in. lxctools applies no SELinux context: "
+        "lxc-start refuses a config that sets it (file:line, the fix).", "unset"),
     "lxc.selinux.context.keyring": (
-        "The SELinux context of the container's session keyring. lxctools: read, not "
-        "applied.", "lxc.selinux.context's"),
+        "The SELinux context of the container's session keyring. Refused by lxc-start, as "
+        "lxc.selinux.context.", "lxc.selinux.context's"),
     "lxc.seccomp.profile": (
         "A seccomp policy file in LXC's format (version 2: a default action, then syscall "
         "lines with an action and optional argument filters, [arch] sections), loaded for "

@@ -916,7 +916,12 @@ class Supervisor:
     def prepare_apparmor(self, plan):
         """lxc.apparmor.*: the label init execs under, a generated profile loaded
         (security/apparmor.py); undone by cleanup()."""
-        from .security import apparmor
+        from .security import apparmor, confinement
+        try:
+            confinement.refuse_selinux(self.conf)
+        except LxcError as exc:
+            from .network.host import locate
+            raise locate(exc, self.request.config_file) from None
         self.apparmor = apparmor.prepare(self.conf, self.name, self.lxcpath)
         if self.apparmor is not None and plan.security is not None:
             plan.security.lsm_label = self.apparmor.label

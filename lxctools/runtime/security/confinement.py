@@ -74,3 +74,21 @@ def host_lsm(sys_root="/sys"):
     if os.path.isdir(os.path.join(sys_root, "fs/selinux")):
         return "selinux"
     return None
+
+
+SELINUX_KEYS = ("lxc.selinux.context", "lxc.selinux.context.keyring")
+
+
+def refuse_selinux(conf):
+    """lxctools applies no SELinux context: a config that asks for one is refused before the
+    start, rather than run without the confinement it names (LXC applies it where SELinux is
+    enabled). Raises LxcError naming the key."""
+    from ...errors import LxcError
+
+    for key in SELINUX_KEYS:
+        value = conf.value(key)
+        if value:
+            raise LxcError(f"{key} = {value}: lxctools does not apply SELinux contexts, so "
+                           "the container would not run in the one asked for", key=key,
+                           hint=f"remove {key} to start it without (AppArmor keys and "
+                                "seccomp are applied), or start it with LXC")
