@@ -144,11 +144,7 @@ def main(argv=None):
                   completion=not args.no_completion, force=args.force)
     if not args.dry_run and args.root == "/" and "systemd" in chosen_inits(args.init, "/"):
         print("then: systemctl daemon-reload && systemctl enable lxc.service")
-    if kit.refused:
-        print(f"{len(kit.refused)} file(s) left as they were: --force replaces them",
-              file=sys.stderr)
-        return 1
-    return 0
+    return kit.exit_status()
 
 
 if __name__ == "__main__":

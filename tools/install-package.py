@@ -101,11 +101,7 @@ def main(argv=None):
         for dest, target in links:
             kit.link(dest, target)
     kit.save()
-    if kit.refused:
-        print(f"{len(kit.refused)} file(s) left as they were: --force replaces them",
-              file=sys.stderr)
-        return 1
-    return 0
+    return kit.exit_status()
 
 
 if __name__ == "__main__":

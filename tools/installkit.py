@@ -11,6 +11,7 @@ is someone else's (Debian's lxc package, the admin's edit) and is left alone unl
 import hashlib
 import json
 import os
+import sys
 
 MANIFEST = "var/lib/lxctools/installed.json"
 
@@ -127,25 +128,18 @@ class Installer:
         path = self.target(dest)
         key = "/" + dest.lstrip("/")
         if os.path.islink(path):
-            ours = self.manifest.get(key) == "link:" + os.readlink(path)
-            if not ours and not self.force:
-                self.refused.append(path)
-                self.out(f"refused    {path}: not installed by lxctools")
-                return "refused"
-            if not self.dry_run:
-                os.unlink(path)
+            ours, why = self.manifest.get(key) == "link:" + os.readlink(path), ""
+        else:
+            try:
+                with open(path, "rb") as handle:
+                    current = handle.read()
+            except FileNotFoundError:
                 self.manifest.pop(key, None)
-            self.out(f"removed    {path}")
-            return "removed"
-        try:
-            with open(path, "rb") as handle:
-                current = handle.read()
-        except FileNotFoundError:
-            self.manifest.pop(key, None)
-            return "absent"
-        if self.manifest.get(key) != digest(current) and not self.force:
+                return "absent"
+            ours, why = self.manifest.get(key) == digest(current), " (or edited since)"
+        if not ours and not self.force:
             self.refused.append(path)
-            self.out(f"refused    {path}: not installed by lxctools (or edited since)")
+            self.out(f"refused    {path}: not installed by lxctools{why}")
             return "refused"
         if not self.dry_run:
             os.unlink(path)
@@ -159,6 +153,14 @@ class Installer:
     def _mark(self, key, value):
         if not self.dry_run:
             self.manifest[key] = value
+
+    def exit_status(self):
+        """What the installing tool exits with: 1, saying so, when a file was left alone."""
+        if not self.refused:
+            return 0
+        print(f"{len(self.refused)} file(s) left as they were: --force replaces them",
+              file=sys.stderr)
+        return 1
 
     def save(self):
         if self.dry_run:
