@@ -321,8 +321,13 @@ class Container:
         exec_only = run is attach_run_command or run is attach_run_shell
         if run is attach_run_command:
             opts.command = command_argv(payload)
-        return start(info["init_pid"], conf, cgroups, opts, local_conf=local,
-                     function=run, payload=payload, exec_only=exec_only)
+        pidfd = self._init_pidfd()
+        try:
+            return start(info["init_pid"], conf, cgroups, opts, local_conf=local,
+                         function=run, payload=payload, exec_only=exec_only, pidfd=pidfd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
 
     def attach_wait(self, run, payload=None, **options):
         """attach() and wait: the wait status (exit code << 8, or the signal number);
@@ -380,7 +385,18 @@ class Container:
         except NotRunning as exc:
             # a defined container keeps the supervisor's word (e.g. "(STARTING)")
             raise self.not_running(exc.message) from None
-        return attach(info["init_pid"], conf, cgroups, options, local_conf=local)
+        pidfd = self._init_pidfd()
+        try:
+            return attach(info["init_pid"], conf, cgroups, options, local_conf=local,
+                          pidfd=pidfd)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _init_pidfd(self):
+        """The monitor's pidfd of init, or None (runtime/attach.py still_init: why)."""
+        from ..runtime import lxcsocket
+        return lxcsocket.init_pidfd(self.lxcpath, self.name)
 
     def not_running(self, message=None):
         """The error for a container that runs nowhere: "does not exist" when there is no

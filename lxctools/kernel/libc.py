@@ -167,6 +167,15 @@ def pidfd_open(pid, flags=0):
                   f"pidfd_open {pid}")
 
 
+def pidfd_pid(pidfd):
+    """The pid a pidfd names now (its fdinfo's Pid:), -1 once that process has exited."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as handle:
+        for line in handle:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise OSError(f"fd {pidfd} is not a pidfd")
+
+
 def pidfd_send_signal(pidfd, sig):
     _check(_libc.syscall(SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig), None,
                          ctypes.c_uint(0)), f"pidfd_send_signal {sig}")

@@ -219,10 +219,52 @@ def find_program(name, path):
     return name
 
 
+def still_init(pidfd, init_pid):
+    """Raise unless PIDFD still names INIT_PID.
+
+    Everything attach reads of the container by pid (/proc/PID/ns/*, its maps, its status,
+    its AppArmor label) would be another process's once init has exited and a host process
+    has taken its pid: attach would then run the command in the host's namespaces as root.
+    A pidfd cannot come to name another process, so: it must name INIT_PID before the first
+    read and still after the last one; then everything read in between was init's."""
+    if libc.pidfd_pid(pidfd) != init_pid:
+        raise AttachError(f"the container's init (PID {init_pid}) exited while attaching",
+                          hint="is the container still running? (lxc-info)")
+
+
+def _init_pidfd(init_pid):
+    """A pidfd of INIT_PID when the monitor gave none (it serves one unless it adopted the
+    container after a crash): only a pid reused between the monitor's answer and this open
+    escapes the check then."""
+    try:
+        return libc.pidfd_open(init_pid)
+    except OSError as exc:
+        raise AttachError(f"cannot open the container's init (PID {init_pid}): "
+                          f"{exc.strerror}", hint="is the container still running? "
+                          "(lxc-info)") from None
+
+
 class _Plan:
     """Everything the forked processes need, decided before the fork."""
 
-    def __init__(self, init_pid, conf, local_conf, cgroups, options):
+    def __init__(self, init_pid, conf, local_conf, cgroups, options, pidfd=None):
+        own = pidfd is None
+        if own:
+            pidfd = _init_pidfd(init_pid)
+        self.fds = {}
+        try:
+            still_init(pidfd, init_pid)
+            self._decide(init_pid, conf, local_conf, cgroups, options)
+            still_init(pidfd, init_pid)
+        except BaseException:
+            for fd in self.fds.values():
+                os.close(fd)
+            raise
+        finally:
+            if own:
+                os.close(pidfd)
+
+    def _decide(self, init_pid, conf, local_conf, cgroups, options):
         from . import security
 
         self.options = options
@@ -272,15 +314,17 @@ class _Plan:
         self.function = self.payload = None
 
 
-def attach(init_pid, conf, cgroups, options, local_conf=None):
+def attach(init_pid, conf, cgroups, options, local_conf=None, pidfd=None):
     """Run OPTIONS.command in the container whose init is INIT_PID; returns its exit code.
 
+    PIDFD: the monitor's pidfd of init (GET_INIT_PIDFD), which every read of /proc/INIT_PID
+    is checked against (still_init); without it attach opens one itself.
     CONF is the running configuration (security, architecture); LOCAL_CONF the one lxc-attach
     loaded (the container's file or --rcfile), which gives the environment, prlimits and
     lxc.proc settings as with LXC. Default: CONF."""
     from . import entry
 
-    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
+    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options, pidfd)
     libc.set_child_subreaper()
     # the transient's answers (command pid, pty, errors) come back over this; see entry.py
     chan, child_chan = entry.channel()
@@ -567,7 +611,7 @@ def _command(plan, slave, chan, command, program):
 
 
 def start(init_pid, conf, cgroups, options, local_conf=None, function=None, payload=None,
-          exec_only=False):
+          exec_only=False, pidfd=None):
     """python-lxc's Container.attach: start OPTIONS.command, or FUNCTION(PAYLOAD), in the
     container and return at once the pid of a process whose wait status is the command's
     (its exit code, or death by the same signal). No terminal is made; OPTIONS.stdio gives
@@ -583,7 +627,7 @@ def start(init_pid, conf, cgroups, options, local_conf=None, function=None, payl
     from . import entry
 
     options.terminal = False
-    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options)
+    plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options, pidfd)
     plan.function, plan.payload = function, payload
     if exec_only:
         if entry.chosen() is not None:

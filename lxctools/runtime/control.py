@@ -9,6 +9,7 @@ import signal
 import time
 
 from ..errors import LxcError, NotRunning
+from ..kernel import libc
 from . import commands
 from .fdlimit import readable
 
@@ -51,15 +52,6 @@ def initctl_fifo(init_pid, pidfd=None):
     return None
 
 
-def pidfd_pid(pidfd):
-    """The pid a pidfd names now (its fdinfo's Pid:), -1 once that process has exited."""
-    with open(f"/proc/self/fdinfo/{pidfd}") as handle:
-        for line in handle:
-            if line.startswith("Pid:"):
-                return int(line.split()[1])
-    raise OSError(f"fd {pidfd} is not a pidfd")
-
-
 def init_root(init_pid, pidfd):
     """An O_PATH fd of the root of the process PIDFD names, which must be INIT_PID, or None.
 
@@ -70,13 +62,13 @@ def init_root(init_pid, pidfd):
     before the open and still be alive after it; then the directory opened was init's."""
     from .rootpath import open_root
 
-    if pidfd is None or pidfd_pid(pidfd) != init_pid:
+    if pidfd is None or libc.pidfd_pid(pidfd) != init_pid:
         return None
     try:
         fd = open_root(f"/proc/{init_pid}/root")
     except OSError:
         return None
-    if pidfd_pid(pidfd) != init_pid:
+    if libc.pidfd_pid(pidfd) != init_pid:
         os.close(fd)
         return None
     return fd
