@@ -3,6 +3,7 @@
 Sections below belong to different areas of the project; each fills its own methods.
 """
 
+import contextlib
 import os
 
 from ..errors import LxcError, NotDefined, NotRunning
@@ -321,13 +322,9 @@ class Container:
         exec_only = run is attach_run_command or run is attach_run_shell
         if run is attach_run_command:
             opts.command = command_argv(payload)
-        pidfd = self._init_pidfd()
-        try:
+        with self._init_pidfd_held() as pidfd:
             return start(info["init_pid"], conf, cgroups, opts, local_conf=local,
                          function=run, payload=payload, exec_only=exec_only, pidfd=pidfd)
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
 
     def attach_wait(self, run, payload=None, **options):
         """attach() and wait: the wait status (exit code << 8, or the signal number);
@@ -385,18 +382,22 @@ class Container:
         except NotRunning as exc:
             # a defined container keeps the supervisor's word (e.g. "(STARTING)")
             raise self.not_running(exc.message) from None
-        pidfd = self._init_pidfd()
-        try:
+        with self._init_pidfd_held() as pidfd:
             return attach(info["init_pid"], conf, cgroups, options, local_conf=local,
                           pidfd=pidfd)
+
+    @contextlib.contextmanager
+    def _init_pidfd_held(self):
+        """The monitor's pidfd of init, or None, while the block runs: what reads the
+        container through /proc/INIT_PID checks it (runtime/attach.py still_init: why)."""
+        from ..runtime import lxcsocket
+
+        pidfd = lxcsocket.init_pidfd(self.lxcpath, self.name)
+        try:
+            yield pidfd
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-
-    def _init_pidfd(self):
-        """The monitor's pidfd of init, or None (runtime/attach.py still_init: why)."""
-        from ..runtime import lxcsocket
-        return lxcsocket.init_pidfd(self.lxcpath, self.name)
 
     def not_running(self, message=None):
         """The error for a container that runs nowhere: "does not exist" when there is no
@@ -447,27 +448,33 @@ class Container:
         running container and allow it in its device cgroup."""
         from ..runtime import device
         info = self._running_init()
-        rule = device.add_node(info["init_pid"], src_path, dest_path)
+        with self._init_pidfd_held() as pidfd:
+            rule = device.add_node(info["init_pid"], src_path, dest_path, pidfd)
         self._device_rule(info, "devices.allow", rule)
         return True
 
     def remove_device_node(self, src_path, dest_path=None):
         from ..runtime import device
         info = self._running_init()
-        rule = device.remove_node(info["init_pid"], src_path, dest_path)
+        with self._init_pidfd_held() as pidfd:
+            rule = device.remove_node(info["init_pid"], src_path, dest_path, pidfd)
         self._device_rule(info, "devices.deny", rule)
         return True
 
     def attach_interface(self, ifname, dst_ifname=None):
         """Move the caller's network interface IFNAME into the container (as DST_IFNAME)."""
         from ..runtime import device
-        device.attach_interface(self._running_init()["init_pid"], ifname, dst_ifname)
+        init_pid = self._running_init()["init_pid"]
+        with self._init_pidfd_held() as pidfd:
+            device.attach_interface(init_pid, ifname, dst_ifname, pidfd)
         return True
 
     def detach_interface(self, ifname, dst_ifname=None):
         """Move the container's interface IFNAME back to the caller's network namespace."""
         from ..runtime import device
-        device.detach_interface(self._running_init()["init_pid"], ifname, dst_ifname)
+        init_pid = self._running_init()["init_pid"]
+        with self._init_pidfd_held() as pidfd:
+            device.detach_interface(init_pid, ifname, dst_ifname, pidfd)
         return True
 
     def _answer(self, command, **fields):

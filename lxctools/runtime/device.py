@@ -47,27 +47,33 @@ def is_interface(name, init_pid=None):
         return False
 
 
-def attach_interface(init_pid, ifname, dest=None):
+def attach_interface(init_pid, ifname, dest=None, pidfd=None):
     """Move the caller's interface IFNAME into the container (renamed DEST)."""
     from pyroute2 import IPRoute
 
-    with IPRoute() as ipr:
-        _move_link(ipr, ifname, dest, {"net_ns_pid": init_pid}, missing="here",
-                   where="into the container", check="there? (lxc-attach -- ip link)")
+    [theirs] = _open_namespaces(init_pid, pidfd, ["net"])
+    try:
+        with IPRoute() as ipr:
+            _move_link(ipr, ifname, dest, {"net_ns_fd": theirs}, missing="here",
+                       where="into the container", check="there? (lxc-attach -- ip link)")
+    finally:
+        os.close(theirs)
 
 
-def detach_interface(init_pid, ifname, dest=None):
+def detach_interface(init_pid, ifname, dest=None, pidfd=None):
     """Move the container's interface IFNAME back to the caller's network namespace."""
     from pyroute2 import IPRoute
     from .network.host import in_netns
 
+    [theirs] = _open_namespaces(init_pid, pidfd, ["net"])
     own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with in_netns(f"/proc/{init_pid}/ns/net"), IPRoute() as ipr:
+        with in_netns(theirs), IPRoute() as ipr:
             _move_link(ipr, ifname, dest, {"net_ns_fd": own}, missing="in the container",
                        where="out of the container", check="here? (ip link)")
     finally:
         os.close(own)
+        os.close(theirs)
 
 
 def _move_link(ipr, ifname, dest, target, *, missing, where, check):
@@ -111,33 +117,33 @@ def host_node(path):
     return st
 
 
-def add_node(init_pid, src, dest=None):
+def add_node(init_pid, src, dest=None, pidfd=None):
     """Make the host's node SRC at DEST (default: the same path) inside the container;
     returns the device cgroup rule to allow. In a container with its own user namespace the
     host's node is bind-mounted instead: its /dev belongs to that namespace, where host
     root can make no file (EOVERFLOW) and a node made there could not be opened (nodev)."""
     st = host_node(src)
     dest = dest or src
-    ids = _userns_ids(init_pid)
+    ids = _userns_ids(init_pid, pidfd)
     if ids is None:
-        _in_mount_ns(init_pid, None, _make_node, dest, st.st_mode, st.st_rdev)
+        _in_mount_ns(init_pid, pidfd, None, _make_node, dest, st.st_mode, st.st_rdev)
     else:
         try:
             tree = libc.open_tree(src)
         except OSError as exc:
             raise DeviceError(f"cannot take a bind mount of {src}: {exc.strerror}") from None
         try:
-            _in_mount_ns(init_pid, ids, _bind_node, dest, tree)
+            _in_mount_ns(init_pid, pidfd, ids, _bind_node, dest, tree)
         finally:
             os.close(tree)
     return cgroup_rule(st.st_mode, st.st_rdev)
 
 
-def remove_node(init_pid, src, dest=None):
+def remove_node(init_pid, src, dest=None, pidfd=None):
     """Remove the node at DEST (default SRC) inside the container; returns the cgroup rule
     to deny (the removed node's numbers, else those of the host's SRC, as LXC)."""
     dest = dest or src
-    found = _in_mount_ns(init_pid, _userns_ids(init_pid), _remove_node, dest)
+    found = _in_mount_ns(init_pid, pidfd, _userns_ids(init_pid, pidfd), _remove_node, dest)
     if found is None:
         try:
             st = host_node(src)
@@ -242,34 +248,70 @@ def _remove_node(dest):
         os.close(parent)
 
 
-def _userns_ids(init_pid):
+def _checked(init_pid, pidfd, read):
+    """READ() of /proc/INIT_PID while PIDFD names INIT_PID before and after: once init has
+    exited, a host process may hold its pid, and its namespaces are the host's
+    (runtime/attach.py still_init). Without PIDFD (a monitor that has none) one is opened."""
+    from .attach import AttachError, _init_pidfd, still_init
+
+    own = pidfd is None
+    try:
+        if own:
+            pidfd = _init_pidfd(init_pid)
+        still_init(pidfd, init_pid)
+        result = read()
+        still_init(pidfd, init_pid)
+        return result
+    except AttachError as exc:
+        raise DeviceError(exc.message, hint=exc.hint) from None
+    finally:
+        if own and pidfd is not None:
+            os.close(pidfd)
+
+
+def _userns_ids(init_pid, pidfd=None):
     """(uid, gid) to take on in the init's user namespace (its root, as lxc-attach), or None
     when the container shares ours."""
-    try:
-        if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
-            return None
-    except OSError as exc:
-        raise DeviceError(f"cannot read the namespaces of PID {init_pid}: {exc.strerror}",
-                          hint="is the container still running? (lxc-info)") from None
     from .attach import userns_root
-    return userns_root(init_pid)
+
+    def read():
+        try:
+            if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+                return None
+        except OSError as exc:
+            raise DeviceError(f"cannot read the namespaces of PID {init_pid}: "
+                              f"{exc.strerror}", hint="is the container still running? "
+                              "(lxc-info)") from None
+        return userns_root(init_pid)
+    return _checked(init_pid, pidfd, read)
 
 
-def _in_mount_ns(init_pid, ids, function, *args):
+def _open_namespaces(init_pid, pidfd, names):
+    """fds of INIT_PID's namespaces NAMES (checked: _checked)."""
+    fds = []
+
+    def read():
+        for name in names:
+            fds.append(os.open(f"/proc/{init_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
+        return fds
+    try:
+        return _checked(init_pid, pidfd, read)
+    except BaseException as exc:
+        for fd in fds:
+            os.close(fd)
+        if isinstance(exc, OSError):
+            raise DeviceError(f"cannot open the namespaces of PID {init_pid}: "
+                              f"{exc.strerror}", hint="is the container still running? "
+                              "(lxc-info)") from None
+        raise
+
+
+def _in_mount_ns(init_pid, pidfd, ids, function, *args):
     """FUNCTION(*ARGS) in a child inside the container's mount namespace (first its user
     namespace as IDS, when given); its JSON-able result, or its error raised here."""
     import json
 
-    names = (["user"] if ids is not None else []) + ["mnt"]
-    fds = []
-    try:
-        for name in names:
-            fds.append(os.open(f"/proc/{init_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
-    except OSError as exc:
-        for fd in fds:
-            os.close(fd)
-        raise DeviceError(f"cannot open the namespaces of PID {init_pid}: {exc.strerror}",
-                          hint="is the container still running? (lxc-info)") from None
+    fds = _open_namespaces(init_pid, pidfd, (["user"] if ids is not None else []) + ["mnt"])
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
