@@ -77,23 +77,3 @@ def os_error(exc, doing=None, path=None):
         E.EIO: "an I/O error: check the disk (dmesg)",
     }.get(exc.errno)
     return LxcError(f"{where}: {reason}" if where else reason, hint=fix)
-
-
-def command(tool, name=None, lxcpath=None, *rest):
-    """The command line a hint tells the user to run, ready to paste: `TOOL -n NAME` plus
-    `-P LXCPATH` when that is not the caller's default lxcpath (a hint naming only -n would
-    act on another container, or none, for a user who gave -P), then REST."""
-    import shlex
-
-    words = [tool]
-    if name:
-        words += ["-n", shlex.quote(name)]
-    if lxcpath:
-        try:
-            from .paths import default_lxcpath, normalize_lxcpath
-            default = normalize_lxcpath(default_lxcpath())
-        except Exception:  # a broken lxc.conf: name the path rather than fail the hint
-            default = None
-        if lxcpath.rstrip("/") != default:
-            words += ["-P", shlex.quote(lxcpath)]
-    return " ".join(words + [str(word) for word in rest])

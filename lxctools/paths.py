@@ -173,3 +173,23 @@ def template_config_dir():
 def template_dirs():
     """Where lxc-create looks for lxc-NAME executables: ours first, then LXC's."""
     return [shipped_dir("templates"), LXC_TEMPLATE_DIR]
+
+
+def command(tool, name=None, lxcpath=None, *rest):
+    """The command line a hint tells the user to run, ready to paste: `TOOL -n NAME` plus
+    `-P LXCPATH` when that is not the caller's default lxcpath (a hint naming only -n would
+    act on another container, or none, for a user who gave -P), then REST. Here, not in
+    errors.py, because it reads the default lxcpath (errors.py imports nothing of ours)."""
+    import shlex
+
+    words = [tool]
+    if name:
+        words += ["-n", shlex.quote(name)]
+    if lxcpath:
+        try:
+            default = normalize_lxcpath(default_lxcpath())
+        except Exception:  # a broken lxc.conf: name the path rather than fail the hint
+            default = None
+        if lxcpath.rstrip("/") != default:
+            words += ["-P", shlex.quote(lxcpath)]
+    return " ".join(words + [str(word) for word in rest])

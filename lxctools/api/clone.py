@@ -16,9 +16,8 @@ from .. import log
 from ..errors import LxcError, NotDefined
 from ..runtime import partial
 from ..storage import clone as store
-from ..storage.remove import remove_tree
-from .create import Rollback, _interrupts_unwind, _makedirs
-from .destroy import _lines
+from .names import check_new_name, valid_name
+from .transaction import Rollback, interrupts_unwind, read_lines as _lines, makedirs, settle_partial
 
 
 def _pairs(path):
@@ -226,7 +225,6 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     newpath = newpath.rstrip("/") or "/"
     if newname == origin.name and newpath == origin.lxcpath:
         raise LxcError(f"clone: {newname} is the origin itself", hint="give another -N or -p")
-    from .container import check_new_name, valid_name
     check_new_name(newname)
     if not valid_name(newname):
         raise LxcError(f'invalid container name "{newname}"')
@@ -253,12 +251,12 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     if made_dir:
         rollback.made(newdir)
     marker = None
-    with _interrupts_unwind():
+    with interrupts_unwind():
         try:
-            _makedirs(newpath)
+            makedirs(newpath)
             with container_lock(newpath, newname):
                 partial.remove_stale_temps(newdir)
-                state = partial.remove_if_stale(newdir, remove_half_made)
+                state = settle_partial(newdir)
                 if state == partial.ONGOING or os.path.exists(config_path):
                     raise LxcError(f"error: clone: {config_path} exists",
                                    hint="choose another new name (-N) or path (-p)")
@@ -378,26 +376,6 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
         finally:
             if marker is not None:
                 marker.release()
-
-
-def remove_half_made(container_dir):
-    """What a dead lxc-create/lxc-copy/lxc-snapshot -r left: its entry in an origin's
-    lxc_snapshots goes too. A snaps directory is never part of a half-made container (a
-    restore over the original clones into the directory that holds them): it stays."""
-    from .destroy import _forget_origin
-
-    try:
-        _forget_origin(container_dir)
-    except OSError:
-        pass
-    if not os.path.isdir(os.path.join(container_dir, "snaps")) or \
-            os.path.islink(os.path.join(container_dir, "snaps")):
-        return remove_tree(container_dir)
-    removed = []
-    for entry in sorted(os.listdir(container_dir), key=lambda e: e == "partial"):
-        if entry != "snaps":
-            removed += remove_tree(os.path.join(container_dir, entry))
-    return removed
 
 
 def rename(origin, newname):

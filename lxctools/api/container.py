@@ -8,32 +8,12 @@ import os
 
 from ..errors import LxcError, NotDefined, NotRunning
 from ..paths import default_lxcpath, normalize_lxcpath
+from .names import MAX_NAME, MAX_NEW_NAME, check_new_name, valid_name  # noqa: F401 - the public names
 
 
-# A name's lock file is .NAME (255 bytes at most, as any file name): longer names can be
-# handled by no tool, ours or LXC's.
-MAX_NAME = 254
-# What a container made or started here may have: its cgroup lxc.payload.NAME and the
-# supervisor's record NAME.PID.tmp must fit in 255 bytes too (LXC's start fails past it).
-MAX_NEW_NAME = 243
 # states whose init pid is the container's init, past its exec (runtime/supervisor.py's
 # RUNNING_STATES): the only ones anything may attach to
 ATTACHABLE = ("RUNNING", "FREEZING", "FROZEN", "THAWED", "STOPPING")
-
-
-def valid_name(name):
-    """LXC refuses names that are empty, contain '/', or are '.' / '..'."""
-    return (bool(name) and "/" not in name and name not in (".", "..") and "\0" not in name
-            and len(name.encode("utf-8", "surrogateescape")) <= MAX_NAME)
-
-
-def check_new_name(name):
-    """Refuse a name a new (or renamed, or starting) container cannot have."""
-    size = len(name.encode("utf-8", "surrogateescape"))
-    if size > MAX_NEW_NAME:
-        raise LxcError(f"the container name is {size} bytes long: at most {MAX_NEW_NAME}",
-                       hint="its cgroup (lxc.payload.NAME) and run-time files must fit in "
-                            "255 bytes: choose a shorter name")
 
 
 class Container:
@@ -55,10 +35,9 @@ class Container:
 
     def _settle_partial(self):
         """A `partial` marker whose creator died means a half-made container: remove it."""
-        from ..runtime.partial import remove_if_stale
-        from .clone import remove_half_made
+        from .transaction import settle_partial
 
-        return remove_if_stale(self.dir, remove_half_made)
+        return settle_partial(self.dir)
 
     # -- identity and config (foundation) ------------------------------------------------
     @property
@@ -173,7 +152,7 @@ class Container:
         with container_lock(self.lxcpath, self.name):
             removed = destroyer.destroy(self.name, self.lxcpath, self.config_file_name,
                                         self.document, snapshots=snapshots, dry_run=dry_run,
-                                        plan=plan)
+                                        plan=plan, opener=Container)
         self._doc = None
         return removed
 
@@ -223,7 +202,8 @@ class Container:
         from .. import log
         options["log"] = log.target()  # the supervisor writes the start there too
         if foreground or explain:
-            from ..runtime.start import launch, prepare
+            from ..runtime.daemon import launch
+            from ..runtime.start import prepare
             request, warnings = prepare(self.name, self.lxcpath, options)
             if explain:
                 from ..runtime.explain import plan_text, render
@@ -402,7 +382,7 @@ class Container:
     def not_running(self, message=None):
         """The error for a container that runs nowhere: "does not exist" when there is no
         such container either (LXC's tools say "not running" for both, exit 1)."""
-        from ..errors import command
+        from ..paths import command
 
         if self.defined or (self.rcfile and os.path.isfile(self.rcfile)):
             return NotRunning(message or f"{self.name} is not running",

@@ -9,52 +9,14 @@ unlocked marker that the next lookup of the name removes (runtime/partial.py).
 """
 
 import os
-import signal
-import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 from ..errors import LxcError
 from ..runtime import partial
 from ..runtime.templates import runner
 from ..storage import backends
 from ..storage.remove import remove_tree
-
-
-@contextmanager
-def _interrupts_unwind():
-    """SIGTERM/SIGHUP during a create unwind like Ctrl-C, so the rollback runs."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-class Rollback:
-    """Removes exactly what this create made, never what was there before."""
-
-    def __init__(self):
-        self.trees = []
-
-    def made(self, path):
-        self.trees.append(path)
-
-    def run(self):
-        for path in reversed(self.trees):
-            try:
-                remove_tree(path)
-            except (OSError, LxcError) as exc:
-                sys.stderr.write(f"lxc-create: warning: could not remove {path}: {exc}\n")
+from .transaction import Rollback, interrupts_unwind, makedirs
 
 
 def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, config_file=None,
@@ -82,9 +44,9 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
     mode = runner.config_mode()
     rollback = Rollback()
     marker = None
-    with _interrupts_unwind():
+    with interrupts_unwind():
         try:
-            _makedirs(lxcpath)
+            makedirs(lxcpath)
             with (lock() if lock else nullcontext()):
                 _check_free(container_dir, config_path)
                 try:
@@ -140,13 +102,6 @@ def create(*, name, lxcpath, template, args=(), bdev=None, rootfs_dir=None, conf
         finally:
             if marker is not None:
                 marker.release()
-
-
-def _makedirs(lxcpath):
-    try:
-        os.makedirs(lxcpath, 0o755, exist_ok=True)
-    except OSError as exc:
-        raise LxcError(f"cannot create lxcpath {lxcpath}: {exc.strerror}") from None
 
 
 def _check_free(container_dir, config_path):

@@ -12,18 +12,7 @@ from .. import log
 from ..errors import LxcError
 from ..storage.remove import canonical, check_no_mounts, remove_tree
 from ..runtime.hooks import rootfs_path, run_hooks
-
-
-def _remove(container_dir, conf):
-    """remove_tree, as the container's root in its user namespace when we are not root and
-    the container is unprivileged: its files belong to a subuid we cannot delete as."""
-    idmap = conf.value("lxc.idmap") or []
-    if os.geteuid() == 0 or not idmap:
-        return remove_tree(container_dir)
-    from ..runtime.userns import run_in_userns
-    dry = remove_tree(container_dir, dry_run=True)
-    run_in_userns(idmap, lambda _uid, _gid: remove_tree(container_dir), "removing the container")
-    return dry
+from .transaction import forget_origin, read_lines, remove, settle_partials
 
 
 def _remove_marked(container_dir):
@@ -44,24 +33,11 @@ def _remove_marked(container_dir):
     return removed
 
 
-def _lines(path):
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return [line.rstrip("\n") for line in handle]
-    except FileNotFoundError:
-        return []
-
-
 def snapshots_of(container_dir):
     """Names of snapshots under DIR/snaps (lxc-snapshot's layout); a half-made one left by a
     killed lxc-snapshot is removed on the way."""
-    from .container import Container
-
-    snaps = os.path.join(container_dir, "snaps")
     try:
-        for entry in os.listdir(snaps):
-            if os.path.exists(os.path.join(snaps, entry, "partial")):
-                Container(entry, snaps)
+        settle_partials(os.path.join(container_dir, "snaps"))
     except (FileNotFoundError, NotADirectoryError):
         return []
     try:
@@ -72,38 +48,18 @@ def snapshots_of(container_dir):
 
 def clones_of(container_dir):
     """(lxcpath, name) of copy-on-write clones that depend on this container (lxc_snapshots)."""
-    lines = _lines(os.path.join(container_dir, "lxc_snapshots"))
-    if len(lines) == 1 and lines[0].strip().isdigit():
+    found = read_lines(os.path.join(container_dir, "lxc_snapshots"))
+    if len(found) == 1 and found[0].strip().isdigit():
         # The pre-2.0 format was a bare count.
-        return [("?", "?")] * int(lines[0].strip())
-    return [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
-
-
-def _forget_origin(container_dir):
-    """An overlay clone (lxc_rdepends) drops its entry from its origin's lxc_snapshots."""
-    from ..atomic import atomic_write
-
-    rdeps = _lines(os.path.join(container_dir, "lxc_rdepends"))
-    if len(rdeps) < 2:
-        return
-    origin_file = os.path.join(rdeps[0], rdeps[1], "lxc_snapshots")
-    lines = _lines(origin_file)
-    me = (os.path.dirname(container_dir), os.path.basename(container_dir))
-    pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
-    kept = [p for p in pairs if p != me]
-    if len(kept) == len(pairs):
-        return
-    if kept:
-        atomic_write(origin_file, "".join(f"{a}\n{b}\n" for a, b in kept), 0o644)
-    else:
-        os.unlink(origin_file)
+        return [("?", "?")] * int(found[0].strip())
+    return [(found[i], found[i + 1]) for i in range(0, len(found) - 1, 2)]
 
 
 def refuse_if_in_use(name, conf, container_dir):
     """No removal while anything runs from the rootfs. The supervisor's word (lxc-destroy
     asked it first) covers what it knows; /proc covers what nobody recorded -- an init left
     by a crash, a chroot, real LXC's monitor of another lxcpath on the same rootfs."""
-    from ..errors import command
+    from ..paths import command
     from ..runtime.inuse import describe, processes_on
 
     users = processes_on(conf.value("lxc.rootfs.path"), container_dir)
@@ -116,7 +72,7 @@ def refuse_if_in_use(name, conf, container_dir):
 
 
 def _origin_file(container_dir):
-    rdeps = _lines(os.path.join(container_dir, "lxc_rdepends"))
+    rdeps = read_lines(os.path.join(container_dir, "lxc_rdepends"))
     return os.path.join(rdeps[0], rdeps[1], "lxc_snapshots") if len(rdeps) >= 2 else None
 
 
@@ -139,21 +95,21 @@ def _kept(conf, container_dir):
     return kept
 
 
-def _destroy_snapshots(container_dir, snaps):
+def _destroy_snapshots(container_dir, snaps, opener):
     """lxc-destroy -s: each snapshot destroyed as a container first, so an overlay snapshot's
-    entry in its origin's lxc_snapshots goes with it."""
-    from .container import Container
-
+    entry in its origin's lxc_snapshots goes with it. OPENER is the caller's Container class
+    (this module is below container.py: api/transaction.py)."""
     snapdir = os.path.join(container_dir, "snaps")
     for snap in snaps:
-        found = Container(snap, snapdir)
+        found = opener(snap, snapdir)
         if found.defined:
             found.destroy()
 
 
 def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=False,
-            plan=None):
+            plan=None, opener=None):
     """Remove container NAME (stopped, locked by the caller); return the paths removed.
+    OPENER (the Container class) opens its snapshots, destroyed first with SNAPSHOTS.
     PLAN, a dict, receives what a dry run found for lxc-destroy's summary: "usage" (files,
     dirs, bytes), "kept" ([(path, why)]: what is not removed with it), "snapshots", "hooks"
     (the lxc.hook.destroy commands that would run), "origin" (the lxc_snapshots file an
@@ -185,13 +141,13 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
                         origin=_origin_file(container_dir))
     else:
         if snaps:
-            _destroy_snapshots(container_dir, snaps)
+            _destroy_snapshots(container_dir, snaps, opener)
         run_hooks("destroy", name, conf, config_file)
-        _forget_origin(container_dir)
+        forget_origin(container_dir)
         if os.geteuid() == 0 or not conf.value("lxc.idmap"):
             removed = _remove_marked(container_dir)
         else:
-            removed = _remove(container_dir, conf)
+            removed = remove(container_dir, conf)
         from ..runtime.images.sharedconfig import collect
 
         collect(lxcpath)  # the include copy its config named, when no other names it

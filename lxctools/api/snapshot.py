@@ -29,15 +29,12 @@ def snap_dir(container):
 def _settle(path):
     """A snapshot whose lxc-snapshot was killed (stale `partial` marker) is removed here,
     as any lookup of a container name does: it neither takes an index nor gets listed."""
-    from .container import Container
+    from .transaction import settle_partials
 
     try:
-        entries = os.listdir(path)
+        settle_partials(path)
     except (FileNotFoundError, NotADirectoryError):
-        return
-    for entry in entries:
-        if os.path.exists(os.path.join(path, entry, "partial")):
-            Container(entry, path)
+        pass
 
 
 def _next_index(path):
@@ -101,24 +98,23 @@ def listing(container):
 
 def _destroy_keeping_snaps(container):
     """LXC's destroy as restore uses it: everything but the snaps directory goes."""
-    from .destroy import _forget_origin, _remove
+    from .transaction import forget_origin, remove
     from ..runtime.hooks import run_hooks
     from ..storage.remove import check_no_mounts
 
     check_no_mounts(container.dir)
     run_hooks("destroy", container.name, container.conf, container.config_file_name)
-    _forget_origin(container.dir)
+    forget_origin(container.dir)
     for entry in os.listdir(container.dir):
         if entry != "snaps":
             # as the container's root for a user's unprivileged container (its files are
             # owned by subordinate ids)
-            _remove(os.path.join(container.dir, entry), container.conf)
+            remove(os.path.join(container.dir, entry), container.conf)
 
 
 def restore(container, snapname, newname=None):
     """Clone snapshot SNAPNAME back as NEWNAME (default: over CONTAINER itself)."""
     from .clone import clone
-    from .container import Container
     from .destroy import clones_of
     from ..storage.clone import parse
 
@@ -126,7 +122,7 @@ def restore(container, snapname, newname=None):
         raise LxcError("container rootfs has dependent snapshots",
                        hint=f"destroy the clones listed in {container.dir}/lxc_snapshots first")
     path = snap_dir(container)
-    snap = Container(snapname, path)
+    snap = type(container)(snapname, path)  # a snapshot is a container: opened as its origin
     if not snap.defined:
         raise LxcError(f"Could not open snapshot {snapname}",
                        hint=f"lxc-snapshot -n {container.name} -L lists the snapshots")
@@ -144,8 +140,7 @@ def restore(container, snapname, newname=None):
 
 def destroy(container, snapname):
     """Destroy one snapshot, or all of them for ALL (any prefix of it, as LXC compares)."""
-    from .container import Container
-
+    opener = type(container)  # each snapshot is a container, opened as its origin was
     path = snap_dir(container)
     if "ALL".startswith(snapname):
         failed = []
@@ -155,7 +150,7 @@ def destroy(container, snapname):
             entries = []
         for entry in entries:
             try:
-                Container(entry, path).destroy()
+                opener(entry, path).destroy()
             except LxcError as exc:
                 failed.append(f"{entry}: {exc.message}")
         try:
@@ -165,7 +160,7 @@ def destroy(container, snapname):
         if failed:
             raise LxcError(f"Error destroying snapshot {snapname}: " + "; ".join(failed))
         return
-    snap = Container(snapname, path)
+    snap = opener(snapname, path)
     if not snap.defined:
         raise LxcError(f"Could not destroy snapshot {snapname}: no such snapshot",
                        hint=f"lxc-snapshot -n {container.name} -L lists the snapshots")

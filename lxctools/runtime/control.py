@@ -162,22 +162,6 @@ def signal_name(number):
         return str(number)
 
 
-def send_signal(init_pid, sig):
-    from ..kernel import libc
-
-    try:
-        fd = libc.pidfd_open(init_pid)
-    except OSError:
-        return False
-    try:
-        libc.pidfd_send_signal(fd, sig)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def wait_for(lxcpath, name, states, timeout):
     """Block until NAME is in one of STATES; timeout < 0 waits forever. True when reached."""
     states = set(states)

@@ -18,36 +18,43 @@ an lxcpath at any time, and the kernel releases it when that process dies.
 """
 
 import _socket  # the client side needs only this; socket.py (enum, selectors) costs ~4 ms
-import json
 import os
 import sys
 
-from ..errors import LxcError, command
-from . import commands
+from ..errors import LxcError
+from ..paths import command
+from . import wire
 
 
 def daemon_socket(lxcpath):
-    return f"\0lxctools/{commands.lxcpath_key(lxcpath)}/supervisor"
+    return f"\0lxctools/{wire.lxcpath_key(lxcpath)}/supervisor"
 
 
-def request_to_json(request):
-    return {"name": request.name, "lxcpath": request.lxcpath, "conf": request.conf.items,
-            "device_lines": request.conf.device_lines,
-            "config_file": request.config_file, "argv": request.argv, "pidfile": request.pidfile,
-            "after_stop": request.after_stop, "guest": request.guest}
-
-
-def request_from_json(data):
-    from ..config.model import Conf
-    from .start import StartRequest
-
-    conf = Conf()
-    conf.items = data["conf"]
-    conf.device_lines = [tuple(line) for line in data.get("device_lines") or []]
-    return StartRequest(name=data["name"], lxcpath=data["lxcpath"], conf=conf,
-                        config_file=data.get("config_file"), argv=data.get("argv") or [],
-                        pidfile=data.get("pidfile"), after_stop=data.get("after_stop"),
-                        guest=data.get("guest"))
+def launch(request):
+    """Start REQUEST in this very process (lxc-start -F, lxc-execute): its Supervisor runs
+    here, not in the lxcpath's supervisor. Returns the exit code the CLI should return.
+    Here because a dead supervisor's record is settled by the lxcpath's (recover)."""
+    from .supervisor import Supervisor, Unsettled
+    entered = []
+    if os.geteuid() != 0:
+        # an ordinary user's lxc-start -F in a cgroup delegated to it (its lxc@NAME user
+        # unit): out of the payloads' base on cgroup2, as the background supervisor and
+        # LXC's monitor (cgroups/monitor.py); root's -F stays where the unit put it
+        from .cgroups import monitor
+        entered = monitor.enter(request.lxcpath)
+    try:
+        try:
+            return Supervisor(request).run()
+        except Unsettled:
+            # a dead supervisor's record: the lxcpath's supervisor settles it (adopting an
+            # init that runs on: then this start finds it running), then once more
+            if request.warming is not None:
+                request.warming.join()  # nothing may fork beside it (cgroups.core.prewarm)
+            recover(request.lxcpath, request.name)
+            return Supervisor(request).run()
+    finally:
+        if entered:
+            monitor.leave(entered)
 
 
 def start_in_daemon(lxcpath, name, options):
@@ -59,7 +66,7 @@ def start_in_daemon(lxcpath, name, options):
     answer = None
     for _attempt in range(3):
         sock = connect_or_spawn(lxcpath)
-        channel = commands.Channel(sock)
+        channel = wire.Channel(sock)
         try:
             channel.sock.settimeout(None)
             channel.send({"cmd": "start", "name": name, "options": options})
@@ -82,7 +89,7 @@ def start_in_daemon(lxcpath, name, options):
 
 def connect(lxcpath):
     try:
-        return commands.connect_address(daemon_socket(lxcpath), None)
+        return wire.connect_address(daemon_socket(lxcpath), None)
     except (ConnectionRefusedError, FileNotFoundError):
         return None
 
@@ -140,7 +147,7 @@ def recover(lxcpath, name=None):
         sock = connect(lxcpath)
         if sock is None:
             return  # it settled everything and left already
-    channel = commands.Channel(sock)
+    channel = wire.Channel(sock)
     try:
         channel.sock.settimeout(None)
         channel.send({"cmd": "recover", "name": name})
@@ -149,28 +156,6 @@ def recover(lxcpath, name=None):
         pass  # it was leaving: whatever it had to settle, it did before serving anyone
     finally:
         channel.close()
-
-
-def read_record(lxcpath, name):
-    """NAME's record as a dict; None when there is none. An unreadable one (a half-written
-    file cannot be: records are renamed into place) reads as {} (settled as stale)."""
-    path = os.path.join(commands.state_dir(lxcpath), name)
-    try:
-        with open(path) as handle:
-            record = json.load(handle)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def process_start_time(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 class Daemon:
@@ -256,7 +241,7 @@ class Daemon:
             conn.close()
             return
         conn.settimeout(10)
-        channel = commands.Channel(conn)
+        channel = wire.Channel(conn)
         keep = False
         try:
             message = channel.receive()
@@ -380,15 +365,15 @@ class Daemon:
     def adopt(self):
         """Settle every record of the lxcpath (at start-up, before serving anyone)."""
         try:
-            names = os.listdir(commands.state_dir(self.lxcpath))
+            names = os.listdir(wire.state_dir(self.lxcpath))
         except OSError:
             return
         for name in names:
-            if commands.is_temp_record(name):
+            if wire.is_temp_record(name):
                 # a record's temporary file whose writer was killed before its rename
-                if process_start_time(int(name[:-4].rpartition(".")[2])) is None:
+                if wire.process_start_time(int(name[:-4].rpartition(".")[2])) is None:
                     try:
-                        os.unlink(os.path.join(commands.state_dir(self.lxcpath), name))
+                        os.unlink(os.path.join(wire.state_dir(self.lxcpath), name))
                     except OSError:
                         pass
                 continue
@@ -403,7 +388,7 @@ class Daemon:
         current = self.supervisors.get(name)
         if current is not None and not current.done:
             return
-        record = read_record(self.lxcpath, name)
+        record = wire.read_record(self.lxcpath, name)
         if record is None:
             return
         request = record.get("request")
@@ -414,12 +399,14 @@ class Daemon:
             held = hold_name(self.lxcpath, name)
             if held is not None:
                 try:
-                    os.unlink(os.path.join(commands.state_dir(self.lxcpath), name))
+                    os.unlink(os.path.join(wire.state_dir(self.lxcpath), name))
                 except OSError:
                     pass
                 held.close()
             return
         try:
+            from .start import request_from_json
+
             request = request_from_json(record["request"])
         except (KeyError, TypeError, ValueError):
             return

@@ -2,7 +2,7 @@
 
 import signal
 
-from .supervisor import DEFAULT_NAMESPACES, clone_flags
+from .payload import DEFAULT_NAMESPACES, clone_flags
 from .payload import NS_FLAGS
 
 

@@ -22,7 +22,7 @@ write of the freezer (v1: the monitor does not freeze).
 import _socket
 import os
 
-from .commands import STATES, fnv64
+from .wire import STATES, fnv64
 
 # LXC 5.0's lxc_cmd_t, in order (commands.h); a name's index is its number on the wire
 COMMANDS = ("GET_TTY_FD", "TERMINAL_WINCH", "STOP", "GET_STATE", "GET_INIT_PID",
@@ -150,6 +150,23 @@ def listening(lxcpath, names, unix_table):
     return [n for n in names if b"@" + address(lxcpath, n)[1:].encode() in unix_table]
 
 
+def send_signal(init_pid, sig):
+    """Signal INIT_PID through a pidfd (a recycled pid is never hit); False when gone."""
+    from ..kernel import libc
+
+    try:
+        fd = libc.pidfd_open(init_pid)
+    except OSError:
+        return False
+    try:
+        libc.pidfd_send_signal(fd, sig)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def answer(lxcpath, name, command, fields):
     """Our command socket's answer for a container LXC runs, or None when LXC does not run
     NAME. What our tools need to see, wait for, enter, stop, freeze and measure it is served
@@ -166,8 +183,6 @@ def answer(lxcpath, name, command, fields):
     if pid is None:
         return None
     if command == "signal":
-        from .control import send_signal
-
         send_signal(pid, int(fields["signal"]))
         return {}
     if command == "stop":
@@ -523,7 +538,7 @@ class Server:
         if plan is not None:
             flags = plan.clone_flags
         else:  # adopted after a supervisor crash: the same computation from the same config
-            from .supervisor import clone_flags
+            from .payload import clone_flags
             flags = clone_flags(self.sup.conf)
         return _answer(0, flags)
 

@@ -34,6 +34,40 @@ NS_CONFIG_NAMES = {"mount": "mnt", "mnt": "mnt", "pid": "pid", "uts": "uts", "ip
                    "time": "time"}
 
 
+DEFAULT_NAMESPACES = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
+
+
+def clone_flags(conf):
+    """The CLONE_NEW* flags of the namespaces the container gets (lxc.namespace.clone,
+    .keep and .share, lxc.idmap, a sole "none" NIC)."""
+    names = set(DEFAULT_NAMESPACES)
+    if conf.value("lxc.idmap"):
+        names.add("user")
+    clone = conf.value("lxc.namespace.clone")
+    keep = conf.value("lxc.namespace.keep")
+    if clone:
+        names = {NS_CONFIG_NAMES.get(n, n) for n in _words(clone)}
+        if conf.value("lxc.idmap"):
+            names.add("user")
+    if keep:
+        names -= {NS_CONFIG_NAMES.get(n, n) for n in _words(keep)}
+    for kind, _value in conf.family("lxc.namespace.share"):
+        names.discard(NS_CONFIG_NAMES.get(kind, kind))
+    types = [conf.value(f"lxc.net.{i}.type") for i in conf.nic_indices()]
+    if types == ["none"]:
+        names.discard("net")  # a sole "none" NIC shares the host's network namespace
+    flags = 0
+    for name in names:
+        flags |= NS_FLAGS[name]
+    return flags
+
+
+def _words(value):
+    if isinstance(value, list):
+        return [w for v in value for w in v.split()]
+    return value.split()
+
+
 class Sync:
     """Message passing with the supervisor: one JSON object per datagram."""
 

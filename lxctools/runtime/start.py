@@ -1,8 +1,11 @@
-"""Starting a container: the caller's side of lxc-start / lxc-execute.
+"""What to start and how: the request a start carries, made from lxc-start's options.
 
-Daemon mode (lxc-start's default) forks the supervisor into its own session and returns once
-it reports RUNNING, or prints why it did not get there. Foreground mode runs the supervisor
-in this very process (lxc-start -F, lxc-execute).
+prepare() turns what lxc-start/lxc-execute were told into a StartRequest (the config read
+and amended, the command chosen, the checks made before anything is cloned) and the warnings
+to print; request_to_json/request_from_json are its form in the lxcpath's supervisor's
+records and requests. Running it is the supervisor's (supervisor.py): in this very process
+with lxc-start -F and lxc-execute (daemon.launch), else in the lxcpath's supervisor
+(daemon.start_in_daemon), which detach() takes out of the caller's session.
 """
 
 import os
@@ -30,12 +33,32 @@ class StartRequest:
         self.warming = None  # prewarm_cgroups()'s thread, joined by the boot before its fork
 
 
+def request_to_json(request):
+    return {"name": request.name, "lxcpath": request.lxcpath, "conf": request.conf.items,
+            "device_lines": request.conf.device_lines,
+            "config_file": request.config_file, "argv": request.argv, "pidfile": request.pidfile,
+            "after_stop": request.after_stop, "guest": request.guest}
+
+
+def request_from_json(data):
+    from ..config.model import Conf
+
+    conf = Conf()
+    conf.items = data["conf"]
+    conf.device_lines = [tuple(line) for line in data.get("device_lines") or []]
+    return StartRequest(name=data["name"], lxcpath=data["lxcpath"], conf=conf,
+                        config_file=data.get("config_file"), argv=data.get("argv") or [],
+                        pidfile=data.get("pidfile"), after_stop=data.get("after_stop"),
+                        guest=data.get("guest"))
+
+
 def prepare(name, lxcpath, options, warn=None, warming=None):
     """OPTIONS (what lxc-start/lxc-execute were told) -> (StartRequest, warnings): the config
     read and amended, the command chosen, the checks made before anything is cloned."""
     import shlex
     from ..config.document import ConfigDocument
-    from ..errors import ConfigError, NotDefined, command
+    from ..errors import ConfigError, NotDefined
+    from ..paths import command
     from .. import log
     from . import guestcheck, preflight
 
@@ -129,32 +152,6 @@ def destroy_command(lxcpath, name):
     import sys
     return [sys.executable, "-c", "import sys; from lxctools.cli.destroy import main; "
             "sys.exit(main(sys.argv[1:]))", "-P", lxcpath, "-n", name]
-
-
-def launch(request):
-    """Start REQUEST; returns the exit code the CLI should return."""
-    from .supervisor import Supervisor, Unsettled
-    entered = []
-    if os.geteuid() != 0:
-        # an ordinary user's lxc-start -F in a cgroup delegated to it (its lxc@NAME user
-        # unit): out of the payloads' base on cgroup2, as the background supervisor and
-        # LXC's monitor (cgroups/monitor.py); root's -F stays where the unit put it
-        from .cgroups import monitor
-        entered = monitor.enter(request.lxcpath)
-    try:
-        try:
-            return Supervisor(request).run()
-        except Unsettled:
-            # a dead supervisor's record: the lxcpath's supervisor settles it (adopting an
-            # init that runs on: then this start finds it running), then once more
-            if request.warming is not None:
-                request.warming.join()  # nothing may fork beside it (cgroups.core.prewarm)
-            from .daemon import recover
-            recover(request.lxcpath, request.name)
-            return Supervisor(request).run()
-    finally:
-        if entered:
-            monitor.leave(entered)
 
 
 def detach():

@@ -15,12 +15,12 @@ import sys
 import time
 
 from .. import log
-from ..errors import LxcError, command
+from ..errors import LxcError
+from ..paths import command
 from ..kernel import libc
-from . import commands
-from .payload import DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync
-
-DEFAULT_NAMESPACES = ("mnt", "pid", "uts", "ipc", "net", "cgroup")
+from . import wire
+from .payload import (  # noqa: F401 - DEFAULT_NAMESPACES, clone_flags: for their readers here
+    DEFAULT_NAMESPACES, DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync, clone_flags)
 
 
 class StartFailed(LxcError):
@@ -39,7 +39,7 @@ def hold_name(lxcpath, name):
     """Bind and listen on NAME's command socket; None when a live supervisor holds it."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        sock.bind(commands.socket_name(lxcpath, name))
+        sock.bind(wire.socket_name(lxcpath, name))
     except OSError:
         sock.close()
         return None
@@ -159,35 +159,6 @@ def monitor_status(status):
         signum = os.WTERMSIG(status)
         return 0 if signum in (signal.SIGINT, signal.SIGHUP) else 128 + signum
     return os.waitstatus_to_exitcode(status)
-
-
-def clone_flags(conf):
-    names = set(DEFAULT_NAMESPACES)
-    if conf.value("lxc.idmap"):
-        names.add("user")
-    clone = conf.value("lxc.namespace.clone")
-    keep = conf.value("lxc.namespace.keep")
-    if clone:
-        names = {NS_CONFIG_NAMES.get(n, n) for n in _words(clone)}
-        if conf.value("lxc.idmap"):
-            names.add("user")
-    if keep:
-        names -= {NS_CONFIG_NAMES.get(n, n) for n in _words(keep)}
-    for kind, _value in conf.family("lxc.namespace.share"):
-        names.discard(NS_CONFIG_NAMES.get(kind, kind))
-    types = [conf.value(f"lxc.net.{i}.type") for i in conf.nic_indices()]
-    if types == ["none"]:
-        names.discard("net")  # a sole "none" NIC shares the host's network namespace
-    flags = 0
-    for name in names:
-        flags |= NS_FLAGS[name]
-    return flags
-
-
-def _words(value):
-    if isinstance(value, list):
-        return [w for v in value for w in v.split()]
-    return value.split()
 
 
 class Loop:
@@ -331,7 +302,7 @@ class Supervisor:
         Unsettled when a dead supervisor's record of this container is still there: the
         caller settles it (daemon.recover: its init may still run) and launches again."""
         self.bind()
-        if os.path.exists(os.path.join(commands.state_dir(self.lxcpath), self.name)):
+        if os.path.exists(os.path.join(wire.state_dir(self.lxcpath), self.name)):
             self.unbind()
             raise Unsettled(f"{self.name} has a record left by a supervisor that died")
         try:
@@ -462,7 +433,7 @@ class Supervisor:
         Written at every step of a start that leaves something a crash would orphan: the
         cgroups before they are made, init's pid before it may exec. REQUIRED writes raise:
         a start whose init could outlive us unrecorded must not go on."""
-        from .daemon import process_start_time
+        from .wire import process_start_time
 
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
                 "init_pid": self.init_pid, "state": self.state,
@@ -475,11 +446,11 @@ class Supervisor:
                 "apparmor": (list(self.apparmor.generated)
                              if self.apparmor is not None and self.apparmor.generated else None)}
         if self._request_json is None:
-            from .daemon import request_to_json
+            from .start import request_to_json
             self._request_json = json.dumps(request_to_json(self.request))
         text = json.dumps(data)[:-1] + ', "request": ' + self._request_json + "}"
         # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
-        directory = commands.state_dir(self.lxcpath)
+        directory = wire.state_dir(self.lxcpath)
         path = os.path.join(directory, self.name)
         temp = f"{path}.{os.getpid()}.tmp"
         # 0600: the record holds the running config (environment, hooks); only its owner
@@ -506,7 +477,7 @@ class Supervisor:
     def unbind(self):
         # the record goes first: a record whose socket does not listen means "a supervisor
         # died here" to everyone else (commands.connect), and must never mean "stopping"
-        directory = commands.state_dir(self.lxcpath)
+        directory = wire.state_dir(self.lxcpath)
         if self.listener is not None:
             try:
                 os.unlink(os.path.join(directory, self.name))
@@ -561,7 +532,7 @@ class Supervisor:
             return
         sock.setblocking(True)
         sock.settimeout(5)
-        channel = commands.Channel(sock)
+        channel = wire.Channel(sock)
         self.clients[sock.fileno()] = channel
         self.loop.register(sock, lambda _m, c=channel: self.on_command(c))
 
@@ -1147,7 +1118,7 @@ class Supervisor:
         undone. An init recorded during a start that never reported back is killed, not
         adopted: nobody was told it runs, and the start's retry is about to run one; what
         dies with no supervisor gets the stop it missed. True when it runs on under us."""
-        from .daemon import process_start_time, read_record
+        from .wire import process_start_time, read_record
 
         self.bind()  # "already running" when a live supervisor holds the name
         try:
@@ -1292,12 +1263,36 @@ def open_shared_ns(lxcpath, kind, value):
     if value.isdigit():
         pid = int(value)
     else:
-        pid = commands.request(lxcpath, value, "info")["init_pid"]
+        pid = _init_pid_of(lxcpath, value)
     try:
         return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise StartFailed(f"lxc.namespace.share.{kind}: cannot open the {kind} namespace of "
                           f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
+
+
+def _init_pid_of(lxcpath, name):
+    """NAME's init pid, from its supervisor or real LXC's monitor. A record left by a dead
+    supervisor is not settled from here (commands.request would): in the lxcpath's
+    supervisor that would wait on itself, so NAME reads as not running until it is."""
+    from ..errors import NotRunning
+    from .lxcsocket import answer
+
+    try:
+        channel = wire.Channel(wire.connect_address(wire.socket_name(lxcpath, name), 10.0))
+    except (ConnectionRefusedError, FileNotFoundError):
+        found = answer(lxcpath, name, "info", {})
+        if found is None:
+            raise NotRunning(f"{name} is not running") from None
+        return found["init_pid"]
+    try:
+        channel.send({"cmd": "info"})
+        reply = channel.receive()
+    finally:
+        channel.close()
+    if reply is None:
+        raise NotRunning(f"{name} is not running")
+    return reply["init_pid"]
 
 
 def write_id_maps(pid, conf):

@@ -14,6 +14,8 @@ import time
 from ... import log
 from ...errors import LxcError
 from . import host as H
+from .files import (cpuset_inherit as _cpuset_inherit, hint_for_file as _hint_for_file,
+                    read as _read, write as _write)
 from . import naming
 
 FREEZE_POLL = 0.01
@@ -716,20 +718,6 @@ def _makedirs_parents(target, p):
     return made
 
 
-def _cpuset_inherit(directory):
-    """A new v1 cpuset is empty and refuses tasks: copy cpus and mems from its parent, and
-    let cgroups made inside the container inherit theirs (clone_children)."""
-    parent = os.path.dirname(directory)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        path = os.path.join(directory, name)
-        if not _read(path).strip():
-            _write(path, _read(os.path.join(parent, name)).strip())
-    try:
-        _write(os.path.join(directory, "cgroup.clone_children"), "1")
-    except OSError:
-        pass
-
-
 def _enable_controllers(directory):
     """cgroup2: make every controller this cgroup has available to its children."""
     wanted = _read(os.path.join(directory, "cgroup.controllers")).split()
@@ -814,21 +802,6 @@ def _remove_tree(directory):
             pass
 
 
-def _read(path):
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
-
-
-def _write(path, value):
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode() if isinstance(value, str) else value)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, path) from None
-    finally:
-        os.close(fd)
-
-
 def member_pids(directory):
     """Every pid in the cgroup DIRECTORY and the cgroups below it."""
     out = []
@@ -858,26 +831,4 @@ def _hint_for_create(exc):
                 "(lxc-checkconfig shows how)")
     if exc.errno == errno.ENOSPC:
         return "cpuset.cpus/cpuset.mems of the parent cgroup are empty"
-    return None
-
-
-def _hint_for_file(path, exc):
-    if exc.errno == errno.ENOENT:
-        import difflib
-        directory, name = os.path.split(path)
-        try:
-            files = os.listdir(directory)
-        except OSError:
-            files = []
-        close = difflib.get_close_matches(name, files, n=3)
-        if close:
-            return "did you mean " + " or ".join(close) + "?"
-        prefix = name.split(".", 1)[0] + "."
-        same = sorted(f for f in files if f.startswith(prefix))
-        return ("files of this controller: " + " ".join(same)) if same else \
-            "this kernel has no such cgroup file"
-    if exc.errno == errno.EINVAL:
-        return "the kernel refused the value: check its format (cgroup documentation)"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "not allowed: run as root, or delegate this controller"
     return None

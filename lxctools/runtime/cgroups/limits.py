@@ -219,11 +219,11 @@ def _set_v1(cgroups, key, value):
 
 
 def _write_limit(path, value, config_key):
-    from .core import _hint_for_file, _write
+    from .files import hint_for_file, write
     try:
-        _write(path, value)
+        write(path, value)
     except OSError as exc:
         err = LimitError(f"{config_key} = {value}: cannot write {path}: {os.strerror(exc.errno)}",
-                         key=config_key, hint=_hint_for_file(path, exc))
+                         key=config_key, hint=hint_for_file(path, exc))
         err.errno = exc.errno
         raise err from None

@@ -5,7 +5,7 @@ PID 1's cgroup (minus systemd's /init.scope), i.e. outside every systemd unit an
 a oneshot unit, a login session or a cron job can start a container with `lxc-start -d` and
 end: systemd kills what is left in a unit's cgroup when it ends, and what serves the container
 is not there. Our supervisor serves every background container of an lxcpath: as root it goes
-to `lxc.monitor.lxctools-KEY` (KEY: `commands.lxcpath_key`, as its socket's) at the same
+to `lxc.monitor.lxctools-KEY` (KEY: `wire.lxcpath_key`, as its socket's) at the same
 place, and when it exits back to that place's parent cgroup (`lxc.pivot`, LXC's parking
 cgroup, below a non-root base) so that its own can be removed. Everything here is best effort: a host where the move fails
 (a read-only cgroupfs, a foreign manager's rules) starts containers as before, in place.
@@ -30,7 +30,7 @@ PIVOT = "lxc.pivot"
 
 
 def _name(lxcpath):
-    from ..commands import lxcpath_key  # what names the supervisor's socket
+    from ..wire import lxcpath_key  # what names the supervisor's socket
 
     return PREFIX + lxcpath_key(lxcpath)
 
@@ -55,7 +55,7 @@ def enter(lxcpath):
     every hierarchy. Returns the directories it now sits in (for `leave`)."""
     if os.geteuid() != 0:
         return _enter_delegated(lxcpath)
-    from .core import _cpuset_inherit, _write
+    from .files import cpuset_inherit as _cpuset_inherit, write as _write
 
     entered = []
     try:
@@ -87,7 +87,7 @@ def enter(lxcpath):
 def _enter_delegated(lxcpath):
     """An ordinary user's supervisor, on a cgroup2-only host in a cgroup delegated to the
     user: to lxc.monitor.lxctools-KEY inside it (see the module's text)."""
-    from .core import _write
+    from .files import write as _write
 
     try:
         hierarchies = H.read_mountinfo()
@@ -117,7 +117,7 @@ def take_client(pid, entered):
     supervisor left (the payloads' base), move it to the supervisor's monitor cgroup, so that
     the base holds no process and can hand its controllers down (LXC's transient pid).
     Best effort: it is about to exit anyway."""
-    from .core import _write
+    from .files import write as _write
 
     if not entered or not pid:
         return
@@ -140,7 +140,7 @@ def leave(entered):
     """On the way out: to the parent cgroup (the hierarchy's root takes processes; below it,
     LXC's lxc.pivot), then remove the monitor cgroup, which is empty unless something it ran
     still lives there (then it stays, and the next supervisor of the lxcpath reuses it)."""
-    from .core import _cpuset_inherit, _write
+    from .files import cpuset_inherit as _cpuset_inherit, write as _write
 
     mounts = {h.mountpoint: h for h in _safe_mounts()}
     for target in entered:
