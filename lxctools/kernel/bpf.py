@@ -12,6 +12,7 @@ import os
 import struct
 
 from .libc import _libc
+from .syscalls import number as _nr  # per architecture
 
 # commands (include/uapi/linux/bpf.h, enum bpf_cmd)
 BPF_PROG_LOAD = 5
@@ -29,11 +30,6 @@ BPF_F_ALLOW_MULTI = 2
 BPF_F_REPLACE = 4
 BPF_F_QUERY_EFFECTIVE = 1
 
-# the bpf syscall's number per machine (it is not in libc's headers for ctypes to find)
-_SYS_BPF = {"x86_64": 321, "i386": 357, "i686": 357, "aarch64": 280, "arm64": 280,
-            "armv7l": 386, "armv8l": 386, "ppc64le": 361, "ppc64": 361, "s390x": 351,
-            "riscv64": 280, "loongarch64": 280, "mips64": 5315}
-SYS_bpf = _SYS_BPF.get(os.uname().machine)
 
 ATTR_SIZE = 128  # larger than every field used here; the kernel checks the tail is zero
 LOG_SIZE = 1 << 16
@@ -50,10 +46,12 @@ class BpfError(OSError):
 
 
 def _call(cmd, attr, what):
-    if SYS_bpf is None:
-        raise BpfError(38, f"{what}: no bpf syscall number known for {os.uname().machine}")
+    try:
+        nr = _nr("bpf")
+    except OSError as exc:
+        raise BpfError(exc.errno, f"{what}: {exc.strerror}") from None
     buf = ctypes.create_string_buffer(attr.ljust(ATTR_SIZE, b"\0"), ATTR_SIZE)
-    result = _libc.syscall(ctypes.c_long(SYS_bpf), ctypes.c_int(cmd), buf,
+    result = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf,
                            ctypes.c_uint(ATTR_SIZE))
     if result < 0:
         err = ctypes.get_errno()

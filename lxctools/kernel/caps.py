@@ -3,6 +3,7 @@
 import ctypes
 
 from . import libc
+from .syscalls import number as _nr  # per architecture
 
 # capability(7) numbers, names as LXC spells them in lxc.cap.drop/keep (lowercase, no CAP_)
 NAMES = ["chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid",
@@ -15,8 +16,6 @@ NAMES = ["chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill",
 NUMBERS = {name: number for number, name in enumerate(NAMES)}
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SYS_capget = 125
-SYS_capset = 126
 
 
 class _Header(ctypes.Structure):
@@ -69,7 +68,7 @@ def get_sets(pid=0):
     """(effective, permitted, inheritable) of PID (0 = this thread) as integers."""
     header = _Header(_LINUX_CAPABILITY_VERSION_3, pid)
     data = (_Data * 2)()
-    libc._check(libc._libc.syscall(SYS_capget, ctypes.byref(header), data), "capget")
+    libc._check(libc._libc.syscall(_nr("capget"), ctypes.byref(header), data), "capget")
     return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32)
                  for f in ("effective", "permitted", "inheritable"))
 
@@ -82,4 +81,4 @@ def set_sets(effective, permitted, inheritable):
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    libc._check(libc._libc.syscall(SYS_capset, ctypes.byref(header), data), "capset")
+    libc._check(libc._libc.syscall(_nr("capset"), ctypes.byref(header), data), "capset")

@@ -7,6 +7,8 @@ context and the CLI can print one clear line.
 import ctypes
 import os
 
+from .syscalls import number as _nr  # the calls glibc has no wrapper for, per architecture
+
 
 def _load_libc():
     # ctypes.util.find_library runs ldconfig: 5-10 ms on every command. glibc's soname first.
@@ -80,12 +82,6 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-SYS_pivot_root = 155
-SYS_pidfd_send_signal = 424
-SYS_pidfd_open = 434
-SYS_setns = 308
-SYS_open_tree = 428
-SYS_move_mount = 429
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
@@ -122,13 +118,13 @@ def umount(target, flags=0):
 
 def open_tree(path, flags=OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC):
     """An fd of a detached copy of the mount at PATH (a bind mount not attached anywhere)."""
-    return _check(_libc.syscall(SYS_open_tree, ctypes.c_int(AT_FDCWD), _b(path),
+    return _check(_libc.syscall(_nr("open_tree"), ctypes.c_int(AT_FDCWD), _b(path),
                                 ctypes.c_uint(flags)), f"open_tree {path}")
 
 
 def move_mount_fd(fd, target):
     """Attach the detached mount FD (open_tree) at TARGET, in the caller's mount namespace."""
-    _check(_libc.syscall(SYS_move_mount, ctypes.c_int(fd), b"", ctypes.c_int(AT_FDCWD),
+    _check(_libc.syscall(_nr("move_mount"), ctypes.c_int(fd), b"", ctypes.c_int(AT_FDCWD),
                          _b(target), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
            f"move_mount onto {target}")
 
@@ -136,7 +132,7 @@ def move_mount_fd(fd, target):
 def move_mount_at(fd, dir_fd, name):
     """Attach the detached mount FD at NAME in the directory DIR_FD: one component, no path
     walked, a symlink there not followed."""
-    _check(_libc.syscall(SYS_move_mount, ctypes.c_int(fd), b"", ctypes.c_int(dir_fd),
+    _check(_libc.syscall(_nr("move_mount"), ctypes.c_int(fd), b"", ctypes.c_int(dir_fd),
                          _b(name), ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
            f"move_mount onto {name}")
 
@@ -150,7 +146,7 @@ def setns(fd, nstype=0):
 
 
 def pivot_root(new_root, put_old):
-    _check(_libc.syscall(SYS_pivot_root, _b(new_root), _b(put_old)), f"pivot_root {new_root}")
+    _check(_libc.syscall(_nr("pivot_root"), _b(new_root), _b(put_old)), f"pivot_root {new_root}")
 
 
 def sethostname(name):
@@ -163,7 +159,7 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
 
 
 def pidfd_open(pid, flags=0):
-    return _check(_libc.syscall(SYS_pidfd_open, ctypes.c_int(pid), ctypes.c_uint(flags)),
+    return _check(_libc.syscall(_nr("pidfd_open"), ctypes.c_int(pid), ctypes.c_uint(flags)),
                   f"pidfd_open {pid}")
 
 
@@ -177,7 +173,7 @@ def pidfd_pid(pidfd):
 
 
 def pidfd_send_signal(pidfd, sig):
-    _check(_libc.syscall(SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig), None,
+    _check(_libc.syscall(_nr("pidfd_send_signal"), ctypes.c_int(pidfd), ctypes.c_int(sig), None,
                          ctypes.c_uint(0)), f"pidfd_send_signal {sig}")
 
 

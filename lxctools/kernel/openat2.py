@@ -13,8 +13,8 @@ import ctypes
 import os
 
 from .libc import _libc
+from .syscalls import number as _nr  # per architecture
 
-SYS_openat2 = 437
 
 RESOLVE_NO_XDEV = 0x01        # never cross a mount point
 RESOLVE_NO_MAGICLINKS = 0x02  # never follow /proc/PID/{fd/N,root,cwd,exe,ns/*}-style links
@@ -45,7 +45,7 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
     how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & (os.O_CREAT | os.O_TMPFILE) else 0,
                    resolve)
     raw = os.fsencode(path)
-    fd = _libc.syscall(ctypes.c_long(SYS_openat2), ctypes.c_int(dirfd), ctypes.c_char_p(raw),
+    fd = _libc.syscall(ctypes.c_long(_nr("openat2")), ctypes.c_int(dirfd), ctypes.c_char_p(raw),
                        ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
         err = ctypes.get_errno()
