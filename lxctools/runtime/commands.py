@@ -15,6 +15,7 @@ load this on their hot path.
 import os
 
 from ..errors import NotRunning
+from . import protocol
 from .wire import (  # noqa: F401 - the names tools use, re-exported
     STATES, Channel, busy, connect_address, fnv64, is_temp_record, listening_table,
     lxcpath_key, recorded_names, socket_name, state_dir)
@@ -37,8 +38,10 @@ def connect(lxcpath, name, timeout=10.0, adopt=True):
 
 
 def request(lxcpath, name, command, timeout=10.0, **fields):
-    """Send COMMAND and return the supervisor's answer (a dict). NotRunning if there is none.
-    A container real LXC runs answers through LXC's own socket (lxcsocket.py)."""
+    """Send COMMAND (one of protocol.CONTAINER's, with its FIELDS) and return the
+    supervisor's answer (its wire form: a dict). NotRunning if there is none. A container
+    real LXC runs answers through LXC's own socket (lxcsocket.py)."""
+    message = protocol.request(protocol.CONTAINER, command, **fields)
     try:
         channel = Channel(connect(lxcpath, name, timeout))
     except NotRunning:
@@ -51,7 +54,7 @@ def request(lxcpath, name, command, timeout=10.0, **fields):
     except TimeoutError:
         raise busy(name, timeout) from None
     try:
-        channel.send(dict(fields, cmd=command))
+        channel.send(message)
         answer = channel.receive()
     except (ConnectionResetError, BrokenPipeError):
         answer = None

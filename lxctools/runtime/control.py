@@ -10,7 +10,7 @@ import time
 
 from ..errors import LxcError, NotRunning
 from ..kernel import libc
-from . import commands
+from . import commands, protocol
 from .fdlimit import readable
 
 SIGRTMIN_3 = signal.SIGRTMIN + 3
@@ -193,7 +193,7 @@ def wait_for(lxcpath, name, states, timeout):
             continue
         try:
             channel.sock.settimeout(None)
-            channel.send({"cmd": "wait", "states": sorted(states)})
+            channel.send(protocol.request(protocol.CONTAINER, "wait", states=sorted(states)))
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -23,7 +23,7 @@ import sys
 
 from ..errors import LxcError
 from ..paths import command
-from . import wire
+from . import protocol, wire
 
 
 def daemon_socket(lxcpath):
@@ -69,7 +69,7 @@ def start_in_daemon(lxcpath, name, options):
         channel = wire.Channel(sock)
         try:
             channel.sock.settimeout(None)
-            channel.send({"cmd": "start", "name": name, "options": options})
+            channel.send(protocol.request(protocol.DAEMON, "start", name=name, options=options))
             answer = channel.receive()
         except (ConnectionResetError, BrokenPipeError):
             answer = None
@@ -150,7 +150,7 @@ def recover(lxcpath, name=None):
     channel = wire.Channel(sock)
     try:
         channel.sock.settimeout(None)
-        channel.send({"cmd": "recover", "name": name})
+        channel.send(protocol.request(protocol.DAEMON, "recover", name=name))
         channel.receive()
     except OSError:
         pass  # it was leaving: whatever it had to settle, it did before serving anyone
@@ -244,26 +244,32 @@ class Daemon:
         channel = wire.Channel(conn)
         keep = False
         try:
-            message = channel.receive()
-            if message and message.get("cmd") == "monitor":
+            try:
+                message = channel.receive()
+                request = None if message is None else protocol.decode(message, protocol.DAEMON)
+            except (ValueError, RecursionError, protocol.ProtocolError) as exc:
+                if not isinstance(exc, protocol.ProtocolError):
+                    exc = protocol.ProtocolError("not a JSON object: a request is one JSON "
+                                                 "object per line")
+                channel.send(protocol.error(exc))
+                request = None
+            if isinstance(request, protocol.MonitorRequest):
                 # kept open: every state change of every container here is sent to it
-                channel.send({"names": sorted(self.supervisors)})
+                channel.send(protocol.reply(protocol.MonitorReply, names=sorted(self.supervisors)))
                 self.monitors.append(channel)
                 self.loop.register(conn, lambda _m, c=channel: self.drop_monitor(c))
                 keep = True
-            elif message and message.get("cmd") == "start":
+            elif isinstance(request, protocol.StartRequest):
                 from .cgroups import monitor
                 monitor.take_client(peer, self.monitor_cgroups)
-                channel.send(self.start(message["name"], message.get("options") or {}))
-            elif message and message.get("cmd") == "recover":
-                if message.get("name"):
-                    self.recover(message["name"])
+                channel.send(self.start(request.name, request.options or {}))
+            elif isinstance(request, protocol.RecoverRequest):
+                if request.name:
+                    self.recover(request.name)
                 else:
                     self.adopt()
-                channel.send({"ok": True})
-            elif message:
-                channel.send({"error": f"unknown command {message.get('cmd')!r}"})
-        except (OSError, ValueError):
+                channel.send(protocol.reply(protocol.OkReply))
+        except OSError:
             pass
         finally:
             if not keep:
@@ -282,7 +288,8 @@ class Daemon:
             self.recover(name)
             current = self.supervisors.get(name)
         if current is not None and not current.done:
-            return {"error": "Container is already running", "exit_code": 0}
+            return protocol.reply(protocol.ErrorReply, error="Container is already running",
+                                  exit_code=0)
         from .start import prewarm_cgroups
         warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
         from .. import log
@@ -302,10 +309,10 @@ class Daemon:
             warnings = read_warnings + warnings
         except LxcError as exc:
             self._join(warming)
-            return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}
+            return protocol.error(exc, exit_code=exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - one bad request must not end the supervisor
             self._join(warming)
-            return {"error": f"{type(exc).__name__}: {exc}", "hint": None}
+            return protocol.reply(protocol.ErrorReply, error=f"{type(exc).__name__}: {exc}")
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
                                 on_event=self.broadcast)
         try:
@@ -315,18 +322,19 @@ class Daemon:
                 # a supervisor died between our look and the bind: settle, then once more
                 self.recover(name)
                 if name in self.supervisors:
-                    return {"error": "Container is already running", "exit_code": 0}
+                    return protocol.reply(protocol.ErrorReply,
+                                          error="Container is already running", exit_code=0)
                 supervisor.launch()
         except LxcError as exc:
-            return {"error": str(exc), "hint": exc.hint, "exit_code": exc.exit_code}
+            return protocol.error(exc, exit_code=exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - report anything rather than die
-            return {"error": f"{type(exc).__name__}: {exc}", "hint": None}
+            return protocol.reply(protocol.ErrorReply, error=f"{type(exc).__name__}: {exc}")
         finally:
             if supervisor.done:
                 self.forget(supervisor)
         self.supervisors[request.name] = supervisor
         self.retitle()
-        return {"ok": True, "pid": supervisor.init_pid, "warnings": warnings}
+        return protocol.reply(protocol.StartReply, pid=supervisor.init_pid, warnings=warnings)
 
     def drop_monitor(self, channel):
         self.loop.unregister(channel.sock)

@@ -18,7 +18,8 @@ from .. import log
 from ..errors import LxcError
 from ..paths import command
 from ..kernel import libc
-from . import wire
+from . import protocol, wire
+from .protocol import ErrorReply, OkReply, reply
 from .payload import (  # noqa: F401 - DEFAULT_NAMESPACES, clone_flags: for their readers here
     DEFAULT_NAMESPACES, DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync, clone_flags)
 
@@ -509,7 +510,7 @@ class Supervisor:
         still = []
         for channel, wanted in self.waiters:
             try:
-                channel.send({"state": state})
+                channel.send(reply(protocol.StateReply, state=state))
             except OSError:
                 continue
             if state in wanted:
@@ -553,26 +554,36 @@ class Supervisor:
         channel.close()
 
     def on_command(self, channel):
+        """One request from a client (protocol.CONTAINER); whatever arrives, this container
+        goes on being served: a message that is no request gets an ErrorReply saying why."""
         try:
             message = channel.receive()
-        except (OSError, ValueError):
-            message = None
-        if message is None:
+            request = None if message is None else protocol.decode(message, protocol.CONTAINER)
+        except OSError:
+            message = request = None
+        except (ValueError, RecursionError, protocol.ProtocolError) as exc:
+            if not isinstance(exc, protocol.ProtocolError):
+                exc = protocol.ProtocolError("not a JSON object: a request is one JSON object "
+                                             "per line")
+            try:
+                channel.send(protocol.error(exc))
+            except OSError:
+                pass
+            request = None
+        if request is None:
             self.drop_client(channel)
             return
-        handler = getattr(self, "cmd_" + str(message.get("cmd")), None)
         try:
-            if handler is None:
-                channel.send({"error": f"unknown command {message.get('cmd')!r}"})
-            elif handler(channel, message) is not False:
+            if self.HANDLERS[type(request)](self, channel, request) is not False:
                 return
         except OSError:
             pass
         self.drop_client(channel)
 
-    # each cmd_* answers; returning True keeps the connection open (waiters, consoles)
-    def cmd_state(self, channel, _message):
-        channel.send({"state": self.current_state()})
+    # each cmd_* answers its protocol request; returning True keeps the connection open
+    # (waiters, consoles). HANDLERS, after them, is the dispatch table.
+    def cmd_state(self, channel, _request):
+        channel.send(reply(protocol.StateReply, state=self.current_state()))
 
     def current_state(self):
         if self.state == "RUNNING" and self.cgroups is not None:
@@ -584,18 +595,16 @@ class Supervisor:
                 return frozen
         return self.state
 
-    def cmd_info(self, channel, _message):
-        channel.send({"state": self.current_state(), "init_pid": self.init_pid,
-                      "monitor_pid": os.getpid(),
-                      "cgroups": self.cgroups.to_json() if self.cgroups else None,
-                      "network": self.network_json(), "config_file": self.request.config_file,
-                      "started_at": self.started_at,
-                      "halt_signal": self.conf.value("lxc.signal.halt"),
-                      "conf": self.conf.items,
-                      "reboot_signal": self.conf.value("lxc.signal.reboot"),
-                      "clone_flags": self.plan.clone_flags if hasattr(self, "plan") else 0,
-                      **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
-                         if _message.get("stats") else {})})
+    def cmd_info(self, channel, request):
+        channel.send(reply(
+            protocol.InfoReply, state=self.current_state(), init_pid=self.init_pid,
+            monitor_pid=os.getpid(), cgroups=self.cgroups.to_json() if self.cgroups else None,
+            network=self.network_json(), config_file=self.request.config_file,
+            started_at=self.started_at, halt_signal=self.conf.value("lxc.signal.halt"),
+            conf=self.conf.items, reboot_signal=self.conf.value("lxc.signal.reboot"),
+            clone_flags=self.plan.clone_flags if hasattr(self, "plan") else 0,
+            **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
+               if request.stats else {})))
 
     def network_json(self):
         state = self.network_state
@@ -606,16 +615,16 @@ class Supervisor:
                 return getattr(state, attr)()
         return None
 
-    def cmd_wait(self, channel, message):
-        wanted = set(message.get("states") or [])
+    def cmd_wait(self, channel, request):
+        wanted = set(request.states)
         state = self.current_state()
-        channel.send({"state": state})
+        channel.send(reply(protocol.StateReply, state=state))
         if state in wanted:
             return False
         self.waiters.append((channel, wanted))
         return True
 
-    def cmd_stop(self, channel, _message):
+    def cmd_stop(self, channel, _request):
         """Hard stop (lxc-stop -k): SIGKILL init; a frozen container is thawed to let it die."""
         self.stop_requested = True
         self.kill_init(signal.SIGKILL)
@@ -624,59 +633,60 @@ class Supervisor:
                 self.cgroups.unfreeze()
             except (OSError, LxcError, AttributeError):
                 pass
-        channel.send({"ok": True})
+        channel.send(reply(OkReply))
 
-    def cmd_freeze(self, channel, _message):
+    def cmd_freeze(self, channel, _request):
         if self.cgroups is None or self.state != "RUNNING":
-            channel.send({"error": f"Failed to freeze {self.lxcpath}:{self.name}"})
+            channel.send(reply(ErrorReply, error=f"Failed to freeze {self.lxcpath}:{self.name}"))
             return False
         if self.current_state() != "FROZEN":
             self.notify("FREEZING")
             try:
                 self.cgroups.freeze()
             except LxcError as exc:
-                channel.send({"error": str(exc), "hint": exc.hint})
+                channel.send(protocol.error(exc))
                 return False
             self.notify("FROZEN")
-        channel.send({"ok": True})
+        channel.send(reply(OkReply))
         return False
 
-    def cmd_unfreeze(self, channel, _message):
+    def cmd_unfreeze(self, channel, _request):
         if self.cgroups is not None and self.current_state() in ("FROZEN", "FREEZING"):
             try:
                 self.cgroups.unfreeze()
             except LxcError as exc:
-                channel.send({"error": str(exc), "hint": exc.hint})
+                channel.send(protocol.error(exc))
                 return False
             self.notify("THAWED")
             self.notify("RUNNING")
-        channel.send({"ok": True})
+        channel.send(reply(OkReply))
         return False
 
-    def cmd_cgroup(self, channel, message):
+    def cmd_cgroup(self, channel, request):
         """lxc-cgroup: read or write one file of the container's cgroups."""
         if self.cgroups is None:
-            channel.send({"error": "the container has no cgroups"})
+            channel.send(reply(ErrorReply, error="the container has no cgroups"))
             return False
-        key = message["key"]
+        key = request.key
         try:
-            if message.get("value") is None:
-                channel.send({"value": self.cgroups.get(key)})
+            if request.value is None:
+                channel.send(reply(protocol.CgroupReply, value=self.cgroups.get(key)))
             else:
-                self.cgroups.set(key, message["value"])
+                self.cgroups.set(key, request.value)
                 if "devices." in key:
                     self.record()  # the device program's new id and list, for an adopter
-                channel.send({"ok": True})
+                channel.send(reply(OkReply))
         except (OSError, LxcError) as exc:
             # the CLI prints LXC's line; what went wrong exactly travels as the detail
-            channel.send({"error": f"Failed to {'get' if message.get('value') is None else 'set'}"
-                                   f" {key} for {self.name}",
-                          "detail": str(exc), "hint": getattr(exc, "hint", None)})
+            channel.send(reply(ErrorReply,
+                               error=f"Failed to {'get' if request.value is None else 'set'}"
+                                     f" {key} for {self.name}",
+                               detail=str(exc), hint=getattr(exc, "hint", None)))
         return False
 
-    def cmd_stats(self, channel, _message):
+    def cmd_stats(self, channel, _request):
         stats = self.cgroups.stats() if self.cgroups is not None else {}
-        channel.send({"stats": stats})
+        channel.send(reply(protocol.StatsReply, stats=stats))
         return False
 
     def notify(self, state):
@@ -689,7 +699,7 @@ class Supervisor:
         still = []
         for waiter, wanted in self.waiters:
             try:
-                waiter.send({"state": state})
+                waiter.send(reply(protocol.StateReply, state=state))
             except OSError:
                 continue
             if state in wanted:
@@ -698,40 +708,42 @@ class Supervisor:
                 still.append((waiter, wanted))
         self.waiters = still
 
-    def cmd_signal(self, channel, message):
-        sig = int(message["signal"])
-        if message.get("reboot"):
+    def cmd_signal(self, channel, request):
+        if request.reboot:
             self.reboot_requested = True
-        self.kill_init(sig)
-        channel.send({"ok": True})
+        self.kill_init(request.signal)
+        channel.send(reply(OkReply))
 
-    def cmd_console(self, channel, message):
+    def cmd_console(self, channel, request):
         """Hand out a tty master (lxc-console): -t 0 is the console, N is ttyN, -1 the first
         free tty. The fd stays this client's until it disconnects."""
-        wanted = int(message.get("tty", -1))
+        wanted = request.tty
         if wanted == 0 or (wanted == -1 and not self.tty_masters):
             if self.console_master is None:
-                channel.send({"error": "the container has no console (lxc.console.path = none)"})
+                channel.send(reply(ErrorReply, error="the container has no console "
+                                                     "(lxc.console.path = none)"))
                 return False
             if self.console_busy is not None:
-                channel.send({"error": "the console is in use by another lxc-console"})
+                channel.send(reply(ErrorReply,
+                                   error="the console is in use by another lxc-console"))
                 return False
             self.console_busy = channel
             self.unwatch_console()
-            channel.send({"tty": 0}, fds=[self.console_master])
+            channel.send(reply(protocol.ConsoleReply, tty=0), fds=[self.console_master])
             return True
         if wanted == -1:
             free = [i for i in range(1, len(self.tty_masters) + 1) if i not in self.tty_busy]
             if not free:
-                channel.send({"error": "all ttys are in use"})
+                channel.send(reply(ErrorReply, error="all ttys are in use"))
                 return False
             wanted = free[0]
         if not 1 <= wanted <= len(self.tty_masters):
-            channel.send({"error": f"tty {wanted} does not exist (lxc.tty.max = "
-                                   f"{len(self.tty_masters)})"})
+            channel.send(reply(ErrorReply, error=f"tty {wanted} does not exist (lxc.tty.max = "
+                                   f"{len(self.tty_masters)})"))
             return False
         if wanted in self.tty_busy:
-            channel.send({"error": f"tty {wanted} is in use by another lxc-console"})
+            channel.send(reply(ErrorReply,
+                               error=f"tty {wanted} is in use by another lxc-console"))
             return False
         master = self.tty_masters[wanted - 1]
         try:
@@ -740,11 +752,17 @@ class Supervisor:
             from ..kernel.pty import slave_of
             self.tty_peers[wanted] = slave_of(master)
         except OSError as exc:
-            channel.send({"error": f"tty {wanted}: {exc.strerror}"})
+            channel.send(reply(ErrorReply, error=f"tty {wanted}: {exc.strerror}"))
             return False
         self.tty_busy[wanted] = channel
-        channel.send({"tty": wanted}, fds=[master])
+        channel.send(reply(protocol.ConsoleReply, tty=wanted), fds=[master])
         return True
+
+    HANDLERS = {protocol.StateRequest: cmd_state, protocol.InfoRequest: cmd_info,
+                protocol.WaitRequest: cmd_wait, protocol.StopRequest: cmd_stop,
+                protocol.FreezeRequest: cmd_freeze, protocol.UnfreezeRequest: cmd_unfreeze,
+                protocol.CgroupRequest: cmd_cgroup, protocol.StatsRequest: cmd_stats,
+                protocol.SignalRequest: cmd_signal, protocol.ConsoleRequest: cmd_console}
 
     def release_tty_peer(self, tty):
         fd = self.tty_peers.pop(tty, None)
@@ -1286,7 +1304,7 @@ def _init_pid_of(lxcpath, name):
             raise NotRunning(f"{name} is not running") from None
         return found["init_pid"]
     try:
-        channel.send({"cmd": "info"})
+        channel.send(protocol.request(protocol.CONTAINER, "info"))
         reply = channel.receive()
     finally:
         channel.close()
