@@ -264,11 +264,11 @@ def complete_names(prefix, parsed_args=None, **_):
 def complete_running(prefix, parsed_args=None, **_):
     """argcomplete: only running containers (attach, console, stop act on nothing else)."""
     from ..paths import default_lxcpath
-    from ..runtime.commands import active_names
+    from ..api.monitor import running_names
 
     lxcpath = getattr(parsed_args, "lxcpath", None) or default_lxcpath()
     # settle=False: a tab press must not spawn a supervisor
-    return sorted(n for n in active_names(lxcpath, settle=False) if n.startswith(prefix))
+    return sorted(n for n in running_names(lxcpath, settle=False) if n.startswith(prefix))
 
 
 def complete_keys(prefix, **_):

@@ -20,7 +20,7 @@ def body(argv):
     parser = build_parser()
     args = parse(parser, argv, positional_name=False)
     from ..errors import LxcError, NotDefined, NotRunning
-    from ..runtime import commands
+    from ..api import monitor
 
     if not args.name and args.key:
         # LXC: "lxc-cgroup NAME KEY [VALUE]" works too
@@ -29,7 +29,7 @@ def body(argv):
         raise LxcError("Missing state object", hint="lxc-cgroup -n NAME KEY [VALUE]")
     lxcpath = lxcpath_of(args)
     try:
-        answer = commands.request(lxcpath, args.name, "cgroup", key=args.key, value=args.value)
+        answer = monitor.ask(lxcpath, args.name, "cgroup", key=args.key, value=args.value)
     except NotRunning:
         from ..api.container import Container
         # LXC's line (scripts match it); the hint says which of the two it is

@@ -25,11 +25,12 @@ def build_parser():
 def body(argv):
     args = parse(build_parser(), argv)
     from ..errors import LxcError, NotRunning
-    from ..runtime import commands, terminal
+    from ..api import monitor
+    from ..runtime import terminal
 
     lxcpath = lxcpath_of(args)
     try:
-        channel = commands.Channel(commands.connect(lxcpath, args.name))
+        channel, answer = monitor.open_console(lxcpath, args.name, args.tty)
     except NotRunning:
         from ..api.container import Container
         from ..runtime.lxcsocket import check_not_lxcs
@@ -41,8 +42,6 @@ def body(argv):
         raise LxcError("Failed to add stdin handler: stdin is not a terminal",
                        hint=f"to run commands without a terminal use lxc-attach -n {args.name} -- CMD")
     try:
-        channel.send({"cmd": "console", "tty": args.tty})
-        answer = channel.receive()
         if answer is None:
             raise LxcError(f"{args.name} is not running")
         if "error" in answer:

@@ -10,11 +10,11 @@ def build_parser(prog="lxc-freeze", what="Freeze"):
 def body(argv, prog="lxc-freeze", command="freeze"):
     args = parse(build_parser(prog, command.capitalize()), argv)
     from ..errors import LxcError, NotRunning
-    from ..runtime import commands
+    from ..api import monitor
 
     lxcpath = lxcpath_of(args)
     try:
-        answer = commands.request(lxcpath, args.name, command)
+        answer = monitor.ask(lxcpath, args.name, command)
     except NotRunning:
         from ..api.container import Container
         defined = Container(args.name, lxcpath).defined

@@ -56,8 +56,8 @@ def facts(container, sel, humanize):
 
 def running_facts(container, sel, humanize):
     """PID, IP, usage and per-NIC rows of a running container, from its supervisor."""
+    from ..api import monitor
     from ..errors import NotRunning
-    from ..runtime import commands
 
     rows = []
     try:
@@ -78,7 +78,7 @@ def running_facts(container, sel, humanize):
             rows.append(("IP:", "ips", address))
     if sel["stats"]:
         try:
-            stats = commands.request(container.lxcpath, container.name, "stats")["stats"]
+            stats = monitor.stats(container.lxcpath, container.name)
         except NotRunning:
             stats = {}
         cpu = stats.get("cpu_ns")

@@ -71,34 +71,29 @@ class Watcher:
 
     def discover(self):
         from ..errors import LxcError
-        from ..runtime import commands, daemon
+        from ..api import monitor
 
         for lxcpath in self.lxcpaths:
             if lxcpath not in self.daemons:
                 # spawning the lxcpath's supervisor keeps it alive while we listen, so the
                 # next background start is seen from STARTING on
-                sock = daemon.connect_or_spawn(lxcpath)
-                if sock is not None:
-                    channel = commands.Channel(sock)
-                    channel.send({"cmd": "monitor"})
-                    hello = channel.receive() or {}
-                    self.daemons[lxcpath] = channel
-                    self.daemon_names[lxcpath] = set(hello.get("names", []))
-                    self.watch(channel, ("daemon", lxcpath))
-            for name in commands.active_names(lxcpath):
+                channel, names = monitor.subscribe_lxcpath(lxcpath)
+                self.daemons[lxcpath] = channel
+                self.daemon_names[lxcpath] = names
+                self.watch(channel, ("daemon", lxcpath))
+            for name in monitor.running_names(lxcpath):
                 key = (lxcpath, name)
                 if key in self.watching or not self.wanted.match(name):
                     continue
                 if name in self.daemon_names.get(lxcpath, ()):
                     continue
                 try:
-                    channel = commands.Channel(commands.connect(lxcpath, name, adopt=False))
-                    info = commands.request(lxcpath, name, "info")
+                    channel, info = monitor.watch_container(lxcpath, name)
                     if lxcpath in self.daemons and info.get("monitor_pid") == self.daemon_pid(lxcpath):
                         channel.close()
                         self.daemon_names.setdefault(lxcpath, set()).add(name)
                         continue
-                    channel.send({"cmd": "wait", "states": []})
+                    monitor.start_watch(channel)
                 except (LxcError, OSError):
                     continue
                 self.watching[key] = channel

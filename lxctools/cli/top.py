@@ -63,13 +63,13 @@ def size_humanize(value):
 def collect(lxcpaths):
     """[(name, {figure: int})] of every running container of LXCPATHS; absent figures 0."""
     from ..errors import NotRunning
-    from ..runtime import commands
+    from ..api import monitor
 
     rows = []
     for lxcpath in lxcpaths:
-        for name in commands.active_names(lxcpath):
+        for name in monitor.running_names(lxcpath):
             try:
-                stats = commands.request(lxcpath, name, "stats").get("stats") or {}
+                stats = monitor.stats(lxcpath, name)
             except (NotRunning, OSError):
                 continue  # stopped meanwhile
             rows.append((name, {key: int(stats.get(key) or 0) for key in FIGURES}))

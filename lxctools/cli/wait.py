@@ -21,7 +21,7 @@ def body(argv):
     args = parse(build_parser(), argv)
     from ..api.container import Container
     from ..errors import LxcError
-    from ..runtime.commands import STATES
+    from ..api.monitor import STATES
 
     if not args.state:
         raise LxcError("missing state object", hint="e.g. lxc-wait -n NAME -s RUNNING")

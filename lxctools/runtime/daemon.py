@@ -345,7 +345,7 @@ class Daemon:
     def broadcast(self, name, event):
         for channel in list(self.monitors):
             try:
-                channel.send(dict(event, name=name))
+                channel.send(protocol.reply(protocol.Event, name=name, **event))
             except OSError:
                 self.drop_monitor(channel)
 

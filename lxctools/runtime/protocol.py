@@ -218,6 +218,11 @@ class MonitorRequest(Message):
     CMD, REPLY = "monitor", MonitorReply
 
 
+class Event(Message):
+    """What lxc-monitor's subscription then receives: NAME's new state, or its init's exit."""
+    FIELDS = (("name", str, REQUIRED), ("state", str, OMIT), ("exited", int, OMIT))
+
+
 def _table(*classes):
     return {cls.CMD: cls for cls in classes}
 
