@@ -1,6 +1,10 @@
 """Container: the one public object every lxc-* tool calls (shaped like python-lxc's).
 
 Sections below belong to different areas of the project; each fills its own methods.
+
+Size: each method is a few lines handing the work to the module that does it (create.py,
+clone.py, destroy.py, snapshot.py, monitor.py, runtime/control.py); the object is big
+because python-lxc's is.
 """
 
 import contextlib
@@ -8,7 +12,7 @@ import os
 
 from ..errors import LxcError, NotDefined, NotRunning
 from ..paths import default_lxcpath, normalize_lxcpath
-from .names import MAX_NAME, MAX_NEW_NAME, check_new_name, valid_name  # noqa: F401 - the public names
+from .names import MAX_NAME, MAX_NEW_NAME, check_new_name, valid_name  # noqa: F401 - public
 
 
 # states whose init pid is the container's init, past its exec (runtime/supervisor.py's

@@ -1,1 +1,1 @@
-"""One module per lxc-* tool: parse options, call one Container method, return an exit code."""
+"""One module per lxc-* tool: parse options, call the API (api/), return an exit code."""

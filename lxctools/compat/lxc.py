@@ -5,6 +5,8 @@ Ansible's lxc_container module written for Debian's python3-lxc run on lxctools 
 Each method is a thin adapter over lxctools.api.container.Container, which raises LxcError;
 here a failure prints its message on stderr (where liblxc logs) and returns False.
 Differences from python-lxc: docs/python-api.md.
+
+Size: python-lxc's whole module surface, one thin adapter per name.
 """
 
 import errno

@@ -1,5 +1,9 @@
 """Value grammars of lxc.* keys: each takes the raw text and returns the stored form or raises
-BadValue with the expected format named (the message the user sees)."""
+BadValue with the expected format named (the message the user sees).
+
+Size: a table of small grammars, one per kind of value keys.py names; split, they would
+only be harder to find from the key table.
+"""
 
 import re
 import shlex

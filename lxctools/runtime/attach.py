@@ -19,6 +19,9 @@ namespace is imported before: the host's files are gone then.
 Terminals as LXC: when any of stdin, stdout, stderr is a tty, a pty is taken from the
 container's own devpts and put in place of exactly those fds that are ttys; the others are
 passed straight through (so `lxc-attach -- ls > file` writes plain lines into the file).
+
+Size: the plan and the transient process's steps are read in the order they run, in one
+place; the terminal is attach_tty.py's, the compiled helper's side entry.py's.
 """
 
 import errno

@@ -7,7 +7,7 @@ container, spawning it first when there is none, and the supervisor runs every c
 
 A crash of this process does not take the containers with it: their inits are reparented to
 the host's init and keep running. The next supervisor of the lxcpath settles their records
-(`commands.state_dir`, `Supervisor.take_over`): a running init is adopted (its command socket
+(`wire.state_dir`, `Supervisor.take_over`): a running init is adopted (its command socket
 bound again, watched through a pidfd; only its console ptys are lost), a start that never
 reported back is undone, a dead init gets the stop it missed. A command that finds a record
 whose socket does not listen asks for that (`recover`) and waits for it, so its answer is

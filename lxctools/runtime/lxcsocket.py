@@ -17,6 +17,9 @@ per connection. STOP answers nothing and the connection ends when the container 
 ADD_STATE_CLIENT keeps it, and the next wanted state arrives as a struct lxc_msg;
 SERVE_STATE_CLIENTS sets the state the monitor reports, as liblxc's freeze does around its
 write of the freezer (v1: the monitor does not freeze).
+
+Size: both halves of one foreign wire format (LXC 5.0's commands.h), kept side by side so
+that what the client sends and the server answers are checked against the same reading.
 """
 
 import _socket

@@ -11,6 +11,9 @@ as LXC's safe_mount refuses them), made with *at()
 calls in its parent's fd, and mounted onto /proc/self/fd/N of that fd. A flag change of a
 mount just made (bind remount, propagation) looks it up again from the root: an fd taken
 before the mount holds what the mount covers.
+
+Size: LXC's mount sequence, one function per step in the order they run; the safe path
+walk they all use is rootpath.py's.
 """
 
 import errno

@@ -7,6 +7,9 @@ settings and execs the container's init.
 
 Both talk to the supervisor over one SOCK_SEQPACKET socket (`Sync`). Nothing here returns:
 each process ends in exec or os._exit, reporting failures as {"error", "hint"} first.
+
+Size: what runs after pivot_root must be imported before it (the host's files are gone
+then), so the container side's steps live in one module that imports them up front.
 """
 
 import fcntl  # noqa: F401 - everything used after pivot_root must be imported before it

@@ -1,9 +1,16 @@
-"""The supervisor: one process per running container (LXC's "[lxc monitor]").
+"""A container's supervisor (LXC's "[lxc monitor]"): one Supervisor object per container.
 
-It owns the command socket (its existence means "active"), the cgroups, the console ptys and
-the host side of the network; it forks the container (runtime/payload.py), walks the start
-sequence with it, then serves commands until init exits, cleans up, and reboots the
-container when init asked for it (lxc-behaviour.md 4.4).
+The Supervisors of every container started in the background run in one process per
+lxcpath (daemon.py), on one event loop (Loop); lxc-start -F and lxc-execute run theirs in
+their own process (daemon.launch). A Supervisor owns the command socket (its existence
+means "active"), the cgroups, the console ptys and the host side of the network; it forks
+the container (payload.py), walks the start sequence with it, then serves commands
+(protocol.py) until init exits, cleans up, and reboots the container when init asked for
+it (lxc-behaviour.md 4.4).
+
+Size: the Supervisor is one container's whole life (boot, serve, stop, reboot, take-over),
+in one class; its start sequence is to become a plan of steps shared with payload.py and
+--explain (issue 20, item 2), which is where it will shrink.
 """
 
 import json

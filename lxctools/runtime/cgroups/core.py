@@ -4,6 +4,9 @@ The supervisor makes it (`for_container`, `create`, `apply_limits`, `enter`), st
 `to_json()` in the container's runtime record, and any other process (lxc-cgroup, lxc-freeze,
 an adopting supervisor) rebuilds it with `from_json`. Only absolute directories are stored, so
 the rebuilt object does not depend on the caller's own cgroup.
+
+Size: one class over v1, hybrid and unified hosts; what stands alone is apart (host.py,
+naming.py, files.py, limits.py, devices.py, devprog.py, stats.py).
 """
 
 import errno

@@ -2,6 +2,9 @@
 
 Each check ends in ok/warning/failed/info; every warning and failure carries a fix that can
 be pasted into a root shell (or the user's, when the user can do it alone).
+
+Size: one independent function per check, in the order they are shown: a list, not a
+design to split.
 """
 
 import os

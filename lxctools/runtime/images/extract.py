@@ -16,6 +16,9 @@ A refusal raises Refused naming the member and the reason; what was already extr
 for the caller to remove (lxc-create's rollback removes the whole rootfs). Numeric owners
 (shifted through an lxc.idmap when given), modes, mtimes and xattrs (GNU tar's SCHILY.xattr
 and libarchive's LIBARCHIVE.xattr pax records) are restored; owners only when we are root.
+
+Size: a security boundary (a hostile tarball), kept in one file so that its checks are
+reviewed together.
 """
 
 import errno

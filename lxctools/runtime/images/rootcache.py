@@ -37,6 +37,9 @@ until the total fits, never one a create is copying from. Dropping a key (evicti
 --flush-cache) removes its tree unless containers still use it as their lower layer; such a
 tree stays, unreachable for new creates, until its last container is destroyed (the next
 fill or flush collects it). Copies made from a tree never depend on it.
+
+Size: one module, because the cache's rules (keys, locks, pins, eviction) hold only
+together: a change to one is checked against the others here.
 """
 
 import errno

@@ -4,6 +4,9 @@ setup_host_side: veth pairs (the container end made directly in init's namespace
 ipvlan/vlan on their parent, phys devices moved in; l2proxy and router-mode neighbour proxies;
 script.up. teardown: l2proxy entries and leftover host veths removed, phys devices brought back
 under their old name and MTU, script.down. A netlink failure is reported as the kernel gave it.
+
+Size: the setup of each NIC type and its teardown sit side by side, as each must undo
+exactly what the other did.
 """
 
 import contextlib
