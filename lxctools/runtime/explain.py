@@ -1,9 +1,14 @@
-"""lxc-start --explain: what a start would do, in order, without doing any of it."""
+"""lxc-start --explain: what a start would do, in order, without doing any of it.
+
+The sections say what each part of the start will make of the config; the last one,
+"sequence", is the start plan itself (startplan.plan_start): the steps the supervisor and
+the container run, in their order, on their side."""
 
 import signal
 
 from .payload import DEFAULT_NAMESPACES, clone_flags
 from .payload import NS_FLAGS
+from . import startplan
 
 
 def plan_text(name, lxcpath, conf, argv):
@@ -97,7 +102,19 @@ def plan_text(name, lxcpath, conf, argv):
         f"halt with {signal_name(int(halt)) if halt else 'SIGPWR (SIGRTMIN+3 for systemd, initctl for sysvinit)'}; "
         f"reboot with {signal_name(int(reboot)) if reboot else signal_name(signal.SIGINT)}",
     ]))
+    sections.append(("sequence", sequence_lines(conf)))
     return sections
+
+
+def sequence_lines(conf):
+    """The start plan's steps, one line each: the side it runs on, then its name."""
+    width = max(len(side) for side in SIDE_NAMES.values())
+    return [f"{SIDE_NAMES[step.side]:<{width}}  {step.name}"
+            for step in startplan.plan_start(conf)]
+
+
+SIDE_NAMES = {startplan.HOST: "supervisor", startplan.SPAWNER: "spawner",
+              startplan.INIT: "container", startplan.PIVOTED: "container, pivoted"}
 
 
 def render(sections):

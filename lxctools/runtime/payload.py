@@ -1,16 +1,15 @@
-"""The container side of a start: the two processes forked by the supervisor.
+"""What the container side of a start uses: the sync socket, limits, ids, the init's exec.
 
-`spawner` (C1) joins the payload cgroup, unshares the namespaces and forks `container_init`
-(C2), which is PID 1 of the new PID namespace: it builds the filesystem (runtime/mounts.py),
-pivots, sets hostname/sysctls/limits, waits for the supervisor's go, applies the security
-settings and execs the container's init.
+The two processes the supervisor forks, the spawner (C1: joins and unshares the namespaces,
+forks PID 1) and the container's PID 1 (C2: builds the filesystem, pivots, sets hostname,
+sysctls and limits, applies the security settings, execs the container's init), run their
+steps of the start plan (startplan.py); the pieces those steps call are here, with the
+namespace flags (clone_flags) the supervisor, --explain and LXC's socket read too.
 
-Both talk to the supervisor over one SOCK_SEQPACKET socket (`Sync`). Nothing here returns:
-each process ends in exec or os._exit, reporting failures as {"error", "hint"} first.
-
-Size: what runs after pivot_root must be imported before it (the host's files are gone
-then), so the container side's steps live in one module that imports them up front.
-"""
+Both talk to the supervisor over one SOCK_SEQPACKET socket (`Sync`). Nothing here returns
+to the supervisor's code: each process ends in exec or os._exit, reporting failures as
+{"error", "hint"} first (_fail). What runs after pivot_root must be imported before it
+(the host's files are gone then): this module and startplan.py import it up front."""
 
 import fcntl  # noqa: F401 - everything used after pivot_root must be imported before it
 import json
@@ -112,145 +111,6 @@ def _fail(sync, exc):
     except OSError:
         pass
     os._exit(1)
-
-
-def spawner(plan, sync_sock):
-    """C1: wait until the supervisor has put us in the cgroups, unshare, fork PID 1, report it."""
-    sync = Sync(sync_sock)
-    try:
-        libc.set_pdeathsig(signal.SIGKILL)
-        sync.expect("go")
-        for fd in plan.share_fds.values():
-            libc.setns(fd, 0)
-        flags = plan.clone_flags
-        if flags & libc.CLONE_NEWUSER:
-            libc.unshare(libc.CLONE_NEWUSER)
-            sync.send(userns=True)
-            sync.expect("mapped")
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-            # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
-            # be closed to the non-root owner of its user namespace until init execs, and
-            # slirp4netns and lxc-user-nic open them before that (LXC does the same)
-            libc.set_dumpable(True)
-            flags &= ~libc.CLONE_NEWUSER
-        libc.unshare(flags)
-        pid = os.fork()
-        if pid == 0:
-            container_init(plan, sync)
-        sync.send(pid=pid)
-    except BaseException as exc:  # noqa: BLE001 - anything must reach the supervisor
-        _fail(sync, exc)
-    os._exit(0)
-
-
-def container_init(plan, sync):
-    """C2, PID 1 of the container."""
-    from . import mounts
-
-    try:
-        os.setsid()
-        if plan.security is not None:
-            # the AppArmor attr of this very task, through the host's /proc (after
-            # pivot_root /proc is the container's): written just before exec; lxc-execute's
-            # Python init (minimal_init) never execs, so it switches at once, as LXC does
-            plan.security.lsm_now = plan.execute and plan.init_fd is None
-            plan.security.open_lsm()
-        # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
-        # supervisor dies during setup, the next receive() gets EOF and we exit.
-        sync.expect("net")
-        if plan.configure_network:
-            plan.configure_network()
-        conf = plan.conf
-        if plan.clone_flags & libc.CLONE_NEWNS:
-            libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
-        plan.run_hook("pre-mount")
-        path = plan.rootfs_mount
-        if plan.rootfs:
-            os.makedirs(path, exist_ok=True)
-            mounts.mount_rootfs(conf.value("lxc.rootfs.path"), path,
-                                conf.value("lxc.rootfs.options"))
-        else:
-            path = "/"
-        # Everything below the rootfs is the container's, and we are still root in the
-        # host's file system: from here on every place in it is opened through this fd
-        # (runtime/rootpath.py), never walked as a path.
-        from .rootpath import Root
-        root = Root(path)
-        if plan.rootfs and plan.autodev:
-            mounts.mount_dev(conf, root)
-        mounts.mount_auto(conf, root, plan.keeps_sys_admin,
-                          bool(plan.clone_flags & libc.CLONE_NEWCGROUP))
-        fstab = conf.value("lxc.mount.fstab")
-        for line in (mounts.read_fstab(fstab) if fstab else []):
-            mounts.mount_entry(line, root, "lxc.mount.fstab", plan.mount_prefixes)
-        for line in conf.value("lxc.mount.entry") or []:
-            mounts.mount_entry(line, root, prefixes=plan.mount_prefixes)
-        if plan.lxcfs:
-            mounts.bind_lxcfs(root)
-        if plan.journal:
-            from . import journal
-            journal.link(plan.journal, root, plan.env)
-        plan.run_hook("mount")
-        if plan.rootfs and plan.autodev:
-            plan.run_hook("autodev")
-            mounts.fill_dev(root)
-            mounts.fresh_boot_id(root)
-        masters, slaves = [], []
-        if plan.rootfs:
-            mounts.setup_devpts(conf, root, extra=1 if plan.want_console else 0)
-            # console and ttys come from the container's own devpts (as LXC 5 does for its
-            # ttys): their owner is the container's root, privileged or not
-            masters, slaves = mounts.allocate_ptys(root, plan.want_console, plan.tty_count,
-                                                   conf.value("lxc.tty.dir"))
-            mounts.pivot_into(root)
-        root.close()
-        if plan.clone_flags & libc.CLONE_NEWUTS:
-            libc.sethostname(plan.hostname)
-        for key, value in conf.family("lxc.sysctl"):
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as handle:
-                handle.write(value)
-        for key, value in conf.family("lxc.proc"):
-            with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
-                handle.write(value)
-        apply_prlimits(conf, nofile=False)  # that one once the inherited fds are closed
-        # the supervisor keeps the masters and the console's slave alone (it watches the
-        # console master, and a master with no slave open reports a hang-up to epoll without
-        # end); a tty's slave it opens from the master while an lxc-console holds that tty
-        held = slaves[:1] if plan.want_console else []
-        sync.send(ptys=len(masters), fds=masters + held)
-        for fd in masters + slaves:
-            os.close(fd)
-        stdio_on_console(plan)  # before "ready": device rules come then and may forbid it
-        # The open-file limit the supervisor was started with, not the one it raised for
-        # itself, then lxc.prlimit.nofile: only now, with the supervisor's descriptors closed
-        # (thousands of them, all below a limit of 1024 otherwise: no open() would succeed).
-        fdlimit.restore_soft_limit()
-        apply_prlimits(conf, only=resource.RLIMIT_NOFILE)
-        sync.send(ready=True)
-        sync.expect("exec")
-        # Confined before the start hooks, as LXC: a start hook is a program of the
-        # container's (found in its rootfs) and must get no capability, nor escape a filter,
-        # that the container's own processes do not have. Also what lxc-execute's init runs
-        # under (exec_init).
-        plan.apply_security()
-        plan.run_hook("start", inside=True)
-        reset_signals()
-        argv = plan.argv
-        env = plan.env  # computed before the fork: uuid cannot be imported after pivot_root
-        program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
-        os.chdir(conf.value("lxc.init.cwd") or "/")
-        if plan.execute:
-            if plan.init_fd is not None:
-                exec_init(plan, program, argv, env, sync)
-            minimal_init(plan, program, argv, env, sync)
-        switch_user(conf)
-        os.execve(program, argv, env)
-    except BaseException as exc:  # noqa: BLE001
-        if isinstance(exc, FileNotFoundError) and exc.filename == "exec":
-            exc = LxcError(f'Failed to exec "{plan.argv[0]}": No such file or directory',
-                           hint="give the full path of a program inside the container")
-        _fail(sync, exc)
 
 
 def loopback_up():
@@ -421,10 +281,10 @@ def init_ids(conf):
 def exec_init(plan, program, argv, env, sync):
     """lxc-execute: become the compiled init (native/lxc-execinit.c says what it does), so
     that nothing of the host's Python stays in the container for its life. Everything is
-    done and confined already (container_init); the init gets the sync socket on fd 3 (its
-    command's exec closes it: the supervisor's sign that the command runs), its plan on
-    fd 4, "init" + the command's argv, the command's environment. Returns only if the exec
-    failed, by raising."""
+    done and confined already (the plan's steps, startplan.py); the init gets the sync
+    socket on fd 3 (its command's exec closes it: the supervisor's sign that the command
+    runs), its plan on fd 4, "init" + the command's argv, the command's environment.
+    Returns only if the exec failed, by raising."""
     from . import entry  # imported by the supervisor already (init_copy): after pivot_root
 
     uid, gid = init_ids(plan.conf)
@@ -460,9 +320,9 @@ def minimal_init(plan, program, argv, env, sync):
     """lxc-execute where the compiled init is not built: we stay PID 1 (already in memory,
     no binary needed inside the rootfs), run the command, reap orphans, pass signals on, and
     exit with the command's status. The container can see this host python3 for its whole
-    life (docs/SECURITY.md): it is confined (container_init), holds no capability outside
-    the bounding set, and is non-dumpable, so only a container root that keeps sys_ptrace
-    (and sys_admin, for map_files) reaches it."""
+    life (docs/SECURITY.md): it is confined (the plan's steps, startplan.py), holds no
+    capability outside the bounding set, and is non-dumpable, so only a container root
+    that keeps sys_ptrace (and sys_admin, for map_files) reaches it."""
     if plan.security is not None:
         plan.security.cut_caps()
     if not plan.clone_flags & libc.CLONE_NEWUSER:

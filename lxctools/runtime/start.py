@@ -13,6 +13,10 @@ import os
 from ..errors import LxcError
 
 
+class StartFailed(LxcError):
+    """The container could not be started."""
+
+
 class StartRequest:
     """What to start and how (a plain class: dataclasses costs 5 ms to import)."""
 

@@ -19,7 +19,6 @@ import selectors
 import signal
 import socket
 import sys
-import time
 
 from .. import log
 from ..errors import LxcError
@@ -28,11 +27,8 @@ from ..kernel import libc
 from . import protocol, wire
 from .protocol import ErrorReply, OkReply, reply
 from .payload import (  # noqa: F401 - DEFAULT_NAMESPACES, clone_flags: for their readers here
-    DEFAULT_NAMESPACES, DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync, clone_flags)
-
-
-class StartFailed(LxcError):
-    """The container could not be started."""
+    DEFAULT_NAMESPACES, NS_FLAGS, clone_flags)
+from .start import StartFailed
 
 
 class Unsettled(LxcError):
@@ -55,106 +51,6 @@ def hold_name(lxcpath, name):
     # queue, not be refused (a client's connect waits for room: commands.connect)
     sock.listen(socket.SOMAXCONN)
     return sock
-
-
-class Plan:
-    """Everything the container side needs, computed in the supervisor before the fork."""
-
-    def __init__(self, request):
-        from .hooks import rootfs_path
-
-        conf = request.conf
-        self.request = request
-        self.conf = conf
-        self.name = request.name
-        self.rootfs = rootfs_path(conf)
-        mount_point = conf.value("lxc.rootfs.mount")
-        from .mounts import DEFAULT_ROOTFS_MOUNT
-        if not mount_point:
-            # LXC's own mount point when its package made it, else one of ours: any empty dir
-            # will do, each container mounts there in its own mount namespace.
-            mount_point = DEFAULT_ROOTFS_MOUNT
-            if not os.path.isdir(mount_point):
-                from ..paths import runtime_dir
-                mount_point = os.path.join(runtime_dir(), "lxctools", "rootfs.mount")
-                os.makedirs(mount_point, exist_ok=True)
-        self.rootfs_mount = mount_point
-        # absolute lxc.mount.entry targets may start with these host paths of the rootfs
-        # (LXC's mount_entry_on_absolute_rootfs): computed here, the setup process reads no
-        # lxc.conf
-        from ..paths import default_lxcpath
-        self.mount_prefixes = tuple(p for p in (
-            os.path.join(default_lxcpath(), request.name, "rootfs"), self.rootfs) if p)
-        self.hostname = conf.value("lxc.uts.name") or request.name
-        self.autodev = (conf.value("lxc.autodev") or "1") != "0"
-        self.execute = request.execute
-        self.argv = request.argv
-        self.clone_flags = clone_flags(conf)
-        self.share_fds = {}
-        self.want_console = conf.value("lxc.console.path") != "none"
-        self.tty_count = int(conf.value("lxc.tty.max") or 0)
-        self.sync_fd = -1
-        self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
-        self.passthrough_stdio = request.passthrough_stdio
-        from ..kernel import caps
-        from .security.capabilities import plan as caps_plan
-        # by number: lxc.cap.drop = 21 drops sys_admin as surely as its name does
-        self.keeps_sys_admin = caps.NUMBERS["sys_admin"] not in caps_plan(conf, caps.last_cap())
-        self.configure_network = None
-        self.security = None
-        self.env = self.environment()
-        # lxcfs's /proc views when the host runs it (unless LXC's own lxcfs hook is configured)
-        from .mounts import lxcfs_running
-        hooks = " ".join(conf.value("lxc.hook.mount") or [])
-        self.lxcfs = bool(self.rootfs) and "lxcfs" not in hooks and lxcfs_running()
-        self.journal = None
-        if conf.value("lxctools.journal.link"):
-            from . import journal
-            self.journal = journal.plan(conf, self.rootfs, bool(conf.value("lxc.idmap")))
-
-    def run_hook(self, hook_type, inside=False):
-        from .hooks import run_hooks
-        config_file = self.request.config_file or ""
-        run_hooks(hook_type, self.name, self.conf, config_file)
-
-    def apply_security(self):
-        if self.security is not None:
-            self.security.apply()
-
-    def environment(self):
-        # systemd's Container Interface: container, container_uuid (stable: derived from the
-        # lxcpath and name), container_ttys (the ttys set up for gettys)
-        env = {"container": "lxc",
-               "container_uuid": uuid5_url(f"lxctools:{self.request.lxcpath}/{self.name}")}
-        ttys = int(self.conf.value("lxc.tty.max") or 0)
-        if ttys and self.rootfs:
-            # the ttys are ptys of the container's fresh devpts, allocated in order after the
-            # console: systemd's getty generator starts container-getty@N for each pts/N here
-            first = 1 if self.conf.value("lxc.console.path") != "none" else 0
-            env["container_ttys"] = " ".join(f"pts/{first + i}" for i in range(ttys))
-        for entry in (self.conf.value("lxc.environment") or []) + (
-                self.conf.value("lxc.environment.runtime") or []):
-            key, sep, value = entry.partition("=")
-            env[key] = value if sep else os.environ.get(key, "")
-        if self.execute and "PATH" not in env:
-            env["PATH"] = DEFAULT_PATH
-        return env
-
-
-def uuid5_url(name):
-    """str(uuid.uuid5(uuid.NAMESPACE_URL, NAME)) without importing uuid (it pulls in platform
-    and hashlib: ~3 ms of every start)."""
-    try:
-        from _sha1 import sha1
-    except ImportError:  # a Python built without its own hashes
-        import uuid
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
-    namespace_url = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")
-    digest = bytearray(sha1(namespace_url + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def monitor_status(status):
@@ -785,114 +681,12 @@ class Supervisor:
 
     # -- boot ---------------------------------------------------------------------------------
     def boot(self):
-        from . import payload
+        """One start of the container: the host's steps of the start plan (startplan.py),
+        the container's run by the processes it forks."""
+        from . import startplan
 
-        request = self.request
-        self.set_state("STARTING")
-        self.stop_requested = self.reboot_requested = False
-        self.exit_status = None
-        # the kernel's first cgroup move of this start, paid early (cgroups.core.prewarm):
-        # prepare() started it for the first boot; a reboot starts its own
-        warming, request.warming = getattr(request, "warming", None), None
-        if warming is None:
-            from .start import prewarm_cgroups
-            warming = prewarm_cgroups()
-        try:
-            plan = self.plan = Plan(request)
-            self.prepare_security(plan)
-        finally:
-            if warming is not None:
-                # nothing from here on may fork with that thread alive (network checks and
-                # hooks run programs): a child would inherit the locks it holds
-                warming.join()
-        self.prepare_apparmor(plan)  # runs apparmor_parser: not with that thread alive
-        nics = self.prepare_network(plan)
-        slirp4netns = self.prepare_usermode(plan)
-        for kind, value in self.conf.family("lxc.namespace.share"):
-            plan.share_fds[kind] = open_shared_ns(self.lxcpath, kind, value)
-        plan.run_hook("pre-start")
-        self.cgroups = make_cgroups(self.name, self.lxcpath, self.conf,
-                                    systemd_guest=getattr(request, "guest", None) == "systemd",
-                                    on_claim=self.claim_cgroups,
-                                    on_taken=lambda path: refuse_if_in_use(plan, path))
-        if self.cgroups is None:
-            self.cgroups_claim = None  # none could be made (an unprivileged start goes on)
-        self.open_ttys(plan)
-        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        plan.sync_fd = child_sock.fileno()
-        # lxc-execute's init, a sealed copy taken here on the host before anything is cloned
-        # (entry.py): the container's setup process execs it once everything is done
-        plan.init_fd = payload.init_copy() if plan.execute else None
-        try:
-            spawner = os.fork()
-            if spawner == 0:
-                parent_sock.close()
-                payload.spawner(plan, child_sock)
-        finally:
-            child_sock.close()
-            if plan.init_fd is not None:
-                os.close(plan.init_fd)
-        sync = Sync(parent_sock)
-        try:
-            if self.cgroups is not None:
-                self.cgroups.enter(spawner)
-                if self.conf.value("lxc.idmap"):
-                    # after the move (as LXC): an ordinary user may no longer write the
-                    # payload's cgroup.procs once they are the container root's
-                    self.cgroups.give_to_container_root(self.conf.value("lxc.idmap"))
-            sync.send(go=True)
-            message = self.expect(sync, "pid", "userns")
-            if "userns" in message:
-                write_id_maps(spawner, self.conf)
-                sync.send(mapped=True)
-                message = self.expect(sync, "pid")
-            _, status = os.waitpid(spawner, 0)
-            self.init_pid = message["pid"]
-            self.init_pidfd = libc.pidfd_open(self.init_pid)
-            self.loop.children[self.init_pid] = self.init_exited
-            if nics:
-                from . import network
-                self.network_state = network.setup_host_side(nics, self.init_pid, self.name,
-                                                             lxcpath=self.lxcpath)
-            if slirp4netns:
-                from .network import usermode
-                self.usermode = usermode.start(slirp4netns, self.init_pid,
-                                               bool(plan.clone_flags & NS_FLAGS["user"]))
-            # init's pid, its cgroups and network on record before it can get anywhere near
-            # its exec: should this process die from here on, whoever takes the container's
-            # socket next finds that init (take_over) instead of starting a second one
-            self.record(required=True)
-            sync.send(net=True)
-            ptys = self.expect(sync, "ptys")
-            self.take_ptys(plan, ptys.get("_fds"))
-            self.expect(sync, "ready")
-            if self.cgroups is not None:
-                self.cgroups.apply_devices()
-            self.run_host_hook("start-host")
-            sync.send(**{"exec": True})
-            message = sync.receive()
-            if message is not None:
-                raise StartFailed(message.get("error", "the container failed to start"),
-                                  hint=message.get("hint"))
-        except BaseException:
-            self.kill_init(signal.SIGKILL)
-            for pid in (spawner, self.init_pid):
-                if pid > 0:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                        os.waitpid(pid, 0)
-                    except (ProcessLookupError, ChildProcessError):
-                        pass
-            raise
-        finally:
-            parent_sock.close()
-        self.started_at = time.time()
-        # required: a start is reported only once its record says RUNNING (a crash after
-        # that is adopted, before it is undone: take_over)
-        self.set_state("RUNNING", required=True)
-        if self.request.pidfile:
-            from ..atomic import atomic_write
-            atomic_write(self.request.pidfile, f"{os.getpid()}\n".encode(), mode=0o600)
+        boot = startplan.Boot(self)
+        startplan.run_host(startplan.plan_start(self.conf), boot)
 
     def expect(self, sync, *keys):
         message = sync.receive()
@@ -1227,100 +1021,3 @@ class Supervisor:
         return True
 
 
-def refuse_if_in_use(plan, path):
-    """Cgroups.create found PATH (the container's cgroup name) taken: before the start goes
-    on under NAME-1, make sure what sits there is not this very container, run by nobody's
-    record (a start whose supervisor died before recording its init). A second init on
-    the same rootfs would be ruin."""
-    if not plan.rootfs:
-        return
-    from .cgroups.core import member_pids
-    pids = member_pids(path)
-    if not pids:
-        return
-    from .inuse import describe, processes_on
-    container_dir = os.path.join(plan.request.lxcpath, plan.name)
-    users = processes_on(plan.conf.value("lxc.rootfs.path"), container_dir, pids=pids)
-    if users:
-        raise StartFailed(f"{plan.name} is already running outside any supervisor: "
-                          f"{describe(users)} in {path} run from its rootfs; not starting a "
-                          "second init", hint=f"kill them (kill -9 {' '.join(map(str, users))})"
-                                              ", then start it again")
-
-
-def make_cgroups(name, lxcpath, conf, systemd_guest=False, on_claim=None, on_taken=None):
-    try:
-        from .cgroups import Cgroups
-    except ImportError:
-        return None
-    try:
-        hierarchies = None
-        if systemd_guest:
-            from .cgroups import systemd_v1
-            hierarchies, mounted = systemd_v1.ensure()
-            if mounted:
-                log.info(f"mounted a name=systemd hierarchy at {systemd_v1.mount_dir()} "
-                         "(this host has none; systemd guests need one)")
-        cgroups = Cgroups.for_container(name, lxcpath, conf, hierarchies=hierarchies)
-        cgroups.create(on_claim=on_claim, on_taken=on_taken)
-    except StartFailed:
-        raise  # the container already runs (on_taken), or its record cannot be written
-    except LxcError as exc:
-        if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
-            raise
-        # as LXC: an unprivileged container without delegated cgroups still starts
-        log.warn(f"no cgroups for {name}: {exc} (limits, freezing and usage figures are "
-                 "unavailable; lxc-checkconfig shows how to delegate)")
-        return None
-    try:
-        # device rules come later (apply_devices at "ready"), as LXC: a deny-all list must
-        # not lock init out of /dev and its console while it sets them up
-        cgroups.apply_limits(devices=False)
-    except BaseException:
-        cgroups.destroy()
-        raise
-    return cgroups
-
-
-def open_shared_ns(lxcpath, kind, value):
-    """lxc.namespace.share.KIND = NAME|PID: an fd of that namespace."""
-    kind = NS_CONFIG_NAMES.get(kind, kind)
-    if value.isdigit():
-        pid = int(value)
-    else:
-        pid = _init_pid_of(lxcpath, value)
-    try:
-        return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise StartFailed(f"lxc.namespace.share.{kind}: cannot open the {kind} namespace of "
-                          f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
-
-
-def _init_pid_of(lxcpath, name):
-    """NAME's init pid, from its supervisor or real LXC's monitor. A record left by a dead
-    supervisor is not settled from here (commands.request would): in the lxcpath's
-    supervisor that would wait on itself, so NAME reads as not running until it is."""
-    from ..errors import NotRunning
-    from .lxcsocket import answer
-
-    try:
-        channel = wire.Channel(wire.connect_address(wire.socket_name(lxcpath, name), 10.0))
-    except (ConnectionRefusedError, FileNotFoundError):
-        found = answer(lxcpath, name, "info", {})
-        if found is None:
-            raise NotRunning(f"{name} is not running") from None
-        return found["init_pid"]
-    try:
-        channel.send(protocol.request(protocol.CONTAINER, "info"))
-        reply = channel.receive()
-    finally:
-        channel.close()
-    if reply is None:
-        raise NotRunning(f"{name} is not running")
-    return reply["init_pid"]
-
-
-def write_id_maps(pid, conf):
-    """lxc.idmap for the spawner's new user namespace (runtime/userns.py writes maps)."""
-    from .userns import parse_idmap, write_maps
-    write_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))

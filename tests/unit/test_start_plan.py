@@ -1,0 +1,107 @@
+"""The start plan (runtime/startplan.py): one list of steps that the supervisor and the
+container run and lxc-start --explain prints, in the order LXC starts a container
+(lxc-behaviour.md 4.4) (issue 20, item 2)."""
+
+import types
+
+import pytest
+
+from lxctools.runtime import explain, startplan
+from lxctools.runtime.startplan import HOST, INIT, PIVOTED, SPAWNER, Step
+
+
+def names():
+    return [step.name for step in startplan.plan_start(None)]
+
+
+def before(*ordered):
+    """Each name of ORDERED comes before the next in the plan."""
+    found = names()
+    places = [found.index(name) for name in ordered]
+    assert places == sorted(places), list(zip(ordered, places))
+
+
+def side(name):
+    return next(step.side for step in startplan.plan_start(None) if step.name == name)
+
+
+def test_lxcs_order_on_the_host_side():
+    # LXC: pre-start hooks (host), the cgroups, then the clone into new namespaces
+    before("pre-start hooks", "cgroups made, limits written", "fork the spawner",
+           "unshare the namespaces", "fork init, send its pid")
+    assert side("pre-start hooks") == HOST
+
+
+def test_lxcs_order_inside_before_pivot_root():
+    # LXC: pre-mount hooks in the container's mount namespace, the rootfs at
+    # lxc.rootfs.mount, mount.auto, fstab, mount.entry, mount hooks, autodev hooks, the
+    # device nodes, devpts and the console and ttys, then pivot_root
+    before("pre-mount hooks", "mount the rootfs", "lxc.mount.auto", "lxc.mount.fstab",
+           "lxc.mount.entry", "mount hooks", "autodev hooks", "device nodes and boot_id",
+           "devpts, console and ttys", "pivot_root")
+    for name in ("pre-mount hooks", "mount the rootfs", "mount hooks", "pivot_root"):
+        assert side(name) == INIT
+
+
+def test_lxcs_order_after_pivot_root():
+    # LXC: hostname, sysctls, proc, prlimits, then capabilities, LSM, seccomp and
+    # no_new_privs; start-host hooks on the host before init's exec; start hooks inside
+    # just before exec
+    before("pivot_root", "hostname", "sysctls", "lxc.proc", "prlimits",
+           "capabilities, LSM, seccomp, no_new_privs", "start hooks", "exec init")
+    before("start-host hooks", "send exec", "wait for exec", "start hooks", "exec init")
+    assert side("start-host hooks") == HOST
+    for name in ("hostname", "start hooks", "exec init"):
+        assert side(name) == PIVOTED
+
+
+def test_every_message_is_sent_before_it_is_awaited():
+    """The two sides meet at the sync messages: each 'send X' is on one side, its 'wait for
+    X' on the other, after it in the list."""
+    plan = startplan.plan_start(None)
+    by_name = {step.name: step for step in plan}
+    for message in ("go", "net", "ready", "exec"):
+        send, wait = by_name[f"send {message}"], by_name[f"wait for {message}"]
+        assert send.side != wait.side, message
+        assert plan.index(send) < plan.index(wait), message
+    before("send the ptys", "take the ptys")
+    before("fork init, send its pid", "init's pid")
+    assert side("fork init, send its pid") == SPAWNER
+
+
+def test_each_step_is_named_once_and_runs_on_a_known_side():
+    plan = startplan.plan_start(None)
+    assert len({step.name for step in plan}) == len(plan)
+    assert {step.side for step in plan} <= set(startplan.SIDES)
+    assert plan[0].name == "state STARTING" and plan[-1].name == "state RUNNING"
+
+
+def test_explain_prints_the_plan_itself():
+    lines = explain.sequence_lines(None)
+    assert [line.split("  ", 1)[1].strip() for line in lines] == names()
+
+
+def test_a_step_added_to_the_plan_is_run_and_explained(monkeypatch):
+    """Run by the supervisor's boot and printed by --explain: both read plan_start."""
+    class Probe(Exception):
+        pass
+
+    def probe(_context):
+        raise Probe
+
+    real = startplan.plan_start
+    monkeypatch.setattr(startplan, "plan_start",
+                        lambda conf=None: [Step("probe step", HOST, (), probe)] + real(conf))
+    assert any(line.endswith("probe step") for line in explain.sequence_lines(None))
+    from lxctools.runtime.supervisor import Supervisor
+
+    with pytest.raises(Probe):
+        Supervisor.boot(types.SimpleNamespace(request=None, conf=None))
+
+
+def test_run_applies_one_sides_steps_in_order():
+    done = []
+    steps = [Step(f"s{i}", s, (), lambda _c, i=i: done.append(i))
+             for i, s in enumerate([HOST, INIT, HOST, PIVOTED, SPAWNER])]
+    startplan.run(steps, (INIT, PIVOTED), None)
+    assert done == [1, 3]
