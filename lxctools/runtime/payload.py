@@ -23,7 +23,7 @@ import termios  # noqa: F401
 
 from ..errors import LxcError
 from ..kernel import libc
-from . import fdlimit
+from . import fdlimit, protocol
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -71,30 +71,35 @@ def _words(value):
 
 
 class Sync:
-    """Message passing with the supervisor: one JSON object per datagram."""
+    """The start's messages with the supervisor (protocol.SYNC): one JSON object per
+    datagram, pty masters as fds beside the Ptys one."""
 
     def __init__(self, sock):
         self.sock = sock
 
-    def send(self, fds=None, **message):
-        data = json.dumps(message).encode()
+    def send(self, message, fds=None):
+        data = json.dumps(message.to_wire()).encode()
         if fds:
             socket.send_fds(self.sock, [data], fds)
         else:
             self.sock.send(data)
 
     def receive(self):
+        """The next SyncMessage (its fds in .fds), None at EOF. One that cannot be read is
+        a Failed naming why: the start stops there, as for any failure."""
         data, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 64)
         if not data:
             return None
-        message = json.loads(data)
-        if fds:
-            message["_fds"] = fds
+        try:
+            message = protocol.decode_sync(json.loads(data))
+        except (ValueError, RecursionError, protocol.ProtocolError) as exc:
+            message = protocol.Failed(error=f"a message of the start that is none: {exc}")
+        message.fds = fds
         return message
 
-    def expect(self, key):
+    def expect(self, kind):
         message = self.receive()
-        if message is None or key not in message:
+        if not isinstance(message, kind):
             os._exit(1)  # the supervisor gave up on us
         return message
 
@@ -102,12 +107,12 @@ class Sync:
 def _fail(sync, exc):
     try:
         if isinstance(exc, LxcError):
-            sync.send(error=str(exc), hint=exc.hint)
+            sync.send(protocol.Failed(error=str(exc), hint=exc.hint))
         elif isinstance(exc, OSError):
-            sync.send(error=f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
-                      hint=None)
+            sync.send(protocol.Failed(
+                error=f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")))
         else:
-            sync.send(error=f"{type(exc).__name__}: {exc}", hint=None)
+            sync.send(protocol.Failed(error=f"{type(exc).__name__}: {exc}"))
     except OSError:
         pass
     os._exit(1)

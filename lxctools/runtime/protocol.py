@@ -223,6 +223,73 @@ class Event(Message):
     FIELDS = (("name", str, REQUIRED), ("state", str, OMIT), ("exited", int, OMIT))
 
 
+# -- a start's sync: the supervisor and the container side (payload.Sync) --------------------
+class SyncMessage(Message):
+    """One datagram between the supervisor and the processes it forks for a start. Its one
+    field, KEY, names it on the wire ({"go": true}, {"pid": 42}...), as before it had a
+    class; the order they come in is the start plan's (startplan.py)."""
+
+
+class Go(SyncMessage):
+    """Supervisor -> spawner: it is in the cgroups, unshare."""
+    KEY, FIELDS = "go", (("go", bool, True),)
+
+
+class Userns(SyncMessage):
+    """Spawner -> supervisor: in a new user namespace, write its id maps."""
+    KEY, FIELDS = "userns", (("userns", bool, True),)
+
+
+class Mapped(SyncMessage):
+    """Supervisor -> spawner: the maps are written."""
+    KEY, FIELDS = "mapped", (("mapped", bool, True),)
+
+
+class Pid(SyncMessage):
+    """Spawner -> supervisor: the container's PID 1, as the host sees it."""
+    KEY, FIELDS = "pid", (("pid", int, REQUIRED),)
+
+
+class Net(SyncMessage):
+    """Supervisor -> PID 1: the host side of the network is up, set up the rest."""
+    KEY, FIELDS = "net", (("net", bool, True),)
+
+
+class Ptys(SyncMessage):
+    """PID 1 -> supervisor: how many pty masters it made; they travel beside it as fds."""
+    KEY, FIELDS = "ptys", (("ptys", int, REQUIRED),)
+
+
+class Ready(SyncMessage):
+    """PID 1 -> supervisor: set up, waiting to be confined and exec."""
+    KEY, FIELDS = "ready", (("ready", bool, True),)
+
+
+class Exec(SyncMessage):
+    """Supervisor -> PID 1: go on and exec init (EOF of the close-on-exec socket says it did)."""
+    KEY, FIELDS = "exec", (("exec", bool, True),)
+
+
+class Failed(SyncMessage):
+    """Either container process -> supervisor: why the start failed (native/lxc-execinit.c
+    writes this one too)."""
+    KEY, FIELDS = "error", (("error", str, REQUIRED), ("hint", (str, type(None)), None))
+
+
+SYNC = {cls.KEY: cls for cls in (Go, Userns, Mapped, Pid, Net, Ptys, Ready, Exec, Failed)}
+
+
+def decode_sync(message):
+    """The SyncMessage MESSAGE (a received datagram's JSON object) is; ProtocolError when it
+    is none of them, or more than one."""
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a sync message is a JSON object, not {type(message).__name__}")
+    kinds = [SYNC[key] for key in message if key in SYNC]
+    if len(kinds) != 1:
+        raise ProtocolError(f"not one sync message: {', '.join(sorted(map(str, message)))}")
+    return kinds[0](**message)
+
+
 def _table(*classes):
     return {cls.CMD: cls for cls in classes}
 

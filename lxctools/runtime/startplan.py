@@ -183,21 +183,21 @@ def _enter_cgroups(boot):
 
 
 def _send_go(boot):
-    boot.sync.send(go=True)
-    boot.message = boot.sup.expect(boot.sync, "pid", "userns")
+    boot.sync.send(protocol.Go())
+    boot.message = boot.sup.expect(boot.sync, protocol.Pid, protocol.Userns)
 
 
 def _id_maps(boot):
-    if "userns" in boot.message:
+    if isinstance(boot.message, protocol.Userns):
         write_id_maps(boot.spawner, boot.sup.conf)
-        boot.sync.send(mapped=True)
-        boot.message = boot.sup.expect(boot.sync, "pid")
+        boot.sync.send(protocol.Mapped())
+        boot.message = boot.sup.expect(boot.sync, protocol.Pid)
 
 
 def _init_pid(boot):
     sup = boot.sup
     os.waitpid(boot.spawner, 0)
-    sup.init_pid = boot.message["pid"]
+    sup.init_pid = boot.message.pid
     sup.init_pidfd = libc.pidfd_open(sup.init_pid)
     sup.loop.children[sup.init_pid] = sup.init_exited
 
@@ -222,16 +222,16 @@ def _record_init(boot):
 
 
 def _send_net(boot):
-    boot.sync.send(net=True)
+    boot.sync.send(protocol.Net())
 
 
 def _take_ptys(boot):
-    ptys = boot.sup.expect(boot.sync, "ptys")
-    boot.sup.take_ptys(boot.plan, ptys.get("_fds"))
+    ptys = boot.sup.expect(boot.sync, protocol.Ptys)
+    boot.sup.take_ptys(boot.plan, ptys.fds)
 
 
 def _wait_ready(boot):
-    boot.sup.expect(boot.sync, "ready")
+    boot.sup.expect(boot.sync, protocol.Ready)
 
 
 def _device_rules(boot):
@@ -244,11 +244,12 @@ def _start_host_hooks(boot):
 
 
 def _send_exec(boot):
-    boot.sync.send(**{"exec": True})
+    boot.sync.send(protocol.Exec())
     message = boot.sync.receive()
     if message is not None:
-        raise StartFailed(message.get("error", "the container failed to start"),
-                          hint=message.get("hint"))
+        if isinstance(message, protocol.Failed):
+            raise StartFailed(message.error, hint=message.hint)
+        raise StartFailed("the container failed to start")
 
 
 def _running(boot):
@@ -314,7 +315,7 @@ def init_main(plan, sync):
 
 def _wait_go(setup):
     libc.set_pdeathsig(signal.SIGKILL)
-    setup.sync.expect("go")
+    setup.sync.expect(protocol.Go)
 
 
 def _join_shared(setup):
@@ -326,8 +327,8 @@ def _user_namespace(setup):
     setup.flags = setup.plan.clone_flags
     if setup.flags & libc.CLONE_NEWUSER:
         libc.unshare(libc.CLONE_NEWUSER)
-        setup.sync.send(userns=True)
-        setup.sync.expect("mapped")
+        setup.sync.send(protocol.Userns())
+        setup.sync.expect(protocol.Mapped)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
@@ -345,7 +346,7 @@ def _fork_init(setup):
     pid = os.fork()
     if pid == 0:
         init_main(setup.plan, setup.sync)
-    setup.sync.send(pid=pid)
+    setup.sync.send(protocol.Pid(pid=pid))
 
 
 # -- the container's PID 1, before pivot_root -------------------------------------------------
@@ -366,7 +367,7 @@ def _lsm_attr(setup):
 def _wait_net(setup):
     # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
     # supervisor dies during setup, the next receive() gets EOF and we exit.
-    setup.sync.expect("net")
+    setup.sync.expect(protocol.Net)
 
 
 def _network_inside(setup):
@@ -488,7 +489,7 @@ def _send_ptys(setup):
     # master, and a master with no slave open reports a hang-up to epoll without end); a
     # tty's slave it opens from the master while an lxc-console holds that tty
     held = setup.slaves[:1] if setup.plan.want_console else []
-    setup.sync.send(ptys=len(setup.masters), fds=setup.masters + held)
+    setup.sync.send(protocol.Ptys(ptys=len(setup.masters)), fds=setup.masters + held)
     for fd in setup.masters + setup.slaves:
         os.close(fd)
 
@@ -506,11 +507,11 @@ def _nofile(setup):
 
 
 def _send_ready(setup):
-    setup.sync.send(ready=True)
+    setup.sync.send(protocol.Ready())
 
 
 def _wait_exec(setup):
-    setup.sync.expect("exec")
+    setup.sync.expect(protocol.Exec)
 
 
 def _security(setup):

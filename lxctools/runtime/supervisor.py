@@ -688,15 +688,19 @@ class Supervisor:
         boot = startplan.Boot(self)
         startplan.run_host(startplan.plan_start(self.conf), boot)
 
-    def expect(self, sync, *keys):
+    def expect(self, sync, *kinds):
+        """The next message of the start (protocol.SYNC), one of KINDS; a Failed one, any
+        other, or the container side's death ends the start with StartFailed."""
+        from .protocol import Failed
+
         message = sync.receive()
         if message is None:
             raise StartFailed("the container's setup process died",
                               hint=f"run {command('lxc-start', self.request.name, self.request.lxcpath, '-F -l DEBUG -o FILE')} to see more")
-        if "error" in message:
-            raise StartFailed(message["error"], hint=message.get("hint"))
-        if not any(k in message for k in keys):
-            raise StartFailed(f"unexpected message from the container: {message}")
+        if isinstance(message, Failed):
+            raise StartFailed(message.error, hint=message.hint)
+        if not isinstance(message, kinds):
+            raise StartFailed(f"unexpected message from the container: {message.to_wire()}")
         return message
 
     def prepare_security(self, plan):

@@ -127,3 +127,49 @@ def test_fuzz_decode_raises_only_protocol_errors():
             json.dumps(protocol.error(exc))
         else:
             assert type(decoded) in protocol.CONTAINER.values()
+
+
+# -- the start's sync messages (payload.Sync) ---------------------------------------------------
+@pytest.mark.parametrize("message, wire", [
+    (protocol.Go(), {"go": True}), (protocol.Userns(), {"userns": True}),
+    (protocol.Mapped(), {"mapped": True}), (protocol.Pid(pid=42), {"pid": 42}),
+    (protocol.Net(), {"net": True}), (protocol.Ptys(ptys=3), {"ptys": 3}),
+    (protocol.Ready(), {"ready": True}), (protocol.Exec(), {"exec": True}),
+    (protocol.Failed(error="no", hint=None), {"error": "no", "hint": None}),
+])
+def test_a_sync_message_keeps_its_wire_form(message, wire):
+    """The same datagrams as before the classes: native/lxc-execinit.c writes Failed's."""
+    assert message.to_wire() == wire
+    assert protocol.decode_sync(json.loads(json.dumps(wire))) == message
+
+
+@pytest.mark.parametrize("message, words", [
+    ([], "a sync message is a JSON object, not list"),
+    ({}, "not one sync message"),
+    ({"go": True, "net": True}, "not one sync message: go, net"),
+    ({"pid": "42"}, "the field 'pid' must be int, not str"),
+    ({"error": "x", "extra": 1}, "unknown field 'extra'"),
+])
+def test_a_bad_sync_message_is_named(message, words):
+    with pytest.raises(ProtocolError) as info:
+        protocol.decode_sync(message)
+    assert words in str(info.value)
+
+
+def test_a_sync_datagram_that_is_none_fails_the_start_by_name():
+    """payload.Sync.receive: garbage from the other side reads as a Failed saying so."""
+    import socket
+
+    from lxctools.runtime.payload import Sync
+
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        left.send(b"\xff not json")
+        got = Sync(right).receive()
+        assert isinstance(got, protocol.Failed) and "none" in got.error
+        Sync(left).send(protocol.Pid(pid=7))
+        got = Sync(right).receive()
+        assert got == protocol.Pid(pid=7) and got.fds == []
+    finally:
+        left.close()
+        right.close()
