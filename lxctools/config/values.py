@@ -181,6 +181,19 @@ def signal_number(value):
     return str(num)
 
 
+def signal_name(number):
+    """What a signal NUMBER is called, as this host numbers them (signal_number's inverse, for
+    messages): SIGPWR, SIGRTMIN+3, or the number itself."""
+    import signal  # the host's numbering, not LXC's table above: what kill(2) will send
+
+    if signal.SIGRTMIN < number <= signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def arch(value):
     if value not in ARCHES_32 and value not in ARCHES_64:
         raise BadValue(f'unknown architecture "{value}"' + did_you_mean(value, ARCHES_64 + ARCHES_32)

@@ -17,8 +17,8 @@ import os
 from ..errors import NotRunning
 from . import protocol
 from .wire import (  # noqa: F401 - the names tools use, re-exported
-    STATES, Channel, busy, connect_address, fnv64, is_temp_record, listening_table,
-    lxcpath_key, recorded_names, socket_name, state_dir)
+    STATES, Channel, busy, connect_address, is_temp_record, listening_table, recorded_names,
+    socket_name, state_dir)
 
 
 def connect(lxcpath, name, timeout=10.0, adopt=True):

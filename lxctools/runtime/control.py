@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+from ..config.values import signal_name
 from ..errors import LxcError, NotRunning
 from ..kernel import libc
 from . import commands, protocol
@@ -151,15 +152,6 @@ def request_runlevel(init_pid, path, level, pidfd):
         os.write(fd, packet)
     finally:
         os.close(fd)
-
-
-def signal_name(number):
-    if signal.SIGRTMIN < number <= signal.SIGRTMAX:
-        return f"SIGRTMIN+{number - signal.SIGRTMIN}"
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
 
 
 def wait_for(lxcpath, name, states, timeout):

@@ -22,12 +22,12 @@ import os
 import sys
 
 from ..errors import LxcError
-from ..paths import command
+from ..paths import command, lxcpath_key
 from . import protocol, wire
 
 
 def daemon_socket(lxcpath):
-    return f"\0lxctools/{wire.lxcpath_key(lxcpath)}/supervisor"
+    return f"\0lxctools/{lxcpath_key(lxcpath)}/supervisor"
 
 
 def launch(request):

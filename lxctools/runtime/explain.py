@@ -15,7 +15,7 @@ def plan_text(name, lxcpath, conf, argv):
     """[(section, [lines])] in the order the start sequence runs."""
     from . import security
     from .cgroups import Cgroups, CgroupError
-    from .control import signal_name
+    from ..config.values import signal_name
     from .hooks import rootfs_path
     from .mounts import DEFAULT_ROOTFS_MOUNT
 

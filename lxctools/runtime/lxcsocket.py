@@ -25,7 +25,8 @@ that what the client sends and the server answers are checked against the same r
 import _socket
 import os
 
-from .wire import STATES, fnv64
+from ..paths import fnv64
+from .wire import STATES
 
 # LXC 5.0's lxc_cmd_t, in order (commands.h); a name's index is its number on the wire
 COMMANDS = ("GET_TTY_FD", "TERMINAL_WINCH", "STOP", "GET_STATE", "GET_INIT_PID",

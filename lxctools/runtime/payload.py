@@ -6,13 +6,12 @@ sysctls and limits, applies the security settings, execs the container's init), 
 steps of the start plan (startplan.py); the pieces those steps call are here, with the
 namespace flags (clone_flags) the supervisor, --explain and LXC's socket read too.
 
-Both talk to the supervisor over one SOCK_SEQPACKET socket (`Sync`). Nothing here returns
+Both talk to the supervisor over one SOCK_SEQPACKET socket (sync.py). Nothing here returns
 to the supervisor's code: each process ends in exec or os._exit, reporting failures as
 {"error", "hint"} first (_fail). What runs after pivot_root must be imported before it
 (the host's files are gone then): this module and startplan.py import it up front."""
 
 import fcntl  # noqa: F401 - everything used after pivot_root must be imported before it
-import json
 import os
 import resource  # noqa: F401
 import signal
@@ -23,7 +22,8 @@ import termios  # noqa: F401
 
 from ..errors import LxcError
 from ..kernel import libc
-from . import fdlimit, protocol
+from . import fdlimit
+from .sync import Failed
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -70,49 +70,15 @@ def _words(value):
     return value.split()
 
 
-class Sync:
-    """The start's messages with the supervisor (protocol.SYNC): one JSON object per
-    datagram, pty masters as fds beside the Ptys one."""
-
-    def __init__(self, sock):
-        self.sock = sock
-
-    def send(self, message, fds=None):
-        data = json.dumps(message.to_wire()).encode()
-        if fds:
-            socket.send_fds(self.sock, [data], fds)
-        else:
-            self.sock.send(data)
-
-    def receive(self):
-        """The next SyncMessage (its fds in .fds), None at EOF. One that cannot be read is
-        a Failed naming why: the start stops there, as for any failure."""
-        data, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 64)
-        if not data:
-            return None
-        try:
-            message = protocol.decode_sync(json.loads(data))
-        except (ValueError, RecursionError, protocol.ProtocolError) as exc:
-            message = protocol.Failed(error=f"a message of the start that is none: {exc}")
-        message.fds = fds
-        return message
-
-    def expect(self, kind):
-        message = self.receive()
-        if not isinstance(message, kind):
-            os._exit(1)  # the supervisor gave up on us
-        return message
-
-
 def _fail(sync, exc):
     try:
         if isinstance(exc, LxcError):
-            sync.send(protocol.Failed(error=str(exc), hint=exc.hint))
+            sync.send(Failed(error=str(exc), hint=exc.hint))
         elif isinstance(exc, OSError):
-            sync.send(protocol.Failed(
+            sync.send(Failed(
                 error=f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")))
         else:
-            sync.send(protocol.Failed(error=f"{type(exc).__name__}: {exc}"))
+            sync.send(Failed(error=f"{type(exc).__name__}: {exc}"))
     except OSError:
         pass
     os._exit(1)

@@ -15,86 +15,28 @@ Version: requests carry "v" (VERSION). A request without one is version 1, the f
 supervisors started before the field existed, which they ignore; a supervisor refuses a
 request of a version above its own, naming both. Replies are plain objects, as before.
 
-Plain classes, not dataclasses: importing dataclasses costs every lxc-info and lxc-ls
-(which load this module) about 5 ms.
+The message classes' base (fields, checks, ProtocolError) is message.py's, shared with the
+start's sync messages (sync.py).
 """
 
 import json
 
-from ..errors import LxcError
+from ..message import OMIT, REQUIRED, Message, ProtocolError  # noqa: F401 - its error too
 
 VERSION = 1
 
 
-class ProtocolError(LxcError):
-    """A message that is not one of this protocol's (or not of its version)."""
+class Request(Message):
+    """A command: its wire form names it ("cmd") and the protocol's version ("v"). CMD is
+    the command's name, REPLY its reply class."""
 
-
-class _Omit:
-    """The default of a field left out of the wire form when unset."""
-
-    def __repr__(self):
-        return "OMIT"
-
-
-REQUIRED = object()
-OMIT = _Omit()
-_NUMBER = (int, float)
-
-
-def _type_names(types):
-    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
-
-
-class Message:
-    """A typed message. FIELDS: (name, type or tuple of types, default), default REQUIRED
-    for a field that must be there, OMIT for one left out of the wire form when unset."""
-
-    FIELDS = ()
-
-    def __init__(self, **values):
-        for name, types, default in self.FIELDS:
-            if name in values:
-                value = values.pop(name)
-                _check(type(self).__name__, name, value, types)
-            elif default is REQUIRED:
-                raise ProtocolError(f"{self.describe()}: the field {name!r} is missing")
-            else:
-                value = default
-            setattr(self, name, value)
-        if values:
-            raise ProtocolError(f"{self.describe()}: unknown field "
-                                f"{', '.join(repr(k) for k in sorted(values))}")
-
-    @classmethod
-    def describe(cls):
-        return getattr(cls, "CMD", None) and f"the {cls.CMD!r} request" or cls.__name__
+    CMD = REPLY = None
 
     def to_wire(self):
-        data = {name: getattr(self, name) for name, _types, _default in self.FIELDS
-                if getattr(self, name) is not OMIT}
-        if getattr(self, "CMD", None):
-            data["cmd"] = self.CMD
-            data["v"] = VERSION
+        data = super().to_wire()
+        data["cmd"] = self.CMD
+        data["v"] = VERSION
         return data
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.to_wire() == other.to_wire()
-
-    def __repr__(self):
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name, _t, _d in self.FIELDS)
-        return f"{type(self).__name__}({fields})"
-
-
-def _check(owner, name, value, types):
-    types = types if isinstance(types, tuple) else (types,)
-    # JSON has one number type: an int is a float's fine value; bool is not an int here
-    ok = any(value is None if t is type(None) else
-             (isinstance(value, t) and not (isinstance(value, bool) and t is not bool))
-             for t in types)
-    if not ok:
-        raise ProtocolError(f"{owner}: the field {name!r} must be {_type_names(types)}, "
-                            f"not {type(value).__name__}")
 
 
 # -- replies every command may give ------------------------------------------------------------
@@ -114,7 +56,7 @@ class StateReply(Message):
     FIELDS = (("state", str, REQUIRED),)
 
 
-class StateRequest(Message):
+class StateRequest(Request):
     """The container's state (frozen read from its freezer)."""
     CMD, REPLY = "state", StateReply
 
@@ -130,28 +72,28 @@ class InfoReply(Message):
               ("stats", dict, OMIT))
 
 
-class InfoRequest(Message):
+class InfoRequest(Request):
     """What lxc-info shows and stop/attach need; with STATS, the cgroup figures too."""
     CMD, REPLY = "info", InfoReply
     FIELDS = (("stats", bool, False),)
 
 
-class WaitRequest(Message):
+class WaitRequest(Request):
     """The state now, then one StateReply per change, until one of STATES (kept open)."""
     CMD, REPLY = "wait", StateReply
     FIELDS = (("states", list, ()),)
 
 
-class StopRequest(Message):
+class StopRequest(Request):
     """Hard stop (lxc-stop -k): SIGKILL to init, a frozen container thawed to let it die."""
     CMD, REPLY = "stop", OkReply
 
 
-class FreezeRequest(Message):
+class FreezeRequest(Request):
     CMD, REPLY = "freeze", OkReply
 
 
-class UnfreezeRequest(Message):
+class UnfreezeRequest(Request):
     CMD, REPLY = "unfreeze", OkReply
 
 
@@ -160,7 +102,7 @@ class CgroupReply(Message):
     FIELDS = (("value", str, REQUIRED),)
 
 
-class CgroupRequest(Message):
+class CgroupRequest(Request):
     """lxc-cgroup: read KEY of the container's cgroups, or write VALUE to it."""
     CMD, REPLY = "cgroup", CgroupReply
     FIELDS = (("key", str, REQUIRED), ("value", (str, type(None)), None))
@@ -170,11 +112,11 @@ class StatsReply(Message):
     FIELDS = (("stats", dict, REQUIRED),)
 
 
-class StatsRequest(Message):
+class StatsRequest(Request):
     CMD, REPLY = "stats", StatsReply
 
 
-class SignalRequest(Message):
+class SignalRequest(Request):
     """Send SIGNAL to init; REBOOT marks it as a reboot (the supervisor starts it again)."""
     CMD, REPLY = "signal", OkReply
     FIELDS = (("signal", int, REQUIRED), ("reboot", bool, False))
@@ -185,7 +127,7 @@ class ConsoleReply(Message):
     FIELDS = (("tty", int, REQUIRED),)
 
 
-class ConsoleRequest(Message):
+class ConsoleRequest(Request):
     """lxc-console: tty N, 0 the console, -1 the first free tty (kept open while used)."""
     CMD, REPLY = "console", ConsoleReply
     FIELDS = (("tty", int, -1),)
@@ -197,13 +139,13 @@ class StartReply(Message):
     FIELDS = (("ok", bool, True), ("pid", int, REQUIRED), ("warnings", list, ()))
 
 
-class StartRequest(Message):
+class StartRequest(Request):
     """lxc-start's OPTIONS for NAME: the supervisor reads the config, checks and starts."""
     CMD, REPLY = "start", StartReply
     FIELDS = (("name", str, REQUIRED), ("options", (dict, type(None)), None))
 
 
-class RecoverRequest(Message):
+class RecoverRequest(Request):
     """Settle NAME's record left by a dead supervisor (every record when NAME is None)."""
     CMD, REPLY = "recover", OkReply
     FIELDS = (("name", (str, type(None)), None),)
@@ -214,80 +156,13 @@ class MonitorReply(Message):
     FIELDS = (("names", list, REQUIRED),)
 
 
-class MonitorRequest(Message):
+class MonitorRequest(Request):
     CMD, REPLY = "monitor", MonitorReply
 
 
 class Event(Message):
     """What lxc-monitor's subscription then receives: NAME's new state, or its init's exit."""
     FIELDS = (("name", str, REQUIRED), ("state", str, OMIT), ("exited", int, OMIT))
-
-
-# -- a start's sync: the supervisor and the container side (payload.Sync) --------------------
-class SyncMessage(Message):
-    """One datagram between the supervisor and the processes it forks for a start. Its one
-    field, KEY, names it on the wire ({"go": true}, {"pid": 42}...), as before it had a
-    class; the order they come in is the start plan's (startplan.py)."""
-
-
-class Go(SyncMessage):
-    """Supervisor -> spawner: it is in the cgroups, unshare."""
-    KEY, FIELDS = "go", (("go", bool, True),)
-
-
-class Userns(SyncMessage):
-    """Spawner -> supervisor: in a new user namespace, write its id maps."""
-    KEY, FIELDS = "userns", (("userns", bool, True),)
-
-
-class Mapped(SyncMessage):
-    """Supervisor -> spawner: the maps are written."""
-    KEY, FIELDS = "mapped", (("mapped", bool, True),)
-
-
-class Pid(SyncMessage):
-    """Spawner -> supervisor: the container's PID 1, as the host sees it."""
-    KEY, FIELDS = "pid", (("pid", int, REQUIRED),)
-
-
-class Net(SyncMessage):
-    """Supervisor -> PID 1: the host side of the network is up, set up the rest."""
-    KEY, FIELDS = "net", (("net", bool, True),)
-
-
-class Ptys(SyncMessage):
-    """PID 1 -> supervisor: how many pty masters it made; they travel beside it as fds."""
-    KEY, FIELDS = "ptys", (("ptys", int, REQUIRED),)
-
-
-class Ready(SyncMessage):
-    """PID 1 -> supervisor: set up, waiting to be confined and exec."""
-    KEY, FIELDS = "ready", (("ready", bool, True),)
-
-
-class Exec(SyncMessage):
-    """Supervisor -> PID 1: go on and exec init (EOF of the close-on-exec socket says it did)."""
-    KEY, FIELDS = "exec", (("exec", bool, True),)
-
-
-class Failed(SyncMessage):
-    """Either container process -> supervisor: why the start failed (native/lxc-execinit.c
-    writes this one too)."""
-    KEY, FIELDS = "error", (("error", str, REQUIRED), ("hint", (str, type(None)), None))
-
-
-SYNC = {cls.KEY: cls for cls in (Go, Userns, Mapped, Pid, Net, Ptys, Ready, Exec, Failed)}
-
-
-def decode_sync(message):
-    """The SyncMessage MESSAGE (a received datagram's JSON object) is; ProtocolError when it
-    is none of them, or more than one."""
-    if not isinstance(message, dict):
-        raise ProtocolError(f"a sync message is a JSON object, not {type(message).__name__}")
-    kinds = [SYNC[key] for key in message if key in SYNC]
-    if len(kinds) != 1:
-        raise ProtocolError(f"not one sync message: {', '.join(sorted(map(str, message)))}")
-    return kinds[0](**message)
 
 
 def _table(*classes):

@@ -7,7 +7,7 @@ prints it (explain.py). A step added here is run and explained; its place in the
 its place in the start. tests/unit/test_start_plan.py checks the list against the order
 LXC uses (lxc-behaviour.md 4.4).
 
-Both sides talk over one SOCK_SEQPACKET pair (payload.Sync): a step that sends or waits for
+Both sides talk over one SOCK_SEQPACKET pair (sync.py): a step that sends or waits for
 a message is named after it ("go", "pid", "net", "ptys", "ready", "exec"), on each side.
 Each side's steps share one context: Boot (the supervisor, its Plan, the sync socket, the
 spawner's and init's pids) or Setup (the Plan, the sync socket, the rootfs as an fd, the
@@ -27,12 +27,13 @@ import time
 from .. import log
 from ..errors import LxcError
 from ..kernel import libc
-from . import fdlimit, mounts, protocol, wire
-from .payload import (DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, Sync, _fail, apply_prlimits,
+from . import fdlimit, mounts
+from .payload import (DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, _fail, apply_prlimits,
                       clone_flags, exec_init, find_program, init_copy, minimal_init,
                       reset_signals, stdio_on_console, switch_user)
 from .rootpath import Root
 from .start import StartFailed
+from .sync import Exec, Failed, Go, Mapped, Net, Pid, Ptys, Ready, Sync, Userns
 
 HOST = "host"  # the supervisor, in the host's namespaces
 SPAWNER = "spawner"  # the first child: joins and unshares the namespaces, forks init
@@ -132,7 +133,7 @@ def _network_plan(boot):
 
 def _shared_namespaces(boot):
     for kind, value in boot.sup.conf.family("lxc.namespace.share"):
-        boot.plan.share_fds[kind] = open_shared_ns(boot.sup.lxcpath, kind, value)
+        boot.plan.share_fds[kind] = open_shared_ns(kind, value, boot.sup.init_pid_of)
 
 
 def _pre_start_hooks(boot):
@@ -183,15 +184,15 @@ def _enter_cgroups(boot):
 
 
 def _send_go(boot):
-    boot.sync.send(protocol.Go())
-    boot.message = boot.sup.expect(boot.sync, protocol.Pid, protocol.Userns)
+    boot.sync.send(Go())
+    boot.message = boot.sup.expect(boot.sync, Pid, Userns)
 
 
 def _id_maps(boot):
-    if isinstance(boot.message, protocol.Userns):
+    if isinstance(boot.message, Userns):
         write_id_maps(boot.spawner, boot.sup.conf)
-        boot.sync.send(protocol.Mapped())
-        boot.message = boot.sup.expect(boot.sync, protocol.Pid)
+        boot.sync.send(Mapped())
+        boot.message = boot.sup.expect(boot.sync, Pid)
 
 
 def _init_pid(boot):
@@ -222,16 +223,16 @@ def _record_init(boot):
 
 
 def _send_net(boot):
-    boot.sync.send(protocol.Net())
+    boot.sync.send(Net())
 
 
 def _take_ptys(boot):
-    ptys = boot.sup.expect(boot.sync, protocol.Ptys)
+    ptys = boot.sup.expect(boot.sync, Ptys)
     boot.sup.take_ptys(boot.plan, ptys.fds)
 
 
 def _wait_ready(boot):
-    boot.sup.expect(boot.sync, protocol.Ready)
+    boot.sup.expect(boot.sync, Ready)
 
 
 def _device_rules(boot):
@@ -244,10 +245,10 @@ def _start_host_hooks(boot):
 
 
 def _send_exec(boot):
-    boot.sync.send(protocol.Exec())
+    boot.sync.send(Exec())
     message = boot.sync.receive()
     if message is not None:
-        if isinstance(message, protocol.Failed):
+        if isinstance(message, Failed):
             raise StartFailed(message.error, hint=message.hint)
         raise StartFailed("the container failed to start")
 
@@ -315,7 +316,7 @@ def init_main(plan, sync):
 
 def _wait_go(setup):
     libc.set_pdeathsig(signal.SIGKILL)
-    setup.sync.expect(protocol.Go)
+    setup.sync.expect(Go)
 
 
 def _join_shared(setup):
@@ -327,8 +328,8 @@ def _user_namespace(setup):
     setup.flags = setup.plan.clone_flags
     if setup.flags & libc.CLONE_NEWUSER:
         libc.unshare(libc.CLONE_NEWUSER)
-        setup.sync.send(protocol.Userns())
-        setup.sync.expect(protocol.Mapped)
+        setup.sync.send(Userns())
+        setup.sync.expect(Mapped)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
@@ -346,7 +347,7 @@ def _fork_init(setup):
     pid = os.fork()
     if pid == 0:
         init_main(setup.plan, setup.sync)
-    setup.sync.send(protocol.Pid(pid=pid))
+    setup.sync.send(Pid(pid=pid))
 
 
 # -- the container's PID 1, before pivot_root -------------------------------------------------
@@ -367,7 +368,7 @@ def _lsm_attr(setup):
 def _wait_net(setup):
     # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
     # supervisor dies during setup, the next receive() gets EOF and we exit.
-    setup.sync.expect(protocol.Net)
+    setup.sync.expect(Net)
 
 
 def _network_inside(setup):
@@ -489,7 +490,7 @@ def _send_ptys(setup):
     # master, and a master with no slave open reports a hang-up to epoll without end); a
     # tty's slave it opens from the master while an lxc-console holds that tty
     held = setup.slaves[:1] if setup.plan.want_console else []
-    setup.sync.send(protocol.Ptys(ptys=len(setup.masters)), fds=setup.masters + held)
+    setup.sync.send(Ptys(ptys=len(setup.masters)), fds=setup.masters + held)
     for fd in setup.masters + setup.slaves:
         os.close(fd)
 
@@ -507,11 +508,11 @@ def _nofile(setup):
 
 
 def _send_ready(setup):
-    setup.sync.send(protocol.Ready())
+    setup.sync.send(Ready())
 
 
 def _wait_exec(setup):
-    setup.sync.expect(protocol.Exec)
+    setup.sync.expect(Exec)
 
 
 def _security(setup):
@@ -782,42 +783,19 @@ def make_cgroups(name, lxcpath, conf, systemd_guest=False, on_claim=None, on_tak
     return cgroups
 
 
-def open_shared_ns(lxcpath, kind, value):
-    """lxc.namespace.share.KIND = NAME|PID: an fd of that namespace."""
+def open_shared_ns(kind, value, init_pid_of):
+    """lxc.namespace.share.KIND = NAME|PID: an fd of that namespace. INIT_PID_OF(NAME) is
+    the supervisor's way to ask another container of its lxcpath (monitor/peers.py)."""
     kind = NS_CONFIG_NAMES.get(kind, kind)
     if value.isdigit():
         pid = int(value)
     else:
-        pid = _init_pid_of(lxcpath, value)
+        pid = init_pid_of(value)
     try:
         return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise StartFailed(f"lxc.namespace.share.{kind}: cannot open the {kind} namespace of "
                           f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
-
-
-def _init_pid_of(lxcpath, name):
-    """NAME's init pid, from its supervisor or real LXC's monitor. A record left by a dead
-    supervisor is not settled from here (commands.request would): in the lxcpath's
-    supervisor that would wait on itself, so NAME reads as not running until it is."""
-    from ..errors import NotRunning
-    from .lxcsocket import answer
-
-    try:
-        channel = wire.Channel(wire.connect_address(wire.socket_name(lxcpath, name), 10.0))
-    except (ConnectionRefusedError, FileNotFoundError):
-        found = answer(lxcpath, name, "info", {})
-        if found is None:
-            raise NotRunning(f"{name} is not running") from None
-        return found["init_pid"]
-    try:
-        channel.send(protocol.request(protocol.CONTAINER, "info"))
-        reply = channel.receive()
-    finally:
-        channel.close()
-    if reply is None:
-        raise NotRunning(f"{name} is not running")
-    return reply["init_pid"]
 
 
 def write_id_maps(pid, conf):

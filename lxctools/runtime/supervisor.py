@@ -689,9 +689,9 @@ class Supervisor:
         startplan.run_host(startplan.plan_start(self.conf), boot)
 
     def expect(self, sync, *kinds):
-        """The next message of the start (protocol.SYNC), one of KINDS; a Failed one, any
+        """The next message of the start (sync.py), one of KINDS; a Failed one, any
         other, or the container side's death ends the start with StartFailed."""
-        from .protocol import Failed
+        from .sync import Failed
 
         message = sync.receive()
         if message is None:
@@ -702,6 +702,12 @@ class Supervisor:
         if not isinstance(message, kinds):
             raise StartFailed(f"unexpected message from the container: {message.to_wire()}")
         return message
+
+    def init_pid_of(self, name):
+        """Another container's init pid (lxc.namespace.share.KIND = NAME), asked of its
+        supervisor or LXC's monitor (peers.py)."""
+        from .peers import init_pid_of
+        return init_pid_of(self.lxcpath, name)
 
     def prepare_security(self, plan):
         from . import security

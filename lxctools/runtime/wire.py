@@ -17,38 +17,9 @@ import json
 import os
 
 from ..errors import LxcError
+from ..paths import fnv64, lxcpath_key
 
 STATES = ("STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED")
-
-
-def fnv64(text):
-    """FNV-1a, 64 bit, as hex: a short stable name for a path (hashlib costs 3 ms to import)."""
-    value = 0xCBF29CE484222325
-    for byte in text.encode("utf-8", "surrogateescape"):
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
-
-
-_KEYS = {}
-
-
-def lxcpath_key(lxcpath):
-    """What names LXCPATH's supervisor, sockets and records: the directory it is (device and
-    inode), not its spelling. Two mount namespaces that see different directories at one
-    path (a bind mount over it) get apart supervisors and registries; two that see the same
-    directory share them, as they share its containers (keyed by the namespace too, a
-    `unshare -m` shell would see a running container as STOPPED and start a second init on
-    its rootfs). An lxcpath that does not exist keys by its text (nothing runs there).
-    Taken once per process: a supervisor keeps its key whatever is mounted later."""
-    key = _KEYS.get(lxcpath)
-    if key is None:
-        try:
-            st = os.stat(lxcpath)
-            key = fnv64(f"dir:{st.st_dev}:{st.st_ino}")
-        except OSError:
-            return fnv64(lxcpath)  # not cached: the directory may be made next
-        _KEYS[lxcpath] = key
-    return key
 
 
 def socket_name(lxcpath, name):

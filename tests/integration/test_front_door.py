@@ -285,7 +285,7 @@ def test_ls_columns_on_a_terminal(door, cols):
 
 def test_lxcpath_spellings(door):
     """-P as a relative path, with trailing slashes, the default lxcpath from lxc.conf: the
-    same socket found (commands.lxcpath_key: the directory's device and inode)."""
+    same socket found (paths.lxcpath_key: the directory's device and inode)."""
     python = door.python("lxc-info", ["-P", door.lp, "-n", RUN, "-s", "-p"])
     assert python[0] == 0
     for spelling, cwd in ((door.lp + "//", None), ("lp", door.root), ("./lp", door.root),

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from lxctools.runtime import protocol
+from lxctools.runtime import protocol, sync
 from lxctools.runtime.protocol import ProtocolError
 
 
@@ -129,18 +129,18 @@ def test_fuzz_decode_raises_only_protocol_errors():
             assert type(decoded) in protocol.CONTAINER.values()
 
 
-# -- the start's sync messages (payload.Sync) ---------------------------------------------------
+# -- the start's sync messages (sync.py) ---------------------------------------------------
 @pytest.mark.parametrize("message, wire", [
-    (protocol.Go(), {"go": True}), (protocol.Userns(), {"userns": True}),
-    (protocol.Mapped(), {"mapped": True}), (protocol.Pid(pid=42), {"pid": 42}),
-    (protocol.Net(), {"net": True}), (protocol.Ptys(ptys=3), {"ptys": 3}),
-    (protocol.Ready(), {"ready": True}), (protocol.Exec(), {"exec": True}),
-    (protocol.Failed(error="no", hint=None), {"error": "no", "hint": None}),
+    (sync.Go(), {"go": True}), (sync.Userns(), {"userns": True}),
+    (sync.Mapped(), {"mapped": True}), (sync.Pid(pid=42), {"pid": 42}),
+    (sync.Net(), {"net": True}), (sync.Ptys(ptys=3), {"ptys": 3}),
+    (sync.Ready(), {"ready": True}), (sync.Exec(), {"exec": True}),
+    (sync.Failed(error="no", hint=None), {"error": "no", "hint": None}),
 ])
 def test_a_sync_message_keeps_its_wire_form(message, wire):
     """The same datagrams as before the classes: native/lxc-execinit.c writes Failed's."""
     assert message.to_wire() == wire
-    assert protocol.decode_sync(json.loads(json.dumps(wire))) == message
+    assert sync.decode_sync(json.loads(json.dumps(wire))) == message
 
 
 @pytest.mark.parametrize("message, words", [
@@ -152,24 +152,24 @@ def test_a_sync_message_keeps_its_wire_form(message, wire):
 ])
 def test_a_bad_sync_message_is_named(message, words):
     with pytest.raises(ProtocolError) as info:
-        protocol.decode_sync(message)
+        sync.decode_sync(message)
     assert words in str(info.value)
 
 
 def test_a_sync_datagram_that_is_none_fails_the_start_by_name():
-    """payload.Sync.receive: garbage from the other side reads as a Failed saying so."""
+    """sync.Sync.receive: garbage from the other side reads as a Failed saying so."""
     import socket
 
-    from lxctools.runtime.payload import Sync
+    from lxctools.runtime.sync import Sync
 
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         left.send(b"\xff not json")
         got = Sync(right).receive()
-        assert isinstance(got, protocol.Failed) and "none" in got.error
-        Sync(left).send(protocol.Pid(pid=7))
+        assert isinstance(got, sync.Failed) and "none" in got.error
+        Sync(left).send(sync.Pid(pid=7))
         got = Sync(right).receive()
-        assert got == protocol.Pid(pid=7) and got.fds == []
+        assert got == sync.Pid(pid=7) and got.fds == []
     finally:
         left.close()
         right.close()

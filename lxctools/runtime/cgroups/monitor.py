@@ -5,7 +5,7 @@ PID 1's cgroup (minus systemd's /init.scope), i.e. outside every systemd unit an
 a oneshot unit, a login session or a cron job can start a container with `lxc-start -d` and
 end: systemd kills what is left in a unit's cgroup when it ends, and what serves the container
 is not there. Our supervisor serves every background container of an lxcpath: as root it goes
-to `lxc.monitor.lxctools-KEY` (KEY: `wire.lxcpath_key`, as its socket's) at the same
+to `lxc.monitor.lxctools-KEY` (KEY: `paths.lxcpath_key`, as its socket's) at the same
 place, and when it exits back to that place's parent cgroup (`lxc.pivot`, LXC's parking
 cgroup, below a non-root base) so that its own can be removed. Everything here is best effort: a host where the move fails
 (a read-only cgroupfs, a foreign manager's rules) starts containers as before, in place.
@@ -30,7 +30,7 @@ PIVOT = "lxc.pivot"
 
 
 def _name(lxcpath):
-    from ..wire import lxcpath_key  # what names the supervisor's socket
+    from ...paths import lxcpath_key  # what names the supervisor's socket too
 
     return PREFIX + lxcpath_key(lxcpath)
 
