@@ -5,7 +5,7 @@ lxc-execute) and native/lxc-front.c (the compiled front door of lxc-info, lxc-wa
 lxc-stop and lxc-ls) become lxctools/libexec/lxc-entry, lxc-execinit and lxc-front, statically linked
 (libc only), on every `pip install` (in the wheel) and `pip install -e` (in the checkout).
 Without a C compiler or static libc the install still succeeds and lxctools runs those
-processes in Python (runtime/entry.py says so once; the tools stay the Python launchers);
+processes in Python (spawn/entry.py says so once; the tools stay the Python launchers);
 docs/SECURITY.md says what that costs. tools/make-launchers.py --fix-installed puts the
 front door in place of the Python launchers it serves.
 """

@@ -6,13 +6,13 @@
  * instruction. LXC runs lxc-attach from a sealed memfd for the same reason; runc enters
  * namespaces from C (nsexec) before its Go runtime starts.
  *
- * lxctools (lxctools/runtime/entry.py) decides everything and hands over a plan on fd 3, a
+ * lxctools (lxctools/spawn/entry.py) decides everything and hands over a plan on fd 3, a
  * SOCK_SEQPACKET socket; the plan's format is described once, in entry.py's docstring, beside
  * the encoder, and tests/unit/test_entry_plan.py checks that the tags below match it. The
  * same socket carries the answers back: "P"+pid, "C"+pty master (SCM_RIGHTS), "H" (asking
  * for a host pty, answered by "S"+its slave), "E"+message[\0hint].
  *
- * What it does, in order (runtime/attach.py does the same in Python where this helper is not
+ * What it does, in order (attach/attach.py does the same in Python where this helper is not
  * built, and its docstring gives the reasons):
  *   in the host's namespaces: prlimits, lxc.proc writes, the AppArmor label for the exec
  *   (its cgroups were set by lxctools)
@@ -56,7 +56,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* The plan (lxctools/runtime/entry.py). Changing a tag or the layout of a record changes
+/* The plan (lxctools/spawn/entry.py). Changing a tag or the layout of a record changes
  * PLAN_VERSION on both sides. */
 #define PLAN_MAGIC "LXEP"
 #define PLAN_VERSION 2
@@ -127,7 +127,7 @@ static int api;
 
 /* ---- reporting ----------------------------------------------------------------------- */
 
-/* A message for lxctools ("E" + text, hint after a NUL, as runtime/childpipe.py) or, in API
+/* A message for lxctools ("E" + text, hint after a NUL, as spawn/childpipe.py) or, in API
  * mode, for the caller's stderr as lxc-attach prints it. */
 static void say(const char *hint, const char *fmt, va_list ap)
 {
@@ -428,7 +428,7 @@ static int capsets(struct __user_cap_data_struct data[2], int set)
 	return syscall(set ? SYS_capset : SYS_capget, &header, data);
 }
 
-/* lxc.cap.drop / keep (runtime/security/capabilities.py drop): out of the bounding set while
+/* lxc.cap.drop / keep (security/capabilities.py drop): out of the bounding set while
  * CAP_SETPCAP is there, out of the inheritable set, the ambient set emptied */
 static void drop_caps(uint64_t drop)
 {
@@ -593,7 +593,7 @@ static char *login_shell(uid_t uid)
 	return NULL;
 }
 
-/* lxc-attach's lookup (runtime/attach.py find_program): the first executable regular file
+/* lxc-attach's lookup (attach/attach.py find_program): the first executable regular file
  * of that name along PATH, else the name as it is */
 static char *find_program(const char *name, const char *path)
 {

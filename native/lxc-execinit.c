@@ -10,11 +10,11 @@
  * sealed memfd copy (its exe is nobody's file and cannot be written), non-dumpable from its
  * first instruction, and holds nothing but its stdio.
  *
- * lxctools (lxctools/runtime/payload.py exec_init) has done everything before the exec: the
+ * lxctools (lxctools/spawn/payload.py exec_init) has done everything before the exec: the
  * container is set up, start hooks have run, and the container's confinement is applied
  * (capability bounding set, no_new_privs, seccomp) to this process, so the init runs as
  * confined as the command. What is left for here, handed over on fd 4 (a pipe, read once)
- * as NUL-terminated fields (runtime/entry.py init_plan describes them):
+ * as NUL-terminated fields (spawn/entry.py init_plan describes them):
  *     the marker "lxctools-init-plan-1", lxc.init.uid, lxc.init.gid ("-": unset), the
  *     command's program (looked up in the container's PATH by lxctools)
  * argv is "init" and the command's argv; the environment is the command's.

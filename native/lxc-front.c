@@ -18,7 +18,7 @@
  * /proc/self/exe. Called by its own name (lxc-front), it prints what it knows of the
  * protocol, for tests/unit/test_front_door_protocol.py to compare with the Python side.
  *
- * The protocol (runtime/commands.py; the monitor's typed protocol module when it lands): one
+ * The protocol (monitor/commands.py; the monitor's typed protocol module when it lands): one
  * abstract unix socket per running container, named from FNV-1a 64 of the lxcpath's device
  * and inode and the name; one JSON object per line each way.
  *
@@ -48,7 +48,7 @@
 
 /* ---- the protocol's constants (tests/unit/test_front_door_protocol.py checks them against Python) - */
 
-/* runtime/commands.py STATES, in its order */
+/* monitor/commands.py STATES, in its order */
 static const char *const STATES[] = {
     "STOPPED", "STARTING", "RUNNING", "STOPPING", "ABORTING", "FREEZING", "FROZEN", "THAWED",
 };
@@ -246,7 +246,7 @@ static int normalize_lxcpath(const char *given, char *out, size_t size)
     return 0;
 }
 
-/* ---- the supervisor's socket: runtime/commands.py -------------------------------------- */
+/* ---- the supervisor's socket: monitor/commands.py -------------------------------------- */
 
 /* commands.socket_name of an lxcpath that exists; -1 when it does not (Python decides) */
 static int socket_address(const char *lxcpath, const char *name, struct sockaddr_un *addr,
@@ -1243,7 +1243,7 @@ static int quick_keys(const char *path, struct keys *keys)
     return result;
 }
 
-/* runtime/netinfo.py addresses: ", "-joined IPv4 (from fib_trie) and IPv6 (if_inet6); -1
+/* network/netinfo.py addresses: ", "-joined IPv4 (from fib_trie) and IPv6 (if_inet6); -1
  * for Python (an address Python spells differently: IPv4 inside IPv6) */
 static int addresses(long long pid, char *v4, size_t v4size, char *v6, size_t v6size)
 {

@@ -41,7 +41,7 @@ def command_argv(cmd):
 def attach_run_command(cmd):
     """`run` for Container.attach*: exec CMD (a list, or one program name) with the
     container's PATH; 127/126 when it cannot be run, as liblxc. Container.attach gives this
-    one to the compiled entry helper instead of running Python inside (runtime/entry.py)."""
+    one to the compiled entry helper instead of running Python inside (spawn/entry.py)."""
     argv = command_argv(cmd)
     try:
         os.execvp(argv[0], argv)
@@ -53,7 +53,7 @@ def attach_run_command(cmd):
 def attach_run_shell(_payload=None):
     """`run` for Container.attach*: the user's login shell from the container's passwd,
     else /bin/sh."""
-    from ..runtime.attach import login_shell
+    from ..attach.attach import login_shell
 
     shell = login_shell(os.getuid()) or "/bin/sh"
     for program in (shell, "/bin/sh"):
@@ -68,8 +68,8 @@ def options_from(command=None, attach_flags=LXC_ATTACH_DEFAULT, namespaces=-1,
                  personality=-1, initial_cwd=None, uid=-1, gid=-1,
                  env_policy=LXC_ATTACH_KEEP_ENV, extra_env_vars=None, extra_keep_env=None,
                  stdin=None, stdout=None, stderr=None):
-    """runtime.attach.Options from python-lxc's keyword arguments."""
-    from ..runtime.attach import Options
+    """attach.attach.Options from python-lxc's keyword arguments."""
+    from ..attach.attach import Options
 
     elevated = set()
     if not attach_flags & LXC_ATTACH_MOVE_TO_CGROUP:

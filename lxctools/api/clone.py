@@ -2,7 +2,7 @@
 
 Order: every refusal (origin undefined or running, target taken, storage combination) comes
 before the disk is touched. Then the new container directory with a locked `partial` marker
-(runtime/partial.py, as lxc-create), the rootfs copy or overlay snapshot, the rewritten config
+(api/partial.py, as lxc-create), the rootfs copy or overlay snapshot, the rewritten config
 (config/clone.py) and the files it names (hook scripts, fstab), the reverse-dependency files,
 the clone hooks and /etc/hostname (with the clone's rootfs mounted in a private mount
 namespace for overlays), and only then the origin's `lxc_snapshots` entry and the marker's
@@ -14,7 +14,7 @@ import os
 
 from .. import log
 from ..errors import LxcError, NotDefined
-from ..runtime import partial
+from . import partial
 from ..storage import clone as store
 from .names import check_new_name, valid_name
 from .transaction import Rollback, interrupts_unwind, read_lines as _lines, makedirs, settle_partial
@@ -63,7 +63,7 @@ def in_rootfs(spec, work, target):
         return work(where)
     import pickle
     from ..kernel import libc
-    from ..runtime.mounts import mount_rootfs
+    from ..spawn.mounts import mount_rootfs
 
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -123,7 +123,7 @@ def _as_container_root(conf, work, what):
     lines = conf.value("lxc.idmap") or []
     if os.geteuid() == 0 or not lines:
         return work()
-    from ..runtime.userns import run_in_userns
+    from ..idmap.userns import run_in_userns
     return run_in_userns(lines, lambda _uid, _gid: work(), what)
 
 
@@ -153,7 +153,7 @@ def _write_hostname(root, name):
     import errno
     import stat
 
-    from ..runtime.rootpath import NO_LINKS, open_in_root, reopen
+    from ..kernel.rootpath import NO_LINKS, open_in_root, reopen
 
     path = os.path.join(root, "etc", "hostname")
     try:
@@ -181,11 +181,11 @@ def _own_for_idmap(conf, newdir, new_kind):
         return
     overlay = [os.path.join(newdir, p) for p in ("rootfs", "overlay", "overlay/delta", "overlay/work")]
     if os.geteuid() != 0:
-        from ..runtime.userns import chown_to_container_root
+        from ..idmap.userns import chown_to_container_root
         chown_to_container_root(lines, overlay if new_kind == "overlay" else [],
                                 owner_only=[newdir])
         return
-    from ..runtime.templates.idshift import IdMap
+    from ..idmap.idshift import IdMap
 
     idmap = IdMap.parse(lines)
     uid, gid = idmap.host_uid(0), idmap.host_gid(0)
@@ -210,8 +210,8 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
     on failure too."""
     from ..config.clone import rewrite
     from ..config.document import ConfigDocument
-    from ..runtime.hooks import run_hooks
-    from ..runtime.templates.runner import config_mode
+    from ..spawn.hooks import run_hooks
+    from ..templates.runner import config_mode
     from .locking import container_lock
 
     if not origin.defined:
@@ -326,7 +326,7 @@ def clone(origin, newname=None, newpath=None, *, snapshot=False, bdevtype=None, 
                 if rollback.trees[0] != newdir:
                     rollback.made(new)
                 copy_file(old, new)
-            from ..runtime.images.sharedconfig import rehome
+            from ..images.sharedconfig import rehome
 
             text = result.text
             if not newpath.startswith(origin.lxcpath + "/"):

@@ -3,7 +3,7 @@
 Sections below belong to different areas of the project; each fills its own methods.
 
 Size: each method is a few lines handing the work to the module that does it (create.py,
-clone.py, destroy.py, snapshot.py, monitor.py, runtime/control.py); the object is big
+clone.py, destroy.py, snapshot.py, monitor.py, monitor/control.py); the object is big
 because python-lxc's is.
 """
 
@@ -15,7 +15,7 @@ from ..paths import default_lxcpath, normalize_lxcpath
 from .names import MAX_NAME, MAX_NEW_NAME, check_new_name, valid_name  # noqa: F401 - public
 
 
-# states whose init pid is the container's init, past its exec (runtime/supervisor.py's
+# states whose init pid is the container's init, past its exec (monitor/supervisor.py's
 # RUNNING_STATES): the only ones anything may attach to
 ATTACHABLE = ("RUNNING", "FREEZING", "FROZEN", "THAWED", "STOPPING")
 
@@ -164,7 +164,7 @@ class Container:
     @property
     def state(self):
         """STOPPED, STARTING, RUNNING, STOPPING, ABORTING, FREEZING, FROZEN or THAWED."""
-        from ..runtime.commands import state_of
+        from ..monitor.commands import state_of
         return state_of(self.lxcpath, self.name)
 
     @property
@@ -173,7 +173,7 @@ class Container:
 
     def running_info(self):
         """The supervisor's facts: init_pid, state, cgroups, network, ... (NotRunning if none)."""
-        from ..runtime.commands import request
+        from ..monitor.commands import request
         return request(self.lxcpath, self.name, "info")
 
     @property
@@ -206,11 +206,11 @@ class Container:
         from .. import log
         options["log"] = log.target()  # the supervisor writes the start there too
         if foreground or explain:
-            from ..runtime.daemon import launch
-            from ..runtime.start import prepare
+            from ..monitor.daemon import launch
+            from ..spawn.start import prepare
             request, warnings = prepare(self.name, self.lxcpath, options)
             if explain:
-                from ..runtime.explain import plan_text, render
+                from ..spawn.explain import plan_text, render
                 sys.stdout.write(render(plan_text(self.name, self.lxcpath, request.conf,
                                                   request.argv)))
                 return 0
@@ -218,12 +218,12 @@ class Container:
                 raise LxcError("Container is already running", exit_code=0)
             self._warn(warnings)
             return launch(request)
-        from ..runtime import lxcsocket
+        from ..monitor import lxcsocket
         if lxcsocket.state(self.lxcpath, self.name) not in (None, "STOPPED"):
             # real LXC's monitor runs it: our supervisor cannot know, and a second init on
             # the same rootfs would be ruin
             raise LxcError("Container is already running", exit_code=0)
-        from ..runtime.daemon import start_in_daemon
+        from ..monitor.daemon import start_in_daemon
         answer = start_in_daemon(self.lxcpath, self.name, options)
         self._warn(answer.get("warnings", []))
         return 0
@@ -238,7 +238,7 @@ class Container:
     def stop(self, timeout=60, kill=False, nokill=False, reboot=False):
         """lxc-stop: clean halt (signal, wait, then kill), -k, -r. NotRunning exits 2."""
         from ..errors import NotRunning
-        from ..runtime import control
+        from ..monitor import control
 
         conf = None
         try:
@@ -259,7 +259,7 @@ class Container:
         return True
 
     def wait(self, states, timeout=-1):
-        from ..runtime.control import wait_for
+        from ..monitor.control import wait_for
         if isinstance(states, str):
             states = states.split("|")
         return wait_for(self.lxcpath, self.name, states, timeout)
@@ -267,7 +267,7 @@ class Container:
     def get_ips(self, interface=None, family=None):
         """Addresses inside the running container (loopback and link-local left out)."""
         from ..errors import NotRunning
-        from ..runtime import netinfo
+        from ..network import netinfo
         try:
             pid = self.running_info()["init_pid"]
         except NotRunning:
@@ -281,7 +281,7 @@ class Container:
 
     def get_interfaces(self):
         from ..errors import NotRunning
-        from ..runtime import netinfo
+        from ..network import netinfo
         try:
             return netinfo.interfaces(self.running_info()["init_pid"])
         except NotRunning:
@@ -295,7 +295,7 @@ class Container:
         stderr). -1 when the container is not running, as python-lxc."""
         from .attach import attach_run_command, attach_run_shell, command_argv, options_from
         from ..errors import NotRunning
-        from ..runtime.attach import start
+        from ..attach.attach import start
 
         try:
             info, conf, local, cgroups = self._attach_context()
@@ -345,7 +345,7 @@ class Container:
         local = self.conf if os.path.exists(self.config_file_name) else conf
         cgroups = None
         if info.get("cgroups"):
-            from ..runtime.cgroups import Cgroups
+            from ..cgroups import Cgroups
             cgroups = Cgroups.from_json(info["cgroups"])
         return info, conf, local, cgroups
 
@@ -356,7 +356,7 @@ class Container:
         config lxc-attach loads itself (--rcfile, else the container's file) gives the
         environment, prlimits and lxc.proc settings, as with LXC."""
         from ..errors import NotRunning
-        from ..runtime.attach import attach
+        from ..attach.attach import attach
 
         if self.rcfile and not os.path.isfile(self.rcfile):
             raise LxcError(f"Failed to load rcfile {self.rcfile}: no such file",
@@ -373,8 +373,8 @@ class Container:
     @contextlib.contextmanager
     def _init_pidfd_held(self):
         """The monitor's pidfd of init, or None, while the block runs: what reads the
-        container through /proc/INIT_PID checks it (runtime/attach.py still_init: why)."""
-        from ..runtime import lxcsocket
+        container through /proc/INIT_PID checks it (attach/attach.py still_init: why)."""
+        from ..monitor import lxcsocket
 
         pidfd = lxcsocket.init_pidfd(self.lxcpath, self.name)
         try:
@@ -430,7 +430,7 @@ class Container:
     def add_device_node(self, src_path, dest_path=None):
         """Make the host's device node SRC_PATH at DEST_PATH (default the same) inside the
         running container and allow it in its device cgroup."""
-        from ..runtime import device
+        from ..attach import device
         info = self._running_init()
         with self._init_pidfd_held() as pidfd:
             rule = device.add_node(info["init_pid"], src_path, dest_path, pidfd)
@@ -438,7 +438,7 @@ class Container:
         return True
 
     def remove_device_node(self, src_path, dest_path=None):
-        from ..runtime import device
+        from ..attach import device
         info = self._running_init()
         with self._init_pidfd_held() as pidfd:
             rule = device.remove_node(info["init_pid"], src_path, dest_path, pidfd)
@@ -447,7 +447,7 @@ class Container:
 
     def attach_interface(self, ifname, dst_ifname=None):
         """Move the caller's network interface IFNAME into the container (as DST_IFNAME)."""
-        from ..runtime import device
+        from ..attach import device
         init_pid = self._running_init()["init_pid"]
         with self._init_pidfd_held() as pidfd:
             device.attach_interface(init_pid, ifname, dst_ifname, pidfd)
@@ -455,14 +455,14 @@ class Container:
 
     def detach_interface(self, ifname, dst_ifname=None):
         """Move the container's interface IFNAME back to the caller's network namespace."""
-        from ..runtime import device
+        from ..attach import device
         init_pid = self._running_init()["init_pid"]
         with self._init_pidfd_held() as pidfd:
             device.detach_interface(init_pid, ifname, dst_ifname, pidfd)
         return True
 
     def _answer(self, command, **fields):
-        from ..runtime.commands import request
+        from ..monitor.commands import request
 
         answer = request(self.lxcpath, self.name, command, **fields)
         if "error" in answer:
@@ -472,12 +472,12 @@ class Container:
     def console_getfd(self, ttynum=-1):
         """(master fd, channel) of tty TTYNUM (0 the console, -1 the first free tty). The tty
         stays ours while CHANNEL is open: close both when done."""
-        from ..runtime import commands
+        from ..monitor import commands
 
         try:
             channel = commands.Channel(commands.connect(self.lxcpath, self.name))
         except Exception:
-            from ..runtime.lxcsocket import check_not_lxcs
+            from ..monitor.lxcsocket import check_not_lxcs
             check_not_lxcs(self.lxcpath, self.name, "attach a console to")
             raise
         try:

@@ -5,15 +5,15 @@ touching the disk; make the lxcpath (0755) and the container directory (0770); w
 template, put down the locked `partial` marker, create the rootfs, save the config with
 `lxc.rootfs.path = dir:...`, run the template, prepend LXC's header, then drop the marker.
 Any failure, Ctrl-C, SIGTERM or SIGHUP removes exactly what was made; a SIGKILL leaves an
-unlocked marker that the next lookup of the name removes (runtime/partial.py).
+unlocked marker that the next lookup of the name removes (api/partial.py).
 """
 
 import os
 from contextlib import nullcontext
 
 from ..errors import LxcError
-from ..runtime import partial
-from ..runtime.templates import runner
+from . import partial
+from ..templates import runner
 from ..storage import backends
 from ..storage.remove import remove_tree
 from .transaction import Rollback, interrupts_unwind, makedirs
@@ -157,7 +157,7 @@ def _storage(doc, container_dir, rootfs_dir, rollback, store="dir", specs=None):
     if store == "overlay":
         # LXC's layout: the template fills NAME/rootfs, the lower layer; changes made by the
         # running container go to NAME/overlay/delta. (From a cached image the template makes
-        # the cached tree the lower layer instead: runtime/templates/local.py.)
+        # the cached tree the lower layer instead: templates/local.py.)
         from ..storage.clone import overlay_dirs
         rootfs = os.path.join(container_dir, "rootfs")
         for made in (rootfs, os.path.join(container_dir, "overlay")):

@@ -11,16 +11,16 @@ import os
 from .. import log
 from ..errors import LxcError
 from ..storage.remove import canonical, check_no_mounts, remove_tree
-from ..runtime.hooks import rootfs_path, run_hooks
+from ..spawn.hooks import rootfs_path, run_hooks
 from .transaction import forget_origin, read_lines, remove, settle_partials
 
 
 def _remove_marked(container_dir):
-    """The container's tree removed under a locked `partial` marker (runtime/partial.py),
+    """The container's tree removed under a locked `partial` marker (api/partial.py),
     the marker last: a destroy killed midway leaves a half container the next lookup of the
     name finishes removing -- not a directory without config that nothing lists, destroys
     or creates over (LXC's killed destroy leaves a listed container whose start aborts)."""
-    from ..runtime.partial import PARTIAL, Marker
+    from .partial import PARTIAL, Marker
 
     marker = Marker(container_dir)
     try:
@@ -60,7 +60,7 @@ def refuse_if_in_use(name, conf, container_dir):
     asked it first) covers what it knows; /proc covers what nobody recorded -- an init left
     by a crash, a chroot, real LXC's monitor of another lxcpath on the same rootfs."""
     from ..paths import command
-    from ..runtime.inuse import describe, processes_on
+    from ..storage.inuse import describe, processes_on
 
     users = processes_on(conf.value("lxc.rootfs.path"), container_dir)
     if users:
@@ -148,7 +148,7 @@ def destroy(name, lxcpath, config_file, document, *, snapshots=False, dry_run=Fa
             removed = _remove_marked(container_dir)
         else:
             removed = remove(container_dir, conf)
-        from ..runtime.images.sharedconfig import collect
+        from ..images.sharedconfig import collect
 
         collect(lxcpath)  # the include copy its config named, when no other names it
     if outside and os.path.lexists(rootfs):

@@ -74,7 +74,7 @@ def run_ephemeral(origin, args, command):
             copy.set_config_item("lxc.ephemeral", "1")
         for entry in mount_entries(args.mount, copy.dir):
             copy.set_config_item("lxc.mount.entry", entry)
-        from ..runtime.templates.runner import config_mode
+        from ..templates.runner import config_mode
         copy.document.save(mode=config_mode())
         if not args.quiet:
             sys.stdout.write(f"Created {newname} as clone of {origin.name}\n")

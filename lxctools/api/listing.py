@@ -93,7 +93,7 @@ def defined_names(lxcpath, problems=None):
 
 def active_names(lxcpath):
     """Names of containers that are running in LXCPATH (their supervisor's socket listens)."""
-    from ..runtime.commands import active_names as listening
+    from ..monitor.commands import active_names as listening
     return listening(lxcpath)
 
 
@@ -158,7 +158,7 @@ def live_info(lxcpath, name, live, recorded, wanted):
     """The supervisor's info for NAME, or None when it is stopped. A record without a
     listening socket (a crashed supervisor) goes through Container, which adopts it."""
     from ..errors import NotRunning
-    from ..runtime.commands import request
+    from ..monitor.commands import request
 
     if name not in live and name not in recorded:
         return None
@@ -178,7 +178,7 @@ def fill_running(entry, info, wanted):
     if "PID" in wanted:
         entry.pid = pid if pid and pid > 0 else None
     if {"IPV4", "IPV6", "INTERFACE"} & set(wanted) and pid and pid > 0:
-        from ..runtime import netinfo
+        from ..network import netinfo
         entry.ipv4, entry.ipv6 = netinfo.addresses(pid)
         entry.interfaces = netinfo.interfaces(pid)
     if {"RAM", "SWAP"} & set(wanted):
@@ -209,7 +209,7 @@ def list_containers(lxcpath, *, active=False, running=False, frozen=False, stopp
     need_keys = bool(groups) or bool(wanted & {"AUTOSTART", "GROUPS", "UNPRIVILEGED"})
     if need_state:
         # one look at which supervisors listen, then one request per running container
-        from ..runtime.commands import active_names as listening, recorded_names
+        from ..monitor.commands import active_names as listening, recorded_names
         live = set(listening(lxcpath))
         recorded = set(recorded_names(lxcpath))
     for name in names:

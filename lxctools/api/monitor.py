@@ -2,18 +2,18 @@
 lxc-console, lxc-info, lxc-top and lxc-monitor ask of it.
 
 The CLI reaches the monitor only through api/: this module puts the requests of
-runtime/protocol.py on the wire (runtime/commands.py) and hands back the replies, or the
+monitor/protocol.py on the wire (monitor/commands.py) and hands back the replies, or the
 open connection for the conversations that stay open (a console, lxc-monitor's watch).
 Kept import-light: lxc-info and lxc-top load it on their hot path.
 """
 
-from ..runtime import commands
+from ..monitor import commands
 
 STATES = commands.STATES  # the states a container can be in, as LXC names them
 
 
 def ask(lxcpath, name, command, **fields):
-    """NAME's supervisor's reply (a dict) to COMMAND, one of runtime/protocol.CONTAINER's.
+    """NAME's supervisor's reply (a dict) to COMMAND, one of monitor/protocol.CONTAINER's.
     NotRunning when nothing runs it; an error reply is returned as the supervisor gave it."""
     return commands.request(lxcpath, name, command, **fields)
 
@@ -33,7 +33,7 @@ def open_console(lxcpath, name, tty):
     """(channel, reply) of a console request for TTY (0 the console, -1 the first free
     one): the pty master is channel.fds[0] and stays this caller's until channel.close().
     NotRunning when our supervisor does not run NAME; reply None when it stopped meanwhile."""
-    from ..runtime import protocol
+    from ..monitor import protocol
 
     channel = commands.Channel(commands.connect(lxcpath, name))
     try:
@@ -49,7 +49,7 @@ def subscribe_lxcpath(lxcpath):
     there is none, which keeps it alive while the channel is open, so that the next start is
     seen from STARTING on): NAMES are the containers it runs, and every state change and
     exit of each arrives on the channel as {"name", "state"} or {"name", "exited"}."""
-    from ..runtime import daemon, protocol
+    from ..monitor import daemon, protocol
 
     channel = commands.Channel(daemon.connect_or_spawn(lxcpath))
     try:
@@ -77,6 +77,6 @@ def watch_container(lxcpath, name):
 
 def start_watch(channel):
     """Ask for every state change on CHANNEL (from watch_container)."""
-    from ..runtime import protocol
+    from ..monitor import protocol
 
     channel.send(protocol.request(protocol.CONTAINER, "wait", states=[]))

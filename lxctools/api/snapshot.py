@@ -99,7 +99,7 @@ def listing(container):
 def _destroy_keeping_snaps(container):
     """LXC's destroy as restore uses it: everything but the snaps directory goes."""
     from .transaction import forget_origin, remove
-    from ..runtime.hooks import run_hooks
+    from ..spawn.hooks import run_hooks
     from ..storage.remove import check_no_mounts
 
     check_no_mounts(container.dir)

@@ -102,7 +102,7 @@ def remove(container_dir, conf):
     idmap = conf.value("lxc.idmap") or []
     if os.geteuid() == 0 or not idmap:
         return remove_tree(container_dir)
-    from ..runtime.userns import run_in_userns
+    from ..idmap.userns import run_in_userns
     dry = remove_tree(container_dir, dry_run=True)
     run_in_userns(idmap, lambda _uid, _gid: remove_tree(container_dir), "removing the container")
     return dry
@@ -128,8 +128,8 @@ def remove_half_made(container_dir):
 
 def settle_partial(container_dir):
     """A `partial` marker whose creator died means a half-made container: remove it.
-    runtime/partial.py judges the marker: None (none), ONGOING, REMOVED or STALE."""
-    from ..runtime.partial import remove_if_stale
+    api/partial.py judges the marker: None (none), ONGOING, REMOVED or STALE."""
+    from .partial import remove_if_stale
 
     return remove_if_stale(container_dir, remove_half_made)
 

@@ -287,7 +287,7 @@ def complete_define(prefix, **_):
 
 
 def complete_templates(prefix, **_):
-    from ..runtime.templates.runner import available_templates
+    from ..templates.runner import available_templates
     return [t for t in available_templates() if t.startswith(prefix)]
 
 

@@ -1,5 +1,5 @@
 """lxc-unpriv-start and lxc-unpriv-attach: lxc-start / lxc-attach for an ordinary user, in a
-delegated systemd scope only where the host needs one (runtime/cgroups/scope.py)."""
+delegated systemd scope only where the host needs one (cgroups/scope.py)."""
 
 import os
 import sys
@@ -22,7 +22,7 @@ def relaunch(tool, argv):
     if argv[:1] == ["--usage"]:
         sys.stdout.write(usage(tool))
         return 0
-    from ..runtime.cgroups.scope import scope_for
+    from ..cgroups.scope import scope_for
 
     found = scope_for(os.getuid())
     if found is None:

@@ -52,7 +52,7 @@ def body(argv):
     command = extra + command
     from ..api.container import Container
     from ..errors import LxcError
-    from ..runtime.attach import Options, parse_elevated, parse_namespaces
+    from ..attach.attach import Options, parse_elevated, parse_namespaces
 
     if args.context:
         raise LxcError("SELinux contexts are not supported", hint="drop -c")

@@ -31,7 +31,7 @@ def build_parser():
 def body(argv):
     args = parse(build_parser(), argv)
 
-    from ..runtime import hostcheck
+    from .. import hostcheck
 
     try:
         report = hostcheck.run(hostcheck.Roots.from_env())
@@ -69,7 +69,7 @@ def _paint(word, code, colour):
 
 
 def _check_line(check, colour):
-    from ..runtime import hostcheck as H
+    from .. import hostcheck as H
 
     state = check.state
     if state == H.NOTE:

@@ -26,14 +26,14 @@ def body(argv):
     args = parse(build_parser(), argv)
     from ..errors import LxcError, NotRunning
     from ..api import monitor
-    from ..runtime import terminal
+    from ..attach import terminal
 
     lxcpath = lxcpath_of(args)
     try:
         channel, answer = monitor.open_console(lxcpath, args.name, args.tty)
     except NotRunning:
         from ..api.container import Container
-        from ..runtime.lxcsocket import check_not_lxcs
+        from ..monitor.lxcsocket import check_not_lxcs
         check_not_lxcs(lxcpath, args.name, "attach a console to")  # LXC's monitor holds it
         # as LXC, whether it runs is said before whether stdin is a terminal
         raise Container(args.name, lxcpath, rcfile=args.rcfile).not_running() from None

@@ -47,7 +47,7 @@ def split_template_args(argv):
 
 
 def template_help(template):
-    from ..runtime.templates.runner import resolve
+    from ..templates.runner import resolve
     from ..errors import LxcError
     import subprocess
 

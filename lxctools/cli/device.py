@@ -54,7 +54,7 @@ def body(argv):
                                      hint="lxc-device -n NAME add|del DEV [DEST]"), args.name)
     command, dev = words[0], words[1]
     dest = words[2] if len(words) > 2 else None
-    from ..runtime import device
+    from ..attach import device
 
     # LXC: any prefix of add or del, the empty word included (it means add)
     if "add".startswith(command):

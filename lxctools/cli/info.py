@@ -72,7 +72,7 @@ def running_facts(container, sel, humanize):
                          f"({dead}): /proc/meminfo and friends fail inside; restart lxcfs, "
                          "then restart the container\n")
     if sel["ips"]:
-        from ..runtime.netinfo import addresses
+        from ..network.netinfo import addresses
         v4, v6 = addresses(info["init_pid"])
         for address in v4 + v6:
             rows.append(("IP:", "ips", address))
@@ -89,7 +89,7 @@ def running_facts(container, sel, humanize):
             value = stats.get(key)
             if value is not None:
                 rows.append((label, key, human_size(value) if humanize else value))
-        from ..runtime.netinfo import host_counters
+        from ..network.netinfo import host_counters
         for nic in info.get("network") or []:
             counters = host_counters(nic.get("host_name") or "")
             if counters is None:
@@ -109,7 +109,7 @@ def running_facts(container, sel, humanize):
 def device_rows(info):
     """The device control in force: rows of a summary, then one per rule (json: the whole
     description under "devices")."""
-    from ..runtime.cgroups import Cgroups
+    from ..cgroups import Cgroups
 
     if not info.get("cgroups"):
         facts = {"control": "none"}
@@ -159,7 +159,7 @@ def dead_lxcfs(pid):
 
     from ..kernel.libc import fstatfs_type
     from ..kernel.openat2 import FUSE_SUPER_MAGIC
-    from ..runtime.rootpath import NO_LINKS, open_in_root, reopen
+    from ..kernel.rootpath import NO_LINKS, open_in_root, reopen
 
     for point in points[:1]:
         try:

@@ -49,8 +49,8 @@ def split_protocol(argv):
 def body(name, argv):
     from ..config.document import ConfigDocument
     from ..errors import LxcError, UsageError
-    from ..runtime.templates import TemplateContext
-    from ..runtime.templates.runner import native_module
+    from ..templates import TemplateContext
+    from ..templates.runner import native_module
     from .. import log
 
     given, rest = split_protocol(argv)

@@ -2,7 +2,7 @@
 
 LXC's screen (columns, widths, its size rounding, the TOTAL row, keys q r n c b m s k) and
 its batch CSV. The figures come from each container's supervisor (the `stats` command,
-runtime/cgroups/stats.py: v1, v2 or hybrid). Unlike LXC 5.0.2: batch mode (-b) needs no
+cgroups/stats.py: v1, v2 or hybrid). Unlike LXC 5.0.2: batch mode (-b) needs no
 terminal and is not cut to the terminal's height, --iterations N stops after N rounds, and
 every -P is shown (LXC shows the first only).
 """

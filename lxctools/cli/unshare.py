@@ -43,7 +43,7 @@ def body(argv):
     args = parse(parser, own, positional_name=False)
     command = list(args.command) + after
     from ..errors import LxcError
-    from ..runtime import unshare
+    from ..spawn import unshare
 
     try:
         flags = unshare.namespace_flags(args.namespaces) if args.namespaces is not None else 0

@@ -66,7 +66,7 @@ def main(argv=None):
             entry = (int(parts[1]), int(parts[2]), int(parts[3]))
             for kind in ("u", "g") if parts[0] == "b" else (parts[0],):
                 maps[kind].append(entry)
-    from ..runtime.userns import exec_in_userns, subordinate_ranges
+    from ..idmap.userns import exec_in_userns, subordinate_ranges
 
     name = pwd.getpwuid(os.getuid()).pw_name
     if not maps["u"] and not maps["g"]:

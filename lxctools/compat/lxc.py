@@ -430,7 +430,7 @@ class Container:
         """Addresses inside the container as liblxc lists them: not lo's (unless INTERFACE
         names it), IPv6 of SCOPE (an IPv6 scope id; default 0, not link-local); retried each
         second up to TIMEOUT (or $LXC_GETIP_TIMEOUT) while there are none."""
-        from ..runtime import netinfo
+        from ..network import netinfo
 
         timeout = int(os.environ.get("LXC_GETIP_TIMEOUT", timeout))
         wanted_scope = 0 if scope is None else int(scope)
@@ -469,7 +469,7 @@ class Container:
         """Connect STDINFD/STDOUTFD to tty TTYNUM until the escape (Ctrl+a q) is typed."""
         if not self.running:
             return False
-        from ..runtime import terminal
+        from ..attach import terminal
         try:
             fd, channel = self._api.console_getfd(ttynum)
         except LxcError as exc:

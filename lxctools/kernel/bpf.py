@@ -3,7 +3,7 @@ BPF_F_REPLACE), detach, query what a cgroup has, and an fd of a program by its i
 
 `union bpf_attr` is built as bytes: each command reads only its own leading fields, and the
 kernel wants every byte past them zero (it refuses a non-zero tail with E2BIG/EINVAL).
-Programs are lists of `struct bpf_insn` already encoded (runtime/cgroups/devices.py makes
+Programs are lists of `struct bpf_insn` already encoded (cgroups/devices.py makes
 them); nothing here knows what a device rule is.
 """
 

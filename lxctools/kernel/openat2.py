@@ -6,7 +6,7 @@ files. RESOLVE_IN_ROOT makes the kernel resolve every symlink and ".." as if the
 directory were "/", atomically, so no swap between a check and the open can win.
 
 `openat2` raises OSError(ENOSYS) on a kernel without it (or a seccomp policy that hides it);
-runtime/rootpath.py then walks component by component with O_NOFOLLOW, same semantics.
+kernel/rootpath.py then walks component by component with O_NOFOLLOW, same semantics.
 """
 
 import ctypes
@@ -23,7 +23,7 @@ RESOLVE_BENEATH = 0x08        # refuse (EXDEV) anything that would leave the sta
 RESOLVE_IN_ROOT = 0x10        # the starting dir is "/" for symlinks and ".."
 RESOLVE_CACHED = 0x20
 
-# what runtime/rootpath.py uses unless told otherwise
+# what kernel/rootpath.py uses unless told otherwise
 IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 
 # statfs f_type values lxctools checks on what it opened

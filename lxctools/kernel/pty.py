@@ -62,7 +62,7 @@ def open_pair(devpts="/dev/pts"):
 
 def open_pair_at(dirfd, devpts="/dev/pts"):
     """open_pair for a devpts already held as DIRFD (the container's setup process opens
-    its /dev/pts below the rootfs with runtime/rootpath.py); DEVPTS names it in errors."""
+    its /dev/pts below the rootfs with kernel/rootpath.py); DEVPTS names it in errors."""
     if libc.fstatfs_type(dirfd) != DEVPTS_SUPER_MAGIC:
         raise OSError(errno.ENODEV, "not a devpts mount", devpts)
     flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC

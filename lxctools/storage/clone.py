@@ -168,7 +168,7 @@ def snapshot_overlay(spec, newdir):
 
 def share_image_pin(old_overlay, new_overlay):
     """An origin whose lower layer is a tree of the image cache holds a hard link of that
-    tree's pin (runtime/images/rootcache.py); the clone stands on the same tree, so it links
+    tree's pin (images/rootcache.py); the clone stands on the same tree, so it links
     the pin too, and the cache keeps the tree until both are gone."""
     pin = os.path.join(old_overlay, "image-pin")
     if not os.path.exists(pin):

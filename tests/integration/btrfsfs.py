@@ -62,7 +62,7 @@ def subvolume_info(path):
 
 
 def _stop_all(w):
-    from lxctools.runtime.commands import active_names
+    from lxctools.monitor.commands import active_names
     for lp, runner in ((w.lp, w.ours), (w.real_lp, w.real)):
         if not os.path.isdir(lp):
             continue

@@ -66,7 +66,7 @@ def confine_as_ours(container_dir):
     own (common.conf from the lxcpath's copy, which real LXC reads too): the same container
     on both sides. LXC's template leaves it unconfined (docs/SECURITY.md); side-by-side
     tests compare the runtimes, not that choice, which test_secure_defaults.py tests."""
-    from lxctools.runtime.templates.busybox import secure_defaults
+    from lxctools.templates.busybox import secure_defaults
 
     path = os.path.join(container_dir, "config")
     with open(path) as handle:
@@ -84,7 +84,7 @@ def world(tmp_path):
     w = World(tmp_path)
     yield w
     # Containers a failed test left running: ours through their supervisors, real LXC's too.
-    from lxctools.runtime.commands import active_names
+    from lxctools.monitor.commands import active_names
     for name in active_names(w.lp):
         w.ours("lxc-stop", "-n", name, "-k")
     if os.path.isdir(w.real_lp):

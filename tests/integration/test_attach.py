@@ -300,7 +300,7 @@ def test_unprivileged_container(world):
             assert any(l.split()[1:2] == ["300000"] for l in handle if l.startswith("Uid:"))
         # as LXC: the container's root owns its payload cgroups in every hierarchy (an init
         # such as systemd makes its own below), the limits stay root's
-        from lxctools.runtime.cgroups import host as H
+        from lxctools.cgroups import host as H
 
         where = H.read_proc_cgroup(pid)
         dirs = {h.key: h.dir_of(where[h.key]) for h in H.read_mountinfo() if h.key in where}

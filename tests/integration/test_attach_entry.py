@@ -1,4 +1,4 @@
-"""The compiled entry helper (native/lxc-entry.c, runtime/entry.py) and the Python path it
+"""The compiled entry helper (native/lxc-entry.c, spawn/entry.py) and the Python path it
 replaces where no compiler was at hand: both confine an attached command the same way
 (seccomp, no_new_privs, -R's fresh /proc), and the helper is what runs."""
 
@@ -15,7 +15,7 @@ from lxcenv import World, world  # noqa: F401  (fixture)
 def test_the_helper_is_built_and_sealed_when_copied():
     """pip install built it (this machine has a C compiler and static libc, as CI), and each
     attach runs it from a memfd sealed against any change."""
-    from lxctools.runtime import entry
+    from lxctools.spawn import entry
 
     path = entry.helper_path()
     assert path, "lxctools/libexec/lxc-entry was not built by pip install (see setup.py)"
@@ -111,7 +111,7 @@ def test_confinement_is_the_containers(confined, path):
 def test_the_python_path_is_announced_once(tmp_path):
     """Where the helper was not built, lxctools says so once (per boot: a stamp in the
     runtime dir), not on every attach."""
-    script = ("from lxctools.runtime import entry\n"
+    script = ("from lxctools.spawn import entry\n"
               "entry.helper_path = lambda: None\n"
               "assert entry.chosen() is None and entry.chosen() is None\n")
     env = dict(os.environ, LXCTOOLS_RUNDIR=str(tmp_path))

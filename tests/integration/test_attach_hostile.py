@@ -367,7 +367,7 @@ def _helper_path():
     """The compiled entry helper lxc-attach uses; None where it is not built (then the
     Python path runs, and these tests still hold it to the same standard)."""
     try:
-        from lxctools.runtime import entry
+        from lxctools.spawn import entry
     except ImportError:
         return None
     return entry.helper_path()

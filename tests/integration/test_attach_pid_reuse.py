@@ -2,7 +2,7 @@
 (its namespaces, maps, status, AppArmor label). Once init has exited, a host process may
 take that pid; attaching by the bare pid would then run the command in the host's
 namespaces, as root. Attach holds the monitor's pidfd of init and checks that it still
-names INIT_PID before and after reading (runtime/attach.py still_init).
+names INIT_PID before and after reading (attach/attach.py still_init).
 
 The reuse is staged: the container's pidfd is taken, the container stopped, and a host
 process's pid handed to attach with that pidfd, as if the host process had taken init's
@@ -22,7 +22,8 @@ from lxcenv import World, world  # noqa: F401  (fixture)
 SCRIPT = r"""
 import os, subprocess, sys
 from lxctools.api.container import Container
-from lxctools.runtime import attach, device, lxcsocket
+from lxctools.attach import attach, device
+from lxctools.monitor import lxcsocket
 
 lxcpath, name, marker, case, action = sys.argv[1:6]
 c = Container(name, lxcpath)

@@ -14,7 +14,7 @@ import pytest
 
 from lxctools.config.model import Conf
 from lxctools.errors import LxcError
-from lxctools.runtime.cgroups import Cgroups, host
+from lxctools.cgroups import Cgroups, host
 
 from conftest import conf_lines, require_root
 

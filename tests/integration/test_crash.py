@@ -79,7 +79,7 @@ def anything_on(rootfs):
 def cgroup_bases(world, name):
     """{hierarchy key: the directory NAME's payload cgroups are made in}."""
     from lxctools.config.document import ConfigDocument
-    from lxctools.runtime.cgroups import Cgroups
+    from lxctools.cgroups import Cgroups
 
     conf = ConfigDocument.read(os.path.join(world.cdir(name), "config")).conf
     return {p.h.key: p.base for p in Cgroups.for_container(name, world.lp, conf).placed}
@@ -110,12 +110,12 @@ def kill_lost_init(world, name, init):
 
 
 def record_path(world, name):
-    from lxctools.runtime.commands import state_dir
+    from lxctools.monitor.commands import state_dir
     return os.path.join(state_dir(world.lp), name)
 
 
 def supervisor_pid(world, name):
-    from lxctools.runtime.commands import request
+    from lxctools.monitor.commands import request
     return request(world.lp, name, "info")["monitor_pid"]
 
 
@@ -160,7 +160,7 @@ def inject_into_supervisor(world, anchor, target, syscall, filter_kind, when):
     """strace the lxcpath's supervisor (the one running ANCHOR) for TARGET's next step."""
     daemon = supervisor_pid(world, anchor)
     path = None
-    from lxctools.runtime.commands import state_dir
+    from lxctools.monitor.commands import state_dir
     last_base = list(cgroup_bases(world, target).values())[-1]
     if filter_kind == "record":
         path = os.path.join(state_dir(world.lp), f"{target}.{daemon}.tmp")
@@ -246,7 +246,7 @@ def test_start_nobody_retries_is_undone_or_adopted(world, step, syscall, kind, w
     """The same crash with a caller that does not retry (killed too): the next command that
     names the container gets the settled answer. A start that had recorded RUNNING runs on
     (adopted); one that had not is undone, its init killed: one init or none."""
-    from lxctools.runtime import commands, daemon
+    from lxctools.monitor import commands, daemon
 
     busybox(world, "fi-anchor")
     busybox(world, "fi-n")
@@ -399,7 +399,7 @@ def test_stale_records_are_removed_by_the_next_command(world):
     container, and a temporary record file whose writer died: lxc-info naming the first answers STOPPED, lxc-ls (which reads the
     records) lists nothing running; all three are gone after them, and the supervisor
     spawned to settle them does not stay."""
-    from lxctools.runtime import daemon
+    from lxctools.monitor import daemon
 
     busybox(world, "fi-stale")
     busybox(world, "fi-gone")

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import COMMON_DEVICES, require_root
 from lxctools.kernel import bpf
-from lxctools.runtime.cgroups import devices as D, devprog, host
+from lxctools.cgroups import devices as D, devprog, host
 
 COMMON = COMMON_DEVICES
 

@@ -1,4 +1,4 @@
-"""lxc-execute's init (native/lxc-execinit.c; runtime/payload.py exec_init, minimal_init where
+"""lxc-execute's init (native/lxc-execinit.c; spawn/payload.py exec_init, minimal_init where
 it is not built) against a hostile container, and as lxc-execute always behaved.
 
 The init is PID 1 of the container for its whole life. The container's root looks at it
@@ -43,7 +43,7 @@ def test_the_init_is_built_and_sealed_when_copied():
     """pip install built it beside lxc-entry; the supervisor runs it from a sealed memfd."""
     import fcntl
 
-    from lxctools.runtime import entry, payload
+    from lxctools.spawn import entry, payload
 
     path = entry.init_path()
     assert path, "lxctools/libexec/lxc-execinit was not built by pip install (see setup.py)"

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 
 def test_state_record_is_private(world):
-    from lxctools.runtime.commands import state_dir
+    from lxctools.monitor.commands import state_dir
 
     busybox(world, "paths-sr", "lxc.environment = SECRET=hunter2\n")
     assert world.ours("lxc-start", "-n", "paths-sr").returncode == 0

@@ -322,7 +322,7 @@ def test_a_supervisor_that_does_not_answer_goes_to_python(door, tmp_path):
     """A socket that takes the connection and closes it: the front door must not print a
     state of its own (Python decides: not running)."""
     import socket
-    from lxctools.runtime.commands import socket_name
+    from lxctools.monitor.commands import socket_name
 
     name = "fdoor-mute"
     os.makedirs(os.path.join(door.lp, name), exist_ok=True)
@@ -349,7 +349,7 @@ def test_signals_while_waiting_for_the_supervisor(door, sig, expected):
     run_tool; SIGTERM ends both by that signal. The same through both paths."""
     import signal
     import socket
-    from lxctools.runtime.commands import socket_name
+    from lxctools.monitor.commands import socket_name
 
     name = "fdoor-slow"
     got = []
@@ -380,7 +380,7 @@ def test_a_supervisor_that_dies_without_answering_stop_goes_to_python(door):
     hands over to Python, which has the orphan adopted and stopped. Here a stand-in takes
     the request and closes; the front door's next probe of the socket shows that it waits."""
     import socket
-    from lxctools.runtime.commands import socket_name
+    from lxctools.monitor.commands import socket_name
 
     name = "fdoor-dying"
     os.makedirs(os.path.join(door.lp, name), exist_ok=True)

@@ -161,7 +161,7 @@ def test_init_without_a_handler_is_killed_at_once_not_after_the_timeout(world):
 
 
 def test_guest_init_is_recognised(world):
-    from lxctools.runtime.guestcheck import guest_init
+    from lxctools.spawn.guestcheck import guest_init
 
     assert guest_init(guests.rootfs("debian-systemd"), ["/sbin/init"]) == ("systemd", 252)
     assert guest_init(guests.rootfs("debian-sysvinit"), ["/sbin/init"]) == ("sysvinit", None)
@@ -193,7 +193,7 @@ def test_warning_before_a_systemd_guest_that_cannot_work(world):
 @pytest.fixture
 def lxcfs():
     """The host's lxcfs, run for the test (Debian's lxcfs package, installed with lxc)."""
-    from lxctools.runtime.mounts import lxcfs_running
+    from lxctools.spawn.mounts import lxcfs_running
 
     if lxcfs_running():
         yield None
@@ -281,7 +281,7 @@ def test_systemd_guest_gets_a_name_systemd_hierarchy_where_the_host_shows_none(w
     systemd sits in lxc.payload.NAME there, not at the hierarchy's root; the host's own mount
     table is untouched."""
     from conftest import ours
-    from lxctools.runtime.cgroups import systemd_v1
+    from lxctools.cgroups import systemd_v1
 
     name = "gst-nosd"
     guest_container(world, name, "debian-systemd", OUR_INCLUDES_CONFIG)

@@ -72,7 +72,7 @@ def inside(pid, script):
                           capture_output=True, text=True, timeout=30)
 
 
-# -- the container's setup, before pivot_root (runtime/mounts.py) ----------------------------
+# -- the container's setup, before pivot_root (spawn/mounts.py) ----------------------------
 @pytest.mark.parametrize("how", ["absolute", "relative"])
 @pytest.mark.parametrize("place, extra", [
     ("dev", "lxc.autodev = 0\n"),   # /dev/pts, /dev/ptmx, /dev/console, /dev/ttyN made there
@@ -295,7 +295,7 @@ def test_initctl_lookup_never_follows_a_reused_pid(tmp_path):
     initctl FIFO, its root the host's /. The lookup must find nothing unless the monitor's
     pidfd names that very process while the root is opened."""
     from lxctools.kernel import libc
-    from lxctools.runtime import control
+    from lxctools.monitor import control
 
     dead = subprocess.Popen(["true"])
     dead_fd = libc.pidfd_open(dead.pid)

@@ -15,7 +15,7 @@ from lxcenv import world  # noqa: F401  (fixture)
 
 @pytest.fixture(params=["libarchive", "tarfile"], autouse=True)
 def reader(request, monkeypatch):
-    """Every attack through both readers (runtime/images/tarread.py): the checks must not
+    """Every attack through both readers (images/tarread.py): the checks must not
     depend on which one parsed the member. Set before `world` copies the environment."""
     monkeypatch.setenv("LXCTOOLS_TAR_READER", request.param)
     return request.param

@@ -81,14 +81,14 @@ def image(world):
 
 def entries(world):
     """{key: info} of the image cache in WORLD's cache dir."""
-    from lxctools.runtime.images import rootcache
+    from lxctools.images import rootcache
 
     base = os.path.join(world.root, "cache", "lxctools", "unpacked")
     return {key: info for key, _tree, info, _used in rootcache.entries(base)}
 
 
 def trees(world):
-    from lxctools.runtime.images import rootcache
+    from lxctools.images import rootcache
 
     return rootcache.trees(os.path.join(world.root, "cache", "lxctools", "unpacked"))
 
@@ -177,7 +177,7 @@ def test_a_mark_goes_with_its_tarball(world, image):
     create_local(world, "ic-g1", image)
     assert len(seen_marks(world)) == 1
     os.utime(image[0], ns=(0, 1_000_000_000))  # replaced: the mark's key cannot come back
-    from lxctools.runtime.images import rootcache
+    from lxctools.images import rootcache
     rootcache.collect(os.path.join(world.root, "cache", "lxctools", "unpacked"))
     assert seen_marks(world) == []
 
@@ -341,7 +341,7 @@ def test_overlay_create_uses_the_cached_tree_as_its_lower_layer(world, image):
     for name in ("ic-o1", "ic-o2"):
         gone = world.ours("lxc-destroy", "-n", name)
         assert gone.returncode == 0, gone.stderr
-    from lxctools.runtime.images import rootcache
+    from lxctools.images import rootcache
     rootcache.collect(os.path.join(world.root, "cache", "lxctools", "unpacked"))
     assert tree_dir not in trees(world)  # its last container is gone: collected
     assert new_tree in trees(world)

@@ -13,7 +13,7 @@ from imagekit import busybox_rootfs, standard_meta
 from lxcenv import world  # noqa: F401  (fixture)
 from lxctools.config import keys as K
 from lxctools.paths import template_config_dir
-from lxctools.runtime.images.meta import template_config
+from lxctools.images.meta import template_config
 
 pytestmark = pytest.mark.oracle
 
@@ -81,7 +81,7 @@ def test_our_includes_read_as_lxcs(tmp_path):
 
 def denied(path):
     """{(syscall, action)} of a denylist profile, and whether forced umounts are refused."""
-    from lxctools.runtime.security.policy import parse
+    from lxctools.security.policy import parse
 
     with open(path) as handle:
         policy = parse(handle.read(), path, "x86_64")

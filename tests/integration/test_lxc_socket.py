@@ -1,4 +1,4 @@
-"""LXC's command socket served by our supervisor (runtime/lxcsocket.Server): a container
+"""LXC's command socket served by our supervisor (monitor/lxcsocket.Server): a container
 lxctools runs is seen, entered, waited for, frozen, measured and stopped by real LXC's tools
 and python3-lxc, and answers every request as LXC 5.0.2's monitor answers it (side by side
 with a container real LXC runs), whatever a client sends."""
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lxcenv import SANE_PATH, world  # noqa: F401  (fixture)
-from lxctools.runtime import commands, lxcsocket
+from lxctools.monitor import commands, lxcsocket
 
 pytestmark = pytest.mark.oracle
 

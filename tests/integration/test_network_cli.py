@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 
-from lxctools.runtime.commands import state_dir
+from lxctools.monitor.commands import state_dir
 from test_network import container, in_ns, netns  # noqa: F401  (fixture)
 from lxcenv import world  # noqa: F401  (fixture)
 

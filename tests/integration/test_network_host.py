@@ -1,4 +1,4 @@
-"""runtime/network without a container: the host side made in a private namespace that plays
+"""network without a container: the host side made in a private namespace that plays
 the host, a process under `unshare -n` that plays the container.
 
 NETWORK SAFETY: nothing is created in the host's own namespace. setup_host_side/teardown get
@@ -17,8 +17,8 @@ import pytest
 from conftest import require_root
 from lxctools.config.parser import loads
 from lxctools.errors import LxcError
-from lxctools.runtime import network
-from lxctools.runtime.network import in_netns
+from lxctools import network
+from lxctools.network import in_netns
 
 
 def host_links():

@@ -8,7 +8,7 @@ import socket
 
 from lxcenv import world  # noqa: F401  (fixture)
 
-from lxctools.runtime import daemon, protocol, wire
+from lxctools.monitor import daemon, protocol, wire
 
 
 def _exchange(address, payload):

@@ -226,7 +226,7 @@ def test_same_results_as_python_lxc(world):
         pytest.skip("python3-lxc (Debian's binding, the oracle) is not installed")
     os.makedirs(world.real_lp)
     os.makedirs(world.lp)
-    from lxctools.runtime.templates.busybox import secure_defaults
+    from lxctools.templates.busybox import secure_defaults
 
     confine = "\n".join(secure_defaults(world.real_lp, False))
     real = run_script("/usr/bin/python3", world.real_lp,

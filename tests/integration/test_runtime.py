@@ -338,7 +338,7 @@ def test_one_supervisor_for_many_containers_and_surviving_its_crash(world):
 
 
 def world_info_monitor(world, name):
-    from lxctools.runtime.commands import request
+    from lxctools.monitor.commands import request
     return request(world.lp, name, "info")["monitor_pid"]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ours
 from lxcenv import World, busybox, world  # noqa: F401  (fixture)
-from lxctools.runtime.fdlimit import per_container
+from lxctools.kernel.fdlimit import per_container
 
 SOFT = 1024
 
@@ -34,7 +34,7 @@ def info(world, name, *flags):
 
 
 def supervisor_of(world, name):
-    from lxctools.runtime.commands import request
+    from lxctools.monitor.commands import request
     return request(world.lp, name, "info")["monitor_pid"]
 
 
@@ -105,7 +105,7 @@ def test_the_supervisor_keeps_the_masters_and_the_consoles_slave_only(world):
     after = descriptors(supervisor)
     added = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in after}
     added = {kind: n for kind, n in added.items() if n}
-    # two listening sockets: ours and LXC's command socket (runtime/lxcsocket.py)
+    # two listening sockets: ours and LXC's command socket (monitor/lxcsocket.py)
     assert added == {"listening socket": 2, "pidfd": 1, "ptmx": 6, "pts/0": 1}
     assert sum(added.values()) == per_container(5)
     assert not [kind for kind in after if kind.startswith("pts/") and kind != "pts/0"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from lxctools.config.model import Conf
-from lxctools.runtime import security
+from lxctools import security
 
 from conftest import conf_lines, require_root
 

@@ -311,7 +311,7 @@ def test_kill_9_mid_copy_leaves_no_half_container_nor_subvolume(bworld, snapshot
 
 
 def test_image_cache_on_btrfs_makes_snapshots(bworld):
-    """The image cache (runtime/images/rootcache.py) on the same btrfs filesystem: its tree is
+    """The image cache (images/rootcache.py) on the same btrfs filesystem: its tree is
     a subvolume and a later -B btrfs create is a snapshot of it; destroy deletes it."""
     from test_image_cache import create_local, source_tree, trees
     from imagekit import standard_meta

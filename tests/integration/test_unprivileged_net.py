@@ -347,7 +347,7 @@ def test_veth_refusals_name_the_real_cause(user, bridge, usernet):
     refused("ub", "lxc.net.0.link: no interface 'un-nobr0'")
     with_net(user["lxcpath"], "ub", VETH.format(mac="04", ip="4"))
     import shutil
-    from lxctools.runtime.network.usernic import helper_path
+    from lxctools.network.usernic import helper_path
     copy = os.path.join(user["home"], "lxc-user-nic")
     shutil.copyfile(helper_path(), copy)
     os.chmod(copy, 0o755)  # as installed by a careless hand: not setuid

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from lxctools.config.parser import loads
-from lxctools.runtime.security import aaprofile, apparmor
+from lxctools.security import aaprofile, apparmor
 
 
 def _regex(glob):

@@ -10,8 +10,8 @@ import pytest
 
 from lxctools.config.model import Conf
 from lxctools.errors import ConfigError, LxcError
-from lxctools.runtime.cgroups import Cgroups, host, limits, naming
-from lxctools.runtime.cgroups import core
+from lxctools.cgroups import Cgroups, host, limits, naming
+from lxctools.cgroups import core
 from conftest import conf_lines
 
 
@@ -85,7 +85,7 @@ def fake_proc(tmp_path):
 
 
 def test_a_name_systemd_hierarchy_is_missing_only_on_v1_hosts_without_one(fake_proc, tmp_path):
-    from lxctools.runtime.cgroups import systemd_v1
+    from lxctools.cgroups import systemd_v1
 
     found = host.read_mountinfo(fake_proc)
     assert not systemd_v1.missing(found)  # the host has one: never touched
@@ -101,7 +101,7 @@ def test_a_name_systemd_mount_that_fails_is_a_warning(fake_proc, tmp_path, monke
     import errno as E
 
     from lxctools.kernel import libc
-    from lxctools.runtime.cgroups import systemd_v1
+    from lxctools.cgroups import systemd_v1
 
     def refuse(*_args, **_kw):
         raise OSError(E.EPERM, "no")
@@ -426,7 +426,7 @@ def test_an_ordinary_users_supervisor_in_its_monitor_cgroup_plans_beside_it(tmp_
     delegated scope (cgroups/monitor.py): the containers still go into that scope, beside it,
     not below the supervisor's own cgroup (which holds a process, so its children could get
     no controllers)."""
-    from lxctools.runtime.cgroups import monitor
+    from lxctools.cgroups import monitor
 
     mount = tmp_path / "cg"
     scope = mount / "user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope"

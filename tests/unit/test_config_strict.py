@@ -48,7 +48,7 @@ def test_capability_numbers_above_the_kernels_last_are_refused(token, monkeypatc
 
 def test_capability_numbers_as_lxc_reads_them(monkeypatch):
     from lxctools.config import values
-    from lxctools.runtime.security import capabilities
+    from lxctools.security import capabilities
     monkeypatch.setattr(values, "cap_last_cap", lambda: 40)
     conf = read("lxc.cap.drop = 40 0x10 010 +5 sys_admin\n")
     # kept as written (LXC's getter prints them so), dropped by number
@@ -65,7 +65,7 @@ def test_none_only_in_keep_and_in_order():
 
 def test_a_misspelt_drop_never_reaches_the_runtime():
     """The security hole of issue 24.3: sys_module stayed in the bounding set."""
-    from lxctools.runtime.security import capabilities
+    from lxctools.security import capabilities
     with pytest.raises(ConfigError):
         read("lxc.cap.drop = sys_modul mac_admin\n")
     assert 16 in capabilities.plan(read("lxc.cap.drop = sys_module mac_admin\n"), 40)
@@ -346,8 +346,8 @@ def test_an_include_of_what_is_no_config_file(tmp_path, what):
 def test_a_seccomp_profile_or_fstab_that_is_no_file(tmp_path):
     import os
 
-    from lxctools.runtime import preflight
-    from lxctools.runtime.security import compile_profile
+    from lxctools.spawn import preflight
+    from lxctools.security import compile_profile
     os.mkfifo(tmp_path / "fifo")
     for path in ("/dev/zero", str(tmp_path / "fifo")):
         with pytest.raises(ConfigError, match="not a regular file"):

@@ -13,8 +13,8 @@ from lxctools.cli.info import human_size
 from lxctools.config.model import ends_with_newline
 from lxctools.cli.ls import format_fancy, format_names, parse_columns
 from lxctools.errors import LxcError
-from lxctools.runtime import partial
-from lxctools.runtime.templates import runner
+from lxctools.api import partial
+from lxctools.templates import runner
 from lxctools.storage import backends
 from lxctools.storage.remove import RemoveBlocked, remove_tree
 
@@ -101,7 +101,7 @@ def test_resolve_refusals():
 def test_local_and_download_dispatch_to_native_modules_when_present():
     import importlib.util
     for name in ("local", "download"):
-        if importlib.util.find_spec(f"lxctools.runtime.templates.{name}") is None:
+        if importlib.util.find_spec(f"lxctools.templates.{name}") is None:
             continue  # not landed yet: the runner then looks for lxc-NAME scripts
         assert runner.resolve(name).kind == "native"
 
@@ -171,7 +171,7 @@ def test_partial_marker_lock_follows_its_holder(tmp_path):
     d.mkdir()
     assert partial.check(str(d)) is None
     # A holder in another process: ongoing while it lives, stale once it is killed.
-    code = ("import sys, time; from lxctools.runtime.partial import Marker; "
+    code = ("import sys, time; from lxctools.api.partial import Marker; "
             f"m = Marker({str(d)!r}); print('ready', flush=True); time.sleep(60)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -9,8 +9,8 @@ import pytest
 from lxctools.cli import device, top, unshare as unshare_cli
 from lxctools.errors import LxcError
 from lxctools.kernel import libc
-from lxctools.runtime import unshare
-from lxctools.runtime.cgroups import stats
+from lxctools.spawn import unshare
+from lxctools.cgroups import stats
 
 
 # -- lxc-device -------------------------------------------------------------------------------
@@ -32,14 +32,14 @@ def test_device_command_prefixes_as_lxc():
 
 
 def test_device_cgroup_rule():
-    from lxctools.runtime.device import cgroup_rule
+    from lxctools.attach.device import cgroup_rule
     import stat
     assert cgroup_rule(stat.S_IFCHR | 0o600, os.makedev(10, 237)) == "c 10:237 rwm"
     assert cgroup_rule(stat.S_IFBLK | 0o660, os.makedev(7, 0)) == "b 7:0 rwm"
 
 
 def test_device_host_node_refuses_files(tmp_path):
-    from lxctools.runtime.device import DeviceError, host_node
+    from lxctools.attach.device import DeviceError, host_node
     plain = tmp_path / "f"
     plain.write_text("")
     with pytest.raises(DeviceError, match="is not a device node"):
@@ -50,7 +50,7 @@ def test_device_host_node_refuses_files(tmp_path):
 
 
 def test_device_interface_names():
-    from lxctools.runtime.device import is_interface
+    from lxctools.attach.device import is_interface
     # paths and names longer than IFNAMSIZ are never interfaces (no netlink asked)
     assert not is_interface("/dev/null")
     assert not is_interface("x" * 16)
@@ -163,7 +163,7 @@ def test_unshare_bad_namespace_names(text):
                                   "mount", "PID|", "NETWORK|network"])
 def test_unshare_names_as_lxc_attach(text):
     """lxc-unshare reads -s with lxc-attach's rule (its own copy, to stay light)."""
-    from lxctools.runtime.attach import parse_namespaces
+    from lxctools.attach.attach import parse_namespaces
     try:
         expected = sum({libc.NAMESPACE_FLAGS[n] for n in parse_namespaces(text)})
     except LxcError:

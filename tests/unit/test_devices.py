@@ -1,4 +1,4 @@
-"""Device rules for cgroup2 (runtime/cgroups/devices.py): LXC's reading of a rule, LXC's list
+"""Device rules for cgroup2 (cgroups/devices.py): LXC's reading of a rule, LXC's list
 (allow-list / deny-list modes), the plan (v1 controller, BPF program or none) and the BPF
 program itself, run here in a small interpreter of the instructions it uses (decoded from
 the bytes the kernel gets). tests/integration/test_device_program.py loads the same programs
@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from lxctools.config.model import Conf
-from lxctools.runtime.cgroups import devices as D
+from lxctools.cgroups import devices as D
 from conftest import conf_lines, COMMON_DEVICES
 
 COMMON = COMMON_DEVICES

@@ -1,11 +1,11 @@
-"""The plan lxctools hands to the compiled entry helper: both halves agree (runtime/entry.py
+"""The plan lxctools hands to the compiled entry helper: both halves agree (spawn/entry.py
 encodes, native/lxc-entry.c decodes; entry.py's docstring is the description)."""
 
 import os
 import re
 import struct
 
-from lxctools.runtime import entry
+from lxctools.spawn import entry
 
 SOURCE = os.path.join(os.path.dirname(__file__), "..", "..", "native", "lxc-entry.c")
 

@@ -1,4 +1,4 @@
-"""runtime/images/extract.py and progress.py on archives built in the test."""
+"""images/extract.py and progress.py on archives built in the test."""
 
 import io
 import os
@@ -8,13 +8,13 @@ import tarfile
 import pytest
 
 from lxctools.errors import LxcError
-from lxctools.runtime.images import extract, meta
-from lxctools.runtime.images.progress import Progress
+from lxctools.images import extract, meta
+from lxctools.images.progress import Progress
 
 
 @pytest.fixture(params=["libarchive", "tarfile"], autouse=True)
 def reader(request, monkeypatch):
-    """Every case through both readers (runtime/images/tarread.py); libarchive-c is a
+    """Every case through both readers (images/tarread.py); libarchive-c is a
     dependency, so LXCTOOLS_TAR_READER=libarchive fails rather than falls back."""
     monkeypatch.setenv("LXCTOOLS_TAR_READER", request.param)
     return request.param
@@ -90,7 +90,7 @@ def test_modes_owners_mtimes_xattrs(tmp_path):
 def test_idmap_shifts_owners_and_refuses_unmapped(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("chown needs root")
-    from lxctools.runtime.templates.idshift import IdMap
+    from lxctools.idmap.idshift import IdMap
 
     idmap = IdMap.parse(["u 0 100000 1000", "g 0 200000 1000"])
     path = make(tmp_path / "a.tar.xz", [("f", tarfile.REGTYPE, {"uid": 5, "gid": 6,
@@ -233,7 +233,7 @@ def test_names_that_are_not_utf8_keep_their_bytes(tmp_path):
 
 
 def test_reader_is_chosen_by_the_environment(monkeypatch):
-    from lxctools.runtime.images import tarread
+    from lxctools.images import tarread
 
     monkeypatch.setenv("LXCTOOLS_TAR_READER", "tarfile")
     assert tarread.choose() == "tarfile"

@@ -1,7 +1,7 @@
 """The compiled front door (native/lxc-front.c) and the Python side agree on the protocol:
 the states, the supervisor's commands it sends, the socket name of an lxcpath and a name,
 the default lxcpath read from lxc.conf, how -P is normalised. Run as `lxc-front`, the
-program prints what it computed; these tests compare that with runtime/commands.py and
+program prints what it computed; these tests compare that with monitor/commands.py and
 paths.py (the single definition on the Python side)."""
 
 import inspect
@@ -41,7 +41,7 @@ def protocol():
 def protocol_module():
     """The monitor's typed protocol module (issue 20), where this tree has it."""
     import importlib
-    for name in ("lxctools.monitor.protocol", "lxctools.runtime.protocol"):
+    for name in ("lxctools.monitor.protocol", "lxctools.monitor.protocol"):
         try:
             return importlib.import_module(name)
         except ImportError:
@@ -50,12 +50,12 @@ def protocol_module():
 
 
 def test_states_are_the_protocols():
-    from lxctools.runtime.commands import STATES
+    from lxctools.monitor.commands import STATES
     assert tuple(protocol()["states"]) == tuple(STATES)
 
 
 def test_commands_are_the_supervisors():
-    from lxctools.runtime.supervisor import Supervisor
+    from lxctools.monitor.supervisor import Supervisor
     for command in protocol()["commands"]:
         assert callable(getattr(Supervisor, "cmd_" + command, None)), command
 
@@ -65,7 +65,7 @@ def test_requests_and_replies_are_the_protocols():
     takes; every field it reads is one of the reply's (the typed protocol module's classes
     where it exists, else the supervisor's handlers and the replies they build)."""
     import inspect as _inspect
-    from lxctools.runtime.supervisor import Supervisor
+    from lxctools.monitor.supervisor import Supervisor
 
     known = protocol()
     module = protocol_module()
@@ -94,14 +94,14 @@ def test_requests_and_replies_are_the_protocols():
 
 def test_timeouts_and_limits_are_the_pythons():
     from lxctools.api.container import MAX_NAME
-    from lxctools.runtime.commands import request
+    from lxctools.monitor.commands import request
     known = protocol()
     assert float(known["timeout"][0]) == inspect.signature(request).parameters["timeout"].default
     assert int(known["max-name"][0]) == MAX_NAME
-    from lxctools.runtime import lxcsocket
+    from lxctools.monitor import lxcsocket
     assert int(known["lxc-sun-path"][0]) == lxcsocket._SUN_PATH  # noqa: SLF001
-    # lxc-stop -k waits this long for STOPPED (runtime/control.py stop)
-    from lxctools.runtime import control
+    # lxc-stop -k waits this long for STOPPED (monitor/control.py stop)
+    from lxctools.monitor import control
     assert f'wait_for(lxcpath, name, ["STOPPED"], {known["kill-wait"][0]})' in \
         inspect.getsource(control.stop)
 
@@ -109,7 +109,7 @@ def test_timeouts_and_limits_are_the_pythons():
 @pytest.mark.parametrize("name", ["c1", "a-much-longer-name.with.dots_and_more", "x" * 254,
                                   "ünïcode", "sp ace"])
 def test_socket_name_is_the_pythons(tmp_path, name):
-    from lxctools.runtime.commands import socket_name
+    from lxctools.monitor.commands import socket_name
     for lxcpath in (str(tmp_path), "/", "/tmp", os.path.join(str(tmp_path), ".")):
         code, out = front("socket-name", lxcpath, name)
         assert code == 0
@@ -219,5 +219,5 @@ def test_lxc_ls_columns_are_the_listings():
                                    "c1..tmp", "c1.12a.tmp", "c1.123.tmpx", "123.tmp", ".tmp",
                                    "a.b.tmp", "x.0.tmp"])
 def test_temp_records_are_the_pythons(entry):
-    from lxctools.runtime.commands import is_temp_record
+    from lxctools.monitor.commands import is_temp_record
     assert front("temp-record", entry) == (0, "1" if is_temp_record(entry) else "0")

@@ -11,8 +11,8 @@ import struct
 import pytest
 
 from lxctools.cli import checkconfig as cli
-from lxctools.runtime import hostcheck as H
-from lxctools.runtime.hostcheck import kconfig, readiness
+from lxctools import hostcheck as H
+from lxctools.hostcheck import kconfig, readiness
 
 from kernel_configs import kernel_config
 
@@ -547,7 +547,7 @@ def test_a_low_hard_open_file_limit_warns_with_the_containers_it_allows(tmp_path
     limit = check(host.run(ROOT), "Host readiness", "Open files")
     assert limit.state == H.WARNING
     # (4096 - 32 of the supervisor's own) // 9 descriptors of a busybox container
-    from lxctools.runtime.fdlimit import SUPERVISOR_OWN, per_container
+    from lxctools.kernel.fdlimit import SUPERVISOR_OWN, per_container
     at_most = (4096 - SUPERVISOR_OWN) // per_container(5)  # 406: 10 fds a busybox container
     assert limit.value.startswith(f"hard limit 4096: ~{at_most} containers per lxcpath at most")
     assert limit.fix.startswith("ulimit -Hn 1048576   #")
@@ -569,7 +569,7 @@ def test_a_high_hard_open_file_limit_is_ok_whatever_the_soft_one(tmp_path):
     host.file("proc/self/limits", LIMITS.format(soft=1024, hard=1048576))
     limit = check(host.run(ROOT), "Host readiness", "Open files")
     assert limit.state == H.OK and limit.fix is None
-    from lxctools.runtime.fdlimit import SUPERVISOR_OWN, per_container
+    from lxctools.kernel.fdlimit import SUPERVISOR_OWN, per_container
     at_most = (1048576 - SUPERVISOR_OWN) // per_container(5)
     assert limit.value.startswith(f"soft 1024, hard 1048576: ~{at_most} containers per lxcpath")
     # no limits file (an odd /proc): no line rather than a guess

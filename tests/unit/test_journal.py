@@ -4,7 +4,7 @@ import pytest
 
 from lxctools.config.parser import loads
 from lxctools.errors import ConfigError
-from lxctools.runtime import journal
+from lxctools.spawn import journal
 
 UUID = "0f4e9d3c-1b2a-4c5d-8e7f-a1b2c3d4e5f6"
 

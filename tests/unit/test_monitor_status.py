@@ -3,7 +3,7 @@ a halt, poweroff or reboot through reboot(2) is 0 as LXC shows it; a kill is 128
 
 import signal
 
-from lxctools.runtime.supervisor import monitor_status
+from lxctools.monitor.supervisor import monitor_status
 
 
 def test_clean_ends_are_0_and_kills_128_plus_n():

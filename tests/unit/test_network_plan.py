@@ -6,8 +6,8 @@ import pytest
 
 from lxctools.config.parser import loads
 from lxctools.errors import ConfigError
-from lxctools.runtime.network import Nic, plan
-from lxctools.runtime.network.plan import broadcast_of
+from lxctools.network import Nic, plan
+from lxctools.network.plan import broadcast_of
 
 
 def nics(text):
@@ -207,7 +207,7 @@ def test_stable_mac_from_the_container_unless_hwaddr_is_given():
 
 
 def test_errors_are_pointed_at_their_config_line(tmp_path):
-    from lxctools.runtime.network import locate
+    from lxctools.network import locate
 
     config = tmp_path / "config"
     config.write_text("# c\nlxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.link = br1\n"
@@ -221,7 +221,7 @@ def test_errors_are_pointed_at_their_config_line(tmp_path):
 
 
 def test_an_unprivileged_user_is_told_plainly(monkeypatch, tmp_path):
-    from lxctools.runtime import network
+    from lxctools import network
 
     config = tmp_path / "config"
     config.write_text("lxc.net.0.type = macvlan\nlxc.net.0.link = br0\n")

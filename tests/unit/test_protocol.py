@@ -1,4 +1,4 @@
-"""runtime/protocol.py: the monitor's requests and replies, typed, with clear errors for what
+"""monitor/protocol.py: the monitor's requests and replies, typed, with clear errors for what
 is not one of them (issue 20, item 3). The live fuzz of a running supervisor is in
 tests/integration/test_protocol_fuzz.py."""
 
@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from lxctools.runtime import protocol, sync
-from lxctools.runtime.protocol import ProtocolError
+from lxctools.monitor import protocol
+from lxctools.spawn import sync
+from lxctools.monitor.protocol import ProtocolError
 
 
 def test_every_command_has_its_reply_beside_it():
@@ -20,7 +21,7 @@ def test_every_command_has_its_reply_beside_it():
 
 def test_the_supervisor_serves_exactly_the_container_commands():
     """One dispatch table: the supervisor's handlers are keyed by the protocol's classes."""
-    from lxctools.runtime.supervisor import Supervisor
+    from lxctools.monitor.supervisor import Supervisor
 
     assert set(Supervisor.HANDLERS) == set(protocol.CONTAINER.values())
 
@@ -160,7 +161,7 @@ def test_a_sync_datagram_that_is_none_fails_the_start_by_name():
     """sync.Sync.receive: garbage from the other side reads as a Failed saying so."""
     import socket
 
-    from lxctools.runtime.sync import Sync
+    from lxctools.spawn.sync import Sync
 
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:

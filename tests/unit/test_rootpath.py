@@ -1,4 +1,4 @@
-"""runtime/rootpath.py: opens below a hostile root never leave it, with openat2 and with
+"""kernel/rootpath.py: opens below a hostile root never leave it, with openat2 and with
 the O_NOFOLLOW walk used where the kernel has no openat2 (both run here, same answers)."""
 
 import errno
@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from lxctools.runtime import rootpath
-from lxctools.runtime.rootpath import (IN_ROOT, NO_LINKS, RESOLVE_BENEATH, Root,
+from lxctools.kernel import rootpath
+from lxctools.kernel.rootpath import (IN_ROOT, NO_LINKS, RESOLVE_BENEATH, Root,
                                        create_file_in_root, makedirs_in_root, open_in_root,
                                        path_in_root, read_regular)
 

@@ -4,8 +4,8 @@ import pytest
 
 from lxctools.config.model import Conf
 from lxctools.errors import ConfigError
-from lxctools.runtime.security import capabilities, compile_profile
-from lxctools.runtime.security.policy import parse
+from lxctools.security import capabilities, compile_profile
+from lxctools.security.policy import parse
 
 COMMON = """2
 denylist

@@ -8,8 +8,8 @@ import pytest
 
 from lxctools.config.parser import load, split_line
 from lxctools.paths import template_config_dir
-from lxctools.runtime.images.meta import template_config
-from lxctools.runtime.security.policy import parse
+from lxctools.images.meta import template_config
+from lxctools.security.policy import parse
 
 CONFIG = template_config_dir()
 
@@ -57,7 +57,7 @@ def test_the_placeholder_names_a_copy_in_the_lxcpath_with_absolute_paths(tmp_pat
     other = tmp_path / "other"
     other.mkdir()
     (other / "common.conf").write_text("lxc.tty.max = 2\n")
-    from lxctools.runtime.images.sharedconfig import materialize
+    from lxctools.images.sharedconfig import materialize
     assert materialize(lxcpath, str(other)) not in (copy, None) and os.path.isdir(copy)
 
 

@@ -1,4 +1,4 @@
-"""The start plan (runtime/startplan.py): one list of steps that the supervisor and the
+"""The start plan (spawn/startplan.py): one list of steps that the supervisor and the
 container run and lxc-start --explain prints, in the order LXC starts a container
 (lxc-behaviour.md 4.4) (issue 20, item 2)."""
 
@@ -6,8 +6,8 @@ import types
 
 import pytest
 
-from lxctools.runtime import explain, startplan
-from lxctools.runtime.startplan import HOST, INIT, PIVOTED, SPAWNER, Step
+from lxctools.spawn import explain, startplan
+from lxctools.spawn.startplan import HOST, INIT, PIVOTED, SPAWNER, Step
 
 
 def names():
@@ -93,7 +93,7 @@ def test_a_step_added_to_the_plan_is_run_and_explained(monkeypatch):
     monkeypatch.setattr(startplan, "plan_start",
                         lambda conf=None: [Step("probe step", HOST, (), probe)] + real(conf))
     assert any(line.endswith("probe step") for line in explain.sequence_lines(None))
-    from lxctools.runtime.supervisor import Supervisor
+    from lxctools.monitor.supervisor import Supervisor
 
     with pytest.raises(Probe):
         Supervisor.boot(types.SimpleNamespace(request=None, conf=None))

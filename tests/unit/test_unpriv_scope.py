@@ -1,9 +1,9 @@
 """lxc-unpriv-start/attach: when a user's command goes through a delegated systemd scope
-(runtime/cgroups/scope.py), on fake hosts described by mountinfo and /proc/self/cgroup."""
+(cgroups/scope.py), on fake hosts described by mountinfo and /proc/self/cgroup."""
 
 import pytest
 
-from lxctools.runtime.cgroups.scope import scope_for
+from lxctools.cgroups.scope import scope_for
 
 UNIFIED = "31 25 0:27 / /sys/fs/cgroup rw shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
 HYBRID = (UNIFIED.replace("/sys/fs/cgroup ", "/sys/fs/cgroup/unified ")

@@ -7,9 +7,9 @@ import stat
 import pytest
 
 from lxctools.config.parser import loads
-from lxctools.runtime.network import plan
-from lxctools.runtime.network import usernic
-from lxctools.runtime.network.plan import NetworkError
+from lxctools.network import plan
+from lxctools.network import usernic
+from lxctools.network.plan import NetworkError
 
 
 def nics(text):

@@ -1,0 +1,805 @@
+"""The start plan: every step of a container's start, in order, with the side it runs on.
+
+plan_start(conf) is the one list: the supervisor runs its HOST steps (Supervisor.boot), the
+spawner its SPAWNER steps and the container's PID 1 its INIT and PIVOTED steps
+(payload.py: they inherit the list with the Plan across the fork), and lxc-start --explain
+prints it (explain.py). A step added here is run and explained; its place in the list is
+its place in the start. tests/unit/test_start_plan.py checks the list against the order
+LXC uses (lxc-behaviour.md 4.4).
+
+Both sides talk over one SOCK_SEQPACKET pair (sync.py): a step that sends or waits for
+a message is named after it ("go", "pid", "net", "ptys", "ready", "exec"), on each side.
+Each side's steps share one context: Boot (the supervisor, its Plan, the sync socket, the
+spawner's and init's pids) or Setup (the Plan, the sync socket, the rootfs as an fd, the
+ptys made in the container's devpts). A step's condition (no rootfs, no network) is its
+own first lines, so the list is the same for every config and --explain shows it whole.
+
+Size: every step of both sides in the order they run, then what they use (Plan, the
+cgroups' making, the shared namespaces, the id maps): the start read in one place.
+"""
+
+import os
+import resource
+import signal
+import socket
+import time
+
+from .. import log
+from ..errors import LxcError
+from ..kernel import libc
+from ..kernel import fdlimit
+from . import mounts
+from .payload import (DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, _fail, apply_prlimits,
+                      clone_flags, exec_init, find_program, init_copy, minimal_init,
+                      reset_signals, stdio_on_console, switch_user)
+from ..kernel.rootpath import Root
+from .start import StartFailed
+from .sync import Exec, Failed, Go, Mapped, Net, Pid, Ptys, Ready, Sync, Userns
+
+HOST = "host"  # the supervisor, in the host's namespaces
+SPAWNER = "spawner"  # the first child: joins and unshares the namespaces, forks init
+INIT = "container"  # the container's PID 1 before pivot_root (the host's files in view)
+PIVOTED = "pivoted"  # the same process after pivot_root: only the container's files
+SIDES = (HOST, SPAWNER, INIT, PIVOTED)
+
+
+class Step:
+    """One step of a start: NAME (what --explain prints), the SIDE it runs on, the config
+    keys it reads (INPUTS), and APPLY(context)."""
+
+    __slots__ = ("name", "side", "inputs", "apply")
+
+    def __init__(self, name, side, inputs, apply):
+        assert side in SIDES, side
+        self.name = name
+        self.side = side
+        self.inputs = tuple(inputs)
+        self.apply = apply
+
+    def __repr__(self):
+        return f"Step({self.name!r}, {self.side})"
+
+
+def run(steps, sides, context):
+    """Apply, in order, the STEPS that run on one of SIDES."""
+    for step in steps:
+        if step.side in sides:
+            step.apply(context)
+
+
+class Boot:
+    """What the supervisor's steps share while it starts one container."""
+
+    def __init__(self, supervisor):
+        self.sup = supervisor
+        self.request = supervisor.request
+        self.plan = None
+        self.nics = None
+        self.slirp4netns = None
+        self.spawner = -1
+        self.sync = None
+        self.message = None
+        self.steps = ()
+
+
+class Setup:
+    """What the container side's steps share (the spawner's and PID 1's)."""
+
+    def __init__(self, plan, sync):
+        self.plan = plan
+        self.sync = sync
+        self.conf = plan.conf
+        self.path = None  # where the rootfs is mounted
+        self.root = None  # rootpath.Root of it: every path below it is opened through it
+        self.masters, self.slaves = [], []
+        self.flags = 0  # the spawner's: the namespaces it still has to unshare
+
+
+# -- the supervisor, before the fork -----------------------------------------------------------
+def _starting(boot):
+    sup = boot.sup
+    sup.set_state("STARTING")
+    sup.stop_requested = sup.reboot_requested = False
+    sup.exit_status = None
+
+
+def _plan(boot):
+    request = boot.request
+    # the kernel's first cgroup move of this start, paid early (cgroups.core.prewarm):
+    # prepare() started it for the first boot; a reboot starts its own
+    warming, request.warming = getattr(request, "warming", None), None
+    if warming is None:
+        from .start import prewarm_cgroups
+        warming = prewarm_cgroups()
+    try:
+        plan = boot.sup.plan = boot.plan = Plan(request)
+        plan.steps = boot.steps  # the container side runs its own of them after the fork
+        boot.sup.prepare_security(plan)
+    finally:
+        if warming is not None:
+            # nothing from here on may fork with that thread alive (network checks and
+            # hooks run programs): a child would inherit the locks it holds
+            warming.join()
+
+
+def _apparmor(boot):
+    # runs apparmor_parser: after the warming thread is gone (_plan), as every fork here
+    boot.sup.prepare_apparmor(boot.plan)
+
+
+def _network_plan(boot):
+    boot.nics = boot.sup.prepare_network(boot.plan)
+    boot.slirp4netns = boot.sup.prepare_usermode(boot.plan)
+
+
+def _shared_namespaces(boot):
+    for kind, value in boot.sup.conf.family("lxc.namespace.share"):
+        boot.plan.share_fds[kind] = open_shared_ns(kind, value, boot.sup.init_pid_of)
+
+
+def _pre_start_hooks(boot):
+    boot.plan.run_hook("pre-start")
+
+
+def _cgroups(boot):
+    sup, plan = boot.sup, boot.plan
+    sup.cgroups = make_cgroups(sup.name, sup.lxcpath, sup.conf,
+                               systemd_guest=getattr(boot.request, "guest", None) == "systemd",
+                               on_claim=sup.claim_cgroups,
+                               on_taken=lambda path: refuse_if_in_use(plan, path))
+    if sup.cgroups is None:
+        sup.cgroups_claim = None  # none could be made (an unprivileged start goes on)
+
+
+def _console_log(boot):
+    boot.sup.open_ttys(boot.plan)
+
+
+def _fork(boot):
+    plan = boot.plan
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    plan.sync_fd = child_sock.fileno()
+    # lxc-execute's init, a sealed copy taken here on the host before anything is cloned
+    # (entry.py): the container's setup process execs it once everything is done
+    plan.init_fd = init_copy() if plan.execute else None
+    try:
+        boot.spawner = os.fork()
+        if boot.spawner == 0:
+            parent_sock.close()
+            spawner_main(plan, child_sock)
+    finally:
+        child_sock.close()
+        if plan.init_fd is not None:
+            os.close(plan.init_fd)
+    boot.sync = Sync(parent_sock)
+
+
+# -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
+def _enter_cgroups(boot):
+    if boot.sup.cgroups is not None:
+        boot.sup.cgroups.enter(boot.spawner)
+        if boot.sup.conf.value("lxc.idmap"):
+            # after the move (as LXC): an ordinary user may no longer write the payload's
+            # cgroup.procs once they are the container root's
+            boot.sup.cgroups.give_to_container_root(boot.sup.conf.value("lxc.idmap"))
+
+
+def _send_go(boot):
+    boot.sync.send(Go())
+    boot.message = boot.sup.expect(boot.sync, Pid, Userns)
+
+
+def _id_maps(boot):
+    if isinstance(boot.message, Userns):
+        write_id_maps(boot.spawner, boot.sup.conf)
+        boot.sync.send(Mapped())
+        boot.message = boot.sup.expect(boot.sync, Pid)
+
+
+def _init_pid(boot):
+    sup = boot.sup
+    os.waitpid(boot.spawner, 0)
+    sup.init_pid = boot.message.pid
+    sup.init_pidfd = libc.pidfd_open(sup.init_pid)
+    sup.loop.children[sup.init_pid] = sup.init_exited
+
+
+def _host_network(boot):
+    sup = boot.sup
+    if boot.nics:
+        from .. import network
+        sup.network_state = network.setup_host_side(boot.nics, sup.init_pid, sup.name,
+                                                    lxcpath=sup.lxcpath)
+    if boot.slirp4netns:
+        from ..network import usermode
+        sup.usermode = usermode.start(boot.slirp4netns, sup.init_pid,
+                                      bool(boot.plan.clone_flags & NS_FLAGS["user"]))
+
+
+def _record_init(boot):
+    # init's pid, its cgroups and network on record before it can get anywhere near its
+    # exec: should this process die from here on, whoever takes the container's socket next
+    # finds that init (take_over) instead of starting a second one
+    boot.sup.record(required=True)
+
+
+def _send_net(boot):
+    boot.sync.send(Net())
+
+
+def _take_ptys(boot):
+    ptys = boot.sup.expect(boot.sync, Ptys)
+    boot.sup.take_ptys(boot.plan, ptys.fds)
+
+
+def _wait_ready(boot):
+    boot.sup.expect(boot.sync, Ready)
+
+
+def _device_rules(boot):
+    if boot.sup.cgroups is not None:
+        boot.sup.cgroups.apply_devices()
+
+
+def _start_host_hooks(boot):
+    boot.sup.run_host_hook("start-host")
+
+
+def _send_exec(boot):
+    boot.sync.send(Exec())
+    message = boot.sync.receive()
+    if message is not None:
+        if isinstance(message, Failed):
+            raise StartFailed(message.error, hint=message.hint)
+        raise StartFailed("the container failed to start")
+
+
+def _running(boot):
+    sup = boot.sup
+    sup.started_at = time.time()
+    # required: a start is reported only once its record says RUNNING (a crash after that
+    # is adopted, before it is undone: take_over)
+    sup.set_state("RUNNING", required=True)
+    if boot.request.pidfile:
+        from ..atomic import atomic_write
+        atomic_write(boot.request.pidfile, f"{os.getpid()}\n".encode(), mode=0o600)
+
+
+def run_host(steps, boot):
+    """The supervisor's side of STEPS (plan_start's list, handed to the Plan for the
+    container's side). From the fork until exec, a failure kills the spawner
+    and init before it goes up (nothing half-started stays); the sync socket is closed
+    whatever happens once it exists."""
+    boot.steps = steps
+    host = [s for s in steps if s.side == HOST]
+    forked = next(i for i, s in enumerate(host) if s.apply is _fork) + 1
+    exec_done = next(i for i, s in enumerate(host) if s.apply is _send_exec) + 1
+    run(host[:forked], (HOST,), boot)
+    try:
+        run(host[forked:exec_done], (HOST,), boot)
+    except BaseException:
+        boot.sup.kill_init(signal.SIGKILL)
+        for pid in (boot.spawner, boot.sup.init_pid):
+            if pid > 0:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        raise
+    finally:
+        boot.sync.sock.close()
+    run(host[exec_done:], (HOST,), boot)
+
+
+# -- the spawner (C1) --------------------------------------------------------------------------
+def spawner_main(plan, sync_sock):
+    """C1: its steps of the plan (join the cgroups, unshare, fork PID 1, report it)."""
+    sync = Sync(sync_sock)
+    try:
+        run(plan.steps, (SPAWNER,), Setup(plan, sync))
+    except BaseException as exc:  # noqa: BLE001 - anything must reach the supervisor
+        _fail(sync, exc)
+    os._exit(0)
+
+
+def init_main(plan, sync):
+    """C2, PID 1 of the container: its steps of the plan, before and after pivot_root,
+    ending in the exec of the container's init. Never returns."""
+    try:
+        run(plan.steps, (INIT, PIVOTED), Setup(plan, sync))
+    except BaseException as exc:  # noqa: BLE001
+        if isinstance(exc, FileNotFoundError) and exc.filename == "exec":
+            exc = LxcError(f'Failed to exec "{plan.argv[0]}": No such file or directory',
+                           hint="give the full path of a program inside the container")
+        _fail(sync, exc)
+
+
+def _wait_go(setup):
+    libc.set_pdeathsig(signal.SIGKILL)
+    setup.sync.expect(Go)
+
+
+def _join_shared(setup):
+    for fd in setup.plan.share_fds.values():
+        libc.setns(fd, 0)
+
+
+def _user_namespace(setup):
+    setup.flags = setup.plan.clone_flags
+    if setup.flags & libc.CLONE_NEWUSER:
+        libc.unshare(libc.CLONE_NEWUSER)
+        setup.sync.send(Userns())
+        setup.sync.expect(Mapped)
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
+        # be closed to the non-root owner of its user namespace until init execs, and
+        # slirp4netns and lxc-user-nic open them before that (LXC does the same)
+        libc.set_dumpable(True)
+        setup.flags &= ~libc.CLONE_NEWUSER
+
+
+def _unshare(setup):
+    libc.unshare(setup.flags)
+
+
+def _fork_init(setup):
+    pid = os.fork()
+    if pid == 0:
+        init_main(setup.plan, setup.sync)
+    setup.sync.send(Pid(pid=pid))
+
+
+# -- the container's PID 1, before pivot_root -------------------------------------------------
+def _session(setup):
+    os.setsid()
+
+
+def _lsm_attr(setup):
+    plan = setup.plan
+    if plan.security is not None:
+        # the AppArmor attr of this very task, through the host's /proc (after pivot_root
+        # /proc is the container's): written just before exec; lxc-execute's Python init
+        # (minimal_init) never execs, so it switches at once, as LXC does
+        plan.security.lsm_now = plan.execute and plan.init_fd is None
+        plan.security.open_lsm()
+
+
+def _wait_net(setup):
+    # no PDEATHSIG here: our parent (the spawner) exits at once, on purpose. If the
+    # supervisor dies during setup, the next receive() gets EOF and we exit.
+    setup.sync.expect(Net)
+
+
+def _network_inside(setup):
+    if setup.plan.configure_network:
+        setup.plan.configure_network()
+
+
+def _mounts_slave(setup):
+    if setup.plan.clone_flags & libc.CLONE_NEWNS:
+        libc.mount(None, "/", None, libc.MS_SLAVE | libc.MS_REC)
+
+
+def _pre_mount_hooks(setup):
+    setup.plan.run_hook("pre-mount")
+
+
+def _rootfs(setup):
+    plan, conf = setup.plan, setup.conf
+    path = plan.rootfs_mount
+    if plan.rootfs:
+        os.makedirs(path, exist_ok=True)
+        mounts.mount_rootfs(conf.value("lxc.rootfs.path"), path, conf.value("lxc.rootfs.options"))
+    else:
+        path = "/"
+    # Everything below the rootfs is the container's, and we are still root in the host's
+    # file system: from here on every place in it is opened through this fd
+    # (kernel/rootpath.py), never walked as a path.
+    setup.path = path
+    setup.root = Root(path)
+
+
+def _dev_tmpfs(setup):
+    if setup.plan.rootfs and setup.plan.autodev:
+        mounts.mount_dev(setup.conf, setup.root)
+
+
+def _mount_auto(setup):
+    mounts.mount_auto(setup.conf, setup.root, setup.plan.keeps_sys_admin,
+                      bool(setup.plan.clone_flags & libc.CLONE_NEWCGROUP))
+
+
+def _mount_fstab(setup):
+    fstab = setup.conf.value("lxc.mount.fstab")
+    for line in (mounts.read_fstab(fstab) if fstab else []):
+        mounts.mount_entry(line, setup.root, "lxc.mount.fstab", setup.plan.mount_prefixes)
+
+
+def _mount_entries(setup):
+    for line in setup.conf.value("lxc.mount.entry") or []:
+        mounts.mount_entry(line, setup.root, prefixes=setup.plan.mount_prefixes)
+
+
+def _lxcfs(setup):
+    if setup.plan.lxcfs:
+        mounts.bind_lxcfs(setup.root)
+
+
+def _journal(setup):
+    if setup.plan.journal:
+        from . import journal
+        journal.link(setup.plan.journal, setup.root, setup.plan.env)
+
+
+def _mount_hooks(setup):
+    setup.plan.run_hook("mount")
+
+
+def _autodev_hooks(setup):
+    if setup.plan.rootfs and setup.plan.autodev:
+        setup.plan.run_hook("autodev")
+
+
+def _device_nodes(setup):
+    if setup.plan.rootfs and setup.plan.autodev:
+        mounts.fill_dev(setup.root)
+        mounts.fresh_boot_id(setup.root)
+
+
+def _devpts(setup):
+    plan = setup.plan
+    if plan.rootfs:
+        mounts.setup_devpts(setup.conf, setup.root, extra=1 if plan.want_console else 0)
+        # console and ttys come from the container's own devpts (as LXC 5 does for its
+        # ttys): their owner is the container's root, privileged or not
+        setup.masters, setup.slaves = mounts.allocate_ptys(
+            setup.root, plan.want_console, plan.tty_count, setup.conf.value("lxc.tty.dir"))
+
+
+def _pivot_root(setup):
+    if setup.plan.rootfs:
+        mounts.pivot_into(setup.root)
+    setup.root.close()
+
+
+# -- the container's PID 1, after pivot_root ---------------------------------------------------
+def _hostname(setup):
+    if setup.plan.clone_flags & libc.CLONE_NEWUTS:
+        libc.sethostname(setup.plan.hostname)
+
+
+def _sysctl(setup):
+    for key, value in setup.conf.family("lxc.sysctl"):
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as handle:
+            handle.write(value)
+
+
+def _proc(setup):
+    for key, value in setup.conf.family("lxc.proc"):
+        with open("/proc/self/" + key.replace(".", "/"), "w") as handle:
+            handle.write(value)
+
+
+def _prlimits(setup):
+    apply_prlimits(setup.conf, nofile=False)  # that one once the inherited fds are closed
+
+
+def _send_ptys(setup):
+    # the supervisor keeps the masters and the console's slave alone (it watches the console
+    # master, and a master with no slave open reports a hang-up to epoll without end); a
+    # tty's slave it opens from the master while an lxc-console holds that tty
+    held = setup.slaves[:1] if setup.plan.want_console else []
+    setup.sync.send(Ptys(ptys=len(setup.masters)), fds=setup.masters + held)
+    for fd in setup.masters + setup.slaves:
+        os.close(fd)
+
+
+def _stdio(setup):
+    stdio_on_console(setup.plan)  # before "ready": device rules come then and may forbid it
+
+
+def _nofile(setup):
+    # The open-file limit the supervisor was started with, not the one it raised for itself,
+    # then lxc.prlimit.nofile: only now, with the supervisor's descriptors closed (thousands
+    # of them, all below a limit of 1024 otherwise: no open() would succeed).
+    fdlimit.restore_soft_limit()
+    apply_prlimits(setup.conf, only=resource.RLIMIT_NOFILE)
+
+
+def _send_ready(setup):
+    setup.sync.send(Ready())
+
+
+def _wait_exec(setup):
+    setup.sync.expect(Exec)
+
+
+def _security(setup):
+    # Confined before the start hooks, as LXC: a start hook is a program of the container's
+    # (found in its rootfs) and must get no capability, nor escape a filter, that the
+    # container's own processes do not have. Also what lxc-execute's init runs under
+    # (exec_init).
+    setup.plan.apply_security()
+
+
+def _start_hooks(setup):
+    setup.plan.run_hook("start", inside=True)
+
+
+def _exec_init(setup):
+    plan, conf = setup.plan, setup.conf
+    reset_signals()
+    argv = plan.argv
+    env = plan.env  # computed before the fork: uuid cannot be imported after pivot_root
+    program = find_program(argv[0], env.get("PATH", DEFAULT_PATH))
+    os.chdir(conf.value("lxc.init.cwd") or "/")
+    if plan.execute:
+        if plan.init_fd is not None:
+            exec_init(plan, program, argv, env, setup.sync)
+        minimal_init(plan, program, argv, env, setup.sync)
+    switch_user(conf)
+    os.execve(program, argv, env)
+
+
+_HOOK = "lxc.hook."
+
+
+def plan_start(conf=None):
+    """Every step of a start, in the order it runs (CONF is what it is planned for: each
+    step decides from it whether it has work; the list itself is the same for every one)."""
+    return [
+        Step("state STARTING", HOST, (), _starting),
+        Step("plan the start and its security policy", HOST,
+             ("lxc.cap.drop", "lxc.cap.keep", "lxc.seccomp.profile", "lxc.apparmor.profile",
+              "lxc.no_new_privs"), _plan),
+        Step("AppArmor profile chosen (a generated one loaded), SELinux refused", HOST,
+             ("lxc.apparmor.profile", "lxc.apparmor.allow_nesting", "lxc.apparmor.raw",
+              "lxc.apparmor.allow_incomplete", "lxc.selinux.context"), _apparmor),
+        Step("check the network plan", HOST, ("lxc.net.*", "lxctools.net.usermode"),
+             _network_plan),
+        Step("open the namespaces to share", HOST, ("lxc.namespace.share.*",),
+             _shared_namespaces),
+        Step("pre-start hooks", HOST, (_HOOK + "pre-start",), _pre_start_hooks),
+        Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
+             _cgroups),
+        Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
+        Step("fork the spawner", HOST, (), _fork),
+        Step("spawner into the cgroups (given to the container's root)", HOST, ("lxc.idmap",),
+             _enter_cgroups),
+        Step("send go", HOST, (), _send_go),
+        Step("wait for go", SPAWNER, (), _wait_go),
+        Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
+        Step("user namespace (ids mapped by the supervisor)", SPAWNER, ("lxc.idmap",),
+             _user_namespace),
+        Step("write the id maps", HOST, ("lxc.idmap",), _id_maps),
+        Step("unshare the namespaces", SPAWNER,
+             ("lxc.namespace.clone", "lxc.namespace.keep"), _unshare),
+        Step("fork init, send its pid", SPAWNER, (), _fork_init),
+        Step("init's pid", HOST, (), _init_pid),
+        Step("host side of the network", HOST, ("lxc.net.*", "lxctools.net.usermode"),
+             _host_network),
+        Step("record init", HOST, (), _record_init),
+        Step("send net", HOST, (), _send_net),
+        Step("new session", INIT, (), _session),
+        Step("AppArmor attr opened (the host's /proc)", INIT, ("lxc.apparmor.profile",),
+             _lsm_attr),
+        Step("wait for net", INIT, (), _wait_net),
+        Step("network inside", INIT, ("lxc.net.*",), _network_inside),
+        Step("mounts made slaves of the host's", INIT, (), _mounts_slave),
+        Step("pre-mount hooks", INIT, (_HOOK + "pre-mount",), _pre_mount_hooks),
+        Step("mount the rootfs", INIT,
+             ("lxc.rootfs.path", "lxc.rootfs.mount", "lxc.rootfs.options"), _rootfs),
+        Step("tmpfs on /dev", INIT, ("lxc.autodev", "lxc.autodev.tmpfs.size"), _dev_tmpfs),
+        Step("lxc.mount.auto", INIT, ("lxc.mount.auto",), _mount_auto),
+        Step("lxc.mount.fstab", INIT, ("lxc.mount.fstab",), _mount_fstab),
+        Step("lxc.mount.entry", INIT, ("lxc.mount.entry",), _mount_entries),
+        Step("lxcfs views", INIT, (), _lxcfs),
+        Step("journal link", INIT, ("lxctools.journal.link",), _journal),
+        Step("mount hooks", INIT, (_HOOK + "mount",), _mount_hooks),
+        Step("autodev hooks", INIT, (_HOOK + "autodev", "lxc.autodev"), _autodev_hooks),
+        Step("device nodes and boot_id", INIT, ("lxc.autodev",), _device_nodes),
+        Step("devpts, console and ttys", INIT,
+             ("lxc.pty.max", "lxc.tty.max", "lxc.tty.dir", "lxc.console.path"), _devpts),
+        Step("pivot_root", INIT, ("lxc.rootfs.path",), _pivot_root),
+        Step("hostname", PIVOTED, ("lxc.uts.name",), _hostname),
+        Step("sysctls", PIVOTED, ("lxc.sysctl.*",), _sysctl),
+        Step("lxc.proc", PIVOTED, ("lxc.proc.*",), _proc),
+        Step("prlimits", PIVOTED, ("lxc.prlimit.*",), _prlimits),
+        Step("send the ptys", PIVOTED, (), _send_ptys),
+        Step("take the ptys", HOST, (), _take_ptys),
+        Step("stdio on the console", PIVOTED, ("lxc.console.path",), _stdio),
+        Step("open-file limit", PIVOTED, ("lxc.prlimit.nofile",), _nofile),
+        Step("send ready", PIVOTED, (), _send_ready),
+        Step("wait for ready", HOST, (), _wait_ready),
+        Step("device rules", HOST, ("lxc.cgroup.devices.*", "lxc.cgroup2.devices.*"),
+             _device_rules),
+        Step("start-host hooks", HOST, (_HOOK + "start-host",), _start_host_hooks),
+        Step("send exec", HOST, (), _send_exec),
+        Step("wait for exec", PIVOTED, (), _wait_exec),
+        Step("capabilities, LSM, seccomp, no_new_privs", PIVOTED,
+             ("lxc.cap.drop", "lxc.cap.keep", "lxc.apparmor.profile", "lxc.seccomp.profile",
+              "lxc.no_new_privs"), _security),
+        Step("start hooks", PIVOTED, (_HOOK + "start",), _start_hooks),
+        Step("exec init", PIVOTED, ("lxc.init.cmd", "lxc.init.cwd", "lxc.init.uid",
+                                    "lxc.init.gid", "lxc.environment"), _exec_init),
+        Step("state RUNNING", HOST, (), _running),
+    ]
+
+
+# -- what the steps use -------------------------------------------------------------------
+class Plan:
+    """Everything the container side needs, computed in the supervisor before the fork."""
+
+    def __init__(self, request):
+        from .hooks import rootfs_path
+
+        conf = request.conf
+        self.request = request
+        self.conf = conf
+        self.name = request.name
+        self.rootfs = rootfs_path(conf)
+        mount_point = conf.value("lxc.rootfs.mount")
+        from .mounts import DEFAULT_ROOTFS_MOUNT
+        if not mount_point:
+            # LXC's own mount point when its package made it, else one of ours: any empty dir
+            # will do, each container mounts there in its own mount namespace.
+            mount_point = DEFAULT_ROOTFS_MOUNT
+            if not os.path.isdir(mount_point):
+                from ..paths import runtime_dir
+                mount_point = os.path.join(runtime_dir(), "lxctools", "rootfs.mount")
+                os.makedirs(mount_point, exist_ok=True)
+        self.rootfs_mount = mount_point
+        # absolute lxc.mount.entry targets may start with these host paths of the rootfs
+        # (LXC's mount_entry_on_absolute_rootfs): computed here, the setup process reads no
+        # lxc.conf
+        from ..paths import default_lxcpath
+        self.mount_prefixes = tuple(p for p in (
+            os.path.join(default_lxcpath(), request.name, "rootfs"), self.rootfs) if p)
+        self.hostname = conf.value("lxc.uts.name") or request.name
+        self.autodev = (conf.value("lxc.autodev") or "1") != "0"
+        self.execute = request.execute
+        self.argv = request.argv
+        self.clone_flags = clone_flags(conf)
+        self.share_fds = {}
+        self.want_console = conf.value("lxc.console.path") != "none"
+        self.tty_count = int(conf.value("lxc.tty.max") or 0)
+        self.sync_fd = -1
+        self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
+        self.passthrough_stdio = request.passthrough_stdio
+        from ..kernel import caps
+        from ..security.capabilities import plan as caps_plan
+        # by number: lxc.cap.drop = 21 drops sys_admin as surely as its name does
+        self.keeps_sys_admin = caps.NUMBERS["sys_admin"] not in caps_plan(conf, caps.last_cap())
+        self.configure_network = None
+        self.security = None
+        self.env = self.environment()
+        # lxcfs's /proc views when the host runs it (unless LXC's own lxcfs hook is configured)
+        from .mounts import lxcfs_running
+        hooks = " ".join(conf.value("lxc.hook.mount") or [])
+        self.lxcfs = bool(self.rootfs) and "lxcfs" not in hooks and lxcfs_running()
+        self.journal = None
+        if conf.value("lxctools.journal.link"):
+            from . import journal
+            self.journal = journal.plan(conf, self.rootfs, bool(conf.value("lxc.idmap")))
+
+    def run_hook(self, hook_type, inside=False):
+        from .hooks import run_hooks
+        config_file = self.request.config_file or ""
+        run_hooks(hook_type, self.name, self.conf, config_file)
+
+    def apply_security(self):
+        if self.security is not None:
+            self.security.apply()
+
+    def environment(self):
+        # systemd's Container Interface: container, container_uuid (stable: derived from the
+        # lxcpath and name), container_ttys (the ttys set up for gettys)
+        env = {"container": "lxc",
+               "container_uuid": uuid5_url(f"lxctools:{self.request.lxcpath}/{self.name}")}
+        ttys = int(self.conf.value("lxc.tty.max") or 0)
+        if ttys and self.rootfs:
+            # the ttys are ptys of the container's fresh devpts, allocated in order after the
+            # console: systemd's getty generator starts container-getty@N for each pts/N here
+            first = 1 if self.conf.value("lxc.console.path") != "none" else 0
+            env["container_ttys"] = " ".join(f"pts/{first + i}" for i in range(ttys))
+        for entry in (self.conf.value("lxc.environment") or []) + (
+                self.conf.value("lxc.environment.runtime") or []):
+            key, sep, value = entry.partition("=")
+            env[key] = value if sep else os.environ.get(key, "")
+        if self.execute and "PATH" not in env:
+            env["PATH"] = DEFAULT_PATH
+        return env
+
+
+def uuid5_url(name):
+    """str(uuid.uuid5(uuid.NAMESPACE_URL, NAME)) without importing uuid (it pulls in platform
+    and hashlib: ~3 ms of every start)."""
+    try:
+        from _sha1 import sha1
+    except ImportError:  # a Python built without its own hashes
+        import uuid
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    namespace_url = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")
+    digest = bytearray(sha1(namespace_url + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def refuse_if_in_use(plan, path):
+    """Cgroups.create found PATH (the container's cgroup name) taken: before the start goes
+    on under NAME-1, make sure what sits there is not this very container, run by nobody's
+    record (a start whose supervisor died before recording its init). A second init on
+    the same rootfs would be ruin."""
+    if not plan.rootfs:
+        return
+    from ..cgroups.core import member_pids
+    pids = member_pids(path)
+    if not pids:
+        return
+    from ..storage.inuse import describe, processes_on
+    container_dir = os.path.join(plan.request.lxcpath, plan.name)
+    users = processes_on(plan.conf.value("lxc.rootfs.path"), container_dir, pids=pids)
+    if users:
+        raise StartFailed(f"{plan.name} is already running outside any supervisor: "
+                          f"{describe(users)} in {path} run from its rootfs; not starting a "
+                          "second init", hint=f"kill them (kill -9 {' '.join(map(str, users))})"
+                                              ", then start it again")
+
+
+def make_cgroups(name, lxcpath, conf, systemd_guest=False, on_claim=None, on_taken=None):
+    try:
+        from ..cgroups import Cgroups
+    except ImportError:
+        return None
+    try:
+        hierarchies = None
+        if systemd_guest:
+            from ..cgroups import systemd_v1
+            hierarchies, mounted = systemd_v1.ensure()
+            if mounted:
+                log.info(f"mounted a name=systemd hierarchy at {systemd_v1.mount_dir()} "
+                         "(this host has none; systemd guests need one)")
+        cgroups = Cgroups.for_container(name, lxcpath, conf, hierarchies=hierarchies)
+        cgroups.create(on_claim=on_claim, on_taken=on_taken)
+    except StartFailed:
+        raise  # the container already runs (on_taken), or its record cannot be written
+    except LxcError as exc:
+        if os.geteuid() == 0 or conf.family("lxc.cgroup") or conf.family("lxc.cgroup2"):
+            raise
+        # as LXC: an unprivileged container without delegated cgroups still starts
+        log.warn(f"no cgroups for {name}: {exc} (limits, freezing and usage figures are "
+                 "unavailable; lxc-checkconfig shows how to delegate)")
+        return None
+    try:
+        # device rules come later (apply_devices at "ready"), as LXC: a deny-all list must
+        # not lock init out of /dev and its console while it sets them up
+        cgroups.apply_limits(devices=False)
+    except BaseException:
+        cgroups.destroy()
+        raise
+    return cgroups
+
+
+def open_shared_ns(kind, value, init_pid_of):
+    """lxc.namespace.share.KIND = NAME|PID: an fd of that namespace. INIT_PID_OF(NAME) is
+    the supervisor's way to ask another container of its lxcpath (monitor/peers.py)."""
+    kind = NS_CONFIG_NAMES.get(kind, kind)
+    if value.isdigit():
+        pid = int(value)
+    else:
+        pid = init_pid_of(value)
+    try:
+        return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StartFailed(f"lxc.namespace.share.{kind}: cannot open the {kind} namespace of "
+                          f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
+
+
+def write_id_maps(pid, conf):
+    """lxc.idmap for the spawner's new user namespace (idmap/userns.py writes maps)."""
+    from ..idmap.userns import parse_idmap, write_maps
+    write_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))
