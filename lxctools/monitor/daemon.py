@@ -191,7 +191,7 @@ class Daemon:
         import socket
 
         from ..kernel import libc
-        from .supervisor import Loop
+        from .loop import Loop
 
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
@@ -391,7 +391,8 @@ class Daemon:
         """Settle NAME's record if its supervisor died (Supervisor.take_over): adopt its
         running init, undo the rest. Nothing when NAME is ours or a live supervisor (one in
         the foreground) holds it."""
-        from .supervisor import Supervisor, hold_name
+        from .record import hold_name
+        from .supervisor import Supervisor
 
         current = self.supervisors.get(name)
         if current is not None and not current.done:
