@@ -1,7 +1,5 @@
 """lxc-copy: copy, snapshot-clone (-s), rename (-R) or start an ephemeral clone (-e)."""
 
-import sys
-
 from ._common import make_parser, parse, run_tool, lxcpath_of, name_prefixed
 
 DESCRIPTION = """Copy an existing container.

@@ -1,6 +1,5 @@
 """lxc-monitor: print the state changes of the containers whose names match a regex."""
 
-import os
 import re
 import sys
 

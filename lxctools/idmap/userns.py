@@ -8,7 +8,6 @@ more inside id to the caller itself lets it act on both the caller's and the con
 """
 
 import os
-import stat
 import subprocess
 
 from ..errors import LxcError

@@ -98,7 +98,8 @@ def start(binary, init_pid, user_namespace, timeout=10):
         os.close(ready_w)
         os.close(exit_r)
     try:
-        ok = bool(readable([ready_r], timeout)) and os.read(ready_r, 1) == b"1"
+        ready = bool(readable([ready_r], timeout))
+        ok = ready and os.read(ready_r, 1) == b"1"
     finally:
         os.close(ready_r)
     if not ok:

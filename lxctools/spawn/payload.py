@@ -17,7 +17,6 @@ import resource  # noqa: F401
 import signal
 import socket  # noqa: F401
 import subprocess  # noqa: F401 - start hooks run inside the container
-import sys
 import termios  # noqa: F401
 
 from ..errors import LxcError
