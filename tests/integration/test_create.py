@@ -7,6 +7,7 @@ import signal
 import stat
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -422,6 +423,22 @@ def test_non_root_without_idmap_is_refused_and_leaves_nothing(world):
         shutil.rmtree(base)
 
 
+def _wait_for_process(argv, timeout=30):
+    """Until a process runs ARGV (its exec done: /proc/PID/cmdline is ARGV)."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if handle.read() == wanted:
+                        return
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.02)
+    raise AssertionError(f"no process ran {argv} within {timeout} s")
+
+
 def test_template_on_a_terminal_can_ask_and_ctrl_c_rolls_back(world):
     import pexpect
     from conftest import ours
@@ -437,10 +454,16 @@ def test_template_on_a_terminal_can_ask_and_ctrl_c_rolls_back(world):
     assert child.exitstatus == 0, child.before
     assert world.config("crt-tty").endswith("lxc.uts.name = crt-asked\n")
 
-    slow = write_template(world, 'echo started; sleep 60\n')
+    # a length no other sleep on the machine has, to find this one by
+    length = f"59.{uuid.uuid4().int % 10**6:06d}"
+    slow = write_template(world, f'echo started; sleep {length}\n')
     child = pexpect.spawn(ours("lxc-create"), ["-P", world.lp, "-n", "crt-tty2", "-t", slow],
                           env=world.env, encoding="utf-8", timeout=30)
     child.expect("started")
+    # ^C only once sleep runs: dash catches SIGINT while it forks, and its child between fork
+    # and exec has dash's handler, which exec forgets; a ^C in that window would leave sleep
+    # running and dash waiting for it (the same with LXC's lxc-create: the shell's race)
+    _wait_for_process(["sleep", length])
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
