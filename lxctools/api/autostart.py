@@ -82,7 +82,9 @@ def run(candidates, action, *, timeout=60, listing=False, out=print):
             elif action == "shutdown":
                 container.stop(timeout=timeout)
             else:
-                container.stop(kill=True, timeout=0)
+                # as lxc-stop -k: wait (up to 10 s) until the supervisor has cleaned up, so
+                # that a script that kills then checks or destroys does not race it
+                container.stop(kill=True, timeout=10)
         except LxcError as exc:
             failed += 1
             import sys
