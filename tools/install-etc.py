@@ -40,12 +40,14 @@ SYSTEMD = [
     ("lxc-containers", LIBEXECDIR + "/lxc-containers", 0o755, True),
     ("systemd/system/lxc.service", "etc/systemd/system/lxc.service", 0o644, True),
     ("systemd/system/lxc@.service", "etc/systemd/system/lxc@.service", 0o644, True),
+    ("systemd/system/lxc-net.service", "etc/systemd/system/lxc-net.service", 0o644, True),
     ("systemd/user/lxc.service", "etc/systemd/user/lxc.service", 0o644, True),
     ("systemd/user/lxc@.service", "etc/systemd/user/lxc@.service", 0o644, True),
     ("default/lxc", "etc/default/lxc", 0o644, False),
 ]
 OPENRC = [
     ("openrc/lxc", "etc/init.d/lxc", 0o755, True),
+    ("openrc/lxc-net", "etc/init.d/lxc-net", 0o755, True),
     ("openrc/conf.d-lxc", "etc/conf.d/lxc", 0o644, False),
 ]
 SAMPLES = [

@@ -186,7 +186,7 @@ class Container:
 
     def start(self, argv=None, *, foreground=False, execute=False, pidfile=None, defines=(),
               config_file=None, uid=None, gid=None, share=None, console_path=None,
-              console_log=None, explain=False):
+              console_log=None, explain=False, restore=None):
         """lxc-start / lxc-execute. Returns the exit code the tool should give.
 
         In the background (lxc-start's default) the caller only sends these options to the
@@ -202,7 +202,8 @@ class Container:
                    "console_path": console_path, "console_log": console_log, "uid": uid,
                    "gid": gid, "argv": list(argv or []), "execute": execute,
                    "foreground": foreground, "pidfile": pidfile,
-                   "passthrough": foreground and (execute or not sys.stdin.isatty())}
+                   "passthrough": foreground and (execute or not sys.stdin.isatty()),
+                   "restore": restore}
         from .. import log
         options["log"] = log.target()  # the supervisor writes the start there too
         if foreground or explain:
@@ -227,6 +228,44 @@ class Container:
         answer = start_in_daemon(self.lxcpath, self.name, options)
         self._warn(answer.get("warnings", []))
         return 0
+
+    def checkpoint(self, directory, stop=False, verbose=False, *, pre_dump=False,
+                   predump_dir=None, action_script=None):
+        """lxc-checkpoint: dump the running container into DIRECTORY with CRIU (-s: stopped
+        after; pre_dump: memory only, it keeps running). Raises LxcError (api/checkpoint.py)."""
+        from . import checkpoint as criu
+        if not self.defined:
+            raise LxcError(f"{self.name} is not defined")
+        return criu.checkpoint(self.lxcpath, self.name, self.conf, directory, stop=stop,
+                               verbose=verbose, pre_dump=pre_dump, predump_dir=predump_dir,
+                               action_script=action_script)
+
+    def migrate_to(self, directory, dest, verbose=False, *, action_script=None, out=None):
+        """lxc-checkpoint --migrate: pre-dump, carry, dump and stop, carry what changed to
+        DEST (api/migrate.py); {step: ms}."""
+        from . import migrate
+        if not self.defined:
+            raise LxcError(f"{self.name} is not defined")
+        return migrate.migrate(self.lxcpath, self.name, self.conf, directory, dest,
+                               verbose=verbose, action_script=action_script, out=out)
+
+    def restore(self, directory, verbose=False, *, foreground=False, action_script=None):
+        """lxc-checkpoint -r: bring the container back from DIRECTORY; its supervisor (the
+        lxcpath's, or this process with FOREGROUND) becomes the restored init's parent."""
+        import os
+        from ..spawn import criu
+        if not self.defined:
+            raise LxcError(f"{self.name} is not defined")
+        if self.running:
+            raise LxcError(f"{self.name} is running, not restoring")
+        directory = os.path.abspath(directory)
+        # here, before the supervisor is asked: a missing or broken CRIU is named at once
+        criu.check_directory(directory)
+        criu.preflight("restore")
+        self.start(foreground=foreground, restore={
+            "directory": directory, "verbose": bool(verbose), "checked": True,
+            "action_script": action_script})
+        return True
 
     @staticmethod
     def _warn(warnings):

@@ -47,6 +47,11 @@ LXC_CLONE_SNAPSHOT = 1 << 2
 LXC_CLONE_KEEPBDEVTYPE = 1 << 3
 LXC_CLONE_MAYBE_SNAPSHOT = 1 << 4
 LXC_CREATE_QUIET = 1 << 0
+# migrate()'s commands, as lxccontainer.h numbers them
+LXC_MIGRATE_PRE_DUMP = 0
+LXC_MIGRATE_DUMP = 1
+LXC_MIGRATE_RESTORE = 2
+LXC_MIGRATE_FEATURE_CHECK = 3
 
 # What liblxc 5.0.2's get_keys("lxc.net.N") lists after type/script.up/script.down for a
 # NIC of each type (an "empty" NIC has only those three).
@@ -361,6 +366,47 @@ class Container:
             _complain(exc)
             return False
         return True
+
+    def checkpoint(self, directory, stop=False, verbose=False):
+        """Dump the running container into DIRECTORY with CRIU (STOP: stopped after)."""
+        try:
+            return bool(self._api.checkpoint(directory, stop=stop, verbose=verbose))
+        except LxcError as exc:
+            _complain(exc)
+            return False
+
+    def restore(self, directory, verbose=False):
+        """Bring the container back from a checkpoint in DIRECTORY."""
+        try:
+            return bool(self._api.restore(directory, verbose=verbose))
+        except LxcError as exc:
+            _complain(exc)
+            return False
+        finally:
+            self._api._doc = None
+
+    def migrate(self, cmd, directory, stop=False, verbose=False, predump_dir=None,
+                action_script=None, **_options):
+        """liblxc's migrate(): 0 on success, as the C API (LXC_MIGRATE_*). The page server,
+        ghost limit and inode options CRIU's remote modes take are not supported."""
+        try:
+            if cmd == LXC_MIGRATE_PRE_DUMP:
+                self._api.checkpoint(directory, verbose=verbose, pre_dump=True,
+                                     predump_dir=predump_dir, action_script=action_script)
+            elif cmd == LXC_MIGRATE_DUMP:
+                self._api.checkpoint(directory, stop=stop, verbose=verbose,
+                                     predump_dir=predump_dir, action_script=action_script)
+            elif cmd == LXC_MIGRATE_RESTORE:
+                self._api.restore(directory, verbose=verbose, action_script=action_script)
+            elif cmd == LXC_MIGRATE_FEATURE_CHECK:
+                from ..spawn import criu
+                criu.preflight("checkpoint")
+            else:
+                return -22  # -EINVAL
+        except LxcError as exc:
+            _complain(exc)
+            return -1
+        return 0
 
     def freeze(self):
         try:

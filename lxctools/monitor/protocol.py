@@ -133,6 +133,16 @@ class ConsoleRequest(Request):
     FIELDS = (("tty", int, -1),)
 
 
+class TtysReply(Message):
+    """Each of NAME's console and ttys: {"name", "path" in the container, "rdev", "dev"}."""
+    FIELDS = (("ttys", list, REQUIRED),)
+
+
+class TtysRequest(Request):
+    """lxc-checkpoint: the ptys whose masters the supervisor holds (CRIU's external ttys)."""
+    CMD, REPLY = "ttys", TtysReply
+
+
 # -- the lxcpath's supervisor socket (daemon.py) ----------------------------------------------
 class StartReply(Message):
     """A start's outcome: init's pid and the warnings to print (an ErrorReply if it failed)."""
@@ -171,7 +181,8 @@ def _table(*classes):
 
 # the dispatch tables: command name -> request class (its REPLY beside it)
 CONTAINER = _table(StateRequest, InfoRequest, WaitRequest, StopRequest, FreezeRequest,
-                   UnfreezeRequest, CgroupRequest, StatsRequest, SignalRequest, ConsoleRequest)
+                   UnfreezeRequest, CgroupRequest, StatsRequest, SignalRequest, ConsoleRequest,
+                   TtysRequest)
 DAEMON = _table(StartRequest, RecoverRequest, MonitorRequest)
 
 

@@ -108,6 +108,30 @@ class Commands:
             **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
                if request.stats else {})))
 
+    def cmd_ttys(self, channel, _request):
+        """lxc-checkpoint: the console's and ttys' ptys (their masters are ours, outside what
+        CRIU dumps), as device numbers and where they are mounted in the container."""
+        from ..kernel.pty import slave_of
+        tty_dir = self.conf.value("lxc.tty.dir")
+        found = []
+
+        def add(name, path, master):
+            fd = slave_of(master)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            found.append({"name": name, "path": path, "rdev": st.st_rdev, "dev": st.st_dev})
+
+        if self.console_master is not None:
+            add("console", "/dev/console", self.console_master)
+            if tty_dir:
+                add("console.dir", f"/dev/{tty_dir}/console", self.console_master)
+        for number, master in enumerate(self.tty_masters, 1):
+            add(f"tty{number}", f"/dev/{tty_dir}/tty{number}" if tty_dir else f"/dev/tty{number}",
+                master)
+        channel.send(reply(protocol.TtysReply, ttys=found))
+
     def network_json(self):
         state = self.network_state
         if state is None:
@@ -264,7 +288,8 @@ class Commands:
                 protocol.WaitRequest: cmd_wait, protocol.StopRequest: cmd_stop,
                 protocol.FreezeRequest: cmd_freeze, protocol.UnfreezeRequest: cmd_unfreeze,
                 protocol.CgroupRequest: cmd_cgroup, protocol.StatsRequest: cmd_stats,
-                protocol.SignalRequest: cmd_signal, protocol.ConsoleRequest: cmd_console}
+                protocol.SignalRequest: cmd_signal, protocol.ConsoleRequest: cmd_console,
+                protocol.TtysRequest: cmd_ttys}
 
     def release_tty_peer(self, tty):
         fd = self.tty_peers.pop(tty, None)

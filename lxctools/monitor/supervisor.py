@@ -16,6 +16,7 @@ life: start, init's exit, reboot, stop and cleanup.
 import json
 import os
 import signal
+import time
 
 from .. import log
 from ..errors import LxcError
@@ -225,7 +226,20 @@ class Supervisor(Record, Commands, Console):
         from ..spawn import startplan
 
         boot = startplan.Boot(self)
-        startplan.run_host(startplan.plan_start(self.conf), boot)
+        steps = startplan.plan_start(self.conf)
+        restore = getattr(self.request, "restore", None)
+        if restore:
+            # lxc-checkpoint -r: the plan up to the AppArmor profile, then CRIU brings back
+            # the processes a dump saved in place of a fork (spawn/criu.py)
+            from ..spawn.criu import restore_into
+            boot.steps = steps
+            upto = next(i for i, s in enumerate(steps) if s.apply is startplan._apparmor) + 1
+            startplan.run(steps[:upto], (startplan.HOST,), boot)
+            restore_into(self, self.plan, restore)
+            self.started_at = time.time()
+            self.set_state("RUNNING", required=True)
+            return
+        startplan.run_host(steps, boot)
 
     def expect(self, sync, *kinds):
         """The next message of the start (sync.py), one of KINDS; a Failed one, any

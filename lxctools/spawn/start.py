@@ -35,6 +35,7 @@ class StartRequest:
         self.after_stop = after_stop  # a command run once it has stopped for good (ephemeral)
         self.guest = guest  # the guest's init family (guestcheck.guest_init), when known
         self.warming = None  # prewarm_cgroups()'s thread, joined by the boot before its fork
+        self.restore = None  # lxc-checkpoint -r: {"directory", "verbose", ...} (spawn/criu.py)
 
 
 def request_to_json(request):
@@ -119,6 +120,7 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
                            passthrough_stdio=options.get("passthrough", False),
                            after_stop=destroy_command(lxcpath, name) if ephemeral else None)
     request.warming = warming
+    request.restore = options.get("restore")  # lxc-checkpoint -r (spawn/criu.py)
     preflight.check(conf, argv, execute=execute)
     warnings = []
     if not execute:

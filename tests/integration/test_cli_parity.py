@@ -13,9 +13,7 @@ from lxcenv import world  # noqa: F401  (fixture)
 pytestmark = pytest.mark.oracle
 
 # What we do not ship, and why.
-NOT_SHIPPED = {
-    "lxc-checkpoint": "CRIU checkpoint/restore is not implemented",
-}
+NOT_SHIPPED = {}
 
 
 def real_tools():
@@ -75,6 +73,8 @@ FAILING = [
     ("lxc-execute", "-n", "nosuch", "--", "true"), ("lxc-create", "-n", "x"),
     ("lxc-create", "-n", "x", "-t", "nosuchtemplate"), ("lxc-start",), ("lxc-ls", "--bogus"),
     ("lxc-device", "-n", "nosuch", "add", "/dev/null"), ("lxc-info", "-n", "nosuch", "-c", "x"),
+    ("lxc-checkpoint", "-n", "nosuch", "-D", "/nonexistent/ckpt"),
+    ("lxc-checkpoint", "-n", "nosuch"),
 ]
 
 

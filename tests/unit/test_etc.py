@@ -40,8 +40,10 @@ def installed(tmp_path):
 def test_install_puts_every_file_and_fills_in_the_bindir(installed):
     root, done = installed
     expected = {"etc/systemd/system/lxc.service", "etc/systemd/system/lxc@.service",
+                "etc/systemd/system/lxc-net.service",
                 "etc/systemd/user/lxc.service", "etc/systemd/user/lxc@.service",
-                "usr/libexec/lxctools/lxc-containers", "etc/init.d/lxc", "etc/conf.d/lxc",
+                "usr/libexec/lxctools/lxc-containers", "etc/init.d/lxc", "etc/init.d/lxc-net",
+                "etc/conf.d/lxc",
                 "etc/default/lxc", "etc/lxc/default.conf", "etc/lxc/lxc.conf",
                 "etc/lxc/lxc-usernet", "etc/bash_completion.d/lxctools"}
     assert {os.path.relpath(p, root) for p in done} == expected
@@ -52,6 +54,9 @@ def test_install_puts_every_file_and_fills_in_the_bindir(installed):
     assert f'bindir="{SCRIPTS}"' in (root / "usr/libexec/lxctools/lxc-containers").read_text()
     assert os.access(root / "etc/init.d/lxc", os.X_OK)
     assert os.access(root / "usr/libexec/lxctools/lxc-containers", os.X_OK)
+    assert os.access(root / "etc/init.d/lxc-net", os.X_OK)
+    net = (root / "etc/systemd/system/lxc-net.service").read_text()
+    assert f"ExecStart={SCRIPTS}/lxc-net start" in net and f"ExecStop={SCRIPTS}/lxc-net stop" in net
 
 
 def test_install_keeps_the_admins_configs(installed):
@@ -174,14 +179,14 @@ def verifiable(tmp_path):
     units = tmp_path / "units"
     for kind in ("system", "user"):
         (units / kind).mkdir(parents=True)
-        for unit in ("lxc.service", "lxc@.service"):
+        for unit in ("lxc.service", "lxc@.service") + (("lxc-net.service",) if kind == "system" else ()):
             (units / kind / unit).write_text(
                 INSTALLER.render(f"systemd/{kind}/{unit}", SCRIPTS, str(libexec)))
     return units
 
 
 def test_system_units_verify(verifiable):
-    for unit in ("lxc.service", "lxc@.service"):
+    for unit in ("lxc.service", "lxc@.service", "lxc-net.service"):
         proc = _verify("verify", str(verifiable / "system" / unit))
         assert proc.returncode == 0 and proc.stderr == "", (unit, proc.stderr)
 

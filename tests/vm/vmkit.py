@@ -60,12 +60,16 @@ BASE_PACKAGES = [
 IMAGES = {
     # Debian 12 as installed: systemd as PID 1, cgroup2 only, AppArmor (which loads LXC's
     # profiles at boot; without it real LXC starts no container), Debian's lxc beside ours,
-    # dnsmasq-base as lxc recommends (lxc-net's bridge: inside the VM only).
+    # dnsmasq-base as lxc recommends (lxc-net's bridge: inside the VM only), nftables for
+    # lxc-net's NAT (ours and Debian's), criu for lxc-checkpoint (ours and LXC's: CRIU fails
+    # on this machine's kernel, Debian's works) with iptables, which criu 3.17 locks a
+    # dumped container's network with (iptables-restore).
     "debian-systemd": {
         "init": "systemd",
         "packages": BASE_PACKAGES + [
             "systemd", "systemd-sysv", "udev", "dbus", "dbus-user-session", "libpam-systemd",
-            "systemd-container", "apparmor", "lxc", "dnsmasq-base",
+            "systemd-container", "apparmor", "lxc", "dnsmasq-base", "nftables", "criu",
+            "iptables",
         ],
         "append": "systemd.unified_cgroup_hierarchy=1 systemd.show_status=error",
     },
