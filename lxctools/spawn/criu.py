@@ -12,11 +12,15 @@ What a container needs (the same flags as LXC 5.0's criu.c): its cgroups (`--man
 mounts (`--ext-mount-map auto`, the bind mounts of lxc.mount.entry by name), its console
 and ttys (ptys whose masters the supervisor holds: `--external tty[RDEV:DEV]` and their
 bind mounts by name at the dump, new ptys passed with `--inherit-fd` at the restore), veth
-pairs asked for on restore as LXC does (`--external veth[NAME]:HOST@BRIDGE`; criu 3.17 does
-not restore them yet: tests/vm/test_systemd_checkpoint.py), `--tcp-established`.
+pairs re-created on restore as LXC asks for them (`--external veth[NAME]:HOST@BRIDGE`, NAME
+as the dump found it), `--tcp-established`.
 
 Before anything is frozen (`preflight`): root, criu on PATH, its version, and `criu check`
 on this kernel -- each failure named with what CRIU said.
+
+Here the engine and the restore, which is a start (the supervisor calls restore_into in
+place of the fork); the dump's caller, which asks the running container's supervisor, is
+api/checkpoint.py.
 """
 
 import json
