@@ -20,6 +20,10 @@ and firewall rules as LXC 5.0's lxc-net script; the differences are said where t
   twice are not failures); a start that fails half-way undoes what it made. stop: removes
   the rules, dnsmasq, the addresses and the bridge (kept, as LXC, while interfaces are
   attached: running containers keep their link); stopped already: exit 0 (LXC: 1).
+
+Size: one service's whole life in one place, as LXC's is one script -- its settings file
+(reading and checking), the bridge, dnsmasq, both firewalls and the state that stop undoes;
+split, each part would only be called from here.
 """
 
 import ipaddress
