@@ -5,15 +5,19 @@ DEST is where the container goes, as rsync names it: an lxcpath on this host (a 
 share) or `[USER@]HOST:LXCPATH` (rsync over ssh). The steps, with the pause kept to the
 last two:
 1. pre-dump: CRIU copies the memory of the running container into -D DIR/pre (it runs on);
-2. the first copy, live: the container's directory (config, rootfs) and the pre-dump go to
-   DEST/NAME with rsync -aHXS --numeric-ids --delete, as lxc-copy copies a rootfs;
+2. the first copy, live: the pre-dump and the container's directory without its rootfs go to
+   DEST/NAME with rsync -aHXS --numeric-ids --delete, as lxc-copy copies a rootfs. Never
+   the rootfs of a running container: rsync walks it by path as host root, and the
+   container's root may swap a directory for a symlink to the host's files between rsync's
+   listing and its open, which would copy host files (/etc/shadow, keys) to DEST
+   (tests/integration/test_checkpoint.py plants that swap);
 3. the dump (-s): CRIU freezes the container, saves what changed since the pre-dump into
    DIR/final (--prev-images-dir, --track-mem) and kills it: the pause starts at the freeze;
-4. the second copy: the same rsync again, now of a container with no process left (nothing
-   can change or race it), with --checksum so that a file the live copy read while the
-   container changed it (same size and mtime) is still copied again; the final images and
-   the config rewritten for DEST (lxc.rootfs.path and the paths in the old directory,
-   lxc-copy's rules) go with it.
+4. the second copy: the whole directory, rootfs included, now of a container with no process
+   left (nothing inside can change or race it); the final images and the config rewritten
+   for DEST (lxc.rootfs.path and the paths in the old directory, lxc-copy's rules) go with
+   it. The rootfs's copy is thus part of the pause: the price of not reading a running
+   container's files as host root.
 On the target, `lxc-checkpoint -P LXCPATH -n NAME -r -D LXCPATH/NAME/checkpoint/final` ends
 the pause (the line printed says so). The source stays defined and stopped: lxc-destroy it
 once the target runs. Only dir rootfs are carried (a btrfs, loop or overlay rootfs would need
@@ -40,7 +44,7 @@ def _remote(dest):
     return None, dest
 
 
-def _rsync(src, dst, *, checksum=False, excludes=()):
+def _rsync(src, dst, *, excludes=()):
     tool = shutil.which("rsync")
     if not tool:
         raise LxcError("rsync is needed to carry a container (lxc-checkpoint --migrate)",
@@ -48,8 +52,6 @@ def _rsync(src, dst, *, checksum=False, excludes=()):
     from ..kernel.libc import die_with_parent
     # --mkpath: the target's directories made by rsync itself, here or on the far side
     argv = [tool, "-aHXS", "--numeric-ids", "--delete", "--mkpath"]
-    if checksum:
-        argv.append("--checksum")
     for pattern in excludes:
         argv += ["--exclude", pattern]
     done = subprocess.run(argv + [src, dst], stdin=subprocess.DEVNULL,
@@ -122,7 +124,7 @@ def migrate(lxcpath, name, conf, directory, dest, *, verbose=False, action_scrip
                     action_script=action_script)
     t1 = time.monotonic()
     steps["pre-dump"] = t1 - t0
-    _rsync(container_dir + "/", to, excludes=excludes)
+    live_copy(container_dir, rootfs, to, excludes)
     _rsync(pre + "/", f"{to}{CHECKPOINT}/pre/")
     carry_includes(container_dir, target.rstrip("/"), dest)
     t2 = time.monotonic()
@@ -132,7 +134,7 @@ def migrate(lxcpath, name, conf, directory, dest, *, verbose=False, action_scrip
                     verbose=verbose, action_script=action_script)
     t3 = time.monotonic()
     steps["dump"] = t3 - t2
-    _rsync(container_dir + "/", to, checksum=True, excludes=excludes)
+    _rsync(container_dir + "/", to, excludes=excludes)
     _rsync(final + "/", f"{to}{CHECKPOINT}/final/")
     text = target_config(container_dir, name, rootfs, target.rstrip("/"))
     with tempfile.TemporaryDirectory(prefix="lxc-migrate.") as tmp:
@@ -151,6 +153,13 @@ def migrate(lxcpath, name, conf, directory, dest, *, verbose=False, action_scrip
               f"restore it there: {restore}\n")
     out.flush()
     return ms
+
+
+def live_copy(container_dir, rootfs, to, excludes=()):
+    """Step 2's copy of the running container's directory to TO, without ROOTFS (the
+    docstring above: why) and EXCLUDES."""
+    inside = os.path.relpath(os.path.realpath(rootfs), container_dir)
+    _rsync(container_dir + "/", to, excludes=[*excludes, "/" + inside])
 
 
 def _include_root(lxcpath):

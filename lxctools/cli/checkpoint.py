@@ -31,8 +31,8 @@ def build_parser():
     group.add_argument("--migrate", metavar="DEST",
                        help="lxctools: move the container to DEST, an lxcpath here or "
                             "HOST:LXCPATH (rsync): pre-dump into DIR/pre, copy it live, "
-                            "dump and stop, copy what changed; prints the restore command "
-                            "for the target")
+                            "dump and stop, copy the rootfs and what changed; prints the "
+                            "restore command for the target")
     group = parser.add_argument_group("restore options")
     group.add_argument("-d", "--daemon", action="store_true",
                        help="daemonize the container (default)")

@@ -293,3 +293,49 @@ def test_python_api_feature_check_names_what_criu_check_said(world):
     first = engine.errors_of(check.stdout + check.stderr)[0]
     assert f"criu check failed on this kernel ({os.uname().release}): {first}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_migrates_live_copy_never_walks_a_running_containers_rootfs(world, tmp_path):
+    """The live copy (--migrate's step 2) runs as host root while the container runs. Its
+    root swaps a directory of its rootfs for a symlink to a host directory of 0600 files with
+    the same names, over and over: rsync walking the rootfs by path would, between its
+    listing and its open, read the host's files and carry them to DEST. The live copy leaves
+    the rootfs to the copy after the dump (nothing runs then): no host file is opened, and
+    no rootfs reaches DEST before it."""
+    import uuid
+
+    from lxctools.api.migrate import live_copy
+    from lxctools.errors import LxcError
+
+    from test_attach_hostile import OpenWatch
+
+    name = "ckpt-live-" + uuid.uuid4().hex[:6]
+    running_container(world, name)
+    secrets = tmp_path / "host-secrets"
+    secrets.mkdir(mode=0o700)
+    names = [f"f{i}" for i in range(300)]
+    for entry in names:
+        path = secrets / entry
+        path.write_text("HOST SECRET\n")
+        path.chmod(0o600)
+    # one watch on the directory sees every open of it and of each file in it
+    watch = OpenWatch(str(secrets))
+    swap = (f"mkdir /d; for f in {' '.join(names)}; do echo container > /d/$f; done; "
+            f"while :; do mv /d /d.real; ln -s {secrets} /d; rm /d; mv /d.real /d; done")
+    world.ours("lxc-attach", "-n", name, "--", "/bin/sh", "-c",
+               f"{swap} </dev/null >/dev/null 2>&1 &")
+    container_dir = world.cdir(name)
+    dest = tmp_path / "target" / name
+    try:
+        failures = []
+        for _ in range(5):
+            try:
+                live_copy(container_dir, os.path.join(container_dir, "rootfs"), f"{dest}/")
+            except LxcError as exc:  # a walk of the swapping rootfs: files vanish under it
+                failures.append(exc.message)
+    finally:
+        world.ours("lxc-stop", "-n", name, "-k")
+    opened = watch.events()
+    assert opened == [], f"the live copy read the host's files through the container: {opened}"
+    assert failures == [] and os.path.isfile(dest / "config"), failures
+    assert not os.path.exists(dest / "rootfs"), "a running container's rootfs was walked"
