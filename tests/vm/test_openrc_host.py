@@ -2,7 +2,9 @@
 A busybox container's life under OpenRC's hybrid cgroups, side by side with real LXC; the
 OpenRC script for real (`rc-update add lxc default`, Gentoo's `lxc.NAME` symlink for one
 container): started at boot, stopped at shutdown -- the reboot between the two boots also
-switches OpenRC from rc_cgroup_mode hybrid (its default) to unified."""
+switches OpenRC from rc_cgroup_mode hybrid (its default) to unified; and a systemd guest
+(the debian-systemd image's root, its disk attached by the tier) booting to `running` and
+halting cleanly under each mode: the seed case of systemd guests on non-systemd hosts."""
 
 import os
 import subprocess
@@ -11,6 +13,7 @@ import sys
 import pytest
 
 from conftest import REPO, ours
+from guestkit import boot, failed_units, guest, halt, inside, layers  # noqa: F401 (fixture)
 from lxcenv import world  # noqa: F401  (fixture)
 from vmtier import halted_cleanly, note_clean_halts, request_reboot
 
@@ -162,3 +165,51 @@ def test_the_openrc_script_brings_them_back_under_unified_cgroups():
             tool("lxc-destroy", "-n", name)
         rc("rc-update", "del", "lxc.vm-rc1", "default", check=False)
         rc("rc-update", "del", "lxc", "default", check=False)
+
+
+def systemd_guest_root():
+    """The debian-systemd image's root (tier.py attaches its disk), mounted read-only: the
+    lower layer of the systemd guest, as the systemd host's own / is in test_systemd_guest."""
+    disks = dict(d.split("=", 1) for d in os.environ.get("LXCTOOLS_VM_DISKS", "").split())
+    assert "debian-systemd" in disks, \
+        "no debian-systemd disk: run with vmkit.py run --disk debian-systemd (tier.py does)"
+    target = "/mnt/debian-systemd"
+    if not os.path.ismount(target):
+        os.makedirs(target, exist_ok=True)
+        rc("mount", "-o", "ro", disks["debian-systemd"], target)
+    assert os.path.exists(f"{target}/lib/systemd/systemd")
+    return target
+
+
+def systemd_guest_boots_and_halts(world, layers, name):
+    """Our lxc-start boots the systemd guest to `running` (nothing failed); lxc-stop halts it
+    without a SIGKILL. The guest's init's cgroups, as the host sees them."""
+    run, console = guest(world, layers, name, lower=systemd_guest_root())
+    try:
+        state, _took, pid = boot(run, name)
+        assert state == "running", f"{state}; failed units:\n{failed_units(pid)}"
+        assert inside(pid, "systemd-detect-virt").stdout.strip() == "lxc"
+        cgroups = read(f"/proc/{pid}/cgroup")
+        halt(run, name, console)
+    finally:
+        run("lxc-stop", "-n", name, "-k")
+    assert run("lxc-destroy", "-n", name).returncode == 0
+    return cgroups
+
+
+def test_a_systemd_guest_boots_under_openrc_hybrid_cgroups(world, layers):
+    assert fstype(CG) == "tmpfs" and fstype(f"{CG}/unified") == "cgroup2fs"
+    cgroups = systemd_guest_boots_and_halts(world, layers, "vm-or-sd")
+    # OpenRC mounts no name=systemd hierarchy: lxc-start made one for the guest, whose systemd
+    # sits in the container's cgroup there (init.scope), as in every other hierarchy
+    lines = dict(line.split(":", 2)[1:] for line in cgroups.splitlines())
+    assert lines["name=systemd"] == "/lxc.payload.vm-or-sd/init.scope", cgroups
+    assert lines[""] == "/lxc.payload.vm-or-sd/init.scope", cgroups
+    assert lines["name=openrc"] == "/lxc.payload.vm-or-sd", cgroups
+
+
+@pytest.mark.after_reboot
+def test_a_systemd_guest_boots_under_openrc_unified_cgroups(world, layers):
+    assert fstype(CG) == "cgroup2fs"
+    cgroups = systemd_guest_boots_and_halts(world, layers, "vm-or-sd2")
+    assert cgroups == "0::/lxc.payload.vm-or-sd2/init.scope\n"

@@ -7,7 +7,8 @@ What runs where (tests/vm/conftest.py collects test_systemd_*.py only under syst
 test_openrc_*.py only under OpenRC):
 - debian-systemd: tests/vm/test_systemd_*.py, and the network tests this machine's kernel
   cannot run (vlan, ipvlan: it has no 8021q or ipvlan driver) with the rest of their file.
-- debian-openrc: tests/vm/test_openrc_*.py.
+- debian-openrc: tests/vm/test_openrc_*.py, with the debian-systemd image's disk attached
+  (/dev/vdb): the root of the systemd guest that boots on the OpenRC host.
 A skip inside the VM is a failure; a test may ask for a reboot, after which the tests marked
 after_reboot run (tests/vm/vmtier.py).
 """
@@ -23,6 +24,9 @@ TIERS = {
     "debian-systemd": ["tests/vm", "tests/integration/test_network_host.py"],
     "debian-openrc": ["tests/vm"],
 }
+# other images whose root disk an image's tier attaches (LXCTOOLS_VM_DISKS inside)
+DISKS = {"debian-openrc": ["debian-systemd"]}
+BOOTS = 2  # a test may ask for one reboot (vmtier.request_reboot)
 TIMEOUT = 1500  # per boot; the whole of .ci/run must stay well under 60 minutes
 
 
@@ -41,7 +45,7 @@ def main(argv=None):
         print(f"=== VM tier: {image} ({' '.join(TIERS[image])}) ===", flush=True)
         try:
             result = vmkit.run(pytest_argv(TIERS[image]), image=image, timeout=TIMEOUT,
-                               cwd=vmkit.REPO, boots=2)
+                               cwd=vmkit.REPO, boots=BOOTS, disks=DISKS.get(image, []))
         except vmkit.VMError as error:
             vmkit.log(str(error))
             results.append((image, None, {}))

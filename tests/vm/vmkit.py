@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Debian test hosts in a VM: build the images, boot one, run a command in it.
 
-    vmkit.py run [--image NAME] [--timeout S] [--quiet] -- COMMAND [ARGS...]
+    vmkit.py run [--image NAME] [--disk NAME]... [--timeout S] [--quiet] -- COMMAND [ARGS...]
     vmkit.py build [--image NAME]...      build (or find in the cache) and say where
     vmkit.py check                        can a VM boot here? (exit 0, or 1 with why)
     vmkit.py tier [--image NAME]...       the VM tier of the test suite (tests/vm/tier.py)
@@ -572,10 +572,12 @@ exec {shlex.join(argv)}
 """
 
 
-def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2, reboots=False):
+def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2, reboots=False,
+              disks=()):
     """qemu's command line: IMAGE's files in DIRECTORY, the control share CTL (and the
     checkout), the serial console into CTL/console.log, no network device. REBOOTS: a guest
-    reboot restarts the machine (the disk snapshot lives on) instead of ending qemu."""
+    reboot restarts the machine (the disk snapshot lives on) instead of ending qemu. DISKS:
+    more disk images, attached after the root one (/dev/vdb, /dev/vdc, ...), snapshot=on."""
     spec = IMAGES[image]
     console = os.path.join(ctl, "console.log")
     verbose = bool(os.environ.get("LXCTOOLS_VM_VERBOSE"))
@@ -593,6 +595,10 @@ def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2, reboots
                       f"snapshot={'on' if snapshot else 'off'},cache=unsafe",
             "-virtfs", f"local,path={ctl},mount_tag=ctl,security_model=passthrough,id=ctl",
             "-virtfs", f"local,path={REPO},mount_tag=src,security_model=passthrough,id=src",
+            # snapshot=on here too: the guest may mount them read-write (a journal replay), the
+            # image (another VM's root) never changes
+            *[arg for disk in disks for arg in (
+                "-drive", f"file={disk},format=raw,if=virtio,snapshot=on,cache=unsafe")],
             "-device", "virtio-rng-pci",
             "-chardev", f"file,id=con,path={console}", "-serial", "chardev:con",
             # no network device: the VM is sealed (nothing is made on the host's network)
@@ -600,16 +606,23 @@ def qemu_argv(directory, image, ctl, snapshot=True, memory="2G", cpus=2, reboots
 
 
 def run(argv, image=DEFAULT_IMAGE, timeout=1800, stream=True, env=None, cwd=None,
-        memory="2G", cpus=2, boots=1):
+        memory="2G", cpus=2, boots=1, disks=()):
     """Boot IMAGE, run ARGV as root inside (cwd: CWD, default the caller's directory when it
     is in the checkout, else the checkout), power off. Returns a Result; never leaves qemu
     running. STREAM copies the command's output to ours as it comes. BOOTS > 1 lets ARGV ask
     for a reboot (touch /run/lxctools-vm/reboot) up to BOOTS - 1 times: each boot runs ARGV
-    again with LXCTOOLS_VM_BOOT=N; the status is the first failing boot's."""
+    again with LXCTOOLS_VM_BOOT=N; the status is the first failing boot's. DISKS: names of
+    other images whose root disk the VM gets too, in that order from /dev/vdb on (built if
+    need be); ARGV finds them in LXCTOOLS_VM_DISKS ("NAME=/dev/vdb NAME=/dev/vdc")."""
     reason = why_not(need_build=False)
     if reason:
         raise VMError(reason)
     directory = build(image)
+    extra = [os.path.join(build(name), "rootfs.ext4") for name in disks]
+    env = dict(env or {})
+    if disks:
+        env["LXCTOOLS_VM_DISKS"] = " ".join(f"{name}=/dev/vd{chr(ord('b') + i)}"
+                                            for i, name in enumerate(disks))
     cwd = cwd or os.getcwd()
     if not (cwd == REPO or cwd.startswith(REPO + "/")):
         cwd = REPO
@@ -622,11 +635,12 @@ def run(argv, image=DEFAULT_IMAGE, timeout=1800, stream=True, env=None, cwd=None
         shutil.copy(os.path.join(kernel_tree(pkg, version), "boot",
                                  f"config-{pkg[len('linux-image-'):]}"),
                     os.path.join(ctl, "kernel-config"))
-        for name, text in (("prepare", _prepare()), ("script", _script(argv, cwd, env or {})),
+        for name, text in (("prepare", _prepare()), ("script", _script(argv, cwd, env)),
                            ("max-boots", f"{boots}\n")):
             with open(os.path.join(ctl, name), "w") as handle:
                 handle.write(text)
-        qemu = qemu_argv(directory, image, ctl, memory=memory, cpus=cpus, reboots=boots > 1)
+        qemu = qemu_argv(directory, image, ctl, memory=memory, cpus=cpus, reboots=boots > 1,
+                         disks=extra)
         return _boot(qemu, ctl, timeout, stream)
     finally:
         shutil.rmtree(ctl, ignore_errors=True)
@@ -748,6 +762,9 @@ def main(argv=None):
     p_run.add_argument("--boots", type=int, default=1,
                        help="allow COMMAND to reboot the VM (touch /run/lxctools-vm/reboot) "
                             "and run again, up to this many boots in all")
+    p_run.add_argument("--disk", action="append", default=[], choices=sorted(IMAGES),
+                       help="attach this image's root disk too (/dev/vdb, ...; snapshot=on), "
+                            "named in $LXCTOOLS_VM_DISKS inside")
     p_run.add_argument("command", nargs=argparse.REMAINDER)
     p_build = sub.add_parser("build", help="build the images (or find them in the cache)")
     p_build.add_argument("--image", action="append", choices=sorted(IMAGES))
@@ -775,7 +792,8 @@ def main(argv=None):
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             parser.error("no command: vmkit.py run [--image NAME] -- COMMAND [ARGS...]")
-        result = run(command, image=args.image, timeout=args.timeout, boots=args.boots)
+        result = run(command, image=args.image, timeout=args.timeout, boots=args.boots,
+                     disks=args.disk)
         if result.status is None:
             report_failure(result, args.image, args.timeout)
             return 124 if result.timed_out else 125
