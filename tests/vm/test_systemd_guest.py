@@ -3,80 +3,22 @@ root as the lower layer of an overlay: nothing to copy, nothing to download in a
 network), with LXC's common.conf as a download image has it (device rules through the BPF
 program, cgroup:mixed), booted by ours and by real LXC side by side to systemd's `running`,
 then halted cleanly by lxc-stop. The boot-to-running times are printed as a ratio (TCG
-makes the absolute times meaningless; within one boot the ratio holds: bench/RESULTS.md)."""
+makes the absolute times meaningless; within one boot the ratio holds: bench/RESULTS.md).
+And the guest's whole life under ours with lxc.cgroup2.* limits: stats, lxc-cgroup, freeze
+and thaw of a running systemd, the device program refusing a block device."""
 
 import os
-import subprocess
-import time
+import re
 
-import pytest
-
+from guestkit import boot, failed_units, guest, halt, inside, layers  # noqa: F401 (fixture)
 from lxcenv import world  # noqa: F401  (fixture)
 
-# the VM's own units that have no business in a container of it: the harness's runner
-# (it would mount the control share and run the tests again), Debian's lxc services and
-# AppArmor's loader (a container image has neither)
-MASKED = ["lxctools-vm.service", "lxc.service", "lxc-net.service", "lxc-monitord.service",
-          "apparmor.service"]
-BOOT_LIMIT = 300  # seconds, under TCG
+CG = "/sys/fs/cgroup"
 
 
-def inside(pid, *command):
-    return subprocess.run(["nsenter", "-t", str(pid), "-a", *command], capture_output=True,
-                          text=True, timeout=60)
-
-
-@pytest.fixture
-def layers(world):
-    """A tmpfs for the overlays' upper and work directories: an upper directory inside the
-    lower one (the VM's /) is refused by overlayfs as overlapping."""
-    top = os.path.join(world.root, "layers")
-    os.makedirs(top)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "layers", top], check=True)
-    yield top
-    subprocess.run(["umount", "-l", top])
-
-
-def guest(world, layers, name, real):
-    upper = os.path.join(layers, name, "delta")
-    units = os.path.join(upper, "etc/systemd/system")
-    os.makedirs(units)
-    for unit in MASKED:
-        os.symlink("/dev/null", os.path.join(units, unit))
-    # a container image's fstab: the VM's names its disk as /
-    with open(os.path.join(upper, "etc/fstab"), "w") as handle:
-        handle.write("# UNCONFIGURED FSTAB FOR BASE SYSTEM\n")
-    console = os.path.join(world.root, f"{name}.console")
-    run = world.real if real else world.ours
-    # the rootfs goes in afterwards: LXC's lxc-create -t none wants an overlay's path to
-    # exist as a directory, "/:UPPER" and all
-    made = run("lxc-create", "-n", name, "-t", "none", "-f", world.net_conf)
-    assert made.returncode == 0, made.stderr
-    with open(os.path.join(world.cdir(name, real=real), "config"), "a") as handle:
-        handle.write("lxc.include = /usr/share/lxc/config/common.conf\n"
-                     f"lxc.rootfs.path = overlay:/:{upper}\n"
-                     f"lxc.uts.name = {name}\nlxc.net.0.type = empty\n"
-                     f"lxc.console.logfile = {console}\n")
-        # both sides unconfined, for a like-for-like boot time: under LXC's default profile
-        # (lxc-container-default-cgns, which ours applies too now) this guest ends degraded
-        # under real LXC (logind, sysctl, sysusers, tmpfiles fail)
-        handle.write("lxc.apparmor.profile = unconfined\n")
-    return run, console
-
-
-def boot(run, name):
-    """Start NAME and wait for systemd's verdict: (state, seconds from lxc-start, pid)."""
-    started = time.monotonic()
-    proc = run("lxc-start", "-n", name)
-    assert proc.returncode == 0, proc.stderr
-    pid = int(run("lxc-info", "-n", name, "-pH").stdout)
-    state = ""
-    while time.monotonic() - started < BOOT_LIMIT:
-        state = inside(pid, "systemctl", "is-system-running").stdout.strip()
-        if state in ("running", "degraded"):
-            break
-        time.sleep(0.5)
-    return state, time.monotonic() - started, pid
+def read(path):
+    with open(path) as handle:
+        return handle.read()
 
 
 def test_a_systemd_guest_boots_to_running_and_halts_cleanly_under_both(world, layers, capsys):
@@ -86,19 +28,14 @@ def test_a_systemd_guest_boots_to_running_and_halts_cleanly_under_both(world, la
         run, console = guest(world, layers, name, real=which == "real")
         try:
             state, took[which], pid = boot(run, name)
-            failed = inside(pid, "systemctl", "--failed", "--no-legend").stdout
             # ours must reach running; real LXC is the reference, whatever it reaches
             wanted = ("running",) if which == "ours" else ("running", "degraded")
-            assert state in wanted, f"{which}: {state}; failed units:\n{failed}"
+            assert state in wanted, f"{which}: {state}; failed units:\n{failed_units(pid)}"
             states[which] = state
             assert inside(pid, "systemd-detect-virt").stdout.strip() == "lxc"
             # systemd's own cgroups below the container's, which cgroup:mixed lets it make
             assert inside(pid, "cat", "/proc/1/cgroup").stdout.strip() == "0::/init.scope"
-            stop = run("lxc-stop", "-n", name, "--nokill", "-t", "120")
-            assert stop.returncode == 0, f"{which}: {stop.stderr}"  # no SIGKILL needed
-            with open(console, errors="replace") as handle:
-                text = handle.read()
-            assert "Powering off." in text or "Halting system." in text, text[-2000:]
+            halt(run, name, console)  # no SIGKILL needed
         finally:
             run("lxc-stop", "-n", name, "-k")
         assert run("lxc-destroy", "-n", name).returncode == 0
@@ -106,3 +43,64 @@ def test_a_systemd_guest_boots_to_running_and_halts_cleanly_under_both(world, la
         print(f"\nVM row: systemd guest lxc-start to running: ours {took['ours']:.1f} s, "
               f"LXC {took['real']:.1f} s ({states['real']}), "
               f"ratio {took['ours'] / took['real']:.2f}")
+
+
+def test_a_systemd_guests_whole_life_with_limits_freeze_stats_and_devices(world, layers):
+    """Issue 18 item 3's first bullet for the systemd (Debian) guest, as for busybox in
+    test_systemd_lifecycle.py: lxc.cgroup2.* limits on the payload that holds systemd's own
+    cgroups, lxc-info's stats, lxc-cgroup, freeze and thaw of a running systemd (it is still
+    `running` after), the BPF device program of common.conf refusing a block device the
+    guest makes, then a clean halt and no cgroup left."""
+    name = "vm-sd-life"
+    run, console = guest(world, layers, name, extra="lxc.cgroup2.memory.max = 512M\n"
+                                                    "lxc.cgroup2.pids.max = 400\n"
+                                                    "lxc.cgroup2.cpu.weight = 50\n")
+    try:
+        state, _took, pid = boot(run, name)
+        assert state == "running", f"{state}; failed units:\n{failed_units(pid)}"
+        payload = f"{CG}/lxc.payload.{name}"
+        assert read(f"/proc/{pid}/cgroup") == f"0::/lxc.payload.{name}/init.scope\n"
+        assert read(f"{payload}/memory.max") == f"{512 << 20}\n"
+        assert read(f"{payload}/pids.max") == "400\n"
+        assert read(f"{payload}/cpu.weight") == "50\n"
+        # the limits cover systemd's own tree below the payload: its services count
+        assert os.path.isdir(f"{payload}/system.slice")
+        assert int(read(f"{payload}/pids.current")) >= 3
+
+        info = run("lxc-info", "-n", name, "-S").stdout
+        used = dict(re.findall(r"^(CPU use|Memory use|BlkIO use):\s+(.*)$", info, re.M))
+        assert set(used) == {"CPU use", "Memory use", "BlkIO use"}, info
+        assert float(used["CPU use"].split()[0]) > 0
+        assert not used["Memory use"].startswith("0 ")
+        assert run("lxc-cgroup", "-n", name, "pids.max").stdout.strip() == "400"
+        assert run("lxc-cgroup", "-n", name, "pids.max", "300").returncode == 0
+        assert read(f"{payload}/pids.max") == "300\n"
+
+        assert run("lxc-freeze", "-n", name).returncode == 0
+        assert run("lxc-info", "-n", name, "-sH").stdout.strip() == "FROZEN"
+        assert "frozen 1" in read(f"{payload}/cgroup.events")
+        assert "frozen 1" in read(f"{payload}/init.scope/cgroup.events")  # the whole subtree
+        assert run("lxc-unfreeze", "-n", name).returncode == 0
+        assert run("lxc-info", "-n", name, "-sH").stdout.strip() == "RUNNING"
+        assert "frozen 0" in read(f"{payload}/cgroup.events")
+        assert inside(pid, "systemctl", "is-system-running").stdout.strip() == "running"
+
+        shown = run("lxc-info", "-n", name, "--devices")
+        assert re.search(r"^Devices:\s+cgroup2 program \d+ on ", shown.stdout, re.M), shown
+        ok = run("lxc-attach", "-n", name, "--", "sh", "-c",
+                 "echo x > /dev/null && head -c 1 /dev/zero | wc -c")
+        assert ok.returncode == 0 and ok.stdout.strip() == "1", ok.stderr
+        disk = os.stat("/dev/vda").st_rdev
+        denied = run("lxc-attach", "-n", name, "--", "sh", "-c",
+                     f"mknod /tmp/disk b {os.major(disk)} {os.minor(disk)} && "
+                     "head -c 512 /tmp/disk > /dev/null")
+        assert denied.returncode != 0, denied.stdout
+        assert "Operation not permitted" in denied.stderr, denied.stderr
+
+        halt(run, name, console)
+        assert run("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
+        assert not os.path.exists(payload)
+        assert not os.path.exists(f"{CG}/lxc.monitor.{name}")
+    finally:
+        run("lxc-stop", "-n", name, "-k")
+    assert run("lxc-destroy", "-n", name).returncode == 0
