@@ -1,8 +1,9 @@
 """An ordinary user's containers on Debian 12 with systemd and cgroup2 only, in the VM: as
 LXC's documentation tells users, in a scope systemd delegates to them (`systemd-run --user
 --scope -p Delegate=yes`, what lxc-unpriv-start does for them), with the user's systemd
-manager kept by lingering. Create, start, limits (memory, pids), freeze, attach, destroy; and
-lxc-checkconfig saying what is missing outside such a scope."""
+manager kept by lingering, and from a real login session (`machinectl shell`: pam_systemd's
+session scope, which is not delegated). Create, start, limits (memory, pids), freeze,
+attach, destroy; and lxc-checkconfig saying what is missing outside such a scope."""
 
 import json
 import os
@@ -148,3 +149,93 @@ def test_a_users_lxc_at_unit_with_lingering(user):
         as_user(user, "systemctl", "--user", "stop", "lxc@vm-u2.service")
         as_user(user, "lxc-stop", "-n", "vm-u2", "-k")
     assert as_user(user, "lxc-destroy", "-n", "vm-u2").returncode == 0
+
+
+def in_login(user, line, timeout=180):
+    """LINE (a shell command line) as USER in a login session of its own, as LXC's
+    documentation has users log in (`machinectl shell USER@`: pam_systemd registers a session
+    in session-N.scope, sets XDG_RUNTIME_DIR and the user manager's bus), our tools first on
+    PATH. (exit status, output: stdout and stderr through the session's terminal)."""
+    marker = "vm-login-status="
+    proc = subprocess.run(["machinectl", "shell", "-q",
+                           f"--setenv=PATH={os.path.dirname(ours('lxc-start'))}:/usr/bin:/bin",
+                           f"{user['name']}@.host", "/bin/sh", "-c", f"{line}; echo {marker}$?"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+    out = proc.stdout.replace("\r\n", "\n")
+    found = re.search(rf"^{marker}(\d+)$", out, re.M)
+    assert found, f"machinectl shell (exit {proc.returncode}): {out}{proc.stderr}"
+    return int(found.group(1)), out[:found.start()]
+
+
+def test_a_user_logged_in_through_machinectl_shell(user):
+    """The route LXC's getting-started guide gives a user on a systemd host: log in (here
+    `machinectl shell`), then `systemd-run --user --scope -p Delegate=yes -- lxc-start`. The
+    login's own cgroup is a session scope systemd does not delegate: lxc-checkconfig says so
+    and names the fix; in the scope the container starts with its limits, which hold; freeze,
+    attach (lxc-unpriv-attach), stop and destroy from the login."""
+    uid = user["uid"]
+    status, out = in_login(user, "cat /proc/self/cgroup; echo XDG=$XDG_RUNTIME_DIR")
+    assert status == 0, out
+    assert re.search(rf"^0::/user\.slice/user-{uid}\.slice/session-[^/]+\.scope$", out, re.M), out
+    assert f"XDG=/run/user/{uid}" in out, out
+
+    status, out = in_login(user, "lxc-checkconfig --format json 2>/dev/null")
+    assert status == 0, out
+    checks = {c["label"]: c for c in json.loads(out)["sections"]["Host readiness"]}
+    cgroups = checks[f"Cgroups for {user['name']}"]
+    assert cgroups["state"] == "warning", cgroups
+    assert "systemd-run --user --scope -p Delegate=yes" in cgroups["fix"], cgroups
+
+    conf = os.path.join(user["home"], "login.conf")
+    with open(conf, "w") as handle:
+        handle.write(f"lxc.net.0.type = empty\nlxc.idmap = u 0 {user['base']} 65536\n"
+                     f"lxc.idmap = g 0 {user['base']} 65536\nlxc.cgroup2.memory.max = 64M\n"
+                     "lxc.cgroup2.pids.max = 20\n")
+    os.chmod(conf, 0o644)
+    status, out = in_login(user, f"lxc-create -n vm-u3 -t busybox -f {conf}")
+    assert status == 0, out
+    status, out = in_login(user, "systemd-run --user --scope -p Delegate=yes -- "
+                                 "lxc-start -n vm-u3")
+    assert status == 0, out
+    try:
+        status, out = in_login(user, "lxc-info -n vm-u3 -pH")
+        pid = out.split()[-1]
+        [where] = [x[3:] for x in open(f"/proc/{pid}/cgroup").read().splitlines()
+                   if x.startswith("0::")]
+        assert re.fullmatch(rf"/user\.slice/user-{uid}\.slice/user@{uid}\.service/app\.slice/"
+                            r"run-[^/]+\.scope/lxc\.payload\.vm-u3", where), where
+        payload = CG + where
+        assert open(f"{payload}/memory.max").read() == f"{64 << 20}\n"
+        assert open(f"{payload}/pids.max").read() == "20\n"
+        assert os.stat(f"/proc/{pid}").st_uid == user["base"]
+        # the limits hold: the 21st task is refused, a 96 MiB hog is killed
+        in_login(user, "lxc-unpriv-attach -n vm-u3 -- sh -c "
+                       "'for i in $(seq 30); do sleep 60 </dev/null >/dev/null 2>&1 & done 2>/dev/null'")
+        assert int(open(f"{payload}/pids.current").read()) <= 20
+        assert re.search(r"^max [1-9]", open(f"{payload}/pids.events").read(), re.M)
+        for task in open(f"{payload}/cgroup.procs").read().split():
+            if open(f"/proc/{task}/comm").read().strip() == "sleep":
+                os.kill(int(task), 9)
+        status, out = in_login(user, "lxc-unpriv-attach -n vm-u3 -- sh -c "
+                                     f"'head -c {96 << 20} /dev/zero | tail > /dev/null'")
+        assert status != 0, out
+        assert re.search(r"^oom_kill [1-9]", open(f"{payload}/memory.events").read(), re.M)
+
+        status, out = in_login(user, "lxc-unpriv-attach -n vm-u3 -- sh -c "
+                                     "'id -u; cat /proc/self/cgroup'")
+        # (after systemd-run's "Running scope as unit ...": the terminal has stderr too)
+        assert status == 0 and out.split()[-2:] == ["0", "0::/.lxc"], out
+        status, out = in_login(user, "lxc-freeze -n vm-u3 && lxc-info -n vm-u3 -sH")
+        assert status == 0 and out.split() == ["FROZEN"], out
+        assert open(f"{payload}/cgroup.freeze").read() == "1\n"
+        status, out = in_login(user, "lxc-unfreeze -n vm-u3 && lxc-info -n vm-u3 -sH")
+        assert status == 0 and out.split() == ["RUNNING"], out
+        status, out = in_login(user, "lxc-stop -n vm-u3")
+        assert status == 0, out
+        assert not os.path.exists(payload)
+    finally:
+        in_login(user, "lxc-stop -n vm-u3 -k")
+    status, out = in_login(user, "lxc-destroy -n vm-u3")
+    assert status == 0, out
+    assert not os.path.exists(os.path.join(user["lxcpath"], "vm-u3"))
