@@ -140,31 +140,66 @@ def test_the_openrc_script_starts_containers_for_real():
     request_reboot()
 
 
+def cleanup():
+    for name in ("vm-rc-auto", "vm-rc1", "vm-rc-off"):
+        tool("lxc-stop", "-n", name, "-k")
+        tool("lxc-destroy", "-n", name)
+    rc("rc-update", "del", "lxc.vm-rc1", "default", check=False)
+    rc("rc-update", "del", "lxc", "default", check=False)
+
+
+def brought_back(mode):
+    """After a reboot: OpenRC runs in MODE, the script started the autostart container and
+    the symlinked one at boot (not the third), and the shutdown before halted both cleanly."""
+    assert read("/proc/1/comm").strip() == "openrc-init"
+    assert fstype(CG) == {"unified": "cgroup2fs", "hybrid": "tmpfs"}[mode]
+    assert [state(n) for n in ("vm-rc-auto", "vm-rc1", "vm-rc-off")] == [
+        "RUNNING", "RUNNING", "STOPPED"]
+    for name in ("vm-rc-auto", "vm-rc1"):
+        pid = tool("lxc-info", "-n", name, "-pH").stdout.strip()
+        cgroups = read(f"/proc/{pid}/cgroup")
+        if mode == "unified":
+            assert cgroups == f"0::/lxc.payload.{name}\n"
+        else:
+            assert f"1:name=openrc:/lxc.payload.{name}\n" in cgroups, cgroups
+            assert f"0::/lxc.payload.{name}\n" in cgroups, cgroups
+    # the shutdown before this boot halted them (their inits ran their shutdown actions),
+    # not killed them
+    for name in ("vm-rc-auto", "vm-rc1"):
+        assert halted_cleanly(f"{LP}/{name}/rootfs"), name
+
+
 @pytest.mark.after_reboot
 def test_the_openrc_script_brings_them_back_under_unified_cgroups():
+    """Started at boot under rc_cgroup_mode unified, after a shutdown under hybrid; the next
+    boot goes back to hybrid (started at boot there, after a shutdown under unified)."""
     try:
-        assert read("/proc/1/comm").strip() == "openrc-init"
-        assert fstype(CG) == "cgroup2fs"  # rc_cgroup_mode="unified" now
-        assert [state(n) for n in ("vm-rc-auto", "vm-rc1", "vm-rc-off")] == [
-            "RUNNING", "RUNNING", "STOPPED"]
+        brought_back("unified")
         for name in ("vm-rc-auto", "vm-rc1"):
-            pid = tool("lxc-info", "-n", name, "-pH").stdout.strip()
-            assert read(f"/proc/{pid}/cgroup") == f"0::/lxc.payload.{name}\n"
-        # the shutdown before this boot halted them (their inits ran their shutdown actions),
-        # not killed them
-        for name in ("vm-rc-auto", "vm-rc1"):
-            assert halted_cleanly(f"{LP}/{name}/rootfs"), name
+            note_clean_halts(f"{LP}/{name}/rootfs")
+        with open("/etc/rc.conf", "a") as handle:
+            handle.write('rc_cgroup_mode="hybrid"\n')
+    except BaseException:
+        cleanup()
+        raise
+    request_reboot()
+
+
+@pytest.mark.after_reboot(boot=3)
+def test_the_openrc_script_brings_them_back_under_hybrid_cgroups_and_stops_them():
+    try:
+        brought_back("hybrid")
         # and now by hand
+        for name in ("vm-rc-auto", "vm-rc1"):
+            note_clean_halts(f"{LP}/{name}/rootfs")
         rc("rc-service", "lxc.vm-rc1", "stop")
         rc("rc-service", "lxc", "stop")
         assert [state(n) for n in ("vm-rc-auto", "vm-rc1")] == ["STOPPED", "STOPPED"]
-        assert not [d for d in os.listdir(CG) if d.startswith("lxc.payload.vm-rc")]
+        assert halted_cleanly(f"{LP}/vm-rc1/rootfs") and halted_cleanly(f"{LP}/vm-rc-auto/rootfs")
+        left = rc("find", CG, "-maxdepth", "2", "-name", "lxc.*.vm-rc*").stdout
+        assert left == "", left  # in no hierarchy
     finally:
-        for name in ("vm-rc-auto", "vm-rc1", "vm-rc-off"):
-            tool("lxc-stop", "-n", name, "-k")
-            tool("lxc-destroy", "-n", name)
-        rc("rc-update", "del", "lxc.vm-rc1", "default", check=False)
-        rc("rc-update", "del", "lxc", "default", check=False)
+        cleanup()
 
 
 def systemd_guest_root():

@@ -5,8 +5,9 @@
 - Reboots: the harness runs pytest again after a reboot a test asked for (`request_reboot()`),
   with LXCTOOLS_VM_BOOT one higher. Tests marked `after_reboot` run only then (what survives
   a reboot: containers started at boot, a clean shutdown), every other test only in the
-  first boot. State between the two: files on the VM's disk (the snapshot lives on through
-  the reboot; /run and /tmp do not).
+  first boot; `after_reboot(boot=3)` runs in the third boot, after a second-boot test asked
+  for another reboot (tier.py's BOOTS allows three). State between the boots: files on the
+  VM's disk (the snapshot lives on through the reboot; /run and /tmp do not).
 """
 
 import os
@@ -54,15 +55,21 @@ def forget_clean_halt(rootfs):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "after_reboot: runs in the VM's second boot, after a "
-                                       "first-boot test called request_reboot()")
+    config.addinivalue_line("markers", "after_reboot(boot=2): runs in the VM's second boot "
+                                       "(or the one BOOT names), after a test of the boot "
+                                       "before called request_reboot()")
+
+
+def boot_of(item):
+    """The boot ITEM runs in: 1, or what its after_reboot mark says (2 by default)."""
+    mark = item.get_closest_marker("after_reboot")
+    return 1 if mark is None else mark.kwargs.get("boot", 2)
 
 
 def pytest_collection_modifyitems(config, items):
-    second = vm_boot() > 1
     keep, drop = [], []
     for item in items:
-        (keep if bool(item.get_closest_marker("after_reboot")) == second else drop).append(item)
+        (keep if boot_of(item) == vm_boot() else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
