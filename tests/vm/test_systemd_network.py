@@ -1,6 +1,7 @@
 """vlan and ipvlan containers (the drivers this machine's kernel lacks), in the VM: busybox
 containers on a veth pair or a dummy link of a test-made namespace, our tools run inside it;
-traffic between them. Real LXC starts the same configs there too.
+traffic between them. Real LXC starts the same configs there too. And again, with lxc-start'ed
+containers, the kinds this machine has too: veth (bridge, router), macvlan, phys.
 
 NETWORK SAFETY: as on the host, nothing is made in the VM's own namespace either (the netns
 fixture checks its links afterwards)."""
@@ -120,3 +121,58 @@ def test_real_lxc_starts_the_same_ipvlan_config(world, netns):
     finally:
         real("lxc-stop", "-n", "vm-ivr", "-k")
         in_ns(netns, world, "lxc-stop", "-n", "vm-ivo", "-k")
+
+
+def test_veth_bridge_and_router_macvlan_and_phys_in_real_containers(world, netns):
+    """The kinds this machine's kernel has too, again on Debian's kernel, with lxc-start'ed
+    containers (tests/integration/test_network_host.py runs the same network code with a bare
+    process for the container): veth on a bridge and in router mode reach the namespace's
+    address, two macvlan containers reach each other, a phys link goes in, carries traffic
+    and comes back to the namespace when the container stops."""
+    assert ns_sh(netns, "ip", "link", "add", "vm-p0", "type", "veth", "peer", "name",
+                 "vm-p1").returncode == 0
+    for end in ("vm-p0", "vm-p1"):
+        ns_sh(netns, "ip", "link", "set", end, "up")
+    ns_sh(netns, "ip", "addr", "add", "10.206.0.1/24", "dev", "vm-p0")
+    configs = {
+        "vm-nb": "lxc.net.0.type = veth\nlxc.net.0.link = net-br0\nlxc.net.0.flags = up\n"
+                 "lxc.net.0.ipv4.address = 10.203.0.2/24\n"
+                 "lxc.net.0.ipv4.gateway = 10.203.0.1\n",
+        "vm-nr": "lxc.net.0.type = veth\nlxc.net.0.veth.mode = router\nlxc.net.0.flags = up\n"
+                 "lxc.net.0.ipv4.address = 10.207.0.2/32\n"
+                 "lxc.net.0.ipv4.gateway = 10.203.0.1\n",
+        "vm-m1": "lxc.net.0.type = macvlan\nlxc.net.0.link = net-dum0\n"
+                 "lxc.net.0.macvlan.mode = bridge\nlxc.net.0.flags = up\n"
+                 "lxc.net.0.ipv4.address = 10.204.0.2/24\n",
+        "vm-m2": "lxc.net.0.type = macvlan\nlxc.net.0.link = net-dum0\n"
+                 "lxc.net.0.macvlan.mode = bridge\nlxc.net.0.flags = up\n"
+                 "lxc.net.0.ipv4.address = 10.204.0.3/24\n",
+        "vm-ph": "lxc.net.0.type = phys\nlxc.net.0.link = vm-p1\nlxc.net.0.name = eth3\n"
+                 "lxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.206.0.2/24\n",
+    }
+    for name, conf in configs.items():
+        container(world, name, conf)
+        start(netns, world, name)
+    # veth on the bridge, both ways
+    assert ping(netns, world, "vm-nb", "10.203.0.1")
+    assert ns_sh(netns, "ping", "-c", "1", "-W", "3", "10.203.0.2").returncode == 0
+    # router mode: the host side routes the container's /32, the gateway is proxied
+    routes = ns_sh(netns, "ip", "route").stdout
+    assert re.search(r"^10\.207\.0\.2 dev \S+", routes, re.M), routes
+    assert ping(netns, world, "vm-nr", "10.203.0.1")
+    # macvlan: container to container on one parent
+    details = link_details(netns, world, "vm-m1")
+    assert re.search(r"macvlan\s+mode bridge", details), details
+    assert ping(netns, world, "vm-m1", "10.204.0.3")
+    assert ping(netns, world, "vm-m2", "10.204.0.2")
+    # phys: gone from the namespace while the container holds it
+    assert "vm-p1" not in ns_sh(netns, "ip", "-o", "link").stdout
+    assert ping(netns, world, "vm-ph", "10.206.0.1")
+    for name in configs:
+        assert in_ns(netns, world, "lxc-stop", "-n", name, "-k").returncode == 0
+        assert in_ns(netns, world, "lxc-wait", "-n", name, "-s", "STOPPED",
+                     "-t", "30").returncode == 0
+    # the phys link is back in the namespace, the router's route and the veths are gone
+    assert re.search(r"^\d+: vm-p1@vm-p0:", ns_sh(netns, "ip", "-o", "link").stdout, re.M)
+    assert "10.207.0.2" not in ns_sh(netns, "ip", "route").stdout
+    assert "veth" not in ns_sh(netns, "ip", "-o", "link").stdout
