@@ -12,11 +12,12 @@
  * Python tool by exec with the same argv: never a different answer, only a slower one.
  * LXCTOOLS_PURE_PYTHON=1 (any value but "" and "0") forces the Python tool.
  *
- * Installed (tools/make-launchers.py --fix-installed, which ./setup runs) as BINDIR/lxc-info,
- * lxc-wait, lxc-stop and lxc-ls, a copy of lxctools/libexec/lxc-front; the Python launchers pip wrote
- * there move to BINDIR/../libexec/lxctools/, where this program finds them from its own
- * /proc/self/exe. Called by its own name (lxc-front), it prints what it knows of the
- * protocol, for tests/unit/test_front_door_protocol.py to compare with the Python side.
+ * Installed by pip (setup.py) as BINDIR/lxc-info, lxc-wait, lxc-stop and lxc-ls, copies of
+ * lxctools/libexec/lxc-front (pyproject.toml's [tool.lxctools.front-door]). The Python tool
+ * is `BINDIR/lxctools --as TOOL`, BINDIR found from its own /proc/self/exe: the console
+ * script pip wrote for the Python it installed into, which no path compiled in could know.
+ * Called by its own name (lxc-front), it prints what it knows of the protocol, for
+ * tests/unit/test_front_door_protocol.py to compare with the Python side.
  *
  * The protocol (monitor/commands.py; the monitor's typed protocol module when it lands): one
  * abstract unix socket per running container, named from FNV-1a 64 of the lxcpath's device
@@ -79,6 +80,8 @@ static const char *const STATES[] = {
 #define MAX_NAME 254
 
 #define FALLBACK (-1000) /* a handler's "let Python answer" */
+/* the names main() answers to (pyproject.toml's [tool.lxctools.front-door]) */
+#define TOOLS "lxc-info lxc-ls lxc-stop lxc-wait"
 
 static const char *prog = "lxc-front";
 
@@ -1528,26 +1531,35 @@ static void interrupted(int sig)
     _exit(130);
 }
 
-/* exec the Python tool: BINDIR/../libexec/lxctools/TOOL, where --fix-installed put it */
+/* exec the Python tool: `BINDIR/lxctools --as TOOL ARGS...`, the console script pip wrote
+ * beside this copy for the Python it installed into (cli/about.py run_as) */
 static int python_tool(const char *exe, const char *tool, char **argv)
 {
     char path[PATH_MAX];
     const char *slash = strrchr(exe, '/');
-    size_t bindir = slash ? (size_t)(slash - exe) : 0;
-    while (bindir > 0 && exe[bindir - 1] != '/')
-        bindir--;
-    /* exe is PREFIX/bin/TOOL: PREFIX/libexec/lxctools/TOOL */
-    if (snprintf(path, sizeof(path), "%.*slibexec/lxctools/%s", (int)bindir, exe, tool) >=
-        (int)sizeof(path)) {
+    size_t bindir = slash ? (size_t)(slash - exe) + 1 : 0;
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    char **args = calloc((size_t)argc + 4, sizeof(char *));
+    if (!args) {
+        errno = ENOMEM;
+    } else if (snprintf(path, sizeof(path), "%.*slxctools", (int)bindir, exe) >=
+               (int)sizeof(path)) {
         errno = ENAMETOOLONG;
     } else {
+        args[0] = "lxctools";
+        args[1] = "--as";
+        args[2] = (char *)tool;
+        for (int i = 1; i < argc; i++)
+            args[i + 2] = argv[i];
         signal(SIGINT, SIG_DFL);
-        execv(path, argv);
+        execv(path, args);
     }
     char message[PATH_MAX + 128];
     int n = snprintf(message, sizeof(message),
-                     "%s: cannot run the Python tool %s: %s (reinstall lxctools)\n", tool, path,
-                     strerror(errno));
+                     "%s: cannot run the Python tool (%s --as %s): %s (reinstall lxctools)\n",
+                     tool, path, tool, strerror(errno));
     write_all(2, message, (size_t)n);
     return 1;
 }
@@ -1560,6 +1572,7 @@ static int diagnose(int argc, char **argv)
         for (size_t i = 0; i < NSTATES; i++)
             printf(" %s", STATES[i]);
         printf("\ncommands %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP);
+        printf("tools %s\n", TOOLS);
         printf("version %s\n", PROTOCOL_VERSION);
         for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
             printf("sends %.*s\n", (int)(strchr(line, '\n') - line), line);
@@ -1600,8 +1613,8 @@ static int diagnose(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: lxc-front protocol | socket-name LXCPATH NAME | lxcpath | "
-                    "normalize PATH | temp-record NAME\n(installed as lxc-info, lxc-wait, lxc-stop and lxc-ls: "
-                    "tools/make-launchers.py --fix-installed)\n");
+                    "normalize PATH | temp-record NAME\n(pip installs it as lxc-info, lxc-wait, lxc-stop and "
+                    "lxc-ls: setup.py)\n");
     return 1;
 }
 

@@ -205,7 +205,14 @@ def ours_for_anyone(tool):
 
 
 def _script_module(tool):
-    import tomllib
-    with open(os.path.join(REPO, "pyproject.toml"), "rb") as handle:
-        scripts = tomllib.load(handle)["tool"]["lxctools"]["launchers"]
-    return scripts[tool].split(":")[0]
+    return installed_commands()[tool].split(":")[0]
+
+
+def installed_commands():
+    """{command: "module:function"} of every command lxctools installs (tools/installkit.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("installkit",
+                                                  os.path.join(REPO, "tools", "installkit.py"))
+    kit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kit)
+    return kit.commands(REPO)

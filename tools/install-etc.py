@@ -95,10 +95,9 @@ def plan(init, root):
 
 
 def launchers():
-    import tomllib
-
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
-        return sorted(tomllib.load(handle)["tool"]["lxctools"]["launchers"])
+    """Every command lxctools installs (what the completion covers)."""
+    from installkit import commands
+    return sorted(commands(ROOT))
 
 
 def completion_script():

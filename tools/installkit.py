@@ -14,6 +14,19 @@ import os
 import sys
 
 MANIFEST = "var/lib/lxctools/installed.json"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def commands(root=ROOT):
+    """{command: "module:function"} for every command lxctools installs: pyproject.toml's
+    [project.scripts] (console scripts) and [tool.lxctools.front-door] (the compiled front
+    door, or a Python script where it was not built: setup.py)."""
+    import tomllib
+
+    with open(os.path.join(root, "pyproject.toml"), "rb") as handle:
+        data = tomllib.load(handle)
+    return dict(sorted({**data["project"]["scripts"],
+                        **data["tool"]["lxctools"]["front-door"]}.items()))
 
 
 def digest(data):

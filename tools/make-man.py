@@ -3,7 +3,7 @@
 table, so the pages cannot drift from the code.
 
 Run after changing a tool's options or a key; tests/unit/test_man.py fails when a page and
-its source differ. Tools named in [tool.lxctools.launchers] whose module is not written yet
+its source differ. Commands named in pyproject.toml ([project.scripts], [tool.lxctools.front-door]) whose module is not written yet
 get no page (they appear once the module exists and this script is re-run)."""
 
 import argparse
@@ -13,7 +13,6 @@ import os
 import re
 import textwrap
 import sys
-import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -25,8 +24,10 @@ SOURCE = "lxctools"
 
 def tools():
     """{tool: module name} for every launcher whose cli module exists."""
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
-        table = tomllib.load(handle)["tool"]["lxctools"]["launchers"]
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from installkit import commands
+
+    table = commands(ROOT)
     found = {}
     for tool, target in sorted(table.items()):
         module = target.split(":")[0]

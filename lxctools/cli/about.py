@@ -24,8 +24,30 @@ def build_parser():
     return parser
 
 
+# The commands the compiled front door (native/lxc-front.c) is installed as: it runs
+# `lxctools --as TOOL ARGS...` for whatever it leaves to Python (pyproject.toml's
+# [tool.lxctools.front-door]; tests/unit/test_packaging.py checks the three agree). Through
+# this console script, not an interpreter path compiled in: the wheel is built before pip
+# knows which Python it lands in, and pip writes this script's first line for that Python.
+FRONT_DOOR = ("lxc-info", "lxc-ls", "lxc-stop", "lxc-wait")
+
+
+def run_as(tool, argv):
+    """Run the Python tool TOOL with ARGV as if it had been called by that name."""
+    import importlib
+
+    if tool not in FRONT_DOOR:
+        sys.stderr.write(f"lxctools: --as takes one of {', '.join(FRONT_DOOR)}, not {tool!r}\n")
+        return 1
+    sys.argv = [tool, *argv]
+    return importlib.import_module("lxctools.cli." + tool[4:].replace("-", "_")).main()
+
+
 def main(argv=None):
     from .. import version_line
-    build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--as"] and len(argv) > 1:
+        return run_as(argv[1], argv[2:])
+    build_parser().parse_args(argv)
     sys.stdout.write(version_line() + "\n")
     return 0

@@ -38,8 +38,8 @@ class Door:
             handle.write(f"lxc.default_config = {net}\n")
         self.env = dict(os.environ, LXC_GLOBAL_CONF=conf)
         self.env.pop("LXCTOOLS_PURE_PYTHON", None)
-        # the strict copy: PREFIX/bin/TOOL is the front door, PREFIX/libexec/lxctools/TOOL
-        # the stub it execs for anything it leaves to Python
+        # the strict copy: BINDIR/TOOL is the front door, BINDIR/lxctools (which it runs as
+        # `lxctools --as TOOL ARGS` for anything it leaves to Python) a stub that fails
         import lxctools
         binary = os.path.join(os.path.dirname(lxctools.__file__), "libexec", "lxc-front")
         if not os.access(binary, os.X_OK):
@@ -47,13 +47,12 @@ class Door:
                         "(gcc and libc6-dev)")
         self.strict = os.path.join(root, "strict")
         os.makedirs(os.path.join(self.strict, "bin"))
-        os.makedirs(os.path.join(self.strict, "libexec", "lxctools"))
         for tool in FRONT:
             shutil.copy(binary, os.path.join(self.strict, "bin", tool))
-            stub = os.path.join(self.strict, "libexec", "lxctools", tool)
-            with open(stub, "w") as handle:
-                handle.write(STUB)
-            os.chmod(stub, 0o755)
+        stub = os.path.join(self.strict, "bin", "lxctools")
+        with open(stub, "w") as handle:
+            handle.write(STUB)
+        os.chmod(stub, 0o755)
 
     def run(self, path, args, pure=False, cwd=None):
         env = dict(self.env, LXCTOOLS_PURE_PYTHON="1") if pure else self.env

@@ -170,44 +170,16 @@ def test_normalized_lxcpath_is_the_pythons(tmp_path, given):
         assert "." in parts or ".." in parts or "//" in given.rstrip("/"), given
 
 
-def test_install_puts_the_front_door_in_place_and_back(tmp_path):
-    """--fix-installed: BINDIR's lxc-info/wait/stop become the front door, their Python
-    launchers move to PREFIX/libexec/lxctools (where lxc-front.c looks); a pip reinstall's
-    fresh launcher replaces the moved one; with no front door built, they come back."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "make_launchers", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__)))), "tools", "make-launchers.py"))
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    binary = tmp_path / "lxc-front"
-    binary.write_bytes(b"\x7fELF front door")
+def test_tools_are_the_front_door_table():
+    """The names lxc-front answers to, the table setup.py installs it under and the names
+    `lxctools --as` runs are the same."""
+    import tomllib
 
-    def pip_writes(version):
-        for tool in (*gen.FRONT_DOOR, "lxc-start"):
-            (bindir / tool).write_text(f"#!/usr/bin/python3\n# {version}\n")
-
-    pip_writes("v1")
-    gen.install_front_door(str(bindir), str(binary))
-    pydir = tmp_path / "libexec" / "lxctools"
-    assert gen.python_launcher_dir(str(bindir)) == str(pydir)
-    for tool in gen.FRONT_DOOR:
-        assert (bindir / tool).read_bytes() == binary.read_bytes()
-        assert os.access(bindir / tool, os.X_OK)
-        assert (pydir / tool).read_text().endswith("# v1\n")
-    assert (bindir / "lxc-start").read_text().endswith("# v1\n")  # not a front-door tool
-    gen.install_front_door(str(bindir), str(binary))  # twice: nothing changes
-    assert (pydir / "lxc-info").read_text().endswith("# v1\n")
-    pip_writes("v2")
-    gen.install_front_door(str(bindir), str(binary))
-    assert (pydir / "lxc-info").read_text().endswith("# v2\n")
-    assert (bindir / "lxc-info").read_bytes() == binary.read_bytes()
-    gen.install_front_door(str(bindir), None)
-    for tool in gen.FRONT_DOOR:
-        assert (bindir / tool).read_text().endswith("# v2\n")
-        assert not (pydir / tool).exists()
+    from lxctools.cli.about import FRONT_DOOR
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as handle:
+        table = tomllib.load(handle)["tool"]["lxctools"]["front-door"]
+    assert sorted(protocol()["tools"]) == sorted(table) == sorted(FRONT_DOOR)
 
 
 def test_lxc_ls_columns_are_the_listings():

@@ -542,8 +542,6 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 src {q(REPO)}
 if [ ! -e {VENV}/.lxctools-installed ]; then
     {VENV}/bin/pip install -q --disable-pip-version-check --no-index --no-deps \\
         /run/lxctools-vm/wheels/lxctools-*.whl
-    # pip drops the -S of our launchers (see ./setup)
-    {VENV}/bin/python {q(REPO)}/tools/make-launchers.py --fix-installed {VENV}/bin
     touch {VENV}/.lxctools-installed
 fi
 # the kernel's config where its package puts it on a real host (lxc-checkconfig reads it);
