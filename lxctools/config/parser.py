@@ -106,6 +106,10 @@ class Loader:
         self.labels = {}
         self._stack = []
         self._legacy_nic = -1
+        # When a list: every path this load looked at, in order, ("file", path) for a file
+        # read and ("dir", path) for an included directory listed or found missing -- what a
+        # saved verdict on the whole load must be checked against (api/listing.py)
+        self.seen = None
 
     def load_file(self, path, *, top=False, included_from=None):
         if len(self._stack) >= MAX_INCLUDE_DEPTH:
@@ -129,6 +133,8 @@ class Loader:
             raise ConfigError("config file does not exist", path=path) from None
         except OSError as exc:
             raise ConfigError(f"cannot read config file: {exc.strerror}", path=path) from None
+        if self.seen is not None:
+            self.seen.append(("file", path))
         real = os.path.realpath(path)
         if real in self._stack:
             raise ConfigError("config includes itself", path=path,
@@ -208,6 +214,8 @@ class Loader:
         if not os.path.isabs(target):
             target = os.path.join(os.path.dirname(os.path.abspath(path)), target)
         if target.endswith("/") or os.path.isdir(target):
+            if self.seen is not None:
+                self.seen.append(("dir", target))
             if not os.path.isdir(target):
                 return  # a missing directory is fine, as in LXC
             # LXC reads readdir() order; we sort so a container reads the same on every host.

@@ -207,7 +207,6 @@ CASES = [
     ("lxc-ls", [], True),
     ("lxc-ls", ["-1"], True),
     ("lxc-ls", ["--line", "-q"], True),
-    ("lxc-ls", ["-f"], False),
     ("lxc-ls", ["fdoor"], False),
     ("lxc-ls", ["--running"], False),
 ]
@@ -263,6 +262,104 @@ def test_ls_fancy_shows_the_running_one(door):
     assert rows[FLAT][1] == "RUNNING"
     assert rows["fdoor-a"][1:5] == ["STOPPED", "1", "web,", "db,"]
     assert rows["fdoor-a"][-1] == "true" and rows["fdoor-c"][3] == "last"
+
+
+def settled(paths):
+    """Wait until every path's ctime is more than a second old: the engine's verdict is
+    saved only then (api/listing.py VERDICT_SETTLED_NS). Not a timing assertion: a wait for
+    a condition the code under test states."""
+    import time
+    newest = max(os.stat(p).st_ctime_ns for p in paths)
+    while time.time_ns() < newest + 1_200_000_000:
+        time.sleep(0.1)
+
+
+def test_ls_fancy_with_includes_from_the_saved_verdict(door):
+    """lxc-ls -f over configs that include other files (a file, a directory of *.conf): the
+    front door answers from the verdict Python's engine saved, and only while every file it
+    looked at is unchanged; a change to an included file, a directory that gains a file, a
+    verdict not written by this user or cut short: Python answers (and saves a new one).
+    Each step compared with LXCTOOLS_PURE_PYTHON=1 byte for byte."""
+    from lxctools.api.listing import verdict_path
+
+    lp = os.path.join(door.root, "inc")
+    extra = os.path.join(door.root, "extra.conf")
+    confd = os.path.join(door.root, "conf.d")
+    os.makedirs(confd)
+    with open(extra, "w") as handle:
+        handle.write("lxc.group = fromextra\nlxc.start.auto = 1\n")
+    with open(os.path.join(confd, "10-a.conf"), "w") as handle:
+        handle.write("lxc.group = fromdir\n")
+    names = ("fdoor-inc1", "fdoor-inc2")
+    for name in names:
+        done = subprocess.run([ours("lxc-create"), "-P", lp, "-n", name, "-t", "none"],
+                              capture_output=True, text=True, env=door.env)
+        assert done.returncode == 0, done.stderr
+    with open(os.path.join(lp, names[0], "config"), "a") as handle:
+        handle.write(f"lxc.include = {extra}\nlxc.include = {confd}/\n")
+    with open(os.path.join(lp, names[1], "config"), "a") as handle:
+        handle.write(f"lxc.include = {extra}\nlxc.idmap = u 0 100000 65536\n"
+                     f"lxc.idmap = g 0 100000 65536\nlxc.include = {door.root}/missing.d/\n")
+    configs = [os.path.join(lp, n, "config") for n in names]
+    argv = ["-P", lp, "-f"]
+    fallback = (99, b"", b"FALLBACK\n")
+
+    def check(answered):
+        python = door.python("lxc-ls", argv)
+        assert python[0] == 0 and not python[2], python
+        assert door.installed("lxc-ls", argv) == python
+        assert door.front_only("lxc-ls", argv) == (python if answered else fallback)
+        return python[1].decode()
+
+    assert door.front_only("lxc-ls", argv) == fallback  # no verdict yet
+    settled([*configs, extra, confd, os.path.join(confd, "10-a.conf")])
+    out = check(True)  # Python saved the verdicts; the front door reads them
+    assert "fromextra, fromdir" in out and "true" in out.splitlines()[2]
+    # an included file changes
+    with open(extra, "a") as handle:
+        handle.write("lxc.group = later\n")
+    check(False)
+    settled([extra])
+    assert "fromextra, later, fromdir" in check(True)
+    # the included directory gains a file
+    with open(os.path.join(confd, "20-b.conf"), "w") as handle:
+        handle.write("lxc.group = newfile\n")
+    check(False)
+    settled([confd, os.path.join(confd, "20-b.conf")])
+    assert "newfile" in check(True)
+    # the missing directory one config names appears
+    os.makedirs(os.path.join(door.root, "missing.d"))
+    check(False)
+    settled([os.path.join(door.root, "missing.d")])
+    check(True)
+    # a verdict this user did not write, or one cut short: not trusted
+    verdict = verdict_path(lp, names[0])
+    os.chown(verdict, 12345, 12345)
+    assert door.front_only("lxc-ls", argv) == fallback
+    check(True)  # Python wrote it again
+    with open(verdict, "r+") as handle:
+        handle.truncate(os.path.getsize(verdict) - 3)
+    assert door.front_only("lxc-ls", argv) == fallback
+    with open(verdict, "a") as handle:
+        handle.write("9\n")  # a mode that is not the file's
+    assert door.front_only("lxc-ls", argv) == fallback
+
+
+def test_ls_fancy_leaves_a_line_that_is_no_config_line_to_python(door):
+    """A line that is neither a key, a comment nor blank sends the config through the engine
+    (api/listing.py quick_keys), which may name a problem on stderr: so the front door may not
+    skip it (it did, and printed the table without the problem)."""
+    lp = os.path.join(door.root, "odd")
+    done = subprocess.run([ours("lxc-create"), "-P", lp, "-n", "fdoor-odd", "-t", "none"],
+                          capture_output=True, text=True, env=door.env)
+    assert done.returncode == 0, done.stderr
+    with open(os.path.join(lp, "fdoor-odd", "config"), "a") as handle:
+        handle.write("not a config line\nlxctools.bogus = 1\n")
+    argv = ["-P", lp, "-f"]
+    python = door.python("lxc-ls", argv)
+    assert b"fdoor-odd" in python[2] and b"lxctools.bogus" in python[2], python
+    assert door.installed("lxc-ls", argv) == python
+    assert door.front_only("lxc-ls", argv) == (99, b"", b"FALLBACK\n")
 
 
 @pytest.mark.parametrize("cols", [20, 40, 80])
