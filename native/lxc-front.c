@@ -1,5 +1,5 @@
-/* lxc-front: the compiled front door of lxc-info, lxc-wait, lxc-stop and lxc-ls (issue 21
- * item 1).
+/* lxc-front: the compiled front door of lxc-info, lxc-wait, lxc-stop, lxc-ls and lxc-start -d
+ * (issue 21 item 1).
  *
  * Why: every lxctools command pays CPython's start (17-30 ms) before it does anything, where
  * LXC's C tools answer `lxc-info -s` in 2-3 ms. The questions scripts ask in loops -- what
@@ -12,7 +12,7 @@
  * Python tool by exec with the same argv: never a different answer, only a slower one.
  * LXCTOOLS_PURE_PYTHON=1 (any value but "" and "0") forces the Python tool.
  *
- * Installed by pip (setup.py) as BINDIR/lxc-info, lxc-wait, lxc-stop and lxc-ls, copies of
+ * Installed by pip (setup.py) as BINDIR/lxc-info, lxc-wait, lxc-stop, lxc-ls and lxc-start, copies of
  * lxctools/libexec/lxc-front (pyproject.toml's [tool.lxctools.front-door]). The Python tool
  * is `BINDIR/lxctools --as TOOL`, BINDIR found from its own /proc/self/exe: the console
  * script pip wrote for the Python it installed into, which no path compiled in could know.
@@ -76,12 +76,23 @@ static const char *const STATES[] = {
 /* LXC's own command socket, lxcsocket.address: @LXCPATH/NAME/command, or when that does not
  * fit sun_path (this size), @lxc/FNV64(LXCPATH/NAME)/command */
 #define LXC_SUN_PATH 108
-/* Container: a name is at most this many bytes (api/container.py MAX_NAME) */
+/* Container: a name is at most this many bytes (api/container.py MAX_NAME); a container
+ * started (check_new_name) at most MAX_NEW_NAME */
 #define MAX_NAME 254
+#define MAX_NEW_NAME 243
+/* monitor/daemon.py daemon_socket: the lxcpath's supervisor, "\0" then this */
+#define DAEMON_FORMAT "lxctools/%016llx/supervisor"
+/* what lxc-start -d sends it (Container.start's options, nothing given) and the answer it
+ * takes as the whole of a start; any other answer goes to Python in this variable */
+#define START_OPTIONS "{\"rcfile\": null, \"defines\": [], \"share\": {}, " \
+    "\"console_path\": null, \"console_log\": null, \"uid\": null, \"gid\": null, " \
+    "\"argv\": [], \"execute\": false, \"foreground\": false, \"pidfile\": null, " \
+    "\"passthrough\": false, \"restore\": null, \"log\": null}"
+#define START_ANSWER_ENV "LXCTOOLS_START_ANSWER"
 
 #define FALLBACK (-1000) /* a handler's "let Python answer" */
 /* the names main() answers to (pyproject.toml's [tool.lxctools.front-door]) */
-#define TOOLS "lxc-info lxc-ls lxc-stop lxc-wait"
+#define TOOLS "lxc-info lxc-ls lxc-start lxc-stop lxc-wait"
 
 static const char *prog = "lxc-front";
 
@@ -470,6 +481,8 @@ struct args {
     int kill, nowait, nolock;
     /* lxc-ls */
     int line, fancy;
+    /* lxc-start */
+    int daemon;
 };
 
 struct option_spec {
@@ -499,6 +512,9 @@ static const struct option_spec COMMON_LS[] = {
 };
 static const struct option_spec LS[] = {
     FLAG("-1", "--line", line), FLAG("-f", "--fancy", fancy), {NULL, NULL, 0, 0},
+};
+static const struct option_spec START[] = {
+    FLAG("-d", "--daemon", daemon), {NULL, NULL, 0, 0},
 };
 static const struct option_spec STOP[] = {
     FLAG("-k", "--kill", kill), FLAG("-W", "--nowait", nowait), FLAG(NULL, "--nolock", nolock),
@@ -1616,6 +1632,96 @@ static int lxc_ls(int argc, char **argv)
     return 0;
 }
 
+/* ---- lxc-start -d ---------------------------------------------------------------------- */
+
+/* lxcsocket.address: does something listen at LXC's command socket of NAME (real LXC's
+ * monitor, or ours, which serves LXC's protocol too)? Python then asks it the state */
+static int lxc_listens(const char *lxcpath, const char *name)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    char path[PATH_MAX + MAX_NAME + 16];
+    int n = snprintf(path, sizeof(path), "%s/%s/command", lxcpath, name);
+    if (n < 0 || n >= (int)sizeof(path))
+        return 1;
+    if (n >= LXC_SUN_PATH - 2) {
+        path[n - 8] = 0; /* LXCPATH/NAME */
+        n = snprintf(path, sizeof(path), "lxc/%016llx/command", fnv64(path, strlen(path)));
+    }
+    memcpy(addr.sun_path + 1, path, (size_t)n);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 1;
+    int there = connect(fd, (struct sockaddr *)&addr,
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0 ||
+                errno == EAGAIN;
+    close(fd);
+    return there;
+}
+
+/* Container.start in the background, when the lxcpath's supervisor is already there: send
+ * it the start as Python would and wait for its answer. A plain success (no warning) is the
+ * whole answer; anything else -- an error, warnings -- goes to the Python tool with the
+ * answer in START_ANSWER_ENV, for it to say in its words (it must not ask again: the
+ * container may be running now). No supervisor: Python spawns one. */
+static int lxc_start(int argc, char **argv)
+{
+    struct args a;
+    char lxcpath[PATH_MAX];
+    if (parse_args(argc, argv, START, &a) || container_path(&a, lxcpath, sizeof(lxcpath)))
+        return FALLBACK;
+    if (strlen(a.name) > MAX_NEW_NAME)
+        return FALLBACK; /* check_new_name's error */
+    for (const char *c = a.name; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || *c == 0x7f)
+            return FALLBACK; /* JSON would escape it: Python sends it */
+    if (lxc_listens(lxcpath, a.name))
+        return FALLBACK;
+    struct stat st;
+    char text[64];
+    if (stat(lxcpath, &st) < 0)
+        return FALLBACK;
+    int n = snprintf(text, sizeof(text), KEY_FORMAT, (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, DAEMON_FORMAT,
+                 fnv64(text, (size_t)n));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return FALLBACK;
+    if (connect(fd, (struct sockaddr *)&addr,
+                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0) {
+        close(fd);
+        return FALLBACK;
+    }
+    static char request[1024];
+    n = snprintf(request, sizeof(request),
+                 REQUEST("start") ", \"name\": \"%s\", \"options\": " START_OPTIONS "}\n",
+                 a.name);
+    char *line;
+    reader.fd = fd;
+    reader.have = 0;
+    int got = n > 0 && n < (int)sizeof(request) &&
+                      send(fd, request, (size_t)n, MSG_NOSIGNAL) == n
+                  ? read_line(&reader, &line, -1)
+                  : -1;
+    close(fd);
+    if (got < 0)
+        return FALLBACK; /* the supervisor went away: Python tries again, as it does */
+    const char *end = NULL;
+    const char *ok = member(line, "ok", &end);
+    const char *warnings = member(line, "warnings", NULL);
+    if (ok && end - ok == 4 && !strncmp(ok, "true", 4) && !member(line, "error", NULL) &&
+        warnings && *warnings == '[' && *skip_ws(warnings + 1) == ']')
+        return 0; /* Python's log.info of the start goes to -o's file alone: none here */
+    if (setenv(START_ANSWER_ENV, line, 1) < 0)
+        return 1;
+    return FALLBACK;
+}
+
 /* ---- the door ------------------------------------------------------------------------- */
 
 /* run_tool's Ctrl-C: "PROG: interrupted", exit 130 */
@@ -1711,8 +1817,8 @@ static int diagnose(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: lxc-front protocol | socket-name LXCPATH NAME | lxcpath | "
-                    "normalize PATH | temp-record NAME\n(pip installs it as lxc-info, lxc-wait, lxc-stop and "
-                    "lxc-ls: setup.py)\n");
+                    "normalize PATH | temp-record NAME\n(pip installs it as lxc-info, lxc-wait, lxc-stop, "
+                    "lxc-ls and lxc-start: setup.py)\n");
     return 1;
 }
 
@@ -1749,6 +1855,8 @@ int main(int argc, char **argv)
         code = lxc_stop(argc, argv);
     else if (!strcmp(tool, "lxc-ls"))
         code = lxc_ls(argc, argv);
+    else if (!strcmp(tool, "lxc-start"))
+        code = lxc_start(argc, argv);
     if (code == FALLBACK)
         return python_tool(exe, tool, argv);
     return code;

@@ -219,13 +219,19 @@ class Container:
                 raise LxcError("Container is already running", exit_code=0)
             self._warn(warnings)
             return launch(request)
-        from ..monitor import lxcsocket
-        if lxcsocket.state(self.lxcpath, self.name) not in (None, "STOPPED"):
-            # real LXC's monitor runs it: our supervisor cannot know, and a second init on
-            # the same rootfs would be ruin
-            raise LxcError("Container is already running", exit_code=0)
-        from ..monitor.daemon import start_in_daemon
-        answer = start_in_daemon(self.lxcpath, self.name, options)
+        from ..monitor.daemon import check_answer, handed_answer, start_in_daemon
+        # the compiled lxc-start asked the supervisor already (after the check below) and
+        # hands over what it cannot say itself: asking again would find the container running
+        answer = handed_answer()
+        if answer is None:
+            from ..monitor import lxcsocket
+            if lxcsocket.state(self.lxcpath, self.name) not in (None, "STOPPED"):
+                # real LXC's monitor runs it: our supervisor cannot know, and a second init
+                # on the same rootfs would be ruin
+                raise LxcError("Container is already running", exit_code=0)
+            answer = start_in_daemon(self.lxcpath, self.name, options)
+        else:
+            answer = check_answer(answer, self.name, self.lxcpath)
         self._warn(answer.get("warnings", []))
         return 0
 

@@ -78,12 +78,40 @@ def start_in_daemon(lxcpath, name, options):
         if answer is not None:
             break
         # the supervisor was exiting (its last container had just stopped), or died
+    return check_answer(answer, name, lxcpath)
+
+
+def check_answer(answer, name, lxcpath):
+    """The supervisor's ANSWER to a start: raise its error, else return it."""
     if answer is None:
         raise LxcError("The container failed to start: its supervisor went away",
                        hint=f"run it in the foreground ({command('lxc-start', name, lxcpath, '-F')}) to see why")
     if "error" in answer:
         raise LxcError(answer["error"], hint=answer.get("hint"),
                        exit_code=answer.get("exit_code", 1))
+    return answer
+
+
+# native/lxc-front.c lxc_start: the supervisor's answer to the start it sent, when that is
+# more than a plain success (an error, warnings) for lxc-start to say in its words
+START_ANSWER_ENV = "LXCTOOLS_START_ANSWER"
+
+
+def handed_answer():
+    """The answer the compiled lxc-start handed over (taken out of the environment, so that
+    nothing this process starts sees it), or None. Whoever sets it can only make lxc-start
+    report a start it did not make: no more than the caller could print itself."""
+    text = os.environ.pop(START_ANSWER_ENV, None)
+    if text is None:
+        return None
+    import json
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise LxcError(f"{START_ANSWER_ENV} does not hold a supervisor's answer",
+                       hint=f"unset {START_ANSWER_ENV}: only the compiled lxc-start sets it")
     return answer
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ours, require_root
 
-FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls")
+FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls", "lxc-start")
 STUB = "#!/bin/sh\necho FALLBACK >&2\nexit 99\n"
 # containers of this module; names apart from other modules' (cgroups are shared by lxcpaths)
 RUN, FROZEN, OFF, KILL = "fdoor-run", "fdoor-frozen", "fdoor-off", "fdoor-kill"
@@ -516,3 +516,163 @@ def test_stop_kill_same_through_both_paths(door):
     door.ok("lxc-wait", "-n", KILL, "-s", "RUNNING", "-t", "30")
     assert door.front_only("lxc-stop", ["-P", door.lp, "-n", KILL, "-k", "-W"]) == (0, b"", b"")
     door.ok("lxc-wait", "-n", KILL, "-s", "STOPPED", "-t", "30")
+
+
+class FakeSupervisor:
+    """A stand-in for an lxcpath's supervisor (monitor/daemon.py's socket): takes one
+    connection at a time, keeps the request line, answers ANSWER (None: never answers)."""
+
+    def __init__(self, lxcpath, answer):
+        import socket
+        import threading
+        from lxctools.monitor.daemon import daemon_socket
+
+        self.answer = answer
+        self.requests = []
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(daemon_socket(lxcpath))
+        self.listener.listen(8)
+        self.asked = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import json
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            self.requests.append(json.loads(data))
+            self.asked.set()
+            if self.answer is None:
+                self.held = conn  # the caller waits
+                continue
+            conn.sendall(json.dumps(self.answer).encode() + b"\n")
+            conn.close()
+
+    def close(self):
+        import socket
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept: the thread ends
+        except OSError:
+            pass
+        self.thread.join(30)
+        self.listener.close()
+
+
+START_ANSWERS = [
+    {"ok": True, "pid": 4242, "warnings": []},
+    {"ok": True, "pid": 4242, "warnings": ["config: \"lxc.utsname\" is deprecated", "two"]},
+    {"error": "Container is already running", "exit_code": 0},
+    {"error": "the rootfs is missing", "hint": "fix it, then lxc-start -n NAME -F",
+     "exit_code": 1},
+    {"error": "ValueError: boom", "hint": None},
+]
+
+
+@pytest.mark.parametrize("answer", START_ANSWERS, ids=["ok", "warnings", "running", "error",
+                                                       "crash"])
+@pytest.mark.parametrize("args", [["-n", "fdoor-st"], ["fdoor-st", "-d"], ["-q", "-n", "fdoor-st"]],
+                         ids=["plain", "positional", "quiet"])
+def test_start_through_the_supervisor_as_python_does(door, answer, args):
+    """lxc-start -d when the lxcpath's supervisor listens: the front door sends the request
+    Python sends, takes a plain success as the whole answer (answered alone: the strict
+    copy's stub is never reached), and hands any other answer to Python, which says it in
+    its words without asking again: the same stdout, stderr and status as
+    LXCTOOLS_PURE_PYTHON=1, with the same request on the wire."""
+    lp = os.path.join(door.root, "start-" + "-".join(args))
+    os.makedirs(lp, exist_ok=True)
+    argv = ["-P", lp, *args]
+    fake = FakeSupervisor(lp, answer)
+    try:
+        python = door.python("lxc-start", argv)
+        installed = door.installed("lxc-start", argv)
+        alone = door.front_only("lxc-start", argv)
+    finally:
+        fake.close()
+    assert installed == python
+    plain = answer == START_ANSWERS[0]
+    assert alone == (python if plain else (99, b"", b"FALLBACK\n"))
+    assert len(fake.requests) == 3  # Python, the front door, the strict copy: once each
+    assert fake.requests[0] == fake.requests[1] == fake.requests[2]
+    assert fake.requests[0]["cmd"] == "start" and fake.requests[0]["name"] == "fdoor-st"
+    if "-q" in args:
+        assert python[2] == b""
+    elif "error" in answer:
+        assert python[2].startswith(b"lxc-start: fdoor-st: "), python
+    elif answer["warnings"]:
+        assert python[2].endswith(b"lxc-start: warning: two\n"), python
+
+
+@pytest.mark.parametrize("args", [
+    ["-n", "fdoor-st", "-F"], ["-n", "fdoor-st", "--", "/bin/sh"], ["-n", "fdoor-st", "-o", "/dev/null"],
+    ["-n", "fdoor-st", "-s", "lxc.uts.name=x"], ["-n", "fdoor-st", "-f", "/dev/null"],
+    ["-n", "fdoor-st", "-p", "/tmp/x"], ["-n", "fdoor-st", "--explain"], ["-n", "a/b"],
+    ["-n", "x" * 244], ["-n", 'fdoor"q'], ["-n", "fdoor-st", "-dF"], ["-n", "fdoor-st", "-x"],
+], ids=lambda a: " ".join(a)[:40])
+def test_start_leaves_the_rest_to_python(door, args):
+    """Anything but a plain background start goes to Python before a word is sent."""
+    lp = os.path.join(door.root, "start-rest")
+    os.makedirs(lp, exist_ok=True)
+    fake = FakeSupervisor(lp, START_ANSWERS[0])
+    try:
+        assert door.front_only("lxc-start", ["-P", lp, *args]) == (99, b"", b"FALLBACK\n")
+    finally:
+        fake.close()
+    assert fake.requests == []
+
+
+def test_start_without_a_supervisor_goes_to_python(door):
+    """No supervisor serves the lxcpath: Python spawns one (the front door cannot)."""
+    lp = os.path.join(door.root, "start-none")
+    os.makedirs(lp, exist_ok=True)
+    assert door.front_only("lxc-start", ["-P", lp, "-n", "fdoor-st"]) == \
+        (99, b"", b"FALLBACK\n")
+
+
+def test_start_of_a_real_container_through_the_front_door(door):
+    """The door's lxcpath has running containers (its supervisor is warm): the compiled
+    lxc-start starts OFF by itself, and a second start says it runs, as Python's."""
+    argv = ["-P", door.lp, "-n", OFF]
+    try:
+        assert door.front_only("lxc-start", argv) == (0, b"", b"")
+        assert door.front_only("lxc-info", [*argv, "-s"])[1] == b"State:          RUNNING\n"
+        python = door.python("lxc-start", argv)
+        assert python == (0, b"", b"lxc-start: fdoor-off: Container is already running\n")
+        assert door.installed("lxc-start", argv) == python
+        assert door.front_only("lxc-start", argv) == (99, b"", b"FALLBACK\n")
+    finally:
+        door.python("lxc-stop", [*argv, "-k"])
+    door.ok("lxc-wait", "-n", OFF, "-s", "STOPPED", "-t", "30")
+
+
+@pytest.mark.parametrize("sig,expected", [("SIGINT", (130, b"", b"lxc-start: interrupted\n")),
+                                          ("SIGTERM", (-15, b"", b""))])
+def test_start_signals_while_waiting_for_the_supervisor(door, sig, expected):
+    """Ctrl-C while the supervisor has not answered the start: the same through both paths."""
+    import signal
+
+    lp = os.path.join(door.root, "start-sig")
+    os.makedirs(lp, exist_ok=True)
+    got = []
+    for path, pure in ((os.path.join(door.strict, "bin", "lxc-start"), False),
+                       (ours("lxc-start"), True)):
+        fake = FakeSupervisor(lp, None)
+        try:
+            env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+            proc = subprocess.Popen([path, "-P", lp, "-n", "fdoor-st"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=env)
+            assert fake.asked.wait(60)  # asked: now waiting for the answer
+            proc.send_signal(getattr(signal, sig))
+            out, err = proc.communicate(timeout=30)
+            got.append((proc.returncode, out, err))
+        finally:
+            fake.close()
+    assert got[0] == got[1] == expected
