@@ -5,16 +5,17 @@ Imported only where a profile is compiled: loading libseccomp costs a few millis
 
 import errno as _errno
 import os
-import platform
 
 
 def _import_pyseccomp():
     """pyseccomp looks libc and libseccomp up with ctypes.util.find_library, which runs
-    ldconfig (~14 ms): answer with the sonames when they load, as kernel/libc.py does."""
+    ldconfig (~14 ms): answer with the sonames when they load, as kernel/libc.py does. And
+    importing ctypes.util at all costs ~10 ms (it imports shutil, subprocess and tempfile):
+    pyseccomp gets a stand-in for the import, unless something loaded the real one already."""
     import ctypes
-    import ctypes.util
+    import sys
+    import types
 
-    real = ctypes.util.find_library
     sonames = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
 
     def quick(name):
@@ -25,13 +26,29 @@ def _import_pyseccomp():
                 return soname
             except OSError:
                 pass
-        return real(name)
+        import ctypes.util as real_util  # an unusual host: the real search
+        return real_util.find_library(name)
 
-    ctypes.util.find_library = quick
+    real = sys.modules.get("ctypes.util")
+    if real is not None:
+        saved = real.find_library
+        real.find_library = quick
+        try:
+            import pyseccomp
+        finally:
+            real.find_library = saved
+        return pyseccomp
+    stand_in = types.ModuleType("ctypes.util")
+    stand_in.find_library = quick
+    sys.modules["ctypes.util"] = ctypes.util = stand_in
     try:
         import pyseccomp
     finally:
-        ctypes.util.find_library = real
+        # the stand-in goes: a later `import ctypes.util` gets the real module
+        if sys.modules.get("ctypes.util") is stand_in:
+            del sys.modules["ctypes.util"]
+        if getattr(ctypes, "util", None) is stand_in:
+            del ctypes.util
     return pyseccomp
 
 
@@ -55,7 +72,7 @@ NR_ERROR = -1  # libseccomp's __NR_SCMP_ERROR
 
 def host_arches():
     """(native arch name, compat arch names) for this machine, in LXC's section names."""
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine()'s answer; platform costs ~2 ms
     if machine in _COMPAT:
         return _COMPAT[machine]
     aliases = {"i686": "x86", "i386": "x86", "armv7l": "arm", "ppc64le": "ppc64le",
