@@ -1268,7 +1268,7 @@ static int quick_keys(const char *path, struct keys *keys)
     return result;
 }
 
-/* api/listing.py save_verdict: the config engine's verdict on NAME's config (one that
+/* api/verdict.py save_verdict: the config engine's verdict on NAME's config (one that
  * includes others), saved by Python; 0 with KEYS filled when every path it records stats
  * as recorded, -1 for Python (no verdict, a stale one, anything unexpected) */
 #define VERDICT_MAGIC "lxctools-ls-verdict 1"

@@ -157,6 +157,9 @@ class Container:
             removed = destroyer.destroy(self.name, self.lxcpath, self.config_file_name,
                                         self.document, snapshots=snapshots, dry_run=dry_run,
                                         plan=plan, opener=Container)
+        if not dry_run:
+            from .verdict import forget_verdict
+            forget_verdict(self.lxcpath, self.name)
         self._doc = None
         return removed
 
