@@ -124,7 +124,12 @@ def warn(message):
     """A warning: to the log file, and to stderr unless -q."""
     log("WARN", message)
     if not _state["quiet"]:
-        print(f"{_state['prog']}: warning: {message}", file=sys.stderr)
+        try:
+            print(f"{_state['prog']}: warning: {message}", file=sys.stderr)
+        except (OSError, ValueError):
+            # stderr gone (a supervisor whose starter has exited, e.g. python-lxc's caller:
+            # its stderr was a socket): a warning must not fail what it warns about
+            pass
 
 
 def error(message, category="lxctools"):

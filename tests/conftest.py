@@ -2,6 +2,7 @@
 lxc-* or a slow pyenv shim) and private lxcpaths."""
 
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -10,6 +11,14 @@ import pytest
 
 SCRIPTS = sysconfig.get_path("scripts")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A suite started in the background of a shell without job control (`./setup test &`,
+# nohup) inherits SIGINT and SIGQUIT ignored, and every tool it runs would too: the ^C tests
+# would then fail for ours and LXC's alike, testing nothing. Give back what a terminal gives.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def vm_init():
