@@ -312,7 +312,6 @@ def test_a_veth_on_the_default_bridge_comes_back_with_its_address(world, tmp_pat
                                         "lxc.net.0.flags = up\nlxc.net.0.veth.pair = ck5host\n")
         started = run("lxc-start", "-n", "ck5")
         assert started.returncode == 0, started.stderr
-        before = busy(run, "ck5")
         # the lease the busybox's udhcpc took at boot (its rcS runs it) from lxc-net's dnsmasq
         for _ in range(300):
             address = run("lxc-info", "-n", "ck5", "-iH").stdout.split()
@@ -320,6 +319,13 @@ def test_a_veth_on_the_default_bridge_comes_back_with_its_address(world, tmp_pat
                 break
             time.sleep(0.1)
         assert address and address[0].startswith("10.0.9."), address
+        # the processes to find again once the boot has settled: while rcS runs, udhcpc
+        # forks into the background and getty starts, which no checkpoint is to blame for
+        for _ in range(300):
+            if not any("rcS" in args for args in processes(run, "ck5").values()):
+                break
+            time.sleep(0.1)
+        before = busy(run, "ck5")
         directory = str(tmp_path / "ck5")
         done = run("lxc-checkpoint", "-n", "ck5", "-D", directory, "-s")
         assert done.returncode == 0, done.stderr + tail(os.path.join(directory, "dump.log"))
