@@ -89,6 +89,14 @@ def test_real_lxc_console_on_our_ttys(world):
     assert made.returncode == 0, made.stderr
     assert world.ours("lxc-start", "-n", "cj-t").returncode == 0
     env = dict(world.env, PATH=SANE_PATH, LANG="C")
+    # busybox's init starts the getty on tty1 late in its boot, and getty hangs the tty up
+    # as it starts: a console that came first would see that hang-up (as with LXC's own)
+    for _ in range(100):
+        ps = world.ours("lxc-attach", "-n", "cj-t", "--", "/bin/ps", "-o", "args")
+        if any("getty" in line and "tty1" in line for line in ps.stdout.splitlines()):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)  # and its open of tty1 (and hang-up) done
     try:
         first = pexpect.spawn(real_lxc("lxc-console"), ["-P", world.lp, "-n", "cj-t", "-t", "1"],
                               env=env, encoding="utf-8", timeout=20)

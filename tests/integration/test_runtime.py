@@ -74,9 +74,14 @@ def test_container_view_matches_real_lxc(world):
         # real LXC also mounts proc and sys under /dev/.lxc for its own use
         real_mounts = [m for m in mounts_seen(real_pid) if not m[1].startswith("/dev/.lxc/")]
         assert ours_mounts == real_mounts, (ours_mounts, real_mounts)
-        ours_dev = inside(ours_pid, "ls", "/dev").stdout.split()
-        real_dev = inside(real_pid, "ls", "-a", "/dev").stdout.split()
-        ours_dev = inside(ours_pid, "ls", "-a", "/dev").stdout.split()
+        # the same /dev once both boots have settled: the busybox's syslogd makes /dev/log
+        # when it starts, in whichever container's boot gets there first
+        for _ in range(50):
+            real_dev = inside(real_pid, "ls", "-a", "/dev").stdout.split()
+            ours_dev = inside(ours_pid, "ls", "-a", "/dev").stdout.split()
+            if ours_dev == [d for d in real_dev if d != ".lxc"]:
+                break
+            time.sleep(0.2)
         assert ours_dev == [d for d in real_dev if d != ".lxc"]
         ours_id = inside(ours_pid, "cat", "/proc/sys/kernel/random/boot_id").stdout
         with open("/proc/sys/kernel/random/boot_id") as handle:
