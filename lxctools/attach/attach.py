@@ -235,7 +235,7 @@ def still_init(pidfd, init_pid):
                           hint="is the container still running? (lxc-info)")
 
 
-def _init_pidfd(init_pid):
+def open_init_pidfd(init_pid):
     """A pidfd of INIT_PID when the monitor gave none (it serves one unless it adopted the
     container after a crash): only a pid reused between the monitor's answer and this open
     escapes the check then."""
@@ -253,7 +253,7 @@ class _Plan:
     def __init__(self, init_pid, conf, local_conf, cgroups, options, pidfd=None):
         own = pidfd is None
         if own:
-            pidfd = _init_pidfd(init_pid)
+            pidfd = open_init_pidfd(init_pid)
         self.fds = {}
         try:
             still_init(pidfd, init_pid)

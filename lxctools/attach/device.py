@@ -253,12 +253,12 @@ def _checked(init_pid, pidfd, read):
     """READ() of /proc/INIT_PID while PIDFD names INIT_PID before and after: once init has
     exited, a host process may hold its pid, and its namespaces are the host's
     (attach/attach.py still_init). Without PIDFD (a monitor that has none) one is opened."""
-    from .attach import AttachError, _init_pidfd, still_init
+    from .attach import AttachError, open_init_pidfd, still_init
 
     own = pidfd is None
     try:
         if own:
-            pidfd = _init_pidfd(init_pid)
+            pidfd = open_init_pidfd(init_pid)
         still_init(pidfd, init_pid)
         result = read()
         still_init(pidfd, init_pid)
