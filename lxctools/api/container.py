@@ -315,12 +315,14 @@ class Container:
     def get_ips(self, interface=None, family=None):
         """Addresses inside the running container (loopback and link-local left out)."""
         from ..errors import NotRunning
+        from ..kernel.procdir import ProcDir
         from ..network import netinfo
         try:
-            pid = self.running_info()["init_pid"]
+            info = self.running_info()
         except NotRunning:
             return []
-        v4, v6 = netinfo.addresses(pid)
+        with ProcDir(info["init_pid"], info.get("init_start")) as proc:
+            v4, v6 = netinfo.addresses(proc)
         if family == "inet":
             return v4
         if family == "inet6":
@@ -329,11 +331,14 @@ class Container:
 
     def get_interfaces(self):
         from ..errors import NotRunning
+        from ..kernel.procdir import ProcDir
         from ..network import netinfo
         try:
-            return netinfo.interfaces(self.running_info()["init_pid"])
+            info = self.running_info()
         except NotRunning:
             return []
+        with ProcDir(info["init_pid"], info.get("init_start")) as proc:
+            return netinfo.interfaces(proc)
 
     def attach(self, run, payload=None, **options):
         """python-lxc's attach: call RUN(PAYLOAD) inside the running container (or, with

@@ -185,9 +185,11 @@ def fill_running(entry, info, wanted):
     if "PID" in wanted:
         entry.pid = pid if pid and pid > 0 else None
     if {"IPV4", "IPV6", "INTERFACE"} & set(wanted) and pid and pid > 0:
+        from ..kernel.procdir import ProcDir
         from ..network import netinfo
-        entry.ipv4, entry.ipv6 = netinfo.addresses(pid)
-        entry.interfaces = netinfo.interfaces(pid)
+        with ProcDir(pid, info.get("init_start")) as proc:
+            entry.ipv4, entry.ipv6 = netinfo.addresses(proc)
+            entry.interfaces = netinfo.interfaces(proc)
     if {"RAM", "SWAP"} & set(wanted):
         stats = info.get("stats") or {}
         entry.ram = stats.get("memory_bytes")

@@ -66,16 +66,18 @@ def running_facts(container, sel, humanize):
         return rows
     if sel["pid"]:
         rows.append(("PID:", "pid", info["init_pid"]))
-    dead = dead_lxcfs(info["init_pid"])
-    if dead:
-        sys.stderr.write(f"lxc-info: warning: {container.name}: its lxcfs files are dead "
-                         f"({dead}): /proc/meminfo and friends fail inside; restart lxcfs, "
-                         "then restart the container\n")
-    if sel["ips"]:
-        from ..network.netinfo import addresses
-        v4, v6 = addresses(info["init_pid"])
-        for address in v4 + v6:
-            rows.append(("IP:", "ips", address))
+    from ..kernel.procdir import ProcDir
+    with ProcDir(info["init_pid"], info.get("init_start")) as proc:
+        dead = dead_lxcfs(proc)
+        if dead:
+            sys.stderr.write(f"lxc-info: warning: {container.name}: its lxcfs files are dead "
+                             f"({dead}): /proc/meminfo and friends fail inside; restart "
+                             "lxcfs, then restart the container\n")
+        if sel["ips"]:
+            from ..network.netinfo import addresses
+            v4, v6 = addresses(proc)
+            for address in v4 + v6:
+                rows.append(("IP:", "ips", address))
     if sel["stats"]:
         try:
             stats = monitor.stats(container.lxcpath, container.name)
@@ -140,19 +142,17 @@ def device_rows(info):
     return rows
 
 
-def dead_lxcfs(pid):
+def dead_lxcfs(proc):
     """The error of the container's lxcfs mounts when the lxcfs daemon behind them is gone
-    ("Transport endpoint is not connected"), else None.
+    ("Transport endpoint is not connected"), else None. PROC: init's /proc dir (ProcDir).
 
-    The mount point comes from the container's mountinfo and is opened below /proc/PID/root
+    The mount point comes from the container's mountinfo and is opened below its root
     with openat2 RESOLVE_IN_ROOT and no link allowed: the container may have covered the
     path with a link to a host file (a FIFO would hang us, a read would consume it). What
     is read must be the FUSE file system itself."""
-    try:
-        with open(f"/proc/{pid}/mountinfo") as handle:
-            points = [line.split()[4] for line in handle
-                      if " - fuse.lxcfs " in line]
-    except OSError:
+    points = [line.split()[4] for line in (proc.read("mountinfo") or "").splitlines()
+              if " - fuse.lxcfs " in line]
+    if not points:
         return None
     import errno
     import os
@@ -163,7 +163,7 @@ def dead_lxcfs(pid):
 
     for point in points[:1]:
         try:
-            fd = open_in_root(f"/proc/{pid}/root", point.replace("\\040", " "),
+            fd = open_in_root(f"{proc.path}/root", point.replace("\\040", " "),
                               resolve=NO_LINKS)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOENT, errno.ENOTDIR):

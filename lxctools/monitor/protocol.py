@@ -69,7 +69,7 @@ class InfoReply(Message):
               ("started_at", (int, float, type(None)), None),
               ("halt_signal", (str, type(None)), None), ("conf", dict, REQUIRED),
               ("reboot_signal", (str, type(None)), None), ("clone_flags", int, 0),
-              ("stats", dict, OMIT))
+              ("init_start", (int, type(None)), None), ("stats", dict, OMIT))
 
 
 class InfoRequest(Request):

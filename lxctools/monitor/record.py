@@ -62,16 +62,30 @@ class Record:
         self.listener = sock
         self.loop.register(sock, self.accept)
 
+    def init_start(self):
+        """Init's start time (clock ticks since boot, /proc/PID/stat's 22nd field), read once
+        per init: what tells a reused pid from init, for the adopter and for lxc-info's
+        readers of /proc/PID (netinfo.ProcDir)."""
+        from .wire import process_start_time
+
+        if self.init_pid <= 0:
+            return None
+        known = getattr(self, "_init_start", None)
+        if known is None or known[0] != self.init_pid:
+            known = (self.init_pid, process_start_time(self.init_pid))
+            if known[1] is None:
+                return None
+            self._init_start = known
+        return known[1]
+
     def record(self, required=False):
         """Write the container's record (temp + rename: readers see the old or the new one).
         Written at every step of a start that leaves something a crash would orphan: the
         cgroups before they are made, init's pid before it may exec. REQUIRED writes raise:
         a start whose init could outlive us unrecorded must not go on."""
-        from .wire import process_start_time
-
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
                 "init_pid": self.init_pid, "state": self.state,
-                "init_start": process_start_time(self.init_pid) if self.init_pid > 0 else None,
+                "init_start": self.init_start(),
                 "started_at": self.started_at,
                 "cgroups": self.cgroups.to_json() if self.cgroups else self.cgroups_claim,
                 "cgroups_made": self.cgroups is not None,

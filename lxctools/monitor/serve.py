@@ -105,6 +105,7 @@ class Commands:
             started_at=self.started_at, halt_signal=self.conf.value("lxc.signal.halt"),
             conf=self.conf.items, reboot_signal=self.conf.value("lxc.signal.reboot"),
             clone_flags=self.plan.clone_flags if hasattr(self, "plan") else 0,
+            init_start=self.init_start(),
             **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
                if request.stats else {})))
 

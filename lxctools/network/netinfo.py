@@ -3,32 +3,22 @@ the container's init shows its namespace, and pyroute2 takes 100 ms to import. i
 is imported only when there is an IPv6 address to spell (~1 ms on every lxc-info and lxc-ls
 otherwise)."""
 
-
-def addresses(init_pid):
-    """(IPv4, IPv6) addresses inside the container, loopback excluded, from /proc."""
+def addresses(proc):
+    """(IPv4, IPv6) addresses inside the container, loopback excluded, from its /proc
+    (a kernel.procdir.ProcDir: init's, checked against a reused pid)."""
     v4, v6 = [], []
-    try:
-        with open(f"/proc/{init_pid}/net/fib_trie") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        lines = []
     previous = None
-    for line in lines:
+    for line in (proc.read("net/fib_trie") or "").splitlines():
         text = line.strip()
         if text.startswith("|--"):
             previous = text[3:].strip()
         elif text.startswith("/32 host LOCAL") and previous and not previous.startswith("127."):
             if previous not in v4:
                 v4.append(previous)
-    try:
-        with open(f"/proc/{init_pid}/net/if_inet6") as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) >= 6 and fields[5] != "lo" and fields[3] != "20":  # not link-local
-                    raw = fields[0]
-                    v6.append(_ipv6(raw))
-    except OSError:
-        pass
+    for line in (proc.read("net/if_inet6") or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[5] != "lo" and fields[3] != "20":  # not link-local
+            v6.append(_ipv6(fields[0]))
     return v4, v6
 
 
@@ -39,12 +29,9 @@ def _ipv6(raw):
     return str(ipaddress.IPv6Address(int(raw, 16)))
 
 
-def interfaces(init_pid):
-    try:
-        with open(f"/proc/{init_pid}/net/dev") as handle:
-            return [line.split(":")[0].strip() for line in handle.readlines()[2:]]
-    except OSError:
-        return []
+def interfaces(proc):
+    return [line.split(":")[0].strip()
+            for line in (proc.read("net/dev") or "").splitlines()[2:]]
 
 
 def host_counters(name):

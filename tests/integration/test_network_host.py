@@ -18,6 +18,7 @@ from conftest import require_root
 from lxctools.config.parser import loads
 from lxctools.errors import LxcError
 from lxctools import network
+from lxctools.kernel.procdir import ProcDir
 from lxctools.network import in_netns
 
 
@@ -131,8 +132,9 @@ def test_veth_on_a_bridge_with_gateway_auto(host, spawn):
     assert "master net-br0" in port and "state UP" in port
     assert "link/ether fe:" in port  # the bridge keeps its own MAC
     assert ping(in_container(pid), "10.203.0.1") and ping(in_host(host), "10.203.0.2")
-    assert network.addresses(pid) == (["10.203.0.2"], [])
-    assert sorted(network.interfaces(pid)) == ["eth0", "lo"]
+    with ProcDir(pid) as proc:
+        assert network.addresses(proc) == (["10.203.0.2"], [])
+        assert sorted(network.interfaces(proc)) == ["eth0", "lo"]
     with in_netns(host):
         [(name, tx, rx)] = network.nic_stats(state.to_json())
     assert name == nic.host_name and tx > 0 and rx > 0
@@ -296,7 +298,8 @@ def test_ipv6_addresses_gateway_and_router_mode(host, spawn):
     veth = nics[0].host_name
     assert f"fd03::1 dev {veth}" in sh(host, "ip", "-6", "neigh", "show", "proxy").stdout
     assert f"fd04::2 dev {veth}" in sh(host, "ip", "-6", "route").stdout
-    assert network.addresses(bridged) == ([], ["fd03::2"])
+    with ProcDir(bridged) as proc:
+        assert network.addresses(proc) == ([], ["fd03::2"])
     # DAD keeps a new address tentative for a moment, as with LXC
     deadline = time.monotonic() + 10
     while not (ping(in_host(host), "fd03::2") and ping(in_container(routed), "fd03::1")):
