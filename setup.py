@@ -52,9 +52,13 @@ sys.exit({func}())
 
 class build_entry(Command):
     description = "compile native/lxc-entry.c, lxc-execinit.c and lxc-front.c into lxctools/libexec (static)"
-    user_options = []
+    # --inplace: into the checkout's lxctools/libexec, what an editable install runs (for
+    # a developer who changed native/: `python setup.py build_entry --inplace`)
+    user_options = [("inplace", "i", "build into the checkout (as pip install -e does)")]
+    boolean_options = ["inplace"]
 
     def initialize_options(self):
+        self.inplace = False
         self.editable_mode = False  # set by setuptools for pip install -e: build in place
         self.build_lib = None
         self.built = []
@@ -67,7 +71,8 @@ class build_entry(Command):
             self.build_one(source, self.target(target))
 
     def target(self, relative):
-        return os.path.join(HERE if self.editable_mode else self.build_lib, relative)
+        inplace = self.editable_mode or self.inplace
+        return os.path.join(HERE if inplace else self.build_lib, relative)
 
     def build_one(self, source, target):
         os.makedirs(os.path.dirname(target), exist_ok=True)

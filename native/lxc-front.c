@@ -68,7 +68,7 @@ static const char *const STATES[] = {
 #define REQUEST(cmd) "{\"cmd\": \"" cmd "\", \"v\": " PROTOCOL_VERSION
 /* the fields sent and read, for the agreement test (diagnose) */
 #define SENDS "info stats\nstate\nwait states\nstop"
-#define READS "info state init_pid network stats\nstate state\nwait state\nerror error"
+#define READS "info state init_pid init_start network stats\nstate state\nwait state\nerror error"
 /* commands.request's default: connect and answer within this many seconds */
 #define REQUEST_TIMEOUT 10
 /* lxc-stop -k then waits this long for STOPPED (cli/stop.py) */
@@ -696,14 +696,54 @@ static int row(char *out, size_t size, size_t *used, const char *label, const ch
     return 0;
 }
 
+static char *slurp_at(int dir, const char *path, size_t limit, size_t *size);
+
+/* kernel/procdir.py ProcDir: /proc/PID held by a directory fd (bound to that process,
+ * whatever later takes its pid) and checked against init's start time as the supervisor's
+ * answer LINE tells it ("init_start"; null or absent: no check). -1 when it cannot be read
+ * or names another process: nothing is read, as Python reads nothing. */
+static int proc_dir(long long pid, const char *line)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%lld", pid);
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    const char *end = NULL;
+    const char *value = member(line, "init_start", &end);
+    long long start;
+    if (!value || is_null(value))
+        return dir;
+    char *stat = integer(value, end, &start) ? slurp_at(dir, "stat", 1 << 16, NULL) : NULL;
+    char *field = stat ? strrchr(stat, ')') : NULL;
+    int same = 0;
+    if (field) {
+        field++;
+        for (int i = 0; i < 19 && field; i++) { /* the 22nd field: 19 after the state */
+            field += strspn(field, " ");
+            field = strchr(field, ' ');
+        }
+        if (field) {
+            char *after;
+            errno = 0;
+            long long seen = strtoll(field, &after, 10);
+            same = !errno && after != field && seen == start;
+        }
+    }
+    free(stat);
+    if (!same) {
+        close(dir);
+        return -1;
+    }
+    return dir;
+}
+
 /* cli/info.py dead_lxcfs looks at the container's lxcfs mounts: with any, Python answers
  * (its warning, its checks). A mountinfo Python would not decode as UTF-8 goes there too. */
-static int has_lxcfs(long long pid)
+static int has_lxcfs(int dir)
 {
     static char data[1 << 18];
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%lld/mountinfo", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dir, "mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0; /* Python: OSError -> nothing to tell */
     size_t len = 0;
@@ -759,7 +799,12 @@ static int lxc_info(int argc, char **argv)
     value = member(line, "init_pid", &end);
     if (!integer(value, end, &pid) || pid <= 0)
         return FALLBACK;
-    if (has_lxcfs(pid))
+    int dir = proc_dir(pid, line);
+    if (dir < 0)
+        return FALLBACK; /* init gone, or its pid another's: Python says what it reads */
+    int lxcfs = has_lxcfs(dir);
+    close(dir);
+    if (lxcfs)
         return FALLBACK;
 
     static char out[4096];
@@ -940,10 +985,11 @@ static int lxc_stop(int argc, char **argv)
 
 /* ---- lxc-ls --------------------------------------------------------------------------- */
 
-/* a whole (small) file into a malloc'd NUL-terminated buffer; NULL when it cannot be read */
-static char *slurp(const char *path, size_t limit, size_t *size)
+/* a whole (small) file into a malloc'd NUL-terminated buffer; NULL when it cannot be read.
+ * PATH relative to the directory fd DIR (AT_FDCWD: as open) */
+static char *slurp_at(int dir, const char *path, size_t limit, size_t *size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return NULL;
     size_t cap = 1 << 14, len = 0;
@@ -1110,7 +1156,7 @@ static int active_names(const char *lxcpath, struct names *out)
                  fnv64(text, (size_t)n)) >= (int)sizeof(dir))
         return -1;
     size_t size = 0;
-    char *unix_table = slurp("/proc/net/unix", 1 << 28, &size);
+    char *unix_table = slurp_at(AT_FDCWD, "/proc/net/unix", 1 << 28, &size);
     if (!unix_table)
         unix_table = strdup(""), size = 0; /* commands._listening: b"" */
     if (!unix_table)
@@ -1195,7 +1241,7 @@ static int quick_keys(const char *path, struct keys *keys)
 {
     memset(keys, 0, sizeof(*keys));
     size_t size;
-    char *data = slurp(path, 1 << 24, &size);
+    char *data = slurp_at(AT_FDCWD, path, 1 << 24, &size);
     if (!data)
         return 0; /* OSError: {} */
     int result = 0;
@@ -1297,7 +1343,7 @@ static int cached_keys(const char *lxcpath, const char *name, const char *config
     }
     close(fd);
     size_t size;
-    char *data = slurp(path, 1 << 20, &size);
+    char *data = slurp_at(AT_FDCWD, path, 1 << 20, &size);
     if (!data)
         return -1;
     int result = 0, stats = 0, have_auto = 0, have_idmap = 0;
@@ -1360,14 +1406,15 @@ static int cached_keys(const char *lxcpath, const char *name, const char *config
     return result;
 }
 
-/* network/netinfo.py addresses: ", "-joined IPv4 (from fib_trie) and IPv6 (if_inet6); -1
- * for Python (an address Python spells differently: IPv4 inside IPv6) */
-static int addresses(long long pid, char *v4, size_t v4size, char *v6, size_t v6size)
+/* network/netinfo.py addresses: ", "-joined IPv4 (from fib_trie) and IPv6 (if_inet6) of the
+ * /proc/PID directory DIR; -1 for Python (an address Python spells differently: IPv4 inside
+ * IPv6) */
+static int addresses(int dir, char *v4, size_t v4size, char *v6, size_t v6size)
 {
-    char path[64];
     v4[0] = v6[0] = 0;
-    snprintf(path, sizeof(path), "/proc/%lld/net/fib_trie", pid);
-    char *data = slurp(path, 1 << 26, NULL);
+    if (dir < 0)
+        return 0; /* init gone or another process: no address, as ProcDir */
+    char *data = slurp_at(dir, "net/fib_trie", 1 << 26, NULL);
     char previous[64] = "";
     int result = 0;
     for (char *line = data, *next; data && line && !result; line = next) {
@@ -1407,8 +1454,7 @@ static int addresses(long long pid, char *v4, size_t v4size, char *v6, size_t v6
     free(data);
     if (result)
         return -1;
-    snprintf(path, sizeof(path), "/proc/%lld/net/if_inet6", pid);
-    data = slurp(path, 1 << 24, NULL);
+    data = slurp_at(dir, "net/if_inet6", 1 << 24, NULL);
     for (char *line = data, *next; data && line; line = next) {
         next = strchr(line, '\n');
         if (next)
@@ -1599,8 +1645,14 @@ static int lxc_ls(int argc, char **argv)
                 value = member(line, "init_pid", &end);
                 if (value && !is_null(value) && !integer(value, end, &pid))
                     return FALLBACK;
-                if (pid > 0 && addresses(pid, v4, sizeof(v4), v6, sizeof(v6)))
-                    return FALLBACK;
+                if (pid > 0) {
+                    int dir = proc_dir(pid, line);
+                    int failed = addresses(dir, v4, sizeof(v4), v6, sizeof(v6));
+                    if (dir >= 0)
+                        close(dir);
+                    if (failed)
+                        return FALLBACK;
+                }
             }
         }
         const char *values[LS_COLUMNS] = {

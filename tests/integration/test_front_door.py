@@ -686,3 +686,95 @@ def test_start_signals_while_waiting_for_the_supervisor(door, sig, expected):
         finally:
             fake.close()
     assert got[0] == got[1] == expected
+
+
+REUSED_ADDRESS = "10.251.38.9"
+
+
+@pytest.mark.parametrize("honest", [False, True], ids=["reused", "control"])
+def test_ls_fancy_never_shows_a_reused_pids_addresses(door, honest):
+    """lxc-ls -f reads a running container's addresses through /proc/INIT_PID: held by fd and
+    checked against the start time the supervisor tells (kernel/procdir.py, lxc-front.c
+    proc_dir). A stand-in supervisor answers with the pid of a process in a network
+    namespace of the test's own (as if it had taken the pid of an init that exited) and a
+    start time that is not that process's: the front door shows no address (and answers
+    alone). The control tells the process's true start time: its address shows, so the
+    staging reaches the reader and the test can fail."""
+    import json
+    import socket
+    import threading
+    import uuid
+
+    from lxctools.monitor.commands import socket_name
+    from lxctools.monitor.wire import process_start_time, state_dir
+
+    lp = os.path.join(door.root, "reuse-" + ("control" if honest else "staged"))
+    name = "fdoor-reuse"
+    done = subprocess.run([ours("lxc-create"), "-P", lp, "-n", name, "-t", "none"],
+                          capture_output=True, text=True, env=door.env)
+    assert done.returncode == 0, done.stderr
+    ns = "fdoor-" + uuid.uuid4().hex[:6]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    host = None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{REUSED_ADDRESS}/32", "dev", "lo"],
+                       check=True)
+        host = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "120"])
+        for _ in range(100):  # until ip has exec'd sleep in the namespace
+            if os.readlink(f"/proc/{host.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            import time
+            time.sleep(0.05)
+        start = process_start_time(host.pid)
+        answer = {"state": "RUNNING", "init_pid": host.pid, "monitor_pid": os.getpid(),
+                  "cgroups": None, "network": [], "config_file": None, "started_at": None,
+                  "halt_signal": None, "conf": {}, "reboot_signal": None, "clone_flags": 0,
+                  "init_start": start if honest else start + 1}
+        listener.bind(socket_name(lp, name))
+        listener.listen(8)
+        record = os.path.join(state_dir(lp), name)  # what a supervisor writes beside its socket
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        with open(record, "w") as handle:
+            json.dump({"name": name, "lxcpath": lp, "monitor_pid": os.getpid(),
+                       "init_pid": host.pid, "state": "RUNNING"}, handle)
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(json.dumps(answer).encode() + b"\n")
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        code, out, err = door.front_only("lxc-ls", ["-P", lp, "-f"])
+    finally:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        listener.close()
+        try:
+            os.unlink(os.path.join(state_dir(lp), name))
+        except OSError:
+            pass
+        if host is not None:
+            host.kill()
+            host.wait()
+        subprocess.run(["ip", "netns", "del", ns])
+    assert (code, err) == (0, b""), (code, out, err)
+    row = [line.split() for line in out.decode().splitlines() if line.startswith(name)]
+    assert row and row[0][1] == "RUNNING", out
+    if honest:
+        assert REUSED_ADDRESS in out.decode(), ("the staging did not reach the reader", out)
+    else:
+        assert REUSED_ADDRESS not in out.decode(), "a host process's address listed"
