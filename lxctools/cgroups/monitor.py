@@ -114,9 +114,9 @@ def _enter_delegated(lxcpath):
 
 def take_client(pid, entered):
     """The process PID asked this supervisor for a start: when it sits in the cgroup the
-    supervisor left (the payloads' base), move it to the supervisor's monitor cgroup, so that
-    the base holds no process and can hand its controllers down (LXC's transient pid).
-    Best effort: it is about to exit anyway."""
+    supervisor left (the payloads' base, not a hierarchy's root), move it to the
+    supervisor's monitor cgroup, so that the base holds no process and can hand its
+    controllers down (LXC's transient pid). Best effort: it is about to exit anyway."""
     from .files import write as _write
 
     if not entered or not pid:
@@ -129,6 +129,12 @@ def take_client(pid, entered):
         h = next((m for m in _safe_mounts() if m.key == H.UNIFIED
                   and target.startswith(m.mountpoint + "/")), None)
         if h is None or theirs is None or h.dir_of(theirs) != os.path.dirname(target):
+            continue
+        if os.path.dirname(target) == h.mountpoint:
+            # the hierarchy's root cgroup may hold processes beside its children's
+            # controllers: nothing to make room for. A caller moved anyway would keep the
+            # monitor cgroup busy as long as it lives (python-lxc's process, a shell
+            # loop), and the supervisor could not remove it when it leaves.
             continue
         try:
             _write(os.path.join(target, "cgroup.procs"), str(pid))

@@ -231,3 +231,60 @@ def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path):
     subprocess.run([ours("lxc-destroy"), "-P", lp, "-n", tag], capture_output=True)
     for path in caller:
         os.rmdir(path)
+
+
+API_START = r"""
+import os, sys, time
+from lxctools.api.container import Container
+from lxctools.paths import lxcpath_key
+
+lxcpath, name = sys.argv[1:3]
+c = Container(name, lxcpath)
+c.start()
+monitor = c.running_info()["monitor_pid"]
+mine = open("/proc/self/cgroup").read()
+c.stop()
+def alive(pid):  # a zombie (the supervisor may be our child) has left its cgroups
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+deadline = time.monotonic() + 60
+while alive(monitor) and time.monotonic() < deadline:  # it leaves with its last container
+    time.sleep(0.05)
+print(lxcpath_key(lxcpath))
+print(mine, flush=True)
+sys.stdin.readline()  # alive while the test looks: a caller that stays, as python-lxc's
+"""
+
+
+def test_a_long_lived_caller_never_keeps_the_monitor_cgroup(tag, tmp_path):
+    """A process that starts a container and lives on (python-lxc's, a shell loop) is left
+    where it is when it sits in a hierarchy's root cgroup: moved into the supervisor's
+    monitor cgroup (the cgroup2 "transient pid" move, only needed below a delegated base),
+    it kept that cgroup populated, and every supervisor of a test lxcpath left an empty
+    `lxc.monitor.lxctools-KEY` behind on this host."""
+    import sys
+    from conftest import ours
+
+    lp = str(tmp_path / "lxc")
+    conf = tmp_path / "c.conf"
+    conf.write_text("lxc.net.0.type = empty\n")
+    assert subprocess.run([ours("lxc-create"), "-P", lp, "-n", tag, "-t", "busybox", "-f",
+                           str(conf)], capture_output=True).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-c", API_START, lp, tag], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        key = proc.stdout.readline().strip()
+        cgroups = proc.stdout.readline() + proc.stdout.readline()
+        assert key, proc.stderr.read()
+        assert "lxc.monitor." not in cgroups, cgroups
+        left = subprocess.run(["find", "/sys/fs/cgroup", "-maxdepth", "3", "-name",
+                               f"lxc.monitor.lxctools-{key}"], capture_output=True,
+                              text=True).stdout.split()
+        assert not left, f"the monitor cgroup outlived its supervisor: {left}"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        subprocess.run([ours("lxc-destroy"), "-P", lp, "-n", tag, "-f"], capture_output=True)
