@@ -121,7 +121,12 @@ def info(message, category="lxctools"):
 
 
 def warn(message):
-    """A warning: to the log file, and to stderr unless -q."""
+    """A warning: to the log file, and to stderr unless -q (or into the list `collecting`
+    gathers instead)."""
+    gathered = _state.get("collect")
+    if gathered is not None:
+        gathered.append(message)
+        return
     log("WARN", message)
     if not _state["quiet"]:
         try:
@@ -130,6 +135,21 @@ def warn(message):
             # stderr gone (a supervisor whose starter has exited, e.g. python-lxc's caller:
             # its stderr was a socket): a warning must not fail what it warns about
             pass
+
+
+class collecting:
+    """`with collecting() as warnings:` the warnings said meanwhile go into the list instead
+    of stderr and the log: the supervisor working out an attach for the compiled lxc-attach
+    (attach/facts.py), which hands any warning to the Python tool to say in its words."""
+
+    def __enter__(self):
+        self.saved = _state.get("collect")
+        _state["collect"] = []
+        return _state["collect"]
+
+    def __exit__(self, *exc):
+        _state["collect"] = self.saved
+        return False
 
 
 def error(message, category="lxctools"):

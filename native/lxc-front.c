@@ -30,20 +30,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <termios.h>
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,8 +74,9 @@ static const char *const STATES[] = {
 #define PROTOCOL_VERSION "1"
 #define REQUEST(cmd) "{\"cmd\": \"" cmd "\", \"v\": " PROTOCOL_VERSION
 /* the fields sent and read, for the agreement test (diagnose) */
-#define SENDS "info stats\nstate\nwait states\nstop"
-#define READS "info state init_pid init_start network stats\nstate state\nwait state\nerror error"
+#define SENDS "info stats\nstate\nwait states\nstop\nattach elevated ns"
+#define READS "info state init_pid init_start network stats\nstate state\nwait state\nerror error\n" \
+    "attach version records nfds mnt setup env files cgroups maps"
 /* commands.request's default: connect and answer within this many seconds */
 #define REQUEST_TIMEOUT 10
 /* lxc-stop -k then waits this long for STOPPED (cli/stop.py) */
@@ -92,7 +100,7 @@ static const char *const STATES[] = {
 
 #define FALLBACK (-1000) /* a handler's "let Python answer" */
 /* the names main() answers to (pyproject.toml's [tool.lxctools.front-door]) */
-#define TOOLS "lxc-info lxc-ls lxc-start lxc-stop lxc-wait"
+#define TOOLS "lxc-attach lxc-info lxc-ls lxc-start lxc-stop lxc-wait"
 
 static const char *prog = "lxc-front";
 
@@ -1774,6 +1782,939 @@ static int lxc_start(int argc, char **argv)
     return FALLBACK;
 }
 
+/* ---- lxc-attach ------------------------------------------------------------------------ */
+
+/* The supervisor's half of the plan (attach/facts.py) plus the caller's own (argv, env, cwd,
+ * terminal), handed to the entry helper exactly as attach/attach.py hands it (spawn/entry.py
+ * describes the plan); then the command's status, its terminal relayed, as attach.py does. */
+
+/* spawn/entry.py: the plan's header and the caller's tags */
+#define PLAN_MAGIC "LXEP"
+#define PLAN_VERSION 2
+#define TAG_TTY 4
+#define TAG_TARGET_IDS 7
+#define TAG_CWD 10
+#define TAG_ENV 11
+#define TAG_ARG 12
+#define PLAN_CHUNK 60000
+/* attach.py DEFAULT_PATH: --clear-env's PATH when the caller keeps none */
+#define ATTACH_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CMD_ATTACH "attach"
+#define MAX_ATTACH_FDS 16
+/* kernel/libc.py JOIN_ORDER: the namespaces whose inodes the caller sends */
+static const char *const NS_NAMES[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "time", "mnt"};
+
+struct buf {
+    char *data;
+    size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *more = realloc(b->data, cap);
+        if (!more)
+            return -1;
+        b->data = more;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+/* entry.py _record: u32 tag, u32 length, value, zeros to a multiple of 8 */
+static int record(struct buf *b, unsigned tag, const void *value, size_t len)
+{
+    static const char zeros[8];
+    uint32_t head[2] = {tag, (uint32_t)len};
+    return buf_add(b, head, sizeof(head)) || buf_add(b, value, len) ||
+           buf_add(b, zeros, (8 - len % 8) % 8);
+}
+
+static int b64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* the base64 JSON string at VALUE (a member's value) decoded into OUT; -1 when it is none */
+static int b64_member(const char *obj, const char *key, struct buf *out)
+{
+    const char *end;
+    const char *value = member(obj, key, &end);
+    memset(out, 0, sizeof(*out));
+    if (!value || *value != '"' || buf_add(out, "", 0))
+        return -1;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = value + 1; p < end - 1; p++) {
+        if (*p == '=')
+            break;
+        int v = b64_value((unsigned char)*p);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            char c = (char)((acc >> bits) & 0xff);
+            if (buf_add(out, &c, 1))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+struct attach_args {
+    const char *name, *lxcpath;
+    int elevated; /* bits: 1 CAP, 2 CGROUP, 4 LSM */
+    int clear_env;
+    const char *keep[64];
+    int nkeep;
+    const char *set[64];
+    int nset;
+    long long uid, gid; /* -1: not given */
+    char **command;
+    int ncommand;
+};
+
+/* attach.py parse_elevated: "" is all of them */
+static int elevated_bits(const char *text)
+{
+    if (!*text)
+        return 7;
+    int bits = 0;
+    for (const char *p = text;;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == 3 && !strncmp(p, "CAP", 3))
+            bits |= 1;
+        else if (n == 6 && !strncmp(p, "CGROUP", 6))
+            bits |= 2;
+        else if (n == 3 && !strncmp(p, "LSM", 3))
+            bits |= 4;
+        else
+            return -1; /* Python's error */
+        if (!bar)
+            return bits;
+        p = bar + 1;
+    }
+}
+
+static int id_value(const char *text, long long *out)
+{
+    if (!*text || strspn(text, "0123456789") != strlen(text) || strlen(text) > 10)
+        return -1;
+    *out = strtoll(text, NULL, 10);
+    return *out < 4294967295LL ? 0 : -1;
+}
+
+/* cli/attach.py's forms: options first (each value option at most once, no value that
+ * starts with "-", no abbreviation), then the command: after "--", or plain words once -n
+ * is given (no word that starts with "-" among them). Anything else is Python's. */
+static int parse_attach(int argc, char **argv, struct attach_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->uid = a->gid = -1;
+    static char *words[4096];
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *w = argv[i];
+        const char *value = NULL;
+        if (!strcmp(w, "--")) {
+            i++;
+            break;
+        }
+        if (w[0] != '-') {
+            if (!a->name)
+                return FALLBACK; /* the name as a word: parse()'s rule */
+            break;
+        }
+        if (!strcmp(w, "-e") || !strcmp(w, "--elevated-privileges")) {
+            a->elevated = 7;
+            continue;
+        }
+        if (!strncmp(w, "-e", 2) || !strncmp(w, "--elevated-privileges=", 22)) {
+            int bits = elevated_bits(w[1] == 'e' ? w + 2 : w + 22);
+            if (bits < 0)
+                return FALLBACK;
+            a->elevated = bits;
+            continue;
+        }
+        if (!strcmp(w, "--clear-env")) {
+            a->clear_env = 1;
+            continue;
+        }
+        if (!strcmp(w, "--keep-env"))
+            continue;
+        static const char *const VALUED[] = {"-n", "--name", "-P", "--lxcpath", "-v", "--set-var",
+                                             "--keep-var", "-u", "--uid", "-g", "--gid", NULL};
+        const char *opt = NULL;
+        for (int k = 0; VALUED[k]; k++) {
+            size_t len = strlen(VALUED[k]);
+            if (!strcmp(w, VALUED[k])) {
+                if (i + 1 >= argc)
+                    return FALLBACK;
+                opt = VALUED[k];
+                value = argv[++i];
+                break;
+            }
+            if (VALUED[k][1] == '-' && !strncmp(w, VALUED[k], len) && w[len] == '=') {
+                opt = VALUED[k];
+                value = w + len + 1;
+                break;
+            }
+        }
+        if (!opt || !*value || value[0] == '-')
+            return FALLBACK;
+        if (!strcmp(opt, "-n") || !strcmp(opt, "--name")) {
+            if (a->name)
+                return FALLBACK;
+            a->name = value;
+        } else if (!strcmp(opt, "-P") || !strcmp(opt, "--lxcpath")) {
+            if (a->lxcpath)
+                return FALLBACK;
+            a->lxcpath = value;
+        } else if (!strcmp(opt, "-v") || !strcmp(opt, "--set-var")) {
+            if (a->nset == 64)
+                return FALLBACK;
+            a->set[a->nset++] = value;
+        } else if (!strcmp(opt, "--keep-var")) {
+            if (a->nkeep == 64)
+                return FALLBACK;
+            a->keep[a->nkeep++] = value;
+        } else if (!strcmp(opt, "-u") || !strcmp(opt, "--uid")) {
+            if (a->uid >= 0 || id_value(value, &a->uid))
+                return FALLBACK;
+        } else {
+            if (a->gid >= 0 || id_value(value, &a->gid))
+                return FALLBACK;
+        }
+    }
+    if (!a->name)
+        return FALLBACK;
+    int n = 0;
+    int dashdash = i > 1 && !strcmp(argv[i - 1], "--");
+    for (; i < argc; i++) {
+        if (!dashdash && !strcmp(argv[i], "--")) {
+            dashdash = 1;
+            continue;
+        }
+        if (!dashdash && argv[i][0] == '-')
+            return FALLBACK; /* argparse would take it as an option */
+        if (n == (int)(sizeof(words) / sizeof(words[0])) - 1)
+            return FALLBACK;
+        words[n++] = argv[i];
+    }
+    words[n] = NULL;
+    a->command = words;
+    a->ncommand = n;
+    return 0;
+}
+
+/* ---- the command's environment: attach.py environment() over Python's os.environ ---- */
+
+struct env {
+    char *entries[8192]; /* "KEY=VALUE", each malloc'd or borrowed */
+    int n;
+};
+
+static int env_find(const struct env *e, const char *key, size_t klen)
+{
+    for (int i = 0; i < e->n; i++)
+        if (!strncmp(e->entries[i], key, klen) && e->entries[i][klen] == '=')
+            return i;
+    return -1;
+}
+
+/* env[KEY] = VALUE: in place when KEY is there, else at the end (a dict's order) */
+static int env_set(struct env *e, const char *key, size_t klen, const char *value)
+{
+    size_t vlen = strlen(value);
+    char *entry = malloc(klen + vlen + 2);
+    if (!entry)
+        return -1;
+    memcpy(entry, key, klen);
+    entry[klen] = '=';
+    memcpy(entry + klen + 1, value, vlen + 1);
+    int at = env_find(e, key, klen);
+    if (at >= 0) {
+        e->entries[at] = entry;
+        return 0;
+    }
+    if (e->n == (int)(sizeof(e->entries) / sizeof(e->entries[0])))
+        return -1;
+    e->entries[e->n++] = entry;
+    return 0;
+}
+
+static void env_pop(struct env *e, const char *key, size_t klen)
+{
+    int at = env_find(e, key, klen);
+    if (at < 0)
+        return;
+    memmove(e->entries + at, e->entries + at + 1, (size_t)(e->n - at - 1) * sizeof(char *));
+    e->n--;
+}
+
+/* Python's os.environ: the process's environment after CPython's C-locale coercion (PEP
+ * 538: LC_CTYPE=C.UTF-8 set when LC_CTYPE is the C locale and LC_ALL is not set), each key
+ * once (the first wins), entries without "=" left out; -1 when Python must decide */
+static int python_environ(struct env *out)
+{
+    extern char **environ;
+    out->n = 0;
+    const char *coerce = getenv("PYTHONCOERCECLOCALE");
+    const char *all = getenv("LC_ALL");
+    int coerced = 0;
+    if (coerce)
+        return -1; /* its warnings and rules are Python's */
+    if (!all || !*all) {
+        const char *ctype = setlocale(LC_CTYPE, "");
+        if (!ctype || !strcmp(ctype, "C") || !strcmp(ctype, "POSIX")) {
+            if (!setlocale(LC_CTYPE, "C.UTF-8"))
+                return -1;
+            coerced = 1;
+        }
+        setlocale(LC_CTYPE, "C");
+    }
+    int replaced = 0;
+    for (char **e = environ; *e; e++) {
+        char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        size_t klen = (size_t)(eq - *e);
+        char *entry = *e;
+        if (coerced && !replaced && klen == 8 && !strncmp(*e, "LC_CTYPE", 8)) {
+            entry = "LC_CTYPE=C.UTF-8"; /* setenv replaces the first in place */
+            replaced = 1;
+        }
+        if (env_find(out, *e, klen) >= 0)
+            continue;
+        if (out->n == (int)(sizeof(out->entries) / sizeof(out->entries[0])))
+            return -1;
+        out->entries[out->n++] = entry;
+    }
+    if (coerced && !replaced && env_set(out, "LC_CTYPE", 8, "C.UTF-8"))
+        return -1;
+    return 0;
+}
+
+static const char *env_get(const struct env *e, const char *key, size_t klen)
+{
+    int at = env_find(e, key, klen);
+    return at < 0 ? NULL : e->entries[at] + klen + 1;
+}
+
+/* attach.py environment(): CONFIGURED is lxc.environment (+ .runtime) of the container's
+ * config, NUL-separated */
+static int attach_environment(const struct attach_args *a, const struct buf *configured,
+                              struct env *env)
+{
+    static struct env caller;
+    if (python_environ(&caller))
+        return -1;
+    env->n = 0;
+    if (a->clear_env) {
+        for (int i = 0; i < a->nkeep; i++) {
+            const char *value = env_get(&caller, a->keep[i], strlen(a->keep[i]));
+            if (value && env_find(env, a->keep[i], strlen(a->keep[i])) < 0 &&
+                env_set(env, a->keep[i], strlen(a->keep[i]), value))
+                return -1;
+        }
+        if (env_find(env, "PATH", 4) < 0 && env_set(env, "PATH", 4, ATTACH_DEFAULT_PATH))
+            return -1;
+    } else {
+        memcpy(env->entries, caller.entries, (size_t)caller.n * sizeof(char *));
+        env->n = caller.n;
+    }
+    if (env_set(env, "container", 9, "lxc"))
+        return -1;
+    for (size_t off = 0; off < configured->len;) {
+        const char *entry = configured->data + off;
+        size_t len = strlen(entry);
+        off += len + 1;
+        const char *eq = strchr(entry, '=');
+        if (eq) {
+            if (env_set(env, entry, (size_t)(eq - entry), eq + 1))
+                return -1;
+        } else {
+            const char *value = env_get(&caller, entry, len);
+            if (env_set(env, entry, len, value ? value : ""))
+                return -1;
+        }
+    }
+    for (int i = 0; i < a->nset; i++) {
+        const char *eq = strchr(a->set[i], '=');
+        if (eq) {
+            if (env_set(env, a->set[i], (size_t)(eq - a->set[i]), eq + 1))
+                return -1;
+        } else {
+            env_pop(env, a->set[i], strlen(a->set[i]));
+        }
+    }
+    return 0;
+}
+
+/* the config files as the supervisor read them still stat the same in our view (lxc-ls's
+ * verdict lines: "stat MODE DEV INO SIZE MTIME CTIME PATH" or "error ERRNO PATH") */
+static int files_unchanged(char *lines)
+{
+    struct stat st;
+    int count = 0;
+    for (char *line = lines, *next; *line; line = next + 1) {
+        next = strchr(line, '\n');
+        if (!next)
+            return -1;
+        *next = 0;
+        if (!strncmp(line, "stat ", 5)) {
+            unsigned long long mode, dev, ino, fsize, mtime, ctime;
+            int used = 0;
+            if (sscanf(line + 5, "%llu %llu %llu %llu %llu %llu %n", &mode, &dev, &ino, &fsize,
+                       &mtime, &ctime, &used) != 6 || !used)
+                return -1;
+            const char *file = line + 5 + used;
+            if (stat(file, &st) < 0 || st.st_mode != mode || st.st_dev != dev ||
+                st.st_ino != ino || (unsigned long long)st.st_size != fsize ||
+                (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec != mtime ||
+                (unsigned long long)st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec != ctime)
+                return -1;
+        } else if (!strncmp(line, "error ", 6)) {
+            char *end;
+            long code = strtol(line + 6, &end, 10);
+            if (*end != ' ' || code <= 0 || stat(end + 1, &st) == 0 || errno != code)
+                return -1;
+        } else {
+            return -1;
+        }
+        count++;
+    }
+    return count ? 0 : -1;
+}
+
+/* one request with FDS attached, and the first line of the answer with the fds that came
+ * with it (close-on-exec); the line's length, or -1 */
+static int ask_with_fds(int fd, const char *request, int *send_fds, int nsend, char **line,
+                        int *fds, int *nfds)
+{
+    char control[CMSG_SPACE(sizeof(int) * MAX_ATTACH_FDS)];
+    struct iovec iov = {(void *)request, strlen(request)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(control, 0, sizeof(control));
+    if (nsend) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nsend);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nsend);
+        memcpy(CMSG_DATA(c), send_fds, sizeof(int) * (size_t)nsend);
+    }
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+        return -1;
+    reader.fd = fd;
+    reader.have = 0;
+    *nfds = 0;
+    for (;;) {
+        char *nl = memchr(reader.buf, '\n', reader.have);
+        if (nl) {
+            *nl = 0;
+            *line = reader.buf;
+            return (int)(nl - reader.buf) + 1;
+        }
+        if (reader.have == sizeof(reader.buf))
+            return -1;
+        struct iovec in = {reader.buf + reader.have, sizeof(reader.buf) - reader.have};
+        struct msghdr rmsg = {.msg_iov = &in, .msg_iovlen = 1, .msg_control = control,
+                              .msg_controllen = sizeof(control)};
+        ssize_t got = recvmsg(fd, &rmsg, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR)
+            continue;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&rmsg); c; c = CMSG_NXTHDR(&rmsg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int k = 0; k < count; k++) {
+                int received;
+                memcpy(&received, CMSG_DATA(c) + (size_t)k * sizeof(int), sizeof(int));
+                if (*nfds < MAX_ATTACH_FDS)
+                    fds[(*nfds)++] = received;
+                else
+                    close(received);
+            }
+        }
+        if (got <= 0 || (rmsg.msg_flags & MSG_CTRUNC))
+            return -1;
+        reader.have += (size_t)got;
+    }
+}
+
+static void close_all(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* attach.py _wait: 128+N for a signal N */
+static int wait_code(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+static int send_fd_msg(int sock, const char *data, size_t len, int fd)
+{
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {(void *)data, len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof(control)};
+    memset(control, 0, sizeof(control));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* entry.py send_plan: the header and as much as fits with every fd, then the rest */
+static int send_plan(int sock, const struct buf *records, const int *fds, int nfds)
+{
+    static char first[PLAN_CHUNK];
+    uint32_t head[3] = {PLAN_VERSION, (uint32_t)records->len, (uint32_t)nfds};
+    memcpy(first, PLAN_MAGIC, 4);
+    memcpy(first + 4, head, sizeof(head));
+    size_t room = PLAN_CHUNK - 16;
+    size_t now = records->len < room ? records->len : room;
+    memcpy(first + 16, records->data, now);
+    char control[CMSG_SPACE(sizeof(int) * MAX_ATTACH_FDS)];
+    struct iovec iov = {first, 16 + now};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(control, 0, sizeof(control));
+    if (nfds) {
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
+        return -1;
+    for (size_t at = now; at < records->len; at += PLAN_CHUNK) {
+        size_t len = records->len - at < PLAN_CHUNK ? records->len - at : PLAN_CHUNK;
+        if (send(sock, records->data + at, len, MSG_NOSIGNAL) != (ssize_t)len)
+            return -1;
+    }
+    return 0;
+}
+
+/* attach.py host_ids over the supervisor's "U|G inner outer count" lines: the host's id of
+ * ID inside, or -1 */
+static long long host_id(const char *maps, char kind, long long id)
+{
+    for (const char *line = maps; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        long long inner, outer, count;
+        char k;
+        if (sscanf(line, "%c %lld %lld %lld", &k, &inner, &outer, &count) == 4 && k == kind &&
+            inner <= id && id < inner + count)
+            return outer + id - inner;
+    }
+    return -1;
+}
+
+/* kernel/pty.py is_master: a devpts master answers TIOCGPTN */
+static int is_master(int fd)
+{
+    struct statfs sfs;
+    unsigned n;
+    return fstatfs(fd, &sfs) == 0 && sfs.f_type == 0x1cd1 && ioctl(fd, TIOCGPTN, &n) == 0;
+}
+
+/* attach.py _printable: no terminal control reaches the caller's terminal */
+static void printable(char *text)
+{
+    for (unsigned char *c = (unsigned char *)text; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
+/* ---- the terminal: attach_tty.py relay_until_exit ---- */
+
+static volatile sig_atomic_t winch_peer = -1, winch_master = -1;
+
+static void copy_window_size(int from, int to)
+{
+    struct winsize size;
+    if (ioctl(from, TIOCGWINSZ, &size) == 0)
+        ioctl(to, TIOCSWINSZ, &size);
+}
+
+static void on_winch(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (winch_peer >= 0)
+        copy_window_size(winch_peer, winch_master);
+    errno = saved;
+}
+
+/* terminal.py write_all: EAGAIN waits, any other error drops the rest */
+static void write_out(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t done = write(fd, data, len);
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                struct pollfd p = {fd, POLLOUT, 0};
+                poll(&p, 1, 1000);
+                continue;
+            }
+            return;
+        }
+        data += done;
+        len -= (size_t)done;
+    }
+}
+
+static int relay_until_exit(int master, pid_t child, const int *tty_fds)
+{
+    static char data[65536];
+    int peer = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC), own = peer >= 0;
+    if (!own)
+        peer = tty_fds[0];
+    copy_window_size(peer, master);
+    winch_peer = peer;
+    winch_master = master;
+    struct sigaction sa, old_winch, old_ttin, old_ttou;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_winch;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGWINCH, &sa, &old_winch);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGTTIN, &sa, &old_ttin);
+    sigaction(SIGTTOU, &sa, &old_ttou);
+    pid_t fg = tcgetpgrp(peer);
+    int foreground = fg >= 0 && fg == getpgrp();
+    struct termios saved, raw;
+    int restore = 0;
+    if (foreground && tcgetattr(peer, &saved) == 0) {
+        raw = saved; /* Python 3.11's tty.setraw */
+        raw.c_iflag &= ~(tcflag_t)(BRKINT | ICRNL | INPCK | ISTRIP | IXON);
+        raw.c_oflag &= ~(tcflag_t)OPOST;
+        raw.c_cflag &= ~(tcflag_t)(CSIZE | PARENB);
+        raw.c_cflag |= CS8;
+        raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON | IEXTEN | ISIG);
+        raw.c_cc[VMIN] = 1;
+        raw.c_cc[VTIME] = 0;
+        restore = tcsetattr(peer, TCSANOW, &raw) == 0;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    int code = 1;
+    struct pollfd p[3] = {{master, POLLIN, 0}, {peer, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    for (;;) {
+        int ready = poll(p, 3, -1);
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[0].fd >= 0 && p[0].revents) {
+            ssize_t got = read(master, data, sizeof(data));
+            if (got > 0)
+                write_out(peer, data, (size_t)got);
+            else if (got < 0 && errno == EINTR)
+                ;
+            else
+                p[0].fd = -1;
+        }
+        if (p[1].fd >= 0 && p[1].revents) {
+            ssize_t got = read(peer, data, 4096);
+            if (got > 0)
+                write_out(master, data, (size_t)got);
+            else if (got < 0 && errno == EINTR)
+                ;
+            else
+                p[1].fd = -1;
+        }
+        if (p[2].revents || pidfd < 0) {
+            for (;;) { /* what is still in the pty */
+                struct pollfd m = {master, POLLIN, 0};
+                if (poll(&m, 1, 0) <= 0)
+                    break;
+                ssize_t got = read(master, data, sizeof(data));
+                if (got <= 0)
+                    break;
+                write_out(peer, data, (size_t)got);
+            }
+            code = wait_code(child);
+            break;
+        }
+    }
+    winch_peer = -1;
+    sigaction(SIGWINCH, &old_winch, NULL);
+    sigaction(SIGTTIN, &old_ttin, NULL);
+    sigaction(SIGTTOU, &old_ttou, NULL);
+    if (pidfd >= 0)
+        close(pidfd);
+    close(master);
+    if (restore)
+        tcsetattr(peer, TCSAFLUSH, &saved);
+    if (own)
+        close(peer);
+    return code;
+}
+
+static int lxc_attach(int argc, char **argv)
+{
+    struct attach_args a;
+    char lxcpath[PATH_MAX];
+    struct args common;
+    if (parse_attach(argc, argv, &a))
+        return FALLBACK;
+    memset(&common, 0, sizeof(common));
+    common.name = a.name;
+    common.lxcpath = a.lxcpath;
+    if (container_path(&common, lxcpath, sizeof(lxcpath)))
+        return FALLBACK;
+    const char *entry_choice = getenv("LXCTOOLS_ENTRY");
+    if (entry_choice && !strcmp(entry_choice, "python"))
+        return FALLBACK;
+    /* security.py _seccomp_wanted reads the caller's own state: Python decides under one */
+    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0)
+        return FALLBACK;
+    static struct env env;
+    int fds[MAX_ATTACH_FDS], nfds = 0;
+    /* the request: the caller's namespaces, -e, and a pidfd of ourselves (who asks) */
+    char request[1024];
+    int n = snprintf(request, sizeof(request), REQUEST(CMD_ATTACH) ", \"elevated\": [%s%s%s%s%s], \"ns\": {",
+                     a.elevated & 1 ? "\"CAP\"" : "", (a.elevated & 1) && (a.elevated & 6) ? ", " : "",
+                     a.elevated & 2 ? "\"CGROUP\"" : "", (a.elevated & 2) && (a.elevated & 4) ? ", " : "",
+                     a.elevated & 4 ? "\"LSM\"" : "");
+    int first = 1;
+    for (size_t k = 0; k < sizeof(NS_NAMES) / sizeof(NS_NAMES[0]); k++) {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof(path), "/proc/self/ns/%s", NS_NAMES[k]);
+        if (stat(path, &st) < 0)
+            continue;
+        n += snprintf(request + n, sizeof(request) - (size_t)n, "%s\"%s\": %llu", first ? "" : ", ",
+                      NS_NAMES[k], (unsigned long long)st.st_ino);
+        first = 0;
+    }
+    n += snprintf(request + n, sizeof(request) - (size_t)n, "}}\n");
+    if (n >= (int)sizeof(request))
+        return FALLBACK;
+    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self < 0)
+        return FALLBACK;
+    int sock = connect_supervisor(lxcpath, a.name);
+    if (sock < 0) {
+        close(self);
+        return FALLBACK;
+    }
+    char *line;
+    int got = ask_with_fds(sock, request, &self, 1, &line, fds, &nfds);
+    close(self);
+    close(sock);
+    long long version = 0, ns_count = -1, setup_uid = -1, setup_gid = -1;
+    const char *end;
+    const char *value;
+    struct buf records, configured, files, cgroups, maps;
+    memset(&records, 0, sizeof(records));
+    if (got < 0 || member(line, "error", NULL) ||
+        !(value = member(line, "version", &end)) || !integer(value, end, &version) ||
+        version != PLAN_VERSION || !(value = member(line, "nfds", &end)) ||
+        !integer(value, end, &ns_count) || ns_count + 1 != nfds ||
+        b64_member(line, "records", &records) || b64_member(line, "env", &configured) ||
+        b64_member(line, "files", &files) || b64_member(line, "cgroups", &cgroups) ||
+        b64_member(line, "maps", &maps) || !(value = member(line, "mnt", &end))) {
+        close_all(fds, nfds);
+        return FALLBACK; /* an error, a supervisor of another version: Python's to say */
+    }
+    int mnt = !strncmp(value, "true", 4);
+    const char *setup = member(line, "setup", &end);
+    if (setup && *setup == '[' && sscanf(setup, "[%lld, %lld]", &setup_uid, &setup_gid) != 2) {
+        close_all(fds, nfds);
+        return FALLBACK;
+    }
+    int helper = fds[nfds - 1];
+    if (files_unchanged(files.data) || attach_environment(&a, &configured, &env)) {
+        close_all(fds, nfds);
+        return FALLBACK; /* a config changed since the supervisor read it: Python reads it */
+    }
+    /* the caller's part: terminal, ids, directory, environment, command */
+    unsigned char tty[3];
+    int ntty = 0, tty_fds[3];
+    for (int fd = 0; fd < 3; fd++)
+        if (isatty(fd))
+            tty[ntty] = (unsigned char)fd, tty_fds[ntty++] = fd;
+    if (ntty)
+        record(&records, TAG_TTY, tty, (size_t)ntty);
+    uint32_t ids[2] = {(uint32_t)(a.uid >= 0 ? a.uid : setup_uid >= 0 ? setup_uid : 0),
+                       (uint32_t)(a.gid >= 0 ? a.gid : setup_gid >= 0 ? setup_gid : 0)};
+    record(&records, TAG_TARGET_IDS, ids, sizeof(ids));
+    static char cwd[PATH_MAX];
+    if (mnt && getcwd(cwd, sizeof(cwd)))
+        record(&records, TAG_CWD, cwd, strlen(cwd) + 1);
+    else if (mnt && errno == ERANGE) {
+        close_all(fds, nfds);
+        return FALLBACK; /* a directory longer than PATH_MAX: Python's getcwd has it */
+    }
+    for (int i = 0; i < env.n; i++)
+        record(&records, TAG_ENV, env.entries[i], strlen(env.entries[i]) + 1);
+    for (int i = 0; i < a.ncommand; i++)
+        if (record(&records, TAG_ARG, a.command[i], strlen(a.command[i]) + 1)) {
+            close_all(fds, nfds);
+            return FALLBACK;
+        }
+    /* the transient: lxc-entry from the supervisor's sealed copy, the plan on its fd 3 */
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair)) {
+        close_all(fds, nfds);
+        return FALLBACK;
+    }
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    pid_t transient = fork();
+    if (transient == 0) {
+        if (pair[1] != 3 && dup2(pair[1], 3) < 0)
+            _exit(1);
+        char *child_argv[] = {"lxc-attach", NULL}, *child_env[] = {NULL};
+        syscall(SYS_execveat, helper, "", child_argv, child_env, AT_EMPTY_PATH);
+        _exit(1);
+    }
+    close(pair[1]);
+    close(helper);
+    nfds--;
+    int chan = pair[0];
+    int failed = transient < 0;
+    /* cgroups first, while the helper waits for its plan (cgroups/core.py _attach) */
+    for (size_t off = 0; !failed && off < cgroups.len;) {
+        const char *dir = cgroups.data + off;
+        off += strlen(dir) + 1;
+        char path[PATH_MAX], pid_text[24];
+        int len = snprintf(pid_text, sizeof(pid_text), "%d", (int)transient);
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        failed = fd < 0 || write(fd, pid_text, (size_t)len) != len;
+        if (fd >= 0)
+            close(fd);
+    }
+    if (!failed)
+        failed = send_plan(chan, &records, fds, nfds);
+    close_all(fds, nfds);
+    if (failed) {
+        /* nothing has entered: the helper reads end of file and leaves; Python attaches,
+         * or says what is wrong */
+        close(chan);
+        if (transient > 0)
+            wait_code(transient);
+        return FALLBACK;
+    }
+    /* ^C and ^\ are the command's (attach.py) */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    int master = -1;
+    pid_t child = -1;
+    static char message[65536 + 1];
+    int have_message = 0;
+    for (;;) {
+        static char data[65536];
+        char control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = {data, sizeof(data) - 1};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                             .msg_controllen = sizeof(control)};
+        ssize_t len = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC);
+        if (len < 0 && errno == EINTR)
+            continue;
+        int fd = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (int k = 0; k < count; k++) {
+                    int received;
+                    memcpy(&received, CMSG_DATA(c) + (size_t)k * sizeof(int), sizeof(int));
+                    if (fd < 0)
+                        fd = received;
+                    else
+                        close(received);
+                }
+            }
+        if (len <= 0) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        data[len] = 0;
+        if (data[0] == 'C' && fd >= 0 && master < 0 && is_master(fd)) {
+            master = fd;
+            fd = -1;
+        } else if (data[0] == 'H' && master < 0 && ntty) {
+            int slave = -1;
+            master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (master >= 0 && unlockpt(master) == 0)
+                slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (slave >= 0) {
+                if (setup_uid >= 0) { /* a user namespace: its root owns it, as LXC */
+                    long long hu = host_id(maps.data, 'U', ids[0]), hg = host_id(maps.data, 'G', ids[1]);
+                    if (hu >= 0 && hg >= 0)
+                        (void)!fchown(slave, (uid_t)hu, (gid_t)hg);
+                }
+                send_fd_msg(chan, "S", 1, slave);
+                close(slave);
+            }
+        } else if (data[0] == 'P' && len > 1 && child < 0 &&
+                   strspn(data + 1, "0123456789") == (size_t)(len - 1)) {
+            child = (pid_t)atoi(data + 1);
+        } else if (data[0] == 'E' && !have_message) {
+            memcpy(message, data + 1, (size_t)len);
+            have_message = 1;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    close(chan);
+    int code = wait_code(transient);
+    if (child > 0) {
+        if (master >= 0)
+            code = relay_until_exit(master, child, tty_fds);
+        else
+            code = wait_code(child);
+    } else if (master >= 0) {
+        close(master);
+    }
+    if (have_message) {
+        /* attach.py: AttachError(text, hint), "NAME: " first (name_prefixed), run_tool's lines */
+        char *hint = message + strlen(message) + 1;
+        int with_hint = hint < message + sizeof(message) && *hint;
+        printable(message);
+        dprintf(2, "lxc-attach: %s: %s\n", a.name, message);
+        if (with_hint) {
+            printable(hint);
+            dprintf(2, "lxc-attach: hint: %s\n", hint);
+        }
+        return code ? code & 0xff : 1;
+    }
+    return code & 0xff;
+}
+
 /* ---- the door ------------------------------------------------------------------------- */
 
 /* run_tool's Ctrl-C: "PROG: interrupted", exit 130 */
@@ -1827,7 +2768,13 @@ static int diagnose(int argc, char **argv)
         printf("states");
         for (size_t i = 0; i < NSTATES; i++)
             printf(" %s", STATES[i]);
-        printf("\ncommands %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP);
+        printf("\ncommands %s %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP, CMD_ATTACH);
+        printf("plan %s %d tty %d target_ids %d cwd %d env %d arg %d chunk %d\n", PLAN_MAGIC,
+               PLAN_VERSION, TAG_TTY, TAG_TARGET_IDS, TAG_CWD, TAG_ENV, TAG_ARG, PLAN_CHUNK);
+        printf("attach-path %s\nnamespaces", ATTACH_DEFAULT_PATH);
+        for (size_t k = 0; k < sizeof(NS_NAMES) / sizeof(NS_NAMES[0]); k++)
+            printf(" %s", NS_NAMES[k]);
+        printf("\n");
         printf("tools %s\n", TOOLS);
         printf("version %s\n", PROTOCOL_VERSION);
         for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
@@ -1909,6 +2856,8 @@ int main(int argc, char **argv)
         code = lxc_ls(argc, argv);
     else if (!strcmp(tool, "lxc-start"))
         code = lxc_start(argc, argv);
+    else if (!strcmp(tool, "lxc-attach"))
+        code = lxc_attach(argc, argv);
     if (code == FALLBACK)
         return python_tool(exe, tool, argv);
     return code;

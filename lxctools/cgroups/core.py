@@ -364,9 +364,16 @@ class Cgroups:
                 _attach(p.payload, pid)
 
     def enter_attached(self, pid):
-        """lxc-attach's placement, as LXC 5: the payload cgroup in v1 hierarchies; in a v2
-        hierarchy its `.lxc` leaf (made on demand), since a v2 cgroup whose controllers are
-        delegated to children may hold no process itself."""
+        """lxc-attach's placement, as LXC 5 (attach_dirs)."""
+        for directory in self.attach_dirs():
+            _attach(directory, pid)
+
+    def attach_dirs(self):
+        """Where lxc-attach puts its process, as LXC 5: the payload cgroup in v1 hierarchies;
+        in a v2 hierarchy its `.lxc` leaf (made on demand), since a v2 cgroup whose controllers
+        are delegated to children may hold no process itself. The compiled lxc-attach gets
+        this list from the supervisor (attach/facts.py) and writes its pid there itself."""
+        found = []
         for p in self.placed:
             if not p.payload:
                 continue
@@ -378,9 +385,10 @@ class Cgroups:
                     pass
                 except OSError:
                     leaf = p.payload
-                _attach(leaf, pid)
+                found.append(leaf)
             else:
-                _attach(p.payload, pid)
+                found.append(p.payload)
+        return found
 
     def enter_monitor(self, pid):
         for p in self.placed:

@@ -29,7 +29,7 @@ def build_parser():
 # [tool.lxctools.front-door]; tests/unit/test_packaging.py checks the three agree). Through
 # this console script, not an interpreter path compiled in: the wheel is built before pip
 # knows which Python it lands in, and pip writes this script's first line for that Python.
-FRONT_DOOR = ("lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-wait")
+FRONT_DOOR = ("lxc-attach", "lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-wait")
 
 
 def run_as(tool, argv):

@@ -143,6 +143,24 @@ class TtysRequest(Request):
     CMD, REPLY = "ttys", TtysReply
 
 
+class AttachReply(Message):
+    """The container's half of an attach (attach/facts.py says each field): the entry
+    helper's plan records and the fds they name (the namespaces, then a sealed copy of the
+    helper), base64 where bytes."""
+    FIELDS = (("version", int, REQUIRED), ("init_pid", int, REQUIRED),
+              ("records", str, REQUIRED), ("nfds", int, REQUIRED), ("mnt", bool, REQUIRED),
+              ("setup", (list, type(None)), None), ("env", str, ""), ("files", str, ""),
+              ("cgroups", str, ""), ("maps", str, ""))
+
+
+class AttachRequest(Request):
+    """The compiled lxc-attach: the container's half of the plan, for a caller whose
+    namespaces are NS ({name: inode}) and who keeps ELEVATED (-e) privileges. A pidfd of the
+    caller itself travels with it (the supervisor checks who asks)."""
+    CMD, REPLY = "attach", AttachReply
+    FIELDS = (("elevated", list, ()), ("ns", dict, {}))
+
+
 # -- the lxcpath's supervisor socket (daemon.py) ----------------------------------------------
 class StartReply(Message):
     """A start's outcome: init's pid and the warnings to print (an ErrorReply if it failed)."""
@@ -182,7 +200,7 @@ def _table(*classes):
 # the dispatch tables: command name -> request class (its REPLY beside it)
 CONTAINER = _table(StateRequest, InfoRequest, WaitRequest, StopRequest, FreezeRequest,
                    UnfreezeRequest, CgroupRequest, StatsRequest, SignalRequest, ConsoleRequest,
-                   TtysRequest)
+                   TtysRequest, AttachRequest)
 DAEMON = _table(StartRequest, RecoverRequest, MonitorRequest)
 
 

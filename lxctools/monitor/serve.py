@@ -285,12 +285,34 @@ class Commands:
         channel.send(reply(protocol.ConsoleReply, tty=wanted), fds=[master])
         return True
 
+    def cmd_attach(self, channel, request):
+        """The compiled lxc-attach's round trip (attach/facts.py): the container's half of
+        the plan and its fds, or an ErrorReply, on which the caller runs the Python tool."""
+        from ..attach import facts
+
+        received, channel.fds = channel.fds, []
+        try:
+            facts.check_peer(channel.sock, received)
+            fields, fds, own = facts.answer(self, request, received)
+        except facts.Refused as exc:
+            channel.send(reply(ErrorReply, error=f"attach through Python: {exc}"))
+            return False
+        finally:
+            for fd in received:
+                os.close(fd)
+        try:
+            channel.send(reply(protocol.AttachReply, **fields), fds=fds)
+        finally:
+            for fd in own:
+                os.close(fd)
+        return False
+
     HANDLERS = {protocol.StateRequest: cmd_state, protocol.InfoRequest: cmd_info,
                 protocol.WaitRequest: cmd_wait, protocol.StopRequest: cmd_stop,
                 protocol.FreezeRequest: cmd_freeze, protocol.UnfreezeRequest: cmd_unfreeze,
                 protocol.CgroupRequest: cmd_cgroup, protocol.StatsRequest: cmd_stats,
                 protocol.SignalRequest: cmd_signal, protocol.ConsoleRequest: cmd_console,
-                protocol.TtysRequest: cmd_ttys}
+                protocol.TtysRequest: cmd_ttys, protocol.AttachRequest: cmd_attach}
 
     def release_tty_peer(self, tty):
         fd = self.tty_peers.pop(tty, None)

@@ -27,10 +27,37 @@ class World:
             handle.write(f"lxc.default_config = {self.net_conf}\n")
         self.env = dict(os.environ, LXC_GLOBAL_CONF=self.lxc_conf,
                         LXC_CACHE_PATH=os.path.join(self.root, "cache"))
+        self.env.pop("LXCTOOLS_PURE_PYTHON", None)
+        self.tools = {}  # tool name -> the program run for it (attach_door)
+
+    def tool(self, name):
+        return self.tools.get(name) or ours(name)
 
     def ours(self, tool, *args, lxcpath=None, timeout=120, input=None):
-        return subprocess.run([ours(tool), "-P", lxcpath or self.lp, *args], capture_output=True,
-                              text=True, env=self.env, timeout=timeout, input=input)
+        return subprocess.run([self.tool(tool), "-P", lxcpath or self.lp, *args],
+                              capture_output=True, text=True, env=self.env, timeout=timeout,
+                              input=input)
+
+    def attach_door(self, door):
+        """lxc-attach through DOOR: "front", the compiled front door alone (a copy whose
+        Python tool is a stub that fails: every attach must be answered in C), or "python",
+        the Python tool (LXCTOOLS_PURE_PYTHON=1)."""
+        if door == "python":
+            self.env = dict(self.env, LXCTOOLS_PURE_PYTHON="1")
+            return
+        import shutil
+
+        import lxctools
+        binary = os.path.join(os.path.dirname(lxctools.__file__), "libexec", "lxc-front")
+        assert os.access(binary, os.X_OK), f"the front door was not built ({binary})"
+        bindir = os.path.join(self.root, "front-only")
+        os.makedirs(bindir, exist_ok=True)
+        shutil.copy(binary, os.path.join(bindir, "lxc-attach"))
+        stub = os.path.join(bindir, "lxctools")
+        with open(stub, "w") as handle:
+            handle.write("#!/bin/sh\necho 'lxc-attach: FELL BACK TO PYTHON' >&2\nexit 99\n")
+        os.chmod(stub, 0o755)
+        self.tools["lxc-attach"] = os.path.join(bindir, "lxc-attach")
 
     def real(self, tool, *args, lxcpath=None, timeout=120, confine=True):
         """Real LXC: always our lxcpath choice and, for lxc-create, our -f config."""

@@ -55,8 +55,10 @@ def confined(world):
     world.ours("lxc-stop", "-n", "ent-c", "-k")
 
 
-@pytest.mark.parametrize("path", ["helper", "python"])
-def test_confinement_is_the_containers(confined, path):
+@pytest.mark.parametrize("path,door", [("helper", "front"), ("helper", "python"),
+                                       ("python", "python")])
+def test_confinement_is_the_containers(confined, path, door):
+    confined.attach_door(door)
     env = dict(confined.env)
     if path == "python":
         env["LXCTOOLS_ENTRY"] = "python"
@@ -77,8 +79,10 @@ def test_confinement_is_the_containers(confined, path):
     # -R without the mount namespace: a /proc of the container's pid namespace, mounted
     # from inside it (lxc-attach's -s implies -e, as LXC: nothing of the container's
     # confinement)
+    tools, confined.tools = confined.tools, {}  # -s and -R: the front door hands them on
     proc = confined.ours("lxc-attach", "-n", "ent-c", "-s", "PID", "-R", "--",
                          "sh", "-c", "ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline")
+    confined.tools = tools
     assert proc.returncode == 0, proc.stderr
     count, init = proc.stdout.splitlines()
     assert init.startswith("init") and int(count) < 10, proc.stdout  # the container's

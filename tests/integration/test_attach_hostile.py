@@ -88,12 +88,13 @@ PLANTS = {
 }
 
 
+@pytest.mark.parametrize("door", ["front", "python"])
 @pytest.mark.parametrize("plant", sorted(PLANTS))
-def test_symlinked_devpts_never_hands_out_a_host_file(hostile, plant):
+def test_symlinked_devpts_never_hands_out_a_host_file(hostile, plant, door):
     import pexpect
-    from conftest import ours
 
     world, name, secret = hostile
+    world.attach_door(door)
     script = (PLANTS[plant] + f"; ln -s /dev/ptmx $D/ptmx; rm -f /dev/ptmx; "
               f"ln -s {secret} /dev/ptmx; i=0; while [ $i -lt 512 ]; do "
               f"ln -s {secret} $D/$i; i=$((i+1)); done; ls $D | wc -l")
@@ -101,8 +102,8 @@ def test_symlinked_devpts_never_hands_out_a_host_file(hostile, plant):
     assert planted.returncode == 0 and planted.stdout.strip() == "513", planted.stderr
     before = os.stat(secret)
     watch = OpenWatch(secret)
-    child = pexpect.spawn(ours("lxc-attach"), ["-P", world.lp, "-n", name], env=world.env,
-                          encoding="utf-8", timeout=30, dimensions=(24, 80))
+    child = pexpect.spawn(world.tool("lxc-attach"), ["-P", world.lp, "-n", name],
+                          env=world.env, encoding="utf-8", timeout=30, dimensions=(24, 80))
     try:
         first = child.expect(["# ", pexpect.EOF])
         if first == 0:
@@ -266,15 +267,17 @@ if sys.argv[3] == "callable":
 """
 
 
-@pytest.mark.parametrize("path,config", [
-    ("helper", "privileged"), ("helper", "no-ptrace"),
+@pytest.mark.parametrize("path,config,door", [
+    # the compiled lxc-attach (the supervisor's plan) and the Python tool, both by the helper
+    ("helper", "privileged", "front"), ("helper", "no-ptrace", "front"),
+    ("helper", "privileged", "python"),
     # where no compiler built the helper: Python enters, non-dumpable and confined before it
     # is visible; against a root that keeps sys_ptrace that is not enough (SECURITY.md)
-    ("python", "no-ptrace")])
-def test_entering_exposes_nothing_of_the_host(world, path, config):
+    ("python", "no-ptrace", "python")])
+def test_entering_exposes_nothing_of_the_host(world, path, config, door):
     import pexpect
-    from conftest import ours
 
+    world.attach_door(door)
     if path == "python":
         world.env = dict(world.env, LXCTOOLS_ENTRY="python")
     name = "hsx-" + uuid.uuid4().hex[:6]
@@ -306,8 +309,8 @@ def test_entering_exposes_nothing_of_the_host(world, path, config):
         assert world.ours("lxc-attach", "-n", name, "--", "/bin/true").returncode == 0
         other = world.ours("lxc-attach", "-n", name, "-u", "1000", "-g", "1000", "--", "true")
         assert other.returncode == 0, other.stderr
-        child = pexpect.spawn(ours("lxc-attach"), ["-P", world.lp, "-n", name], env=world.env,
-                              encoding="utf-8", timeout=30)
+        child = pexpect.spawn(world.tool("lxc-attach"), ["-P", world.lp, "-n", name],
+                              env=world.env, encoding="utf-8", timeout=30)
         child.expect("# ")
         child.sendline("exit 3")
         child.expect(pexpect.EOF)

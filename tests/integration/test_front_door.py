@@ -7,6 +7,11 @@ Each case also says who must answer it: a copy of the front door whose "Python t
 stub that fails (exit 99) proves that the cases it answers never reach Python, and that
 the cases it leaves to Python do reach it -- an equivalence that holds only because
 everything fell back would prove nothing.
+
+lxc-attach through the front door (attach/facts.py, native/lxc-front.c lxc_attach): the
+same command's output, status and messages through both paths, from the plan the
+supervisor keeps, and a config changed since is read again; Ctrl-C and SIGTERM, with and
+without a terminal, as through Python.
 """
 
 import os
@@ -18,7 +23,7 @@ import pytest
 
 from conftest import ours, require_root
 
-FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls", "lxc-start")
+FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls", "lxc-start", "lxc-attach")
 STUB = "#!/bin/sh\necho FALLBACK >&2\nexit 99\n"
 # containers of this module; names apart from other modules' (cgroups are shared by lxcpaths)
 RUN, FROZEN, OFF, KILL = "fdoor-run", "fdoor-frozen", "fdoor-off", "fdoor-kill"
@@ -54,10 +59,10 @@ class Door:
             handle.write(STUB)
         os.chmod(stub, 0o755)
 
-    def run(self, path, args, pure=False, cwd=None):
+    def run(self, path, args, pure=False, cwd=None, input=None):
         env = dict(self.env, LXCTOOLS_PURE_PYTHON="1") if pure else self.env
         done = subprocess.run([path, *args], capture_output=True, env=env, cwd=cwd,
-                              timeout=120)
+                              timeout=120, input=input)
         return done.returncode, _counters(done.stdout), done.stderr
 
     def installed(self, tool, args, **kw):
@@ -778,3 +783,216 @@ def test_ls_fancy_never_shows_a_reused_pids_addresses(door, honest):
         assert REUSED_ADDRESS in out.decode(), ("the staging did not reach the reader", out)
     else:
         assert REUSED_ADDRESS not in out.decode(), "a host process's address listed"
+
+
+# ---- lxc-attach ---------------------------------------------------------------------------
+
+# what the command sees of its environment: all of it, but the variable that forces Python
+ENV = ["sh", "-c", "env | grep -v '^LXCTOOLS_PURE_PYTHON='"]
+ATTACH_CASES = [
+    (["-n", RUN, "--", "/bin/true"], True),
+    (["-n", RUN, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], True),
+    (["-n", RUN, "--", "/nonexistent"], True),        # 127, LXC's message
+    (["-n", RUN, "--", "/etc/passwd"], True),         # 126
+    (["-n", RUN, "--", "nosuchcommand"], True),
+    (["-n", RUN, "--", *ENV], True),
+    (["-n", RUN, "--clear-env", "--", *ENV], True),
+    (["-n", RUN, "--clear-env", "--keep-var", "HOME", "--keep-var=LANG", "-v", "FOO=bar",
+      "-v", "HOME", "--", *ENV], True),
+    (["-n", RUN, "--keep-env", "-v", "A=1", "--set-var=B=2", "-v", "A=3", "-v", "PATH", "--",
+      *ENV], True),
+    (["-n", RUN, "-u", "1000", "-g", "1000", "--", "id"], True),
+    (["-n", RUN, "--uid=7", "--", "id"], True),
+    (["-n", RUN, "-e", "--", "grep", "-E", "^(Cap|Seccomp|NoNewPrivs)", "/proc/self/status"],
+     True),
+    (["-n", RUN, "-eCAP|LSM", "--", "grep", "-E", "^(Cap|Seccomp)", "/proc/self/status"], True),
+    (["-n", RUN, "--elevated-privileges=CGROUP", "--", "cat", "/proc/self/cgroup"], True),
+    (["-n", RUN, "--", "grep", "-E", "^(Cap|Seccomp|NoNewPrivs)", "/proc/self/status"], True),
+    (["-n", RUN, "--", "cat", "/proc/self/cgroup"], True),
+    (["-n", RUN, "--", "cat"], True),                 # stdin passes through
+    (["-n", RUN, "--", "pwd"], True),
+    (["-n", RUN, "--", "sh", "-c", "kill -TERM $$"], True),  # 143
+    (["-n", RUN, "echo", "no", "dashes"], True),
+    (["-n", RUN, "echo", "--", "-n", "x"], True),
+    (["--name", RUN, "--lxcpath-is-not-here"], False),
+    # left to Python: other options, errors, a stopped or unknown container
+    (["-n", OFF, "--", "true"], False),
+    (["-n", "fdoor-nothere", "--", "true"], False),
+    ([RUN, "--", "true"], False),
+    (["-n", RUN, "-s", "UTSNAME", "--", "hostname"], False),
+    (["-n", RUN, "-R", "--", "true"], False),
+    (["-n", RUN, "-a", "i686", "--", "uname", "-m"], False),
+    (["-n", RUN, "-q", "--", "true"], False),
+    (["-n", RUN, "-eFOO", "--", "true"], False),
+    (["-n", RUN, "-u", "x", "--", "true"], False),
+    (["-n", RUN, "-u", "-1", "--", "true"], False),
+    (["-n", RUN, "--clear", "--", "true"], False),
+    (["-n", RUN, "echo", "-n", "x"], False),
+    (["-n", RUN, "-L", "/dev/null", "--", "true"], False),
+]
+
+
+@pytest.mark.parametrize("case", ATTACH_CASES, ids=[" ".join(c[0]) for c in ATTACH_CASES])
+def test_attach_same_answer_through_both_paths(door, case, tmp_path):
+    args, answered = case
+    argv = ["-P", door.lp, *args]
+    kw = {"input": b"line one\nline two\n", "cwd": str(tmp_path)}
+    python = door.python("lxc-attach", argv, **kw)
+    assert door.installed("lxc-attach", argv, **kw) == python
+    alone = door.front_only("lxc-attach", argv, **kw)
+    if answered:
+        assert alone == python, "the front door must answer this one itself"
+    else:
+        assert alone == (99, b"", b"FALLBACK\n"), "this one is Python's to answer"
+
+
+def test_attach_directories(door):
+    """The caller's directory when the container has it (/tmp, /), else the container's
+    root; through both paths."""
+    for cwd in ("/tmp", "/", "/usr/lib", os.path.dirname(door.lp)):
+        argv = ["-P", door.lp, "-n", RUN, "--", "pwd"]
+        python = door.python("lxc-attach", argv, cwd=cwd, input=b"")
+        assert python[0] == 0
+        assert door.front_only("lxc-attach", argv, cwd=cwd, input=b"") == python
+
+
+def test_attach_environment_in_other_locales(door):
+    """Python sets LC_CTYPE=C.UTF-8 in its environment when the locale is C (PEP 538): the
+    command sees what it would see through Python."""
+    argv = ["-P", door.lp, "-n", RUN, "--", *ENV]
+    base = {k: v for k, v in door.env.items() if not k.startswith("LC_") and k != "LANG"}
+    for extra in ({}, {"LANG": "C"}, {"LC_ALL": "C"}, {"LC_CTYPE": "POSIX", "LANG": "C.UTF-8"},
+                  {"LC_CTYPE": "xx_YY.UTF-8"}, {"LANG": "C.UTF-8"}, {"LC_ALL": "C.UTF-8"}):
+        saved = door.env
+        door.env = dict(base, **extra)
+        try:
+            python = door.python("lxc-attach", argv, input=b"")
+            assert python[0] == 0, python
+            assert door.front_only("lxc-attach", argv, input=b"") == python, extra
+        finally:
+            door.env = saved
+
+
+def test_attach_reads_a_changed_config_again(door, tmp_path):
+    """LXC reads the container's config at each attach: the supervisor's kept answer is used
+    only while the config and every file it includes stat as they did; a change is read
+    again (the front door still answers), through the include too."""
+    config = os.path.join(door.lp, RUN, "config")
+    extra = str(tmp_path / "extra.conf")
+    with open(extra, "w") as handle:
+        handle.write("lxc.environment = FDOOR_INCLUDED=one\n")
+    with open(config) as handle:
+        original = handle.read()
+    show = ["-P", door.lp, "-n", RUN, "--", "sh", "-c",
+            "echo ${FDOOR_ADDED-unset} ${FDOOR_INCLUDED-unset}"]
+    try:
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"unset unset\n", b"")
+        with open(config, "a") as handle:
+            handle.write("lxc.environment = FDOOR_ADDED=1\n")
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"1 unset\n", b"")
+        settled([config])  # now kept by the supervisor
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"1 unset\n", b"")
+        with open(config, "a") as handle:
+            handle.write(f"lxc.include = {extra}\n")
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"1 one\n", b"")
+        settled([config, extra])
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"1 one\n", b"")
+        with open(extra, "w") as handle:
+            handle.write("lxc.environment = FDOOR_INCLUDED=two\n")
+        assert door.front_only("lxc-attach", show, input=b"") == (0, b"1 two\n", b"")
+        assert door.python("lxc-attach", show, input=b"") == (0, b"1 two\n", b"")
+        # a config the engine warns about: Python says the warning
+        with open(extra, "a") as handle:
+            handle.write("lxc.network.type = empty\n")
+        python = door.python("lxc-attach", show, input=b"")
+        assert door.installed("lxc-attach", show, input=b"") == python
+        if python[2]:
+            assert door.front_only("lxc-attach", show, input=b"")[0] == 99
+    finally:
+        with open(config, "w") as handle:
+            handle.write(original)
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["front", "python"])
+def test_attach_signals_without_a_terminal(door, pure):
+    """No terminal: Ctrl-C reaches the whole process group, the command dies of it, and
+    lxc-attach (which ignores it) exits 130; SIGTERM ends lxc-attach itself by that signal;
+    SIGINT to lxc-attach alone leaves the command running to its end."""
+    import signal
+
+    path = ours("lxc-attach") if pure else os.path.join(door.strict, "bin", "lxc-attach")
+    env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+
+    def started(seconds):
+        proc = subprocess.Popen([path, "-P", door.lp, "-n", RUN, "--", "sh", "-c",
+                                 f"echo started; exec sleep {seconds}"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True)
+        assert proc.stdout.readline() == b"started\n", proc.stderr.read()
+        return proc
+
+    proc = started(30)
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal's ^C, to the foreground group
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (130, b"", b"")
+    proc = started(30)
+    proc.send_signal(signal.SIGTERM)
+    # the command runs on (it holds our pipes: no communicate() until it is gone)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    subprocess.run([ours("lxc-attach"), "-P", door.lp, "-n", RUN, "--", "killall", "sleep"],
+                   env=door.env, capture_output=True)
+    out, err = proc.communicate(timeout=30)
+    assert (out, err) == (b"", b"")
+    proc = started(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (0, b"", b"")
+    subprocess.run([ours("lxc-attach"), "-P", door.lp, "-n", RUN, "--", "killall", "sleep"],
+                   env=door.env, capture_output=True)
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["front", "python"])
+def test_attach_on_a_terminal(door, pure):
+    """On a terminal: a pty from the container's devpts, the caller's size, raw mode for
+    the relay and the terminal given back as it was; ^C kills the command (130)."""
+    import pexpect
+
+    path = ours("lxc-attach") if pure else os.path.join(door.strict, "bin", "lxc-attach")
+    env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+    child = pexpect.spawn(path, ["-P", door.lp, "-n", RUN, "--", "sh", "-c",
+                                 "tty; stty size; test -t 0 && echo IN-TTY; read x; "
+                                 "echo got-$x; exit 5"],
+                          env=env, timeout=30, dimensions=(33, 101))
+    try:
+        child.expect(r"/dev/pts/\d+")
+        child.expect("33 101")
+        child.expect("IN-TTY")
+        child.sendline("typed")
+        child.expect("got-typed")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 5
+    child = pexpect.spawn(path, ["-P", door.lp, "-n", RUN, "--", "sh", "-c",
+                                 "echo ready; exec sleep 30"], env=env, timeout=30)
+    try:
+        child.expect("ready")
+        child.sendcontrol("c")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 130
+    # a shell at the terminal, and the terminal's settings after
+    child = pexpect.spawn("sh", ["-c", f"stty -a > {door.root}/before; "
+                                       f"'{path}' -P '{door.lp}' -n {RUN}; "
+                                       f"echo status=$?; stty -a > {door.root}/after"],
+                          env=env, timeout=30)
+    try:
+        child.expect("# ")
+        child.sendline("exit 4")
+        child.expect("status=4")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    with open(f"{door.root}/before") as before, open(f"{door.root}/after") as after:
+        assert before.read() == after.read()

@@ -104,3 +104,12 @@ def test_the_init_plan_matches_its_reader():
     assert entry.init_plan(None, 1000, "/bin/sh") == entry.INIT_MARKER + b"-\0001000\0/bin/sh\0"
     assert entry.init_plan(0, None, b"/x\xff".decode("utf-8", "surrogateescape")) == \
         entry.INIT_MARKER + b"0\0-\0/x\xff\0"
+
+
+def test_the_supervisor_attaches_in_the_states_python_does():
+    """attach/facts.py answers the compiled lxc-attach in the states Container.attach_command
+    attaches in, no other."""
+    from lxctools.api.container import ATTACHABLE
+    from lxctools.attach import facts
+
+    assert facts.ATTACHABLE == ATTACHABLE

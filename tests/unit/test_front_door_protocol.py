@@ -193,3 +193,20 @@ def test_lxc_ls_columns_are_the_listings():
 def test_temp_records_are_the_pythons(entry):
     from lxctools.monitor.commands import is_temp_record
     assert front("temp-record", entry) == (0, "1" if is_temp_record(entry) else "0")
+
+
+def test_attach_plan_is_the_entry_helpers():
+    """The compiled lxc-attach writes the caller's part of the entry helper's plan itself:
+    its header, tags, chunk size, --clear-env's PATH and the namespaces it names are
+    spawn/entry.py's, attach.py's and kernel/libc.py's."""
+    from lxctools.attach.attach import DEFAULT_PATH
+    from lxctools.kernel.libc import JOIN_ORDER
+    from lxctools.spawn import entry
+
+    known = protocol()
+    assert known["plan"] == [entry.PLAN_MAGIC.decode(), str(entry.PLAN_VERSION),
+                             "tty", str(entry.TAG_TTY), "target_ids", str(entry.TAG_TARGET_IDS),
+                             "cwd", str(entry.TAG_CWD), "env", str(entry.TAG_ENV),
+                             "arg", str(entry.TAG_ARG), "chunk", str(entry.CHUNK)]
+    assert known["attach-path"] == [DEFAULT_PATH]
+    assert tuple(known["namespaces"]) == JOIN_ORDER

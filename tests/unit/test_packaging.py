@@ -74,7 +74,7 @@ def test_as_refuses_other_names():
                            "import main; sys.exit(main())", "--as", "lxc-create", "-n", "x"],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (1, "")
-    assert "--as takes one of lxc-info" in done.stderr
+    assert "--as takes one of lxc-attach, lxc-info" in done.stderr
 
 
 def test_old_launchers_are_removed_after_an_upgrade(tmp_path):
