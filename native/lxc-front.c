@@ -2078,7 +2078,13 @@ static int python_environ(struct env *out)
     int coerced = 0;
     if (coerce)
         return -1; /* its warnings and rules are Python's */
-    if (!all || !*all) {
+    const char *name = getenv("LC_CTYPE");
+    if (!name || !*name)
+        name = getenv("LANG");
+    /* C.UTF-8 (the usual one here): no coercion, whether the system has it or not (then
+     * Python's C.UTF-8 and C.utf8 fail too); no locale files read to learn that */
+    int plain_utf8 = name && (!strcmp(name, "C.UTF-8") || !strcmp(name, "C.utf8"));
+    if ((!all || !*all) && !plain_utf8) {
         const char *ctype = setlocale(LC_CTYPE, "");
         if (!ctype || !strcmp(ctype, "C") || !strcmp(ctype, "POSIX")) {
             if (!setlocale(LC_CTYPE, "C.UTF-8"))

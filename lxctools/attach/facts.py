@@ -143,6 +143,15 @@ def _helper_copy(cache={}):  # noqa: B006 - one sealed copy per supervisor proce
     return cache["fd"]
 
 
+def _own_seccomp(cache=[]):  # noqa: B006 - nothing here ever confines the supervisor
+    """The supervisor's own seccomp mode (security._seccomp_wanted reads the caller's; the
+    front door asks only when its own is 0)."""
+    if not cache:
+        from ..kernel import seccomp as kseccomp
+        cache.append(kseccomp.active())
+    return cache[0]
+
+
 def check_peer(sock, fds):
     """The caller may be given namespace fds: root or the supervisor's own user (as every
     command of this socket), and in the supervisor's pid namespace -- proved by a pidfd of
@@ -179,12 +188,12 @@ def answer(sup, request, fds):
     elevated = frozenset(request.elevated)
     if not elevated <= set(ELEVATED):
         raise Refused("-e")
-    if sup.current_state() not in ATTACHABLE:
+    # the stored state: RUNNING's freezer states (current_state) are all attachable too
+    if sup.state not in ATTACHABLE:
         raise Refused("not attachable")
     if os.environ.get("LXCTOOLS_ENTRY") == "python":
         raise Refused("LXCTOOLS_ENTRY=python")
-    from ..kernel import seccomp as kseccomp
-    if kseccomp.active() != 0:
+    if _own_seccomp() != 0:
         raise Refused("the supervisor is under seccomp")
     config_path = os.path.join(sup.lxcpath, sup.name, "config")
     if not os.path.exists(config_path):

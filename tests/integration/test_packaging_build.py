@@ -16,7 +16,7 @@ import sysconfig
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FRONT = ("lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-wait")
+FRONT = ("lxc-attach", "lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-wait")
 HELPERS = ("lxc-front", "lxc-entry", "lxc-execinit")
 
 
@@ -75,6 +75,7 @@ def same_as_python(venv, tmp_path):
              ("lxc-info", "-P", str(empty), "-n", "nothere", "-s"),
              ("lxc-wait", "-P", str(empty), "-n", "nothere", "-s", "RUNNING", "-t", "0"),
              ("lxc-stop", "-P", str(empty), "-n", "nothere", "-k"),
+             ("lxc-attach", "-P", str(empty), "-n", "nothere", "--", "true"),
              ("lxc-info", "--bogus"), ("lxc-stop", "--version")]
     for tool, *args in cases:
         assert answers(venv, tool, *args) == answers(venv, tool, *args, pure=True), (tool, args)
