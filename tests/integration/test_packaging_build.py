@@ -94,7 +94,7 @@ def test_wheel_with_a_compiler(tmp_path):
         with open(venv / "bin" / tool, "rb") as handle:
             assert handle.read() == front, f"{tool} is not the compiled front door"
         assert os.access(venv / "bin" / tool, os.X_OK)
-    for tool in ("lxc-create", "lxc-attach", "lxctools"):
+    for tool in ("lxc-create", "lxc-console", "lxctools"):
         with open(venv / "bin" / tool) as handle:
             assert handle.readline() == f"#!{venv}/bin/python\n", tool
     assert not (venv / "libexec").exists()
