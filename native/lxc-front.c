@@ -2502,6 +2502,9 @@ static int lxc_attach(int argc, char **argv)
     const char *entry_choice = getenv("LXCTOOLS_ENTRY");
     if (entry_choice && !strcmp(entry_choice, "python"))
         return FALLBACK;
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0)
+            return FALLBACK; /* a closed stdio fd: our sockets would take its number */
     /* security.py _seccomp_wanted reads the caller's own state: Python decides under one */
     if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0)
         return FALLBACK;
@@ -2571,25 +2574,23 @@ static int lxc_attach(int argc, char **argv)
     for (int fd = 0; fd < 3; fd++)
         if (isatty(fd))
             tty[ntty] = (unsigned char)fd, tty_fds[ntty++] = fd;
-    if (ntty)
-        record(&records, TAG_TTY, tty, (size_t)ntty);
+    int bad = ntty ? record(&records, TAG_TTY, tty, (size_t)ntty) : 0;
     uint32_t ids[2] = {(uint32_t)(a.uid >= 0 ? a.uid : setup_uid >= 0 ? setup_uid : 0),
                        (uint32_t)(a.gid >= 0 ? a.gid : setup_gid >= 0 ? setup_gid : 0)};
-    record(&records, TAG_TARGET_IDS, ids, sizeof(ids));
+    bad |= record(&records, TAG_TARGET_IDS, ids, sizeof(ids));
     static char cwd[PATH_MAX];
     if (mnt && getcwd(cwd, sizeof(cwd)))
-        record(&records, TAG_CWD, cwd, strlen(cwd) + 1);
-    else if (mnt && errno == ERANGE) {
-        close_all(fds, nfds);
-        return FALLBACK; /* a directory longer than PATH_MAX: Python's getcwd has it */
-    }
+        bad |= record(&records, TAG_CWD, cwd, strlen(cwd) + 1);
+    else if (mnt && errno == ERANGE)
+        bad = 1; /* a directory longer than PATH_MAX: Python's getcwd has it */
     for (int i = 0; i < env.n; i++)
-        record(&records, TAG_ENV, env.entries[i], strlen(env.entries[i]) + 1);
+        bad |= record(&records, TAG_ENV, env.entries[i], strlen(env.entries[i]) + 1);
     for (int i = 0; i < a.ncommand; i++)
-        if (record(&records, TAG_ARG, a.command[i], strlen(a.command[i]) + 1)) {
-            close_all(fds, nfds);
-            return FALLBACK;
-        }
+        bad |= record(&records, TAG_ARG, a.command[i], strlen(a.command[i]) + 1);
+    if (bad) {
+        close_all(fds, nfds);
+        return FALLBACK;
+    }
     /* the transient: lxc-entry from the supervisor's sealed copy, the plan on its fd 3 */
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair)) {
@@ -2599,7 +2600,7 @@ static int lxc_attach(int argc, char **argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     pid_t transient = fork();
     if (transient == 0) {
-        if (pair[1] != 3 && dup2(pair[1], 3) < 0)
+        if (pair[1] != 3 ? dup2(pair[1], 3) < 0 : fcntl(3, F_SETFD, 0) < 0)
             _exit(1);
         char *child_argv[] = {"lxc-attach", NULL}, *child_env[] = {NULL};
         syscall(SYS_execveat, helper, "", child_argv, child_env, AT_EMPTY_PATH);
@@ -2633,9 +2634,10 @@ static int lxc_attach(int argc, char **argv)
             wait_code(transient);
         return FALLBACK;
     }
-    /* ^C and ^\ are the command's (attach.py) */
+    /* ^C and ^\ are the command's (attach.py); a reader gone is an EPIPE, as in Python */
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
     int master = -1;
     pid_t child = -1;
     static char message[65536 + 1];
