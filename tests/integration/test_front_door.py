@@ -998,3 +998,44 @@ def test_attach_on_a_terminal(door, pure):
         child.close()
     with open(f"{door.root}/before") as before, open(f"{door.root}/after") as after:
         assert before.read() == after.read()
+
+
+@pytest.mark.parametrize("answer", [None, b'{"error": "unknown command \'attach\'", "hint": null}\n',
+                                    b'{"version": 1, "init_pid": 1, "records": "", "nfds": 0, '
+                                    b'"mnt": false}\n'],
+                         ids=["closes", "an older supervisor", "another plan version"])
+def test_attach_leaves_a_supervisor_it_cannot_use_to_python(door, answer):
+    """A supervisor that closes without an answer, one that does not know the request, one
+    whose plan is of another version: Python attaches (or says why not)."""
+    import socket
+    from lxctools.monitor.commands import socket_name
+
+    name = "fdoor-mute-attach"
+    os.makedirs(os.path.join(door.lp, name), exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_name(door.lp, name))
+    listener.listen(8)
+    try:
+        proc = subprocess.Popen([os.path.join(door.strict, "bin", "lxc-attach"), "-P", door.lp,
+                                 "-n", name, "--", "true"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=door.env)
+        conn, _ = listener.accept()
+        _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 4)
+        assert len(fds) == 1  # the caller's pidfd
+        for fd in fds:
+            os.close(fd)
+        if answer:
+            conn.sendall(answer)
+        conn.close()
+        out, err = proc.communicate(timeout=30)
+        assert (proc.returncode, out, err) == (99, b"", b"FALLBACK\n")
+    finally:
+        listener.close()
+
+
+def test_attach_with_a_closed_stdio_goes_to_python(door):
+    argv = [os.path.join(door.strict, "bin", "lxc-attach"), "-P", door.lp, "-n", RUN, "--",
+            "true"]
+    done = subprocess.run(["sh", "-c", '"$@" <&-', "sh", *argv], capture_output=True,
+                          env=door.env, timeout=60)
+    assert (done.returncode, done.stderr) == (99, b"FALLBACK\n")
