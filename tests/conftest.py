@@ -21,6 +21,49 @@ if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
+# The lxcpath's supervisor lingers after its last container stops (monitor/daemon.py, its
+# idle time). Each test's lxcpath is its own and pytest keeps them: the suite's supervisors
+# leave at once, as before, unless a test asks for lingering (test_supervisor_idle.py);
+# pytest_sessionfinish ends any that a failed test left lingering under the session's tmp.
+os.environ["LXCTOOLS_SUPERVISOR_IDLE"] = "0"
+
+
+def lingering_supervisors(under):
+    """{pid: lxcpath} of our idle supervisors ("[lxc monitor] LXCPATH", no container named)
+    whose lxcpath is below UNDER."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                if handle.read().strip() != "lxc monitor":
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                words = handle.read().rstrip(b"\0").decode(errors="replace").split(" ")
+        except OSError:
+            continue
+        if (len(words) == 3 and words[:2] == ["[lxc", "monitor]"]
+                and words[2].startswith(under.rstrip("/") + "/")):
+            found[int(entry)] = words[2]
+    return found
+
+
+def pytest_sessionfinish(session):
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    try:
+        base = str(factory.getbasetemp()) if factory is not None else None
+    except (OSError, ValueError):
+        base = None
+    if not base:
+        return
+    for pid in lingering_supervisors(base):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+
+
 def vm_init():
     """"systemd" or "openrc" inside a VM of the harness (tests/vm/vmkit.py: the kernel
     command line says lxctools.vm), None on any other host."""
@@ -207,10 +250,36 @@ def ours_for_anyone(tool):
     launcher = os.path.join(_ANYONE_DIR, tool)
     if not os.path.exists(launcher):
         with open(launcher, "w") as handle:
-            handle.write(f"#!{python} -s\nimport sys\nsys.path.insert(0, {_ANYONE_DIR!r})\n"
+            # the suite's supervisors leave with their last container (see above), a
+            # user's too, whose login shell (su -) starts from a clean environment
+            handle.write(f"#!{python} -s\nimport os, sys\nsys.path.insert(0, {_ANYONE_DIR!r})\n"
+                         "os.environ.setdefault('LXCTOOLS_SUPERVISOR_IDLE', '0')\n"
                          f"from {module} import main\nsys.exit(main())\n")
         os.chmod(launcher, 0o755)
     return launcher
+
+
+def front_door_for_anyone(tool):
+    """Our compiled front door as TOOL (lxc-start, lxc-info...), runnable by an unprivileged
+    user: a copy of the installed one beside an `lxctools` launcher of the package copy
+    ours_for_anyone makes, which is what it execs for whatever it hands to Python."""
+    import shutil
+    ours_for_anyone("lxc-start")  # the package copy
+    front = os.path.join(_ANYONE_DIR, "front")
+    os.makedirs(front, mode=0o755, exist_ok=True)
+    launcher = os.path.join(front, "lxctools")
+    if not os.path.exists(launcher):
+        with open(launcher, "w") as handle:
+            handle.write(f"#!/usr/bin/python3 -s\nimport os, sys\n"
+                         f"sys.path.insert(0, {_ANYONE_DIR!r})\n"
+                         "os.environ.setdefault('LXCTOOLS_SUPERVISOR_IDLE', '0')\n"
+                         "from lxctools.cli.about import main\nsys.exit(main())\n")
+        os.chmod(launcher, 0o755)
+    path = os.path.join(front, tool)
+    if not os.path.exists(path):
+        shutil.copy(ours(tool), path)
+        os.chmod(path, 0o755)
+    return path
 
 
 def _script_module(tool):

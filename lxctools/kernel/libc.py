@@ -291,3 +291,20 @@ def fstatfs_type(fd):
     buf = ctypes.create_string_buffer(_STATFS_SIZE)
     _check(_libc.fstatfs(fd, buf), f"fstatfs {fd}")
     return ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+
+
+# inotify (monitor/linger.py: a lingering supervisor's lxcpath)
+IN_MOVE_SELF = 0x00000800
+IN_DELETE_SELF = 0x00000400
+IN_UNMOUNT = 0x00002000
+IN_ONLYDIR = 0x01000000
+_libc.inotify_init1.argtypes = [ctypes.c_int]
+_libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+
+
+def inotify_init1(flags):
+    return _check(_libc.inotify_init1(flags), "inotify_init1")
+
+
+def inotify_add_watch(fd, path, mask):
+    return _check(_libc.inotify_add_watch(fd, _b(path), mask), f"inotify_add_watch {path}")

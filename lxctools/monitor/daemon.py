@@ -3,7 +3,10 @@
 LXC runs a 3 MiB C monitor per container; a Python interpreter per container would cost
 ~18 MiB each. So `lxc-start` (daemon mode) asks this lxcpath's supervisor to start the
 container, spawning it first when there is none, and the supervisor runs every container's
-`Supervisor` in one event loop. It exits when its last container stops.
+`Supervisor` in one event loop. It exits a while after its last container stops (its idle
+time, LXCTOOLS_SUPERVISOR_IDLE seconds, 0: at once), so that the next start in the lxcpath
+finds it warm (the compiled lxc-start hands the start to it); while it lingers it watches
+the lxcpath (linger.py) and leaves when that is deleted, moved or unmounted.
 
 A crash of this process does not take the containers with it: their inits are reparented to
 the host's init and keep running. The next supervisor of the lxcpath settles their records
@@ -24,6 +27,7 @@ import sys
 from ..errors import LxcError
 from ..paths import command, lxcpath_key
 from . import protocol, wire
+from .linger import Lingering, code_identity, idle_time
 
 
 def daemon_socket(lxcpath):
@@ -186,7 +190,7 @@ def recover(lxcpath, name=None):
         channel.close()
 
 
-class Daemon:
+class Daemon(Lingering):
     def __init__(self, lxcpath, linger=True):
         self.lxcpath = lxcpath
         self.supervisors = {}
@@ -196,24 +200,10 @@ class Daemon:
         self.idle_since = None
         self.monitors = []  # lxc-monitor connections
         self.monitor_cgroups = []  # where this process sits (cgroups.monitor.enter)
-
-    def idle(self):
-        """Exit once no container is left: at once after the last stops (or after settling
-        records, when spawned for that), a few seconds after a start-up that found nothing
-        to adopt and got no request. Judged on what is supervised now, never on a flag set
-        earlier in the same round of events: a start served after the last stop, in the
-        same round, keeps this process (leaving would orphan that container)."""
-        import time
-
-        if self.supervisors or self.monitors:
-            self.idle_since = None
-            self.served = True
-            return False
-        if self.served:
-            return True
-        if self.idle_since is None:
-            self.idle_since = time.monotonic()
-        return time.monotonic() - self.idle_since > 5
+        # after its last container: stay this long (spawned only to settle records: leave)
+        self.idle_after = idle_time() if linger else 0.0
+        self.watch = None  # linger.LxcpathWatch while it may linger
+        self.code = code_identity()  # the package this process imports from, as it started
 
     def serve(self, ready_fd):
         import socket
@@ -246,6 +236,8 @@ class Daemon:
         self.loop = Loop()
         self.loop.on_terminate.append(self.on_terminate)
         self.loop.register(sock, self.accept)
+        if self.idle_after > 0:
+            self.watch_lxcpath()
         self.adopt()
         self.retitle()
         os.write(ready_fd, b"1")
@@ -253,15 +245,19 @@ class Daemon:
         try:
             self.loop.run(self.idle)
         finally:
-            self.loop.unregister(sock)
-            sock.close()
+            self.retire()
             monitor.leave(monitor_cgroups)
         return 0
 
     def accept(self, _mask):
+        if self.listener is None:
+            return
         try:
             conn, _ = self.listener.accept()
         except OSError:
+            return
+        if self.refuses():
+            conn.close()
             return
         creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
         peer = int.from_bytes(creds[0:4], sys.byteorder)
@@ -395,6 +391,7 @@ class Daemon:
             self.retitle()
 
     def on_terminate(self):
+        self.idle_after = 0.0  # told to go: no lingering once its containers are stopped
         for supervisor in list(self.supervisors.values()):
             supervisor.on_terminate()
 
