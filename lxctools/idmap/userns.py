@@ -30,22 +30,30 @@ def _with_self(entries, own):
 
 def write_maps(pid, maps):
     """MAPS ({"u": [(inside, outside, count)], "g": [...]}) for process PID: root writes
-    /proc/PID/{uid,gid}_map itself, anyone else goes through the setuid newuidmap/newgidmap."""
-    for kind, tool, name in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
-        entries = maps.get(kind) or []
-        if not entries:
-            continue
-        if os.geteuid() == 0:
-            if kind == "g":
-                with open(f"/proc/{pid}/setgroups", "w") as handle:
-                    handle.write("allow")
-            with open(f"/proc/{pid}/{name}", "w") as handle:
-                handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
-            continue
-        args = [tool, str(pid)] + [str(x) for e in entries for x in e]
-        proc = subprocess.run(args, capture_output=True, text=True)
+    /proc/PID/{uid,gid}_map itself, anyone else goes through the setuid newuidmap/newgidmap,
+    both at once (they write apart files of PID; each is a few ms of a start's wait). Should
+    either fail, newuidmap's error is the one said when both do, as when they ran in turn."""
+    running = []
+    try:
+        for kind, tool, name in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
+            entries = maps.get(kind) or []
+            if not entries:
+                continue
+            if os.geteuid() == 0:
+                if kind == "g":
+                    with open(f"/proc/{pid}/setgroups", "w") as handle:
+                        handle.write("allow")
+                with open(f"/proc/{pid}/{name}", "w") as handle:
+                    handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
+                continue
+            args = [tool, str(pid)] + [str(x) for e in entries for x in e]
+            running.append((tool, subprocess.Popen(args, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True)))
+    finally:
+        answers = [(tool, proc, proc.communicate()[1]) for tool, proc in running]
+    for tool, proc, stderr in answers:
         if proc.returncode != 0:
-            raise LxcError(f"{tool} failed: {proc.stderr.strip()}", key="lxc.idmap",
+            raise LxcError(f"{tool} failed: {stderr.strip()}", key="lxc.idmap",
                            hint="check /etc/subuid and /etc/subgid against lxc.idmap "
                                 "(lxc-checkconfig shows what is missing)")
 

@@ -17,6 +17,7 @@ network/, storage/, templates/).
 
 import fcntl
 import os
+import time
 
 from .. import log
 from ..errors import ConfigError, LxcError
@@ -142,8 +143,44 @@ def _seccomp_wanted(conf):
     return True
 
 
+# profiles compiled in this process: (path, notify proxy) -> (stat, Policy, Filter)
+_COMPILED = {}
+
+
+def _profile_stat(path):
+    """What says the profile at PATH is the one compiled: its identity and its contents'
+    stat (a write changes ctime, a replacement the inode); None when not a regular file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not (st.st_mode & 0o170000 == 0o100000):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def compile_profile(path, conf=None):
-    """Read, parse and compile the profile at PATH: (Policy, Filter)."""
+    """Read, parse and compile the profile at PATH: (Policy, Filter). The lxcpath's
+    supervisor starts its containers with the same few profiles: one compiled without a word
+    to say (no syscall skipped or left unfiltered) is kept, and given again while the file
+    stats the same (libseccomp's rules cost ~1-4 ms a start). The Filter is only loaded
+    (after a fork) or exported: it is never changed after it is compiled."""
+    proxy = None if conf is None else (conf.value("lxc.seccomp.notify.proxy") or "")
+    before = _profile_stat(path)
+    kept = _COMPILED.get((path, proxy))
+    if before is not None and kept is not None and kept[0] == before:
+        return kept[1], kept[2]
+    policy, filt, quiet = _compile_profile(path, conf)
+    # kept only once the file is a second old: a write within one coarse timestamp tick
+    # of the read would keep every field of its stat (as api/verdict.py)
+    if (before is not None and quiet and _profile_stat(path) == before
+            and time.time_ns() - max(before[3], before[4]) > 1_000_000_000):
+        _COMPILED[(path, proxy)] = (before, policy, filt)
+    return policy, filt
+
+
+def _compile_profile(path, conf):
+    """compile_profile's work: (Policy, Filter, whether nothing was said)."""
     from ..kernel import seccomp as kseccomp
     from .policy import parse
 
@@ -174,6 +211,7 @@ def compile_profile(path, conf=None):
                           path=path, key="lxc.seccomp.profile",
                           hint="use errno N (e.g. errno 38 for ENOSYS) instead")
     filt = kseccomp.Filter(*policy.default)
+    quiet = True
     try:
         for rule in policy.rules:
             if rule.special == "reject_force_umount":
@@ -184,15 +222,17 @@ def compile_profile(path, conf=None):
                 value = rule.action[1] if len(rule.action) > 1 else 0
                 if kseccomp.resolve(None, rule.syscall) is None:
                     _unknown_syscall(path, rule)
+                    quiet = False
                 elif not filt.add(rule.arch, rule.action[0], value, rule.syscall, rule.args):
                     log.info(f"{path}:{rule.line}: syscall {rule.syscall} does not exist on "
                              "this host's architectures, skipped (as LXC)")
+                    quiet = False
     except OSError as exc:
         raise ConfigError(f"seccomp profile: libseccomp refused the rule: {exc.strerror or exc}",
                           path=path, line=rule.line, key="lxc.seccomp.profile",
                           hint="a rule for the same syscall with another action, or bad "
                                "arguments") from None
-    return policy, filt
+    return policy, filt, quiet
 
 
 def _unknown_syscall(path, rule):

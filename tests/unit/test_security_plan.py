@@ -1,5 +1,7 @@
 """Seccomp policy parsing (LXC's formats 1 and 2) and the capability plan; no root needed."""
 
+import time
+
 import pytest
 
 from lxctools.config.model import Conf
@@ -94,6 +96,25 @@ def test_compile_common_profile(tmp_path):
     with pytest.raises(ConfigError, match='unknown syscall .init_modul. \\(did you mean "init_module"') as info:
         compile_profile(str(profile))
     assert info.value.line == 10 and info.value.path == str(profile)
+
+
+def test_a_compiled_profile_is_kept_while_it_stats_the_same(tmp_path):
+    """The lxcpath's supervisor compiles a profile once (compile_profile's cache): given
+    again while the file stats the same, once it is a second old (a write within one coarse
+    timestamp tick keeps the stat); compiled anew once it changes; never kept when compiling
+    it had something to say (each start says it again)."""
+    quiet, noisy = tmp_path / "quiet", tmp_path / "noisy"
+    quiet.write_text(COMMON)
+    noisy.write_text(COMMON + "mseal errno 1\n")  # newer than libseccomp: a warning
+    young = compile_profile(str(quiet))
+    assert compile_profile(str(quiet))[1] is not young[1]  # not a second old yet
+    time.sleep(1.1)
+    first = compile_profile(str(quiet))
+    assert compile_profile(str(quiet))[1] is first[1]
+    assert compile_profile(str(noisy))[1] is not compile_profile(str(noisy))[1]
+    quiet.write_text(COMMON + "kexec_load errno 1\n")
+    policy, filt = compile_profile(str(quiet))
+    assert filt is not first[1] and len(policy.rules) == len(first[0].rules) + 1
 
 
 def caps_conf(*lines):
