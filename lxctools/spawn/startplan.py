@@ -198,7 +198,10 @@ def _id_maps(boot):
 
 def _init_pid(boot):
     sup = boot.sup
-    os.waitpid(boot.spawner, 0)
+    # the spawner exits once it has sent init's pid (tearing down its copy of this
+    # process's memory: up to a few ms, meanwhile init sets up): reaped after exec
+    # (_send_exec), not waited for here. Unreaped, its pid cannot be reused before
+    # run_host's failure path kills and reaps it
     sup.init_pid = boot.message.pid
     sup.init_pidfd = libc.pidfd_open(sup.init_pid)
     sup.loop.children[sup.init_pid] = sup.init_exited
@@ -252,6 +255,10 @@ def _send_exec(boot):
         if isinstance(message, Failed):
             raise StartFailed(message.error, hint=message.hint)
         raise StartFailed("the container failed to start")
+    # EOF: init exec'd and the spawner closed its end, exiting long ago; once it is reaped
+    # init is surely our child (a dying process hands its children on after closing its
+    # files), as on_init_exit's waitpid needs
+    os.waitpid(boot.spawner, 0)
 
 
 def _running(boot):
