@@ -24,7 +24,6 @@ cwd or mount below the lxcpath.
 
 import os
 
-from ..kernel import libc
 from ..paths import fnv64, lxcpath_key
 
 # how long the lxcpath's supervisor stays after its last container stopped, in seconds (the
@@ -65,9 +64,6 @@ def code_identity():
     return found
 
 
-MASK = libc.IN_DELETE_SELF | libc.IN_MOVE_SELF | libc.IN_UNMOUNT | libc.IN_ONLYDIR
-
-
 class LxcpathWatch:
     """LXCPATH watched from now on; `fd` (or -1) is readable when an event came."""
 
@@ -76,9 +72,12 @@ class LxcpathWatch:
         self.fd = -1
         self.identity = None
         self.gone = False
+        # here, not at the top: lxc-start's client imports daemon.py, and libc is ctypes
+        from ..kernel import libc
+        mask = libc.IN_DELETE_SELF | libc.IN_MOVE_SELF | libc.IN_UNMOUNT | libc.IN_ONLYDIR
         try:
             self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-            libc.inotify_add_watch(self.fd, lxcpath, MASK)
+            libc.inotify_add_watch(self.fd, lxcpath, mask)
             st = os.stat(lxcpath)  # after the watch: whatever changes from here on is seen
         except OSError:
             self.close()
