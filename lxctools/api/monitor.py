@@ -51,14 +51,22 @@ def subscribe_lxcpath(lxcpath):
     exit of each arrives on the channel as {"name", "state"} or {"name", "exited"}."""
     from ..monitor import daemon, protocol
 
-    channel = commands.Channel(daemon.connect_or_spawn(lxcpath))
-    try:
-        channel.send(protocol.request(protocol.DAEMON, "monitor"))
-        hello = channel.receive() or {}
-    except BaseException:
+    for attempt in range(3):
+        channel = commands.Channel(daemon.connect_or_spawn(lxcpath))
+        try:
+            channel.send(protocol.request(protocol.DAEMON, "monitor"))
+            hello = channel.receive()
+        except (ConnectionResetError, BrokenPipeError):
+            hello = None
+        except BaseException:
+            channel.close()
+            raise
+        if hello is not None or attempt == 2:
+            break
+        # closed unanswered: it was leaving, or a lingering one refused (monitor/linger.py:
+        # its lxcpath is another directory now); the next connect finds today's
         channel.close()
-        raise
-    return channel, set(hello.get("names", []))
+    return channel, set((hello or {}).get("names", []))
 
 
 def watch_container(lxcpath, name):

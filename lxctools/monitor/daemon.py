@@ -173,21 +173,25 @@ def recover(lxcpath, name=None):
     the lxcpath's supervisor settle it (every record when NAME is None), and wait until it
     has. A supervisor spawned for this settles every record as it starts, and leaves at once
     when nothing is left to supervise."""
-    sock = connect(lxcpath)
-    if sock is None:
-        spawn(lxcpath, linger=False)
+    for _attempt in range(3):
         sock = connect(lxcpath)
         if sock is None:
-            return  # it settled everything and left already
-    channel = wire.Channel(sock)
-    try:
-        channel.sock.settimeout(None)
-        channel.send(protocol.request(protocol.DAEMON, "recover", name=name))
-        channel.receive()
-    except OSError:
-        pass  # it was leaving: whatever it had to settle, it did before serving anyone
-    finally:
-        channel.close()
+            spawn(lxcpath, linger=False)
+            sock = connect(lxcpath)
+            if sock is None:
+                return  # it settled everything and left already
+        channel = wire.Channel(sock)
+        try:
+            channel.sock.settimeout(None)
+            channel.send(protocol.request(protocol.DAEMON, "recover", name=name))
+            if channel.receive() is not None:
+                return
+        except OSError:
+            pass
+        finally:
+            channel.close()
+        # no answer: it was leaving (whatever it had to settle, it did before serving
+        # anyone), or it lingered and refused (linger.py): ask the one there now
 
 
 class Daemon(Lingering):
