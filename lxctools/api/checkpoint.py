@@ -55,6 +55,7 @@ def checkpoint(lxcpath, name, conf, directory, *, stop=False, verbose=False, pre
     elif pre_dump:
         args += ["--track-mem"]
     args.append("--force-irmap")
+    args += criu.irmap_args()
     if not pre_dump and not stop:
         args.append("--leave-running")
     if not pre_dump:

@@ -90,6 +90,10 @@ def errors_of(text, limit=3):
         if (match and match.group(1) and not match.group(1).startswith("exited, status")
                 and match.group(1) not in ("Restoring FAILED.", "Dumping FAILED.")):
             found.append(match.group(1).strip())
+    # irmap's misses ("irmap: Can't stat /no-such-path", a hint of its own that a host lacks)
+    # are CRIU walking its list of places, not why it failed: last, when there is more
+    said = [line for line in found if not line.startswith("irmap: Can't stat")]
+    found = said + [line for line in found if line not in said]
     if not found:
         found = [line.strip() for line in text.splitlines() if line.strip()][-limit:]
     return found[:limit]
@@ -168,6 +172,22 @@ def common_args(path, action, directory, verbose, action_script=None):
         args.append("-v4")
     if action_script:
         args += ["--action-script", action_script]
+    return args
+
+
+# Where CRIU looks (besides its own hints: /etc, /var/log, dbus's system-services...) for the
+# path of an inode a process watches (inotify) when the inode's file handle cannot be opened:
+# on an overlayfs rootfs, where the handles of the lower layer's files never open. dbus-daemon
+# watches its configuration directories below /usr/share/dbus-1 (system.d), which CRIU's own
+# hints miss: a systemd guest on an overlay does not dump without it
+# (tests/vm/test_systemd_guest_checkpoint.py). Scanned only for such an inode.
+IRMAP_SCAN_PATHS = ("/usr/share/dbus-1",)
+
+
+def irmap_args():
+    args = []
+    for path in IRMAP_SCAN_PATHS:
+        args += ["--irmap-scan-path", path]
     return args
 
 
@@ -346,8 +366,14 @@ def restore_into(sup, plan, options):
             if "mnt-v2" not in str(exc):
                 raise
             from .. import log
+            # its log kept beside the second's, which overwrites restore.log
+            try:
+                os.replace(os.path.join(directory, "restore.log"),
+                           os.path.join(directory, "restore-mnt-v2.log"))
+            except OSError:
+                pass
             log.warn(f"criu restore with its new mount engine failed ({exc}); again with "
-                     "--mntns-compat-mode")
+                     "--mntns-compat-mode (the first attempt's log: restore-mnt-v2.log)")
             run(args + ["--mntns-compat-mode"], directory, "restore", sup.name,
                 pass_fds=[fd for _i, fd in inherit], preexec=prepare_root)
     except subprocess.SubprocessError:

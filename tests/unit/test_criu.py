@@ -14,6 +14,11 @@ def test_errors_of_keeps_what_criu_said_without_source_places():
     text = ("(02.815804)      1: Error (criu/mount-v2.c:324): mnt-v2: Failed to move_mount\n"
             "(02.832994) Error (criu/cr-restore.c:2537): Restoring FAILED.\n")
     assert criu.errors_of(text) == ["mnt-v2: Failed to move_mount"]
+    # irmap's walk of its hints is not the reason: after what is
+    text = ("Error (criu/irmap.c:104): irmap: Can't stat /no-such-path: No such file or directory\n"
+            "Error (criu/files-ext.c:94): Can't dump file 32 of that type [600] (anon bpf-prog)\n")
+    assert criu.errors_of(text) == ["Can't dump file 32 of that type [600] (anon bpf-prog)",
+                                    "irmap: Can't stat /no-such-path: No such file or directory"]
     # no Error lines: the last lines it printed
     assert criu.errors_of("a\nb\n\nc\n") == ["a", "b", "c"]
 
@@ -79,3 +84,4 @@ def test_veth_without_a_name_is_found_by_the_name_the_dump_saw():
         {"index": 0, "type": "veth", "name": "eth%d", "host_name": "vh0", "inside_name": "eth1"},
         {"index": 1, "type": "veth", "name": "eth%d", "host_name": "vh1"}])
     assert externals == ["veth[eth1]:vh0@br0", "veth[eth1]:vh1"]
+

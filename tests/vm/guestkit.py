@@ -34,9 +34,10 @@ def layers(world):
     subprocess.run(["umount", "-l", top])
 
 
-def guest(world, layers, name, real=False, lower="/", extra=""):
+def guest(world, layers, name, real=False, lower="/", extra="",
+          network="lxc.net.0.type = empty\n"):
     """Create NAME (ours, or real LXC's when REAL) on an overlay of LOWER: (run, console log).
-    EXTRA: more config lines."""
+    EXTRA: more config lines; NETWORK: its lxc.net lines (none by default)."""
     upper = os.path.join(layers, name, "delta")
     units = os.path.join(upper, "etc/systemd/system")
     os.makedirs(units)
@@ -54,7 +55,7 @@ def guest(world, layers, name, real=False, lower="/", extra=""):
     with open(os.path.join(world.cdir(name, real=real), "config"), "a") as handle:
         handle.write("lxc.include = /usr/share/lxc/config/common.conf\n"
                      f"lxc.rootfs.path = overlay:{lower}:{upper}\n"
-                     f"lxc.uts.name = {name}\nlxc.net.0.type = empty\n"
+                     f"lxc.uts.name = {name}\n{network}"
                      f"lxc.console.logfile = {console}\n")
         # both sides unconfined, for a like-for-like boot time: under LXC's default profile
         # (lxc-container-default-cgns, which ours applies too now) this guest ends degraded
@@ -91,3 +92,41 @@ def halt(run, name, console):
     with open(console, errors="replace") as handle:
         text = handle.read()
     assert "Powering off." in text or "Halting system." in text, text[-2000:]
+
+
+# What a Debian 12 systemd guest needs to be checkpointed by criu 3.17, each for what criu
+# said without it (tests/vm/test_systemd_guest_checkpoint.py; docs/ARCHITECTURE.md, "lxc-
+# checkpoint of a systemd guest"). For every service (a top-level drop-in):
+# - no uts namespace of its own (logind's ProtectHostname): "Can't dump nested uts namespace";
+# - no BPF programs held by systemd for it (IPAddressDeny's firewall, DeviceAllow's device
+#   program): "Can't dump file N of that type [600] (anon anon_inode:bpf-prog)";
+# - no mount namespace of its own (logind's PrivateTmp, ProtectSystem...): the restore of the
+#   namespace's copy of the console, a file bind mount, fails ("Can't bind-mount at
+#   .../dev/lxc/console: Not a directory").
+# For systemd itself: no accounting by default, so that it enables no memory controller in
+# the container's cgroup nor watches its units' memory.events: criu restores that cgroup's
+# cgroup.subtree_control only once the tasks are back (and it cannot be enabled before: criu
+# first moves the restored init into that cgroup, which the kernel then refuses, EBUSY), so
+# the watch cannot be restored ("Unable to open /sys/fs/cgroup/init.scope/memory.events").
+# (pids stays enabled, for the units' TasksMax: nothing watches its files, and it restores.)
+CHECKPOINTABLE = {
+    "etc/systemd/system/service.d/checkpoint.conf":
+        "[Service]\nProtectHostname=no\nIPAddressDeny=\nDevicePolicy=auto\nDeviceAllow=\n"
+        "PrivateTmp=no\nProtectSystem=no\nProtectHome=no\nProtectKernelLogs=no\n"
+        "ProtectKernelModules=no\nProtectControlGroups=no\nReadWritePaths=\n",
+    "etc/systemd/system.conf.d/checkpoint.conf":
+        "[Manager]\nDefaultCPUAccounting=no\nDefaultIOAccounting=no\n"
+        "DefaultMemoryAccounting=no\nDefaultTasksAccounting=no\n",
+}
+# on an overlay rootfs: inode numbers and devices as stat() gives them to criu, which finds
+# the path of a watched file of the lower layer (systemd's /etc/localtime) by them
+CHECKPOINTABLE_OVERLAY = "lxc.rootfs.options = xino=on\n"
+
+
+def make_checkpointable(layers, name):
+    """Put CHECKPOINTABLE in NAME's upper layer (made by guest())."""
+    for path, text in CHECKPOINTABLE.items():
+        full = os.path.join(layers, name, "delta", path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as handle:
+            handle.write(text)
