@@ -2,9 +2,11 @@
 root is (no download, no debootstrap in a VM without network), under an overlay whose upper
 layer masks the image's own services, with LXC's common.conf as a download image has it.
 Used on the systemd host (its own / is the lower layer) and on the OpenRC host (the
-debian-systemd image's disk attached as /dev/vdb, mounted, is)."""
+debian-systemd image's disk attached as /dev/vdb, mounted, is). And what the VM tests of
+busybox containers and of this guest share: busybox(), usage(), real_bind_paths()."""
 
 import os
+import re
 import subprocess
 import time
 
@@ -130,3 +132,40 @@ def make_checkpointable(layers, name):
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with open(full, "w") as handle:
             handle.write(text)
+
+
+def busybox(world, name, config, real=False):
+    """Create a busybox container NAME (ours, or real LXC's when REAL) from CONFIG (config
+    lines, as lxc-create -f takes them): the runner of its side."""
+    conf = os.path.join(world.root, f"{name}.conf")
+    with open(conf, "w") as handle:
+        handle.write(config)
+    run = world.real if real else world.ours
+    made = run("lxc-create", "-n", name, "-t", "busybox", "-f", conf)
+    assert made.returncode == 0, made.stderr
+    return run
+
+
+def usage(run, name):
+    """lxc-info -S's three usage lines, {name: value}, checked to be there and not zero for
+    CPU and memory: a running container's."""
+    info = run("lxc-info", "-n", name, "-S").stdout
+    used = dict(re.findall(r"^(CPU use|Memory use|BlkIO use):\s+(.*)$", info, re.M))
+    assert set(used) == {"CPU use", "Memory use", "BlkIO use"}, info
+    assert float(used["CPU use"].split()[0]) > 0
+    assert not used["Memory use"].startswith("0 ")
+    return used
+
+
+def real_bind_paths(config):
+    """Give the bind mounts of the container config file CONFIG by their real host paths
+    (LXC hands criu 3.17 Debian 12's /lib symlink as it is, which its mount-v2 fails on)."""
+    with open(config) as handle:
+        lines = handle.read().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("lxc.mount.entry") and "bind" in line:
+            key, _, value = line.partition("=")
+            source, rest = value.split(None, 1)
+            lines[i] = f"{key}= {os.path.realpath(source)} {rest}"
+    with open(config, "w") as handle:
+        handle.write("\n".join(lines))

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from guestkit import busybox, real_bind_paths
 from lxcenv import world  # noqa: F401  (fixture)
 
 CONFIG = "lxc.net.0.type = empty\n"
@@ -27,13 +28,7 @@ def tail(path, size=4000):
 
 
 def make(world, name, real=False, config=CONFIG):
-    conf = os.path.join(world.root, f"{name}.conf")
-    with open(conf, "w") as handle:
-        handle.write(config)
-    run = world.real if real else world.ours
-    made = run("lxc-create", "-n", name, "-t", "busybox", "-f", conf)
-    assert made.returncode == 0, made.stderr
-    return run
+    return busybox(world, name, config, real=real)
 
 
 def inside(run, name, *command):
@@ -256,16 +251,7 @@ def test_real_lxc_side_by_side(world, tmp_path):
                                                                              "restore.log"))
     assert state(run, "ck4") == "STOPPED"
     # with the real paths in its config, LXC restores the same checkpoint
-    config = os.path.join(world.cdir("ck4", real=True), "config")
-    with open(config) as handle:
-        lines = handle.read().split("\n")
-    for i, line in enumerate(lines):
-        if line.startswith("lxc.mount.entry") and "bind" in line:
-            key, _, value = line.partition("=")
-            source, rest = value.split(None, 1)
-            lines[i] = f"{key}= {os.path.realpath(source)} {rest}"
-    with open(config, "w") as handle:
-        handle.write("\n".join(lines))
+    real_bind_paths(os.path.join(world.cdir("ck4", real=True), "config"))
     t1 = time.monotonic()
     lxc_log = str(tmp_path / "real-restore.log")
     done = real_detached(world, tmp_path, "-n", "ck4", "-D", directory, "-r",
@@ -359,16 +345,7 @@ def test_real_lxc_veth_side_by_side(world, tmp_path):
         run = make(world, "ck7", real=True,
                    config="lxc.net.0.type = veth\nlxc.net.0.link = ckbr1\n"
                           "lxc.net.0.flags = up\nlxc.net.0.veth.pair = ck7host\n")
-        config = os.path.join(world.cdir("ck7", real=True), "config")
-        with open(config) as handle:
-            lines = handle.read().split("\n")
-        for i, line in enumerate(lines):
-            if line.startswith("lxc.mount.entry") and "bind" in line:
-                key, _, value = line.partition("=")
-                source, rest = value.split(None, 1)
-                lines[i] = f"{key}= {os.path.realpath(source)} {rest}"
-        with open(config, "w") as handle:
-            handle.write("\n".join(lines))
+        real_bind_paths(os.path.join(world.cdir("ck7", real=True), "config"))
         started = run("lxc-start", "-n", "ck7", "-s", "lxc.tty.max=0")
         assert started.returncode == 0, started.stderr
         before = busy(run, "ck7")

@@ -10,7 +10,7 @@ and thaw of a running systemd, the device program refusing a block device."""
 import os
 import re
 
-from guestkit import boot, failed_units, guest, halt, inside, layers  # noqa: F401 (fixture)
+from guestkit import boot, failed_units, guest, halt, inside, layers, usage  # noqa: F401
 from lxcenv import world  # noqa: F401  (fixture)
 
 CG = "/sys/fs/cgroup"
@@ -67,11 +67,7 @@ def test_a_systemd_guests_whole_life_with_limits_freeze_stats_and_devices(world,
         assert os.path.isdir(f"{payload}/system.slice")
         assert int(read(f"{payload}/pids.current")) >= 3
 
-        info = run("lxc-info", "-n", name, "-S").stdout
-        used = dict(re.findall(r"^(CPU use|Memory use|BlkIO use):\s+(.*)$", info, re.M))
-        assert set(used) == {"CPU use", "Memory use", "BlkIO use"}, info
-        assert float(used["CPU use"].split()[0]) > 0
-        assert not used["Memory use"].startswith("0 ")
+        usage(run, name)
         assert run("lxc-cgroup", "-n", name, "pids.max").stdout.strip() == "400"
         assert run("lxc-cgroup", "-n", name, "pids.max", "300").returncode == 0
         assert read(f"{payload}/pids.max") == "300\n"

@@ -12,10 +12,11 @@ import os
 import subprocess
 import time
 
-from guestkit import (CHECKPOINTABLE_OVERLAY, boot, failed_units, guest, halt, inside, layers,  # noqa: F401
+from guestkit import layers  # noqa: F401  (fixture)
+from guestkit import (CHECKPOINTABLE_OVERLAY, boot, failed_units, guest, halt, inside,
                       make_checkpointable)
 from lxcenv import world  # noqa: F401  (fixture)
-from test_systemd_checkpoint import tail
+from test_systemd_checkpoint import inside as attach, state, tail
 
 BRIDGE, NET = "sgbr0", "10.0.14"
 
@@ -33,12 +34,6 @@ def lxc_net(tmp_path, action):
 def veth(host, address):
     return (f"lxc.net.0.type = veth\nlxc.net.0.link = {BRIDGE}\nlxc.net.0.flags = up\n"
             f"lxc.net.0.veth.pair = {host}\nlxc.net.0.ipv4.address = {NET}.{address}/24\n")
-
-
-def attach(run, name, *command):
-    done = run("lxc-attach", "-n", name, "--", *command)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def processes(run, name):
@@ -63,10 +58,6 @@ def busy(run, name):
             return found
         time.sleep(0.1)
     return processes(run, name)
-
-
-def state(run, name):
-    return run("lxc-info", "-n", name, "-sH").stdout.strip()
 
 
 def test_criu_refuses_a_stock_systemd_guest_under_both(world, layers, tmp_path):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from guestkit import busybox, usage
 from lxcenv import world  # noqa: F401  (fixture)
 
 CG = "/sys/fs/cgroup"
@@ -37,13 +38,7 @@ def state(run, name):
 
 
 def make(world, name, real=False, config=LIMITS):
-    conf = os.path.join(world.root, f"{name}.conf")
-    with open(conf, "w") as handle:
-        handle.write(config)
-    run = world.real if real else world.ours
-    made = run("lxc-create", "-n", name, "-t", "busybox", "-f", conf)
-    assert made.returncode == 0, made.stderr
-    return run
+    return busybox(world, name, config, real=real)
 
 
 def leftovers(name):
@@ -89,11 +84,7 @@ def test_privileged_busybox_whole_life(world):
         assert out.stdout.splitlines() == ["0::/.lxc", "42"]
 
         # lxc-info's usage from cgroup2's files
-        info = run("lxc-info", "-n", name, "-S").stdout
-        used = dict(re.findall(r"^(CPU use|Memory use|BlkIO use):\s+(.*)$", info, re.M))
-        assert set(used) == {"CPU use", "Memory use", "BlkIO use"}, info
-        assert float(used["CPU use"].split()[0]) > 0
-        assert not used["Memory use"].startswith("0 ")
+        usage(run, name)
 
         # lxc-cgroup reads and writes the payload's files
         assert run("lxc-cgroup", "-n", name, "pids.max").stdout.strip() == "40"
