@@ -51,7 +51,24 @@ def running_container(world, name):
     # a process of its own that must survive the failed checkpoint untouched
     world.ours("lxc-attach", "-n", name, "--", "/bin/sh", "-c",
                "sleep 1000 </dev/null >/dev/null 2>&1 &")
-    return pid_set(world, name)
+    return settled_pid_set(world, name)
+
+
+def settled_pid_set(world, name):
+    """The container's processes once its boot has settled: busybox's rcS done (it starts
+    syslogd, then exits and init starts the gettys) and the same set twice in a row. Taken
+    while rcS still ran, the set would change by itself and read as the checkpoint's doing.
+    A wait for a condition, not a timing assertion."""
+    import time
+    previous = None
+    deadline = time.monotonic() + 30
+    while True:
+        now = pid_set(world, name)
+        if now == previous and not any(p.endswith(" rcS") for p in now):
+            return now
+        assert time.monotonic() < deadline, f"the container's boot never settled: {now}"
+        previous = now
+        time.sleep(0.3)
 
 
 def pid_set(world, name):
