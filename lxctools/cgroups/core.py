@@ -758,21 +758,33 @@ def prewarm():
     """Start, in a thread, a no-op move of this process into the cgroup it is already in.
 
     Moving a process between cgroups takes the kernel's global cgroup_threadgroup_rwsem for
-    writing, which first waits for an RCU grace period (6-12 ms here) when no move happened in
+    writing, which first waits for an RCU grace period (6-15 ms here) when no move happened in
     the last ~20 ms; later moves are fast. A start pays that once, in `enter` -- unless this
-    thread has paid it meanwhile, while the supervisor reads the config and plans. Join the
-    thread before forking. Errors (e.g. a user's cgroup not writable) are ignored."""
+    thread has paid it meanwhile, while the supervisor reads the config, plans, makes the
+    cgroups and forks the spawner. Join it before the first move (`enter`). The file is found
+    here, in the caller's thread; the thread makes only the open, write and close system calls
+    (no Python lock held across them, the GIL released), so a fork beside it (apparmor_parser,
+    hooks, the spawner) leaves the child nothing half-held. Errors (e.g. a user's cgroup not
+    writable) are ignored."""
     import threading
+
+    try:
+        where = H.read_proc_cgroup("self")
+        path = next((os.path.join(h.dir_of(where[h.key]), "cgroup.procs")
+                     for h in H.read_mountinfo() if h.key in where), None)
+    except (OSError, ValueError):
+        path = None
+    if path is None:
+        return None
 
     def move_self():
         try:
-            where = H.read_proc_cgroup("self")
-            for h in H.read_mountinfo():
-                if h.key in where:
-                    # "0": the writing process itself
-                    _write(os.path.join(h.dir_of(where[h.key]), "cgroup.procs"), "0")
-                    return
-        except (OSError, ValueError):
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")  # "0": the writing process itself
+            finally:
+                os.close(fd)
+        except OSError:
             pass
 
     thread = threading.Thread(target=move_self, name="cgroup-prewarm", daemon=True)

@@ -125,9 +125,9 @@ def take_client(pid, entered):
         theirs = H.read_proc_cgroup(pid).get(H.UNIFIED)
     except (OSError, ValueError):
         return
+    unified = [m for m in _safe_mounts() if m.key == H.UNIFIED]  # read once, not per target
     for target in entered:
-        h = next((m for m in _safe_mounts() if m.key == H.UNIFIED
-                  and target.startswith(m.mountpoint + "/")), None)
+        h = next((m for m in unified if target.startswith(m.mountpoint + "/")), None)
         if h is None or theirs is None or h.dir_of(theirs) != os.path.dirname(target):
             continue
         if os.path.dirname(target) == h.mountpoint:

@@ -289,8 +289,12 @@ class Daemon(Lingering):
                 keep = True
             elif isinstance(request, protocol.StartRequest):
                 from ..cgroups import monitor
+                from ..spawn.start import prewarm_cgroups
+                # first: the kernel's wait before a cgroup move overlaps all that follows,
+                # the client's own move (take_client) included
+                warming = prewarm_cgroups()
                 monitor.take_client(peer, self.monitor_cgroups)
-                channel.send(self.start(request.name, request.options or {}))
+                channel.send(self.start(request.name, request.options or {}, warming))
             elif isinstance(request, protocol.RecoverRequest):
                 if request.name:
                     self.recover(request.name)
@@ -308,18 +312,25 @@ class Daemon(Lingering):
         if thread is not None:
             thread.join()  # before this process forks anything else
 
-    def start(self, name, options):
+    def start(self, name, options, warming=None):
+        """Start NAME with lxc-start's OPTIONS; WARMING: prewarm_cgroups()'s thread, started
+        as the request came (joined before the start's first cgroup move or its failure)."""
         current = self.supervisors.get(name)
         if current is None:
             # a record left by a dead supervisor (a foreground one, or this lxcpath's last):
             # its init may run on, and must not get a twin
-            self.recover(name)
+            if os.path.lexists(os.path.join(wire.state_dir(self.lxcpath), name)):
+                self._join(warming)  # settling may fork and move processes: not beside it
+                warming = None
+                self.recover(name)
             current = self.supervisors.get(name)
         if current is not None and not current.done:
+            self._join(warming)
             return protocol.reply(protocol.ErrorReply, error="Container is already running",
                                   exit_code=0)
-        from ..spawn.start import prewarm_cgroups
-        warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
+        if warming is None:
+            from ..spawn.start import prewarm_cgroups
+            warming = prewarm_cgroups()  # early: it overlaps the imports and the config reading
         from .. import log
 
         with log.borrowed(options.get("log"), name):

@@ -234,7 +234,10 @@ class Supervisor(Record, Commands, Console):
             from ..spawn.criu import restore_into
             boot.steps = steps
             upto = next(i for i, s in enumerate(steps) if s.apply is startplan._apparmor) + 1
-            startplan.run(steps[:upto], (startplan.HOST,), boot)
+            try:
+                startplan.run(steps[:upto], (startplan.HOST,), boot)
+            finally:
+                startplan._join_warming(boot)  # before criu moves the restored tasks
             restore_into(self, self.plan, restore)
             self.started_at = time.time()
             self.set_state("RUNNING", required=True)

@@ -80,6 +80,7 @@ class Boot:
         self.sync = None
         self.message = None
         self.steps = ()
+        self.warming = None  # cgroups.core.prewarm's thread until the first move
 
 
 class Setup:
@@ -111,20 +112,22 @@ def _plan(boot):
     if warming is None:
         from .start import prewarm_cgroups
         warming = prewarm_cgroups()
-    try:
-        plan = boot.sup.plan = boot.plan = Plan(request)
-        plan.steps = boot.steps  # the container side runs its own of them after the fork
-        boot.sup.prepare_security(plan)
-    finally:
-        if warming is not None:
-            # nothing from here on may fork with that thread alive (network checks and
-            # hooks run programs): a child would inherit the locks it holds
-            warming.join()
+    # joined before the first move (_enter_cgroups) or the start's failure (run_host): it
+    # makes only system calls, so the forks before that (hooks, the spawner) are safe
+    boot.warming = warming
+    plan = boot.sup.plan = boot.plan = Plan(request)
+    plan.steps = boot.steps  # the container side runs its own of them after the fork
+    boot.sup.prepare_security(plan)
+
+
+def _join_warming(boot):
+    warming, boot.warming = boot.warming, None
+    if warming is not None:
+        warming.join()
 
 
 def _apparmor(boot):
-    # runs apparmor_parser: after the warming thread is gone (_plan), as every fork here
-    boot.sup.prepare_apparmor(boot.plan)
+    boot.sup.prepare_apparmor(boot.plan)  # runs apparmor_parser
 
 
 def _network_plan(boot):
@@ -176,6 +179,7 @@ def _fork(boot):
 
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
 def _enter_cgroups(boot):
+    _join_warming(boot)  # it has waited out the kernel's grace period for this move
     if boot.sup.cgroups is not None:
         boot.sup.cgroups.enter(boot.spawner)
         if boot.sup.conf.value("lxc.idmap"):
@@ -281,7 +285,11 @@ def run_host(steps, boot):
     host = [s for s in steps if s.side == HOST]
     forked = next(i for i, s in enumerate(host) if s.apply is _fork) + 1
     exec_done = next(i for i, s in enumerate(host) if s.apply is _send_exec) + 1
-    run(host[:forked], (HOST,), boot)
+    try:
+        run(host[:forked], (HOST,), boot)
+    except BaseException:
+        _join_warming(boot)
+        raise
     try:
         run(host[forked:exec_done], (HOST,), boot)
     except BaseException:
