@@ -537,7 +537,9 @@ class FakeSupervisor:
     """A stand-in for an lxcpath's supervisor (monitor/daemon.py's socket): takes one
     connection at a time, keeps the request line, answers ANSWER (None: never answers)."""
 
-    def __init__(self, lxcpath, answer):
+    def __init__(self, lxcpath, answer, address=None):
+        """ADDRESS: a container's own socket (commands.socket_name) instead of the
+        lxcpath's."""
         import socket
         import threading
         from lxctools.monitor.daemon import daemon_socket
@@ -545,7 +547,7 @@ class FakeSupervisor:
         self.answer = answer
         self.requests = []
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(daemon_socket(lxcpath))
+        self.listener.bind(address or daemon_socket(lxcpath))
         self.listener.listen(8)
         self.asked = threading.Event()
         self.thread = threading.Thread(target=self.serve, daemon=True)
@@ -706,8 +708,6 @@ def test_ls_fancy_never_shows_a_reused_pids_addresses(door, honest):
     alone). The control tells the process's true start time: its address shows, so the
     staging reaches the reader and the test can fail."""
     import json
-    import socket
-    import threading
     import uuid
 
     from lxctools.monitor.commands import socket_name
@@ -720,8 +720,7 @@ def test_ls_fancy_never_shows_a_reused_pids_addresses(door, honest):
     assert done.returncode == 0, done.stderr
     ns = "fdoor-" + uuid.uuid4().hex[:6]
     subprocess.run(["ip", "netns", "add", ns], check=True)
-    host = None
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    host = fake = None
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
         subprocess.run(["ip", "-n", ns, "addr", "add", f"{REUSED_ADDRESS}/32", "dev", "lo"],
@@ -737,37 +736,16 @@ def test_ls_fancy_never_shows_a_reused_pids_addresses(door, honest):
                   "cgroups": None, "network": [], "config_file": None, "started_at": None,
                   "halt_signal": None, "conf": {}, "reboot_signal": None, "clone_flags": 0,
                   "init_start": start if honest else start + 1}
-        listener.bind(socket_name(lp, name))
-        listener.listen(8)
+        fake = FakeSupervisor(lp, answer, address=socket_name(lp, name))
         record = os.path.join(state_dir(lp), name)  # what a supervisor writes beside its socket
         os.makedirs(os.path.dirname(record), exist_ok=True)
         with open(record, "w") as handle:
             json.dump({"name": name, "lxcpath": lp, "monitor_pid": os.getpid(),
                        "init_pid": host.pid, "state": "RUNNING"}, handle)
-
-        def serve():
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    return
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(json.dumps(answer).encode() + b"\n")
-                conn.close()
-
-        threading.Thread(target=serve, daemon=True).start()
         code, out, err = door.front_only("lxc-ls", ["-P", lp, "-f"])
     finally:
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        listener.close()
+        if fake is not None:
+            fake.close()
         try:
             os.unlink(os.path.join(state_dir(lp), name))
         except OSError:
