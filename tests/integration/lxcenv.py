@@ -122,6 +122,50 @@ def world(tmp_path):
         points = [line.split()[4] for line in handle]
     for point in sorted((p for p in points if p.startswith(w.root + "/")), reverse=True):
         subprocess.run(["umount", "-l", point], check=False)
+    remove_empty_cgroups(w)
+
+
+def remove_empty_cgroups(w):
+    """The monitor cgroups a test's crashes leave: ours, of a supervisor the test SIGKILLed
+    (a live one removes its own; a killed one's is reused and removed by the lxcpath's next
+    supervisor, which a test's temporary lxcpath never gets), and real LXC's
+    lxc.monitor.NAME / lxc.payload.NAME of its containers here (LXC 5.0.2 leaves some).
+    Only empty cgroups go (rmdir refuses any other): a running container elsewhere keeps
+    its own. Waits a moment for a supervisor that is still on its way out."""
+    import glob
+    import time
+
+    from lxctools.cgroups import host
+    from lxctools.cgroups.monitor import PREFIX
+    from lxctools.paths import lxcpath_key
+
+    names = []
+    if os.path.isdir(w.lp):
+        names.append(PREFIX + lxcpath_key(w.lp))
+    if os.path.isdir(w.real_lp):
+        for name in os.listdir(w.real_lp):
+            names += [f"lxc.monitor.{name}", f"lxc.payload.{name}"]
+    if not names:
+        return
+    try:
+        mounts = [h.mountpoint for h in host.read_mountinfo()]
+    except OSError:
+        return
+    deadline = time.monotonic() + 3
+    while True:
+        left = []
+        for mount in mounts:
+            for name in names:
+                for top in glob.glob(os.path.join(glob.escape(mount), glob.escape(name))) + \
+                        glob.glob(os.path.join(glob.escape(mount), glob.escape(name) + "-[0-9]*")):
+                    for path, _dirs, _files in sorted(os.walk(top), reverse=True):
+                        try:
+                            os.rmdir(path)
+                        except OSError:
+                            left.append(path)
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 _LXC_SOURCE = re.compile(r"^(lxc-\w+): ([^:]*): \.\./src/lxc/[\w/]+\.c: \w+: \d+ ", re.M)
