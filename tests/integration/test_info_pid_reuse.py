@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from lxcenv import World, world  # noqa: F401  (fixture)
+from lxcenv import World, busybox, world  # noqa: F401  (fixture)
 
 SCRIPT = r"""
 import sys
@@ -71,7 +71,7 @@ def host_process():
 @pytest.fixture
 def running(world):
     name = "ipreuse-" + uuid.uuid4().hex[:6]
-    assert world.ours("lxc-create", "-n", name, "-t", "busybox").returncode == 0
+    busybox(world, name)
     started = world.ours("lxc-start", "-n", name)
     assert started.returncode == 0, started.stderr
     yield name
@@ -107,6 +107,6 @@ def test_the_supervisor_tells_inits_start_time_and_lxc_info_reads_through_it(wor
     assert info["init_start"] == process_start_time(info["init_pid"]) is not None
     # and an honest answer still reads the container (loopback only: no address, no error)
     shown = world.ours("lxc-info", "-n", running, "-i", "-p")
-    assert shown.returncode == 0 and f"PID:" in shown.stdout, shown.stderr
+    assert shown.returncode == 0 and "PID:" in shown.stdout, shown.stderr
     listed = world.ours("lxc-ls", "-f", "-F", "NAME,INTERFACE")
     assert listed.returncode == 0 and "lo" in listed.stdout, (listed.stdout, listed.stderr)
