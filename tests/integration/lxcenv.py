@@ -203,3 +203,31 @@ def tree(root):
                 detail = st.st_size
             out[rel] = (oct(st.st_mode), st.st_nlink, st.st_uid, st.st_gid, detail)
     return out
+
+
+def stop_and_resume(child, prompt):
+    """On a shell with job control that pexpect CHILD drives (PROMPT: its prompt, a regex):
+    `sleep 100`, ^Z, `fg`, ^C, `jobs`. Returns {"stopped": ^Z stopped the job, "status after
+    fg and ^C": $? then, "jobs left": a stopped job remained}, with the prompt consumed."""
+    import time
+
+    shown = {}
+    child.send("sleep 100\r")
+    time.sleep(0.5)
+    child.send("\x1a")
+    shown["stopped"] = child.expect(["Stopped", prompt]) == 0
+    child.expect(prompt)
+    child.send("fg\r")
+    child.expect("sleep 100")
+    time.sleep(0.5)
+    child.send("\x03")
+    child.expect(prompt)
+    child.send("echo status-$?\r")
+    child.expect(r"status-(\d+)")
+    shown["status after fg and ^C"] = child.match.group(1)
+    child.expect(prompt)
+    child.send("jobs; echo jobs-done\r")
+    child.expect("jobs-done")
+    shown["jobs left"] = "Stopped" in child.before.split("jobs; echo")[-1]
+    child.expect(prompt)
+    return shown

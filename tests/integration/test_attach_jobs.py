@@ -11,7 +11,7 @@ import pexpect
 import pytest
 
 from conftest import ours, real_lxc
-from lxcenv import SANE_PATH, busybox, world  # noqa: F401  (fixture)
+from lxcenv import SANE_PATH, busybox, stop_and_resume, world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.oracle
 
@@ -23,24 +23,7 @@ def inside(attach, lp, name, env):
     try:
         child.send("PS1='P''# '\r")
         child.expect("P# ")
-        child.send("sleep 100\r")
-        time.sleep(0.5)
-        child.send("\x1a")
-        shown["stopped"] = child.expect(["Stopped", "P# "]) == 0
-        child.expect("P# ")
-        child.send("fg\r")
-        child.expect("sleep 100")
-        time.sleep(0.5)
-        child.send("\x03")
-        child.expect("P# ")
-        child.send("echo status-$?\r")
-        child.expect(r"status-(\d+)")
-        shown["status after fg and ^C"] = child.match.group(1)
-        child.expect("P# ")
-        child.send("jobs; echo jobs-done\r")
-        child.expect("jobs-done")
-        shown["jobs left"] = "Stopped" in child.before.split("jobs; echo")[-1]
-        child.expect("P# ")
+        shown.update(stop_and_resume(child, "P# "))
         child.send("exit 7\r")
         child.expect(pexpect.EOF)
     finally:

@@ -9,7 +9,7 @@ import pexpect
 import pytest
 
 from conftest import ours, real_lxc
-from lxcenv import SANE_PATH, world  # noqa: F401  (fixture)
+from lxcenv import SANE_PATH, stop_and_resume, world  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.oracle
 
@@ -38,20 +38,8 @@ def session(console, lp, name, env):
         shown["interrupted"] = child.match.group(1)
         child.expect("# ")
         # ^Z stops it, jobs lists it, fg brings it back and ^C ends it there
-        child.send("sleep 100\r")
-        time.sleep(0.5)
-        child.send("\x1a")
-        shown["stopped"] = child.expect(["Stopped", "# "]) == 0
-        child.expect("# ")
-        child.send("fg\r")
-        child.expect("sleep 100")
-        time.sleep(0.5)
-        child.send("\x03")
-        child.expect("# ")
-        child.send("jobs; echo jobs-done\r")
-        child.expect("jobs-done")
-        shown["jobs left"] = "Stopped" in child.before.split("jobs; echo")[-1]
-        child.expect("# ")
+        resumed = stop_and_resume(child, "# ")
+        shown["stopped"], shown["jobs left"] = resumed["stopped"], resumed["jobs left"]
         child.send("\x01q")
         child.expect(pexpect.EOF)
     finally:
