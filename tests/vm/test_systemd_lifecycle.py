@@ -96,6 +96,7 @@ def test_privileged_busybox_whole_life(world):
 
         # the limits hold: pids.max stops the 31st task, memory.max kills what outgrows it
         # (the shell may give up at the first refused fork: count from outside)
+        before = int(read(f"{payload}/pids.current"))
         run("lxc-attach", "-n", name, "--", "sh", "-c",
             "for i in $(seq 40); do sleep 60 & done 2>/dev/null")
         assert int(read(f"{payload}/pids.current")) <= 30
@@ -103,10 +104,17 @@ def test_privileged_busybox_whole_life(world):
         for task in read(f"{payload}/cgroup.procs").split():
             if read(f"/proc/{task}/comm").strip() == "sleep":
                 os.kill(int(task), 9)
+        # a killed sleep counts in pids.current until the container's init reaps it: wait
+        # for that, or the hog's shell may find no pid to fork and never reach memory.max
+        deadline = time.monotonic() + 30
+        while int(read(f"{payload}/pids.current")) > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert int(read(f"{payload}/pids.current")) <= before
         hog = run("lxc-attach", "-n", name, "--", "sh", "-c",  # tail keeps the one "line"
                   f"head -c {96 << 20} /dev/zero | tail > /dev/null")
-        assert hog.returncode != 0
-        assert re.search(r"^oom_kill [1-9]", read(f"{payload}/memory.events"), re.M)
+        assert hog.returncode != 0, hog.stderr
+        events = read(f"{payload}/memory.events")
+        assert re.search(r"^oom_kill [1-9]", events, re.M), (hog.returncode, hog.stderr, events)
         assert state(run, name) == "RUNNING"  # the hog died, not the container
 
         # freeze and thaw through cgroup.freeze
