@@ -59,9 +59,9 @@
 /* The plan (lxctools/spawn/entry.py). Changing a tag or the layout of a record changes
  * PLAN_VERSION on both sides. */
 #define PLAN_MAGIC "LXEP"
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 /* marker lxctools looks for before running a helper built from other sources */
-const char plan_marker[] __attribute__((used)) = "lxctools-entry-plan-2";
+const char plan_marker[] __attribute__((used)) = "lxctools-entry-plan-3";
 
 enum tag {
 	TAG_FLAGS = 1,      /* u32 F_* bits */
@@ -79,6 +79,7 @@ enum tag {
 	TAG_PRLIMIT = 13,   /* u32 resource, u64 soft, u64 hard */
 	TAG_PROC = 14,      /* string path below /proc/self, \0, string value */
 	TAG_LSM = 15,       /* string: the AppArmor label to exec the command under */
+	TAG_WINSIZE = 16,   /* struct winsize: the caller's terminal's, for the pty */
 };
 
 enum flag {
@@ -102,6 +103,8 @@ struct plan {
 	int ns_fd[16], ns_type[16], nns;
 	int stdio[3];
 	int tty[3], ntty;
+	struct winsize winsize;
+	int has_winsize;
 	int has_persona;
 	uint32_t persona;
 	int has_setup;
@@ -307,6 +310,12 @@ static void read_plan(struct plan *plan)
 			break;
 		case TAG_LSM:
 			plan->lsm_label = v;
+			break;
+		case TAG_WINSIZE:
+			if (len == sizeof(plan->winsize)) {
+				memcpy(&plan->winsize, v, sizeof(plan->winsize));
+				plan->has_winsize = 1;
+			}
 			break;
 		default:
 			die("entry helper: unknown plan record %u", tag);
@@ -779,6 +788,10 @@ int main(int argc, char **argv)
 	int slave = -1;
 	if (plan.ntty) {
 		slave = terminal();
+		/* the caller's size before the command runs: lxc-attach's relay copies it only
+		 * once it starts, after the exec (a command asking at once would see 0 0) */
+		if (plan.has_winsize)
+			(void)ioctl(slave, TIOCSWINSZ, &plan.winsize);
 		uid_t setup = plan.has_setup ? plan.setup_uid : 0;
 		if (plan.has_target && plan.target_uid != setup)
 			(void)!fchown(slave, plan.target_uid, -1);  /* the user's terminal is the

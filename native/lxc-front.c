@@ -1790,12 +1790,13 @@ static int lxc_start(int argc, char **argv)
 
 /* spawn/entry.py: the plan's header and the caller's tags */
 #define PLAN_MAGIC "LXEP"
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 #define TAG_TTY 4
 #define TAG_TARGET_IDS 7
 #define TAG_CWD 10
 #define TAG_ENV 11
 #define TAG_ARG 12
+#define TAG_WINSIZE 16
 #define PLAN_CHUNK 60000
 /* attach.py DEFAULT_PATH: --clear-env's PATH when the caller keeps none */
 #define ATTACH_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -2575,6 +2576,9 @@ static int lxc_attach(int argc, char **argv)
         if (isatty(fd))
             tty[ntty] = (unsigned char)fd, tty_fds[ntty++] = fd;
     int bad = ntty ? record(&records, TAG_TTY, tty, (size_t)ntty) : 0;
+    struct winsize size; /* given to the pty before the command runs, as LXC */
+    if (ntty && ioctl(tty_fds[0], TIOCGWINSZ, &size) == 0)
+        bad |= record(&records, TAG_WINSIZE, &size, sizeof(size));
     uint32_t ids[2] = {(uint32_t)(a.uid >= 0 ? a.uid : setup_uid >= 0 ? setup_uid : 0),
                        (uint32_t)(a.gid >= 0 ? a.gid : setup_gid >= 0 ? setup_gid : 0)};
     bad |= record(&records, TAG_TARGET_IDS, ids, sizeof(ids));
@@ -2777,8 +2781,9 @@ static int diagnose(int argc, char **argv)
         for (size_t i = 0; i < NSTATES; i++)
             printf(" %s", STATES[i]);
         printf("\ncommands %s %s %s %s %s\n", CMD_INFO, CMD_STATE, CMD_WAIT, CMD_STOP, CMD_ATTACH);
-        printf("plan %s %d tty %d target_ids %d cwd %d env %d arg %d chunk %d\n", PLAN_MAGIC,
-               PLAN_VERSION, TAG_TTY, TAG_TARGET_IDS, TAG_CWD, TAG_ENV, TAG_ARG, PLAN_CHUNK);
+        printf("plan %s %d tty %d target_ids %d cwd %d env %d arg %d winsize %d chunk %d\n",
+               PLAN_MAGIC, PLAN_VERSION, TAG_TTY, TAG_TARGET_IDS, TAG_CWD, TAG_ENV, TAG_ARG,
+               TAG_WINSIZE, PLAN_CHUNK);
         printf("attach-path %s\nnamespaces", ATTACH_DEFAULT_PATH);
         for (size_t k = 0; k < sizeof(NS_NAMES) / sizeof(NS_NAMES[0]); k++)
             printf(" %s", NS_NAMES[k]);

@@ -294,3 +294,32 @@ def installed_commands():
     kit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kit)
     return kit.commands(REPO)
+
+
+# LXCTOOLS_TEST_CGROUP_AUDIT=FILE: after each test, the monitor cgroups (lxc.monitor.lxctools-*)
+# that appeared during it and are still there, empty, a moment later are appended to FILE with
+# the test's id -- to find which test leaves one (a supervisor that ended without removing its
+# own). Off by default: other work on the machine makes its own monitor cgroups.
+_AUDIT = os.environ.get("LXCTOOLS_TEST_CGROUP_AUDIT")
+
+
+def _monitor_cgroups():
+    import glob
+    return set(glob.glob("/sys/fs/cgroup/*/lxc.monitor.lxctools-*")
+               + glob.glob("/sys/fs/cgroup/lxc.monitor.lxctools-*"))
+
+
+if _AUDIT:
+    @pytest.fixture(autouse=True)
+    def _cgroup_audit(request):
+        import time
+        before = _monitor_cgroups()
+        yield
+        new = _monitor_cgroups() - before
+        deadline = time.monotonic() + 2
+        while new and time.monotonic() < deadline:
+            time.sleep(0.2)
+            new &= _monitor_cgroups()
+        if new:
+            with open(_AUDIT, "a") as handle:
+                handle.write(f"{request.node.nodeid} {' '.join(sorted(new))}\n")

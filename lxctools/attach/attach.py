@@ -312,6 +312,8 @@ class _Plan:
             except OSError:
                 pass
         self.tty_fds = [fd for fd in (0, 1, 2) if _isatty(fd)] if options.terminal else []
+        # the caller's terminal's size, set on the pty before the command runs (as LXC)
+        self.winsize = _winsize(self.tty_fds[0]) if self.tty_fds else None
         # who owns a host pty handed to a user namespace's root (the fallback, as LXC)
         self.host_owner = host_ids(init_pid, self.uid, self.gid) if "user" in self.fds else None
         self.function = self.payload = None
@@ -445,6 +447,14 @@ def _printable(text):
     return "".join(c if c == "\0" or c.isprintable() else "?" for c in text)
 
 
+def _winsize(fd):
+    """struct winsize of the terminal FD, or None."""
+    try:
+        return fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8))
+    except OSError:
+        return None
+
+
 def _isatty(fd):
     try:
         return os.isatty(fd)
@@ -525,6 +535,11 @@ def _transient(plan, chan):
     if plan.tty_fds:
         from .attach_tty import allocate_inside
         slave = allocate_inside(chan)
+        if plan.winsize:
+            try:
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, plan.winsize)
+            except OSError:
+                pass
         if plan.uid != (plan.setup_ids or (0, 0))[0]:
             try:
                 os.fchown(slave, plan.uid, -1)  # the user's terminal is the user's

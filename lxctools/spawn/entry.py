@@ -40,6 +40,9 @@ index. Further messages carry the rest of the records.
     15   LSM         string: the AppArmor label the command execs under (the init's), set
                      with "exec LABEL" on /proc/self/attr/apparmor/exec (else attr/exec)
                      before any setns, while the host's /proc is in view; fork keeps it
+    16   WINSIZE     struct winsize (u16 rows, cols, xpixel, ypixel): the caller's terminal's
+                     size, given to the pty before the command runs (as LXC: a command that
+                     asks its size at once, e.g. `stty size` or an editor, sees the real one)
 
 Answers, one message each, on the same socket:
     "P" + decimal pid   the command's process (lxc-attach waits for it: it is reparented)
@@ -68,7 +71,7 @@ import os
 import struct
 
 PLAN_MAGIC = b"LXEP"
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 MARKER = b"lxctools-entry-plan-%d\0" % PLAN_VERSION
 
 TAG_FLAGS = 1
@@ -86,6 +89,7 @@ TAG_ARG = 12
 TAG_PRLIMIT = 13
 TAG_PROC = 14
 TAG_LSM = 15
+TAG_WINSIZE = 16
 
 F_API = 1
 F_REMOUNT = 2
@@ -265,6 +269,8 @@ def encode(plan, api=False):
         out.append(_record(TAG_STDIO, struct.pack("=iii", *slots[:3])))
     if plan.tty_fds:
         out.append(_record(TAG_TTY, bytes(plan.tty_fds)))
+        if getattr(plan, "winsize", None):
+            out.append(_record(TAG_WINSIZE, plan.winsize))
     if plan.persona is not None:
         out.append(_record(TAG_PERSONA, struct.pack("=I", plan.persona)))
     if plan.setup_ids is not None:

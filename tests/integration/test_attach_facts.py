@@ -15,6 +15,7 @@ from conftest import require_root
 from lxctools.attach import facts
 from lxctools.config.model import Conf
 from lxctools.monitor import protocol
+from lxctools.spawn import entry
 
 
 class _Sup:
@@ -89,7 +90,7 @@ def test_the_real_init_is_answered(processes, tmp_path):
         assert fields["nfds"] == len(own) == 1 and len(fds) == 2
         assert os.readlink(f"/proc/self/fd/{own[0]}") == os.readlink(f"/proc/{host.pid}/ns/net")
         assert base64.b64decode(fields["env"]) == b"FROM_CONFIG=1\0"
-        assert fields["mnt"] is False and fields["version"] == 2
+        assert fields["mnt"] is False and fields["version"] == entry.PLAN_VERSION
     finally:
         for fd in own:
             os.close(fd)

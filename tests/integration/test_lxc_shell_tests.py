@@ -119,7 +119,11 @@ def test_lxc_shell_test_passes_against_ours(tmp_path, script):
     args, for_anyone = EXTRA.get(script, ([], []))
     if for_anyone and not shutil.which("sudo"):
         pytest.fail(f"{script} needs sudo: ./setup test installs it")
+    # LXCTOOLS_SUPERVISOR_IDLE=0 as in the rest of the suite: a supervisor lingering after
+    # the script's last stop would be SIGKILLed with the PID namespace and leave its monitor
+    # cgroup behind (the lxcpath, a tmpfs gone with the namespace, never gets another one)
     env.update(PATH=f"{SCRIPTS}:/usr/sbin:/usr/bin:/sbin:/bin", LANG="C",
+               LXCTOOLS_SUPERVISOR_IDLE="0",
                DEFAULT_CONF=DEFAULT_CONF, LXCTOOLS_RUNDIR=str(rundir), TMPDIR="/tmp",
                OURS_OVER_LXC=" ".join(ours_for_anyone(tool) for tool in for_anyone))
     try:

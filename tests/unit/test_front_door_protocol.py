@@ -207,6 +207,7 @@ def test_attach_plan_is_the_entry_helpers():
     assert known["plan"] == [entry.PLAN_MAGIC.decode(), str(entry.PLAN_VERSION),
                              "tty", str(entry.TAG_TTY), "target_ids", str(entry.TAG_TARGET_IDS),
                              "cwd", str(entry.TAG_CWD), "env", str(entry.TAG_ENV),
-                             "arg", str(entry.TAG_ARG), "chunk", str(entry.CHUNK)]
+                             "arg", str(entry.TAG_ARG), "winsize", str(entry.TAG_WINSIZE),
+                             "chunk", str(entry.CHUNK)]
     assert known["attach-path"] == [DEFAULT_PATH]
     assert tuple(known["namespaces"]) == JOIN_ORDER
