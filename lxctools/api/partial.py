@@ -6,14 +6,18 @@ half-made container, which it removes. The marker is created under a temporary n
 then renamed into place, so it is never visible unlocked while its creator lives.
 """
 
+import errno
 import fcntl
 import os
+import time
 
 PARTIAL = "partial"
 
 ONGOING = "ongoing"
 REMOVED = "removed"
 STALE = "stale"
+
+REMOVE_TRIES = 50  # 5 s of "Directory not empty" from a dying writer (remove_if_stale)
 
 
 class Marker:
@@ -88,11 +92,19 @@ def remove_if_stale(container_dir, remove_tree):
             return ONGOING
         if not _same_file(fd, path):
             return check(container_dir)  # replaced meanwhile: judge the new marker
-        try:
-            remove_tree(container_dir)
-        except Exception:  # noqa: BLE001 - a lookup must not fail because of it
-            return STALE
-        return REMOVED
+        for attempt in range(REMOVE_TRIES):
+            try:
+                remove_tree(container_dir)
+                return REMOVED
+            except Exception as exc:  # noqa: BLE001 - a lookup must not fail because of it
+                # A dead creator's helper may still write for a moment: rsync forks its
+                # receiver, whom the creator's PR_SET_PDEATHSIG does not reach, and it goes on
+                # for up to ~1 s after the kill (measured). "Directory not empty" is that:
+                # tried again, briefly. Any other failure (permission, a mount) is final.
+                if os.strerror(errno.ENOTEMPTY) not in str(exc) or attempt == REMOVE_TRIES - 1:
+                    return STALE
+                time.sleep(0.1)
+        return STALE
     finally:
         os.close(fd)
 

@@ -186,6 +186,41 @@ def test_partial_marker_lock_follows_its_holder(tmp_path):
     assert not d.exists()
 
 
+def test_a_half_made_container_goes_though_its_dead_creators_writer_lingers(tmp_path):
+    """lxc-snapshot/lxc-copy killed mid-copy: rsync's receiver (a fork of the rsync the tool
+    ran, beyond PR_SET_PDEATHSIG's reach) writes on for up to a second. The next lookup must
+    still remove the half-made container, not leave it with its marker gone half-way (CI saw
+    `lxc-snapshot -L` answer "No snapshots" over a snap0 that stayed)."""
+    d = tmp_path / "c"
+    (d / "rootfs").mkdir(parents=True)
+    # the creator holds the marker and starts a writer that outlives it by ~0.8 s
+    code = ("import os, sys, time; from lxctools.api.partial import Marker; "
+            f"m = Marker({str(d)!r}); root = {str(d / 'rootfs')!r}\n"
+            "if os.fork() == 0:\n"
+            "    os.close(m.fd); print('ready', flush=True); end = time.monotonic() + 1.5\n"
+            "    i = 0\n"
+            "    while time.monotonic() < end:\n"
+            "        try:\n"
+            "            if not os.path.isdir(f'{root}/d{i % 7}'):\n"
+            "                os.mkdir(f'{root}/d{i % 7}')\n"
+            "            open(f'{root}/d{i % 7}/f{i}', 'w').close()\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "        i += 1\n"
+            "    os._exit(0)\n"
+            "time.sleep(60)\n")
+    creator = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert creator.stdout.readline().strip() == "ready"
+    creator.kill()
+    creator.wait()
+    import time
+    time.sleep(0.2)  # the writer is busy in the tree now
+    assert partial.remove_if_stale(str(d), remove_tree) == partial.REMOVED
+    assert not d.exists()
+    time.sleep(1.5)  # the writer's end: it made nothing again (mkdir has no parent now)
+    assert not d.exists()
+
+
 def test_marker_finish_removes_it(tmp_path):
     m = partial.Marker(str(tmp_path))
     assert os.listdir(tmp_path) == ["partial"]
