@@ -73,6 +73,8 @@ static const char *const STATES[] = {
 /* the protocol's version (requests carry it as "v"), and each request's start */
 #define PROTOCOL_VERSION "1"
 #define REQUEST(cmd) "{\"cmd\": \"" cmd "\", \"v\": " PROTOCOL_VERSION
+/* where a request carries a pidfd of its sender (protocol.SENDER_PIDFD) */
+#define SENDER_PIDFD "first"
 /* the fields sent and read, for the agreement test (diagnose) */
 #define SENDS "info stats\nstate\nwait states\nstop\nattach elevated ns"
 #define READS "info state init_pid init_start network stats\nstate state\nwait state\nerror error\n" \
@@ -627,6 +629,31 @@ static int container_path(const struct args *a, char *lxcpath, size_t size)
     return 0;
 }
 
+/* send the request LINE (N bytes, its newline included) with a pidfd of ourselves beside it
+ * (protocol.SENDER_PIDFD: the supervisor's proof of who asks where the kernel has no
+ * SO_PEERPIDFD); 0, or -1 */
+static int send_line(int fd, char *line, size_t n)
+{
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {line, n};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self >= 0) {
+        memset(control, 0, sizeof(control));
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &self, sizeof(int));
+    }
+    ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (self >= 0)
+        close(self);
+    return sent == (ssize_t)n ? 0 : -1;
+}
+
 /* send one request line; 0, or -1 */
 static int send_request(int fd, const char *json)
 {
@@ -634,7 +661,7 @@ static int send_request(int fd, const char *json)
     int n = snprintf(line, sizeof(line), "%s\n", json);
     if (n < 0 || n >= (int)sizeof(line))
         return -1;
-    return send(fd, line, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+    return send_line(fd, line, (size_t)n);
 }
 
 static struct reader reader;
@@ -958,6 +985,8 @@ static int lxc_stop(int argc, char **argv)
     close(fd);
     if (used < 0)
         return FALLBACK; /* no answer: a dying supervisor (gone now), Python settles it */
+    if (member(line, "error", NULL))
+        return FALLBACK; /* refused (not our pid namespace): Python says it */
     if (a.nowait)
         return 0;
     /* control.wait_for(STOPPED, 10): the supervisor says STOPPED or goes away; its answer
@@ -1765,7 +1794,7 @@ static int lxc_start(int argc, char **argv)
     reader.fd = fd;
     reader.have = 0;
     int got = n > 0 && n < (int)sizeof(request) &&
-                      send(fd, request, (size_t)n, MSG_NOSIGNAL) == n
+                      send_line(fd, request, (size_t)n) == 0
                   ? read_line(&reader, &line, -1)
                   : -1;
     close(fd);
@@ -2789,7 +2818,7 @@ static int diagnose(int argc, char **argv)
             printf(" %s", NS_NAMES[k]);
         printf("\n");
         printf("tools %s\n", TOOLS);
-        printf("version %s\n", PROTOCOL_VERSION);
+        printf("version %s\nsender-pidfd %s\n", PROTOCOL_VERSION, SENDER_PIDFD);
         for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
             printf("sends %.*s\n", (int)(strchr(line, '\n') - line), line);
         for (const char *line = READS "\n"; *line; line = strchr(line, '\n') + 1)

@@ -14,7 +14,8 @@ STATES = commands.STATES  # the states a container can be in, as LXC names them
 
 def ask(lxcpath, name, command, **fields):
     """NAME's supervisor's reply (a dict) to COMMAND, one of monitor/protocol.CONTAINER's.
-    NotRunning when nothing runs it; an error reply is returned as the supervisor gave it."""
+    NotRunning when nothing runs it; an error reply is returned as the supervisor gave it
+    (its refusal of this caller raised: commands.refused)."""
     return commands.request(lxcpath, name, command, **fields)
 
 
@@ -38,7 +39,7 @@ def open_console(lxcpath, name, tty):
     channel = commands.Channel(commands.connect(lxcpath, name))
     try:
         channel.send(protocol.request(protocol.CONTAINER, "console", tty=tty))
-        return channel, channel.receive()
+        return channel, commands.refused(channel.receive())
     except BaseException:
         channel.close()
         raise
@@ -55,7 +56,7 @@ def subscribe_lxcpath(lxcpath):
         channel = commands.Channel(daemon.connect_or_spawn(lxcpath))
         try:
             channel.send(protocol.request(protocol.DAEMON, "monitor"))
-            hello = channel.receive()
+            hello = commands.refused(channel.receive())
         except (ConnectionResetError, BrokenPipeError):
             hello = None
         except BaseException:

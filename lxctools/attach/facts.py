@@ -153,30 +153,20 @@ def _own_seccomp(cache=[]):  # noqa: B006 - nothing here ever confines the super
 
 
 def check_peer(sock, fds):
-    """The caller may be given namespace fds: root or the supervisor's own user (as every
-    command of this socket), and in the supervisor's pid namespace -- proved by a pidfd of
-    itself sent with the request (FDS), which must name the peer SO_PEERCRED names. A root
-    inside a container that shares the host's network namespace reaches these abstract
-    sockets, but lives in another pid namespace."""
-    import socket
-    import sys
+    """The caller may be given namespace fds: root or the supervisor's own user, in the
+    supervisor's pid namespace (and user namespace, for a root supervisor), as for every
+    command of this socket (kernel/peer.py); here the pidfd of itself the caller sends
+    (FDS: exactly that one) is required on every kernel. A root inside a container that
+    shares the host's network namespace reaches these abstract sockets, but lives in
+    another pid namespace."""
+    from ..kernel import peer
 
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    pid = int.from_bytes(creds[0:4], sys.byteorder, signed=True)
-    uid = int.from_bytes(creds[4:8], sys.byteorder)
-    if uid not in (0, os.geteuid()):
-        raise Refused("not root nor the container's owner")
-    if len(fds) != 1 or pid <= 0:
+    if len(fds) != 1:
         raise Refused("no pidfd of the caller")
     try:
-        if libc.pidfd_pid(fds[0]) != pid:
-            raise Refused("the pidfd is not the caller's")
-        same = os.stat(f"/proc/{pid}/ns/pid").st_ino == os.stat("/proc/self/ns/pid").st_ino
-        # the pidfd still names the peer: what was read of /proc/PID was the peer's
-        if not same or libc.pidfd_pid(fds[0]) != pid:
-            raise Refused("the caller is in another pid namespace")
-    except OSError:
-        raise Refused("no pidfd of the caller") from None
+        peer.check(sock, fds)
+    except peer.Refused as exc:
+        raise Refused(str(exc)) from None
 
 
 def answer(sup, request, fds):

@@ -14,7 +14,7 @@ load this on their hot path.
 
 import os
 
-from ..errors import NotRunning
+from ..errors import LxcError, NotRunning
 from . import protocol
 from .wire import (  # noqa: F401 - the names tools use, re-exported
     STATES, Channel, busy, connect_address, is_temp_record, listening_table, recorded_names,
@@ -64,6 +64,15 @@ def request(lxcpath, name, command, timeout=10.0, **fields):
         channel.close()
     if answer is None:
         raise NotRunning(f"{name} is not running")
+    refused(answer)
+    return answer
+
+
+def refused(answer):
+    """Raise the supervisor's refusal of this caller (protocol.ErrorReply's REFUSED: not in
+    its pid namespace), whatever was asked; ANSWER otherwise."""
+    if isinstance(answer, dict) and answer.get("refused") is True:
+        raise LxcError(answer.get("error") or "refused", hint=answer.get("hint"))
     return answer
 
 

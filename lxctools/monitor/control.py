@@ -199,6 +199,7 @@ def wait_for(lxcpath, name, states, timeout):
                 if message is None:
                     # the supervisor is gone: the container is stopped
                     return "STOPPED" in states
+                commands.refused(message)
                 if message.get("state") in states:
                     return True
         finally:

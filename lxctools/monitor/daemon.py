@@ -281,6 +281,8 @@ class Daemon(Lingering):
                                                  "object per line")
                 channel.send(protocol.error(exc))
                 request = None
+            if request is not None and self.refuse_peer(channel, request):
+                request = None
             if isinstance(request, protocol.MonitorRequest):
                 # kept open: every state change of every container here is sent to it
                 channel.send(protocol.reply(protocol.MonitorReply, names=sorted(self.supervisors)))
@@ -304,8 +306,33 @@ class Daemon(Lingering):
         except OSError:
             pass
         finally:
+            for fd in channel.fds:
+                os.close(fd)
+            channel.fds = []
             if not keep:
                 channel.close()
+
+    def refuse_peer(self, channel, request):
+        """True when the peer may not command this lxcpath's supervisor (kernel/peer.py:
+        root or our user, in our pid namespace, and user namespace for root), after telling
+        it why and logging it: a start, a recovery and lxc-monitor's subscription alike."""
+        from .. import log
+        from ..kernel import peer
+
+        try:
+            peer.check(channel.sock, channel.fds)
+        except peer.Refused as exc:
+            pid = int.from_bytes(channel.sock.getsockopt(
+                _socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)[0:4], sys.byteorder, signed=True)
+            said = (f"the supervisor of {self.lxcpath} refused {request.CMD!r} from pid "
+                    f"{pid}: {exc}")
+            log.error(said)
+            peer.report(said)
+            channel.send(protocol.reply(
+                protocol.ErrorReply, error=f"the supervisor of {self.lxcpath} refused "
+                                           f"{request.CMD!r}: {exc}", hint=peer.HINT, refused=True))
+            return True
+        return False
 
     @staticmethod
     def _join(thread):

@@ -391,9 +391,31 @@ class Server:
         pending = [c for c in self.conns.values() if not c.answered]
         if len(pending) >= _MAX_PENDING:
             self._drop(pending[0])  # the oldest silent one: a flood cannot take the fds
-        conn = _Connection(sock, _allowed(uid, gid))
+        conn = _Connection(sock, _allowed(uid, gid) and self._peer_proved(sock))
         self.conns[sock.fileno()] = conn
         self.sup.loop.register(sock, lambda _m, c=conn: self._guarded(c))
+
+    def _peer_proved(self, sock):
+        """Whether the peer lives in our pid namespace (and user namespace, for root):
+        kernel/peer.py, as on our own socket. liblxc sends no pidfd of itself: the kernel's
+        is the proof (by its pid on a kernel without one). A refused peer gets LXC's EPERM
+        at its request, and the log says why."""
+        import socket
+        import struct
+
+        from ..kernel import peer
+
+        try:
+            peer.check(sock, by_pid=True)
+        except peer.Refused as exc:
+            from .. import log
+            pid = struct.unpack("=i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                      12)[:4])[0]
+            said = f"LXC's command socket of {self.sup.name} refused pid {pid}: {exc}"
+            log.error(said)
+            peer.report(said)
+            return False
+        return True
 
     def _guarded(self, conn):
         """Whatever a client sends, the supervisor lives on: a failure is logged and costs

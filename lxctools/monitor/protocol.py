@@ -11,6 +11,12 @@ command, a missing or mistyped field, a newer version), so a server never reads 
 and a bad message gets an ErrorReply instead of a traceback. Clients build requests through
 request() and get the reply back as the dict on the wire.
 
+Who asks: every request carries a pidfd of its sender, the first of the fds beside its line
+(SENDER_PIDFD); a supervisor answers only a caller in its own pid namespace (and user
+namespace, when it is root), proved with the kernel's pidfd of the peer (SO_PEERPIDFD) or,
+on a kernel without one, with that pidfd (kernel/peer.py; docs/SECURITY.md, "Who may command
+a supervisor"). A caller refused gets an ErrorReply saying why.
+
 Version: requests carry "v" (VERSION). A request without one is version 1, the format of
 supervisors started before the field existed, which they ignore; a supervisor refuses a
 request of a version above its own, naming both. Replies are plain objects, as before.
@@ -24,6 +30,9 @@ import json
 from ..message import OMIT, REQUIRED, Message, ProtocolError  # noqa: F401 - its error too
 
 VERSION = 1
+# where a request's sender puts a pidfd of itself: the first fd beside its line (wire.Channel
+# and the front door's send_request do; the supervisor's proof of who asks, kernel/peer.py)
+SENDER_PIDFD = "first"
 
 
 class Request(Message):
@@ -41,9 +50,12 @@ class Request(Message):
 
 # -- replies every command may give ------------------------------------------------------------
 class ErrorReply(Message):
-    """What failed, for the tool to print: its hint, LXC's line's detail, the exit code."""
+    """What failed, for the tool to print: its hint, LXC's line's detail, the exit code;
+    REFUSED when the supervisor would not take the request from this caller (not in its
+    pid namespace: kernel/peer.py), which every client raises whatever it asked."""
     FIELDS = (("error", str, REQUIRED), ("hint", (str, type(None)), None),
-              ("detail", (str, type(None)), OMIT), ("exit_code", int, OMIT))
+              ("detail", (str, type(None)), OMIT), ("exit_code", int, OMIT),
+              ("refused", bool, OMIT))
 
 
 

@@ -18,6 +18,13 @@ from . import protocol, wire
 from .protocol import ErrorReply, OkReply, reply
 
 
+def _peer_ids(sock):
+    """(pid, uid) SO_PEERCRED gives, for the log."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return (int.from_bytes(creds[0:4], sys.byteorder, signed=True),
+            int.from_bytes(creds[4:8], sys.byteorder))
+
+
 class Commands:
     """The command socket's side of a Supervisor (a mixin: its state is the Supervisor's)."""
 
@@ -33,6 +40,8 @@ class Commands:
         if uid not in (0, os.geteuid()):
             sock.close()
             return
+        # who it is exactly (its pid namespace) is proved at its first request, which
+        # carries the pidfd an older kernel's proof needs (refuse_peer)
         sock.setblocking(True)
         sock.settimeout(5)
         channel = wire.Channel(sock)
@@ -73,6 +82,12 @@ class Commands:
                 pass
             request = None
         if request is None:
+            for fd in channel.fds:
+                os.close(fd)
+            channel.fds = []
+            self.drop_client(channel)
+            return
+        if self.refuse_peer(channel, request):
             self.drop_client(channel)
             return
         try:
@@ -81,6 +96,42 @@ class Commands:
         except OSError:
             pass
         self.drop_client(channel)
+
+    def refuse_peer(self, channel, request):
+        """True when CHANNEL's peer may not command this supervisor (kernel/peer.py: root or
+        our user, in our pid namespace -- and user namespace, for a root supervisor), after
+        telling it why and logging it. Every command, the read-only ones too: the info
+        reply alone shows host pids, cgroup paths and the config. Proved once per
+        connection; the fds of a request other than attach's are closed here."""
+        from ..kernel import peer
+
+        received, channel.fds = channel.fds, []
+        keep = isinstance(request, protocol.AttachRequest)
+        try:
+            if not getattr(channel, "peer", None):
+                try:
+                    channel.peer = peer.check(channel.sock, received)
+                except peer.Refused as exc:
+                    from .. import log
+                    pid, uid = _peer_ids(channel.sock)
+                    said = (f"{self.name}'s supervisor refused {request.CMD!r} from pid "
+                            f"{pid} (uid {uid}): {exc}")
+                    log.error(said)
+                    peer.report(said)
+                    try:
+                        channel.send(reply(ErrorReply, error=f"{self.name}'s supervisor "
+                                           f"refused {request.CMD!r}: {exc}", hint=peer.HINT,
+                                           refused=True))
+                    except OSError:
+                        pass
+                    return True
+        finally:
+            if keep:
+                channel.fds = received
+            else:
+                for fd in received:
+                    os.close(fd)
+        return False
 
     # each cmd_* answers its protocol request; returning True keeps the connection open
     # (waiters, consoles). HANDLERS, after them, is the dispatch table.

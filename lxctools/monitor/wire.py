@@ -71,11 +71,26 @@ class Channel:
         self.fds = []
 
     def send(self, obj, fds=()):
+        """OBJ as one line, FDS beside it. A request (protocol.Request.to_wire's: it names
+        its "cmd") carries a pidfd of this process first among its fds (protocol's
+        SENDER_PIDFD: the supervisor's proof of who asks, kernel/peer.py)."""
         data = (json.dumps(obj) + "\n").encode()
+        if "cmd" in obj:
+            own = os.pidfd_open(os.getpid())
+            try:
+                self._send(data, [own, *fds])
+            finally:
+                os.close(own)
+            return
+        self._send(data, fds)
+
+    def _send(self, data, fds):
         if fds:
             import array
-            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                        array.array("i", fds))])
+            sent = self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                               array.array("i", fds))])
+            if sent < len(data):
+                self.sock.sendall(data[sent:])
         else:
             self.sock.sendall(data)
 

@@ -137,7 +137,7 @@ def test_the_caller_proves_who_it_is():
     assert _peer_check(lambda: [os.open("/dev/null", os.O_RDONLY)]) == "no pidfd of the caller"
     # another user: refused before anything else (the socket's own rule, checked again)
     assert _peer_check(lambda: (os.setuid(65534), [os.pidfd_open(os.getpid())])[1]) == \
-        "not root nor the container's owner"
+        "not root nor the supervisor's user"
 
 
 def test_a_caller_in_another_pid_namespace_is_refused(tmp_path):

@@ -533,6 +533,12 @@ def test_stop_kill_same_through_both_paths(door):
     door.ok("lxc-wait", "-n", KILL, "-s", "STOPPED", "-t", "30")
 
 
+def peer_pid(conn):
+    import socket
+    import struct
+    return struct.unpack("=i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4])[0]
+
+
 class FakeSupervisor:
     """A stand-in for an lxcpath's supervisor (monitor/daemon.py's socket): takes one
     connection at a time, keeps the request line, answers ANSWER (None: never answers)."""
@@ -546,6 +552,7 @@ class FakeSupervisor:
 
         self.answer = answer
         self.requests = []
+        self.senders = []  # (SO_PEERCRED's pid, the pid the request's first fd names)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(address or daemon_socket(lxcpath))
         self.listener.listen(8)
@@ -555,18 +562,26 @@ class FakeSupervisor:
 
     def serve(self):
         import json
+        import socket
+
+        from lxctools.kernel.libc import pidfd_pid
         while True:
             try:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
             data = b""
+            fds = []
             while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
+                chunk, got, _flags, _addr = socket.recv_fds(conn, 4096, 4)
+                fds += got
                 if not chunk:
                     break
                 data += chunk
             self.requests.append(json.loads(data))
+            self.senders.append((peer_pid(conn), pidfd_pid(fds[0]) if fds else None))
+            for fd in fds:
+                os.close(fd)
             self.asked.set()
             if self.answer is None:
                 self.held = conn  # the caller waits
@@ -619,6 +634,8 @@ def test_start_through_the_supervisor_as_python_does(door, answer, args):
     assert alone == (python if plain else (99, b"", b"FALLBACK\n"))
     assert len(fake.requests) == 3  # Python, the front door, the strict copy: once each
     assert fake.requests[0] == fake.requests[1] == fake.requests[2]
+    # each carries a pidfd of its sender (protocol.SENDER_PIDFD), C and Python alike
+    assert all(pid > 0 and named == pid for pid, named in fake.senders), fake.senders
     assert fake.requests[0]["cmd"] == "start" and fake.requests[0]["name"] == "fdoor-st"
     if "-q" in args:
         assert python[2] == b""
@@ -1017,3 +1034,28 @@ def test_attach_with_a_closed_stdio_goes_to_python(door):
     done = subprocess.run(["sh", "-c", '"$@" <&-', "sh", *argv], capture_output=True,
                           env=door.env, timeout=60)
     assert (done.returncode, done.stderr) == (99, b"FALLBACK\n")
+
+
+@pytest.mark.parametrize("tool, args", [("lxc-info", ["-s"]), ("lxc-stop", ["-k"]),
+                                        ("lxc-wait", ["-s", "RUNNING"])])
+def test_every_request_carries_the_senders_pidfd(door, tool, args):
+    """The compiled front door's requests to a container's supervisor carry a pidfd of the
+    sender first among their fds (protocol.SENDER_PIDFD: the supervisor's proof of who
+    asks on a kernel without SO_PEERPIDFD), as Python's do: a stand-in supervisor on the
+    container's socket finds it naming the pid SO_PEERCRED gives."""
+    from lxctools.monitor.wire import socket_name
+
+    lp = os.path.join(door.root, "senders-" + tool)
+    os.makedirs(lp, exist_ok=True)
+    name = "fdoor-sender"
+    answer = {"state": "RUNNING"} if tool != "lxc-stop" else {"ok": True}
+    fake = FakeSupervisor(lp, answer, address=socket_name(lp, name))
+    try:
+        door.front_only(tool, ["-P", lp, "-n", name, *args])
+        door.python(tool, ["-P", lp, "-n", name, *args])
+    finally:
+        fake.close()
+    assert fake.requests, "nothing asked"
+    assert {request["cmd"] for request in fake.requests} >= {
+        {"lxc-info": "state", "lxc-stop": "stop", "lxc-wait": "wait"}[tool]}
+    assert all(pid > 0 and named == pid for pid, named in fake.senders), fake.senders

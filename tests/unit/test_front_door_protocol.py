@@ -80,6 +80,7 @@ def test_requests_and_replies_are_the_protocols():
                 assert f'"{field}"' in source, (command, field)
         return
     assert known["version"] == [str(module.VERSION)]
+    assert known["sender-pidfd"] == [module.SENDER_PIDFD]
     requests = {cls.CMD: cls for cls in vars(module).values()
                 if isinstance(cls, type) and getattr(cls, "CMD", None)}
     for command, *fields in known["sends"]:
