@@ -164,12 +164,17 @@ def pidfd_open(pid, flags=0):
 
 
 def pidfd_pid(pidfd):
-    """The pid a pidfd names now (its fdinfo's Pid:), -1 once that process has exited."""
-    with open(f"/proc/self/fdinfo/{pidfd}") as handle:
-        for line in handle:
-            if line.startswith("Pid:"):
-                return int(line.split()[1])
-    raise OSError(f"fd {pidfd} is not a pidfd")
+    """The pid a pidfd names now (its fdinfo's Pid:), -1 once that process has exited.
+    Read raw (os.read, no text layer): the supervisor reads it for each caller."""
+    fd = os.open(f"/proc/self/fdinfo/{pidfd}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = b"\n" + os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    at = data.find(b"\nPid:")
+    if at < 0:
+        raise OSError(f"fd {pidfd} is not a pidfd")
+    return int(data[at + 5:data.index(b"\n", at + 5)])
 
 
 def pidfd_send_signal(pidfd, sig):

@@ -95,8 +95,9 @@ def check(sock, sent=(), use_kernel=True, by_pid=False):
             raise Refused("no pidfd of the caller (this kernel has no SO_PEERPIDFD, and the "
                           "request carried none)")
     try:
-        if libc.pidfd_pid(pidfd) != pid:
-            raise Refused("the caller is gone")
+        # the pidfd names PID now: the kernel's (or one opened by PID) by its making, a
+        # sent one read just above; so the namespaces read next are the peer's if it
+        # still does after
         kinds = ("pid", "user") if own_uid == 0 else ("pid",)
         for kind in kinds:
             if _ns(f"/proc/{pid}/ns/{kind}") != _own_ns(kind):
