@@ -99,12 +99,21 @@ static const char *const STATES[] = {
     "\"argv\": [], \"execute\": false, \"foreground\": false, \"pidfile\": null, " \
     "\"passthrough\": false, \"restore\": null, \"log\": null}"
 #define START_ANSWER_ENV "LXCTOOLS_START_ANSWER"
+/* how the Python tool runs the lxcpath's supervisor this program spawns (cli/about.py
+ * SUPERVISE: `lxctools --supervise LXCPATH`, daemon.serve_spawned), and the descriptor that
+ * tells it is listening (one byte, or end of file when another won the race) */
+#define SUPERVISE "--supervise"
+#define READY_FD 3
 
 #define FALLBACK (-1000) /* a handler's "let Python answer" */
 /* the names main() answers to (pyproject.toml's [tool.lxctools.front-door]) */
 #define TOOLS "lxc-attach lxc-info lxc-ls lxc-start lxc-stop lxc-wait"
 
 static const char *prog = "lxc-front";
+/* this program's own path (/proc/self/exe): the Python tool is BINDIR/lxctools beside it */
+static const char *self_exe;
+/* SIGINT as the caller left it, before `interrupted` took it: what a child gets back */
+static struct sigaction caller_sigint;
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -1749,17 +1758,101 @@ static int lxc_listens(const char *lxcpath, const char *name)
     return there;
 }
 
-/* Container.start in the background, when the lxcpath's supervisor is already there: send
- * it the start as Python would and wait for its answer. A plain success (no warning) is the
- * whole answer; anything else -- an error, warnings -- goes to the Python tool with the
- * answer in START_ANSWER_ENV, for it to say in its words (it must not ask again: the
- * container may be running now). No supervisor: Python spawns one. */
+/* BINDIR/lxctools, the Python tool's console script beside this program; -1 when it does
+ * not fit */
+static int python_script(char *path, size_t size)
+{
+    const char *slash = strrchr(self_exe, '/');
+    size_t bindir = slash ? (size_t)(slash - self_exe) + 1 : 0;
+    return snprintf(path, size, "%.*slxctools", (int)bindir, self_exe) >= (int)size ? -1 : 0;
+}
+
+/* daemon.spawn, for a start that found no supervisor: fork the lxcpath's supervisor, as the
+ * Python tool's child does it -- out of the caller's session and terminal (setsid), in /,
+ * stdio on /dev/null, no other descriptor of the caller's, SIGINT as the caller had it, the
+ * caller's environment, limits and cgroup (it moves itself: cgroups/monitor.py) -- but as a
+ * new interpreter (`lxctools --supervise LXCPATH`) rather than a fork of this one, and
+ * return once it listens or lost the race to another (which then listens: the caller
+ * connects again either way). 0, or -1 when no child could be made. */
+static int spawn_supervisor(const char *lxcpath)
+{
+    char path[PATH_MAX];
+    int pipefd[2];
+    if (python_script(path, sizeof(path)) || pipe2(pipefd, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        char *args[] = {"lxctools", SUPERVISE, (char *)lxcpath, NULL};
+        sigaction(SIGINT, &caller_sigint, NULL);
+        /* the ready end above stdio first: with a closed stdin the pipe may have taken 0 */
+        int ready = fcntl(pipefd[1], F_DUPFD, READY_FD + 1);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (ready < 0 || null < 0 || setsid() < 0 || chdir("/") < 0)
+            _exit(127);
+        for (int fd = 0; fd <= 2; fd++)
+            if (dup2(null, fd) < 0)
+                _exit(127);
+        if (dup2(ready, READY_FD) < 0)
+            _exit(127);
+        /* nothing else of the caller's: the Python side closes the same range again */
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, READY_FD + 1, ~0u, 0) < 0)
+#endif
+        {
+            long most = sysconf(_SC_OPEN_MAX);
+            for (long fd = READY_FD + 1; fd < (most > 0 ? most : 65536); fd++)
+                close((int)fd);
+        }
+        execv(path, args);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char byte;
+    ssize_t got;
+    do
+        got = read(pipefd[0], &byte, 1);
+    while (got < 0 && errno == EINTR);
+    close(pipefd[0]);
+    /* one that gave up (another won the bind, or it could not run) is exiting: reaped here */
+    while (waitpid(pid, NULL, got == 1 ? WNOHANG : 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* connect to the lxcpath's supervisor at ADDR: the socket, or -1 (errno: ECONNREFUSED when
+ * none listens there) */
+static int connect_daemon(const struct sockaddr_un *addr, socklen_t addrlen)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (const struct sockaddr *)addr, addrlen) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Container.start in the background: send the lxcpath's supervisor the start as Python would
+ * and wait for its answer. A plain success (no warning) is the whole answer; anything else --
+ * an error, warnings -- goes to the Python tool with the answer in START_ANSWER_ENV, for it
+ * to say in its words (it must not ask again: the container may be running now). No
+ * supervisor: spawn one first (spawn_supervisor), as Python would. */
 static int lxc_start(int argc, char **argv)
 {
     struct args a;
     char lxcpath[PATH_MAX];
     if (parse_args(argc, argv, START, &a) || container_path(&a, lxcpath, sizeof(lxcpath)))
         return FALLBACK;
+    if (getenv(START_ANSWER_ENV))
+        return FALLBACK; /* an answer in the caller's environment: Python says what it says */
     if (strlen(a.name) > MAX_NEW_NAME)
         return FALLBACK; /* check_new_name's error */
     for (const char *c = a.name; *c; c++)
@@ -1778,13 +1871,14 @@ static int lxc_start(int argc, char **argv)
     addr.sun_family = AF_UNIX;
     n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, DAEMON_FORMAT,
                  fnv64(text, (size_t)n));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return FALLBACK;
-    if (connect(fd, (struct sockaddr *)&addr,
-                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0) {
-        close(fd);
-        return FALLBACK;
+    socklen_t addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    int fd = connect_daemon(&addr, addrlen);
+    if (fd < 0) {
+        /* daemon.connect's "none there" (anything else -- a full queue -- is Python's) */
+        if (errno != ECONNREFUSED && errno != ENOENT)
+            return FALLBACK;
+        if (spawn_supervisor(lxcpath) < 0 || (fd = connect_daemon(&addr, addrlen)) < 0)
+            return FALLBACK; /* Python spawns, or says why it cannot */
     }
     static char request[1024];
     n = snprintf(request, sizeof(request),
@@ -2818,6 +2912,7 @@ static int diagnose(int argc, char **argv)
             printf(" %s", NS_NAMES[k]);
         printf("\n");
         printf("tools %s\n", TOOLS);
+        printf("supervise %s %d\n", SUPERVISE, READY_FD);
         printf("version %s\nsender-pidfd %s\n", PROTOCOL_VERSION, SENDER_PIDFD);
         for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
             printf("sends %.*s\n", (int)(strchr(line, '\n') - line), line);
@@ -2873,6 +2968,7 @@ int main(int argc, char **argv)
         return 1;
     }
     exe[len] = 0;
+    self_exe = exe;
     const char *tool = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
     if (!strcmp(tool, "lxc-front"))
         return diagnose(argc, argv);
@@ -2886,7 +2982,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = interrupted;
-    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, &sa, &caller_sigint);
     int code = FALLBACK;
     if (!strcmp(tool, "lxc-info"))
         code = lxc_info(argc, argv);

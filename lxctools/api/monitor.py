@@ -89,3 +89,11 @@ def start_watch(channel):
     from ..monitor import protocol
 
     channel.send(protocol.request(protocol.CONTAINER, "wait", states=[]))
+
+
+def serve_lxcpath(lxcpath):
+    """`lxctools --supervise LXCPATH`: be the lxcpath's supervisor the compiled lxc-start
+    spawned (monitor/daemon.py serve_spawned); returns the exit code."""
+    from ..monitor.daemon import serve_spawned
+
+    return serve_spawned(lxcpath)

@@ -32,6 +32,11 @@ def build_parser():
 FRONT_DOOR = ("lxc-attach", "lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-wait")
 
 
+# `lxctools --supervise LXCPATH`: how the compiled lxc-start runs the lxcpath's supervisor
+# it spawns when a start finds none (native/lxc-front.c spawn_supervisor; not for people)
+SUPERVISE = "--supervise"
+
+
 def run_as(tool, argv):
     """Run the Python tool TOOL with ARGV as if it had been called by that name."""
     import importlib
@@ -48,6 +53,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--as"] and len(argv) > 1:
         return run_as(argv[1], argv[2:])
+    if argv[:1] == [SUPERVISE] and len(argv) == 2:
+        from ..api.monitor import serve_lxcpath
+        return serve_lxcpath(argv[1])
     build_parser().parse_args(argv)
     sys.stdout.write(version_line() + "\n")
     return 0

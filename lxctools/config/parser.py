@@ -5,7 +5,6 @@ file is missing. Legacy keys are read with a warning naming the new key.
 """
 
 import os
-import random
 import re
 
 from ..errors import ConfigError
@@ -84,8 +83,11 @@ def _nul_line(line, path, number):
                       hint="the file is damaged or not a config file: remove the NUL bytes")
 
 
-def random_hwaddr(template, rng=random):
-    """Replace every x/X of a MAC template with a random hex digit (as liblxc does on read)."""
+def random_hwaddr(template, rng=None):
+    """Replace every x/X of a MAC template with a random hex digit (as liblxc does on read).
+    random is imported here: a start's supervisor reads configs without an x to draw."""
+    if rng is None:
+        import random as rng
     return "".join(rng.choice("0123456789abcdef") if c in "xX" else c for c in template)
 
 

@@ -140,7 +140,8 @@ def connect_or_spawn(lxcpath):
 def spawn(lxcpath, linger=True):
     """Fork the lxcpath's supervisor; returns once it listens (or lost the race to another).
     Without LINGER it leaves as soon as it has nothing to supervise (spawned only to settle
-    records), instead of waiting a few seconds for the start it was made for."""
+    records), instead of waiting a few seconds for the start it was made for. (The compiled
+    lxc-start spawns it itself, as a new interpreter: serve_spawned.)"""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -166,6 +167,43 @@ def spawn(lxcpath, linger=True):
         os.waitpid(pid, 0 if not ready else os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+# native/lxc-front.c spawn_supervisor: where the supervisor it spawns says it listens
+READY_FD = 3
+
+
+def serve_spawned(lxcpath, ready_fd=READY_FD):
+    """`lxctools --supervise LXCPATH`: the lxcpath's supervisor as the compiled lxc-start
+    spawns it when it finds none (native/lxc-front.c spawn_supervisor), so that a cold
+    `lxc-start -d` never starts the Python client. A new interpreter rather than a fork of
+    the client, on the same terms as spawn()'s child: out of the caller's session and
+    terminal, in /, stdio on /dev/null, nothing of the caller's open but READY_FD (the
+    compiled side did all that before its exec; run by hand, this detaches as spawn()'s
+    child does), the caller's environment, limits and cgroup (serve leaves it). One byte on
+    READY_FD when it listens, end of file when another supervisor won the lxcpath. Returns
+    the exit code."""
+    import stat
+
+    from ..paths import normalize_lxcpath
+
+    try:
+        if not stat.S_ISFIFO(os.fstat(ready_fd).st_mode):
+            raise OSError
+    except OSError:
+        sys.stderr.write("lxctools: --supervise is how the compiled lxc-start spawns the "
+                         f"lxcpath's supervisor: it needs a pipe at fd {ready_fd}\n")
+        return 2
+    try:
+        lxcpath = normalize_lxcpath(lxcpath)
+        if os.getsid(0) != os.getpid():
+            from ..spawn.start import detach
+            detach()
+        os.closerange(3, ready_fd)
+        os.closerange(ready_fd + 1, 65536)
+        return Daemon(lxcpath).serve(ready_fd)
+    except BaseException:  # noqa: BLE001 - nobody to tell; the caller sees no socket
+        return 1
 
 
 def recover(lxcpath, name=None):
@@ -194,6 +232,57 @@ def recover(lxcpath, name=None):
         # anyone), or it lingered and refused (linger.py): ask the one there now
 
 
+# What serving a start imports beyond serve()'s own modules (a start's sys.modules, in the
+# supervisor; its children import nothing more): a supervisor imports them as it starts,
+# while its move into its monitor cgroup waits (serve), rather than once the request is
+# there. One missing here is imported when needed: slower, never wrong.
+START_IMPORTS = (
+    "lxctools.monitor.supervisor", "lxctools.spawn.start", "lxctools.spawn.startplan",
+    "lxctools.spawn.preflight", "lxctools.spawn.guestcheck", "lxctools.spawn.hooks",
+    "lxctools.spawn.mounts", "lxctools.config.document", "lxctools.security",
+    "lxctools.security.apparmor", "lxctools.security.capabilities",
+    "lxctools.security.confinement", "lxctools.security.policy", "lxctools.kernel.seccomp",
+    "lxctools.kernel.caps", "lxctools.cgroups.core", "lxctools.cgroups.limits",
+    "lxctools.cgroups.devices", "lxctools.atomic",
+)
+
+
+def preload(names=START_IMPORTS):
+    """Import NAMES (nothing else: no fork, no file of a container's)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+class _Mover:
+    """FUNCTION(*ARGS) in a thread of its own; join() returns what it returned (or raises
+    what it raised)."""
+
+    def __init__(self, function, *args):
+        import threading
+
+        self.result = self.error = None
+
+        def run():
+            try:
+                self.result = function(*args)
+            except BaseException as exc:  # noqa: BLE001 - raised again in join
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="monitor-cgroup", daemon=True)
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class Daemon(Lingering):
     def __init__(self, lxcpath, linger=True):
         self.lxcpath = lxcpath
@@ -210,12 +299,8 @@ class Daemon(Lingering):
         self.code = code_identity()  # the package this process imports from, as it started
 
     def serve(self, ready_fd):
-        import socket
-
-        from ..kernel import libc
-        from .loop import Loop
-
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        # _socket: the bind (the lxcpath's lock) first, before socket.py's imports
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         try:
             sock.bind(daemon_socket(self.lxcpath))
         except OSError:
@@ -223,15 +308,24 @@ class Daemon(Lingering):
             os.close(ready_fd)
             return 0  # another supervisor won the race: the caller will use that one
         # the kernel's maximum: hundreds of parallel lxc-start wait in the queue
-        sock.listen(socket.SOMAXCONN)
-        self.listener = sock
+        sock.listen(_socket.SOMAXCONN)
+        # out of the caller's cgroup (a unit systemd kills when it ends), as LXC's monitor.
+        # The move waits out the kernel's grace period (cgroups.core.prewarm): in a thread,
+        # while this one imports what a start needs; joined before anything forks
+        from ..cgroups import monitor
+        mover = _Mover(monitor.enter, self.lxcpath)
+        import socket
+
+        from ..kernel import libc
+        from .loop import Loop
+
+        self.listener = socket.socket(fileno=sock.detach())
         # a few descriptors per container (ARCHITECTURE.md, "Descriptors"): the soft limit
         # of 1024 most shells give would end the lxcpath near a hundred containers
         from ..kernel.fdlimit import raise_soft_limit
         raise_soft_limit()
-        # out of the caller's cgroup (a unit systemd kills when it ends), as LXC's monitor
-        from ..cgroups import monitor
-        monitor_cgroups = self.monitor_cgroups = monitor.enter(self.lxcpath)
+        preload()
+        monitor_cgroups = self.monitor_cgroups = mover.join()
         libc.set_child_subreaper()
         try:
             libc.set_process_name("lxc monitor")
@@ -239,7 +333,7 @@ class Daemon(Lingering):
             pass
         self.loop = Loop()
         self.loop.on_terminate.append(self.on_terminate)
-        self.loop.register(sock, self.accept)
+        self.loop.register(self.listener, self.accept)
         if self.idle_after > 0:
             self.watch_lxcpath()
         self.adopt()

@@ -183,6 +183,15 @@ def test_tools_are_the_front_door_table():
     assert sorted(protocol()["tools"]) == sorted(table) == sorted(FRONT_DOOR)
 
 
+def test_supervisor_spawn_is_the_pythons():
+    """What the compiled lxc-start runs as the lxcpath's supervisor it spawns, and the
+    descriptor it waits on, are what `lxctools` and daemon.serve_spawned take."""
+    from lxctools.cli.about import SUPERVISE
+    from lxctools.monitor.daemon import READY_FD, serve_spawned
+    assert protocol()["supervise"] == [SUPERVISE, str(READY_FD)]
+    assert inspect.signature(serve_spawned).parameters["ready_fd"].default == READY_FD
+
+
 def test_lxc_ls_columns_are_the_listings():
     from lxctools.api.listing import FANCY_DEFAULT
     assert tuple(protocol()["fancy"]) == tuple(FANCY_DEFAULT)
