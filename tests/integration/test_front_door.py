@@ -25,6 +25,9 @@ from conftest import ours, require_root
 
 FRONT = ("lxc-info", "lxc-wait", "lxc-stop", "lxc-ls", "lxc-start", "lxc-attach")
 STUB = "#!/bin/sh\necho FALLBACK >&2\nexit 99\n"
+# the strict copy's `lxctools`: the supervisor a cold lxc-start spawns (`lxctools --supervise
+# LXCPATH`) is the real one; every tool's fallback the stub
+STRICT = "#!/bin/sh\n[ \"$1\" = --supervise ] && exec {real} \"$@\"\n" + STUB[len("#!/bin/sh\n"):]
 # containers of this module; names apart from other modules' (cgroups are shared by lxcpaths)
 RUN, FROZEN, OFF, KILL = "fdoor-run", "fdoor-frozen", "fdoor-off", "fdoor-kill"
 FLAT = "fdoor-flat"  # lxc-ls -f's: a running container whose config includes nothing
@@ -56,7 +59,7 @@ class Door:
             shutil.copy(binary, os.path.join(self.strict, "bin", tool))
         stub = os.path.join(self.strict, "bin", "lxctools")
         with open(stub, "w") as handle:
-            handle.write(STUB)
+            handle.write(STRICT.format(real=ours("lxctools")))
         os.chmod(stub, 0o755)
 
     def run(self, path, args, pure=False, cwd=None, input=None):
@@ -663,12 +666,262 @@ def test_start_leaves_the_rest_to_python(door, args):
     assert fake.requests == []
 
 
-def test_start_without_a_supervisor_goes_to_python(door):
-    """No supervisor serves the lxcpath: Python spawns one (the front door cannot)."""
-    lp = os.path.join(door.root, "start-none")
-    os.makedirs(lp, exist_ok=True)
-    assert door.front_only("lxc-start", ["-P", lp, "-n", "fdoor-st"]) == \
-        (99, b"", b"FALLBACK\n")
+# ---- a cold start: no supervisor yet (native/lxc-front.c spawn_supervisor) ---------------
+
+COLD = {"LXCTOOLS_SUPERVISOR_IDLE": "0"}  # each supervisor leaves with its last container
+
+
+def supervisors_of(lp):
+    """PIDs of our supervisors of LP: titled "[lxc monitor] LP ..." once serving, or still
+    `... lxctools --supervise LP` as the front door spawned it."""
+    title = f"[lxc monitor] {lp}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                words = handle.read().rstrip(b"\0")
+        except OSError:
+            continue
+        if (words == title or words.startswith(title + b" ")
+                or words.split(b"\0")[-2:] == [b"--supervise", lp.encode()]):
+            found.append(int(entry))
+    return found
+
+
+def no_supervisor(lp, timeout=60):
+    """Wait until LP has no supervisor of ours; one that stays with nothing to run (a start
+    that failed keeps it a few seconds) is told to go."""
+    import signal
+    import time
+
+    from lxctools.monitor.daemon import connect
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = connect(lp)
+        if sock is None and not supervisors_of(lp):
+            return
+        if sock is not None:
+            sock.close()
+        for pid in supervisors_of(lp):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    idle = handle.read().rstrip(b"\0") == f"[lxc monitor] {lp}".encode()
+                if idle:
+                    os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, f"a supervisor of {lp} stays: {supervisors_of(lp)}"
+        time.sleep(0.05)
+
+
+def cold_lxcpath(door, tag, names, extra=""):
+    lp = os.path.join(door.root, "cold-" + tag)
+    for name in names:
+        done = subprocess.run([ours("lxc-create"), "-P", lp, "-n", name, "-t", "busybox"],
+                              capture_output=True, text=True, env=door.env)
+        assert done.returncode == 0, done.stderr
+        if extra:
+            with open(os.path.join(lp, name, "config"), "a") as handle:
+                handle.write(extra)
+    return lp
+
+
+def stopped(door, lp, name):
+    door.python("lxc-stop", ["-P", lp, "-n", name, "-k"])
+    door.ok("lxc-wait", "-P", lp, "-n", name, "-s", "STOPPED", "-t", "30")
+
+
+COLD_CASES = {
+    "ok": ("fdoor-cold", ""),
+    "missing": ("fdoor-nothere", None),
+    "warning": ("fdoor-cold", "lxc.utsname = fdoor-legacy\n"),
+    "failing": ("fdoor-cold", "lxc.init.cmd = /no/such/init\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COLD_CASES))
+def test_cold_start_same_answer_through_both_paths(door, case):
+    """No supervisor serves the lxcpath: the front door spawns it itself (`lxctools
+    --supervise`, never the Python tool: the strict copy's stub would say FALLBACK) and hands
+    it the start; a plain success is its whole answer, anything else goes to Python as in
+    the warm path. Stdout, stderr and status are LXCTOOLS_PURE_PYTHON=1's, each run cold."""
+    name, extra = COLD_CASES[case]
+    lp = cold_lxcpath(door, case, [] if extra is None else [name], extra or "")
+    env = dict(door.env, **COLD)
+    got = []
+    try:
+        for path, pure in ((ours("lxc-start"), True), (ours("lxc-start"), False),
+                           (os.path.join(door.strict, "bin", "lxc-start"), False)):
+            no_supervisor(lp)
+            done = subprocess.run([path, "-P", lp, "-n", name],
+                                  capture_output=True, timeout=120,
+                                  env=dict(env, LXCTOOLS_PURE_PYTHON="1") if pure else env)
+            got.append((done.returncode, done.stdout, done.stderr))
+            if done.returncode == 0 and extra is not None:
+                assert door.front_only("lxc-info", ["-P", lp, "-n", name, "-s"])[1] == \
+                    b"State:          RUNNING\n"
+                stopped(door, lp, name)
+    finally:
+        if extra is not None:
+            door.python("lxc-stop", ["-P", lp, "-n", name, "-k"])
+        no_supervisor(lp)
+    python, installed, alone = got
+    assert installed == python
+    if case == "ok":
+        assert python == (0, b"", b"")
+        assert alone == python  # answered without the Python tool
+    else:
+        assert python != (0, b"", b""), python
+        assert alone == (99, b"", b"FALLBACK\n")  # the answer handed to Python, as warm
+
+
+def supervisor_facts(pid, marker):
+    """What a supervisor took from whoever spawned it."""
+    import re
+
+    with open(f"/proc/{pid}/stat") as handle:
+        stat = handle.read().rsplit(")", 1)[1].split()  # state ppid pgrp session tty_nr ...
+    status = {}
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    fds = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        environ = sorted(handle.read().split(b"\0"))
+    with open(f"/proc/{pid}/limits") as handle:
+        limits = handle.read()
+    with open(f"/proc/{pid}/cgroup") as handle:
+        cgroup = handle.read()
+    return {
+        "own session": int(stat[3]) == pid, "own group": int(stat[2]) == pid,
+        "tty": int(stat[4]), "cwd": os.readlink(f"/proc/{pid}/cwd"),
+        "stdio": [fds.get(fd) for fd in (0, 1, 2)],
+        "caller's fd": [fd for fd, target in fds.items() if target == marker],
+        "fds": sorted(re.sub(r"\[\d+\]$", "", target) for fd, target in fds.items() if fd > 2),
+        "environ": environ, "limits": limits, "cgroup": cgroup,
+        **{key: status[key] for key in ("Name", "Umask", "Uid", "Gid", "Groups", "SigBlk",
+                                        "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff",
+                                        "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+                                        "Threads")},
+    }
+
+
+def test_cold_start_supervisor_is_spawned_as_python_spawns_it(door, tmp_path):
+    """The supervisor the front door spawns takes from its caller what the one the Python
+    tool forks takes, and no more: a caller in a session of its own on a terminal, with an
+    extra descriptor, SIGQUIT and SIGINT ignored, a core limit, a umask, its own cwd and
+    environment. Both supervisors: in their own session without a terminal, in /, stdio on
+    /dev/null, none of the caller's descriptors, the caller's environment and limits, in
+    lxc.monitor.lxctools-KEY, one thread; everything compared equal between the two."""
+    import fcntl
+    import pty
+    import resource
+    import signal
+    import sys
+    import termios
+
+    lp = cold_lxcpath(door, "facts", ["fdoor-facts"])
+    marker = str(tmp_path / "callers-file")
+    with open(marker, "w") as handle:
+        handle.write("the caller's\n")
+    # the strict copy's tools, whose `lxctools` runs the real one for --supervise only (a
+    # Python stub here: a shell may rewrite PWD in the environment it passes on)
+    bindir = tmp_path / "strict"
+    bindir.mkdir()
+    shutil.copy(os.path.join(door.strict, "bin", "lxc-start"), bindir / "lxc-start")
+    (bindir / "lxctools").write_text(
+        f"#!{sys.executable}\nimport os, sys\nif sys.argv[1:2] == ['--supervise']:\n"
+        f"    os.execv({ours('lxctools')!r}, [{ours('lxctools')!r}, *sys.argv[1:]])\n"
+        "sys.stderr.write('FALLBACK\\n')\nsys.exit(99)\n")
+    os.chmod(bindir / "lxctools", 0o755)
+    env = dict(door.env, LXCTOOLS_COLD_FACTS="caller's", **COLD)
+    facts = {}
+    try:
+        for how, argv in (("python", [ours("lxctools"), "--as", "lxc-start"]),
+                          ("front door", [str(bindir / "lxc-start")])):
+            no_supervisor(lp)
+            master, slave = pty.openpty()
+            held = os.open(marker, os.O_RDONLY)
+
+            def caller():
+                os.setsid()
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+                signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_CORE,
+                                   (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+                os.umask(0o027)
+
+            try:
+                done = subprocess.run([*argv, "-P", lp, "-n", "fdoor-facts"], stdin=slave,
+                                      stdout=slave, stderr=slave, env=env, cwd=str(tmp_path),
+                                      pass_fds=(held,), preexec_fn=caller, timeout=120)
+            finally:
+                os.close(held)
+                os.close(slave)
+                os.close(master)
+            assert done.returncode == 0, how
+            [pid] = supervisors_of(lp)
+            facts[how] = supervisor_facts(pid, marker)
+            stopped(door, lp, "fdoor-facts")
+    finally:
+        door.python("lxc-stop", ["-P", lp, "-n", "fdoor-facts", "-k"])
+        no_supervisor(lp)
+    python = facts["python"]
+    assert facts["front door"] == python
+    assert python["own session"] and python["own group"] and python["tty"] == 0
+    assert python["cwd"] == "/" and python["stdio"] == ["/dev/null"] * 3
+    assert python["caller's fd"] == [] and python["Threads"] == "1"
+    assert b"LXCTOOLS_COLD_FACTS=caller's" in python["environ"]
+    assert int(python["SigIgn"], 16) & (1 << (signal.SIGQUIT - 1))
+    assert re.search(r"Max core file size +0 ", python["limits"])
+    for line in python["cgroup"].splitlines():
+        assert re.search(r"/lxc\.monitor\.lxctools-[0-9a-f]{16}$", line), line
+
+
+@pytest.mark.parametrize("paths", ["front-front", "front-python"])
+def test_two_cold_starts_race_to_one_supervisor(door, paths):
+    """Two lxc-start -d at once in an lxcpath without a supervisor (through the front door,
+    or one through Python): each spawns one, one wins the lxcpath, the other's leaves at
+    once; both starts are served by the winner: both containers run, one supervisor."""
+    names = ["fdoor-race-a", "fdoor-race-b"]
+    lp = cold_lxcpath(door, "race-" + paths, names)
+    env = dict(door.env, **COLD)
+    try:
+        for _round in range(4):
+            no_supervisor(lp)
+            procs = [subprocess.Popen([ours("lxc-start"), "-P", lp, "-n", name],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env=dict(env, LXCTOOLS_PURE_PYTHON="1")
+                                      if (paths == "front-python" and name == names[1])
+                                      else env)
+                     for name in names]
+            done = [(proc.wait(120), proc.stdout.read(), proc.stderr.read()) for proc in procs]
+            for proc in procs:
+                proc.stdout.close()
+                proc.stderr.close()
+            assert done == [(0, b"", b"")] * 2
+            for name in names:
+                assert door.front_only("lxc-info", ["-P", lp, "-n", name, "-s"])[1] == \
+                    b"State:          RUNNING\n"
+            [pid] = supervisors_of(lp)
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                assert handle.read().rstrip(b"\0") == \
+                    f"[lxc monitor] {lp} {' '.join(names)}".encode()
+            for name in names:
+                stopped(door, lp, name)
+    finally:
+        for name in names:
+            door.python("lxc-stop", ["-P", lp, "-n", name, "-k"])
+        no_supervisor(lp)
 
 
 def test_start_of_a_real_container_through_the_front_door(door):
