@@ -186,10 +186,13 @@ def test_v2_core_files_on_the_unified_hierarchy(tag, sleeper):
     cg.destroy()
 
 
-def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path):
+@pytest.mark.parametrize("spawner", ["python", "front door"])
+def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path, spawner):
     """As LXC's monitor: a background container's supervisor does not stay in the cgroup of
     whoever started it (a systemd unit is killed whole when it ends; tests/vm runs that for
-    real), it sits in lxc.monitor.lxctools-HASH beside the payloads, removed when it exits."""
+    real), it sits in lxc.monitor.lxctools-HASH beside the payloads, removed when it exits.
+    Spawned by the Python tool (-p: the front door leaves it to Python) or by the compiled
+    lxc-start (`lxctools --supervise`)."""
     from conftest import ours
 
     lp = str(tmp_path / "lxc")
@@ -209,11 +212,17 @@ def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path):
         caller.append(path)
     pidfile = tmp_path / "pid"
     enter = "; ".join(f"echo $$ > {p}/cgroup.procs" for p in caller)
+    pid_option = f"-p {pidfile}" if spawner == "python" else ""
     started = subprocess.run(["sh", "-c", f"{enter}; exec {ours('lxc-start')} -P {lp} -n {tag} "
-                              f"-p {pidfile}"], capture_output=True, text=True)
+                              f"{pid_option}"], capture_output=True, text=True,
+                             env=dict(os.environ, LXCTOOLS_SUPERVISOR_IDLE="0"))
     try:
         assert started.returncode == 0, started.stderr
-        supervisor = int(pidfile.read_text())
+        if spawner == "python":
+            supervisor = int(pidfile.read_text())
+        else:
+            [supervisor] = [int(p) for p in os.listdir("/proc") if p.isdigit()
+                            and _cmdline(p) == f"[lxc monitor] {lp} {tag}".encode()]
         lines = open(f"/proc/{supervisor}/cgroup").read().splitlines()
         assert len(lines) == len(caller)
         for line in lines:
@@ -231,6 +240,14 @@ def test_the_supervisor_leaves_its_callers_cgroup(tag, tmp_path):
     subprocess.run([ours("lxc-destroy"), "-P", lp, "-n", tag], capture_output=True)
     for path in caller:
         os.rmdir(path)
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().rstrip(b"\0")
+    except OSError:
+        return b""
 
 
 API_START = r"""

@@ -274,3 +274,50 @@ def _supervisors_of(lxcpath):
         if comm == "lxc monitor" and words[2:3] == [lxcpath]:
             found.append(int(entry))
     return sorted(found)
+
+
+COLD_USER = "lxct-cold"
+
+
+def test_unprivileged_cold_start_through_the_front_door():
+    """An ordinary user's first start (no supervisor of the user's): the compiled lxc-start
+    spawns the user's supervisor itself (`lxctools --supervise`) and hands it the start: the
+    same answer as the Python tool's, the container runs with the user's id maps, and the
+    one supervisor runs as the user, in its own session, without the caller's terminal."""
+    with ordinary_user(COLD_USER, 480000) as user:
+        entry = pwd.getpwnam(COLD_USER)
+
+        def as_user(program, *args):
+            argv = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                    "--init-groups", "env", "-i", f"HOME={entry.pw_dir}",
+                    "PATH=/usr/bin:/bin", f"USER={COLD_USER}", "LXCTOOLS_SUPERVISOR_IDLE=0",
+                    program, *args]
+            done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=120)
+            return done.returncode, done.stdout, done.stderr
+
+        def gone():
+            return wait_until(lambda: not _supervisors_of(user["lxcpath"]), 30)
+
+        assert as_user(ours_for_anyone("lxc-create"), "-n", "ucold", "-t", "busybox")[0] == 0
+        front = front_door_for_anyone("lxc-start")
+        got = []
+        for pure in (True, False):
+            assert gone()
+            got.append(as_user("/usr/bin/env", f"LXCTOOLS_PURE_PYTHON={int(pure)}", front,
+                               "-n", "ucold"))
+            assert as_user(ours_for_anyone("lxc-info"), "-n", "ucold", "-sH")[1] == "RUNNING\n"
+            [supervisor] = _supervisors_of(user["lxcpath"])
+            with open(f"/proc/{supervisor}/status") as handle:
+                uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+            assert uids == [str(entry.pw_uid)] * 4
+            with open(f"/proc/{supervisor}/stat") as handle:
+                stat = handle.read().rsplit(")", 1)[1].split()
+            assert int(stat[3]) == supervisor and int(stat[4]) == 0  # own session, no tty
+            init = int(as_user(ours_for_anyone("lxc-info"), "-n", "ucold", "-pH")[1])
+            with open(f"/proc/{init}/status") as handle:
+                uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+            assert uids == [str(user["base"])] * 4
+            assert as_user(ours_for_anyone("lxc-stop"), "-n", "ucold", "-k")[0] == 0
+        assert got[1] == got[0] == (0, "", "")
+        assert gone()
+        assert as_user(ours_for_anyone("lxc-destroy"), "-n", "ucold")[0] == 0
