@@ -1789,9 +1789,10 @@ static int spawn_supervisor(const char *lxcpath)
     if (pid == 0) {
         char *args[] = {"lxctools", SUPERVISE, (char *)lxcpath, NULL};
         sigaction(SIGINT, &caller_sigint, NULL);
-        /* the ready end above stdio first: with a closed stdin the pipe may have taken 0 */
+        /* the ready end above stdio first: with a closed stdin the pipe may have taken 0;
+         * /dev/null without O_CLOEXEC: it may land on 0-2 itself, where dup2 keeps flags */
         int ready = fcntl(pipefd[1], F_DUPFD, READY_FD + 1);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int null = open("/dev/null", O_RDWR);
         if (ready < 0 || null < 0 || setsid() < 0 || chdir("/") < 0)
             _exit(127);
         for (int fd = 0; fd <= 2; fd++)
