@@ -192,6 +192,16 @@ def test_supervisor_spawn_is_the_pythons():
     assert inspect.signature(serve_spawned).parameters["ready_fd"].default == READY_FD
 
 
+def test_the_supervisors_start_imports_exist():
+    """What a supervisor imports ahead (daemon.preload skips a name it cannot import: a
+    stale one would only make cold starts slower, unseen)."""
+    import importlib
+
+    from lxctools.monitor.daemon import START_IMPORTS
+    for name in START_IMPORTS:
+        importlib.import_module(name)
+
+
 def test_lxc_ls_columns_are_the_listings():
     from lxctools.api.listing import FANCY_DEFAULT
     assert tuple(protocol()["fancy"]) == tuple(FANCY_DEFAULT)
