@@ -18,6 +18,11 @@ the settled one.
 
 Binding this socket's address is the lxcpath's lock: at most one of these processes serves
 an lxcpath at any time, and the kernel releases it when that process dies.
+
+Size: both sides of the lxcpath's supervisor, the client's (find it, spawn it, hand it a start,
+have a record recovered) and the process itself (`Daemon`), because they share its socket
+name, its ready handshake and its spawn terms, and the client side spawns and runs `Daemon`:
+split, each half would import the other (an import cycle).
 """
 
 import _socket  # the client side needs only this; socket.py (enum, selectors) costs ~4 ms
