@@ -327,6 +327,11 @@ class Cgroups:
         userns_exec_1), since only there may it chown to that group."""
         from ..idmap.userns import parse_idmap, run_in_userns
 
+        if not any(p.payload for p in self.placed):
+            # none made (an ordinary user with no cgroup delegated: the start goes on
+            # without, as LXC's): nothing to give, so no user namespace made for it (a fork
+            # and a newuidmap and newgidmap: ~10 ms of every such unprivileged start)
+            return
         maps = parse_idmap(idmap_lines)
         ids = [next((outer for inner, outer, _n in maps[kind] if inner == 0), None)
                for kind in ("u", "g")]

@@ -443,3 +443,26 @@ def test_an_ordinary_users_supervisor_in_its_monitor_cgroup_plans_beside_it(tmp_
     # a cgroup merely named like LXC's monitors is no supervisor's: it stays the base
     assert monitor.base_of("/a/lxc.monitor.c1") == "/a/lxc.monitor.c1"
     assert monitor.base_of(f"/{monitor.PREFIX}0123456789abcdef") == "/"
+
+
+def test_an_ordinary_user_with_no_cgroup_made_makes_no_user_namespace_to_give_them(monkeypatch):
+    """An unprivileged start with no delegated cgroups goes on without any (make_cgroups);
+    giving the container root its payload cgroups then has nothing to do, and must not fork
+    a child into a user namespace with newuidmap and newgidmap for it (~10 ms a start).
+    With a payload cgroup made it still does."""
+    from lxctools.cgroups import host as H
+    from lxctools.idmap import userns
+
+    calls = []
+    monkeypatch.setattr(userns, "run_in_userns", lambda lines, func, what: calls.append(what))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    idmap = ["u 0 100000 65536", "g 0 100000 65536"]
+    h = H.Hierarchy("memory", 1, "/sys/fs/cgroup/memory", "/", ["memory"])
+    Cgroups("c1", [], "legacy").give_to_container_root(idmap)
+    Cgroups("c1", [core.Placed(h, "/sys/fs/cgroup/memory/u")], "legacy") \
+        .give_to_container_root(idmap)  # planned in a hierarchy, nothing made there
+    assert calls == []
+    made = core.Placed(h, "/sys/fs/cgroup/memory/u", limit="/sys/fs/cgroup/memory/u/lxc.payload.c1",
+                       payload="/sys/fs/cgroup/memory/u/lxc.payload.c1")
+    Cgroups("c1", [made], "legacy").give_to_container_root(idmap)
+    assert calls == ["giving the cgroups to the container's root"]
