@@ -108,8 +108,12 @@ def plan_text(name, lxcpath, conf, argv):
 
 def sequence_lines(conf):
     """The start plan's steps, one line each: the side it runs on, then its name."""
-    width = max(len(side) for side in SIDE_NAMES.values())
-    return [f"{SIDE_NAMES[step.side]:<{width}}  {step.name}"
+    sides = dict(SIDE_NAMES)
+    if not startplan.needs_spawner(conf):
+        # the supervisor forks init itself: init runs the spawner's steps first
+        sides[startplan.SPAWNER] = "init (no spawner)"
+    width = max(len(side) for side in sides.values())
+    return [f"{sides[step.side]:<{width}}  {step.name}"
             for step in startplan.plan_start(conf)]
 
 

@@ -37,7 +37,10 @@ from .start import StartFailed
 from .sync import Exec, Failed, Go, Mapped, Net, Pid, Ptys, Ready, Sync, Userns
 
 HOST = "host"  # the supervisor, in the host's namespaces
-SPAWNER = "spawner"  # the first child: joins and unshares the namespaces, forks init
+# the first child: joins and unshares the namespaces, forks init. Only where init needs one
+# (needs_spawner: a user namespace, shared namespaces); else the supervisor forks init
+# itself, into its new PID namespace, and init runs these steps first
+SPAWNER = "spawner"
 INIT = "container"  # the container's PID 1 before pivot_root (the host's files in view)
 PIVOTED = "pivoted"  # the same process after pivot_root: only the container's files
 SIDES = (HOST, SPAWNER, INIT, PIVOTED)
@@ -76,7 +79,7 @@ class Boot:
         self.plan = None
         self.nics = None
         self.slirp4netns = None
-        self.spawner = -1
+        self.child = -1  # the process the supervisor forked: the spawner, or init itself
         self.sync = None
         self.message = None
         self.steps = ()
@@ -165,11 +168,12 @@ def _fork(boot):
     # lxc-execute's init, a sealed copy taken here on the host before anything is cloned
     # (entry.py): the container's setup process execs it once everything is done
     plan.init_fd = init_copy() if plan.execute else None
+    plan.spawner = needs_spawner(boot.sup.conf)
     try:
-        boot.spawner = os.fork()
-        if boot.spawner == 0:
-            parent_sock.close()
-            spawner_main(plan, child_sock)
+        if plan.spawner:
+            boot.child = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock)
+        else:
+            boot.child = fork_init(plan, lambda: init_main(plan, Sync(child_sock)), parent_sock)
     finally:
         child_sock.close()
         if plan.init_fd is not None:
@@ -177,11 +181,70 @@ def _fork(boot):
     boot.sync = Sync(parent_sock)
 
 
+def needs_spawner(conf, euid=None):
+    """Whether init is forked by a spawner (SPAWNER's steps in a process of their own) rather
+    than by the supervisor itself. A new user namespace must be made by a single-threaded
+    process (the supervisor has threads: cgroups.core.prewarm) before the PID namespace it is
+    to own; a shared PID namespace is joined by init's parent (setns(CLONE_NEWPID) concerns
+    only the children), and any sharing keeps the spawner so that it has one path; an
+    ordinary user's supervisor makes no PID namespace without a user namespace."""
+    if (os.geteuid() if euid is None else euid) != 0 or conf is None:
+        return True
+    return bool(clone_flags(conf) & libc.CLONE_NEWUSER) or bool(conf.family("lxc.namespace.share"))
+
+
+def _fork_child(main, parent_sock):
+    """Fork a child that runs MAIN (which ends in exec or os._exit) and nothing else of ours."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent_sock.close()
+            main()
+        finally:
+            os._exit(1)  # never back into the supervisor's code in the child
+    return pid
+
+
+def fork_init(plan, main, parent_sock):
+    """Fork the container's PID 1 (running MAIN) straight into a new PID namespace when it
+    gets one. unshare(CLONE_NEWPID) makes it the namespace of the calling thread's next
+    children only (the supervisor itself stays where it is); the thread is set back to its
+    own at once, so that nothing else it forks (hooks, apparmor_parser, another start's init)
+    is ever born in this container's namespace, where the container's root would see it."""
+    new_pid = plan.clone_flags & libc.CLONE_NEWPID
+    if new_pid:
+        libc.unshare(libc.CLONE_NEWPID)
+    try:
+        return _fork_child(main, parent_sock)
+    finally:
+        if new_pid:
+            _own_pid_namespace_again()
+
+
+def _own_pid_namespace_again():
+    """This thread's children back in its own PID namespace (/proc/self/ns/pid: the one it
+    is in; unshare changed only where its children go). Should that ever fail, this
+    process must fork nothing more: it exits as after a crash (its containers run on and
+    the lxcpath's next supervisor adopts them; the init just forked finds its sync socket
+    closed and exits)."""
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            libc.setns(fd, libc.CLONE_NEWPID)
+        finally:
+            os.close(fd)
+    except BaseException as exc:  # noqa: BLE001 - see above
+        try:
+            log.error(f"cannot set the PID namespace of new children back: {exc}; exiting")
+        finally:
+            os._exit(70)
+
+
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
 def _enter_cgroups(boot):
     _join_warming(boot)  # it has waited out the kernel's grace period for this move
     if boot.sup.cgroups is not None:
-        boot.sup.cgroups.enter(boot.spawner)
+        boot.sup.cgroups.enter(boot.child)
         if boot.sup.conf.value("lxc.idmap"):
             # after the move (as LXC): an ordinary user may no longer write the payload's
             # cgroup.procs once they are the container root's
@@ -189,13 +252,17 @@ def _enter_cgroups(boot):
 
 
 def _send_go(boot):
-    boot.sync.send(Go())
+    try:
+        boot.sync.send(Go())
+    except OSError:
+        pass  # the child is gone: the next message says why (init fails before go too)
+    # init without a spawner sent its Pid before go, once in its namespaces (_own_namespaces)
     boot.message = boot.sup.expect(boot.sync, Pid, Userns)
 
 
 def _id_maps(boot):
     if isinstance(boot.message, Userns):
-        write_id_maps(boot.spawner, boot.sup.conf)
+        write_id_maps(boot.child, boot.sup.conf)
         boot.sync.send(Mapped())
         boot.message = boot.sup.expect(boot.sync, Pid)
 
@@ -206,7 +273,8 @@ def _init_pid(boot):
     # process's memory: up to a few ms, meanwhile init sets up): reaped after exec
     # (_send_exec), not waited for here. Unreaped, its pid cannot be reused before
     # run_host's failure path kills and reaps it
-    sup.init_pid = boot.message.pid
+    # init forked by us says 1 (its own namespace's view): we know its pid
+    sup.init_pid = boot.message.pid if boot.plan.spawner else boot.child
     sup.init_pidfd = libc.pidfd_open(sup.init_pid)
     sup.loop.children[sup.init_pid] = sup.init_exited
 
@@ -261,8 +329,9 @@ def _send_exec(boot):
         raise StartFailed("the container failed to start")
     # EOF: init exec'd and the spawner closed its end, exiting long ago; once it is reaped
     # init is surely our child (a dying process hands its children on after closing its
-    # files), as on_init_exit's waitpid needs
-    os.waitpid(boot.spawner, 0)
+    # files), as on_init_exit's waitpid needs. Without a spawner init was our child already
+    if boot.plan.spawner:
+        os.waitpid(boot.child, 0)
 
 
 def _running(boot):
@@ -293,8 +362,10 @@ def run_host(steps, boot):
     try:
         run(host[forked:exec_done], (HOST,), boot)
     except BaseException:
+        _join_warming(boot)  # a failure before the first move (the cgroups' making)
         boot.sup.kill_init(signal.SIGKILL)
-        for pid in (boot.spawner, boot.sup.init_pid):
+        # without a spawner both are init: killed and reaped once (a reaped pid may be reused)
+        for pid in dict.fromkeys((boot.child, boot.sup.init_pid)):
             if pid > 0:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -320,9 +391,11 @@ def spawner_main(plan, sync_sock):
 
 def init_main(plan, sync):
     """C2, PID 1 of the container: its steps of the plan, before and after pivot_root,
-    ending in the exec of the container's init. Never returns."""
+    ending in the exec of the container's init (forked by the supervisor itself: the
+    spawner's steps first). Never returns."""
+    sides = (INIT, PIVOTED) if plan.spawner else (SPAWNER, INIT, PIVOTED)
     try:
-        run(plan.steps, (INIT, PIVOTED), Setup(plan, sync))
+        run(plan.steps, sides, Setup(plan, sync))
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, FileNotFoundError) and exc.filename == "exec":
             exc = LxcError(f'Failed to exec "{plan.argv[0]}": No such file or directory',
@@ -331,7 +404,10 @@ def init_main(plan, sync):
 
 
 def _wait_go(setup):
-    libc.set_pdeathsig(signal.SIGKILL)
+    if setup.plan.spawner:
+        libc.set_pdeathsig(signal.SIGKILL)
+    # init itself (no spawner) gets none: it would outlive the exec, and a crash of the
+    # supervisor must not take a running container with it. Its next receive gets EOF.
     setup.sync.expect(Go)
 
 
@@ -355,11 +431,31 @@ def _user_namespace(setup):
         setup.flags &= ~libc.CLONE_NEWUSER
 
 
+def _own_namespaces(setup):
+    if setup.plan.spawner:
+        return  # the spawner's come after go: a user namespace first, then the rest
+    # init forked by the supervisor, PID 1 of its new PID namespace already (fork_init):
+    # the others now, while the supervisor makes the cgroups (as LXC's clone makes them all
+    # but the cgroup one before the move); its pid (1 here) tells the supervisor that its
+    # network namespace is there to be given NICs
+    flags = setup.plan.clone_flags & ~(libc.CLONE_NEWPID | libc.CLONE_NEWCGROUP)
+    if flags:
+        libc.unshare(flags)
+    setup.sync.send(Pid(pid=os.getpid()))
+
+
 def _unshare(setup):
-    libc.unshare(setup.flags)
+    flags = setup.flags
+    if not setup.plan.spawner:
+        # init: the cgroup namespace is left, made only now that it sits in its cgroups
+        flags &= libc.CLONE_NEWCGROUP
+    if flags:
+        libc.unshare(flags)
 
 
 def _fork_init(setup):
+    if not setup.plan.spawner:
+        return  # this is init: the supervisor forked it and knows its pid
     pid = os.fork()
     if pid == 0:
         init_main(setup.plan, setup.sync)
@@ -577,12 +673,18 @@ def plan_start(conf=None):
         Step("open the namespaces to share", HOST, ("lxc.namespace.share.*",),
              _shared_namespaces),
         Step("pre-start hooks", HOST, (_HOOK + "pre-start",), _pre_start_hooks),
+        # before the cgroups (LXC makes them first): the fork overlaps the kernel's grace
+        # period that their making waits out (cgroups.core.prewarm); the child makes only
+        # its namespaces (init, next step) until "go", by when it is in them
+        Step("fork init into its new PID namespace, or the spawner (lxc.idmap, shared "
+             "namespaces)", HOST, ("lxc.idmap", "lxc.namespace.share.*"), _fork),
+        Step("init without a spawner: its namespaces but the cgroup one, send its pid",
+             SPAWNER, ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
         Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
              _cgroups),
         Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
-        Step("fork the spawner", HOST, (), _fork),
-        Step("spawner into the cgroups (given to the container's root)", HOST, ("lxc.idmap",),
-             _enter_cgroups),
+        Step("init or the spawner into the cgroups (given to the container's root)", HOST,
+             ("lxc.idmap",), _enter_cgroups),
         Step("send go", HOST, (), _send_go),
         Step("wait for go", SPAWNER, (), _wait_go),
         Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
@@ -591,7 +693,7 @@ def plan_start(conf=None):
         Step("write the id maps", HOST, ("lxc.idmap",), _id_maps),
         Step("unshare the namespaces", SPAWNER,
              ("lxc.namespace.clone", "lxc.namespace.keep"), _unshare),
-        Step("fork init, send its pid", SPAWNER, (), _fork_init),
+        Step("fork init, send its pid (the spawner's)", SPAWNER, (), _fork_init),
         Step("init's pid", HOST, (), _init_pid),
         Step("host side of the network", HOST, ("lxc.net.*", "lxctools.net.usermode"),
              _host_network),
@@ -681,6 +783,7 @@ class Plan:
         self.want_console = conf.value("lxc.console.path") != "none"
         self.tty_count = int(conf.value("lxc.tty.max") or 0)
         self.sync_fd = -1
+        self.spawner = True  # init forked by a spawner (needs_spawner), set at the fork
         self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
         self.passthrough_stdio = request.passthrough_stdio
         from ..kernel import caps

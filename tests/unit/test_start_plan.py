@@ -25,11 +25,29 @@ def side(name):
     return next(step.side for step in startplan.plan_start(None) if step.name == name)
 
 
+FORK = "fork init into its new PID namespace, or the spawner (lxc.idmap, shared namespaces)"
+ENTER = "init or the spawner into the cgroups (given to the container's root)"
+OWN = "init without a spawner: its namespaces but the cgroup one, send its pid"
+
+
 def test_lxcs_order_on_the_host_side():
-    # LXC: pre-start hooks (host), the cgroups, then the clone into new namespaces
-    before("pre-start hooks", "cgroups made, limits written", "fork the spawner",
-           "unshare the namespaces", "fork init, send its pid")
+    # LXC: pre-start hooks (host), the cgroups, then the clone into new namespaces, then
+    # the child moved into the cgroups before it goes on (it unshares its cgroup namespace
+    # only once there). One deliberate difference: the fork comes before the cgroups are
+    # made (their making waits out the kernel's grace period, which the fork overlaps;
+    # ARCHITECTURE.md), the child doing nothing but its namespaces until "go", by when it
+    # is in them
+    before("pre-start hooks", FORK, "cgroups made, limits written", ENTER, "send go",
+           "wait for go", "unshare the namespaces", "fork init, send its pid (the spawner's)")
     assert side("pre-start hooks") == HOST
+    assert side(FORK) == side(ENTER) == HOST
+    assert side("wait for go") == side("unshare the namespaces") == SPAWNER
+    # before "go" the child only makes its namespaces, when it is init itself (as LXC's
+    # clone does before the move): the cgroup one comes after go, once it is in them
+    plan = startplan.plan_start(None)
+    between = plan[names().index(FORK) + 1:names().index("wait for go")]
+    assert [step.name for step in between if step.side != HOST] == [OWN], between
+    before(OWN, "send go", "init's pid", "host side of the network")
 
 
 def test_lxcs_order_inside_before_pivot_root():
@@ -65,8 +83,8 @@ def test_every_message_is_sent_before_it_is_awaited():
         assert send.side != wait.side, message
         assert plan.index(send) < plan.index(wait), message
     before("send the ptys", "take the ptys")
-    before("fork init, send its pid", "init's pid")
-    assert side("fork init, send its pid") == SPAWNER
+    before("fork init, send its pid (the spawner's)", "init's pid")
+    assert side("fork init, send its pid (the spawner's)") == SPAWNER
 
 
 def test_each_step_is_named_once_and_runs_on_a_known_side():
@@ -105,3 +123,30 @@ def test_run_applies_one_sides_steps_in_order():
              for i, s in enumerate([HOST, INIT, HOST, PIVOTED, SPAWNER])]
     startplan.run(steps, (INIT, PIVOTED), None)
     assert done == [1, 3]
+
+
+def test_init_is_forked_by_the_supervisor_unless_it_needs_a_spawner():
+    """A new user namespace (made by a single-threaded process, before the PID namespace it
+    owns), a shared namespace, or an ordinary user's supervisor: the spawner forks init;
+    otherwise the supervisor does, and init runs the spawner's steps itself (explained so)."""
+    from conftest import conf_lines
+
+    plain = conf_lines("lxc.net.0.type = empty")
+    assert startplan.needs_spawner(plain, euid=0) is False
+    assert startplan.needs_spawner(plain, euid=1000) is True
+    assert startplan.needs_spawner(None, euid=0) is True
+    assert startplan.needs_spawner(conf_lines("lxc.idmap = u 0 100000 65536",
+                                              "lxc.idmap = g 0 100000 65536"), euid=0) is True
+    assert startplan.needs_spawner(conf_lines("lxc.namespace.share.net = 1"), euid=0) is True
+    assert startplan.needs_spawner(conf_lines("lxc.namespace.keep = pid"), euid=0) is False
+
+
+def test_init_forked_by_the_supervisor_runs_the_spawners_steps_first():
+    ran = []
+    steps = [Step(f"s{i}", s, (), lambda _c, i=i: ran.append(i))
+             for i, s in enumerate([HOST, SPAWNER, INIT, HOST, PIVOTED])]
+    for spawner, expected in ((False, [1, 2, 4]), (True, [2, 4])):
+        ran.clear()
+        plan = types.SimpleNamespace(steps=steps, spawner=spawner, conf=None)
+        startplan.init_main(plan, sync=None)  # returns only here: no step execs
+        assert ran == expected
