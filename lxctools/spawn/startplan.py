@@ -198,6 +198,12 @@ def _fork_child(main, parent_sock):
     pid = os.fork()
     if pid == 0:
         try:
+            # the supervisor's signal wake-up pipe is not the container side's: a signal
+            # to it (say from a start hook, a program of the container's, to PID 1) would
+            # be written there and read by the supervisor as its own (a SIGTERM stops every
+            # container). stdio_on_console closes the pipe later; this is from the first
+            # instruction (test_start_hook_signals.py)
+            signal.set_wakeup_fd(-1)
             parent_sock.close()
             main()
         finally:
