@@ -84,6 +84,7 @@ class Boot:
         self.message = None
         self.steps = ()
         self.warming = None  # cgroups.core.prewarm's thread until the first move
+        self.maps = None  # idmap.userns.PendingMaps: the spawner's id maps being written
 
 
 class Setup:
@@ -247,11 +248,26 @@ def _own_pid_namespace_again():
 
 
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
+def _start_id_maps(boot):
+    if boot.plan.spawner and boot.plan.clone_flags & libc.CLONE_NEWUSER:
+        # the spawner makes its user namespace at once and says "userns"; a thread waits
+        # for that and writes its maps (newuidmap and newgidmap: two setuid programs, a
+        # few ms) while this one makes the cgroups and moves the spawner into them. The
+        # spawner waits for "mapped" (_id_maps: after the thread is joined) before it
+        # changes ids or does anything else in its namespace
+        boot.maps = IdMapsThread(boot)
+        boot.maps.start()
+
+
 def _enter_cgroups(boot):
     _join_warming(boot)  # it has waited out the kernel's grace period for this move
     if boot.sup.cgroups is not None:
         boot.sup.cgroups.enter(boot.child)
         if boot.sup.conf.value("lxc.idmap"):
+            if boot.maps is not None:
+                # the id maps' thread ended first: giving the cgroups may fork
+                # (run_in_userns), and no thread running Python may be beside a fork
+                boot.maps.finish()
             # after the move (as LXC): an ordinary user may no longer write the payload's
             # cgroup.procs once they are the container root's
             boot.sup.cgroups.give_to_container_root(boot.sup.conf.value("lxc.idmap"))
@@ -262,15 +278,75 @@ def _send_go(boot):
         boot.sync.send(Go())
     except OSError:
         pass  # the child is gone: the next message says why (init fails before go too)
-    # init without a spawner sent its Pid before go, once in its namespaces (_own_namespaces)
-    boot.message = boot.sup.expect(boot.sync, Pid, Userns)
+    if boot.maps is None:
+        # init without a spawner sent its Pid before go, once in its namespaces
+        # (_own_namespaces); a spawner without a user namespace sends it after go
+        boot.message = boot.sup.expect(boot.sync, Pid)
 
 
 def _id_maps(boot):
-    if isinstance(boot.message, Userns):
-        write_id_maps(boot.child, boot.sup.conf)
+    maps, boot.maps = boot.maps, None
+    if maps is not None:
+        maps.finish()  # raises if newuidmap or newgidmap failed: the spawner is killed
         boot.sync.send(Mapped())
         boot.message = boot.sup.expect(boot.sync, Pid)
+
+
+class IdMapsThread:
+    """The spawner's id maps, written in a thread (_start_id_maps): it receives the first
+    message ("userns", or why the spawner failed) and runs newuidmap and newgidmap to their
+    end; nothing else reads the sync socket until it is joined (finish). It runs Python
+    code, so nothing may fork beside it (a child would inherit the locks it holds): it
+    starts after the spawner's fork, and is joined before anything else of the start
+    forks (the cgroups given to the container's root: _enter_cgroups) or the start fails
+    (run_host); its own children (newuidmap, newgidmap) exec at once (vfork)."""
+
+    def __init__(self, boot):
+        import _thread
+
+        self.boot = boot
+        self.error = None
+        self.done = _thread.allocate_lock()  # held until the thread's end
+
+    def start(self):
+        # _thread's own start: threading.Thread.start waits until the thread runs (a
+        # handoff of a few ms on a loaded machine); finish waits on DONE instead
+        import _thread
+
+        self.done.acquire()
+        try:
+            _thread.start_new_thread(self._run, ())
+        except BaseException:
+            self.done.release()
+            raise
+
+    def _run(self):
+        boot = self.boot
+        try:
+            boot.sup.expect(boot.sync, Userns)
+            start_id_maps(boot.child, boot.sup.conf).finish()
+        except BaseException as exc:  # noqa: BLE001 - raised again by finish
+            self.error = exc
+        finally:
+            self.done.release()
+
+    def join(self):
+        self.done.acquire()
+        self.done.release()
+
+    def finish(self):
+        """Wait for the maps; raise what went wrong (the spawner's own failure, or that of
+        newuidmap or newgidmap), once: a second finish returns at once."""
+        self.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def abort(self):
+        """A start failed meanwhile and its spawner was killed (run_host): the thread's
+        receive ends (end of file), or newuidmap and newgidmap end on the dead task."""
+        self.join()
+        self.error = None
 
 
 def _init_pid(boot):
@@ -369,6 +445,15 @@ def run_host(steps, boot):
         run(host[forked:exec_done], (HOST,), boot)
     except BaseException:
         _join_warming(boot)  # a failure before the first move (the cgroups' making)
+        if boot.maps is not None:
+            # the id maps' thread first: the spawner killed, not reaped (its pid, which
+            # the thread may be handing to newuidmap, cannot be reused meanwhile); the
+            # thread's receive then ends, or newuidmap and newgidmap fail on the dead task
+            try:
+                os.kill(boot.child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            boot.maps.abort()
         boot.sup.kill_init(signal.SIGKILL)
         # without a spawner both are init: killed and reaped once (a reaped pid may be reused)
         for pid in dict.fromkeys((boot.child, boot.sup.init_pid)):
@@ -410,24 +495,36 @@ def init_main(plan, sync):
 
 
 def _wait_go(setup):
-    if setup.plan.spawner:
-        libc.set_pdeathsig(signal.SIGKILL)
-    # init itself (no spawner) gets none: it would outlive the exec, and a crash of the
-    # supervisor must not take a running container with it. Its next receive gets EOF.
     setup.sync.expect(Go)
 
 
 def _join_shared(setup):
+    if not setup.plan.spawner:
+        return  # init without a spawner: it has none to join (needs_spawner)
+    libc.set_pdeathsig(signal.SIGKILL)
+    # init itself (no spawner) gets none: it would outlive the exec, and a crash of the
+    # supervisor must not take a running container with it. Its next receive gets EOF.
+    # Joined before the user namespace is made (setns needs our capabilities where the
+    # namespace belongs), as LXC's do_share_ns joins them before the clone
     for fd in setup.plan.share_fds.values():
         libc.setns(fd, 0)
 
 
 def _user_namespace(setup):
     setup.flags = setup.plan.clone_flags
-    if setup.flags & libc.CLONE_NEWUSER:
+    if setup.plan.spawner and setup.flags & libc.CLONE_NEWUSER:
+        # at once after the fork, so that newuidmap and newgidmap run while the supervisor
+        # makes the cgroups and moves us into them (_start_id_maps); nothing here relies on
+        # the maps until "mapped" (_mapped)
         libc.unshare(libc.CLONE_NEWUSER)
         setup.sync.send(Userns())
+
+
+def _mapped(setup):
+    if setup.flags & libc.CLONE_NEWUSER:
         setup.sync.expect(Mapped)
+        # only now: the supervisor moved us into the v1 cgroups with our host uid still the
+        # user's (the kernel lets the user move only its own tasks); the maps are written
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
@@ -686,6 +783,14 @@ def plan_start(conf=None):
              "namespaces)", HOST, ("lxc.idmap", "lxc.namespace.share.*"), _fork),
         Step("init without a spawner: its namespaces but the cgroup one, send its pid",
              SPAWNER, ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
+        # the spawner's user namespace at once, its maps written by the supervisor while it
+        # makes the cgroups (LXC's child is cloned into it and mapped before the cgroups are
+        # entered); the shared namespaces before it (setns needs the host's capabilities)
+        Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
+        Step("user namespace, send userns (the spawner's)", SPAWNER, ("lxc.idmap",),
+             _user_namespace),
+        Step("start writing the id maps (newuidmap, newgidmap)", HOST, ("lxc.idmap",),
+             _start_id_maps),
         Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
              _cgroups),
         Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
@@ -693,10 +798,9 @@ def plan_start(conf=None):
              ("lxc.idmap",), _enter_cgroups),
         Step("send go", HOST, (), _send_go),
         Step("wait for go", SPAWNER, (), _wait_go),
-        Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
-        Step("user namespace (ids mapped by the supervisor)", SPAWNER, ("lxc.idmap",),
-             _user_namespace),
-        Step("write the id maps", HOST, ("lxc.idmap",), _id_maps),
+        Step("id maps written, send mapped", HOST, ("lxc.idmap",), _id_maps),
+        Step("wait for mapped, become root of the user namespace", SPAWNER, ("lxc.idmap",),
+             _mapped),
         Step("unshare the namespaces", SPAWNER,
              ("lxc.namespace.clone", "lxc.namespace.keep"), _unshare),
         Step("fork init, send its pid (the spawner's)", SPAWNER, (), _fork_init),
@@ -923,7 +1027,8 @@ def open_shared_ns(kind, value, init_pid_of):
                           f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
 
 
-def write_id_maps(pid, conf):
-    """lxc.idmap for the spawner's new user namespace (idmap/userns.py writes maps)."""
-    from ..idmap.userns import parse_idmap, write_maps
-    write_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))
+def start_id_maps(pid, conf):
+    """lxc.idmap for the spawner's new user namespace, being written (idmap/userns.py
+    start_maps): its PendingMaps, to be finished before the spawner is told "mapped"."""
+    from ..idmap.userns import parse_idmap, start_maps
+    return start_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))

@@ -76,6 +76,38 @@ def test_wrong_idmap_fails_with_the_fix(user):
     assert not os.path.exists(os.path.join(user["home"], ".local/share/lxc/u2"))
 
 
+def test_a_start_whose_id_maps_fail_leaves_nothing(user):
+    """The spawner's maps are written by newuidmap and newgidmap in a thread of the
+    supervisor while it makes the cgroups (spawn/startplan.py IdMapsThread): when they fail,
+    the start fails with their word, and no process of the start is left (the spawner never
+    became root in its namespace, init was never forked); the next start with good maps
+    runs."""
+    made = as_user("lxc-create", "-n", "u4", "-t", "busybox", login=False)
+    assert made.returncode == 0, made.stderr
+    config = os.path.join(user["home"], ".local/share/lxc/u4/config")
+    with open(config) as handle:
+        good = handle.read()
+    assert "lxc.idmap = u 0 " in good
+    # a range the user was not given: newuidmap refuses it
+    with open(config, "w") as handle:
+        handle.write(good.replace(f"lxc.idmap = u 0 {user['base']} ", "lxc.idmap = u 0 900000 "))
+    proc = as_user("lxc-start", "-n", "u4", login=False)
+    assert proc.returncode == 1
+    assert "newuidmap failed" in proc.stderr and "/etc/subuid" in proc.stderr
+    assert as_user("lxc-info", "-n", "u4", "-sH", login=False).stdout.strip() == "STOPPED"
+    # the user's processes: the supervisor alone (a spawner or a newuidmap left would show)
+    left = subprocess.run(["ps", "-u", USER, "-o", "stat=,args="], capture_output=True, text=True)
+    alive = [line for line in left.stdout.splitlines() if not line.startswith("Z")]
+    assert len(alive) == 1 and "[lxc monitor]" in alive[0], alive
+    with open(config, "w") as handle:
+        handle.write(good)
+    started = as_user("lxc-start", "-n", "u4", login=False)
+    assert started.returncode == 0, started.stderr
+    assert as_user("lxc-info", "-n", "u4", "-sH", login=False).stdout.strip() == "RUNNING"
+    assert as_user("lxc-stop", "-n", "u4", "-k", login=False).returncode == 0
+    assert as_user("lxc-destroy", "-n", "u4", login=False).returncode == 0
+
+
 def test_limit_without_delegated_cgroups_is_refused(user):
     made = as_user("lxc-create", "-n", "u3", "-t", "busybox", login=False)
     assert made.returncode == 0, made.stderr
