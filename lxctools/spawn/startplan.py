@@ -250,13 +250,13 @@ def _own_pid_namespace_again():
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
 def _start_id_maps(boot):
     if boot.plan.spawner and boot.plan.clone_flags & libc.CLONE_NEWUSER:
-        # the spawner makes its user namespace at once and says "userns"; a thread waits
-        # for that and writes its maps (newuidmap and newgidmap: two setuid programs, a
-        # few ms) while this one makes the cgroups and moves the spawner into them. The
-        # spawner waits for "mapped" (_id_maps: after the thread is joined) before it
-        # changes ids or does anything else in its namespace
-        boot.maps = IdMapsThread(boot)
-        boot.maps.start()
+        # the spawner made its user namespace at once after its fork, while the cgroups were
+        # being made, and said "userns": newuidmap and newgidmap (two setuid programs, a few
+        # ms) are started now and run while the spawner is moved into the cgroups; it waits
+        # for "mapped" (_id_maps, once both have ended) before it changes ids or does
+        # anything else in its namespace
+        boot.sup.expect(boot.sync, Userns)
+        boot.maps = start_id_maps(boot.child, boot.sup.conf)
 
 
 def _enter_cgroups(boot):
@@ -264,10 +264,6 @@ def _enter_cgroups(boot):
     if boot.sup.cgroups is not None:
         boot.sup.cgroups.enter(boot.child)
         if boot.sup.conf.value("lxc.idmap"):
-            if boot.maps is not None:
-                # the id maps' thread ended first: giving the cgroups may fork
-                # (run_in_userns), and no thread running Python may be beside a fork
-                boot.maps.finish()
             # after the move (as LXC): an ordinary user may no longer write the payload's
             # cgroup.procs once they are the container root's
             boot.sup.cgroups.give_to_container_root(boot.sup.conf.value("lxc.idmap"))
@@ -290,63 +286,6 @@ def _id_maps(boot):
         maps.finish()  # raises if newuidmap or newgidmap failed: the spawner is killed
         boot.sync.send(Mapped())
         boot.message = boot.sup.expect(boot.sync, Pid)
-
-
-class IdMapsThread:
-    """The spawner's id maps, written in a thread (_start_id_maps): it receives the first
-    message ("userns", or why the spawner failed) and runs newuidmap and newgidmap to their
-    end; nothing else reads the sync socket until it is joined (finish). It runs Python
-    code, so nothing may fork beside it (a child would inherit the locks it holds): it
-    starts after the spawner's fork, and is joined before anything else of the start
-    forks (the cgroups given to the container's root: _enter_cgroups) or the start fails
-    (run_host); its own children (newuidmap, newgidmap) exec at once (vfork)."""
-
-    def __init__(self, boot):
-        import _thread
-
-        self.boot = boot
-        self.error = None
-        self.done = _thread.allocate_lock()  # held until the thread's end
-
-    def start(self):
-        # _thread's own start: threading.Thread.start waits until the thread runs (a
-        # handoff of a few ms on a loaded machine); finish waits on DONE instead
-        import _thread
-
-        self.done.acquire()
-        try:
-            _thread.start_new_thread(self._run, ())
-        except BaseException:
-            self.done.release()
-            raise
-
-    def _run(self):
-        boot = self.boot
-        try:
-            boot.sup.expect(boot.sync, Userns)
-            start_id_maps(boot.child, boot.sup.conf).finish()
-        except BaseException as exc:  # noqa: BLE001 - raised again by finish
-            self.error = exc
-        finally:
-            self.done.release()
-
-    def join(self):
-        self.done.acquire()
-        self.done.release()
-
-    def finish(self):
-        """Wait for the maps; raise what went wrong (the spawner's own failure, or that of
-        newuidmap or newgidmap), once: a second finish returns at once."""
-        self.join()
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-
-    def abort(self):
-        """A start failed meanwhile and its spawner was killed (run_host): the thread's
-        receive ends (end of file), or newuidmap and newgidmap end on the dead task."""
-        self.join()
-        self.error = None
 
 
 def _init_pid(boot):
@@ -446,13 +385,8 @@ def run_host(steps, boot):
     except BaseException:
         _join_warming(boot)  # a failure before the first move (the cgroups' making)
         if boot.maps is not None:
-            # the id maps' thread first: the spawner killed, not reaped (its pid, which
-            # the thread may be handing to newuidmap, cannot be reused meanwhile); the
-            # thread's receive then ends, or newuidmap and newgidmap fail on the dead task
-            try:
-                os.kill(boot.child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # newuidmap and newgidmap, started and not awaited: killed and reaped before
+            # the spawner whose pid they name is reaped (a reaped pid may be reused)
             boot.maps.abort()
         boot.sup.kill_init(signal.SIGKILL)
         # without a spawner both are init: killed and reaped once (a reaped pid may be reused)
@@ -783,16 +717,17 @@ def plan_start(conf=None):
              "namespaces)", HOST, ("lxc.idmap", "lxc.namespace.share.*"), _fork),
         Step("init without a spawner: its namespaces but the cgroup one, send its pid",
              SPAWNER, ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
-        # the spawner's user namespace at once, its maps written by the supervisor while it
-        # makes the cgroups (LXC's child is cloned into it and mapped before the cgroups are
-        # entered); the shared namespaces before it (setns needs the host's capabilities)
+        # the spawner's user namespace at once, while the supervisor makes the cgroups; its
+        # maps written while the supervisor moves it into them (LXC's child is cloned into
+        # it and mapped before the cgroups are entered); the shared namespaces before it
+        # (setns needs the host's capabilities)
         Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
         Step("user namespace, send userns (the spawner's)", SPAWNER, ("lxc.idmap",),
              _user_namespace),
-        Step("start writing the id maps (newuidmap, newgidmap)", HOST, ("lxc.idmap",),
-             _start_id_maps),
         Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
              _cgroups),
+        Step("start writing the id maps (newuidmap, newgidmap)", HOST, ("lxc.idmap",),
+             _start_id_maps),
         Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
         Step("init or the spawner into the cgroups (given to the container's root)", HOST,
              ("lxc.idmap",), _enter_cgroups),

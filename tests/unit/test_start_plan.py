@@ -61,13 +61,13 @@ MAPPED = "wait for mapped, become root of the user namespace"
 def test_id_maps_written_before_anything_relies_on_them():
     # the spawner's user namespace exists before its maps are started (newuidmap names its
     # pid); the shared namespaces are joined before it (setns needs the host's capabilities)
-    before(JOIN, USERNS, MAPS_START)
+    before(JOIN, USERNS, "cgroups made, limits written", MAPS_START)
     assert side(JOIN) == side(USERNS) == side(MAPPED) == SPAWNER
     assert side(MAPS_START) == side(MAPS_DONE) == HOST
     # the supervisor moves the spawner into the cgroups while its uid is still the user's
     # (v1 lets a user move only its own tasks), then waits for the maps, then says "mapped":
     # only then does the spawner become root in its namespace and make the rest
-    before(MAPS_START, "cgroups made, limits written", ENTER, "send go", "wait for go",
+    before(MAPS_START, ENTER, "send go", "wait for go",
            MAPS_DONE, MAPPED, "unshare the namespaces",
            "fork init, send its pid (the spawner's)", "init's pid")
     # the only spawner step between its user namespace and "mapped" is waiting for go
