@@ -33,41 +33,7 @@ def write_maps(pid, maps):
     /proc/PID/{uid,gid}_map itself, anyone else goes through the setuid newuidmap/newgidmap,
     both at once (they write apart files of PID; each is a few ms of a start's wait). Should
     either fail, newuidmap's error is the one said when both do, as when they ran in turn."""
-    start_maps(pid, maps).finish()
-
-
-class PendingMaps:
-    """newuidmap and newgidmap running for a process (start_maps): finish() waits for both
-    and raises LxcError if either failed; abort() kills and reaps them (a start that failed
-    meanwhile). Either once; until then nothing may rely on the maps."""
-
-    def __init__(self, running):
-        self.running = running
-
-    def finish(self):
-        running, self.running = self.running, []
-        answers = [(tool, proc, proc.communicate()[1]) for tool, proc in running]
-        for tool, proc, stderr in answers:
-            if proc.returncode != 0:
-                raise LxcError(f"{tool} failed: {stderr.strip()}", key="lxc.idmap",
-                               hint="check /etc/subuid and /etc/subgid against lxc.idmap "
-                                    "(lxc-checkconfig shows what is missing)")
-
-    def abort(self):
-        running, self.running = self.running, []
-        for _tool, proc in running:
-            try:
-                proc.kill()
-            except OSError:
-                pass
-            proc.communicate()
-
-
-def start_maps(pid, maps):
-    """Write MAPS for PID as write_maps does, without waiting for the setuid helpers: root's
-    writes are done on return, newuidmap's and newgidmap's only once the PendingMaps it
-    returns is finished (the caller goes on meanwhile: a start makes its cgroups)."""
-    pending = PendingMaps([])
+    running = []
     try:
         for kind, tool, name in (("u", "newuidmap", "uid_map"), ("g", "newgidmap", "gid_map")):
             entries = maps.get(kind) or []
@@ -81,13 +47,15 @@ def start_maps(pid, maps):
                     handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
                 continue
             args = [tool, str(pid)] + [str(x) for e in entries for x in e]
-            pending.running.append((tool, subprocess.Popen(
-                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
-    except BaseException:
-        # as write_maps always did: a helper already started is waited for, never left
-        pending.abort()
-        raise
-    return pending
+            running.append((tool, subprocess.Popen(args, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE, text=True)))
+    finally:
+        answers = [(tool, proc, proc.communicate()[1]) for tool, proc in running]
+    for tool, proc, stderr in answers:
+        if proc.returncode != 0:
+            raise LxcError(f"{tool} failed: {stderr.strip()}", key="lxc.idmap",
+                           hint="check /etc/subuid and /etc/subgid against lxc.idmap "
+                                "(lxc-checkconfig shows what is missing)")
 
 
 def run_in_userns(idmap_lines, func, what):

@@ -84,7 +84,6 @@ class Boot:
         self.message = None
         self.steps = ()
         self.warming = None  # cgroups.core.prewarm's thread until the first move
-        self.maps = None  # idmap.userns.PendingMaps: the spawner's id maps being written
 
 
 class Setup:
@@ -248,17 +247,6 @@ def _own_pid_namespace_again():
 
 
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
-def _start_id_maps(boot):
-    if boot.plan.spawner and boot.plan.clone_flags & libc.CLONE_NEWUSER:
-        # the spawner made its user namespace at once after its fork, while the cgroups were
-        # being made, and said "userns": newuidmap and newgidmap (two setuid programs, a few
-        # ms) are started now and run while the spawner is moved into the cgroups; it waits
-        # for "mapped" (_id_maps, once both have ended) before it changes ids or does
-        # anything else in its namespace
-        boot.sup.expect(boot.sync, Userns)
-        boot.maps = start_id_maps(boot.child, boot.sup.conf)
-
-
 def _enter_cgroups(boot):
     _join_warming(boot)  # it has waited out the kernel's grace period for this move
     if boot.sup.cgroups is not None:
@@ -274,16 +262,13 @@ def _send_go(boot):
         boot.sync.send(Go())
     except OSError:
         pass  # the child is gone: the next message says why (init fails before go too)
-    if boot.maps is None:
-        # init without a spawner sent its Pid before go, once in its namespaces
-        # (_own_namespaces); a spawner without a user namespace sends it after go
-        boot.message = boot.sup.expect(boot.sync, Pid)
+    # init without a spawner sent its Pid before go, once in its namespaces (_own_namespaces)
+    boot.message = boot.sup.expect(boot.sync, Pid, Userns)
 
 
 def _id_maps(boot):
-    maps, boot.maps = boot.maps, None
-    if maps is not None:
-        maps.finish()  # raises if newuidmap or newgidmap failed: the spawner is killed
+    if isinstance(boot.message, Userns):
+        write_id_maps(boot.child, boot.sup.conf)
         boot.sync.send(Mapped())
         boot.message = boot.sup.expect(boot.sync, Pid)
 
@@ -384,10 +369,6 @@ def run_host(steps, boot):
         run(host[forked:exec_done], (HOST,), boot)
     except BaseException:
         _join_warming(boot)  # a failure before the first move (the cgroups' making)
-        if boot.maps is not None:
-            # newuidmap and newgidmap, started and not awaited: killed and reaped before
-            # the spawner whose pid they name is reaped (a reaped pid may be reused)
-            boot.maps.abort()
         boot.sup.kill_init(signal.SIGKILL)
         # without a spawner both are init: killed and reaped once (a reaped pid may be reused)
         for pid in dict.fromkeys((boot.child, boot.sup.init_pid)):
@@ -429,36 +410,24 @@ def init_main(plan, sync):
 
 
 def _wait_go(setup):
+    if setup.plan.spawner:
+        libc.set_pdeathsig(signal.SIGKILL)
+    # init itself (no spawner) gets none: it would outlive the exec, and a crash of the
+    # supervisor must not take a running container with it. Its next receive gets EOF.
     setup.sync.expect(Go)
 
 
 def _join_shared(setup):
-    if not setup.plan.spawner:
-        return  # init without a spawner: it has none to join (needs_spawner)
-    libc.set_pdeathsig(signal.SIGKILL)
-    # init itself (no spawner) gets none: it would outlive the exec, and a crash of the
-    # supervisor must not take a running container with it. Its next receive gets EOF.
-    # Joined before the user namespace is made (setns needs our capabilities where the
-    # namespace belongs), as LXC's do_share_ns joins them before the clone
     for fd in setup.plan.share_fds.values():
         libc.setns(fd, 0)
 
 
 def _user_namespace(setup):
     setup.flags = setup.plan.clone_flags
-    if setup.plan.spawner and setup.flags & libc.CLONE_NEWUSER:
-        # at once after the fork, so that newuidmap and newgidmap run while the supervisor
-        # makes the cgroups and moves us into them (_start_id_maps); nothing here relies on
-        # the maps until "mapped" (_mapped)
+    if setup.flags & libc.CLONE_NEWUSER:
         libc.unshare(libc.CLONE_NEWUSER)
         setup.sync.send(Userns())
-
-
-def _mapped(setup):
-    if setup.flags & libc.CLONE_NEWUSER:
         setup.sync.expect(Mapped)
-        # only now: the supervisor moved us into the v1 cgroups with our host uid still the
-        # user's (the kernel lets the user move only its own tasks); the maps are written
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
@@ -717,25 +686,17 @@ def plan_start(conf=None):
              "namespaces)", HOST, ("lxc.idmap", "lxc.namespace.share.*"), _fork),
         Step("init without a spawner: its namespaces but the cgroup one, send its pid",
              SPAWNER, ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
-        # the spawner's user namespace at once, while the supervisor makes the cgroups; its
-        # maps written while the supervisor moves it into them (LXC's child is cloned into
-        # it and mapped before the cgroups are entered); the shared namespaces before it
-        # (setns needs the host's capabilities)
-        Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
-        Step("user namespace, send userns (the spawner's)", SPAWNER, ("lxc.idmap",),
-             _user_namespace),
         Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
              _cgroups),
-        Step("start writing the id maps (newuidmap, newgidmap)", HOST, ("lxc.idmap",),
-             _start_id_maps),
         Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
         Step("init or the spawner into the cgroups (given to the container's root)", HOST,
              ("lxc.idmap",), _enter_cgroups),
         Step("send go", HOST, (), _send_go),
         Step("wait for go", SPAWNER, (), _wait_go),
-        Step("id maps written, send mapped", HOST, ("lxc.idmap",), _id_maps),
-        Step("wait for mapped, become root of the user namespace", SPAWNER, ("lxc.idmap",),
-             _mapped),
+        Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
+        Step("user namespace (ids mapped by the supervisor)", SPAWNER, ("lxc.idmap",),
+             _user_namespace),
+        Step("write the id maps", HOST, ("lxc.idmap",), _id_maps),
         Step("unshare the namespaces", SPAWNER,
              ("lxc.namespace.clone", "lxc.namespace.keep"), _unshare),
         Step("fork init, send its pid (the spawner's)", SPAWNER, (), _fork_init),
@@ -962,8 +923,7 @@ def open_shared_ns(kind, value, init_pid_of):
                           f"{value}: {exc.strerror}", key=f"lxc.namespace.share.{kind}") from None
 
 
-def start_id_maps(pid, conf):
-    """lxc.idmap for the spawner's new user namespace, being written (idmap/userns.py
-    start_maps): its PendingMaps, to be finished before the spawner is told "mapped"."""
-    from ..idmap.userns import parse_idmap, start_maps
-    return start_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))
+def write_id_maps(pid, conf):
+    """lxc.idmap for the spawner's new user namespace (idmap/userns.py writes maps)."""
+    from ..idmap.userns import parse_idmap, write_maps
+    write_maps(pid, parse_idmap(conf.value("lxc.idmap") or []))

@@ -77,11 +77,10 @@ def test_wrong_idmap_fails_with_the_fix(user):
 
 
 def test_a_start_whose_id_maps_fail_leaves_nothing(user):
-    """The spawner's maps are written by newuidmap and newgidmap while the supervisor moves
-    it into the cgroups (spawn/startplan.py _start_id_maps, _id_maps): when they fail, the
-    start fails with their word, and no process of the start is left (the spawner never
-    became root in its namespace, init was never forked); the next start with good maps
-    runs."""
+    """The spawner's maps are written by newuidmap and newgidmap (spawn/startplan.py
+    _id_maps): when they fail, the start fails with their word, and no process of the start
+    is left (the spawner never became root in its namespace, init was never forked); the
+    next start with good maps runs."""
     made = as_user("lxc-create", "-n", "u4", "-t", "busybox", login=False)
     assert made.returncode == 0, made.stderr
     config = os.path.join(user["home"], ".local/share/lxc/u4/config")

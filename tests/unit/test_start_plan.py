@@ -42,38 +42,12 @@ def test_lxcs_order_on_the_host_side():
     assert side("pre-start hooks") == HOST
     assert side(FORK) == side(ENTER) == HOST
     assert side("wait for go") == side("unshare the namespaces") == SPAWNER
-    # before "go" the child only makes its namespaces (as LXC's clone does before the
-    # move): init itself all but the cgroup one (that comes after go, once it is in them);
-    # the spawner joins the shared ones and makes its user namespace, no more
+    # before "go" the child only makes its namespaces, when it is init itself (as LXC's
+    # clone does before the move): the cgroup one comes after go, once it is in them
     plan = startplan.plan_start(None)
     between = plan[names().index(FORK) + 1:names().index("wait for go")]
-    assert [step.name for step in between if step.side != HOST] == [OWN, JOIN, USERNS], between
+    assert [step.name for step in between if step.side != HOST] == [OWN], between
     before(OWN, "send go", "init's pid", "host side of the network")
-
-
-JOIN = "join the shared namespaces"
-USERNS = "user namespace, send userns (the spawner's)"
-MAPS_START = "start writing the id maps (newuidmap, newgidmap)"
-MAPS_DONE = "id maps written, send mapped"
-MAPPED = "wait for mapped, become root of the user namespace"
-
-
-def test_id_maps_written_before_anything_relies_on_them():
-    # the spawner's user namespace exists before its maps are started (newuidmap names its
-    # pid); the shared namespaces are joined before it (setns needs the host's capabilities)
-    before(JOIN, USERNS, "cgroups made, limits written", MAPS_START)
-    assert side(JOIN) == side(USERNS) == side(MAPPED) == SPAWNER
-    assert side(MAPS_START) == side(MAPS_DONE) == HOST
-    # the supervisor moves the spawner into the cgroups while its uid is still the user's
-    # (v1 lets a user move only its own tasks), then waits for the maps, then says "mapped":
-    # only then does the spawner become root in its namespace and make the rest
-    before(MAPS_START, ENTER, "send go", "wait for go",
-           MAPS_DONE, MAPPED, "unshare the namespaces",
-           "fork init, send its pid (the spawner's)", "init's pid")
-    # the only spawner step between its user namespace and "mapped" is waiting for go
-    plan = startplan.plan_start(None)
-    between = plan[names().index(USERNS) + 1:names().index(MAPPED)]
-    assert [step.name for step in between if step.side != HOST] == ["wait for go"], between
 
 
 def test_lxcs_order_inside_before_pivot_root():
