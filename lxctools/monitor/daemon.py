@@ -479,7 +479,7 @@ class Daemon(Lingering):
             self._join(warming)
             return protocol.reply(protocol.ErrorReply, error=f"{type(exc).__name__}: {exc}")
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
-                                on_event=self.broadcast)
+                                on_event=self.broadcast, sibling=self.supervisors.get)
         try:
             try:
                 supervisor.launch()
@@ -586,7 +586,7 @@ class Daemon(Lingering):
         except (KeyError, TypeError, ValueError):
             return
         supervisor = Supervisor(request, loop=self.loop, on_done=self.forget,
-                                on_event=self.broadcast)
+                                on_event=self.broadcast, sibling=self.supervisors.get)
         try:
             if supervisor.take_over(record):
                 self.supervisors[name] = supervisor

@@ -53,7 +53,8 @@ class Supervisor(Record, Commands, Console):
     module: record.py (the socket that is its lock, the record, the state), serve.py (the
     commands), console.py (the ptys); what is here runs the container's life around them."""
 
-    def __init__(self, request, report_fd=None, loop=None, on_done=None, on_event=None):
+    def __init__(self, request, report_fd=None, loop=None, on_done=None, on_event=None,
+                 sibling=None):
         self.request = request
         self.name = request.name
         self.lxcpath = request.lxcpath
@@ -68,6 +69,7 @@ class Supervisor(Record, Commands, Console):
         self.loop = loop
         self.on_done = on_done
         self.on_event = on_event  # the daemon's broadcast to lxc-monitor
+        self.sibling = sibling  # the daemon's: NAME -> the Supervisor of NAME it runs, or None
         self.done = False
         self.relay = None
         self.waiters = []  # (channel, wanted states)
@@ -260,10 +262,20 @@ class Supervisor(Record, Commands, Console):
         return message
 
     def init_pid_of(self, name):
-        """Another container's init pid (lxc.namespace.share.KIND = NAME), asked of its
-        supervisor or LXC's monitor (peers.py)."""
+        """Another container's init pid (lxc.namespace.share.KIND = NAME): from this very
+        process when it supervises NAME too (the lxcpath's supervisor: asking its own socket
+        would wait on itself, busy with this start, until the request timed out), else asked
+        of NAME's supervisor or LXC's monitor (peers.py)."""
+        from ..errors import NotRunning
         from .peers import init_pid_of
-        return init_pid_of(self.lxcpath, name)
+
+        other = self.sibling(name) if self.sibling is not None and name != self.name else None
+        if other is None:
+            return init_pid_of(self.lxcpath, name)
+        if other.init_pid <= 0 or other.state not in ("RUNNING", "FROZEN", "FREEZING",
+                                                      "THAWED"):
+            raise NotRunning(f"{name} is not running")
+        return other.init_pid
 
     def prepare_security(self, plan):
         from .. import security
