@@ -185,7 +185,13 @@ def wait_for(lxcpath, name, states, timeout):
             continue
         try:
             channel.sock.settimeout(None)
-            channel.send(protocol.request(protocol.CONTAINER, "wait", states=sorted(states)))
+            try:
+                channel.send(protocol.request(protocol.CONTAINER, "wait", states=sorted(states)))
+            except (BrokenPipeError, ConnectionResetError):
+                # closed between connect and send: the container stopped (its supervisor
+                # closes its socket), as an end of file below says; never up to run_tool,
+                # which takes a BrokenPipeError for stdout's and exits 0
+                return "STOPPED" in states
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
