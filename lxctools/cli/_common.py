@@ -205,13 +205,22 @@ def run_tool(prog, body, argv=None):
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
         return 130
-    except BrokenPipeError:
-        # The reader went away (lxc-ls | head); that is not our failure.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
+    except BrokenPipeError as exc:
+        if _stdout_gone():
+            # The reader went away (lxc-ls | head); that is not our failure.
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            return 0
+        # A pipe or socket of the tool's own (a supervisor that closed its connection, a
+        # helper that died): a failure, never a silent success with nothing done.
+        error = LxcError(f"lost a connection it needed ({exc.strerror or exc})",
+                         hint="run it again; if it keeps failing, run it with -l DEBUG -o FILE")
+        if "-q" not in argv and "--quiet" not in argv:
+            report(prog, error)
+        _log_failure(error)
+        return 1
     except OSError as exc:
         # The last resort: an environment error (read-only or full filesystem, a name too
         # long) nobody nearer the failure put into words. One line naming the path, the fix.
@@ -221,6 +230,24 @@ def run_tool(prog, body, argv=None):
             report(prog, error)
         _log_failure(error)
         return 1
+
+
+def _stdout_gone():
+    """Is the reader of stdout gone (a pipe or socket whose other end closed: poll says
+    POLLERR or POLLHUP)? True too when stdout is no file descriptor (nothing to tell)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return True
+    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
 
 
 def _log_failure(exc):

@@ -37,7 +37,32 @@ def test_quiet_and_broken_pipe(capsys):
     def pipe(argv):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
-    assert run_tool("lxc-x", pipe, []) == 0
+    assert run_tool("lxc-x", pipe, []) == 0  # capsys's stdout: nothing to tell, as before
+
+
+BROKEN = ("import errno, sys; from lxctools.cli._common import run_tool\n"
+          "def body(argv):\n"
+          "    print('x' * 70000)  # more than a pipe holds: stdout's reader must take it\n"
+          "    sys.stdout.flush()\n"
+          "    raise BrokenPipeError(errno.EPIPE, 'Broken pipe')\n"
+          "sys.exit(run_tool('lxc-x', body, []))\n")
+
+
+def test_a_broken_pipe_of_its_own_is_a_failure_not_a_silent_success():
+    """A BrokenPipeError from a socket or pipe of the tool's own (its supervisor closed the
+    connection) used to end the tool with 0 and no output, as if stdout's reader had gone:
+    a tier run saw lxc-checkpoint --migrate "succeed" that way. Only a gone stdout is 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", BROKEN], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "lxc-x: lost a connection it needed (Broken pipe)" in done.stderr
+    # stdout's reader gone (lxc-ls | head -0): still 0, and quiet
+    gone = subprocess.run(["bash", "-c", 'set -o pipefail; "$PY" -c "$CODE" | true'],
+                          capture_output=True, text=True,
+                          env=dict(os.environ, CODE=BROKEN, PY=sys.executable))
+    assert gone.returncode == 0 and gone.stderr == "", gone.stderr
 
 
 def test_os_error_with_an_action():
