@@ -146,7 +146,10 @@ def test_the_init_behaves_as_lxc_executes_always_did(world, path):
                          "(sh -c 'touch /tmp/orphan-ran' &); sleep 1000 & "
                          "while [ ! -e /tmp/orphan-ran ]; do sleep 0.05; done; i=0; "
                          "while ps -o stat | grep -q Z && [ $i -lt 200 ]; do sleep 0.05; "
-                         "i=$((i+1)); done; ps -o stat,comm | grep Z || echo no-zombie",
+                         "i=$((i+1)); done; ps -o pid,ppid,stat,comm | grep Z && "
+                         # what the init was doing, if a zombie stayed (seen once, loaded)
+                         "{ grep -E '^(State|Sig)' /proc/1/status; cat /proc/1/wchan; echo; } "
+                         "|| echo no-zombie",
                          timeout=120)
     assert orphans.returncode == 0 and orphans.stdout == "no-zombie\n", orphans
     assert world.ours("lxc-info", "-n", name, "-sH").stdout.strip() == "STOPPED"
