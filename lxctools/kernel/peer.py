@@ -20,9 +20,9 @@ names PID, so what was read was the peer's, not a successor's. A peer the superv
 namespace cannot see at all has pid 0 in SO_PEERCRED and is refused before any of it.
 """
 
+import _socket  # not socket.py: its imports are ~2 ms of a supervisor's cold start
 import errno
 import os
-import socket
 import struct
 
 from . import libc
@@ -40,7 +40,7 @@ def kernel_pidfd(sock):
     """The kernel's pidfd of SOCK's peer (the caller closes it), None on a kernel without
     SO_PEERPIDFD; Refused when the kernel has one but the peer is gone."""
     try:
-        return sock.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+        return sock.getsockopt(_socket.SOL_SOCKET, SO_PEERPIDFD)
     except OSError as exc:
         if exc.errno in (errno.ENOPROTOOPT, errno.EINVAL):
             return None
@@ -68,8 +68,8 @@ def check(sock, sent=(), use_kernel=True, by_pid=False):
     a pidfd opened from SO_PEERCRED's pid (a peer that exited between its connect and this
     open could lend its pid to another process: docs/SECURITY.md says so). Refused
     otherwise."""
-    pid, uid, _gid = struct.unpack("=iII", sock.getsockopt(socket.SOL_SOCKET,
-                                                           socket.SO_PEERCRED, 12))
+    pid, uid, _gid = struct.unpack("=iII", sock.getsockopt(_socket.SOL_SOCKET,
+                                                           _socket.SO_PEERCRED, 12))
     own_uid = os.geteuid()
     if uid not in (0, own_uid):
         raise Refused("not root nor the supervisor's user")

@@ -319,12 +319,10 @@ class Daemon(Lingering):
         # while this one imports what a start needs; joined before anything forks
         from ..cgroups import monitor
         mover = _Mover(monitor.enter, self.lxcpath)
-        import socket
-
         from ..kernel import libc
         from .loop import Loop
 
-        self.listener = socket.socket(fileno=sock.detach())
+        self.listener = sock
         # a few descriptors per container (ARCHITECTURE.md, "Descriptors"): the soft limit
         # of 1024 most shells give would end the lxcpath near a hundred containers
         from ..kernel.fdlimit import raise_soft_limit
@@ -356,7 +354,7 @@ class Daemon(Lingering):
         if self.listener is None:
             return
         try:
-            conn, _ = self.listener.accept()
+            conn, _ = wire.accept(self.listener)
         except OSError:
             return
         if self.refuses():

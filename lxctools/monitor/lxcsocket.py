@@ -26,7 +26,7 @@ import _socket
 import os
 
 from ..paths import fnv64
-from .wire import STATES
+from .wire import STATES, accept
 
 # LXC 5.0's lxc_cmd_t, in order (commands.h); a name's index is its number on the wire
 COMMANDS = ("GET_TTY_FD", "TERMINAL_WINCH", "STOP", "GET_STATE", "GET_INIT_PID",
@@ -330,12 +330,11 @@ class Server:
         """Bind LXC's address of the container. Taken means some LXC monitor (or another
         supervisor) runs a container of that lxcpath and name: the start must not go on."""
         import errno
-        import socket
 
         from ..errors import LxcError
 
-        sock = socket.socket(socket.AF_UNIX,
-                             socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        sock = _socket.socket(_socket.AF_UNIX,
+                              _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC | _socket.SOCK_NONBLOCK)
         try:
             sock.bind(address(self.sup.lxcpath, self.sup.name))
         except OSError as exc:
@@ -348,7 +347,7 @@ class Server:
             raise LxcError(f"cannot bind LXC's command socket of {self.sup.name}: "
                            f"{exc.strerror}") from None
         # accepted connections inherit SO_PASSCRED: a request's credentials are always seen
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_PASSCRED, 1)
         sock.listen(100)  # lxc_abstract_unix_open's backlog
         self.listener = sock
         self.sup.loop.register(sock, self._guarded_accept)
@@ -378,7 +377,7 @@ class Server:
         if self.listener is None:
             return
         try:
-            sock, _ = self.listener.accept()
+            sock, _ = accept(self.listener)
         except OSError:
             return
         sock.setblocking(False)

@@ -7,9 +7,9 @@ what runs (written before anything a crash would orphan), the state changes told
 record, lxc-monitor, LXC's socket and the waiters, in that order.
 """
 
+import _socket  # not socket.py (wire.accept)
 import json
 import os
-import socket
 
 from .. import log
 from ..errors import LxcError
@@ -25,7 +25,7 @@ RUNNING_STATES = ("RUNNING", "FREEZING", "FROZEN", "THAWED", "STOPPING")
 
 def hold_name(lxcpath, name):
     """Bind and listen on NAME's command socket; None when a live supervisor holds it."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.bind(wire.socket_name(lxcpath, name))
     except OSError:
@@ -33,7 +33,7 @@ def hold_name(lxcpath, name):
         return None
     # the kernel's maximum: a hundred parallel commands for one container must wait in the
     # queue, not be refused (a client's connect waits for room: commands.connect)
-    sock.listen(socket.SOMAXCONN)
+    sock.listen(_socket.SOMAXCONN)
     return sock
 
 

@@ -9,8 +9,8 @@ signals.
 """
 
 import os
+import _socket  # not socket.py (wire.accept)
 import signal
-import socket
 import sys
 
 from ..errors import LxcError
@@ -20,7 +20,7 @@ from .protocol import ErrorReply, OkReply, reply
 
 def _peer_ids(sock):
     """(pid, uid) SO_PEERCRED gives, for the log."""
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
     return (int.from_bytes(creds[0:4], sys.byteorder, signed=True),
             int.from_bytes(creds[4:8], sys.byteorder))
 
@@ -32,10 +32,10 @@ class Commands:
         if self.listener is None:
             return  # unbound meanwhile (Loop.run skips such events; this is the belt)
         try:
-            sock, _ = self.listener.accept()
+            sock, _ = wire.accept(self.listener)
         except OSError:
             return
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
         uid = int.from_bytes(creds[4:8], sys.byteorder)
         if uid not in (0, os.geteuid()):
             sock.close()

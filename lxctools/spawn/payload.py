@@ -9,14 +9,14 @@ namespace flags (clone_flags) the supervisor, --explain and LXC's socket read to
 Both talk to the supervisor over one SOCK_SEQPACKET socket (sync.py). Nothing here returns
 to the supervisor's code: each process ends in exec or os._exit, reporting failures as
 {"error", "hint"} first (_fail). What runs after pivot_root must be imported before it
-(the host's files are gone then): this module and startplan.py import it up front."""
+(the host's files are gone then): this module and startplan.py import it up front (the
+start hooks' subprocess only when there are any: startplan.Plan)."""
 
+import _socket
 import fcntl  # noqa: F401 - everything used after pivot_root must be imported before it
 import os
 import resource  # noqa: F401
 import signal
-import socket  # noqa: F401
-import subprocess  # noqa: F401 - start hooks run inside the container
 import termios  # noqa: F401
 
 from ..errors import LxcError
@@ -89,7 +89,7 @@ def loopback_up():
     with only empty NICs never loads the network package."""
     import struct
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
     try:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack_from("16sH", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
@@ -273,7 +273,7 @@ def exec_init(plan, program, argv, env, sync):
         os.execve(memfd, ["init", *argv], env)
     except OSError as exc:
         # the socket _fail reports on: the fd the Sync knew may be the plan's pipe now
-        sync.sock = socket.socket(fileno=sync_high)
+        sync.sock = _socket.socket(fileno=sync_high)
         raise LxcError(f"cannot run lxc-execute's init ({entry.INIT}, from its memfd): "
                        f"{exc.strerror}", hint="LXCTOOLS_ENTRY=python runs the Python init "
                        "instead (docs/SECURITY.md says what that costs)") from None

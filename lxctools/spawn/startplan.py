@@ -18,10 +18,10 @@ Size: every step of both sides in the order they run, then what they use (Plan, 
 cgroups' making, the shared namespaces, the id maps): the start read in one place.
 """
 
+import _socket  # not socket.py: its imports are ~2 ms of a supervisor's cold start
 import os
 import resource
 import signal
-import socket
 import time
 
 from .. import log
@@ -163,7 +163,7 @@ def _console_log(boot):
 
 def _fork(boot):
     plan = boot.plan
-    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    parent_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     plan.sync_fd = child_sock.fileno()
     # lxc-execute's init, a sealed copy taken here on the host before anything is cloned
     # (entry.py): the container's setup process execs it once everything is done
@@ -803,6 +803,11 @@ class Plan:
         from .mounts import lxcfs_running
         hooks = " ".join(conf.value("lxc.hook.mount") or [])
         self.lxcfs = bool(self.rootfs) and "lxcfs" not in hooks and lxcfs_running()
+        if conf.value("lxc.hook.start"):
+            # the start hooks run after pivot_root, where the host's files (the standard
+            # library's) are gone: what run_hooks imports, imported here
+            import shlex  # noqa: F401
+            import subprocess  # noqa: F401
         self.journal = None
         if conf.value("lxctools.journal.link"):
             from . import journal
