@@ -248,7 +248,8 @@ START_IMPORTS = (
     "lxctools.security.apparmor", "lxctools.security.capabilities",
     "lxctools.security.confinement", "lxctools.security.policy", "lxctools.kernel.seccomp",
     "lxctools.kernel.caps", "lxctools.cgroups.core", "lxctools.cgroups.limits",
-    "lxctools.cgroups.devices", "lxctools.atomic",
+    "lxctools.cgroups.devices", "lxctools.atomic", "lxctools.monitor.lxcsocket",
+    "lxctools.kernel.peer", "_sha1",
 )
 
 

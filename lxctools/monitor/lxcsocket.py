@@ -371,7 +371,6 @@ class Server:
             log.error(f"LXC's command socket of {self.sup.name}: {type(exc).__name__}: {exc}")
 
     def _accept(self):
-        import socket
         import struct
 
         if self.listener is None:
@@ -383,7 +382,7 @@ class Server:
         sock.setblocking(False)
         try:
             _pid, uid, gid = struct.unpack("=iII", sock.getsockopt(
-                socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+                _socket.SOL_SOCKET, _socket.SO_PEERCRED, 12))
         except OSError:
             sock.close()
             return
@@ -399,7 +398,6 @@ class Server:
         kernel/peer.py, as on our own socket. liblxc sends no pidfd of itself: the kernel's
         is the proof (by its pid on a kernel without one). A refused peer gets LXC's EPERM
         at its request, and the log says why."""
-        import socket
         import struct
 
         from ..kernel import peer
@@ -408,7 +406,7 @@ class Server:
             peer.check(sock, by_pid=True)
         except peer.Refused as exc:
             from .. import log
-            pid = struct.unpack("=i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+            pid = struct.unpack("=i", sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED,
                                                       12)[:4])[0]
             said = f"LXC's command socket of {self.sup.name} refused pid {pid}: {exc}"
             log.error(said)
@@ -437,26 +435,25 @@ class Server:
         conn.sock.close()
 
     def _readable(self, conn):
-        import socket
         import struct
 
         try:
             data, ancillary, _flags, _addr = conn.sock.recvmsg(
-                65536, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4 * 16), socket.MSG_CMSG_CLOEXEC)
+                65536, _socket.CMSG_SPACE(12) + _socket.CMSG_SPACE(4 * 16), _socket.MSG_CMSG_CLOEXEC)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data, ancillary = b"", []
         for level, kind, payload in ancillary:
-            if level != socket.SOL_SOCKET:
+            if level != _socket.SOL_SOCKET:
                 continue
-            if kind == socket.SCM_RIGHTS:
+            if kind == _socket.SCM_RIGHTS:
                 for index in range(len(payload) // 4):  # nothing is ever taken from a client
                     try:
                         os.close(struct.unpack_from("=i", payload, 4 * index)[0])
                     except OSError:
                         pass
-            elif kind == socket.SCM_CREDENTIALS and len(payload) >= 12:
+            elif kind == _socket.SCM_CREDENTIALS and len(payload) >= 12:
                 pid, uid, gid = struct.unpack_from("=iII", payload)
                 # pid 0: the kernel's filler for a sender that attached none (SO_PEERCRED,
                 # taken at connect, decides alone then)
@@ -495,7 +492,6 @@ class Server:
     def _finish(self, conn, outcome):
         """OUTCOME: None (close unanswered), ("hold",) (no answer, keep), or (bytes, fds,
         keep)."""
-        import socket
 
         conn.answered = True
         if outcome is None:
@@ -507,11 +503,11 @@ class Server:
         try:
             if fds:
                 import array
-                conn.sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                conn.sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                                array.array("i", fds))],
-                                  socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                                  _socket.MSG_NOSIGNAL | _socket.MSG_DONTWAIT)
             else:
-                conn.sock.send(message, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                conn.sock.send(message, _socket.MSG_NOSIGNAL | _socket.MSG_DONTWAIT)
         except OSError:
             keep = False
         finally:
@@ -524,7 +520,6 @@ class Server:
     def state_changed(self, state):
         """Tell the state clients (real lxc-wait, liblxc's wait) that want STATE, then let
         them go, as lxc_serve_state_clients does."""
-        import socket
         import struct
 
         if state not in STATES:
@@ -535,7 +530,7 @@ class Server:
             holds = conn.holds
             if isinstance(holds, tuple) and holds[0] == "state" and code in holds[1]:
                 try:
-                    conn.sock.send(message, socket.MSG_NOSIGNAL | socket.MSG_DONTWAIT)
+                    conn.sock.send(message, _socket.MSG_NOSIGNAL | _socket.MSG_DONTWAIT)
                 except OSError:
                     pass
                 self._drop(conn)

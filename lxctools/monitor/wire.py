@@ -111,9 +111,8 @@ class Channel:
             chunk, ancillary, _flags, _addr = self.sock.recvmsg(65536, _socket.CMSG_SPACE(16 * 4))
             for level, kind, payload in ancillary:
                 if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                    import array
-                    fds = array.array("i")
-                    fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                    count = len(payload) // 4  # ints (array's import: ~0.5 ms of a cold start)
+                    fds = _struct.unpack(f"{count}i", payload[:count * 4])
                     for fd in fds:
                         os.set_inheritable(fd, False)
                     self.fds.extend(fds)

@@ -231,3 +231,34 @@ def test_attach_plan_is_the_entry_helpers():
                              "chunk", str(entry.CHUNK)]
     assert known["attach-path"] == [DEFAULT_PATH]
     assert tuple(known["namespaces"]) == JOIN_ORDER
+
+
+# What a supervisor's cold start must not import (bench RESULTS run 14: each is milliseconds
+# of every cold `lxc-start -d` before its answer, with nothing of it used on that path)
+NOT_ON_THE_START_PATH = ("socket", "selectors", "subprocess", "typing", "locale", "array")
+
+
+def test_a_supervisors_start_path_imports_no_heavy_module():
+    """The modules a supervisor imports to serve a start (daemon.serve's, START_IMPORTS)
+    leave out socket.py, selectors, subprocess, typing, locale and array; pyseccomp still
+    loads, and a later `import typing` gets the real module (not kernel/seccomp.py's
+    stand-in)."""
+    from lxctools.monitor.daemon import START_IMPORTS
+    root = os.path.dirname(os.path.dirname(lxctools.__file__))
+    site = os.path.dirname(__import__("pyseccomp").__file__)
+    program = (
+        "import sys, importlib\n"
+        f"sys.path[:0] = [{root!r}, {site!r}]\n"
+        "for name in ('lxctools.cli.about', 'lxctools.api.monitor', 'lxctools.monitor.daemon',\n"
+        "             'lxctools.cgroups.monitor', 'threading', 'lxctools.kernel.libc',\n"
+        "             'lxctools.monitor.loop', 'lxctools.kernel.fdlimit', *sys.argv[1:]):\n"
+        "    importlib.import_module(name)\n"
+        f"print(' '.join(m for m in {NOT_ON_THE_START_PATH!r} if m in sys.modules))\n"
+        "from lxctools.kernel import seccomp\n"
+        "assert seccomp.resolve(None, 'mount') > 0\n"
+        "import typing\n"
+        "assert typing.Union[int, str] != typing.Union[int, bytes]\n")
+    done = subprocess.run([sys.executable, "-S", "-c", program, *START_IMPORTS],
+                          capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
