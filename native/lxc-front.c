@@ -104,6 +104,69 @@ static const char *const STATES[] = {
  * tells it is listening (one byte, or end of file when another won the race) */
 #define SUPERVISE "--supervise"
 #define READY_FD 3
+/* cli/about.py SUPERVISE_PROGRAM: what runs the supervisor when BINDIR/lxctools's first
+ * line names its interpreter alone (pip's): `INTERPRETER -S -c SUPERVISE_PROGRAM --supervise
+ * LXCPATH`, site's work skipped where that changes nothing (the same text: `lxc-front
+ * protocol` prints it, tests/unit/test_front_door_protocol.py compares) */
+#define SUPERVISE_PROGRAM \
+    "import sys\n" \
+    "if sys.path and sys.path[0] == \"\":\n" \
+    "    del sys.path[0]  # -c's: the current directory (/) is no place to import from\n" \
+    "def paths():\n" \
+    "    import os\n" \
+    "    if os.environ.get(\"__PYVENV_LAUNCHER__\"):\n" \
+    "        return None\n" \
+    "    bindir = os.path.dirname(os.path.abspath(sys.executable))\n" \
+    "    prefix = os.path.dirname(bindir)\n" \
+    "    for conf in (os.path.join(bindir, \"pyvenv.cfg\"), os.path.join(prefix, \"pyvenv.cfg\")):\n" \
+    "        if os.path.isfile(conf):\n" \
+    "            break\n" \
+    "    else:\n" \
+    "        return None\n" \
+    "    with open(conf, encoding=\"utf-8\") as handle:\n" \
+    "        for line in handle:\n" \
+    "            key, _, value = line.partition(\"=\")\n" \
+    "            if key.strip().lower() == \"include-system-site-packages\" and value.strip().lower() != \"false\":\n" \
+    "                return None\n" \
+    "    site = \"%s/lib/python%d.%d/site-packages\" % (prefix, *sys.version_info[:2])\n" \
+    "    found = [site]\n" \
+    "    for name in sorted(os.listdir(site)):\n" \
+    "        if name.startswith((\"sitecustomize\", \"usercustomize\")):\n" \
+    "            return None\n" \
+    "        if not name.endswith(\".pth\") or name == \"distutils-precedence.pth\":\n" \
+    "            continue\n" \
+    "        with open(os.path.join(site, name)) as handle:\n" \
+    "            for line in handle:\n" \
+    "                line = line.rstrip()\n" \
+    "                if line.startswith((\"import \", \"import\\t\")):\n" \
+    "                    return None\n" \
+    "                path = os.path.abspath(os.path.join(site, line))\n" \
+    "                if line and not line.startswith(\"#\") and path not in found and os.path.exists(path):\n" \
+    "                    found.append(path)\n" \
+    "    for where in sys.path:\n" \
+    "        for name in (\"sitecustomize.py\", \"sitecustomize\", \"usercustomize.py\", \"usercustomize\"):\n" \
+    "            if os.path.exists(os.path.join(where, name)):\n" \
+    "                return None\n" \
+    "    return prefix, found\n" \
+    "try:\n" \
+    "    found = paths()\n" \
+    "except (OSError, ValueError, UnicodeError):\n" \
+    "    found = None\n" \
+    "if found is None:\n" \
+    "    import site\n" \
+    "    site.main()\n" \
+    "else:\n" \
+    "    sys.prefix = sys.exec_prefix = found[0]\n" \
+    "    sys.path.extend(found[1])\n" \
+    "try:\n" \
+    "    from lxctools.cli.about import main\n" \
+    "except ImportError:\n" \
+    "    if found is None:\n" \
+    "        raise\n" \
+    "    import site\n" \
+    "    site.main()\n" \
+    "    from lxctools.cli.about import main\n" \
+    "sys.exit(main())\n"
 
 #define FALLBACK (-1000) /* a handler's "let Python answer" */
 /* the names main() answers to (pyproject.toml's [tool.lxctools.front-door]) */
@@ -1767,19 +1830,59 @@ static int python_script(char *path, size_t size)
     return snprintf(path, size, "%.*slxctools", (int)bindir, self_exe) >= (int)size ? -1 : 0;
 }
 
+/* pip's console script for cli/about.py's main (pip and distlib write this text after the
+ * "#!INTERPRETER" line): only such a script is run as SUPERVISE_PROGRAM, never one that a
+ * packager or a test wrote with logic of its own */
+#define PIP_LAUNCHER \
+    "# -*- coding: utf-8 -*-\n" \
+    "import re\n" \
+    "import sys\n" \
+    "from lxctools.cli.about import main\n" \
+    "if __name__ == '__main__':\n" \
+    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n" \
+    "    sys.exit(main())\n"
+
+/* The interpreter of SCRIPT into OUT when SCRIPT is pip's launcher (PIP_LAUNCHER) behind a
+ * "#!" line that names an absolute path alone; -1 otherwise (flags after it, an sh
+ * trampoline for a path with spaces, any other script: it then runs as it is) */
+static int script_interpreter(const char *script, char *out, size_t size)
+{
+    char head[PATH_MAX + sizeof(PIP_LAUNCHER) + 4];
+    int fd = open(script, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = read(fd, head, sizeof(head) - 1);
+    close(fd);
+    if (got < 4 || head[0] != '#' || head[1] != '!')
+        return -1;
+    head[got] = 0;
+    char *end = strchr(head, '\n');
+    if (!end || strcmp(end + 1, PIP_LAUNCHER))
+        return -1;
+    *end = 0;
+    const char *path = head + 2;
+    size_t len = (size_t)(end - path);
+    if (path[0] != '/' || strpbrk(path, " \t\r") || len >= size)
+        return -1;
+    memcpy(out, path, len + 1);
+    return 0;
+}
+
 /* daemon.spawn, for a start that found no supervisor: fork the lxcpath's supervisor, as the
  * Python tool's child does it -- out of the caller's session and terminal (setsid), in /,
  * stdio on /dev/null, no other descriptor of the caller's, SIGINT as the caller had it, the
  * caller's environment, limits and cgroup (it moves itself: cgroups/monitor.py) -- but as a
- * new interpreter (`lxctools --supervise LXCPATH`) rather than a fork of this one, and
+ * new interpreter (`lxctools --supervise LXCPATH`; its interpreter with -S and
+ * SUPERVISE_PROGRAM when the script names it alone) rather than a fork of this one, and
  * return once it listens or lost the race to another (which then listens: the caller
  * connects again either way). 0, or -1 when no child could be made. */
 static int spawn_supervisor(const char *lxcpath)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], interpreter[PATH_MAX];
     int pipefd[2];
     if (python_script(path, sizeof(path)) || pipe2(pipefd, O_CLOEXEC) < 0)
         return -1;
+    int direct = script_interpreter(path, interpreter, sizeof(interpreter)) == 0;
     pid_t pid = fork();
     if (pid < 0) {
         close(pipefd[0]);
@@ -1808,6 +1911,11 @@ static int spawn_supervisor(const char *lxcpath)
             long most = sysconf(_SC_OPEN_MAX);
             for (long fd = READY_FD + 1; fd < (most > 0 ? most : 65536); fd++)
                 close((int)fd);
+        }
+        if (direct) {
+            char *fast[] = {interpreter, "-S", "-c", SUPERVISE_PROGRAM, SUPERVISE,
+                            (char *)lxcpath, NULL};
+            execv(interpreter, fast);
         }
         execv(path, args);
         _exit(127);
@@ -2913,7 +3021,10 @@ static int diagnose(int argc, char **argv)
             printf(" %s", NS_NAMES[k]);
         printf("\n");
         printf("tools %s\n", TOOLS);
-        printf("supervise %s %d\n", SUPERVISE, READY_FD);
+        printf("supervise %s %d\nsupervise-program ", SUPERVISE, READY_FD);
+        for (const char *c = SUPERVISE_PROGRAM; *c; c++)
+            printf("%02x", (unsigned char)*c);
+        printf("\n");
         printf("version %s\nsender-pidfd %s\n", PROTOCOL_VERSION, SENDER_PIDFD);
         for (const char *line = SENDS "\n"; *line; line = strchr(line, '\n') + 1)
             printf("sends %.*s\n", (int)(strchr(line, '\n') - line), line);

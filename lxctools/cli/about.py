@@ -36,6 +36,76 @@ FRONT_DOOR = ("lxc-attach", "lxc-info", "lxc-ls", "lxc-start", "lxc-stop", "lxc-
 # it spawns when a start finds none (native/lxc-front.c spawn_supervisor; not for people)
 SUPERVISE = "--supervise"
 
+# What the compiled lxc-start runs instead of this console script when its first line names
+# the interpreter alone (pip's): `INTERPRETER -S -c SUPERVISE_PROGRAM --supervise LXCPATH`,
+# the same text in native/lxc-front.c (tests/unit/test_front_door_protocol.py compares
+# them). site's work (~3 ms of a cold start: its module, the .pth files' hooks, the console
+# script's `import re`) is skipped where it changes nothing: in a venv without the system's
+# packages, whose .pth files only name directories (setuptools' distutils shim aside: the
+# supervisor imports no distutils), with no sitecustomize, it puts site-packages and those
+# directories on sys.path as site would. Anywhere else, or should lxctools not import, it
+# runs site itself: never another interpreter set-up than the console script's, at worst
+# the same one.
+SUPERVISE_PROGRAM = r"""import sys
+if sys.path and sys.path[0] == "":
+    del sys.path[0]  # -c's: the current directory (/) is no place to import from
+def paths():
+    import os
+    if os.environ.get("__PYVENV_LAUNCHER__"):
+        return None
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    prefix = os.path.dirname(bindir)
+    for conf in (os.path.join(bindir, "pyvenv.cfg"), os.path.join(prefix, "pyvenv.cfg")):
+        if os.path.isfile(conf):
+            break
+    else:
+        return None
+    with open(conf, encoding="utf-8") as handle:
+        for line in handle:
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "include-system-site-packages" and value.strip().lower() != "false":
+                return None
+    site = "%s/lib/python%d.%d/site-packages" % (prefix, *sys.version_info[:2])
+    found = [site]
+    for name in sorted(os.listdir(site)):
+        if name.startswith(("sitecustomize", "usercustomize")):
+            return None
+        if not name.endswith(".pth") or name == "distutils-precedence.pth":
+            continue
+        with open(os.path.join(site, name)) as handle:
+            for line in handle:
+                line = line.rstrip()
+                if line.startswith(("import ", "import\t")):
+                    return None
+                path = os.path.abspath(os.path.join(site, line))
+                if line and not line.startswith("#") and path not in found and os.path.exists(path):
+                    found.append(path)
+    for where in sys.path:
+        for name in ("sitecustomize.py", "sitecustomize", "usercustomize.py", "usercustomize"):
+            if os.path.exists(os.path.join(where, name)):
+                return None
+    return prefix, found
+try:
+    found = paths()
+except (OSError, ValueError, UnicodeError):
+    found = None
+if found is None:
+    import site
+    site.main()
+else:
+    sys.prefix = sys.exec_prefix = found[0]
+    sys.path.extend(found[1])
+try:
+    from lxctools.cli.about import main
+except ImportError:
+    if found is None:
+        raise
+    import site
+    site.main()
+    from lxctools.cli.about import main
+sys.exit(main())
+"""
+
 
 def run_as(tool, argv):
     """Run the Python tool TOOL with ARGV as if it had been called by that name."""

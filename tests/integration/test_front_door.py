@@ -842,11 +842,29 @@ def test_cold_start_supervisor_is_spawned_as_python_spawns_it(door, tmp_path):
         f"    os.execv({ours('lxctools')!r}, [{ours('lxctools')!r}, *sys.argv[1:]])\n"
         "sys.stderr.write('FALLBACK\\n')\nsys.exit(99)\n")
     os.chmod(bindir / "lxctools", 0o755)
+    # and with pip's launcher as BINDIR/lxctools, which the front door runs as its
+    # interpreter with -S and SUPERVISE_PROGRAM (cli/about.py): its "#!" names a wrapper that
+    # notes its first argument ("-S" then, the launcher's path for the script) and execs
+    # this venv's Python (the launcher's own interpreter, as pip wrote it)
+    launcher = tmp_path / "launcher"
+    launcher.mkdir()
+    shutil.copy(os.path.join(door.strict, "bin", "lxc-start"), launcher / "lxc-start")
+    with open(ours("lxctools")) as handle:
+        real, _, pip_text = handle.read().partition("\n")
+    taken = tmp_path / "taken"
+    (launcher / "python").write_text(
+        f"#!{real[2:]} -S\nimport os, sys\nwith open({str(taken)!r}, 'a') as handle:\n"
+        "    handle.write(sys.argv[1] + '\\n')\n"
+        f"os.execv({real[2:]!r}, [{real[2:]!r}, *sys.argv[1:]])\n")
+    os.chmod(launcher / "python", 0o755)
+    (launcher / "lxctools").write_text(f"#!{launcher / 'python'}\n{pip_text}")
+    os.chmod(launcher / "lxctools", 0o755)
     env = dict(door.env, LXCTOOLS_COLD_FACTS="caller's", **COLD)
     facts = {}
     try:
         for how, argv in (("python", [ours("lxctools"), "--as", "lxc-start"]),
-                          ("front door", [str(bindir / "lxc-start")])):
+                          ("front door", [str(bindir / "lxc-start")]),
+                          ("pip's launcher", [str(launcher / "lxc-start")])):
             no_supervisor(lp)
             master, slave = pty.openpty()
             held = os.open(marker, os.O_RDONLY)
@@ -877,6 +895,8 @@ def test_cold_start_supervisor_is_spawned_as_python_spawns_it(door, tmp_path):
         no_supervisor(lp)
     python = facts["python"]
     assert facts["front door"] == python
+    assert facts["pip's launcher"] == python
+    assert taken.read_text() == "-S\n"  # the supervisor run without site, nothing else
     assert python["own session"] and python["own group"] and python["tty"] == 0
     assert python["cwd"] == "/" and python["stdio"] == ["/dev/null"] * 3
     assert python["caller's fd"] == [] and python["Threads"] == "1"

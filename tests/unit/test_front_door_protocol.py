@@ -262,3 +262,63 @@ def test_a_supervisors_start_path_imports_no_heavy_module():
                           capture_output=True, text=True, cwd="/")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+def test_the_supervisor_program_is_the_pythons():
+    """The program the compiled lxc-start runs the supervisor with (INTERPRETER -S -c ...)
+    is cli/about.py's SUPERVISE_PROGRAM."""
+    from lxctools.cli.about import SUPERVISE_PROGRAM
+    assert bytes.fromhex(protocol()["supervise-program"][0]).decode() == SUPERVISE_PROGRAM
+
+
+def _run_program(python, tmp_path, extra=""):
+    """SUPERVISE_PROGRAM run as the front door runs it, up to its import of lxctools, then a
+    report of sys.path, sys.prefix and whether site ran."""
+    from lxctools.cli.about import SUPERVISE_PROGRAM
+    head = SUPERVISE_PROGRAM[:SUPERVISE_PROGRAM.index("try:\n    from lxctools")]
+    program = head + ("import json\n"
+                      "print(json.dumps([sys.path, sys.prefix, sys.exec_prefix, 'site' in sys.modules]))")
+    done = subprocess.run([python, "-S", "-c", extra + program, "--supervise", "/x"],
+                          capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, done.stderr
+    import json
+    return json.loads(done.stdout)
+
+
+def _with_site(python):
+    import json
+    done = subprocess.run([python, "-c", "import sys, json; print(json.dumps([[p for p in sys.path if p], "
+                           "sys.prefix, sys.exec_prefix]))"], capture_output=True, text=True, cwd="/")
+    return json.loads(done.stdout)
+
+
+def test_the_supervisor_program_sets_up_what_site_would(tmp_path):
+    """In this venv (the tests' own): site skipped, the same sys.path (but -c's '') and
+    prefixes as the console script's interpreter gets from site."""
+    path, prefix, exec_prefix, site_ran = _run_program(sys.executable, tmp_path)
+    want_path, want_prefix, want_exec_prefix = _with_site(sys.executable)
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests run outside a venv: the program runs site there (below)")
+    assert not site_ran
+    assert (path, prefix, exec_prefix) == (want_path, want_prefix, want_exec_prefix)
+
+
+def test_the_supervisor_program_runs_site_where_it_must(tmp_path):
+    """A venv that includes the system's packages, a .pth with an import hook, a
+    sitecustomize: the program runs site itself (what the console script gets)."""
+    import shutil
+    import venv
+    cases = {"system": dict(system_site_packages=True), "hook": {}, "custom": {}}
+    for case, options in cases.items():
+        where = tmp_path / case
+        venv.EnvBuilder(symlinks=True, **options).create(where)
+        site = next((where / "lib").glob("python3*/site-packages"))
+        if case == "hook":
+            (site / "hook.pth").write_text("import os\n")
+        if case == "custom":
+            (site / "sitecustomize.py").write_text("")
+        python = str(where / "bin" / "python3")
+        path, prefix, exec_prefix, site_ran = _run_program(python, tmp_path)
+        assert site_ran, case
+        assert (path, prefix, exec_prefix) == tuple(_with_site(python)), case
+        shutil.rmtree(where)
