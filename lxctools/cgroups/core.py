@@ -178,7 +178,8 @@ class Cgroups:
     def create(self, on_claim=None, on_taken=None):
         """mkdir the payload cgroup in every hierarchy, trying NAME-1, NAME-2, ... when the name
         is already used (never with lxc.cgroup.dir.container). ON_CLAIM(json) hears of each
-        attempt's directories before they are made (the supervisor records them: a crash
+        attempt's directories before they are made, when there is a hierarchy to make them in
+        (the supervisor records them: a crash
         between the mkdir and its next record must not leak them); ON_TAKEN(path) of a name
         found taken, before the next is tried (it may raise: the container already runs)."""
         self._create(monitor=False, on_claim=on_claim, on_taken=on_taken)
@@ -196,7 +197,9 @@ class Cgroups:
             else:
                 names = self.names.with_suffix(index)
                 rel, inner = names.limit, names.inner
-                if on_claim is not None:
+                if on_claim is not None and self.placed:
+                    # no hierarchy to make it in (an ordinary user with none delegated): the
+                    # claim would name no directory, and nothing made can leak -- no record
                     on_claim(self.claim_json(rel, inner))
             done = []
             try:

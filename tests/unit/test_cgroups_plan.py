@@ -466,3 +466,24 @@ def test_an_ordinary_user_with_no_cgroup_made_makes_no_user_namespace_to_give_th
                        payload="/sys/fs/cgroup/memory/u/lxc.payload.c1")
     Cgroups("c1", [made], "legacy").give_to_container_root(idmap)
     assert calls == ["giving the cgroups to the container's root"]
+
+
+def test_no_claim_is_recorded_when_there_is_no_hierarchy_to_make_the_cgroups_in(tmp_path, fake_mkdir):
+    """An ordinary user with no delegated cgroup: create() makes nothing, so it claims
+    nothing (the supervisor would write a record naming no directory on every start). With
+    a hierarchy, the claim comes before the mkdir, naming the directory."""
+    claims = []
+    empty = Cgroups("c1", [], "legacy", naming.plan("c1", conf_of()), conf_of())
+    empty.create(on_claim=claims.append)
+    assert claims == [] and empty.paths == {}
+    tree = Tree(str(tmp_path), [("memory", 1, ["memory"])])
+    fake_mkdir.append(tree)
+
+    def claimed(claim):
+        payload = claim["hierarchies"][0]["payload"]
+        claims.append((payload, os.path.exists(payload)))
+    placed = [core.Placed(h, h.mountpoint) for h in tree.hierarchies]
+    cg = Cgroups("c1", placed, "legacy", naming.plan("c1", conf_of()), conf_of())
+    cg.create(on_claim=claimed)
+    assert claims == [(os.path.join(tree.root, "memory/lxc.payload.c1"), False)]
+    cg.destroy()
