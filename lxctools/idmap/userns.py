@@ -46,16 +46,65 @@ def write_maps(pid, maps):
                 with open(f"/proc/{pid}/{name}", "w") as handle:
                     handle.write("".join(f"{a} {b} {c}\n" for a, b, c in entries))
                 continue
-            args = [tool, str(pid)] + [str(x) for e in entries for x in e]
-            running.append((tool, subprocess.Popen(args, stdout=subprocess.PIPE,
-                                                   stderr=subprocess.PIPE, text=True)))
+            running.append((tool, _start_helper([tool, str(pid)]
+                                                + [str(x) for e in entries for x in e])))
     finally:
-        answers = [(tool, proc, proc.communicate()[1]) for tool, proc in running]
-    for tool, proc, stderr in answers:
-        if proc.returncode != 0:
+        answers = [(tool, *helper.wait()) for tool, helper in running]
+    for tool, code, stderr in answers:
+        if code != 0:
             raise LxcError(f"{tool} failed: {stderr.strip()}", key="lxc.idmap",
                            hint="check /etc/subuid and /etc/subgid against lxc.idmap "
                                 "(lxc-checkconfig shows what is missing)")
+
+
+class _Helper:
+    """newuidmap or newgidmap running: wait() -> (exit code, its stderr as text)."""
+
+    def __init__(self, pid, stderr_fd):
+        self.pid = pid
+        self.stderr_fd = stderr_fd
+
+    def wait(self):
+        chunks = []
+        try:
+            while True:  # to its end first: a full pipe would hold the helper up
+                chunk = os.read(self.stderr_fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(self.stderr_fd)
+            _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+
+class _Popened:
+    def __init__(self, proc):
+        self.proc = proc
+
+    def wait(self):
+        stderr = self.proc.communicate()[1]
+        return self.proc.returncode, stderr
+
+
+def _start_helper(argv):
+    """ARGV started with its stdout discarded and its stderr kept for the error message:
+    posix_spawn (libc.spawn: no fork of this process, none of subprocess's Python work, each
+    start of an unprivileged container runs two), else subprocess."""
+    if not libc.can_spawn():
+        return _Popened(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True))
+    read_end, write_end = os.pipe()
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        pid = libc.spawn(argv, stdout=null, stderr=write_end)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(null)
+        os.close(write_end)
+    return _Helper(pid, read_end)
 
 
 def run_in_userns(idmap_lines, func, what):
