@@ -5,16 +5,50 @@ setting a key appends a line, clearing a key removes its lines. The expanded vie
 kept in step so that every edit is validated before anything is written.
 """
 
+import os
 import re
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
+from .model import Conf
 from .parser import Loader, NotAFile, read_text, split_line
 
 # Clearing one of these also removes every line of keys below it (lxc.net clears all NICs).
 _PREFIX_KEYS = ("lxc.net", "lxc.hook", "lxc.cgroup", "lxc.cgroup2", "lxc.network", "lxc.sysctl",
                 "lxc.prlimit", "lxc.proc")
 _NET_ROOT = re.compile(r"lxc\.net\.\d+$")
+
+
+# read_again's parses, by path: (signature, paths seen, lines, items, device lines,
+# warnings); at most _READ_AGAIN_MAX, the least recently used dropped first
+_READ_AGAIN = {}
+_READ_AGAIN_MAX = 128
+# only files whose ctime is this much older than the read are kept (api/verdict.py's rule)
+_SETTLED_NS = 1_000_000_000
+
+
+def _signature(paths):
+    """How each of PATHS stats now: (mode, dev, ino, size, mtime_ns, ctime_ns) or the errno."""
+    found = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            found.append(("error", exc.errno))
+            continue
+        found.append((st.st_mode, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                      st.st_ctime_ns))
+    return found
+
+
+def _copied(value):
+    """A copy of a Conf's items (str, numbers, lists and dicts of them) sharing nothing
+    mutable."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 class _Given(str):
@@ -54,6 +88,58 @@ class ConfigDocument:
             raise ConfigError(f"cannot read config file: {exc.strerror}", path=path) from None
         return cls(path, text, warn=warn)
 
+    @classmethod
+    def read_again(cls, path, warn=None):
+        """read() for a process that reads the same configs start after start (the lxcpath's
+        supervisor: spawn/start.prepare): PATH's parse is kept while PATH and every file and
+        directory it included stat exactly as when they were read (mode, device, inode, size,
+        mtime and ctime in ns; or the same errno), and handed out as a new document (its own
+        lines and Conf: the caller may amend them), its warnings said again. Never kept: a
+        parse that drew a random MAC (each read draws anew), one that failed, or one whose
+        files changed in the second before the read (a change within the same tick of a
+        filesystem's coarse clock would keep every field the same; any later change moves
+        the ctime on)."""
+        import time
+
+        kept = _READ_AGAIN.get(path)
+        if kept is not None and kept[0] == _signature(kept[1]):
+            _READ_AGAIN[path] = _READ_AGAIN.pop(path)  # the most recent last
+            _signature_, _seen, lines, items, device_lines, warnings = kept
+            doc = cls.__new__(cls)
+            doc.path = path
+            doc.warn = warn
+            doc._warned = set()
+            doc.lines = list(lines)
+            doc.conf = Conf()
+            doc.conf.items = _copied(items)
+            doc.conf.device_lines = list(device_lines)
+            for message in warnings:
+                doc._warn_once(message)
+            return doc
+        _READ_AGAIN.pop(path, None)
+        said = []
+
+        def heard(message):
+            said.append(message)
+            if warn:
+                warn(message)
+        before = time.time_ns()
+        doc = cls.read(path, warn=heard)
+        doc.warn = warn
+        loader = doc._loader
+        if loader.drew:
+            return doc
+        # the file itself (read() reads it as text) and everything it included
+        seen = list(dict.fromkeys([path] + [name for _kind, name in loader.seen]))
+        signature = _signature(seen)
+        if any(stat[0] != "error" and stat[-1] > before - _SETTLED_NS for stat in signature):
+            return doc
+        _READ_AGAIN[path] = (signature, seen, list(doc.lines), _copied(doc.conf.items),
+                             list(doc.conf.device_lines), said)
+        while len(_READ_AGAIN) > _READ_AGAIN_MAX:
+            del _READ_AGAIN[next(iter(_READ_AGAIN))]
+        return doc
+
     def _labels(self):
         return {index: line.label for index, line in enumerate(self.lines, start=1)
                 if isinstance(line, _Given)}
@@ -65,6 +151,7 @@ class ConfigDocument:
 
     def _reload(self):
         loader = Loader(warn=self._warn_once)
+        loader.seen = []  # what read_again checks before it hands this parse out again
         loader.labels = self._labels()
         loader.load_text(self.text(), self.path or "<config>", top=True)
         for index, line in loader.hwaddr_fixes.items():
@@ -72,6 +159,7 @@ class ConfigDocument:
                 line = _given(line, self.lines[index].label)
             self.lines[index] = line
         self.conf = loader.conf
+        self._loader = loader
 
     def text(self):
         return "\n".join(self.lines) + ("\n" if self.lines else "")

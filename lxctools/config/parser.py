@@ -112,6 +112,7 @@ class Loader:
         # read and ("dir", path) for an included directory listed or found missing -- what a
         # saved verdict on the whole load must be checked against (api/listing.py)
         self.seen = None
+        self.drew = False  # a random MAC was drawn (random_hwaddr): another read differs
 
     def load_file(self, path, *, top=False, included_from=None):
         if len(self._stack) >= MAX_INCLUDE_DEPTH:
@@ -201,6 +202,7 @@ class Loader:
             value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
         if _HWADDR_KEY.match(key) and value and re.search("[xX]", value):
             value = random_hwaddr(value)
+            self.drew = True
             if top:
                 self.hwaddr_fixes[number - 1] = f"{key} = {value}"
         self.conf.apply(key, value)

@@ -83,7 +83,9 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
                          "Executing a container with no configuration file may crash the host",
                          hint=f"create it first ({command('lxc-create', name, lxcpath)} -t "
                               "busybox), or pass a config with -f FILE")
-    doc = ConfigDocument.read(top, warn=warn or log.warn)
+    # the lxcpath's supervisor reads the same configs start after start: kept while
+    # every file stats the same
+    doc = ConfigDocument.read_again(top, warn=warn or log.warn)
     for item in options.get("defines") or []:
         key, sep, value = item.partition("=")
         where = f"command line (-s {item})"
