@@ -349,8 +349,9 @@ def spawn(argv, stdout, stderr):
     args = (ctypes.c_char_p * (len(words) + 1))(*words, None)
     environ = ctypes.c_void_p.in_dll(_libc, "environ")
     pid = ctypes.c_int()
-    if _libc.posix_spawn_file_actions_init(actions) != 0:
-        raise OSError(ctypes.get_errno(), "posix_spawn_file_actions_init")
+    failed = _libc.posix_spawn_file_actions_init(actions)  # an errno, as posix_spawn's
+    if failed:
+        raise OSError(failed, f"posix_spawn of {argv[0]}: {os.strerror(failed)}")
     try:
         _libc.posix_spawnattr_init(attr)
         try:
