@@ -122,12 +122,13 @@ def send_fds(sock, data, fds):
     return sock.sendmsg([data], ancillary if fds else [])
 
 
-def recv_fds(sock, size, maxfds):
-    """(message, [fds]); the fds arrive close-on-exec."""
+def recv_fds(sock, size, maxfds, cloexec=True):
+    """(message, [fds]); the fds arrive close-on-exec, or inheritable (CLOEXEC false: as
+    socket.recv_fds leaves them)."""
     import _socket
 
     msg, ancillary, _flags, _addr = sock.recvmsg(size, _socket.CMSG_SPACE(maxfds * 4),
-                                                 _socket.MSG_CMSG_CLOEXEC)
+                                                 _socket.MSG_CMSG_CLOEXEC if cloexec else 0)
     fds = []
     for level, kind, data in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:

@@ -7,12 +7,11 @@ plan's (startplan.py), where each step that sends or waits for one is named afte
 native/lxc-execinit.c writes Failed too.
 """
 
-import _socket  # not socket.py: its imports are ~2 ms of a supervisor's cold start
-import _struct
 import json
 import os
 
 from ..message import REQUIRED, Message, ProtocolError
+from . import entry
 
 
 class SyncMessage(Message):
@@ -90,16 +89,12 @@ class Sync:
 
     def send(self, message, fds=None):
         data = json.dumps(message.to_wire()).encode()
-        if fds:
-            self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                        _struct.pack(f"{len(fds)}i", *fds))])
-        else:
-            self.sock.send(data)
+        entry.send_fds(self.sock, data, fds or ())
 
     def receive(self):
         """The next SyncMessage (its fds in .fds), None at EOF. One that cannot be read is
         a Failed naming why: the start stops there, as for any failure."""
-        data, fds = _recv_fds(self.sock, 65536, 64)
+        data, fds = entry.recv_fds(self.sock, 65536, 64, cloexec=False)
         if not data:
             return None
         try:
@@ -116,12 +111,3 @@ class Sync:
         return message
 
 
-def _recv_fds(sock, size, maxfds):
-    """socket.recv_fds's (message, [fds]) over _socket (the fds as it leaves them: inheritable)."""
-    data, ancillary, _flags, _addr = sock.recvmsg(size, _socket.CMSG_LEN(maxfds * 4))
-    fds = []
-    for level, kind, payload in ancillary:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            count = len(payload) // 4
-            fds.extend(_struct.unpack(f"{count}i", payload[:count * 4]))
-    return data, fds
