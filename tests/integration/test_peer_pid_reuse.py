@@ -1,0 +1,317 @@
+"""A caller that exits and lends its pid (kernel/peer.py; docs/SECURITY.md, "Who may command
+a supervisor"): on a kernel without SO_PEERPIDFD, LXC's own clients send no pidfd, so the
+supervisor opens one from SO_PEERCRED's pid -- a number, which after the caller's exit names
+whatever process took it. Staged here deterministically: a caller in another pid namespace
+(uid 0, the host's network namespace: a privileged container's root) connects, asks, and
+exits -- leaving its end of the connection open in a child of its own, or closed -- and a
+root process of the host's pid namespace is then made to take exactly that pid (clone3 with
+set_tid, as CRIU restores pids). The proof must refuse: the process with that pid holds no
+end of the connection. Without the check (main before it) each of these is accepted, and
+through LXC's socket of a real supervisor the victim is stopped.
+
+This host's kernel has SO_PEERPIDFD; LXCTOOLS_PEER_FALLBACK=1 makes the supervisor prove as
+on one without (Debian 12's 6.1, which the VM tier runs)."""
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lxcenv import SANE_PATH, busybox, world  # noqa: F401  (fixture)
+from lxctools.kernel import peer
+from lxctools.monitor import commands, lxcsocket
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VICTIM = "pr-victim"
+STOP = struct.pack("=iiQ", lxcsocket.COMMANDS.index("STOP"), 0, 0)
+
+# The caller: argv address (unicode-escaped), "hold" or "close". In a new pid namespace
+# (whose init it is not: that namespace would end with it), it connects, sends LXC's STOP,
+# writes its host pid (/proc/self of the host's proc) and, in "hold", forks a child that
+# keeps its end open; then it exits. Its init reaps it, says "reaped" and its host pid, and
+# stays (with the holder) until killed.
+CALLER = r"""
+import os, socket, sys, time
+from lxctools.kernel import libc
+address = sys.argv[1].encode().decode("unicode_escape").encode("latin-1")
+mode, payload = sys.argv[2], bytes.fromhex(sys.argv[3])
+libc.unshare(libc.CLONE_NEWPID)
+if os.fork() == 0:
+    if os.fork() == 0:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(address)
+        sock.sendall(payload)
+        print("pid", os.readlink("/proc/self"), flush=True)
+        if mode == "hold" and os.fork() == 0:
+            time.sleep(300)
+        os._exit(0)
+    os.wait()
+    print("reaped", os.readlink("/proc/self"), flush=True)
+    time.sleep(300)
+    os._exit(0)
+os.wait()
+"""
+
+# A process at exactly pid argv[1] of this (the host's) pid namespace: clone3 with set_tid;
+# the child execs sleep. Prints its pid once exec'd (or "EEXIST"), then waits for stdin to close.
+AT_PID = r"""
+import ctypes, errno, os, signal, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+tid = (ctypes.c_int * 1)(int(sys.argv[1]))
+# struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+# tls, set_tid, set_tid_size
+args = ctypes.create_string_buffer(struct.pack("=10Q", 0, 0, 0, 0, signal.SIGCHLD, 0, 0, 0,
+                                               ctypes.addressof(tid), 1))
+pid = libc.syscall(435, args, ctypes.c_size_t(80))
+if pid == 0:
+    try:
+        os.execv("/bin/sleep", ["sleep", "300"])
+    finally:
+        os._exit(1)
+if pid < 0:
+    print(errno.errorcode.get(ctypes.get_errno(), "?"), flush=True)
+    sys.exit(0)
+while not open(f"/proc/{pid}/cmdline", "rb").read().startswith(b"sleep\0"):
+    os.sched_yield()  # (its exec done)
+print(pid, flush=True)
+sys.stdin.read()
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+"""
+
+
+def _escape(address):
+    if isinstance(address, str):
+        address = address.encode("latin-1")
+    return address.decode("latin-1").encode("unicode_escape").decode()
+
+
+class Staged:
+    """The race, staged: CALLER's processes and the process at its pid (kill() ends them)."""
+
+    def __init__(self, address, mode, payload=b"x"):
+        self.procs = []
+        caller = subprocess.Popen(
+            [sys.executable, "-c", CALLER, _escape(address), mode, payload.hex()],
+            stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+        self.procs.append(caller)
+        said = caller.stdout.readline().split()
+        assert said[:1] == ["pid"], said
+        self.pid = int(said[1])
+        said = caller.stdout.readline().split()
+        assert said[:1] == ["reaped"], said
+        self.init = int(said[1])
+        self.reuser = None
+        at = subprocess.Popen([sys.executable, "-c", AT_PID, str(self.pid)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs.append(at)
+        said = at.stdout.readline().strip()
+        if said.isdigit():
+            self.reuser = int(said)
+            assert self.reuser == self.pid
+
+    def kill(self):
+        for proc in self.procs:
+            if proc.stdin:
+                proc.stdin.close()
+        try:
+            os.kill(self.init, signal.SIGKILL)  # and with it its namespace: the holder
+        except ProcessLookupError:
+            pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _stage(address, mode, payload=b"x", tries=20):
+    """Staged with a process at the caller's pid (another process of the machine may take the
+    freed pid first: then again)."""
+    for _ in range(tries):
+        staged = Staged(address, mode, payload)
+        if staged.reuser:
+            return staged
+        staged.kill()
+    pytest.fail(f"no process could be made to take a freed pid in {tries} tries")
+
+
+def _listener():
+    address = b"\0lxctools-test-reuse-" + os.urandom(4).hex().encode()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(4)
+    return address, listener
+
+
+@pytest.mark.parametrize("mode", ["hold", "close"])
+def test_a_reused_pid_does_not_pass_for_the_caller(mode):
+    """peer.check as LXC's socket calls it (by pid, no SO_PEERPIDFD): the caller, in another
+    pid namespace, connected and exited -- its end held on by a child of its own ("hold"),
+    or closed ("close": a request left behind, as a STOP needs no answer) -- and a root
+    process of the host's pid namespace has its pid now. Refused; main accepted both."""
+    from conftest import require_root
+    require_root()
+    address, listener = _listener()
+    staged = None
+    try:
+        staged = _stage(address, mode)
+        while True:  # (the connections of tries whose pid another process took: skipped)
+            conn, _ = listener.accept()
+            pid = struct.unpack("=iII", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                        12))[0]
+            if pid == staged.pid:
+                break
+            conn.close()
+        try:
+            assert pid == staged.pid == staged.reuser  # SO_PEERCRED's pid: the reuser's now
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                assert handle.read().startswith(b"sleep\0")
+            assert os.stat(f"/proc/{pid}/ns/pid").st_ino == os.stat("/proc/self/ns/pid").st_ino
+            with pytest.raises(peer.Refused) as refused:
+                peer.check(conn, use_kernel=False, by_pid=True)
+            if mode == "hold":
+                assert "holds no end of the connection" in str(refused.value)
+            else:
+                assert "its end of the connection is closed" in str(refused.value)
+        finally:
+            conn.close()
+    finally:
+        if staged:
+            staged.kill()
+        listener.close()
+
+
+def test_the_caller_itself_and_its_holder_by_pid():
+    """The controls of the same check: a host process that holds its end is answered (also
+    from a thread with an fd table of its own); one that handed its end to a child and
+    closed its own is not (its pid holds no end); one in another pid namespace holding its
+    end is refused for its namespace."""
+    from conftest import require_root
+    require_root()
+    address, listener = _listener()
+    connect = ("s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+               f"s.connect({address!r})\n")
+    cases = (
+        (connect + "print(flush=True)\ns.recv(1)\n", "allowed"),
+        (connect + "if os.fork() == 0:\n    s.recv(1)\n    os._exit(0)\n"
+         "s.close()\nprint(flush=True)\n", "holds no end of the connection"),
+        # a thread with an fd table of its own (CLONE_FILES): /proc/PID/fd is its leader's,
+        # its end is in /proc/PID/task/TID/fd
+        ("import threading\ndef run():\n    libc.unshare(0x400)\n"
+         + "".join("    " + line + "\n" for line in connect.splitlines())
+         + "    print(flush=True)\n    s.recv(1)\nthreading.Thread(target=run).start()\n",
+         "allowed"),
+        ("libc.unshare(libc.CLONE_NEWPID)\nif os.fork() == 0:\n"
+         + "".join("    " + line + "\n" for line in connect.splitlines())
+         + "    print(flush=True)\n    s.recv(1)\n    os._exit(0)\nos.wait()\n",
+         "the caller is in another pid namespace"))
+    try:
+        for script, expect in cases:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "import os, socket, sys\n"
+                 "from lxctools.kernel import libc\n" + script],
+                stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=REPO))
+            conn, _ = listener.accept()
+            try:
+                proc.stdout.readline()  # connected (and, second, its own end closed)
+                try:
+                    peer.check(conn, use_kernel=False, by_pid=True)
+                    got = "allowed"
+                except peer.Refused as exc:
+                    got = str(exc)
+                assert expect in got, (script, got)
+            finally:
+                conn.close()
+                proc.wait(timeout=30)
+    finally:
+        listener.close()
+
+
+def _running(world):
+    return world.ours("lxc-info", "-n", VICTIM, "-sH").stdout.strip()
+
+
+@pytest.fixture
+def fallback_victim(world):
+    """VICTIM running under a supervisor that proves as on a kernel without SO_PEERPIDFD."""
+    world.env = dict(world.env, LXCTOOLS_PEER_FALLBACK="1")
+    busybox(world, VICTIM)
+    go = world.ours("lxc-start", "-n", VICTIM, "-d")
+    assert go.returncode == 0, go.stderr
+    assert world.ours("lxc-wait", "-n", VICTIM, "-s", "RUNNING", "-t", "30").returncode == 0
+    supervisor = commands.request(world.lp, VICTIM, "info")["monitor_pid"]
+    with open(f"/proc/{supervisor}/environ", "rb") as handle:
+        assert b"LXCTOOLS_PEER_FALLBACK=1\0" in handle.read()
+    yield supervisor
+    try:
+        os.kill(supervisor, signal.SIGCONT)
+    except ProcessLookupError:
+        pass  # (gone with the victim, when a test failed)
+    world.ours("lxc-stop", "-n", VICTIM, "-k")
+
+
+def test_real_lxc_clients_are_answered_by_pid(world, fallback_victim):
+    """The control, through LXC's socket proved by pid: real lxc-info from the host reads
+    the state and init's pid; python3-lxc from a new pid namespace cannot stop the
+    container, from the host's it can."""
+    pid = world.ours("lxc-info", "-n", VICTIM, "-pH").stdout.strip()
+    real = world.real("lxc-info", "-n", VICTIM, "-s", "-p", lxcpath=world.lp)
+    assert real.stdout == f"State:          RUNNING\nPID:            {pid}\n", real.stderr
+    sane = dict(os.environ, PATH=SANE_PATH)
+    if subprocess.run(["/usr/bin/python3", "-c", "import lxc"], env=sane,
+                      capture_output=True).returncode != 0:
+        pytest.skip("python3-lxc (Debian's liblxc binding) is not installed here")
+    script = ("import lxc, sys\nc = lxc.Container(sys.argv[1], sys.argv[2])\n"
+              "print(c.stop(), c.state)\n")
+    done = subprocess.run(["unshare", "--pid", "--fork", "/usr/bin/python3", "-c", script,
+                           VICTIM, world.lp], capture_output=True, text=True, timeout=120,
+                          env=sane)
+    assert done.stdout.split()[:1] == ["False"], (done.stdout, done.stderr)
+    assert _running(world) == "RUNNING"
+    done = subprocess.run(["/usr/bin/python3", "-c", script, VICTIM, world.lp],
+                          capture_output=True, text=True, timeout=120, env=sane)
+    assert done.stdout.split()[:1] == ["True"], (done.stdout, done.stderr)
+    assert _running(world) == "STOPPED"
+
+
+@pytest.mark.parametrize("mode", ["hold", "close"])
+def test_a_stop_left_behind_by_an_exited_caller(world, fallback_victim, mode):
+    """The attack on a real supervisor: while it is busy (here: SIGSTOP), a caller in
+    another pid namespace connects to LXC's socket of the victim, sends STOP and exits (its
+    end held open by a child, or closed); a host root process takes its pid; the supervisor
+    then accepts the connection. Refused with LXC's EPERM, the refusal logged, the victim
+    runs on (main stopped it)."""
+    supervisor = fallback_victim
+    os.kill(supervisor, signal.SIGSTOP)
+    staged = None
+    try:
+        staged = _stage(lxcsocket.address(world.lp, VICTIM), mode, STOP)
+        os.kill(supervisor, signal.SIGCONT)
+        said = f"LXC's command socket of {VICTIM} refused pid {staged.pid}: "
+        deadline = time.monotonic() + 30
+        logged = ""
+        while time.monotonic() < deadline:
+            logged = subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+            if said in logged or _running(world) == "STOPPED":
+                break
+            time.sleep(0.2)
+        assert _running(world) == "RUNNING", "a process that took the caller's pid passed"
+        assert said in logged, logged[-2000:]
+        line = logged[logged.rindex(said):].splitlines()[0]
+        assert ("holds no end of the connection" in line if mode == "hold"
+                else "its end of the connection is closed" in line), line
+    finally:
+        try:
+            os.kill(supervisor, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        if staged:
+            staged.kill()
+    assert world.real("lxc-info", "-n", VICTIM, "-sH", lxcpath=world.lp).stdout == "RUNNING\n"
