@@ -315,3 +315,47 @@ def test_a_stop_left_behind_by_an_exited_caller(world, fallback_victim, mode):
         if staged:
             staged.kill()
     assert world.real("lxc-info", "-n", VICTIM, "-sH", lxcpath=world.lp).stdout == "RUNNING\n"
+
+
+UNPRIV_USER = "lxct-peerreuse"
+
+
+def test_a_users_supervisor_proves_real_lxc_info_by_pid():
+    """An unprivileged user's container under our supervisor (the user's, proving as on a
+    kernel without SO_PEERPIDFD): real lxc-info and lxc-stop run as the user reach it
+    through LXC's socket -- the user's supervisor may ask sock_diag and read the fds of its
+    own user's caller."""
+    import pwd
+
+    from conftest import ordinary_user, ours_for_anyone, real_lxc
+
+    with ordinary_user(UNPRIV_USER, 520000):
+        entry = pwd.getpwnam(UNPRIV_USER)
+        as_them = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                   "--init-groups", "env", "-i", f"HOME={entry.pw_dir}", "PATH=/usr/bin:/bin",
+                   f"USER={UNPRIV_USER}", "LXCTOOLS_PEER_FALLBACK=1"]
+
+        def run(program, *args):
+            return subprocess.run(as_them + [program, *args], capture_output=True, text=True,
+                                  cwd="/", timeout=120)
+
+        made = run(ours_for_anyone("lxc-create"), "-n", "pr-u", "-t", "busybox")
+        assert made.returncode == 0, made.stderr
+        try:
+            go = run(ours_for_anyone("lxc-start"), "-n", "pr-u")
+            assert go.returncode == 0, go.stderr
+            listed = subprocess.run(["ps", "-u", str(entry.pw_uid), "-o", "pid=,cmd="],
+                                    capture_output=True, text=True).stdout.splitlines()
+            supervisor, = (int(line.split()[0]) for line in listed
+                           if "[lxc monitor]" in line)  # (root may not ask it: not its user)
+            with open(f"/proc/{supervisor}/environ", "rb") as handle:
+                assert b"LXCTOOLS_PEER_FALLBACK=1\0" in handle.read()
+            assert os.stat(f"/proc/{supervisor}").st_uid == entry.pw_uid
+            info = run(real_lxc("lxc-info"), "-n", "pr-u", "-sH")
+            assert info.stdout == "RUNNING\n", info.stderr
+            stop = run(real_lxc("lxc-stop"), "-n", "pr-u", "-k")
+            assert stop.returncode == 0, stop.stderr
+            assert run(real_lxc("lxc-info"), "-n", "pr-u", "-sH").stdout == "STOPPED\n"
+        finally:
+            run(ours_for_anyone("lxc-stop"), "-n", "pr-u", "-k")
+            run(ours_for_anyone("lxc-destroy"), "-n", "pr-u")
