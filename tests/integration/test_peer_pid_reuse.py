@@ -201,7 +201,8 @@ def test_the_caller_itself_and_its_holder_by_pid():
     cases = (
         (connect + "print(flush=True)\ns.recv(1)\n", "allowed"),
         (connect + "if os.fork() == 0:\n    s.recv(1)\n    os._exit(0)\n"
-         "s.close()\nprint(flush=True)\n", "holds no end of the connection"),
+         "s.close()\nprint(flush=True)\nsys.stdin.read()\n",  # (alive while checked)
+         "holds no end of the connection"),
         # a thread with an fd table of its own (CLONE_FILES): /proc/PID/fd is its leader's,
         # its end is in /proc/PID/task/TID/fd
         ("import threading\ndef run():\n    libc.unshare(0x400)\n"
@@ -217,7 +218,8 @@ def test_the_caller_itself_and_its_holder_by_pid():
             proc = subprocess.Popen(
                 [sys.executable, "-c", "import os, socket, sys\n"
                  "from lxctools.kernel import libc\n" + script],
-                stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=REPO))
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=dict(os.environ, PYTHONPATH=REPO))
             conn, _ = listener.accept()
             try:
                 proc.stdout.readline()  # connected (and, second, its own end closed)
@@ -229,6 +231,7 @@ def test_the_caller_itself_and_its_holder_by_pid():
                 assert expect in got, (script, got)
             finally:
                 conn.close()
+                proc.stdin.close()
                 proc.wait(timeout=30)
     finally:
         listener.close()
