@@ -93,7 +93,10 @@ def peer_inode(sock):
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
                        _NETLINK_SOCK_DIAG) as diag:
         diag.send(header + body)
-        reply = diag.recv(4096)
+        # the kernel answers within the send: nothing queued by now is no answer at all
+        reply = diag.recv(4096, socket.MSG_DONTWAIT)
+    if len(reply) < 20:
+        raise OSError(errno.EPROTO, "short sock_diag answer")
     length, kind = struct.unpack_from("=IH", reply)
     if kind == _NLMSG_ERROR:
         code = -struct.unpack_from("=i", reply, 16)[0]
