@@ -24,13 +24,14 @@ opens one from SO_PEERCRED's pid -- a number, which names whoever holds it now: 
 have exited since its connect (even before the accept: a connection waits in the backlog)
 and its pid gone to another process. So that pidfd must also prove it is the peer's: its
 process holds the peer's end of this very connection. The kernel tells the peer end's inode
-(sock_diag, UDIAG_SHOW_PEER; 0 once every holder closed it); /proc/PID/fd is searched for
-socket:[INODE]; the pidfd still names PID after, so the fds read were that process's. A
-process that took over an exited peer's pid was born after the connect: it holds no end of
-the connection unless a holder handed it one (SCM_RIGHTS, or a fork after receiving it) --
-for a container's caller, a root process of the host's pid and user namespaces that took
-the connection from the container and gave it on to a child born at exactly that pid
-(docs/SECURITY.md, the residual).
+(sock_diag, UDIAG_SHOW_PEER; 0 once every holder closed it); /proc/PID/fd must show
+socket:[INODE], and the process's effective uid must pass the rule SO_PEERCRED's uid (the
+connector's) passed; the pidfd still names PID after, so what was read was that process's.
+A process that took over an exited peer's pid was born after the connect: it holds no end
+of the connection unless a holder handed it one (SCM_RIGHTS, or a fork after receiving
+it) -- for a container's caller, a process of root (or of the supervisor's user) in the
+host's pid and user namespaces that took the connection from the container and gave it on
+to a child born at exactly that pid (docs/SECURITY.md, the residual).
 """
 
 import _socket  # not socket.py: its imports are ~2 ms of a supervisor's cold start
@@ -147,6 +148,19 @@ def _holds_in(directory, want):
     return False
 
 
+def euid(pid):
+    """Process PID's effective uid (/proc/PID/status), as SO_PEERCRED would give it."""
+    fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    at = data.find(b"\nUid:")
+    if at < 0:
+        raise OSError(errno.EPROTO, f"no Uid in /proc/{pid}/status")
+    return int(data[at + 5:data.index(b"\n", at + 5)].split()[1])
+
+
 def check(sock, sent=(), use_kernel=True, by_pid=False):
     """(pid, uid) of SOCK's peer when it may command this process: root or this process's
     user, in this process's pid namespace (and user namespace when this process is root).
@@ -198,11 +212,16 @@ def check(sock, sent=(), use_kernel=True, by_pid=False):
         for kind in kinds:
             if _ns(f"/proc/{pid}/ns/{kind}") != _own_ns(kind):
                 raise Refused(f"the caller is in another {kind} namespace")
-        if end is not None and not holds(pid, end):
-            # PID's process now is not the peer: it exited, and its pid was taken since
-            # (or it gave its end away and closed its own)
-            raise Refused("the process with the caller's pid holds no end of the "
-                          "connection (the caller exited, its pid reused?)")
+        if end is not None:
+            if not holds(pid, end):
+                # PID's process now is not the peer: it exited, and its pid was taken since
+                # (or it gave its end away and closed its own)
+                raise Refused("the process with the caller's pid holds no end of the "
+                              "connection (the caller exited, its pid reused?)")
+            # and it passes the rule SO_PEERCRED's uid passed (that was the connector's)
+            if euid(pid) not in (0, own_uid):
+                raise Refused("the process with the caller's pid is not root nor the "
+                              "supervisor's user (the caller exited, its pid reused?)")
         # the pidfd still names PID: what was read of /proc/PID was the peer's
         if libc.pidfd_pid(pidfd) != pid:
             raise Refused("the caller is gone")

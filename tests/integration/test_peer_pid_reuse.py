@@ -58,7 +58,8 @@ os.wait()
 """
 
 # A process at exactly pid argv[1] of this (the host's) pid namespace: clone3 with set_tid;
-# the child execs sleep. Prints its pid once exec'd (or "EEXIST"), then waits for stdin to close.
+# the child (as uid argv[2], if given) execs sleep, keeping the fds it was passed. Prints its
+# pid once exec'd (or "EEXIST"), then waits for stdin to close.
 AT_PID = r"""
 import ctypes, errno, os, signal, struct, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -70,6 +71,11 @@ args = ctypes.create_string_buffer(struct.pack("=10Q", 0, 0, 0, 0, signal.SIGCHL
 pid = libc.syscall(435, args, ctypes.c_size_t(80))
 if pid == 0:
     try:
+        if len(sys.argv) > 2:
+            uid = int(sys.argv[2])
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
         os.execv("/bin/sleep", ["sleep", "300"])
     finally:
         os._exit(1)
@@ -233,6 +239,59 @@ def test_the_caller_itself_and_its_holder_by_pid():
                 conn.close()
                 proc.stdin.close()
                 proc.wait(timeout=30)
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("uid", [0, 65534], ids=["root", "nobody"])
+def test_a_successor_handed_the_connection(uid):
+    """The boundary of the proof by pid: a caller connects, hands its end to another
+    process and exits; a process born at its pid inherits that end. As uid 65534 it is
+    refused (the holder must pass the uid rule too); as root of the host's namespaces it is
+    taken for the caller -- the residual docs/SECURITY.md names: only a host root process
+    that was handed the connection gets there."""
+    from conftest import require_root
+    require_root()
+    address, listener = _listener()
+    try:
+        for _ in range(20):
+            mine, theirs = socket.socketpair()
+            caller = os.fork()
+            if caller == 0:
+                try:
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    sock.connect(address)
+                    socket.send_fds(theirs, [b"x"], [sock.fileno()])
+                finally:
+                    os._exit(0)
+            os.waitpid(caller, 0)
+            _msg, fds, _flags, _addr = socket.recv_fds(mine, 1, 1)
+            mine.close()
+            theirs.close()
+            conn, _ = listener.accept()
+            at = subprocess.Popen([sys.executable, "-c", AT_PID, str(caller), str(uid)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  pass_fds=fds)
+            for fd in fds:
+                os.close(fd)  # the successor (and its parent) hold the end now
+            try:
+                if at.stdout.readline().strip() != str(caller):
+                    continue  # another process took the pid first
+                try:
+                    peer.check(conn, use_kernel=False, by_pid=True)
+                    got = "allowed"
+                except peer.Refused as exc:
+                    got = str(exc)
+                if uid == 0:
+                    assert got == "allowed"
+                else:
+                    assert "is not root nor the supervisor's user" in got, got
+                return
+            finally:
+                conn.close()
+                at.stdin.close()
+                at.wait(timeout=30)
+        pytest.fail("no process could be made to take a freed pid in 20 tries")
     finally:
         listener.close()
 
