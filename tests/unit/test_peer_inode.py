@@ -1,5 +1,6 @@
 """kernel/peer.py's two reads behind the proof by pid (LXC's socket on a kernel without
-SO_PEERPIDFD): the peer end's inode from sock_diag, and whether a process holds it."""
+SO_PEERPIDFD): the peer end's inode from sock_diag, whether a process holds it, and its
+effective uid."""
 
 import os
 import socket
@@ -40,3 +41,8 @@ def test_a_listening_socket_has_no_peer():
         assert peer.peer_inode(listener) == 0
     finally:
         listener.close()
+
+
+def test_the_effective_uid_of_a_process():
+    assert peer.euid(os.getpid()) == os.geteuid()
+    assert peer.euid(1) == 0
