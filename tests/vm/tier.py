@@ -6,7 +6,9 @@ each image's in one boot (pytest inside the VM over the shared checkout).
 What runs where (tests/vm/conftest.py collects test_systemd_*.py only under systemd and
 test_openrc_*.py only under OpenRC):
 - debian-systemd: tests/vm/test_systemd_*.py, and the network tests this machine's kernel
-  cannot run (vlan, ipvlan: it has no 8021q or ipvlan driver) with the rest of their file.
+  cannot run (vlan, ipvlan: it has no 8021q or ipvlan driver) with the rest of their file;
+  the supervisor's proof by pid on a kernel without SO_PEERPIDFD (6.1: natively, where this
+  machine's 6.18 needs LXCTOOLS_PEER_FALLBACK=1).
 - debian-openrc: tests/vm/test_openrc_*.py, with the debian-systemd image's disk attached
   (/dev/vdb): the root of the systemd guest that boots on the OpenRC host.
 A skip inside the VM is a failure; a test may ask for a reboot, after which the tests marked
@@ -21,7 +23,8 @@ import time
 import vmkit
 
 TIERS = {
-    "debian-systemd": ["tests/vm", "tests/integration/test_network_host.py"],
+    "debian-systemd": ["tests/vm", "tests/integration/test_network_host.py",
+                       "tests/integration/test_peer_pid_reuse.py"],
     "debian-openrc": ["tests/vm"],
 }
 # other images whose root disk an image's tier attaches (LXCTOOLS_VM_DISKS inside)
