@@ -402,11 +402,59 @@ def _spawn(plan, chan, child_chan, api):
     if pid == 0:
         chan.close()
         try:
+            _drop_supervisor_connections()
             _transient(plan, None if api else child_chan)
         except BaseException as exc:  # noqa: BLE001 - tell the caller, then leave
             _report(None if api else child_chan, exc)
         os._exit(1)
     return pid
+
+
+def _is_supervisor_address(peer):
+    """Whether PEER (a unix socket's peer address) is a supervisor's: ours (wire.socket_name:
+    "\0lxctools/...") or LXC's command socket ("\0LXCPATH/NAME/command", hashed "\0lxc/...")."""
+    if isinstance(peer, str):
+        peer = peer.encode("utf-8", "surrogateescape")
+    return peer[:1] == b"\0" and (peer.startswith((b"\0lxctools/", b"\0lxc/"))
+                                  or peer.endswith(b"/command"))
+
+
+def _drop_supervisor_connections():
+    """This fork is seen in the container from its move into the container's pid namespace
+    until its exec -- for a Python FUNCTION, for its whole life: close-on-exec closes
+    nothing then, every fd of the caller is there. A connection of the caller's to a supervisor
+    (Container.console_getfd's channel, kept open while its tty is used) would let the
+    container's root, through pidfd_getfd with sys_ptrace, send commands that the supervisor
+    takes as the proved caller's (kernel/peer.py proves a connection once). Each such fd is
+    replaced by an unconnected socket, not closed: the caller's socket object still owns
+    that number, and a number closed here could be reused by the function's own files and
+    closed under it by that object's finalizer."""
+    import _socket
+
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    inert = None
+    for fd in fds:
+        if fd <= 2:
+            continue
+        try:
+            sock = _socket.socket(fileno=fd)
+        except OSError:
+            continue  # not a socket (or gone: the listdir's own fd)
+        try:
+            if sock.family != _socket.AF_UNIX or not _is_supervisor_address(sock.getpeername()):
+                continue
+        except OSError:
+            continue  # not connected
+        finally:
+            sock.detach()
+        if inert is None:
+            inert = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+        os.dup2(inert.fileno(), fd, inheritable=False)
+    if inert is not None:
+        inert.close()
 
 
 def _collect(chan, plan):

@@ -94,3 +94,52 @@ def test_not_running_is_minus_one(world):
     c = Container("att-z", world.lp)
     assert c.attach_wait(attach_run_command, ["true"]) == -1
     assert c.attach(attach_run_command, ["true"]) == -1
+
+
+LEAK_SCRIPT = r'''
+import os, socket, sys
+from lxctools.api.container import Container
+
+c = Container(sys.argv[1], sys.argv[2])
+fd, channel = c.console_getfd(-1)  # a tty held: its channel to the supervisor stays open
+held = channel.sock.fileno()
+
+def inside(_):
+    found = []
+    for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        try:
+            found.append(f"{fd}:{sock.getpeername()!r}")
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+    print("peers", " ".join(found) or "none", flush=True)
+    return 0
+
+print("status", c.attach_wait(inside, None), flush=True)
+# the caller's own connection is untouched: the tty is still ours
+print("held", socket.socket(fileno=os.dup(held)).getpeername()[:10] == b"\0lxctools/")
+'''
+
+
+def test_a_function_attached_holds_no_connection_to_a_supervisor(world):
+    """Container.attach(FUNCTION) runs Python in the container without an exec: every fd of
+    the caller is there, and a privileged container's root with sys_ptrace could take one
+    (pidfd_getfd). A connection to the supervisor held by the caller (console_getfd's) would
+    then send commands as the proved caller: the attached process must hold none."""
+    assert world.ours("lxc-create", "-n", "att-l", "-t", "busybox").returncode == 0
+    assert world.ours("lxc-start", "-n", "att-l").returncode == 0
+    env = dict(world.env, PATH=SANE_PATH)
+    try:
+        run = subprocess.run([sys.executable, "-c", LEAK_SCRIPT, "att-l", world.lp],
+                             capture_output=True, text=True, timeout=120, cwd="/", env=env)
+    finally:
+        world.ours("lxc-stop", "-n", "att-l", "-k")
+    assert run.returncode == 0, run.stderr
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+    assert lines["status"] == "0" and lines["held"] == "True", run.stdout + run.stderr
+    assert "lxctools/" not in lines["peers"] and "/command" not in lines["peers"], lines["peers"]
