@@ -89,7 +89,10 @@ class Sync:
 
     def send(self, message, fds=None):
         data = json.dumps(message.to_wire()).encode()
-        entry.send_fds(self.sock, data, fds or ())
+        if fds:
+            entry.send_fds(self.sock, data, fds)
+        else:
+            self.sock.send(data)  # send(2): test_crash's injections count these
 
     def receive(self):
         """The next SyncMessage (its fds in .fds), None at EOF. One that cannot be read is
