@@ -293,14 +293,23 @@ def _with_site(python):
 
 
 def test_the_supervisor_program_sets_up_what_site_would(tmp_path):
-    """In this venv (the tests' own): site skipped, the same sys.path (but -c's '') and
-    prefixes as the console script's interpreter gets from site."""
-    path, prefix, exec_prefix, site_ran = _run_program(sys.executable, tmp_path)
-    want_path, want_prefix, want_exec_prefix = _with_site(sys.executable)
-    if sys.prefix == sys.base_prefix:
-        pytest.skip("the tests run outside a venv: the program runs site there (below)")
-    assert not site_ran
-    assert (path, prefix, exec_prefix) == (want_path, want_prefix, want_exec_prefix)
+    """In a venv without the system's packages whose .pth files name directories (one made
+    here, like pip's, and the tests' own when they run in one): site skipped, the same
+    sys.path (but -c's '') and prefixes as the console script's interpreter gets from site."""
+    import venv
+    where = tmp_path / "plain"
+    venv.EnvBuilder(symlinks=True).create(where)
+    site = next((where / "lib").glob("python3*/site-packages"))
+    (tmp_path / "elsewhere").mkdir()
+    (site / "elsewhere.pth").write_text(f"# a directory, as an editable install's\n{tmp_path / 'elsewhere'}\n")
+    pythons = [str(where / "bin" / "python3")]
+    if sys.prefix != sys.base_prefix:
+        pythons.append(sys.executable)
+    for python in pythons:
+        path, prefix, exec_prefix, site_ran = _run_program(python, tmp_path)
+        assert not site_ran, python
+        assert (path, prefix, exec_prefix) == tuple(_with_site(python)), python
+    assert str(tmp_path / "elsewhere") in _run_program(pythons[0], tmp_path)[0]
 
 
 def test_the_supervisor_program_runs_site_where_it_must(tmp_path):
