@@ -61,7 +61,11 @@ NOT_RUN = {
 
 DEFAULT_CONF = "lxc.net.0.type = empty\nlxc.net.0.flags = up\n"
 
-# the namespaces' set-up, then the script (exec: its exit status is the run's)
+# the namespaces' set-up, then the script (its exit status is the run's), then what it left
+# running stopped and our supervisors waited for: they leave once their last container stops
+# (LXCTOOLS_SUPERVISOR_IDLE=0), one spawned for a start that failed after its 5 s; the end of
+# the PID namespace would SIGKILL them, and their monitor cgroups (named after this tmpfs
+# lxcpath, gone with the namespace) would stay on the host
 SETUP = r"""
 set -e
 mount -t tmpfs -o mode=0755 lxctools-shelltest /var/lib/lxc
@@ -72,7 +76,12 @@ ip link set lo up
 # gets ours in LXC's place: bound over /usr/bin's in this mount namespace only
 for tool in $OURS_OVER_LXC; do mount --bind "$tool" "/usr/bin/${tool##*/}"; done
 cd /tmp
-exec "$@"
+status=0
+"$@" || status=$?
+for name in $(lxc-ls 2>/dev/null); do lxc-stop -k -n "$name" >/dev/null 2>&1 || true; done
+i=0
+while pgrep -x "lxc monitor" >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+exit $status
 """
 # the ordinary user lxc-test-usernsexec makes (removed afterwards: the script leaves it)
 USERNSEXEC_USER = "lxctools-unsx"
