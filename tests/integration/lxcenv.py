@@ -231,3 +231,19 @@ def stop_and_resume(child, prompt):
     shown["jobs left"] = "Stopped" in child.before.split("jobs; echo")[-1]
     child.expect(prompt)
     return shown
+
+
+def python3_lxc_stop(name, lxcpath, new_pid_namespace=False):
+    """What Debian's python3-lxc (liblxc 5.0.2) answers to Container(NAME, LXCPATH).stop():
+    "True" or "False" (the first word it prints, then the stderr), run from a new pid
+    namespace when asked; None when python3-lxc is not installed."""
+    sane = dict(os.environ, PATH=SANE_PATH)
+    if subprocess.run(["/usr/bin/python3", "-c", "import lxc"], env=sane,
+                      capture_output=True).returncode != 0:
+        return None
+    script = ("import lxc, sys\nc = lxc.Container(sys.argv[1], sys.argv[2])\n"
+              "print(c.stop(), c.state)\n")
+    prefix = ["unshare", "--pid", "--fork"] if new_pid_namespace else []
+    done = subprocess.run([*prefix, "/usr/bin/python3", "-c", script, name, lxcpath],
+                          capture_output=True, text=True, timeout=120, env=sane)
+    return (done.stdout.split()[:1] or [""])[0], done.stdout + done.stderr

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from lxcenv import busybox, world  # noqa: F401  (fixture)
+from lxcenv import busybox, python3_lxc_stop, world  # noqa: F401  (fixture)
 from lxctools.kernel import libc, peer
 from lxctools.monitor import lxcsocket, wire
 from lxctools.monitor.daemon import daemon_socket
@@ -188,21 +188,14 @@ def test_liblxc_from_another_pid_namespace_is_refused(world, victim):
     """python3-lxc (liblxc 5.0.2) on LXC's socket of our container, from a new pid
     namespace: its stop() fails, the container runs on; from the host's, it stops it (the
     control)."""
-    sane = dict(os.environ, PATH="/usr/sbin:/usr/bin:/sbin:/bin")
-    if subprocess.run(["/usr/bin/python3", "-c", "import lxc"], env=sane,
-                      capture_output=True).returncode != 0:
-        pytest.skip("python3-lxc (Debian's liblxc binding) is not installed here")
     before = _snapshot(world)
-    script = ("import lxc, sys\nc = lxc.Container(sys.argv[1], sys.argv[2])\n"
-              "print(c.stop(), c.state)\n")
-    done = subprocess.run(["unshare", "--pid", "--fork", "/usr/bin/python3", "-c", script,
-                           VICTIM, world.lp], capture_output=True, text=True, timeout=120,
-                          env=sane)
-    assert done.stdout.split()[:1] == ["False"], (done.stdout, done.stderr)
+    answer = python3_lxc_stop(VICTIM, world.lp, new_pid_namespace=True)
+    if answer is None:
+        pytest.skip("python3-lxc (Debian's liblxc binding) is not installed here")
+    assert answer[0] == "False", answer[1]
     assert _snapshot(world) == before
-    done = subprocess.run(["/usr/bin/python3", "-c", script, VICTIM, world.lp],
-                          capture_output=True, text=True, timeout=120, env=sane)
-    assert done.stdout.split()[:1] == ["True"], (done.stdout, done.stderr)
+    answer = python3_lxc_stop(VICTIM, world.lp)
+    assert answer[0] == "True", answer[1]
 
 
 def test_the_host_pid_namespace_is_answered(world, victim):
