@@ -368,7 +368,7 @@ class Daemon(Lingering):
             return
         conn.settimeout(10)
         channel = wire.Channel(conn)
-        keep = False
+        keep = started = False
         try:
             try:
                 message = channel.receive()
@@ -394,7 +394,9 @@ class Daemon(Lingering):
                 # the client's own move (take_client) included
                 warming = prewarm_cgroups()
                 monitor.take_client(peer, self.monitor_cgroups)
-                channel.send(self.start(request.name, request.options or {}, warming))
+                answer = self.start(request.name, request.options or {}, warming)
+                started = "pid" in answer and "error" not in answer  # a StartReply
+                channel.send(answer)
             elif isinstance(request, protocol.RecoverRequest):
                 if request.name:
                     self.recover(request.name)
@@ -409,6 +411,10 @@ class Daemon(Lingering):
             channel.fds = []
             if not keep:
                 channel.close()
+        if started:
+            # the next start's user namespace, mapped now that the caller has its answer
+            from ..spawn import spare
+            spare.refill()
 
     def refuse_peer(self, channel, request):
         """True when the peer may not command this lxcpath's supervisor (kernel/peer.py:

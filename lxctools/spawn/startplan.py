@@ -28,7 +28,7 @@ from .. import log
 from ..errors import LxcError
 from ..kernel import libc
 from ..kernel import fdlimit
-from . import mounts
+from . import mounts, spare
 from .payload import (DEFAULT_PATH, NS_CONFIG_NAMES, NS_FLAGS, _fail, apply_prlimits,
                       clone_flags, exec_init, find_program, init_copy, minimal_init,
                       reset_signals, stdio_on_console, switch_user)
@@ -169,6 +169,11 @@ def _fork(boot):
     # (entry.py): the container's setup process execs it once everything is done
     plan.init_fd = init_copy() if plan.execute else None
     plan.spawner = needs_spawner(boot.sup.conf)
+    if plan.spawner and plan.clone_flags & libc.CLONE_NEWUSER:
+        # the user namespace made and mapped ahead (spare.py), or None: the spawner makes one
+        lines = boot.sup.conf.value("lxc.idmap") or []
+        plan.userns_fd = spare.take(lines)
+        spare.want(lines)
     try:
         if plan.spawner:
             boot.child = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock)
@@ -176,8 +181,9 @@ def _fork(boot):
             boot.child = fork_init(plan, lambda: init_main(plan, Sync(child_sock)), parent_sock)
     finally:
         child_sock.close()
-        if plan.init_fd is not None:
-            os.close(plan.init_fd)
+        for fd in (plan.init_fd, plan.userns_fd):
+            if fd is not None:
+                os.close(fd)
     boot.sync = Sync(parent_sock)
 
 
@@ -425,9 +431,16 @@ def _join_shared(setup):
 def _user_namespace(setup):
     setup.flags = setup.plan.clone_flags
     if setup.flags & libc.CLONE_NEWUSER:
-        libc.unshare(libc.CLONE_NEWUSER)
-        setup.sync.send(Userns())
-        setup.sync.expect(Mapped)
+        fd = setup.plan.userns_fd
+        if fd is not None:
+            # made and mapped ahead for this start alone (spare.py): joined as its owner
+            setup.plan.userns_fd = None
+            libc.setns(fd, libc.CLONE_NEWUSER)
+            os.close(fd)
+        else:
+            libc.unshare(libc.CLONE_NEWUSER)
+            setup.sync.send(Userns())
+            setup.sync.expect(Mapped)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         # changing ids made us undumpable: /proc/PID/ns/* of init (a fork of this) would
@@ -694,9 +707,9 @@ def plan_start(conf=None):
         Step("send go", HOST, (), _send_go),
         Step("wait for go", SPAWNER, (), _wait_go),
         Step("join the shared namespaces", SPAWNER, ("lxc.namespace.share.*",), _join_shared),
-        Step("user namespace (ids mapped by the supervisor)", SPAWNER, ("lxc.idmap",),
-             _user_namespace),
-        Step("write the id maps", HOST, ("lxc.idmap",), _id_maps),
+        Step("user namespace: the spare one mapped ahead, else a new one", SPAWNER,
+             ("lxc.idmap",), _user_namespace),
+        Step("write the id maps (of a new one)", HOST, ("lxc.idmap",), _id_maps),
         Step("unshare the namespaces", SPAWNER,
              ("lxc.namespace.clone", "lxc.namespace.keep"), _unshare),
         Step("fork init, send its pid (the spawner's)", SPAWNER, (), _fork_init),
@@ -791,6 +804,7 @@ class Plan:
         self.sync_fd = -1
         self.spawner = True  # init forked by a spawner (needs_spawner), set at the fork
         self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
+        self.userns_fd = None  # a spare user namespace, mapped ahead (spare.py, boot)
         self.passthrough_stdio = request.passthrough_stdio
         from ..kernel import caps
         from ..security.capabilities import plan as caps_plan
