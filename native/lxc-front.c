@@ -555,7 +555,7 @@ struct args {
     const char *lxcpath;
     int quiet;
     /* lxc-info */
-    int state, pid, stats, raw;
+    int state, pid, ips, stats, raw;
     /* lxc-wait */
     const char *states;
     const char *timeout;
@@ -582,7 +582,8 @@ static const struct option_spec COMMON[] = {
     {NULL, NULL, 0, 0},
 };
 static const struct option_spec INFO[] = {
-    FLAG("-s", "--state", state), FLAG("-p", "--pid", pid), FLAG("-S", "--stats", stats),
+    FLAG("-s", "--state", state), FLAG("-p", "--pid", pid), FLAG("-i", "--ips", ips),
+    FLAG("-S", "--stats", stats),
     FLAG("-H", "--no-humanize", raw), {NULL, NULL, 0, 0},
 };
 static const struct option_spec WAIT[] = {
@@ -878,22 +879,328 @@ static int has_lxcfs(int dir)
     return strstr(data, " - fuse.lxcfs ") != NULL;
 }
 
+/* Python's str.strip()/split() whitespace, as far as ASCII goes */
+static int py_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* TEXT (NUL-ended) cut into lines as str.splitlines() cuts ASCII: the next line's start and
+ * its end in *END; NULL at the end */
+static char *next_line(char *text, char **end)
+{
+    if (!*text)
+        return NULL;
+    char *p = text;
+    while (*p && *p != '\n' && *p != '\r' && *p != '\v' && *p != '\f' &&
+           !(*p >= 0x1c && *p <= 0x1e))
+        p++;
+    *end = p;
+    return text;
+}
+
+static char *after_line(char *end)
+{
+    if (!*end)
+        return end;
+    if (end[0] == '\r' && end[1] == '\n')
+        return end + 2;
+    return end + 1;
+}
+
+/* [START, END) stripped as str.strip() does */
+static void strip(char **start, char **end)
+{
+    while (*start < *end && py_space(**start))
+        (*start)++;
+    while (*end > *start && py_space((*end)[-1]))
+        (*end)--;
+}
+
+static int all_ascii(const char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char)*text >= 0x80)
+            return 0;
+    return 1;
+}
+
+#define MAX_ADDRESSES 64
+
+/* network/netinfo.py _ipv6: the 32 hex digits of /proc/net/if_inet6 as ipaddress writes the
+ * address (the longest run of two or more zero hextets, the first of equals, as "::"); -1
+ * when they are not 32 hex digits, or for an IPv4-mapped address (Python 3.13 writes those
+ * in dotted form, 3.11 does not: Python answers) */
+static int ipv6_text(const char *hex, size_t len, char *out, size_t size)
+{
+    unsigned hextet[8];
+    if (len != 32 || strspn(hex, "0123456789abcdefABCDEF") < 32)
+        return -1;
+    for (int i = 0; i < 8; i++) {
+        char part[5];
+        memcpy(part, hex + 4 * i, 4);
+        part[4] = 0;
+        hextet[i] = (unsigned)strtoul(part, NULL, 16);
+    }
+    if (!hextet[0] && !hextet[1] && !hextet[2] && !hextet[3] && !hextet[4] && hextet[5] == 0xffff)
+        return -1;
+    int best = -1, best_len = 0, run = -1, run_len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (hextet[i]) {
+            run = -1;
+            run_len = 0;
+            continue;
+        }
+        if (run < 0)
+            run = i;
+        if (++run_len > best_len) {
+            best = run;
+            best_len = run_len;
+        }
+    }
+    /* ipaddress._compress_hextets: the parts joined by ":", the run as one empty part, an
+     * empty part more before it at the start and after it at the end */
+    char parts[10][5];
+    int nparts = 0;
+    for (int i = 0; i < 8; i++) {
+        if (best_len > 1 && i == best) {
+            if (best == 0)
+                parts[nparts++][0] = 0;
+            parts[nparts++][0] = 0;
+            if (best + best_len == 8)
+                parts[nparts++][0] = 0;
+            i += best_len - 1;
+            continue;
+        }
+        snprintf(parts[nparts++], sizeof(parts[0]), "%x", hextet[i]);
+    }
+    size_t used = 0;
+    for (int i = 0; i < nparts; i++) {
+        int n = snprintf(out + used, size - used, "%s%s", i ? ":" : "", parts[i]);
+        if (n < 0 || (size_t)n >= size - used)
+            return -1;
+        used += (size_t)n;
+    }
+    return 0;
+}
+
+/* network/netinfo.py addresses: the container's IPv4 (its fib_trie's /32 host LOCAL
+ * entries, loopback excluded, each once) then IPv6 (if_inet6, neither lo nor link-local)
+ * addresses, as rows; -1 when Python should read them (an unusual file) */
+static int address_rows(int dir, char *out, size_t size, size_t *used, int bare)
+{
+    static char v4[MAX_ADDRESSES][16];
+    int nv4 = 0;
+    char *text = slurp_at(dir, "net/fib_trie", 1 << 22, NULL);
+    if (text && !all_ascii(text)) {
+        free(text);
+        return -1;
+    }
+    char previous[64] = "";
+    int have_previous = 0;
+    char *end;
+    for (char *line = text; line && (line = next_line(line, &end)); line = after_line(end)) {
+        char *start = line, *stop = end;
+        strip(&start, &stop);
+        size_t len = (size_t)(stop - start);
+        if (len >= 3 && !strncmp(start, "|--", 3)) {
+            char *value = start + 3;
+            strip(&value, &stop);
+            if ((size_t)(stop - value) >= sizeof(previous)) {
+                free(text);
+                return -1;
+            }
+            memcpy(previous, value, (size_t)(stop - value));
+            previous[stop - value] = 0;
+            have_previous = 1;
+        } else if (len >= 14 && !strncmp(start, "/32 host LOCAL", 14) && have_previous &&
+                   previous[0] && strncmp(previous, "127.", 4)) {
+            int seen = 0;
+            for (int i = 0; i < nv4; i++)
+                seen |= !strcmp(v4[i], previous);
+            if (!seen) {
+                if (nv4 == MAX_ADDRESSES || strlen(previous) >= sizeof(v4[0])) {
+                    free(text);
+                    return -1;
+                }
+                strcpy(v4[nv4++], previous);
+            }
+        }
+    }
+    free(text);
+    for (int i = 0; i < nv4; i++)
+        if (row(out, size, used, "IP:", v4[i], bare))
+            return -1;
+    text = slurp_at(dir, "net/if_inet6", 1 << 22, NULL);
+    if (text && !all_ascii(text)) {
+        free(text);
+        return -1;
+    }
+    for (char *line = text; line && (line = next_line(line, &end)); line = after_line(end)) {
+        /* line.split(): fields 0 (the address), 3 (the scope) and 5 (the device) */
+        char *field[6];
+        size_t flen[6];
+        int nfields = 0;
+        char *p = line;
+        while (p < end && nfields < 6) {
+            while (p < end && py_space(*p))
+                p++;
+            if (p == end)
+                break;
+            field[nfields] = p;
+            while (p < end && !py_space(*p))
+                p++;
+            flen[nfields] = (size_t)(p - field[nfields]);
+            nfields++;
+        }
+        if (nfields < 6 || (flen[5] == 2 && !strncmp(field[5], "lo", 2)) ||
+            (flen[3] == 2 && !strncmp(field[3], "20", 2)))
+            continue;
+        char address[48];
+        if (ipv6_text(field[0], flen[0], address, sizeof(address)) ||
+            row(out, size, used, "IP:", address, bare)) {
+            free(text);
+            return -1;
+        }
+    }
+    free(text);
+    return 0;
+}
+
+/* network/netinfo.py host_counters: (tx, rx) of the host-side device NAME from this network
+ * namespace's /proc/thread-self/net/dev (its receive and transmit bytes: the container's
+ * view); 0 when found, 1 when not there, -1 when Python should read it */
+static int host_counters(const char *name, long long *tx, long long *rx)
+{
+    int dir = open("/proc/thread-self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 1; /* Python: OSError -> None */
+    char *text = slurp_at(dir, "net/dev", 1 << 22, NULL);
+    close(dir);
+    if (!text)
+        return 1;
+    if (!all_ascii(text)) {
+        free(text);
+        return -1;
+    }
+    int found = 1, index = 0;
+    char *end;
+    for (char *line = text; line && (line = next_line(line, &end)); line = after_line(end)) {
+        if (index++ < 2)
+            continue;
+        char *colon = memchr(line, ':', (size_t)(end - line));
+        char *iface = line, *iface_end = colon ? colon : end;
+        strip(&iface, &iface_end);
+        if ((size_t)(iface_end - iface) != strlen(name) || strncmp(iface, name, strlen(name)))
+            continue;
+        /* data.split(): fields 0 and 8 */
+        char *p = colon ? colon + 1 : end;
+        long long numbers[9];
+        int n = 0;
+        while (p < end && n < 9) {
+            while (p < end && py_space(*p))
+                p++;
+            if (p == end)
+                break;
+            char *word = p;
+            while (p < end && !py_space(*p))
+                p++;
+            char saved = *p;
+            *p = 0;
+            char *after;
+            errno = 0;
+            numbers[n] = strtoll(word, &after, 10);
+            *p = saved;
+            if (errno || after != p || !(*word >= '0' && *word <= '9')) {
+                free(text);
+                return -1;
+            }
+            n++;
+        }
+        if (n < 9) {
+            free(text);
+            return -1;
+        }
+        *tx = numbers[0];
+        *rx = numbers[8];
+        found = 0;
+        break;
+    }
+    free(text);
+    return found;
+}
+
+/* the Link/TX/RX/Total rows of each host-side device in the supervisor's NETWORK list (a
+ * JSON array of objects, or null); -1 when Python should answer */
+static int link_rows(const char *network, char *out, size_t size, size_t *used, int raw)
+{
+    if (!network || is_null(network))
+        return 0;
+    const char *p = skip_ws(network);
+    if (*p != '[')
+        return -1;
+    p = skip_ws(p + 1);
+    if (*p == ']')
+        return 0;
+    for (;;) {
+        const char *next = skip_value(p, 0);
+        if (!next || *p != '{')
+            return -1;
+        const char *end = NULL;
+        const char *value = member(p, "host_name", &end);
+        char name[64] = "";
+        if (value && !is_null(value)) {
+            size_t len = (size_t)(end - value);
+            if (*value != '"' || len < 2 || len - 2 >= sizeof(name) ||
+                memchr(value + 1, '\\', len - 2))
+                return -1; /* an escape, or no string: Python decodes it */
+            memcpy(name, value + 1, len - 2);
+            name[len - 2] = 0;
+        }
+        long long tx, rx;
+        int got = host_counters(name, &tx, &rx);
+        if (got < 0)
+            return -1;
+        if (got == 0) {
+            char text[64];
+            if (row(out, size, used, "Link:", name, 0))
+                return -1;
+            const long long values[3] = {tx, rx, tx + rx};
+            static const char *LABELS[3] = {" TX bytes:", " RX bytes:", " Total bytes:"};
+            for (int i = 0; i < 3; i++) {
+                if (raw)
+                    snprintf(text, sizeof(text), "%lld", values[i]);
+                else
+                    human_size(text, sizeof(text), values[i]);
+                if (row(out, size, used, LABELS[i], text, 0))
+                    return -1;
+            }
+        }
+        p = skip_ws(next);
+        if (*p == ']')
+            return 0;
+        if (*p != ',')
+            return -1;
+        p = skip_ws(p + 1);
+    }
+}
+
 static int lxc_info(int argc, char **argv)
 {
     struct args a;
     char lxcpath[PATH_MAX];
     if (parse_args(argc, argv, INFO, &a) || container_path(&a, lxcpath, sizeof(lxcpath)))
         return FALLBACK;
-    int count = a.state + a.pid + a.stats;
-    if (!count)
-        return FALLBACK; /* every fact, -i's addresses with them: Python */
+    int count = a.state + a.pid + a.ips + a.stats;
+    int every = !count; /* no fact named (and no -c): every one, as cli/info.py selection() */
     int fd = connect_supervisor(lxcpath, a.name);
     if (fd < 0)
         return FALLBACK;
-    /* one "info" (with the usage when -S asks) answers what Python asks in three requests */
+    /* one "info" (with the usage when asked) answers what Python asks in two requests */
     char *line;
+    int stats = a.stats || every;
     int got = ask(lxcpath, a.name, fd,
-                  a.stats ? REQUEST(CMD_INFO) ", \"stats\": true}" : REQUEST(CMD_INFO) "}", &line);
+                  stats ? REQUEST(CMD_INFO) ", \"stats\": true}" : REQUEST(CMD_INFO) "}", &line);
     close(fd);
     if (got < 0)
         return FALLBACK;
@@ -909,29 +1216,31 @@ static int lxc_info(int argc, char **argv)
     int dir = proc_dir(pid, line);
     if (dir < 0)
         return FALLBACK; /* init gone, or its pid another's: Python says what it reads */
-    int lxcfs = has_lxcfs(dir);
-    close(dir);
-    if (lxcfs)
+    if (has_lxcfs(dir)) {
+        close(dir);
         return FALLBACK;
+    }
 
-    static char out[4096];
+    static char out[1 << 16];
     size_t used = 0;
     char text[64];
     int bare = a.raw && count == 1;
-    if (a.state && row(out, sizeof(out), &used, "State:", state, bare))
-        return FALLBACK;
-    if (a.pid) {
+    if (every && row(out, sizeof(out), &used, "Name:", a.name, 0))
+        goto python;
+    if ((a.state || every) && row(out, sizeof(out), &used, "State:", state, bare))
+        goto python;
+    if (a.pid || every) {
         snprintf(text, sizeof(text), "%lld", pid);
         if (row(out, sizeof(out), &used, "PID:", text, bare))
-            return FALLBACK;
+            goto python;
     }
-    if (a.stats) {
-        /* a network's Link/TX/RX rows read the host's counters: Python's */
-        const char *network = member(line, "network", &end);
-        if (network && !is_null(network) && strncmp(skip_ws(network + 1), "]", 1) != 0)
-            return FALLBACK;
-        const char *stats = member(line, "stats", NULL);
-        if (!stats || *stats != '{')
+    if ((a.ips || every) && address_rows(dir, out, sizeof(out), &used, bare))
+        goto python;
+    close(dir);
+    dir = -1;
+    if (stats) {
+        const char *usage = member(line, "stats", NULL);
+        if (!usage || *usage != '{')
             return FALLBACK;
         static const struct { const char *label, *key; } USAGE[] = {
             {"CPU use:", "cpu_ns"}, {"BlkIO use:", "blkio_bytes"},
@@ -939,7 +1248,7 @@ static int lxc_info(int argc, char **argv)
         };
         for (size_t i = 0; i < 4; i++) {
             long long number;
-            value = member(stats, USAGE[i].key, &end);
+            value = member(usage, USAGE[i].key, &end);
             if (!value || is_null(value))
                 continue; /* stats.get(key) is None: no row */
             if (!integer(value, end, &number))
@@ -954,9 +1263,15 @@ static int lxc_info(int argc, char **argv)
             if (row(out, sizeof(out), &used, USAGE[i].label, text, 0))
                 return FALLBACK;
         }
+        if (link_rows(member(line, "network", NULL), out, sizeof(out), &used, a.raw))
+            return FALLBACK;
     }
     write_all(1, out, used);
     return 0;
+python:
+    if (dir >= 0)
+        close(dir);
+    return FALLBACK;
 }
 
 /* ---- lxc-wait ------------------------------------------------------------------------- */

@@ -135,6 +135,23 @@ def door(tmp_path_factory):
         assert done.returncode == 0, done.stderr
     for name in (RUN, FROZEN):
         subprocess.run([ours("lxc-start"), "-P", d.lp, "-n", name], check=True, env=d.env)
+    # addresses inside RUN (lxc-info -i): a veth pair, both ends in its network namespace
+    # (nothing in the host's); IPv4 twice (listed once), a /32, IPv6 written in short forms.
+    # FROZEN gets an IPv4-mapped one, which Python 3.13 writes otherwise than 3.11: Python's
+    for name, commands in ((RUN, ["ip link add fd0 type veth peer name fd1",
+                                  "ip link set fd0 up", "ip link set fd1 up",
+                                  "ip addr add 192.0.2.7/24 dev fd0",
+                                  "ip addr add 198.51.100.9/32 dev fd1",
+                                  "ip addr add 192.0.2.7/24 dev fd1",
+                                  "ip -6 addr add 2001:db8::7/64 dev fd0 nodad",
+                                  "ip -6 addr add 2001:db8:0:1::/64 dev fd1 nodad",
+                                  "ip -6 addr add 2001:0:0:1:0:0:0:1/128 dev fd1 nodad"]),
+                           (FROZEN, ["ip link add fd0 type veth peer name fd1",
+                                     "ip link set fd0 up",
+                                     "ip -6 addr add ::ffff:0:1/128 dev fd0 nodad"])):
+        pid = d.python("lxc-info", ["-P", d.lp, "-n", name, "-pH"])[1].decode().strip()
+        for command in commands:
+            subprocess.run(["nsenter", "-t", pid, "-n", *command.split()], check=True)
     # frozen: its usage figures hold still between two runs, so -S compares byte for byte
     subprocess.run([ours("lxc-freeze"), "-P", d.lp, "-n", FROZEN], check=True, env=d.env)
     yield d
@@ -170,9 +187,14 @@ CASES = [
     ("lxc-info", ["-n", FROZEN, "-s", "-p", "-S"], True),
     ("lxc-info", ["-n", FROZEN, "--stats", "--no-humanize", "-s"], True),
     # left to Python: every fact (addresses), -i, -c, JSON, bundled flags, errors, stopped
-    ("lxc-info", ["-n", RUN], False),
+    # every fact, and -i: RUN's addresses (the fixture's, in its own network namespace)
+    ("lxc-info", ["-n", RUN], True),
+    ("lxc-info", ["-n", RUN, "-H"], True),
+    ("lxc-info", ["-n", RUN, "-i"], True),
+    ("lxc-info", ["-n", RUN, "-i", "-H"], True),
+    ("lxc-info", ["-n", RUN, "--ips", "-s", "-p", "-S"], True),
+    ("lxc-info", ["-n", FROZEN, "-s", "-i"], False),  # an IPv4-mapped address: Python's
     ("lxc-info", ["-n", FROZEN], False),
-    ("lxc-info", ["-n", RUN, "-i"], False),
     ("lxc-info", ["-n", RUN, "-s", "-c", "lxc.uts.name"], False),
     ("lxc-info", ["-n", RUN, "-s", "--format", "json"], False),
     ("lxc-info", ["-n", RUN, "-sp"], False),
@@ -1332,3 +1354,57 @@ def test_every_request_carries_the_senders_pidfd(door, tool, args):
     assert {request["cmd"] for request in fake.requests} >= {
         {"lxc-info": "state", "lxc-stop": "stop", "lxc-wait": "wait"}[tool]}
     assert all(pid > 0 and named == pid for pid, named in fake.senders), fake.senders
+
+
+def test_info_lists_every_address_once(door):
+    """Not a vacuous equivalence: the front door itself lists RUN's addresses, in Python's
+    order and forms (IPv4 each once, loopback and link-local left out, IPv6 compressed)."""
+    code, out, err = door.front_only("lxc-info", ["-P", door.lp, "-n", RUN, "-i"])
+    assert (code, err) == (0, b"")
+    lines = out.decode().split("\n")
+    assert lines[:2] == ["IP:             192.0.2.7", "IP:             198.51.100.9"]
+    # IPv6 in the kernel's if_inet6 order (a hash's)
+    assert sorted(lines[2:]) == ["", "IP:             2001:0:0:1::1",
+                                 "IP:             2001:db8:0:1::", "IP:             2001:db8::7"]
+
+
+_LINK_COUNTER = re.compile(rb"^( (?:TX|RX|Total) bytes: +).*$", re.M)
+
+
+def test_info_link_rows_of_a_veth_through_both_paths(door):
+    """lxc-info's Link, TX, RX and Total rows (a veth's host side, counted in the caller's
+    network namespace), through the front door and Python: the supervisor, the veth's host
+    side and both lxc-info runs in a network namespace of the test's own (nothing is made in
+    the host's). Counters aside (they move), byte for byte."""
+    ns = "lxct-fdoor"
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    lp = os.path.join(door.root, "veth")
+    name = "fdoor-veth"
+    # nsenter, not `ip netns exec`: that one mounts a new /sys, without the cgroup mounts
+    inside = ["nsenter", f"--net=/run/netns/{ns}"]
+
+    def run(tool_path, args, pure=False):
+        env = dict(door.env, LXCTOOLS_PURE_PYTHON="1") if pure else door.env
+        done = subprocess.run([*inside, tool_path, "-P", lp, "-n", name, *args],
+                              capture_output=True, env=env, timeout=120)
+        return done.returncode, _LINK_COUNTER.sub(rb"\1#", _counters(done.stdout)), done.stderr
+
+    try:
+        done = subprocess.run([ours("lxc-create"), "-P", lp, "-n", name, "-t", "busybox"],
+                              capture_output=True, text=True, env=door.env)
+        assert done.returncode == 0, done.stderr
+        with open(os.path.join(lp, name, "config"), "a") as handle:
+            handle.write("lxc.net.0.type = veth\nlxc.net.0.flags = up\n")
+        started = subprocess.run([*inside, ours("lxc-start"), "-P", lp, "-n", name],
+                                 capture_output=True, text=True, env=door.env, timeout=120)
+        assert started.returncode == 0, started.stderr
+        for args in ([], ["-S"], ["-S", "-H"], ["-H"]):
+            python = run(ours("lxc-info"), args, pure=True)
+            assert python[0] == 0 and b"Link:" in python[1], python
+            assert run(ours("lxc-info"), args) == python
+            assert run(os.path.join(door.strict, "bin", "lxc-info"), args) == python
+    finally:
+        subprocess.run([*inside, ours("lxc-stop"), "-P", lp, "-n", name, "-k"],
+                       capture_output=True, env=door.env)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
