@@ -925,148 +925,6 @@ static int all_ascii(const char *text)
     return 1;
 }
 
-#define MAX_ADDRESSES 64
-
-/* network/netinfo.py _ipv6: the 32 hex digits of /proc/net/if_inet6 as ipaddress writes the
- * address (the longest run of two or more zero hextets, the first of equals, as "::"); -1
- * when they are not 32 hex digits, or for an IPv4-mapped address (Python 3.13 writes those
- * in dotted form, 3.11 does not: Python answers) */
-static int ipv6_text(const char *hex, size_t len, char *out, size_t size)
-{
-    unsigned hextet[8];
-    if (len != 32 || strspn(hex, "0123456789abcdefABCDEF") < 32)
-        return -1;
-    for (int i = 0; i < 8; i++) {
-        char part[5];
-        memcpy(part, hex + 4 * i, 4);
-        part[4] = 0;
-        hextet[i] = (unsigned)strtoul(part, NULL, 16);
-    }
-    if (!hextet[0] && !hextet[1] && !hextet[2] && !hextet[3] && !hextet[4] && hextet[5] == 0xffff)
-        return -1;
-    int best = -1, best_len = 0, run = -1, run_len = 0;
-    for (int i = 0; i < 8; i++) {
-        if (hextet[i]) {
-            run = -1;
-            run_len = 0;
-            continue;
-        }
-        if (run < 0)
-            run = i;
-        if (++run_len > best_len) {
-            best = run;
-            best_len = run_len;
-        }
-    }
-    /* ipaddress._compress_hextets: the parts joined by ":", the run as one empty part, an
-     * empty part more before it at the start and after it at the end */
-    char parts[10][5];
-    int nparts = 0;
-    for (int i = 0; i < 8; i++) {
-        if (best_len > 1 && i == best) {
-            if (best == 0)
-                parts[nparts++][0] = 0;
-            parts[nparts++][0] = 0;
-            if (best + best_len == 8)
-                parts[nparts++][0] = 0;
-            i += best_len - 1;
-            continue;
-        }
-        snprintf(parts[nparts++], sizeof(parts[0]), "%x", hextet[i]);
-    }
-    size_t used = 0;
-    for (int i = 0; i < nparts; i++) {
-        int n = snprintf(out + used, size - used, "%s%s", i ? ":" : "", parts[i]);
-        if (n < 0 || (size_t)n >= size - used)
-            return -1;
-        used += (size_t)n;
-    }
-    return 0;
-}
-
-/* network/netinfo.py addresses: the container's IPv4 (its fib_trie's /32 host LOCAL
- * entries, loopback excluded, each once) then IPv6 (if_inet6, neither lo nor link-local)
- * addresses, as rows; -1 when Python should read them (an unusual file) */
-static int address_rows(int dir, char *out, size_t size, size_t *used, int bare)
-{
-    static char v4[MAX_ADDRESSES][16];
-    int nv4 = 0;
-    char *text = slurp_at(dir, "net/fib_trie", 1 << 22, NULL);
-    if (text && !all_ascii(text)) {
-        free(text);
-        return -1;
-    }
-    char previous[64] = "";
-    int have_previous = 0;
-    char *end;
-    for (char *line = text; line && (line = next_line(line, &end)); line = after_line(end)) {
-        char *start = line, *stop = end;
-        strip(&start, &stop);
-        size_t len = (size_t)(stop - start);
-        if (len >= 3 && !strncmp(start, "|--", 3)) {
-            char *value = start + 3;
-            strip(&value, &stop);
-            if ((size_t)(stop - value) >= sizeof(previous)) {
-                free(text);
-                return -1;
-            }
-            memcpy(previous, value, (size_t)(stop - value));
-            previous[stop - value] = 0;
-            have_previous = 1;
-        } else if (len >= 14 && !strncmp(start, "/32 host LOCAL", 14) && have_previous &&
-                   previous[0] && strncmp(previous, "127.", 4)) {
-            int seen = 0;
-            for (int i = 0; i < nv4; i++)
-                seen |= !strcmp(v4[i], previous);
-            if (!seen) {
-                if (nv4 == MAX_ADDRESSES || strlen(previous) >= sizeof(v4[0])) {
-                    free(text);
-                    return -1;
-                }
-                strcpy(v4[nv4++], previous);
-            }
-        }
-    }
-    free(text);
-    for (int i = 0; i < nv4; i++)
-        if (row(out, size, used, "IP:", v4[i], bare))
-            return -1;
-    text = slurp_at(dir, "net/if_inet6", 1 << 22, NULL);
-    if (text && !all_ascii(text)) {
-        free(text);
-        return -1;
-    }
-    for (char *line = text; line && (line = next_line(line, &end)); line = after_line(end)) {
-        /* line.split(): fields 0 (the address), 3 (the scope) and 5 (the device) */
-        char *field[6];
-        size_t flen[6];
-        int nfields = 0;
-        char *p = line;
-        while (p < end && nfields < 6) {
-            while (p < end && py_space(*p))
-                p++;
-            if (p == end)
-                break;
-            field[nfields] = p;
-            while (p < end && !py_space(*p))
-                p++;
-            flen[nfields] = (size_t)(p - field[nfields]);
-            nfields++;
-        }
-        if (nfields < 6 || (flen[5] == 2 && !strncmp(field[5], "lo", 2)) ||
-            (flen[3] == 2 && !strncmp(field[3], "20", 2)))
-            continue;
-        char address[48];
-        if (ipv6_text(field[0], flen[0], address, sizeof(address)) ||
-            row(out, size, used, "IP:", address, bare)) {
-            free(text);
-            return -1;
-        }
-    }
-    free(text);
-    return 0;
-}
-
 /* network/netinfo.py host_counters: (tx, rx) of the host-side device NAME from this network
  * namespace's /proc/thread-self/net/dev (its receive and transmit bytes: the container's
  * view); 0 when found, 1 when not there, -1 when Python should read it */
@@ -1183,6 +1041,32 @@ static int link_rows(const char *network, char *out, size_t size, size_t *used, 
             return -1;
         p = skip_ws(p + 1);
     }
+}
+
+static int addresses(int dir, char *v4, size_t v4size, char *v6, size_t v6size);
+
+/* the IP rows of the container whose /proc directory is DIR: addresses()' lists, one row
+ * each; -1 when Python should read them */
+static int address_rows(int dir, char *out, size_t size, size_t *used, int bare)
+{
+    static char v4[1 << 14], v6[1 << 14];
+    if (addresses(dir, v4, sizeof(v4), v6, sizeof(v6)))
+        return -1;
+    for (char *list = v4; list; list = list == v4 ? v6 : NULL) {
+        /* ", "-joined: no address has a comma */
+        for (char *item = list, *next; *item; item = next) {
+            next = strstr(item, ", ");
+            if (next) {
+                *next = 0;
+                next += 2;
+            } else {
+                next = item + strlen(item);
+            }
+            if (row(out, size, used, "IP:", item, bare))
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static int lxc_info(int argc, char **argv)
