@@ -563,6 +563,7 @@ struct args {
     int kill, nowait, nolock;
     /* lxc-ls */
     int line, fancy;
+    int f_active, f_running, f_frozen, f_stopped, f_defined; /* its state filters */
     /* lxc-start */
     int daemon;
 };
@@ -594,7 +595,9 @@ static const struct option_spec COMMON_LS[] = {
     VALUE("-P", "--lxcpath", lxcpath), FLAG("-q", "--quiet", quiet), {NULL, NULL, 0, 0},
 };
 static const struct option_spec LS[] = {
-    FLAG("-1", "--line", line), FLAG("-f", "--fancy", fancy), {NULL, NULL, 0, 0},
+    FLAG("-1", "--line", line), FLAG("-f", "--fancy", fancy), FLAG(NULL, "--active", f_active),
+    FLAG(NULL, "--running", f_running), FLAG(NULL, "--frozen", f_frozen),
+    FLAG(NULL, "--stopped", f_stopped), FLAG(NULL, "--defined", f_defined), {NULL, NULL, 0, 0},
 };
 static const struct option_spec START[] = {
     FLAG("-d", "--daemon", daemon), {NULL, NULL, 0, 0},
@@ -1863,6 +1866,47 @@ static int put_padded(struct out *o, const char *text, size_t width)
     return 0;
 }
 
+/* one row of lxc-ls: its name, state and (with -f) addresses */
+struct ls_row {
+    const char *name;
+    const char *state;
+    struct keys keys; /* -f's config keys, read for every candidate as Python does */
+    char v4[4096], v6[4096];
+};
+
+/* listing.live_info for NAME, one of the lxcpath's active ones: its state into ROW, and with
+ * ADDRESSES its addresses; -1 for Python */
+static int live_row(const char *lxcpath, struct ls_row *row_, int with_addresses)
+{
+    int fd = connect_supervisor(lxcpath, row_->name);
+    char *line;
+    if (fd < 0)
+        return -1;
+    int got = ask(lxcpath, row_->name, fd, REQUEST(CMD_INFO) ", \"stats\": false}", &line);
+    close(fd);
+    if (got < 0)
+        return -1;
+    const char *end = NULL;
+    const char *value = member(line, "state", &end);
+    if (!(row_->state = state_value(value, end)))
+        return -1;
+    if (!with_addresses || !strcmp(row_->state, "STOPPED"))
+        return 0;
+    long long pid = 0;
+    value = member(line, "init_pid", &end);
+    if (value && !is_null(value) && !integer(value, end, &pid))
+        return -1;
+    if (pid > 0) {
+        int dir = proc_dir(pid, line);
+        int failed = addresses(dir, row_->v4, sizeof(row_->v4), row_->v6, sizeof(row_->v6));
+        if (dir >= 0)
+            close(dir);
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
 static int lxc_ls(int argc, char **argv)
 {
     struct args a;
@@ -1877,30 +1921,60 @@ static int lxc_ls(int argc, char **argv)
     struct names known = {0}, active = {0}, all = {0};
     if (defined_names(lxcpath, &known) || active_names(lxcpath, &active))
         return FALLBACK;
-    /* sorted(known | actives) */
-    for (size_t i = 0; i < known.count; i++)
+    /* listing.list_containers: --active and --frozen list the active ones, --defined the
+     * defined ones, anything else sorted(known | actives) */
+    int only_active = a.f_active || a.f_frozen;
+    for (size_t i = 0; !only_active && i < known.count; i++)
         if (add_name(&all, known.items[i]))
             return FALLBACK;
-    for (size_t i = 0; i < active.count; i++)
-        if (!has_name(&known, active.items[i]) && add_name(&all, active.items[i]))
+    for (size_t i = 0; (only_active || !a.f_defined) && i < active.count; i++)
+        if ((only_active || !has_name(&known, active.items[i])) &&
+            add_name(&all, active.items[i]))
             return FALLBACK;
     qsort(all.items, all.count, sizeof(char *), by_bytes);
+    int need_state = a.fancy || a.f_running || a.f_stopped || a.f_frozen || a.f_active;
+    struct ls_row *rows = calloc(all.count ? all.count : 1, sizeof(*rows));
+    size_t nrows = 0;
+    if (!rows)
+        return FALLBACK;
+    for (size_t i = 0; i < all.count; i++) {
+        struct ls_row *r = &rows[nrows];
+        r->name = all.items[i];
+        r->state = "STOPPED";
+        if (a.f_defined && !has_name(&known, r->name))
+            continue;
+        char path[PATH_MAX];
+        if (a.fancy &&
+            (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, r->name) >= (int)sizeof(path) ||
+             (quick_keys(path, &r->keys) && cached_keys(lxcpath, r->name, path, &r->keys))))
+            return FALLBACK; /* a config Python reads with a word on stderr */
+        if (need_state && has_name(&active, r->name) && live_row(lxcpath, r, a.fancy))
+            return FALLBACK;
+        if (a.f_stopped && strcmp(r->state, "STOPPED"))
+            continue;
+        if ((a.f_running || a.f_active) && !strcmp(r->state, "STOPPED"))
+            continue;
+        if (a.f_frozen && !a.f_active && strcmp(r->state, "FROZEN"))
+            continue;
+        nrows++;
+    }
     struct out o = {0};
     if (!a.fancy) {
         /* cli/ls.py format_names */
         size_t pad = 0;
-        for (size_t i = 0; i < all.count; i++)
-            if (strlen(all.items[i]) > pad)
-                pad = strlen(all.items[i]);
+        for (size_t i = 0; i < nrows; i++)
+            if (strlen(rows[i].name) > pad)
+                pad = strlen(rows[i].name);
         int width = a.line ? 0 : terminal_width();
         size_t used = 0;
-        for (size_t i = 0; i < all.count; i++) {
+        for (size_t i = 0; i < nrows; i++) {
+            const char *name = rows[i].name;
             if (a.line) {
-                if (put(&o, all.items[i], strlen(all.items[i])) || put(&o, "\n", 1))
+                if (put(&o, name, strlen(name)) || put(&o, "\n", 1))
                     return FALLBACK;
                 continue;
             }
-            if (put_padded(&o, all.items[i], pad))
+            if (put_padded(&o, name, pad))
                 return FALLBACK;
             used += pad;
             if ((long)(used + pad) >= (long)width) {
@@ -1920,67 +1994,30 @@ static int lxc_ls(int argc, char **argv)
         return 0;
     }
     /* -f: cli/ls.py format_fancy over listing.list_containers' rows */
-    size_t rows = all.count;
-    char *(*cells)[LS_COLUMNS] = calloc(rows ? rows : 1, sizeof(*cells));
+    char *(*cells)[LS_COLUMNS] = calloc(nrows ? nrows : 1, sizeof(*cells));
     if (!cells)
         return FALLBACK;
-    for (size_t r = 0; r < rows; r++) {
-        const char *name = all.items[r];
-        char path[PATH_MAX];
-        struct keys keys;
-        if (snprintf(path, sizeof(path), "%s/%s/config", lxcpath, name) >= (int)sizeof(path) ||
-            (quick_keys(path, &keys) && cached_keys(lxcpath, name, path, &keys)))
-            return FALLBACK;
-        const char *state = "STOPPED";
-        char v4[4096] = "", v6[4096] = "";
-        if (has_name(&active, name)) {
-            /* live_info: one "info" per running container */
-            int fd = connect_supervisor(lxcpath, name);
-            char *line;
-            if (fd < 0)
-                return FALLBACK;
-            int got = ask(lxcpath, name, fd, REQUEST(CMD_INFO) ", \"stats\": false}", &line);
-            close(fd);
-            if (got < 0)
-                return FALLBACK;
-            const char *end = NULL;
-            const char *value = member(line, "state", &end);
-            state = state_value(value, end);
-            if (!state)
-                return FALLBACK;
-            if (strcmp(state, "STOPPED")) {
-                long long pid = 0;
-                value = member(line, "init_pid", &end);
-                if (value && !is_null(value) && !integer(value, end, &pid))
-                    return FALLBACK;
-                if (pid > 0) {
-                    int dir = proc_dir(pid, line);
-                    int failed = addresses(dir, v4, sizeof(v4), v6, sizeof(v6));
-                    if (dir >= 0)
-                        close(dir);
-                    if (failed)
-                        return FALLBACK;
-                }
-            }
-        }
+    for (size_t r = 0; r < nrows; r++) {
+        const struct keys keys = rows[r].keys;
+        const char *name = rows[r].name;
         const char *values[LS_COLUMNS] = {
-            name, state, keys.autostart[0] ? keys.autostart : "0",
-            keys.groups[0] ? keys.groups : "-", v4[0] ? v4 : "-", v6[0] ? v6 : "-",
-            keys.idmaps ? "true" : "false",
+            name, rows[r].state, keys.autostart[0] ? keys.autostart : "0",
+            keys.groups[0] ? keys.groups : "-", rows[r].v4[0] ? rows[r].v4 : "-",
+            rows[r].v6[0] ? rows[r].v6 : "-", keys.idmaps ? "true" : "false",
         };
         for (int c = 0; c < LS_COLUMNS; c++)
             if (!(cells[r][c] = strdup(values[c])))
                 return FALLBACK;
     }
-    if (rows) { /* like LXC, no rows: not even the header */
+    if (nrows) { /* like LXC, no rows: not even the header */
         size_t widths[LS_COLUMNS];
         for (int c = 0; c < LS_COLUMNS; c++) {
             widths[c] = strlen(FANCY[c]);
-            for (size_t r = 0; r < rows; r++)
+            for (size_t r = 0; r < nrows; r++)
                 if (strlen(cells[r][c]) > widths[c])
                     widths[c] = strlen(cells[r][c]);
         }
-        for (size_t r = 0; r <= rows; r++) {
+        for (size_t r = 0; r <= nrows; r++) {
             for (int c = 0; c < LS_COLUMNS; c++)
                 if (put_padded(&o, r ? cells[r - 1][c] : FANCY[c], widths[c]) || put(&o, " ", 1))
                     return FALLBACK;

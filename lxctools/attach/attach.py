@@ -331,6 +331,13 @@ def attach(init_pid, conf, cgroups, options, local_conf=None, pidfd=None):
 
     plan = _Plan(init_pid, conf, local_conf or conf, cgroups, options, pidfd)
     libc.set_child_subreaper()
+    # ^C and ^\ are for the command: without a terminal they reach the whole process group,
+    # and LXC ignores them in lxc-attach itself so that its status is the command's. Before
+    # the command can run: one that starts at once could be ^C'd before lxc-attach ignored
+    # it (seen under load: "lxc-attach: interrupted"). The command gets them back (the entry
+    # helper resets every signal, the Python path's _command too).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
     # the transient's answers (command pid, pty, errors) come back over this; see entry.py
     chan, child_chan = entry.channel()
     try:
@@ -339,10 +346,6 @@ def attach(init_pid, conf, cgroups, options, local_conf=None, pidfd=None):
         child_chan.close()
         for fd in plan.fds.values():
             os.close(fd)
-    # ^C and ^\ are for the command: without a terminal they reach the whole process group,
-    # and LXC ignores them in lxc-attach itself so that its status is the command's
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
     try:
         master, child, message = _collect(chan, plan)
     finally:

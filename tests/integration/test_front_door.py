@@ -238,16 +238,27 @@ CASES = [
     ("lxc-ls", ["-1"], True),
     ("lxc-ls", ["--line", "-q"], True),
     ("lxc-ls", ["fdoor"], False),
-    ("lxc-ls", ["--running"], False),
+    # LP: RUN running, FROZEN frozen, OFF and KILL stopped
+    ("lxc-ls", ["--running"], True),
+    ("lxc-ls", ["--frozen", "-1"], True),
+    ("lxc-ls", ["--active", "-1"], True),
+    ("lxc-ls", ["--stopped", "-1"], True),
+    ("lxc-ls", ["--running", "-1", "--defined"], True),
+    ("lxc-ls", ["--running", "fdoor"], False),
 ]
 
 # lxc-ls in its own lxcpath (LS) and an empty one (EMPTY): (args, answered)
 LS_CASES = [
     ([], True), (["-1"], True), (["-f"], True), (["--fancy"], True), (["-f", "-1"], True),
     (["-1", "-f"], True), (["-q", "-f"], True),
+    # the state filters (LS has one running container, FLAT, among stopped ones)
+    (["--running"], True), (["--active", "-1"], True), (["--stopped", "-f"], True),
+    (["--defined"], True), (["--frozen"], True), (["--running", "-f"], True),
+    (["--stopped", "-1"], True), (["--active", "--defined", "-1"], True),
+    (["--frozen", "--active"], True), (["--running", "--stopped"], True),
+    (["--defined", "-f", "-q"], True),
     (["-F", "NAME,STATE"], False), (["-f", "-F", "name,pid,ram"], False),
-    (["--running"], False), (["--active", "-1"], False), (["--stopped", "-f"], False),
-    (["--defined"], False), (["--frozen"], False), (["-g", "web"], False),
+    (["--running", "--nesting"], False), (["-g", "web"], False),
     (["fdoor-(a|c)"], False), (["--filter", "b"], False), (["--format", "json"], False),
     (["--nesting"], False), (["-n", "fdoor-a"], False), (["-x"], False),
 ]
@@ -292,6 +303,11 @@ def test_ls_fancy_shows_the_running_one(door):
     assert rows[FLAT][1] == "RUNNING"
     assert rows["fdoor-a"][1:5] == ["STOPPED", "1", "web,", "db,"]
     assert rows["fdoor-a"][-1] == "true" and rows["fdoor-c"][3] == "last"
+    # the state filters: the running one alone, or all but it
+    assert door.front_only("lxc-ls", ["-P", door.ls, "--running", "-1"]) == (
+        0, FLAT.encode() + b"\n", b"")
+    code, out, err = door.front_only("lxc-ls", ["-P", door.ls, "--stopped", "-1"])
+    assert code == 0 and not err and b"fdoor-a\n" in out and FLAT.encode() not in out
 
 
 def settled(paths):
