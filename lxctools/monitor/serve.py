@@ -149,16 +149,36 @@ class Commands:
         return self.state
 
     def cmd_info(self, channel, request):
-        channel.send(reply(
-            protocol.InfoReply, state=self.current_state(), init_pid=self.init_pid,
+        import json
+
+        state = self.current_state()
+        if request.stats:
+            channel.send(self._info(state, stats=self.cgroups.stats()
+                                    if self.cgroups is not None else {}))
+            return
+        # Everything but the state stays as it is for one init (its pid, start time, the
+        # config, cgroups and network it was started with): encoded once per init, not per
+        # request (~0.15 ms of a ~0.55 ms answer: the front door's lxc-info -s). The state
+        # (the freezer's, read each time) goes in front.
+        key = (self.state, self.init_pid, self.started_at, id(self.conf), id(self.cgroups),
+               id(self.network_state), id(getattr(self, "plan", None)))
+        cached = getattr(self, "_info_cache", None)
+        if cached is None or cached[0] != key:
+            rest = self._info(state)
+            del rest["state"]
+            cached = self._info_cache = (key, json.dumps(rest)[1:])
+        channel.send_encoded(('{"state": ' + json.dumps(state) + ", " + cached[1] + "\n")
+                             .encode())
+
+    def _info(self, state, **stats):
+        return reply(
+            protocol.InfoReply, state=state, init_pid=self.init_pid,
             monitor_pid=os.getpid(), cgroups=self.cgroups.to_json() if self.cgroups else None,
             network=self.network_json(), config_file=self.request.config_file,
             started_at=self.started_at, halt_signal=self.conf.value("lxc.signal.halt"),
             conf=self.conf.items, reboot_signal=self.conf.value("lxc.signal.reboot"),
             clone_flags=self.plan.clone_flags if hasattr(self, "plan") else 0,
-            init_start=self.init_start(),
-            **({"stats": self.cgroups.stats() if self.cgroups is not None else {}}
-               if request.stats else {})))
+            init_start=self.init_start(), **stats)
 
     def cmd_ttys(self, channel, _request):
         """lxc-checkpoint: the console's and ttys' ptys (their masters are ours, outside what
@@ -251,6 +271,7 @@ class Commands:
                 channel.send(reply(protocol.CgroupReply, value=self.cgroups.get(key)))
             else:
                 self.cgroups.set(key, request.value)
+                self._info_cache = None  # its cgroups' JSON may hold the device rules
                 if "devices." in key:
                     self.record()  # the device program's new id and list, for an adopter
                 channel.send(reply(OkReply))

@@ -95,6 +95,10 @@ class Channel:
             return
         self._send(data, fds)
 
+    def send_encoded(self, data):
+        """A reply already encoded as send() would (one JSON object, a newline): bytes."""
+        self._send(data, ())
+
     def _send(self, data, fds):
         if fds:
             import array
