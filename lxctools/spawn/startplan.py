@@ -172,7 +172,7 @@ def _fork(boot):
     if plan.spawner and plan.clone_flags & libc.CLONE_NEWUSER:
         # the user namespace made and mapped ahead (spare.py), or None: the spawner makes one
         lines = boot.sup.conf.value("lxc.idmap") or []
-        plan.userns_fd = spare.take(lines)
+        plan.userns_fd, plan.netns_fd = spare.take(lines)
         spare.want(lines)
     try:
         if plan.spawner:
@@ -181,7 +181,7 @@ def _fork(boot):
             boot.child = fork_init(plan, lambda: init_main(plan, Sync(child_sock)), parent_sock)
     finally:
         child_sock.close()
-        for fd in (plan.init_fd, plan.userns_fd):
+        for fd in (plan.init_fd, plan.userns_fd, plan.netns_fd):
             if fd is not None:
                 os.close(fd)
     boot.sync = Sync(parent_sock)
@@ -438,6 +438,9 @@ def _user_namespace(setup):
             libc.setns(fd, libc.CLONE_NEWUSER)
             os.close(fd)
         else:
+            fd, setup.plan.netns_fd = setup.plan.netns_fd, None
+            if fd is not None:
+                os.close(fd)
             libc.unshare(libc.CLONE_NEWUSER)
             setup.sync.send(Userns())
             setup.sync.expect(Mapped)
@@ -468,6 +471,13 @@ def _unshare(setup):
     if not setup.plan.spawner:
         # init: the cgroup namespace is left, made only now that it sits in its cgroups
         flags &= libc.CLONE_NEWCGROUP
+    fd, setup.plan.netns_fd = setup.plan.netns_fd, None
+    if fd is not None:
+        # the spare's network namespace (spare.py), made in the user namespace just joined
+        if flags & libc.CLONE_NEWNET:
+            libc.setns(fd, libc.CLONE_NEWNET)
+            flags &= ~libc.CLONE_NEWNET
+        os.close(fd)
     if flags:
         libc.unshare(flags)
 
@@ -805,6 +815,7 @@ class Plan:
         self.spawner = True  # init forked by a spawner (needs_spawner), set at the fork
         self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
         self.userns_fd = None  # a spare user namespace, mapped ahead (spare.py, boot)
+        self.netns_fd = None  # and the network namespace made in it
         self.passthrough_stdio = request.passthrough_stdio
         from ..kernel import caps
         from ..security.capabilities import plan as caps_plan

@@ -53,20 +53,20 @@ def supervisor():
     return alive[0][0]
 
 
-def held_user_namespaces(pid):
+def held_user_namespaces(pid, kind="user"):
     found = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        if target.startswith("user:["):
+        if target.startswith(kind + ":["):
             found.add(target)
     return found
 
 
-def user_ns(pid):
-    return os.readlink(f"/proc/{pid}/ns/user")
+def user_ns(pid, kind="user"):
+    return os.readlink(f"/proc/{pid}/ns/{kind}")
 
 
 def uid_map(pid):
@@ -82,15 +82,25 @@ def test_a_spare_user_namespace_goes_to_one_container(user):
         first = start("s1")
         sup = supervisor()
         spare = held_user_namespaces(sup)
+        spare_net = held_user_namespaces(sup, "net")
         assert len(spare) == 1 and user_ns(first) not in spare
+        assert len(spare_net) == 1 and user_ns(first, "net") not in spare_net
         second = start("s2")
-        # s2 runs in the namespace that was held, with s1's maps (its config's)
-        assert user_ns(second) in spare
+        # s2 runs in the namespaces that were held, with s1's maps (its config's)
+        assert user_ns(second) in spare and user_ns(second, "net") in spare_net
         assert uid_map(second) == [["0", str(BASE), "65536"]]
-        # and the supervisor holds the next one, neither container's
+        # its network namespace is its own: its loopback alone, its files its root's
+        links = os.listdir(f"/proc/{second}/root/sys/class/net")
+        assert links == ["lo"], links
+        with open(f"/proc/{second}/net/dev") as handle:
+            assert [l.split(":")[0].strip() for l in handle.readlines()[2:]] == ["lo"]
+        assert os.stat(f"/proc/{second}/net/dev").st_uid == BASE
+        # and the supervisor holds the next ones, neither container's
         after = held_user_namespaces(supervisor())
         assert len(after) == 1
         assert not after & {user_ns(first), user_ns(second)}
+        assert not held_user_namespaces(supervisor(), "net") & {
+            user_ns(first, "net"), user_ns(second, "net")}
         # a restart of s1 gets a namespace none of the running ones has
         assert as_user("lxc-stop", "-n", "s1", "-k").returncode == 0
         again = start("s1")
