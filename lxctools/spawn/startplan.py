@@ -184,6 +184,7 @@ def _fork(boot):
         for fd in (plan.init_fd, plan.userns_fd, plan.netns_fd):
             if fd is not None:
                 os.close(fd)
+        plan.userns_fd = plan.netns_fd = None  # the spawner's now
     boot.sync = Sync(parent_sock)
 
 
@@ -438,9 +439,6 @@ def _user_namespace(setup):
             libc.setns(fd, libc.CLONE_NEWUSER)
             os.close(fd)
         else:
-            fd, setup.plan.netns_fd = setup.plan.netns_fd, None
-            if fd is not None:
-                os.close(fd)
             libc.unshare(libc.CLONE_NEWUSER)
             setup.sync.send(Userns())
             setup.sync.expect(Mapped)
