@@ -381,7 +381,11 @@ def bridge_up(values, state):
     with _ipr() as ipr:
         index = link_index(ipr, bridge)
         if index is None:
-            ipr.link("add", ifname=bridge, kind="bridge")
+            # its address given as it is made: set after, udev's MACAddressPolicy=persistent
+            # (a systemd host's default for new virtual links) could overwrite it later, when
+            # it gets to the link's "add" event (seen in the VM tier); an address given at
+            # creation is one it leaves alone
+            ipr.link("add", ifname=bridge, kind="bridge", address=values["LXC_BRIDGE_MAC"])
             state["made_bridge"] = True
             index = link_index(ipr, bridge)
         _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
