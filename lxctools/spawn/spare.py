@@ -77,13 +77,6 @@ def _close(fds):
             os.close(fd)
 
 
-def drop():
-    global _held
-    if _held is not None:
-        _close(_held[1])
-        _held = None
-
-
 def refill():
     """Make the spare for the last start's maps when none is held (the supervisor, after
     its answer to a start). A failure leaves none: the next start maps its own, and says
