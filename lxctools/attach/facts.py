@@ -107,7 +107,7 @@ class Static:
                                              struct.pack("=Q", prepared.drop_mask())))
                 if prepared.filter is not None:
                     records.append(entry._record(entry.TAG_SECCOMP,
-                                                 prepared.filter.export_bpf()))
+                                                 prepared.program))
         if warnings or said:
             raise Refused("warnings")
         self.flags = flags

@@ -38,6 +38,7 @@ class Prepared:
         self.touch_caps = bool(self.drop) or conf.has("lxc.cap.keep")
         self.no_new_privs = (conf.value("lxc.no_new_privs") or "0") == "1"
         self.filter = None
+        self.program = None  # the filter as BPF, made here: before a start's fork
         # AppArmor (apparmor.py): the label init execs under, set by the supervisor once
         # it is decided (and the profile loaded); the attr fd is opened by the setup
         # process while the host's /proc is still in view (open_lsm)
@@ -50,6 +51,7 @@ class Prepared:
             _policy, filt = compile_profile(self.profile, conf)
             if _seccomp_wanted(conf):
                 self.filter = filt
+                self.program = filt.export_bpf()
 
     def apply_caps(self):
         """The capability part alone (lxc-attach -u/-g: before the switch of user, while
@@ -104,7 +106,8 @@ class Prepared:
             libc.set_no_new_privs()
         if self.filter is not None:
             try:
-                self.filter.load()
+                from ..kernel.seccomp import load_bpf
+                load_bpf(self.program)
             except OSError as exc:
                 raise SecurityError(f"cannot load the seccomp policy {self.profile}: "
                                     f"{exc.strerror or exc}", key="lxc.seccomp.profile") from None

@@ -280,7 +280,7 @@ def encode(plan, api=False):
     if security is not None:
         out.append(_record(TAG_CAPS, struct.pack("=Q", security.drop_mask())))
         if security.filter is not None:
-            out.append(_record(TAG_SECCOMP, security.filter.export_bpf()))
+            out.append(_record(TAG_SECCOMP, security.program))
     if plan.cwd and ("mnt" in plan.fds or options.cwd):
         out.append(_record(TAG_CWD, _string(plan.cwd)))
     for key, value in plan.env.items():

@@ -387,14 +387,19 @@ def read_fstab(path):
                          key="lxc.mount.fstab") from None
 
 
-def mount_auto(conf, root, keeps_sys_admin, cgroup_ns):
-    """lxc.mount.auto: proc, sys, cgroup (words as LXC's)."""
-    # the last word of each kind wins, as in LXC (each word clears its kind's flags first):
-    # common.conf's sys:mixed followed by a template's sys:ro is sys:ro
+def _auto_word(conf, kind):
+    """lxc.mount.auto's word for KIND (proc, sys, cgroup), or None. The last word of each
+    kind wins, as in LXC (each word clears its kind's flags first): common.conf's sys:mixed
+    followed by a template's sys:ro is sys:ro."""
     words = (conf.value("lxc.mount.auto") or "").split()[::-1]
-    proc = next((w for w in words if w.startswith("proc")), None)
-    sys_ = next((w for w in words if w.startswith("sys")), None)
-    cgroup = next((w for w in words if w.startswith("cgroup")), None)
+    return next((w for w in words if w.startswith(kind)), None)
+
+
+def mount_auto(conf, root):
+    """lxc.mount.auto's proc and sys (words as LXC's); its cgroup word is mount_auto_cgroup's,
+    after lxc.mount.entry, as LXC mounts it."""
+    proc = _auto_word(conf, "proc")
+    sys_ = _auto_word(conf, "sys")
     if proc:
         fd = _fixed_dir(root, "proc", "lxc.mount.auto")
         try:
@@ -420,6 +425,13 @@ def mount_auto(conf, root, keeps_sys_admin, cgroup_ns):
             _mount("sysfs", fd, "sysfs", flags, name="/sys")
         finally:
             os.close(fd)
+
+
+def mount_auto_cgroup(conf, root, keeps_sys_admin, cgroup_ns):
+    """lxc.mount.auto's cgroup word: the hierarchies as the container's cgroup namespace
+    shows them (so only once init is in its cgroups and has made that namespace). Left to
+    the container when it keeps CAP_SYS_ADMIN in a cgroup namespace, unless ":force"."""
+    cgroup = _auto_word(conf, "cgroup")
     if cgroup and not (keeps_sys_admin and cgroup_ns and ":force" not in cgroup):
         mount_cgroups(root, cgroup)
 

@@ -456,11 +456,18 @@ def _own_namespaces(setup):
         return  # the spawner's come after go: a user namespace first, then the rest
     # init forked by the supervisor, PID 1 of its new PID namespace already (fork_init):
     # the others now, while the supervisor makes the cgroups (as LXC's clone makes them all
-    # but the cgroup one before the move); its pid (1 here) tells the supervisor that its
-    # network namespace is there to be given NICs
+    # but the cgroup one before the move)
     flags = setup.plan.clone_flags & ~(libc.CLONE_NEWPID | libc.CLONE_NEWCGROUP)
     if flags:
         libc.unshare(flags)
+
+
+def _own_pid(setup):
+    if setup.plan.spawner:
+        return  # the spawner sends init's once it has forked it
+    # its pid (1 here) tells the supervisor that its network namespace is there to be given
+    # NICs, and that its mounts are made when they come first (setup_before_cgroups): a
+    # failure of theirs reaches the supervisor as a Failed in its place
     setup.sync.send(Pid(pid=os.getpid()))
 
 
@@ -545,8 +552,12 @@ def _dev_tmpfs(setup):
 
 
 def _mount_auto(setup):
-    mounts.mount_auto(setup.conf, setup.root, setup.plan.keeps_sys_admin,
-                      bool(setup.plan.clone_flags & libc.CLONE_NEWCGROUP))
+    mounts.mount_auto(setup.conf, setup.root)
+
+
+def _mount_auto_cgroup(setup):
+    mounts.mount_auto_cgroup(setup.conf, setup.root, setup.plan.keeps_sys_admin,
+                             bool(setup.plan.clone_flags & libc.CLONE_NEWCGROUP))
 
 
 def _mount_fstab(setup):
@@ -686,7 +697,51 @@ _HOOK = "lxc.hook."
 
 def plan_start(conf=None):
     """Every step of a start, in the order it runs (CONF is what it is planned for: each
-    step decides from it whether it has work; the list itself is the same for every one)."""
+    step decides from it whether it has work). The list is LXC's order for every CONF but
+    one that lets init make its mounts before it is in its cgroups (setup_before_cgroups):
+    there they come before its pid is sent, while the supervisor makes the cgroups."""
+    steps = _every_step()
+    if setup_before_cgroups(conf):
+        first = next(i for i, s in enumerate(steps) if s.apply is _mounts_slave)
+        last = next(i for i, s in enumerate(steps) if s.apply is _devpts)
+        early = [s for s in steps[first:last + 1] if s.apply is not _mount_auto_cgroup]
+        steps = [s for s in steps if s not in early]
+        at = next(i for i, s in enumerate(steps) if s.apply is _own_pid)
+        steps[at:at] = early
+    return steps
+
+
+# hooks that init runs among its mounts: a program of the container's, whose processes LXC
+# accounts to its cgroups
+_MOUNT_HOOKS = ("pre-mount", "mount", "autodev")
+
+
+def setup_before_cgroups(conf):
+    """Whether init makes its mounts (the rootfs to devpts and its ptys) before it is in its
+    cgroups, while the supervisor makes them, instead of after (LXC's order). The
+    supervisor's first cgroup move of a start waits out the kernel's grace period
+    (cgroups.core.prewarm: 10-20 ms on an idle host), the Python of init's mounts (~5 ms) fits
+    in it. Only where nothing can tell the difference: init forked by the supervisor (no
+    spawner: no user namespace, nothing shared), no hook among the mounts, no mount of a
+    cgroup hierarchy (it would show the host's view: the cgroup namespace comes after the
+    move; lxc.mount.auto's cgroup word stays after it in either order), no lxc.mount.fstab
+    (not read before the fork). What it changes is where the kernel charges the few pages
+    of /dev's tmpfs and the ptys: the host's cgroup, not the container's."""
+    if conf is None or needs_spawner(conf):
+        return False
+    if any(conf.value(_HOOK + kind) for kind in _MOUNT_HOOKS):
+        return False
+    if conf.value("lxc.mount.fstab"):
+        return False
+    for line in conf.value("lxc.mount.entry") or []:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] in ("cgroup", "cgroup2"):
+            return False
+    return True
+
+
+def _every_step():
+    """plan_start's steps in LXC's order."""
     return [
         Step("state STARTING", HOST, (), _starting),
         Step("plan the start and its security policy", HOST,
@@ -705,8 +760,9 @@ def plan_start(conf=None):
         # its namespaces (init, next step) until "go", by when it is in them
         Step("fork init into its new PID namespace, or the spawner (lxc.idmap, shared "
              "namespaces)", HOST, ("lxc.idmap", "lxc.namespace.share.*"), _fork),
-        Step("init without a spawner: its namespaces but the cgroup one, send its pid",
-             SPAWNER, ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
+        Step("init without a spawner: its namespaces but the cgroup one", SPAWNER,
+             ("lxc.namespace.clone", "lxc.namespace.keep"), _own_namespaces),
+        Step("init without a spawner: send its pid", SPAWNER, (), _own_pid),
         Step("cgroups made, limits written", HOST, ("lxc.cgroup.*", "lxc.cgroup2.*"),
              _cgroups),
         Step("console log opened", HOST, ("lxc.console.logfile",), _console_log),
@@ -736,9 +792,11 @@ def plan_start(conf=None):
         Step("mount the rootfs", INIT,
              ("lxc.rootfs.path", "lxc.rootfs.mount", "lxc.rootfs.options"), _rootfs),
         Step("tmpfs on /dev", INIT, ("lxc.autodev", "lxc.autodev.tmpfs.size"), _dev_tmpfs),
-        Step("lxc.mount.auto", INIT, ("lxc.mount.auto",), _mount_auto),
+        Step("lxc.mount.auto: proc, sys", INIT, ("lxc.mount.auto",), _mount_auto),
         Step("lxc.mount.fstab", INIT, ("lxc.mount.fstab",), _mount_fstab),
         Step("lxc.mount.entry", INIT, ("lxc.mount.entry",), _mount_entries),
+        Step("lxc.mount.auto: cgroup (as the cgroup namespace shows them)", INIT,
+             ("lxc.mount.auto",), _mount_auto_cgroup),
         Step("lxcfs views", INIT, (), _lxcfs),
         Step("journal link", INIT, ("lxctools.journal.link",), _journal),
         Step("mount hooks", INIT, (_HOOK + "mount",), _mount_hooks),

@@ -97,7 +97,13 @@ class Sync:
     def receive(self):
         """The next SyncMessage (its fds in .fds), None at EOF. One that cannot be read is
         a Failed naming why: the start stops there, as for any failure."""
-        data, fds = entry.recv_fds(self.sock, 65536, 64, cloexec=False)
+        try:
+            data, fds = entry.recv_fds(self.sock, 65536, 64, cloexec=False)
+        except ConnectionResetError:
+            # the other side closed with a message of ours unread (init that failed making
+            # its mounts before "go" came): the kernel says so once, ahead of what that side
+            # sent before it closed, which is still there to read
+            data, fds = entry.recv_fds(self.sock, 65536, 64, cloexec=False)
         if not data:
             return None
         try:

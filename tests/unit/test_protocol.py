@@ -174,3 +174,23 @@ def test_a_sync_datagram_that_is_none_fails_the_start_by_name():
     finally:
         left.close()
         right.close()
+
+
+def test_sync_reads_what_the_other_side_said_before_it_closed_on_a_message_of_ours():
+    """Init that fails making its mounts before "go" (startplan.setup_before_cgroups) sends
+    Failed and exits with the supervisor's Go unread: the kernel then reports ECONNRESET
+    once, ahead of the Failed still queued, which must be what the start says."""
+    import socket
+
+    from lxctools.spawn.sync import Sync
+
+    host, init = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        Sync(init).send(sync.Failed(error="lxc.mount.entry: no such source"))
+        Sync(host).send(sync.Go())
+        init.close()
+        got = Sync(host).receive()
+        assert isinstance(got, sync.Failed) and got.error == "lxc.mount.entry: no such source"
+        assert Sync(host).receive() is None  # then EOF
+    finally:
+        host.close()

@@ -140,3 +140,33 @@ def test_cap_keep_plan_and_none():
     assert 21 not in doomed and 0 not in doomed and len(doomed) == 39
     assert capabilities.plan(caps_conf("lxc.cap.keep = none"), 40) == list(range(41))
     assert capabilities.plan(Conf(), 40) == []
+
+
+def test_the_program_made_before_the_fork_is_the_filter_loaded(tmp_path):
+    """A start's init loads the BPF the supervisor made before the fork (Prepared.program,
+    kernel/seccomp.load_bpf) instead of libseccomp generating it there: it confines."""
+    import os
+
+    from lxctools.kernel.seccomp import load_bpf
+
+    profile = tmp_path / "p"
+    profile.write_text("2\ndenylist\nuname errno 13\n")
+    _policy, filt = compile_profile(str(profile))
+    program = filt.export_bpf()
+    with pytest.raises(OSError):
+        load_bpf(program[:-1])  # not whole records
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from lxctools.kernel import libc
+            libc.set_no_new_privs()  # loadable without CAP_SYS_ADMIN too
+            load_bpf(program)
+            try:
+                os.uname()
+            except PermissionError:
+                os._exit(0)  # errno 13 from the filter
+            os._exit(2)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

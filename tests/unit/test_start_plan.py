@@ -2,6 +2,7 @@
 container run and lxc-start --explain prints, in the order LXC starts a container
 (lxc-behaviour.md 4.4) (issue 20, item 2)."""
 
+import os
 import types
 
 import pytest
@@ -27,7 +28,8 @@ def side(name):
 
 FORK = "fork init into its new PID namespace, or the spawner (lxc.idmap, shared namespaces)"
 ENTER = "init or the spawner into the cgroups (given to the container's root)"
-OWN = "init without a spawner: its namespaces but the cgroup one, send its pid"
+OWN = "init without a spawner: its namespaces but the cgroup one"
+OWN_PID = "init without a spawner: send its pid"
 
 
 def test_lxcs_order_on_the_host_side():
@@ -46,19 +48,67 @@ def test_lxcs_order_on_the_host_side():
     # clone does before the move): the cgroup one comes after go, once it is in them
     plan = startplan.plan_start(None)
     between = plan[names().index(FORK) + 1:names().index("wait for go")]
-    assert [step.name for step in between if step.side != HOST] == [OWN], between
-    before(OWN, "send go", "init's pid", "host side of the network")
+    assert [step.name for step in between if step.side != HOST] == [OWN, OWN_PID], between
+    before(OWN, OWN_PID, "send go", "init's pid", "host side of the network")
 
 
 def test_lxcs_order_inside_before_pivot_root():
     # LXC: pre-mount hooks in the container's mount namespace, the rootfs at
     # lxc.rootfs.mount, mount.auto, fstab, mount.entry, mount hooks, autodev hooks, the
     # device nodes, devpts and the console and ttys, then pivot_root
-    before("pre-mount hooks", "mount the rootfs", "lxc.mount.auto", "lxc.mount.fstab",
-           "lxc.mount.entry", "mount hooks", "autodev hooks", "device nodes and boot_id",
-           "devpts, console and ttys", "pivot_root")
+    # (lxc.mount.auto's cgroup word after the entries, as LXC mounts it)
+    before("pre-mount hooks", "mount the rootfs", AUTO, "lxc.mount.fstab",
+           "lxc.mount.entry", AUTO_CGROUP, "mount hooks", "autodev hooks",
+           "device nodes and boot_id", "devpts, console and ttys", "pivot_root")
     for name in ("pre-mount hooks", "mount the rootfs", "mount hooks", "pivot_root"):
         assert side(name) == INIT
+
+
+AUTO = "lxc.mount.auto: proc, sys"
+AUTO_CGROUP = "lxc.mount.auto: cgroup (as the cgroup namespace shows them)"
+# init's mounts, made before its pid is sent when setup_before_cgroups
+EARLY = ["mounts made slaves of the host's", "pre-mount hooks", "mount the rootfs",
+         "tmpfs on /dev", AUTO, "lxc.mount.fstab", "lxc.mount.entry", "lxcfs views",
+         "journal link", "mount hooks", "autodev hooks", "device nodes and boot_id",
+         "devpts, console and ttys"]
+
+
+def test_init_makes_its_mounts_while_the_supervisor_makes_its_cgroups():
+    """Root's container without a spawner, hooks among the mounts or a cgroup mount: init's
+    mounts come between its namespaces and its pid, before the cgroups' making (the grace
+    period it waits out); the rest, the cgroup namespace's mount included, as before."""
+    from conftest import conf_lines
+
+    conf = conf_lines("lxc.net.0.type = empty", "lxc.mount.auto = cgroup:mixed proc:mixed",
+                      "lxc.mount.entry = /lib lib none ro,bind 0 0")
+    assert startplan.setup_before_cgroups(conf) is (os.geteuid() == 0)
+    if os.geteuid() != 0:
+        pytest.skip("an ordinary user's start always has a spawner: never early")
+    early = [step.name for step in startplan.plan_start(conf)]
+    assert early[early.index(OWN) + 1:early.index(OWN_PID)] == EARLY
+    assert early.index(OWN_PID) < early.index("cgroups made, limits written")
+    assert early.index("unshare the namespaces") < early.index(AUTO_CGROUP) \
+        < early.index("pivot_root")
+    assert sorted(early) == sorted(names())  # the same steps, moved
+    late = [step.name for step in startplan.plan_start(
+        conf_lines("lxc.net.0.type = empty", "lxc.hook.mount = /bin/true"))]
+    assert late == names()
+
+
+@pytest.mark.parametrize("line", [
+    "lxc.hook.pre-mount = /bin/true", "lxc.hook.mount = /bin/true",
+    "lxc.hook.autodev = /bin/true", "lxc.mount.fstab = /etc/fstab",
+    "lxc.mount.entry = cgroup sys/fs/cgroup/x cgroup rw 0 0",
+    "lxc.mount.entry = none sys/fs/cgroup/unified cgroup2 rw,create=dir 0 0",
+    "lxc.idmap = u 0 100000 65536", "lxc.namespace.share.net = 1"])
+def test_lxcs_order_where_it_could_tell(line):
+    """A hook among the mounts (a program LXC runs in the container's cgroups), a mount that
+    shows a cgroup hierarchy, an fstab (not read before the fork), a spawner: LXC's order."""
+    from conftest import conf_lines
+
+    conf = conf_lines("lxc.net.0.type = empty", line)
+    assert startplan.setup_before_cgroups(conf) is False
+    assert [step.name for step in startplan.plan_start(conf)] == names()
 
 
 def test_lxcs_order_after_pivot_root():
