@@ -412,6 +412,7 @@ class Daemon(Lingering):
             if not keep:
                 channel.close()
         if started:
+            self.retitle()  # ps's view: after the answer, which nothing in it waits for
             # the next start's user namespace, mapped now that the caller has its answer
             from ..spawn import spare
             spare.refill()
@@ -503,7 +504,6 @@ class Daemon(Lingering):
             if supervisor.done:
                 self.forget(supervisor)
         self.supervisors[request.name] = supervisor
-        self.retitle()
         return protocol.reply(protocol.StartReply, pid=supervisor.init_pid, warnings=warnings)
 
     def drop_monitor(self, channel):
@@ -596,4 +596,12 @@ class Daemon(Lingering):
             if supervisor.take_over(record):
                 self.supervisors[name] = supervisor
         except (OSError, LxcError):
-            pass  # a live supervisor holds it (or the cleanup failed: logged)
+            return  # a live supervisor holds it (or the cleanup failed: logged)
+        # the dead writer's temporary file of it, if it died between writing one and the
+        # rename (RUNNING's is written while init execs): its pid is the record's
+        writer = record.get("monitor_pid")
+        if isinstance(writer, int) and writer != os.getpid():
+            try:
+                os.unlink(os.path.join(wire.state_dir(self.lxcpath), f"{name}.{writer}.tmp"))
+            except OSError:
+                pass

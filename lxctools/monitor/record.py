@@ -83,10 +83,21 @@ class Record:
         Written at every step of a start that leaves something a crash would orphan: the
         cgroups before they are made, init's pid before it may exec. REQUIRED writes raise:
         a start whose init could outlive us unrecorded must not go on."""
+        try:
+            os.replace(self.stage_record(), self._record_path())
+        except OSError as exc:
+            self._record_failed(exc, required)
+
+    def stage_record(self, state=None, started_at=None):
+        """The record as it would be in STATE (default: the state now; STARTED_AT: its start
+        time then), written to its
+        temporary file, whose path is returned for publish_record or discard_record: a start
+        writes RUNNING's while init execs, and puts it in place once the exec is seen.
+        OSError if it cannot be written (nothing left behind)."""
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
-                "init_pid": self.init_pid, "state": self.state,
+                "init_pid": self.init_pid, "state": state or self.state,
                 "init_start": self.init_start(),
-                "started_at": self.started_at,
+                "started_at": self.started_at if started_at is None else started_at,
                 "cgroups": self.cgroups.to_json() if self.cgroups else self.cgroups_claim,
                 "cgroups_made": self.cgroups is not None,
                 "network": self.network_state.record() if self.network_state else None,
@@ -99,28 +110,50 @@ class Record:
         text = json.dumps(data)[:-1] + ', "request": ' + self._request_json + "}"
         # temp + rename without fsync: /run is a tmpfs and the record only lives until reboot
         directory = wire.state_dir(self.lxcpath)
-        path = os.path.join(directory, self.name)
-        temp = f"{path}.{os.getpid()}.tmp"
+        temp = f"{self._record_path()}.{os.getpid()}.tmp"
         # 0600: the record holds the running config (environment, hooks); only its owner
         # (who alone adopts and lists from this run dir) reads it
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            try:
-                fd = os.open(temp, flags, 0o600)
-            except FileNotFoundError:
-                # the first record of the lxcpath, or the last supervisor's unbind() has just
-                # removed the empty directory
-                os.makedirs(directory, mode=0o755, exist_ok=True)
-                fd = os.open(temp, flags, 0o600)
+            fd = os.open(temp, flags, 0o600)
+        except FileNotFoundError:
+            # the first record of the lxcpath, or the last supervisor's unbind() has just
+            # removed the empty directory
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            fd = os.open(temp, flags, 0o600)
+        try:
             os.fchmod(fd, 0o600)
             with open(fd, "w") as handle:
                 handle.write(text)
-            os.replace(temp, path)
+        except OSError:
+            self.discard_record(temp)
+            raise
+        return temp
+
+    def publish_record(self, temp, required=False):
+        """Put a staged record (stage_record's TEMP) in place of the record."""
+        try:
+            os.replace(temp, self._record_path())
         except OSError as exc:
-            if required:
-                raise StartFailed(f"cannot write the record of {self.name} in {directory}: "
-                                  f"{exc.strerror}", hint="free space in /run (df /run)") from None
-            log.error(f"record of {self.name}: {exc}")
+            self.discard_record(temp)
+            self._record_failed(exc, required)
+
+    @staticmethod
+    def discard_record(temp):
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+    def _record_path(self):
+        return os.path.join(wire.state_dir(self.lxcpath), self.name)
+
+    def _record_failed(self, exc, required):
+        if required:
+            raise StartFailed(f"cannot write the record of {self.name} in "
+                              f"{wire.state_dir(self.lxcpath)}: {exc.strerror}",
+                              hint="free space in /run (df /run)") from None
+        log.error(f"record of {self.name}: {exc}")
 
     def unbind(self):
         # the record goes first: a record whose socket does not listen means "a supervisor
@@ -144,11 +177,18 @@ class Record:
             self.lxc_server.close()
             self.lxc_server = None
 
-    def set_state(self, state, required=False):
+    def set_state(self, state, required=False, staged=None):
+        """STATE, on record before anyone hears of it (what a command was told, a crash
+        cannot undo): STAGED, the record stage_record(STATE) wrote ahead, put in place, or a
+        new one written."""
         self.state = state
-        # on record before anyone hears of it: what a command was told, a crash cannot undo
         if self.listener is not None:
-            self.record(required=required)
+            if staged is not None:
+                self.publish_record(staged, required=required)
+            else:
+                self.record(required=required)
+        elif staged is not None:
+            self.discard_record(staged)
         log.info(f"state {state}")
         if self.on_event is not None:
             self.on_event(self.name, {"state": state})

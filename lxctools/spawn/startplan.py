@@ -84,6 +84,8 @@ class Boot:
         self.message = None
         self.steps = ()
         self.warming = None  # cgroups.core.prewarm's thread until the first move
+        self.started_at = None  # when init was told to exec
+        self.staged = None  # RUNNING's record, written while init execs (_send_exec)
 
 
 class Setup:
@@ -305,9 +307,11 @@ def _host_network(boot):
 
 
 def _record_init(boot):
-    # init's pid, its cgroups and network on record before it can get anywhere near its
-    # exec: should this process die from here on, whoever takes the container's socket next
-    # finds that init (take_over) instead of starting a second one
+    # init's pid, its cgroups and network on record before it can exec (it waits for "exec"):
+    # should this process die from here on, whoever takes the container's socket next finds
+    # that init (take_over) instead of starting a second one. Written after "net", while
+    # init makes its network and pivots; a crash before it leaves an init that exits at its
+    # next message (EOF), as one that never got "go" does
     boot.sup.record(required=True)
 
 
@@ -335,8 +339,24 @@ def _start_host_hooks(boot):
 
 def _send_exec(boot):
     boot.sync.send(Exec())
-    message = boot.sync.receive()
+    sup = boot.sup
+    # RUNNING's record written while init execs (the kernel tearing down its copy of our
+    # memory: ~1 ms), put in place once the exec is seen (_running); the file alone, not yet
+    # the record: a crash meanwhile leaves a temporary file, which the next supervisor
+    # removes, and a start that is undone
+    boot.started_at = time.time()
+    try:
+        boot.staged = sup.stage_record("RUNNING", started_at=boot.started_at) \
+            if sup.listener is not None else None
+    except OSError:
+        boot.staged = None  # _running writes it, or says why it cannot
+    try:
+        message = boot.sync.receive()
+    except BaseException:
+        _discard_staged(boot)
+        raise
     if message is not None:
+        _discard_staged(boot)
         if isinstance(message, Failed):
             raise StartFailed(message.error, hint=message.hint)
         raise StartFailed("the container failed to start")
@@ -347,12 +367,18 @@ def _send_exec(boot):
         os.waitpid(boot.child, 0)
 
 
+def _discard_staged(boot):
+    staged, boot.staged = boot.staged, None
+    if staged is not None:
+        boot.sup.discard_record(staged)
+
+
 def _running(boot):
     sup = boot.sup
-    sup.started_at = time.time()
+    sup.started_at = boot.started_at or time.time()
     # required: a start is reported only once its record says RUNNING (a crash after that
     # is adopted, before it is undone: take_over)
-    sup.set_state("RUNNING", required=True)
+    sup.set_state("RUNNING", required=True, staged=boot.staged)
     if boot.request.pidfile:
         from ..atomic import atomic_write
         atomic_write(boot.request.pidfile, f"{os.getpid()}\n".encode(), mode=0o600)
@@ -780,8 +806,8 @@ def _every_step():
         Step("init's pid", HOST, (), _init_pid),
         Step("host side of the network", HOST, ("lxc.net.*", "lxctools.net.usermode"),
              _host_network),
-        Step("record init", HOST, (), _record_init),
         Step("send net", HOST, (), _send_net),
+        Step("record init", HOST, (), _record_init),
         Step("new session", INIT, (), _session),
         Step("AppArmor attr opened (the host's /proc)", INIT, ("lxc.apparmor.profile",),
              _lsm_attr),

@@ -188,11 +188,19 @@ def assert_stopped_and_clean(world, name):
     assert container_inits(rootfs_of(world, name)) == []
     assert payload_cgroups(world, name) == set()
     assert not os.path.exists(record_path(world, name))
+    # nor a temporary file of a record (a dead writer's, e.g. RUNNING's written while init
+    # execed, never renamed)
+    directory = os.path.dirname(record_path(world, name))
+    left = os.listdir(directory) if os.path.isdir(directory) else []
+    assert not [f for f in left if f.startswith(name + ".")], left
 
 
 # Every step of a background start, as the supervisor's system calls show it (busybox
-# container, no network, no hooks): the record writes are openat of "NAME.PID.tmp", the
-# sync messages to the container side are sendto ("go", "net", "exec"), then the answer.
+# container, no network, no hooks): the record writes are openat of "NAME.PID.tmp" (each
+# then renamed to NAME), the sync messages to the container side are sendto ("go", "net",
+# "exec"), then the answer. RUNNING's record is written while init execs and renamed into
+# place once the exec is seen: a crash between the two leaves a temporary file saying
+# RUNNING beside a record saying STARTING, and a start that is undone.
 # A busybox container has no lxc.idmap: the supervisor forks its init itself (no spawner).
 START_STEPS = [
     ("record STARTING", "openat", "record", 1),
@@ -201,10 +209,11 @@ START_STEPS = [
     ("init forked", "clone", None, 1),
     ("init put in the cgroups", "openat", "procs", 1),
     ("go sent to init", "sendto", None, 1),
-    ("init's pid recorded", "openat", "record", 3),
     ("net sent to init", "sendto", None, 2),
+    ("init's pid recorded", "openat", "record", 3),
     ("exec sent to init", "sendto", None, 3),
-    ("RUNNING recorded (init has exec'd)", "openat", "record", 4),
+    ("RUNNING record written (init execs meanwhile)", "openat", "record", 4),
+    ("RUNNING record put in place (init has exec'd)", "rename", "record", 4),
     ("answer sent to lxc-start", "sendto", None, 4),
 ]
 
@@ -240,9 +249,10 @@ START_OPTIONS = {"rcfile": None, "defines": [], "share": {}, "console_path": Non
 
 @pytest.mark.parametrize("step,syscall,kind,when,runs", [
     ("exec sent to init", "sendto", None, 3, False),
-    ("RUNNING recorded (init has exec'd)", "openat", "record", 4, False),
+    ("RUNNING record written (init execs meanwhile)", "openat", "record", 4, False),
+    ("RUNNING record put in place (init has exec'd)", "rename", "record", 4, False),
     ("answer sent to lxc-start", "sendto", None, 4, True),
-], ids=["exec sent", "RUNNING recorded", "answer sent"])
+], ids=["exec sent", "RUNNING record written", "RUNNING record put in place", "answer sent"])
 def test_start_nobody_retries_is_undone_or_adopted(world, step, syscall, kind, when, runs):
     """The same crash with a caller that does not retry (killed too): the next command that
     names the container gets the settled answer. A start that had recorded RUNNING runs on
