@@ -44,7 +44,7 @@ def attach_run_command(cmd):
     one to the compiled entry helper instead of running Python inside (spawn/entry.py)."""
     argv = command_argv(cmd)
     try:
-        os.execvp(argv[0], argv)
+        execvp(argv[0], argv)
     except OSError as exc:
         os.write(2, f'{exc.strerror} - Failed to exec "{argv[0]}"\n'.encode())
         return _EXEC_CODES.get(exc.errno, 255)
@@ -58,10 +58,31 @@ def attach_run_shell(_payload=None):
     shell = login_shell(os.getuid()) or "/bin/sh"
     for program in (shell, "/bin/sh"):
         try:
-            os.execvp(program, [program])
+            execvp(program, [program])
         except OSError:
             continue
     return 255
+
+
+def execvp(name, argv):
+    """os.execvp without os.get_exec_path, which imports `warnings` at its first use: a
+    process that has entered a container finds only the container's files, and an
+    interpreter that had not imported it yet (Debian's python3 has not) failed there with
+    ModuleNotFoundError instead of running the command. The same search: PATH of the
+    environment (os.defpath without one), every directory tried; the first error that is not
+    ENOENT or ENOTDIR (EACCES...) is the one raised when none ran it."""
+    if "/" in name:
+        os.execv(name, argv)
+    kept = last = None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        try:
+            os.execv(os.path.join(directory or ".", name), argv)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            last = exc
+        except OSError as exc:
+            last = exc
+            kept = kept or exc
+    raise kept or last or FileNotFoundError(2, "No such file or directory", name)
 
 
 def options_from(command=None, attach_flags=LXC_ATTACH_DEFAULT, namespaces=-1,
