@@ -366,6 +366,13 @@ class Daemon(Lingering):
         if int.from_bytes(creds[4:8], sys.byteorder) not in (0, os.geteuid()):
             conn.close()
             return
+        # the kernel's grace period before a start's first cgroup move (cgroups.core.prewarm)
+        # paid from here, before the request is read and its caller checked: what this
+        # socket serves is mostly starts, and the rest (a recovery, lxc-monitor's
+        # subscription) lose nothing by it but a no-op move in a thread (one that settles
+        # joins it first). Only for root or our user (SO_PEERCRED, above)
+        from ..spawn.start import prewarm_cgroups
+        warming = prewarm_cgroups()
         conn.settimeout(10)
         channel = wire.Channel(conn)
         keep = started = False
@@ -389,15 +396,15 @@ class Daemon(Lingering):
                 keep = True
             elif isinstance(request, protocol.StartRequest):
                 from ..cgroups import monitor
-                from ..spawn.start import prewarm_cgroups
-                # first: the kernel's wait before a cgroup move overlaps all that follows,
-                # the client's own move (take_client) included
-                warming = prewarm_cgroups()
+                # the client's own move (take_client) is after the grace period's start too
                 monitor.take_client(peer, self.monitor_cgroups)
                 answer = self.start(request.name, request.options or {}, warming)
+                warming = None  # the start's: joined before its first move or its failure
                 started = "pid" in answer and "error" not in answer  # a StartReply
                 channel.send(answer)
             elif isinstance(request, protocol.RecoverRequest):
+                self._join(warming)  # settling may fork and move processes: not beside it
+                warming = None
                 if request.name:
                     self.recover(request.name)
                 else:
