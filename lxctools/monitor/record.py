@@ -84,16 +84,17 @@ class Record:
         cgroups before they are made, init's pid before it may exec. REQUIRED writes raise:
         a start whose init could outlive us unrecorded must not go on."""
         try:
-            os.replace(self.stage_record(), self._record_path())
+            temp = self.stage_record()
         except OSError as exc:
             self._record_failed(exc, required)
+            return
+        self.publish_record(temp, required)
 
     def stage_record(self, state=None, started_at=None):
         """The record as it would be in STATE (default: the state now; STARTED_AT: its start
-        time then), written to its
-        temporary file, whose path is returned for publish_record or discard_record: a start
-        writes RUNNING's while init execs, and puts it in place once the exec is seen.
-        OSError if it cannot be written (nothing left behind)."""
+        time then), written to its temporary file, whose path is returned for publish_record
+        or discard_record: a start writes RUNNING's while init execs, and puts it in place
+        once the exec is seen. OSError if it cannot be written (nothing left behind)."""
         data = {"name": self.name, "lxcpath": self.lxcpath, "monitor_pid": os.getpid(),
                 "init_pid": self.init_pid, "state": state or self.state,
                 "init_start": self.init_start(),

@@ -746,7 +746,7 @@ def setup_before_cgroups(conf):
     """Whether init makes its mounts (the rootfs to devpts and its ptys) before it is in its
     cgroups, while the supervisor makes them, instead of after (LXC's order). The
     supervisor's first cgroup move of a start waits out the kernel's grace period
-    (cgroups.core.prewarm: 10-20 ms on an idle host), the Python of init's mounts (~5 ms) fits
+    (cgroups.core.prewarm: 8-20 ms on an idle host), the Python of init's mounts (~5 ms) fits
     in it. Only where nothing can tell the difference: init forked by the supervisor (no
     spawner: no user namespace, nothing shared), no hook among the mounts, no mount of a
     cgroup hierarchy (it would show the host's view: the cgroup namespace comes after the
