@@ -419,7 +419,6 @@ class Daemon(Lingering):
             if not keep:
                 channel.close()
         if started:
-            self.retitle()  # ps's view: after the answer, which nothing in it waits for
             # the next start's user namespace, mapped now that the caller has its answer
             from ..spawn import spare
             spare.refill()
@@ -511,6 +510,9 @@ class Daemon(Lingering):
             if supervisor.done:
                 self.forget(supervisor)
         self.supervisors[request.name] = supervisor
+        # before the answer: the caller's next `pgrep -f "[lxc monitor] LXCPATH NAME"` finds it
+        # (test_supervisor_identity.py failed once with it after)
+        self.retitle()
         return protocol.reply(protocol.StartReply, pid=supervisor.init_pid, warnings=warnings)
 
     def drop_monitor(self, channel):
