@@ -105,7 +105,7 @@ class Static:
                     flags |= entry.F_DROP_CAPS
                 records.append(entry._record(entry.TAG_CAPS,
                                              struct.pack("=Q", prepared.drop_mask())))
-                if prepared.filter is not None:
+                if prepared.program is not None:
                     records.append(entry._record(entry.TAG_SECCOMP,
                                                  prepared.program))
         if warnings or said:

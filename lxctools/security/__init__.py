@@ -37,8 +37,7 @@ class Prepared:
         self.drop = capabilities.plan(conf, caps.last_cap())
         self.touch_caps = bool(self.drop) or conf.has("lxc.cap.keep")
         self.no_new_privs = (conf.value("lxc.no_new_privs") or "0") == "1"
-        self.filter = None
-        self.program = None  # the filter as BPF, made here: before a start's fork
+        self.program = None  # the seccomp filter as BPF, made here: before a start's fork
         # AppArmor (apparmor.py): the label init execs under, set by the supervisor once
         # it is decided (and the profile loaded); the attr fd is opened by the setup
         # process while the host's /proc is still in view (open_lsm)
@@ -50,7 +49,6 @@ class Prepared:
         if self.profile:
             _policy, filt = compile_profile(self.profile, conf)
             if _seccomp_wanted(conf):
-                self.filter = filt
                 self.program = filt.export_bpf()
 
     def apply_caps(self):
@@ -104,14 +102,14 @@ class Prepared:
         if self.no_new_privs:
             from ..kernel import libc
             libc.set_no_new_privs()
-        if self.filter is not None:
+        if self.program is not None:
             try:
                 from ..kernel.seccomp import load_bpf
                 load_bpf(self.program)
             except OSError as exc:
                 raise SecurityError(f"cannot load the seccomp policy {self.profile}: "
                                     f"{exc.strerror or exc}", key="lxc.seccomp.profile") from None
-            self.filter = None  # loaded once; a second apply() must not stack it again
+            self.program = None  # loaded once; a second apply() must not stack it again
 
 
 def prepare(conf):

@@ -279,7 +279,7 @@ def encode(plan, api=False):
     out.append(_record(TAG_TARGET_IDS, struct.pack("=II", plan.uid, plan.gid)))
     if security is not None:
         out.append(_record(TAG_CAPS, struct.pack("=Q", security.drop_mask())))
-        if security.filter is not None:
+        if security.program is not None:
             out.append(_record(TAG_SECCOMP, security.program))
     if plan.cwd and ("mnt" in plan.fds or options.cwd):
         out.append(_record(TAG_CWD, _string(plan.cwd)))

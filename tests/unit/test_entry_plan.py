@@ -39,7 +39,7 @@ class _Options:
 class _Security:
     no_new_privs = True
     touch_caps = True
-    filter = None
+    program = None
 
     def drop_mask(self):
         return (1 << 25) | (1 << 16)
