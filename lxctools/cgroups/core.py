@@ -371,6 +371,29 @@ class Cgroups:
             if p.payload:
                 _attach(p.payload, pid)
 
+    def birth_fds(self):
+        """A child born in its cgroups rather than moved there (no global lock, no grace
+        period: kernel/clone3.py): (a descriptor of the payload's directory in the cgroup2
+        hierarchy, for clone3's CLONE_INTO_CGROUP, or None; descriptors of the payload's
+        `tasks` in each v1 hierarchy, to which the child, single-threaded, writes "0" to
+        move itself). All O_CLOEXEC; the caller closes them."""
+        unified, tasks = None, []
+        try:
+            for p in self.placed:
+                if not p.payload:
+                    continue
+                if p.h.version == 2:
+                    unified = os.open(p.payload, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                else:
+                    tasks.append(os.open(os.path.join(p.payload, "tasks"),
+                                         os.O_WRONLY | os.O_CLOEXEC))
+        except OSError as exc:
+            for fd in tasks + ([unified] if unified is not None else []):
+                os.close(fd)
+            raise CgroupError(f"cannot open the cgroup {exc.filename}: {os.strerror(exc.errno)}",
+                              hint=_hint_for_create(exc)) from None
+        return unified, tasks
+
     def enter_attached(self, pid):
         """lxc-attach's placement, as LXC 5 (attach_dirs)."""
         for directory in self.attach_dirs():

@@ -1,6 +1,6 @@
 """The numbers of the system calls lxctools makes by number, per architecture.
 
-glibc has no wrapper for pivot_root, pidfd_open, open_tree, openat2 and the like (or the
+glibc has no wrapper for pivot_root, pidfd_open, open_tree, openat2, clone3 and the like (or the
 Python in use predates it), so kernel/ calls them through syscall(2), and a syscall's number
 depends on the architecture: pivot_root is 155 on x86_64, 41 on aarch64, 217 on s390x. The
 table is per architecture rather than resolved through libseccomp at run time so that
@@ -10,7 +10,7 @@ tests/unit/test_syscalls.py checks every entry against libseccomp's resolver and
 headers (asm/unistd_64.h for x86_64, asm-generic/unistd.h for aarch64 and the other
 architectures that use the generic table).
 
-The calls added since Linux 5.1 (pidfd_*, open_tree, move_mount, openat2) have one number
+The calls added since Linux 5.1 (pidfd_*, open_tree, move_mount, clone3, openat2) have one number
 on every architecture but MIPS (offset by its ABI's base): the kernel unified them.
 """
 
@@ -19,20 +19,20 @@ import sys
 
 # names in the order of the columns below
 NAMES = ("pivot_root", "setns", "capget", "capset", "bpf",
-         "pidfd_send_signal", "open_tree", "move_mount", "pidfd_open", "openat2")
+         "pidfd_send_signal", "open_tree", "move_mount", "pidfd_open", "clone3", "openat2")
 
 _TABLE = {
-    #             pivot_root setns capget capset  bpf  pidfd_ss open_tree move_mount pidfd_open openat2
-    "x86_64":      (155,     308,  125,   126,    321, 424,     428,      429,       434,       437),
-    "i386":        (217,     346,  184,   185,    357, 424,     428,      429,       434,       437),
-    "aarch64":     (41,      268,  90,    91,     280, 424,     428,      429,       434,       437),
-    "arm":         (218,     375,  184,   185,    386, 424,     428,      429,       434,       437),
-    "ppc64le":     (203,     350,  183,   184,    361, 424,     428,      429,       434,       437),
-    "ppc64":       (203,     350,  183,   184,    361, 424,     428,      429,       434,       437),
-    "s390x":       (217,     339,  184,   185,    351, 424,     428,      429,       434,       437),
-    "riscv64":     (41,      268,  90,    91,     280, 424,     428,      429,       434,       437),
-    "loongarch64": (41,      268,  90,    91,     280, 424,     428,      429,       434,       437),
-    "mips64":      (5151,    5303, 5123,  5124,   5315, 5424,   5428,     5429,      5434,      5437),
+    #             pivot_root setns capget capset  bpf  pidfd_ss open_tree move_mount pidfd_open clone3     openat2
+    "x86_64":      (155,     308,  125,   126,    321, 424,     428,      429,       434,       435,       437),
+    "i386":        (217,     346,  184,   185,    357, 424,     428,      429,       434,       435,       437),
+    "aarch64":     (41,      268,  90,    91,     280, 424,     428,      429,       434,       435,       437),
+    "arm":         (218,     375,  184,   185,    386, 424,     428,      429,       434,       435,       437),
+    "ppc64le":     (203,     350,  183,   184,    361, 424,     428,      429,       434,       435,       437),
+    "ppc64":       (203,     350,  183,   184,    361, 424,     428,      429,       434,       435,       437),
+    "s390x":       (217,     339,  184,   185,    351, 424,     428,      429,       434,       435,       437),
+    "riscv64":     (41,      268,  90,    91,     280, 424,     428,      429,       434,       435,       437),
+    "loongarch64": (41,      268,  90,    91,     280, 424,     428,      429,       434,       435,       437),
+    "mips64":      (5151,    5303, 5123,  5124,   5315, 5424,   5428,     5429,      5434,      5435,      5437),
 }
 
 # os.uname().machine -> the table's name, for a process of the machine's own word size

@@ -144,10 +144,17 @@ def prepare(name, lxcpath, options, warn=None, warming=None):
     return request, warnings
 
 
-def prewarm_cgroups():
-    """For root: cgroups.core.prewarm() (a thread to join before forking), else None."""
+def prewarm_cgroups(moved=False):
+    """For root: cgroups.core.prewarm() (a thread to join before forking), else None. None
+    too on a host where root's init can be born in its cgroups, which pays no grace period
+    (and must fork with no other thread beside it: kernel/clone3.py) -- unless MOVED: the
+    plan, having read the config, knows this init is moved (startplan.born_in_cgroups)."""
     if os.geteuid() != 0:
         return None
+    if not moved:
+        from ..kernel import clone3
+        if clone3.supported():
+            return None
     try:
         from ..cgroups.core import prewarm
     except ImportError:

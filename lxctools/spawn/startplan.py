@@ -84,6 +84,7 @@ class Boot:
         self.message = None
         self.steps = ()
         self.warming = None  # cgroups.core.prewarm's thread until the first move
+        self.born = False  # init born in its cgroups (born_in_cgroups), not moved
         self.started_at = None  # when init was told to exec
         self.staged = None  # RUNNING's record, written while init execs (_send_exec)
 
@@ -114,9 +115,10 @@ def _plan(boot):
     # the kernel's first cgroup move of this start, paid early (cgroups.core.prewarm):
     # prepare() started it for the first boot; a reboot starts its own
     warming, request.warming = getattr(request, "warming", None), None
-    if warming is None:
+    boot.born = born_in_cgroups(boot.sup.conf)
+    if warming is None and not boot.born:
         from .start import prewarm_cgroups
-        warming = prewarm_cgroups()
+        warming = prewarm_cgroups(moved=True)
     # joined before the first move (_enter_cgroups) or the start's failure (run_host): it
     # makes only system calls, so the forks before that (hooks, the spawner) are safe
     boot.warming = warming
@@ -176,17 +178,33 @@ def _fork(boot):
         lines = boot.sup.conf.value("lxc.idmap") or []
         plan.userns_fd, plan.netns_fd = spare.take(lines)
         spare.want(lines)
+    unified = None
+    if boot.born and not plan.spawner and boot.sup.cgroups is not None:
+        # born in its cgroups (born_in_cgroups): the cgroup2 one by clone3, the v1 ones by
+        # init itself, its first step (_own_cgroups)
+        unified, plan.cgroup_tasks = boot.sup.cgroups.birth_fds()
+    else:
+        boot.born = False
     try:
         if plan.spawner:
-            boot.child = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock)
+            boot.child, _ = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock)
         else:
-            boot.child = fork_init(plan, lambda: init_main(plan, Sync(child_sock)), parent_sock)
+            boot.child, into = fork_init(plan, lambda: init_main(plan, Sync(child_sock)),
+                                         parent_sock, unified)
+            # a process with other threads, or a kernel that refused, forked as before: the
+            # supervisor moves init (_enter_cgroups), the grace period paid there
+            boot.born = boot.born and (unified is None or into)
+            if unified is not None:
+                log.debug("init born in its cgroups (clone3)" if into else
+                          "init forked, then moved into its cgroups (clone3 not usable here: "
+                          "another thread, or the kernel refused)")
     finally:
         child_sock.close()
-        for fd in (plan.init_fd, plan.userns_fd, plan.netns_fd):
+        for fd in (plan.init_fd, plan.userns_fd, plan.netns_fd, unified, *plan.cgroup_tasks):
             if fd is not None:
                 os.close(fd)
         plan.userns_fd = plan.netns_fd = None  # the spawner's now
+        plan.cgroup_tasks = []  # init's
     boot.sync = Sync(parent_sock)
 
 
@@ -202,9 +220,17 @@ def needs_spawner(conf, euid=None):
     return bool(clone_flags(conf) & libc.CLONE_NEWUSER) or bool(conf.family("lxc.namespace.share"))
 
 
-def _fork_child(main, parent_sock):
-    """Fork a child that runs MAIN (which ends in exec or os._exit) and nothing else of ours."""
-    pid = os.fork()
+def _fork_child(main, parent_sock, cgroup_fd=None):
+    """Fork a child that runs MAIN (which ends in exec or os._exit) and nothing else of ours;
+    born in the cgroup2 cgroup CGROUP_FD when one is given and clone3 can (kernel/clone3.py).
+    Returns the child's pid and whether it was born there."""
+    pid = None
+    if cgroup_fd is not None:
+        from ..kernel import clone3
+        pid = clone3.fork_into(cgroup_fd)
+    into = pid is not None
+    if pid is None:
+        pid = os.fork()
     if pid == 0:
         try:
             # the supervisor's signal wake-up pipe is not the container side's: a signal
@@ -217,12 +243,12 @@ def _fork_child(main, parent_sock):
             main()
         finally:
             os._exit(1)  # never back into the supervisor's code in the child
-    return pid
+    return pid, into
 
 
-def fork_init(plan, main, parent_sock):
+def fork_init(plan, main, parent_sock, cgroup_fd=None):
     """Fork the container's PID 1 (running MAIN) straight into a new PID namespace when it
-    gets one. unshare(CLONE_NEWPID) makes it the namespace of the calling thread's next
+    gets one (and into the cgroup CGROUP_FD: _fork_child, whose pair it returns). unshare(CLONE_NEWPID) makes it the namespace of the calling thread's next
     children only (the supervisor itself stays where it is); the thread is set back to its
     own at once, so that nothing else it forks (hooks, apparmor_parser, another start's init)
     is ever born in this container's namespace, where the container's root would see it."""
@@ -230,7 +256,7 @@ def fork_init(plan, main, parent_sock):
     if new_pid:
         libc.unshare(libc.CLONE_NEWPID)
     try:
-        return _fork_child(main, parent_sock)
+        return _fork_child(main, parent_sock, cgroup_fd)
     finally:
         if new_pid:
             _own_pid_namespace_again()
@@ -258,7 +284,7 @@ def _own_pid_namespace_again():
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
 def _enter_cgroups(boot):
     _join_warming(boot)  # it has waited out the kernel's grace period for this move
-    if boot.sup.cgroups is not None:
+    if boot.sup.cgroups is not None and not boot.born:
         boot.sup.cgroups.enter(boot.child)
         if boot.sup.conf.value("lxc.idmap"):
             # after the move (as LXC): an ordinary user may no longer write the payload's
@@ -475,6 +501,23 @@ def _user_namespace(setup):
         # slirp4netns and lxc-user-nic open them before that (LXC does the same)
         libc.set_dumpable(True)
         setup.flags &= ~libc.CLONE_NEWUSER
+
+
+def _own_cgroups(setup):
+    # born in its cgroup2 cgroup (clone3), init moves itself in each v1 hierarchy: "0" to
+    # `tasks` moves the writing thread, which a single-threaded process is, without the
+    # kernel's global lock (kernel/clone3.py); first, so that all it does is accounted there
+    fds, setup.plan.cgroup_tasks = setup.plan.cgroup_tasks, []
+    try:
+        for fd in fds:
+            try:
+                os.write(fd, b"0")
+            except OSError as exc:
+                raise LxcError(f"init cannot move itself into its cgroup "
+                               f"({os.readlink(f'/proc/self/fd/{fd}')}): {os.strerror(exc.errno)}")
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _own_namespaces(setup):
@@ -727,6 +770,13 @@ def plan_start(conf=None):
     one that lets init make its mounts before it is in its cgroups (setup_before_cgroups):
     there they come before its pid is sent, while the supervisor makes the cgroups."""
     steps = _every_step()
+    if born_in_cgroups(conf):
+        # made before the fork, init born in them (as LXC's clone3 on a cgroup2 host)
+        made = next(s for s in steps if s.apply is _cgroups)
+        steps.remove(made)
+        at = next(i for i, s in enumerate(steps) if s.apply is _fork)
+        steps[at:at + 1] = [made, steps[at], Step("init born in its cgroups (in v1 ones it moves "
+                                                  "itself)", SPAWNER, (), _own_cgroups)]
     if setup_before_cgroups(conf):
         first = next(i for i, s in enumerate(steps) if s.apply is _mounts_slave)
         last = next(i for i, s in enumerate(steps) if s.apply is _devpts)
@@ -735,6 +785,19 @@ def plan_start(conf=None):
         at = next(i for i, s in enumerate(steps) if s.apply is _own_pid)
         steps[at:at] = early
     return steps
+
+
+def born_in_cgroups(conf):
+    """Whether init is born in its cgroups rather than moved there after the fork: root's
+    init forked by the supervisor (no spawner) where clone3 takes CLONE_INTO_CGROUP
+    (kernel/clone3.py). A move waits out the kernel's grace period when none happened
+    lately (cgroups.core.prewarm: 8-16 ms of a start on an idle host); a birth does not.
+    The cgroups are then made before the fork; should the fork find the process with other
+    threads, init is moved as before."""
+    if conf is None or needs_spawner(conf):
+        return False
+    from ..kernel import clone3
+    return clone3.supported()
 
 
 # hooks that init runs among its mounts: a program of the container's, whose processes LXC
@@ -896,6 +959,7 @@ class Plan:
         self.sync_fd = -1
         self.spawner = True  # init forked by a spawner (needs_spawner), set at the fork
         self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
+        self.cgroup_tasks = []  # born in its cgroups: the v1 `tasks` init writes "0" to
         self.userns_fd = None  # a spare user namespace, mapped ahead (spare.py, boot)
         self.netns_fd = None  # and the network namespace made in it
         self.passthrough_stdio = request.passthrough_stdio

@@ -21,9 +21,11 @@ def explained(world, name):
 
 
 def early(world, name):
-    """Whether --explain puts init's mounts before the cgroups' making."""
+    """Whether --explain puts init's mounts before it sends its pid (and so before its move
+    into the cgroups, or, born there, before the supervisor's next step)."""
     steps = explained(world, name)
-    return steps.index("devpts, console and ttys") < steps.index("cgroups made, limits written")
+    return steps.index("devpts, console and ttys") < \
+        steps.index("init without a spawner: send its pid")
 
 
 def init_pid(world, name):
@@ -93,3 +95,32 @@ def test_a_mount_that_fails_early_is_the_starts_error(world):
     left = subprocess.run(["find", "/sys/fs/cgroup", "-maxdepth", "3", "-name", "*so-fail*"],
                           capture_output=True, text=True)
     assert left.stdout == "", left.stdout
+
+
+def test_init_is_born_in_its_cgroups(world, tmp_path):
+    """Root's init forked by the supervisor is born in its cgroups (kernel/clone3.py): in
+    the cgroup2 one by clone3, in the v1 ones by its own first step; so no move of it waits
+    out the kernel's grace period. The start's log says which; init ends up in its payload
+    cgroup in every hierarchy, and no descriptor of a cgroup reaches the container."""
+    from lxctools.kernel import clone3
+
+    if not clone3.supported():
+        pytest.skip("this kernel's clone3 (or a seccomp filter around these tests) refuses "
+                    "CLONE_INTO_CGROUP: init is moved, as before")
+    busybox(world, "so-born")
+    assert explained(world, "so-born").index("cgroups made, limits written") < \
+        explained(world, "so-born").index("init born in its cgroups (in v1 ones it moves itself)")
+    log = tmp_path / "start.log"
+    proc = world.ours("lxc-start", "-n", "so-born", "-d", "-l", "DEBUG", "-o", str(log))
+    assert proc.returncode == 0, proc.stderr
+    try:
+        assert "init born in its cgroups (clone3)" in log.read_text()
+        pid = init_pid(world, "so-born")
+        with open(f"/proc/{pid}/cgroup") as handle:
+            lines = handle.read().splitlines()
+        assert len(lines) > 1 and all(line.endswith("/lxc.payload.so-born") for line in lines), \
+            lines
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            assert not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/sys/fs/cgroup")
+    finally:
+        world.ours("lxc-stop", "-n", "so-born", "-k")

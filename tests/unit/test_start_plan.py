@@ -30,6 +30,20 @@ FORK = "fork init into its new PID namespace, or the spawner (lxc.idmap, shared 
 ENTER = "init or the spawner into the cgroups (given to the container's root)"
 OWN = "init without a spawner: its namespaces but the cgroup one"
 OWN_PID = "init without a spawner: send its pid"
+CGROUPS = "cgroups made, limits written"
+BORN = "init born in its cgroups (in v1 ones it moves itself)"
+
+
+def lxcs_order(conf):
+    """names() -- LXC's order, which plan_start(None) keeps -- as the plan has it for CONF
+    where root's init is born in its cgroups (born_in_cgroups: this kernel's clone3 can):
+    the cgroups made before the fork, and init's own move in v1 hierarchies first thing."""
+    order = names()
+    if startplan.born_in_cgroups(conf):
+        order.remove(CGROUPS)
+        at = order.index(FORK)
+        order[at:at + 1] = [CGROUPS, FORK, BORN]
+    return order
 
 
 def test_lxcs_order_on_the_host_side():
@@ -86,13 +100,17 @@ def test_init_makes_its_mounts_while_the_supervisor_makes_its_cgroups():
         pytest.skip("an ordinary user's start always has a spawner: never early")
     early = [step.name for step in startplan.plan_start(conf)]
     assert early[early.index(OWN) + 1:early.index(OWN_PID)] == EARLY
-    assert early.index(OWN_PID) < early.index("cgroups made, limits written")
+    if startplan.born_in_cgroups(conf):
+        # init born in them: made before the fork (test_root_init_is_born_in_its_cgroups)
+        assert early.index(CGROUPS) < early.index(FORK)
+    else:
+        assert early.index(OWN_PID) < early.index(CGROUPS)
     assert early.index("unshare the namespaces") < early.index(AUTO_CGROUP) \
         < early.index("pivot_root")
-    assert sorted(early) == sorted(names())  # the same steps, moved
-    late = [step.name for step in startplan.plan_start(
-        conf_lines("lxc.net.0.type = empty", "lxc.hook.mount = /bin/true"))]
-    assert late == names()
+    assert sorted(early) == sorted(lxcs_order(conf))  # the same steps, moved
+    hooked = conf_lines("lxc.net.0.type = empty", "lxc.hook.mount = /bin/true")
+    late = [step.name for step in startplan.plan_start(hooked)]
+    assert late == lxcs_order(hooked)
 
 
 @pytest.mark.parametrize("line", [
@@ -108,7 +126,34 @@ def test_lxcs_order_where_it_could_tell(line):
 
     conf = conf_lines("lxc.net.0.type = empty", line)
     assert startplan.setup_before_cgroups(conf) is False
-    assert [step.name for step in startplan.plan_start(conf)] == names()
+    assert [step.name for step in startplan.plan_start(conf)] == lxcs_order(conf)
+
+
+def test_root_init_is_born_in_its_cgroups(monkeypatch):
+    """Root's init forked by the supervisor, on a kernel whose clone3 takes
+    CLONE_INTO_CGROUP: the cgroups are made before the fork, and init's first step is its
+    own move into the v1 ones (kernel/clone3.py). A spawner (a user namespace, a shared
+    namespace), or a kernel without it: LXC's order, init moved by the supervisor."""
+    from conftest import conf_lines
+    from lxctools.kernel import clone3
+
+    plain = conf_lines("lxc.net.0.type = empty", "lxc.hook.mount = /bin/true")
+    spawned = conf_lines("lxc.net.0.type = empty", "lxc.namespace.share.net = 1")
+    if os.geteuid() != 0:
+        pytest.skip("an ordinary user's init always has a spawner: never born in its cgroups")
+    if not clone3.supported():
+        pytest.skip("this kernel's clone3 (or a seccomp filter around this test) refuses "
+                    "CLONE_INTO_CGROUP: init is moved, as LXC's order has it")
+    steps = startplan.plan_start(plain)
+    order = [step.name for step in steps]
+    assert order.index(CGROUPS) < order.index(FORK)
+    assert order[order.index(FORK) + 1] == BORN
+    assert steps[order.index(BORN)].side == SPAWNER  # init itself, before its namespaces
+    assert order.index(BORN) < order.index(OWN)
+    assert [step.name for step in startplan.plan_start(spawned)] == names()
+    monkeypatch.setitem(clone3._state, "supported", False)
+    assert startplan.born_in_cgroups(plain) is False
+    assert [step.name for step in startplan.plan_start(plain)] == names()
 
 
 def test_lxcs_order_after_pivot_root():
