@@ -183,6 +183,7 @@ def _fork(boot):
         # born in its cgroups (born_in_cgroups): the cgroup2 one by clone3, the v1 ones by
         # init itself, its first step (_own_cgroups)
         unified, plan.cgroup_tasks = boot.sup.cgroups.birth_fds()
+        plan.cgroup_dir = unified
     else:
         boot.born = False
     try:
@@ -204,7 +205,7 @@ def _fork(boot):
             if fd is not None:
                 os.close(fd)
         plan.userns_fd = plan.netns_fd = None  # the spawner's now
-        plan.cgroup_tasks = []  # init's
+        plan.cgroup_tasks, plan.cgroup_dir = [], None  # init's
     boot.sync = Sync(parent_sock)
 
 
@@ -508,6 +509,9 @@ def _own_cgroups(setup):
     # `tasks` moves the writing thread, which a single-threaded process is, without the
     # kernel's global lock (kernel/clone3.py); first, so that all it does is accounted there
     fds, setup.plan.cgroup_tasks = setup.plan.cgroup_tasks, []
+    if setup.plan.cgroup_dir is not None:
+        os.close(setup.plan.cgroup_dir)  # clone3's: nothing of the host's kept open
+        setup.plan.cgroup_dir = None
     try:
         for fd in fds:
             try:
@@ -960,6 +964,7 @@ class Plan:
         self.spawner = True  # init forked by a spawner (needs_spawner), set at the fork
         self.init_fd = None  # lxc-execute: the compiled init's sealed memfd (boot)
         self.cgroup_tasks = []  # born in its cgroups: the v1 `tasks` init writes "0" to
+        self.cgroup_dir = None  # and the cgroup2 directory it was born in (both closed then)
         self.userns_fd = None  # a spare user namespace, mapped ahead (spare.py, boot)
         self.netns_fd = None  # and the network namespace made in it
         self.passthrough_stdio = request.passthrough_stdio
