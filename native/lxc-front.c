@@ -2741,6 +2741,77 @@ static void close_all(int *fds, int n)
 }
 
 /* attach.py _wait: 128+N for a signal N */
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define CGROUP2_MAGIC 0x63677270
+
+/* struct clone_args up to .cgroup (CLONE_ARGS_SIZE_VER2), as <linux/sched.h> has it */
+struct birth_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+
+/* Fork the attach's transient (0 in the child, -1 on failure) in its cgroups, setting
+ * *BORN, when it can: in the cgroup2 one of DIRS (a NUL-separated list) by clone3's
+ * CLONE_INTO_CGROUP, in each v1 one by the child itself, writing "0" to `tasks` (a thread
+ * moving itself takes no global lock), before it execs; a child that cannot says why on
+ * REPORT (the helper's channel: "E" text, NUL, hint) and exits. Else a plain fork, *BORN 0:
+ * the caller moves it. This program has one thread, so a raw clone3 is as safe as fork. */
+static pid_t born_in_cgroups(const struct buf *dirs, int *born, int report)
+{
+    int cgroup2 = -1, n2 = 0;
+    for (size_t off = 0; off < dirs->len; off += strlen(dirs->data + off) + 1) {
+        struct statfs fs;
+        if (statfs(dirs->data + off, &fs) == 0 && fs.f_type == CGROUP2_MAGIC && !n2++)
+            cgroup2 = open(dirs->data + off, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    *born = 0;
+    if (n2 > 1 || (n2 == 1 && cgroup2 < 0)) {
+        if (cgroup2 >= 0)
+            close(cgroup2);
+        return fork();
+    }
+    struct birth_args args = {.flags = cgroup2 >= 0 ? CLONE_INTO_CGROUP : 0,
+                              .exit_signal = SIGCHLD,
+                              .cgroup = cgroup2 >= 0 ? (uint64_t)cgroup2 : 0};
+    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0) {
+        if (cgroup2 >= 0)
+            close(cgroup2);
+        return fork(); /* an older kernel, a filter: moved by the caller */
+    }
+    if (pid == 0) {
+        for (size_t off = 0; off < dirs->len; off += strlen(dirs->data + off) + 1) {
+            struct statfs fs;
+            if (statfs(dirs->data + off, &fs) == 0 && fs.f_type == CGROUP2_MAGIC)
+                continue;
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/tasks", dirs->data + off);
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1) {
+                char said[PATH_MAX + 128];
+                int n = snprintf(said, sizeof(said), "Ecannot move into the cgroup %s: %s%c",
+                                 dirs->data + off, strerror(errno), 0);
+                if (n > 0)
+                    (void)!send(report, said, (size_t)n + 1, MSG_NOSIGNAL);
+                _exit(1);
+            }
+            close(fd);
+        }
+        if (cgroup2 >= 0)
+            close(cgroup2);
+        return 0;
+    }
+    if (cgroup2 >= 0)
+        close(cgroup2);
+    *born = 1;
+    return pid;
+}
+
 static int wait_code(pid_t pid)
 {
     int status;
@@ -3070,7 +3141,11 @@ static int lxc_attach(int argc, char **argv)
         return FALLBACK;
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    pid_t transient = fork();
+    /* the transient born in its cgroups, where the kernel can: no move of it then takes the
+     * kernel's global cgroup lock, whose first taking after an idle while waits out an RCU
+     * grace period (8-16 ms; kernel/clone3.py) */
+    int born = 0;
+    pid_t transient = born_in_cgroups(&cgroups, &born, pair[1]);
     if (transient == 0) {
         if (pair[1] != 3 ? dup2(pair[1], 3) < 0 : fcntl(3, F_SETFD, 0) < 0)
             _exit(1);
@@ -3084,7 +3159,7 @@ static int lxc_attach(int argc, char **argv)
     int chan = pair[0];
     int failed = transient < 0;
     /* cgroups first, while the helper waits for its plan (cgroups/core.py _attach) */
-    for (size_t off = 0; !failed && off < cgroups.len;) {
+    for (size_t off = 0; !failed && !born && off < cgroups.len;) {
         const char *dir = cgroups.data + off;
         off += strlen(dir) + 1;
         char path[PATH_MAX], pid_text[24];

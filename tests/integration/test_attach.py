@@ -338,3 +338,44 @@ def test_attached_leaf_cgroup_goes_with_the_container(world):
         assert world.ours("lxc-stop", "-n", "att-c", "-k").returncode == 0
     left = [top for top, _dirs, _files in os.walk("/sys/fs/cgroup") if "att-c" in top]
     assert left == []
+
+
+@pytest.mark.parametrize("door", ["front", "python"])
+def test_attached_process_sits_in_the_containers_cgroups(world, door):
+    """Seen from the host: the attached command in the container's payload cgroup of every
+    hierarchy (the v2 one's `.lxc` leaf). The compiled front door makes its transient there
+    at birth where the kernel can (clone3 into the cgroup2 leaf, the transient's own "0" to
+    each v1 `tasks`), the Python tool moves it: the same places either way."""
+    assert world.ours("lxc-create", "-n", "att-g", "-t", "busybox").returncode == 0
+    assert world.ours("lxc-start", "-n", "att-g").returncode == 0
+    world.attach_door(door)
+    try:
+        # read from the host's /proc: the container's cgroup namespace hides the paths
+        started = subprocess.Popen([world.tool("lxc-attach"), "-P", world.lp, "-n", "att-g",
+                                    "--", "sleep", "30"], env=world.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 20
+            init = int(world.ours("lxc-info", "-n", "att-g", "-pH").stdout)
+            sleeper = None
+            while sleeper is None and time.monotonic() < deadline:
+                found = subprocess.run(["pgrep", "-x", "sleep", "--ns", str(init), "--nslist",
+                                        "pid"], capture_output=True, text=True)
+                pids = [int(p) for p in found.stdout.split()]
+                sleeper = pids[0] if pids else None
+                time.sleep(0.05)
+            assert sleeper is not None, started.stderr.read() if started.poll() else "no sleep"
+            with open(f"/proc/{sleeper}/cgroup") as handle:
+                lines = handle.read().splitlines()
+        finally:
+            started.kill()
+            started.wait()
+        assert lines, lines
+        for line in lines:
+            where = line.split(":", 2)[2]
+            if line.startswith("0::"):
+                assert where.endswith("/lxc.payload.att-g/.lxc"), lines
+            else:
+                assert where.endswith("/lxc.payload.att-g"), lines
+    finally:
+        assert world.ours("lxc-stop", "-n", "att-g", "-k").returncode == 0
