@@ -249,10 +249,11 @@ def _fork_child(main, parent_sock, cgroup_fd=None):
 
 def fork_init(plan, main, parent_sock, cgroup_fd=None):
     """Fork the container's PID 1 (running MAIN) straight into a new PID namespace when it
-    gets one (and into the cgroup CGROUP_FD: _fork_child, whose pair it returns). unshare(CLONE_NEWPID) makes it the namespace of the calling thread's next
-    children only (the supervisor itself stays where it is); the thread is set back to its
-    own at once, so that nothing else it forks (hooks, apparmor_parser, another start's init)
-    is ever born in this container's namespace, where the container's root would see it."""
+    gets one, and into the cgroup CGROUP_FD (_fork_child, whose pair it returns).
+    unshare(CLONE_NEWPID) makes it the namespace of the calling thread's next children only
+    (the supervisor itself stays where it is); the thread is set back to its own at once, so
+    that nothing else it forks (hooks, apparmor_parser, another start's init) is ever born
+    in this container's namespace, where the container's root would see it."""
     new_pid = plan.clone_flags & libc.CLONE_NEWPID
     if new_pid:
         libc.unshare(libc.CLONE_NEWPID)
@@ -771,8 +772,9 @@ _HOOK = "lxc.hook."
 def plan_start(conf=None):
     """Every step of a start, in the order it runs (CONF is what it is planned for: each
     step decides from it whether it has work). The list is LXC's order for every CONF but
-    one that lets init make its mounts before it is in its cgroups (setup_before_cgroups):
-    there they come before its pid is sent, while the supervisor makes the cgroups."""
+    one whose init is born in its cgroups (born_in_cgroups: they are made before the fork,
+    and init's first step moves it into the v1 ones), and one that lets init make its
+    mounts before it sends its pid (setup_before_cgroups)."""
     steps = _every_step()
     if born_in_cgroups(conf):
         # made before the fork, init born in them (as LXC's clone3 on a cgroup2 host)
