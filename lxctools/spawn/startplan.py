@@ -179,26 +179,28 @@ def _fork(boot):
         plan.userns_fd, plan.netns_fd = spare.take(lines)
         spare.want(lines)
     unified = None
-    if boot.born and not plan.spawner and boot.sup.cgroups is not None:
+    if boot.born and boot.sup.cgroups is not None:
         # born in its cgroups (born_in_cgroups): the cgroup2 one by clone3, the v1 ones by
-        # init itself, its first step (_own_cgroups)
+        # the child itself, its first step (_own_cgroups)
         unified, plan.cgroup_tasks = boot.sup.cgroups.birth_fds()
         plan.cgroup_dir = unified
     else:
         boot.born = False
     try:
         if plan.spawner:
-            boot.child, _ = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock)
+            boot.child, into = _fork_child(lambda: spawner_main(plan, child_sock), parent_sock,
+                                           unified)
         else:
             boot.child, into = fork_init(plan, lambda: init_main(plan, Sync(child_sock)),
                                          parent_sock, unified)
-            # a process with other threads, or a kernel that refused, forked as before: the
-            # supervisor moves init (_enter_cgroups), the grace period paid there
-            boot.born = boot.born and (unified is None or into)
-            if unified is not None:
-                log.debug("init born in its cgroups (clone3)" if into else
-                          "init forked, then moved into its cgroups (clone3 not usable here: "
-                          "another thread, or the kernel refused)")
+        # a process with other threads, or a kernel that refused, forked as before: the
+        # supervisor moves the child (_enter_cgroups), the grace period paid there
+        boot.born = boot.born and (unified is None or into)
+        if unified is not None:
+            what = "the spawner" if plan.spawner else "init"
+            log.debug(f"{what} born in its cgroups (clone3)" if into else
+                      f"{what} forked, then moved into its cgroups (clone3 not usable here: "
+                      "another thread, or the kernel refused)")
     finally:
         child_sock.close()
         for fd in (plan.init_fd, plan.userns_fd, plan.netns_fd, unified, *plan.cgroup_tasks):
@@ -286,8 +288,9 @@ def _own_pid_namespace_again():
 # -- the supervisor, with the spawner and init alive (run_host kills them on a failure) ---------
 def _enter_cgroups(boot):
     _join_warming(boot)  # it has waited out the kernel's grace period for this move
-    if boot.sup.cgroups is not None and not boot.born:
-        boot.sup.cgroups.enter(boot.child)
+    if boot.sup.cgroups is not None:
+        if not boot.born:
+            boot.sup.cgroups.enter(boot.child)
         if boot.sup.conf.value("lxc.idmap"):
             # after the move (as LXC): an ordinary user may no longer write the payload's
             # cgroup.procs once they are the container root's
@@ -506,9 +509,10 @@ def _user_namespace(setup):
 
 
 def _own_cgroups(setup):
-    # born in its cgroup2 cgroup (clone3), init moves itself in each v1 hierarchy: "0" to
-    # `tasks` moves the writing thread, which a single-threaded process is, without the
-    # kernel's global lock (kernel/clone3.py); first, so that all it does is accounted there
+    # born in its cgroup2 cgroup (clone3), init or the spawner moves itself in each v1
+    # hierarchy: "0" to `tasks` moves the writing thread, which a single-threaded process is,
+    # without the kernel's global lock (kernel/clone3.py); first, so that all it does (and
+    # all it forks: init, under a spawner) is accounted there
     fds, setup.plan.cgroup_tasks = setup.plan.cgroup_tasks, []
     if setup.plan.cgroup_dir is not None:
         os.close(setup.plan.cgroup_dir)  # clone3's: nothing of the host's kept open
@@ -518,7 +522,7 @@ def _own_cgroups(setup):
             try:
                 os.write(fd, b"0")
             except OSError as exc:
-                raise LxcError(f"init cannot move itself into its cgroup "
+                raise LxcError(f"the container's first process cannot move itself into its cgroup "
                                f"({os.readlink(f'/proc/self/fd/{fd}')}): {os.strerror(exc.errno)}")
     finally:
         for fd in fds:
@@ -781,8 +785,9 @@ def plan_start(conf=None):
         made = next(s for s in steps if s.apply is _cgroups)
         steps.remove(made)
         at = next(i for i, s in enumerate(steps) if s.apply is _fork)
-        steps[at:at + 1] = [made, steps[at], Step("init born in its cgroups (in v1 ones it moves "
-                                                  "itself)", SPAWNER, (), _own_cgroups)]
+        steps[at:at + 1] = [made, steps[at], Step("born in its cgroups, init or the spawner (in "
+                                                  "v1 ones it moves itself)", SPAWNER, (),
+                                                  _own_cgroups)]
     if setup_before_cgroups(conf):
         first = next(i for i, s in enumerate(steps) if s.apply is _mounts_slave)
         last = next(i for i, s in enumerate(steps) if s.apply is _devpts)
@@ -794,13 +799,14 @@ def plan_start(conf=None):
 
 
 def born_in_cgroups(conf):
-    """Whether init is born in its cgroups rather than moved there after the fork: root's
-    init forked by the supervisor (no spawner) where clone3 takes CLONE_INTO_CGROUP
+    """Whether the supervisor's child (init, or the spawner that forks it) is born in its
+    cgroups rather than moved there after the fork: wherever clone3 takes CLONE_INTO_CGROUP
     (kernel/clone3.py). A move waits out the kernel's grace period when none happened
     lately (cgroups.core.prewarm: 8-16 ms of a start on an idle host); a birth does not.
-    The cgroups are then made before the fork; should the fork find the process with other
-    threads, init is moved as before."""
-    if conf is None or needs_spawner(conf):
+    The cgroups are then made before the fork (LXC's order); should the fork find the
+    process with other threads, or no cgroup be made (an ordinary user with none
+    delegated), the child is moved as before, or not at all."""
+    if conf is None:
         return False
     from ..kernel import clone3
     return clone3.supported()

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import ours
 from lxcenv import busybox, world  # noqa: F401  (fixture)
+from lxctools.kernel import clone3
 
 SCALE = max(1, int(os.environ.get("LXCTOOLS_TEST_SCALE", "1")))
 
@@ -170,6 +171,13 @@ def inject_into_supervisor(world, anchor, target, syscall, filter_kind, when):
         path = os.path.join(last_base, f"lxc.payload.{target}")
     elif filter_kind == "procs":
         path = os.path.join(last_base, f"lxc.payload.{target}", "cgroup.procs")
+    elif filter_kind == "birth":
+        # what the supervisor opens for init's birth in its cgroups: the cgroup2 payload's
+        # directory (clone3's), else the last v1 payload's tasks
+        bases = cgroup_bases(world, target)
+        unified = bases.get("unified")
+        path = os.path.join(unified, f"lxc.payload.{target}") if unified else \
+            os.path.join(last_base, f"lxc.payload.{target}", "tasks")
     return daemon, Injection(daemon, syscall, when, path)
 
 
@@ -202,12 +210,17 @@ def assert_stopped_and_clean(world, name):
 # place once the exec is seen: a crash between the two leaves a temporary file saying
 # RUNNING beside a record saying STARTING, and a start that is undone.
 # A busybox container has no lxc.idmap: the supervisor forks its init itself (no spawner).
+# Where clone3 takes CLONE_INTO_CGROUP init is born in its cgroups (kernel/clone3.py): the
+# supervisor opens them before the fork (clone3), and writes no pid into them after.
+BORN = clone3.supported()
 START_STEPS = [
     ("record STARTING", "openat", "record", 1),
     ("cgroup names claimed", "openat", "record", 2),
     ("cgroup made in all but the last hierarchy", "mkdir", "cgroup", 1),
-    ("init forked", "clone", None, 1),
-    ("init put in the cgroups", "openat", "procs", 1),
+    *([("init's cgroups opened for its birth", "openat", "birth", 1),
+       ("init forked", "clone3", None, 1)] if BORN else
+      [("init forked", "clone", None, 1),
+       ("init put in the cgroups", "openat", "procs", 1)]),
     ("go sent to init", "sendto", None, 1),
     ("net sent to init", "sendto", None, 2),
     ("init's pid recorded", "openat", "record", 3),

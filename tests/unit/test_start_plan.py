@@ -31,13 +31,13 @@ ENTER = "init or the spawner into the cgroups (given to the container's root)"
 OWN = "init without a spawner: its namespaces but the cgroup one"
 OWN_PID = "init without a spawner: send its pid"
 CGROUPS = "cgroups made, limits written"
-BORN = "init born in its cgroups (in v1 ones it moves itself)"
+BORN = "born in its cgroups, init or the spawner (in v1 ones it moves itself)"
 
 
 def lxcs_order(conf):
     """names() -- LXC's order, which plan_start(None) keeps -- as the plan has it for CONF
-    where root's init is born in its cgroups (born_in_cgroups: this kernel's clone3 can):
-    the cgroups made before the fork, and init's own move in v1 hierarchies first thing."""
+    where the first process is born in its cgroups (born_in_cgroups: this kernel's clone3
+    can): the cgroups made before the fork, and its own move in v1 hierarchies first thing."""
     order = names()
     if startplan.born_in_cgroups(conf):
         order.remove(CGROUPS)
@@ -129,18 +129,17 @@ def test_lxcs_order_where_it_could_tell(line):
     assert [step.name for step in startplan.plan_start(conf)] == lxcs_order(conf)
 
 
-def test_root_init_is_born_in_its_cgroups(monkeypatch):
-    """Root's init forked by the supervisor, on a kernel whose clone3 takes
-    CLONE_INTO_CGROUP: the cgroups are made before the fork, and init's first step is its
-    own move into the v1 ones (kernel/clone3.py). A spawner (a user namespace, a shared
-    namespace), or a kernel without it: LXC's order, init moved by the supervisor."""
+def test_the_first_process_is_born_in_its_cgroups(monkeypatch):
+    """On a kernel whose clone3 takes CLONE_INTO_CGROUP, the supervisor's child (init, or
+    the spawner that forks it) is born in its cgroups: they are made before the fork, and
+    the child's first step is its own move into the v1 ones (kernel/clone3.py), on the
+    spawner's side (init runs it when it has no spawner). Without it: LXC's order, the
+    child moved by the supervisor."""
     from conftest import conf_lines
     from lxctools.kernel import clone3
 
     plain = conf_lines("lxc.net.0.type = empty", "lxc.hook.mount = /bin/true")
     spawned = conf_lines("lxc.net.0.type = empty", "lxc.namespace.share.net = 1")
-    if os.geteuid() != 0:
-        pytest.skip("an ordinary user's init always has a spawner: never born in its cgroups")
     if not clone3.supported():
         pytest.skip("this kernel's clone3 (or a seccomp filter around this test) refuses "
                     "CLONE_INTO_CGROUP: init is moved, as LXC's order has it")
@@ -148,12 +147,13 @@ def test_root_init_is_born_in_its_cgroups(monkeypatch):
     order = [step.name for step in steps]
     assert order.index(CGROUPS) < order.index(FORK)
     assert order[order.index(FORK) + 1] == BORN
-    assert steps[order.index(BORN)].side == SPAWNER  # init itself, before its namespaces
+    assert steps[order.index(BORN)].side == SPAWNER  # the child itself, first
     assert order.index(BORN) < order.index(OWN)
-    assert [step.name for step in startplan.plan_start(spawned)] == names()
+    assert [step.name for step in startplan.plan_start(spawned)] == order
     monkeypatch.setitem(clone3._state, "supported", False)
     assert startplan.born_in_cgroups(plain) is False
     assert [step.name for step in startplan.plan_start(plain)] == names()
+    assert [step.name for step in startplan.plan_start(spawned)] == names()
 
 
 def test_lxcs_order_after_pivot_root():
