@@ -374,13 +374,13 @@ def _spawn(plan, chan, child_chan, api):
         helper = entry.chosen()
         if helper is not None:
             try:
-                pid = entry.spawn(helper, child_chan)
+                pid, born = entry.spawn(helper, child_chan, plan.cgroups)
             except (OSError, ValueError) as exc:
                 entry.warn_python_path(f"cannot run {helper}: {exc}")
             else:
                 # cgroups from here, before the helper does anything; it waits for its plan
                 try:
-                    if plan.cgroups is not None:
+                    if plan.cgroups is not None and not born:
                         plan.cgroups.enter_attached(pid)
                     records, fds = entry.encode(plan, api)
                     entry.send_plan(chan, records, fds)

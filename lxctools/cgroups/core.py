@@ -371,19 +371,21 @@ class Cgroups:
             if p.payload:
                 _attach(p.payload, pid)
 
-    def birth_fds(self):
+    def birth_fds(self, attach=False):
         """A child born in its cgroups rather than moved there (no global lock, no grace
         period: kernel/clone3.py): (a descriptor of the payload's directory in the cgroup2
-        hierarchy, for clone3's CLONE_INTO_CGROUP, or None; descriptors of the payload's
-        `tasks` in each v1 hierarchy, to which the child, single-threaded, writes "0" to
-        move itself). All O_CLOEXEC; the caller closes them."""
+        hierarchy -- ATTACH: its `.lxc` leaf, attach_dirs' -- for clone3's
+        CLONE_INTO_CGROUP, or None; descriptors of the payload's `tasks` in each v1
+        hierarchy, to which the child, single-threaded, writes "0" to move itself). All
+        O_CLOEXEC; the caller closes them."""
         unified, tasks = None, []
         try:
             for p in self.placed:
                 if not p.payload:
                     continue
                 if p.h.version == 2:
-                    unified = os.open(p.payload, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    target = _attach_leaf(p.payload) if attach else p.payload
+                    unified = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 else:
                     tasks.append(os.open(os.path.join(p.payload, "tasks"),
                                          os.O_WRONLY | os.O_CLOEXEC))
@@ -404,22 +406,8 @@ class Cgroups:
         in a v2 hierarchy its `.lxc` leaf (made on demand), since a v2 cgroup whose controllers
         are delegated to children may hold no process itself. The compiled lxc-attach gets
         this list from the supervisor (attach/facts.py) and writes its pid there itself."""
-        found = []
-        for p in self.placed:
-            if not p.payload:
-                continue
-            if p.h.version == 2:
-                leaf = os.path.join(p.payload, ".lxc")
-                try:
-                    os.mkdir(leaf, 0o755)
-                except FileExistsError:
-                    pass
-                except OSError:
-                    leaf = p.payload
-                found.append(leaf)
-            else:
-                found.append(p.payload)
-        return found
+        return [_attach_leaf(p.payload) if p.h.version == 2 else p.payload
+                for p in self.placed if p.payload]
 
     def enter_monitor(self, pid):
         for p in self.placed:
@@ -821,6 +809,19 @@ def prewarm():
     thread = threading.Thread(target=move_self, name="cgroup-prewarm", daemon=True)
     thread.start()
     return thread
+
+
+def _attach_leaf(payload):
+    """A v2 payload's `.lxc` leaf for attached processes (made on demand), or the payload
+    itself where it cannot be made."""
+    leaf = os.path.join(payload, ".lxc")
+    try:
+        os.mkdir(leaf, 0o755)
+    except FileExistsError:
+        pass
+    except OSError:
+        return payload
+    return leaf
 
 
 def _attach(directory, pid):

@@ -204,15 +204,56 @@ def sealed_copy(path, name="lxc-attach", marker=MARKER):
     return fd
 
 
-def spawn(path, child_sock):
-    """Start the helper from a sealed copy of PATH with CHILD_SOCK as its fd 3; its pid. It
-    waits for its plan (send_plan). Its name is lxc-attach's, as LXC's memfd is."""
+def spawn(path, child_sock, cgroups=None):
+    """Start the helper from a sealed copy of PATH with CHILD_SOCK as its fd 3: (its pid,
+    whether it was born in CGROUPS' attach cgroups). It waits for its plan (send_plan). Its
+    name is lxc-attach's, as LXC's memfd is. Born there where it can be (_born: no move,
+    so no wait for the kernel's grace period), else spawned and left for the caller to
+    move (Cgroups.enter_attached)."""
     memfd = sealed_copy(path)
     try:
+        if cgroups is not None:
+            pid = _born(memfd, child_sock, cgroups)
+            if pid is not None:
+                return pid, True
         return os.posix_spawn(f"/proc/self/fd/{memfd}", ["lxc-attach"], {},
-                              file_actions=[(os.POSIX_SPAWN_DUP2, child_sock.fileno(), 3)])
+                              file_actions=[(os.POSIX_SPAWN_DUP2, child_sock.fileno(), 3)]), False
     finally:
         os.close(memfd)
+
+
+def _born(memfd, child_sock, cgroups):
+    """The helper forked into its cgroups, as the compiled front door's transient
+    (lxc-front.c born_in_cgroups): by clone3 into the cgroup2 leaf, then its own "0" to each
+    v1 `tasks` before the exec (kernel/clone3.py). None, nothing forked, where it cannot
+    (another thread here, no clone3): the caller spawns it as before."""
+    from ..errors import LxcError
+    from ..kernel import clone3
+
+    if not (clone3.single_threaded() and clone3.supported()):
+        return None
+    try:
+        unified, tasks = cgroups.birth_fds(attach=True)
+    except LxcError:
+        return None  # the move after a spawn says what is wrong
+    try:
+        pid = clone3.fork_into(unified) if unified is not None else os.fork()
+        if pid == 0:
+            try:
+                for fd in tasks:
+                    os.write(fd, b"0")
+                os.dup2(child_sock.fileno(), 3)
+                os.execve(f"/proc/self/fd/{memfd}", ["lxc-attach"], {})
+            except BaseException as exc:  # noqa: BLE001 - said on the channel, as the helper would
+                try:
+                    os.write(child_sock.fileno(), b"Ecannot enter the container's cgroups: " +
+                             str(exc).encode(errors="replace") + b"\0")
+                finally:
+                    os._exit(1)
+        return pid
+    finally:
+        for fd in tasks + ([unified] if unified is not None else []):
+            os.close(fd)
 
 
 def init_plan(uid, gid, program):

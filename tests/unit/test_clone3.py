@@ -114,3 +114,38 @@ def test_the_start_plans_fork_says_whether_the_child_was_born_there(cgroup2_dir)
             print(threads, into, "0::/" + os.path.basename(sys.argv[1]) in said.splitlines())
         """, cgroup2_dir)
     assert out.splitlines() == ["1 True True", "2 False False"]
+
+
+def test_lxc_attachs_python_path_starts_its_helper_in_the_cgroups(cgroup2_dir):
+    """attach.py's transient (the compiled entry helper, from its sealed copy) born in the
+    attach cgroups (entry.spawn -> _born), as the front door's: waiting for its plan, it
+    already sits there; with another thread it is spawned and left to be moved."""
+    from lxctools.spawn import entry
+
+    if entry.helper_path() is None:
+        pytest.skip("the compiled entry helper is not built here (no C compiler at install)")
+    out = run("""
+        import os, sys, threading, _socket
+        from lxctools.spawn import entry
+
+        class Cgroups:  # the one hierarchy of the test: its cgroup2 directory
+            def birth_fds(self, attach=False):
+                return os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), []
+
+        for threads in (1, 2):
+            stop = threading.Event()
+            other = threading.Thread(target=stop.wait)
+            if threads == 2:
+                other.start()
+            parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+            pid, born = entry.spawn(entry.helper_path(), child, Cgroups())
+            child.close()
+            where = [l for l in open(f"/proc/{pid}/cgroup") if l.startswith("0::")][0].strip()
+            parent.close()  # no plan: the helper reads end of file and leaves
+            os.waitpid(pid, 0)
+            stop.set()
+            if threads == 2:
+                other.join()
+            print(threads, born, where == "0::/" + os.path.basename(sys.argv[1]))
+        """, cgroup2_dir)
+    assert out.splitlines() == ["1 True True", "2 False False"]
