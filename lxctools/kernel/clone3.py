@@ -91,10 +91,13 @@ def fork_into(cgroup_fd):
     if not single_threaded() or not supported():
         return None
     _, api = _calls()
-    api.PyOS_BeforeFork()
-    pid = _clone3(CLONE_INTO_CGROUP, cgroup_fd)
-    if pid == 0:
-        api.PyOS_AfterFork_Child()
-        return 0
-    api.PyOS_AfterFork_Parent()
-    return pid if pid > 0 else None
+    api.PyOS_BeforeFork()  # the import lock taken: released by one of the two below
+    pid = -1
+    try:
+        pid = _clone3(CLONE_INTO_CGROUP, cgroup_fd)
+    finally:
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+        else:
+            api.PyOS_AfterFork_Parent()
+    return pid if pid >= 0 else None
