@@ -808,8 +808,27 @@ def born_in_cgroups(conf):
     delegated), the child is moved as before, or not at all."""
     if conf is None:
         return False
+    if os.geteuid() != 0 and not _delegation_possible():
+        # an ordinary user gets cgroups only on a cgroup2-only host (cgroups/monitor.py
+        # _enter_delegated): elsewhere nothing is moved, and making (none) before the fork
+        # would only lose its overlap with the spawner's work (~3 ms of a user's start)
+        return False
     from ..kernel import clone3
     return clone3.supported()
+
+
+_LAYOUT = {}
+
+
+def _delegation_possible():
+    """Whether this host's cgroups are cgroup2 alone (read once per process)."""
+    if "layout" not in _LAYOUT:
+        from ..cgroups import host as H
+        try:
+            _LAYOUT["layout"] = H.layout(H.read_mountinfo())
+        except (OSError, ValueError):
+            _LAYOUT["layout"] = None
+    return _LAYOUT["layout"] == "unified"
 
 
 # hooks that init runs among its mounts: a program of the container's, whose processes LXC

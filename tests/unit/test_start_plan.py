@@ -150,7 +150,15 @@ def test_the_first_process_is_born_in_its_cgroups(monkeypatch):
     assert steps[order.index(BORN)].side == SPAWNER  # the child itself, first
     assert order.index(BORN) < order.index(OWN)
     assert [step.name for step in startplan.plan_start(spawned)] == order
+    # an ordinary user: only where cgroups can be delegated (cgroup2 alone); elsewhere it
+    # gets none, and nothing is gained by making them before the fork
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    for layout, born in (("hybrid", False), ("legacy", False), ("unified", True)):
+        monkeypatch.setitem(startplan._LAYOUT, "layout", layout)
+        assert startplan.born_in_cgroups(plain) is born, layout
     monkeypatch.setitem(clone3._state, "supported", False)
+    assert startplan.born_in_cgroups(plain) is False
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert startplan.born_in_cgroups(plain) is False
     assert [step.name for step in startplan.plan_start(plain)] == names()
     assert [step.name for step in startplan.plan_start(spawned)] == names()
