@@ -33,8 +33,27 @@ def cgroup2_dir():
     os.rmdir(path)
 
 
+# every program below may use beside(N): N - 1 other threads alive in its block
+BESIDE = """
+import contextlib, threading
+
+@contextlib.contextmanager
+def beside(threads):
+    stop = threading.Event()
+    others = [threading.Thread(target=stop.wait) for _ in range(threads - 1)]
+    for thread in others:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in others:
+            thread.join()
+"""
+
+
 def run(program, *args):
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(program), *args],
+    done = subprocess.run([sys.executable, "-c", BESIDE + textwrap.dedent(program), *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -71,20 +90,16 @@ def test_a_process_with_another_thread_is_not_forked_so(cgroup2_dir):
     """glibc's fork takes its malloc and stdio locks so that no other thread holds them in
     the child; a raw clone3 cannot: with a second thread alive, nothing is forked."""
     out = run("""
-        import os, sys, threading
+        import os, sys
         from lxctools.kernel import clone3
-        stop = threading.Event()
-        other = threading.Thread(target=stop.wait)
-        other.start()
         fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        result = clone3.fork_into(fd)
+        with beside(2):
+            result = clone3.fork_into(fd)
         try:
             os.waitpid(-1, os.WNOHANG)
             child = "a child"
         except ChildProcessError:
             child = "no-child"
-        stop.set()
-        other.join()
         print(result, child)
         """, cgroup2_dir)
     assert out.split() == ["None", "no-child"]
@@ -94,23 +109,17 @@ def test_the_start_plans_fork_says_whether_the_child_was_born_there(cgroup2_dir)
     """startplan._fork_child: born in the cgroup when it can, else forked as before (the
     supervisor then moves init): the pair it returns tells which."""
     out = run("""
-        import os, sys, threading, _socket
+        import os, sys, _socket
         from lxctools.spawn import startplan
         fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         for threads in (1, 2):
-            stop = threading.Event()
-            other = threading.Thread(target=stop.wait)
-            if threads == 2:
-                other.start()
             parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
             main = lambda: (child.send(open("/proc/self/cgroup").read().encode()),
                             os._exit(0))
-            pid, into = startplan._fork_child(main, parent, fd)
+            with beside(threads):
+                pid, into = startplan._fork_child(main, parent, fd)
             said = parent.recv(4096).decode()
             os.waitpid(pid, 0)
-            stop.set()
-            if threads == 2:
-                other.join()
             print(threads, into, "0::/" + os.path.basename(sys.argv[1]) in said.splitlines())
         """, cgroup2_dir)
     assert out.splitlines() == ["1 True True", "2 False False"]
@@ -125,7 +134,7 @@ def test_lxc_attachs_python_path_starts_its_helper_in_the_cgroups(cgroup2_dir):
     if entry.helper_path() is None:
         pytest.skip("the compiled entry helper is not built here (no C compiler at install)")
     out = run("""
-        import os, sys, threading, _socket
+        import os, sys, _socket
         from lxctools.spawn import entry
 
         class Cgroups:  # the one hierarchy of the test: its cgroup2 directory
@@ -133,19 +142,13 @@ def test_lxc_attachs_python_path_starts_its_helper_in_the_cgroups(cgroup2_dir):
                 return os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), []
 
         for threads in (1, 2):
-            stop = threading.Event()
-            other = threading.Thread(target=stop.wait)
-            if threads == 2:
-                other.start()
             parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-            pid, born = entry.spawn(entry.helper_path(), child, Cgroups())
+            with beside(threads):
+                pid, born = entry.spawn(entry.helper_path(), child, Cgroups())
             child.close()
             where = [l for l in open(f"/proc/{pid}/cgroup") if l.startswith("0::")][0].strip()
             parent.close()  # no plan: the helper reads end of file and leaves
             os.waitpid(pid, 0)
-            stop.set()
-            if threads == 2:
-                other.join()
             print(threads, born, where == "0::/" + os.path.basename(sys.argv[1]))
         """, cgroup2_dir)
     assert out.splitlines() == ["1 True True", "2 False False"]
