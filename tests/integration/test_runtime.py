@@ -45,8 +45,15 @@ def test_start_info_stop_cycle(world):
     # LXC gives exactly container=lxc; systemd's Container Interface also wants these two
     assert environ[0] == "container=lxc" and environ[1].startswith("container_uuid=")
     assert environ[2] == "container_ttys=pts/1 pts/2 pts/3 pts/4 pts/5" and environ[3:] == [""]
+    # busybox's init starts the getty once rcS is done (syslogd, mount -a, a udhcpc that
+    # finds no NIC): a start returns when init has exec'd, before that (CI once read ps
+    # while rcS still ran)
+    deadline = time.monotonic() + 20
     ps = inside(pid, "ps").stdout
-    assert "/bin/syslogd" in ps and "getty" in ps
+    while not ("/bin/syslogd" in ps and "getty" in ps) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ps = inside(pid, "ps").stdout
+    assert "/bin/syslogd" in ps and "getty" in ps, ps
     listed = world.ours("lxc-ls", "-f")
     assert "rt-a RUNNING" in listed.stdout.replace("  ", " ")
     assert world.ours("lxc-ls", "--running").stdout.split() == ["rt-a"]

@@ -261,7 +261,11 @@ def test_unprivileged_start_through_the_front_door(tmp_path):
 
 
 def _supervisors_of(lxcpath):
-    found = []
+    """The processes titled as LXCPATH's supervisor, but its own short-lived forks: a fork
+    bears its parent's title and name until it execs or renames itself (the spare user
+    namespace's maker, newuidmap and newgidmap run right after a start's answer; a front
+    door's caller looks within a millisecond of it)."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -269,11 +273,13 @@ def _supervisors_of(lxcpath):
             words = title(int(entry)).split(" ")
             with open(f"/proc/{entry}/comm") as handle:
                 comm = handle.read().strip()
-        except OSError:
+            with open(f"/proc/{entry}/status") as handle:
+                ppid = int(next(line for line in handle if line.startswith("PPid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
             continue
         if comm == "lxc monitor" and words[2:3] == [lxcpath]:
-            found.append(int(entry))
-    return sorted(found)
+            found[int(entry)] = ppid
+    return sorted(pid for pid, ppid in found.items() if ppid not in found)
 
 
 COLD_USER = "lxct-cold"
