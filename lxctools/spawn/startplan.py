@@ -846,7 +846,8 @@ def setup_before_cgroups(conf):
     cgroup hierarchy (it would show the host's view: the cgroup namespace comes after the
     move; lxc.mount.auto's cgroup word stays after it in either order), no lxc.mount.fstab
     (not read before the fork). What it changes is where the kernel charges the few pages
-    of /dev's tmpfs and the ptys: the host's cgroup, not the container's."""
+    of /dev's tmpfs and the ptys: the host's cgroup, not the container's -- unless init is
+    born in its cgroups (born_in_cgroups), where there is no wait to fill either."""
     if conf is None or needs_spawner(conf):
         return False
     if any(conf.value(_HOOK + kind) for kind in _MOUNT_HOOKS):
